@@ -1,0 +1,325 @@
+/**
+ * The build machine, generated from a profile's ordered step list.
+ * It is pure: effects live in the named actors (runStep, verifyStep, undoStep, backoff, cleanup),
+ * which the engine provides. The ledger in its context is what the engine persists after every transition.
+ */
+import { assign, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import type { Artifact, BuildOutcome, FingerprintMaterial, Ledger, LedgerEntry, RetryPolicy, StepErrorSummary } from '../src/types.js';
+import { emptyLedgerEntry } from '../src/types.js';
+
+/** Bumped when the machine's shape changes in a way that makes old snapshots meaningless. */
+export const MACHINE_SHAPE_VERSION = 1;
+
+export interface StepPlanInput {
+  id: string;
+  fingerprint: string;
+  material: FingerprintMaterial;
+  /** Set when the step's checkpoint is reused; the text says why. */
+  skipReason: string | null;
+}
+
+export interface BuildMachineInput {
+  runId: string;
+  steps: StepPlanInput[];
+  retry: RetryPolicy;
+  /** The ledger as persisted before this run; entries of skipped steps are carried over. */
+  ledger: Ledger;
+}
+
+export interface BuildContext {
+  runId: string;
+  order: string[];
+  plan: Record<string, StepPlanInput>;
+  retry: RetryPolicy;
+  ledger: Ledger;
+  current: string | null;
+  outcome: BuildOutcome;
+  failedStep: string | null;
+  interruptSignal: string | null;
+}
+
+export interface RunStepInput { stepId: string; attempt: number }
+export interface RunStepOutput { artifacts: Artifact[] }
+export interface BackoffInput { stepId: string; delayMs: number }
+export interface CleanupInput { outcome: BuildOutcome; failedStep: string | null }
+
+export type BuildEvent = { type: 'INTERRUPT'; signal: string };
+
+/** Turns anything thrown by a step into the summary the ledger keeps. */
+export function summarizeError(error: unknown): StepErrorSummary {
+  const e = error as { message?: unknown; code?: unknown; transient?: unknown; failure?: Record<string, unknown> } | null;
+  const summary: StepErrorSummary = {
+    message: typeof e?.message === 'string' ? e.message : String(error),
+    code: typeof e?.code === 'string' ? e.code : 'ERROR',
+    transient: e?.transient === true,
+  };
+  const f = e?.failure;
+  if (f) {
+    summary.command = String(f['rerun'] ?? '');
+    summary.exitCode = (f['exitCode'] as number | null) ?? null;
+    summary.signal = (f['signal'] as string | null) ?? null;
+    summary.stderrTail = String(f['stderrTail'] ?? '');
+  }
+  return summary;
+}
+
+const nowIso = () => new Date().toISOString();
+
+function patchEntry(ledger: Ledger, id: string, patch: Partial<LedgerEntry>): Ledger {
+  return { ...ledger, [id]: { ...(ledger[id] ?? emptyLedgerEntry(id)), ...patch } };
+}
+
+function finishPatch(entry: LedgerEntry | undefined): Partial<LedgerEntry> {
+  const endedAt = nowIso();
+  const started = entry?.startedAt ? Date.parse(entry.startedAt) : Date.parse(endedAt);
+  return { endedAt, durationMs: Math.max(0, Date.parse(endedAt) - started) };
+}
+
+/** The one place a step that was in flight is marked when the build stops around it. */
+function markInFlight(ledger: Ledger, status: 'interrupted'): Ledger {
+  let next = ledger;
+  for (const entry of Object.values(ledger)) {
+    if (entry.status === 'running' || entry.status === 'verifying' || entry.status === 'retrying' || entry.status === 'recovering') {
+      next = patchEntry(next, entry.id, { status, ...finishPatch(entry) });
+    }
+  }
+  return next;
+}
+
+export const buildMachineSetup = setup({
+  types: {
+    context: {} as BuildContext,
+    input: {} as BuildMachineInput,
+    events: {} as BuildEvent,
+  },
+  actors: {
+    runStep: fromPromise<RunStepOutput, RunStepInput>(async () => {
+      throw new Error('runStep is provided by the engine');
+    }),
+    verifyStep: fromPromise<void, RunStepInput>(async () => {
+      throw new Error('verifyStep is provided by the engine');
+    }),
+    undoStep: fromPromise<void, RunStepInput>(async () => {
+      throw new Error('undoStep is provided by the engine');
+    }),
+    backoff: fromPromise<void, BackoffInput>(async ({ input, signal }) => {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, input.delayMs);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+    }),
+    cleanup: fromPromise<void, CleanupInput>(async () => {
+      throw new Error('cleanup is provided by the engine');
+    }),
+  },
+  guards: {
+    canRetry: ({ context }, params: { stepId: string }) => {
+      const entry = context.ledger[params.stepId];
+      return entry?.error?.transient === true && entry.attempts < context.retry.maxAttempts;
+    },
+    isSkipped: ({ context }, params: { stepId: string }) => context.plan[params.stepId]?.skipReason != null,
+    outcomeIs: ({ context }, params: { outcome: BuildOutcome }) => context.outcome === params.outcome,
+  },
+  actions: {
+    markSkipped: assign(({ context }, params: { stepId: string }) => {
+      const plan = context.plan[params.stepId]!;
+      const previous = context.ledger[params.stepId] ?? emptyLedgerEntry(params.stepId);
+      return {
+        current: params.stepId,
+        ledger: patchEntry(context.ledger, params.stepId, {
+          status: 'skipped',
+          reason: plan.skipReason,
+          fingerprint: plan.fingerprint,
+          material: plan.material,
+          error: null,
+          // a skipped step keeps the artifacts and timings of the run that made them
+          artifacts: previous.artifacts,
+        }),
+      };
+    }),
+    markRunning: assign(({ context }, params: { stepId: string }) => {
+      const plan = context.plan[params.stepId]!;
+      const previous = context.ledger[params.stepId];
+      const attempts = previous?.runId === context.runId ? previous.attempts + 1 : 1;
+      return {
+        current: params.stepId,
+        ledger: patchEntry(context.ledger, params.stepId, {
+          status: 'running',
+          attempts,
+          startedAt: previous?.runId === context.runId && previous.startedAt ? previous.startedAt : nowIso(),
+          endedAt: null,
+          durationMs: null,
+          fingerprint: plan.fingerprint,
+          material: plan.material,
+          error: null,
+          reason: null,
+          runId: context.runId,
+          artifacts: [],
+        }),
+      };
+    }),
+    recordArtifacts: assign(({ context }, params: { stepId: string; artifacts: Artifact[] }) => ({
+      ledger: patchEntry(context.ledger, params.stepId, { artifacts: params.artifacts }),
+    })),
+    markStatus: assign(({ context }, params: { stepId: string; status: 'verifying' | 'retrying' | 'recovering' }) => ({
+      ledger: patchEntry(context.ledger, params.stepId, { status: params.status }),
+    })),
+    recordError: assign(({ context }, params: { stepId: string; error: unknown }) => ({
+      ledger: patchEntry(context.ledger, params.stepId, { error: summarizeError(params.error) }),
+    })),
+    markDone: assign(({ context }, params: { stepId: string }) => ({
+      ledger: patchEntry(context.ledger, params.stepId, { status: 'done', ...finishPatch(context.ledger[params.stepId]) }),
+    })),
+    markFailed: assign(({ context }, params: { stepId: string }) => ({
+      outcome: 'failed' as const,
+      failedStep: params.stepId,
+      ledger: patchEntry(context.ledger, params.stepId, { status: 'failed', ...finishPatch(context.ledger[params.stepId]) }),
+    })),
+    markSucceeded: assign({ outcome: 'succeeded' as const, current: null }),
+    markInterrupted: assign(({ context, event }) => ({
+      outcome: 'interrupted' as const,
+      interruptSignal: event.type === 'INTERRUPT' ? event.signal : null,
+      ledger: markInFlight(context.ledger, 'interrupted'),
+    })),
+  },
+});
+
+function stepState(stepId: string, next: string | null) {
+  const p = { stepId };
+  return {
+    initial: 'checking' as const,
+    states: {
+      checking: {
+        always: [
+          { guard: { type: 'isSkipped' as const, params: p }, target: 'skipped' },
+          { target: 'running' },
+        ],
+      },
+      running: {
+        entry: { type: 'markRunning' as const, params: p },
+        invoke: {
+          id: `run.${stepId}`,
+          src: 'runStep' as const,
+          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          onDone: {
+            target: 'verifying',
+            actions: { type: 'recordArtifacts' as const, params: ({ event }: { event: { output: RunStepOutput } }) => ({ stepId, artifacts: event.output.artifacts }) },
+          },
+          onError: {
+            target: 'erred',
+            actions: { type: 'recordError' as const, params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }) },
+          },
+        },
+      },
+      verifying: {
+        entry: { type: 'markStatus' as const, params: { stepId, status: 'verifying' as const } },
+        invoke: {
+          id: `verify.${stepId}`,
+          src: 'verifyStep' as const,
+          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          onDone: { target: 'done' },
+          onError: {
+            target: 'erred',
+            actions: { type: 'recordError' as const, params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }) },
+          },
+        },
+      },
+      erred: {
+        always: [
+          { guard: { type: 'canRetry' as const, params: p }, target: 'retrying' },
+          { target: 'recovering' },
+        ],
+      },
+      retrying: {
+        entry: { type: 'markStatus' as const, params: { stepId, status: 'retrying' as const } },
+        invoke: {
+          id: `backoff.${stepId}`,
+          src: 'backoff' as const,
+          input: ({ context }: { context: BuildContext }) => {
+            const attempts = context.ledger[stepId]?.attempts ?? 1;
+            return { stepId, delayMs: Math.round(context.retry.backoffMs * context.retry.backoffFactor ** (attempts - 1)) };
+          },
+          onDone: { target: 'running' },
+        },
+      },
+      recovering: {
+        entry: { type: 'markStatus' as const, params: { stepId, status: 'recovering' as const } },
+        invoke: {
+          id: `undo.${stepId}`,
+          src: 'undoStep' as const,
+          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          onDone: { target: 'failed' },
+          onError: { target: 'failed' },
+        },
+      },
+      failed: {
+        entry: { type: 'markFailed' as const, params: p },
+        always: { target: '#build.cleanup' },
+      },
+      done: { type: 'final' as const, entry: { type: 'markDone' as const, params: p } },
+      skipped: { type: 'final' as const, entry: { type: 'markSkipped' as const, params: p } },
+    },
+    onDone: next === null
+      ? { target: '#build.cleanup', actions: 'markSucceeded' as const }
+      : { target: next },
+  };
+}
+
+/** Generates the build machine for an ordered list of step ids. */
+export function createBuildMachine(stepIds: readonly string[]) {
+  if (stepIds.length === 0) throw new Error('a build needs at least one step');
+  const states: Record<string, ReturnType<typeof stepState>> = {};
+  stepIds.forEach((id, i) => {
+    states[id] = stepState(id, stepIds[i + 1] ?? null);
+  });
+  return buildMachineSetup.createMachine({
+    id: 'build',
+    initial: 'pipeline',
+    context: ({ input }) => {
+      const ledger: Ledger = {};
+      for (const s of input.steps) ledger[s.id] = input.ledger[s.id] ?? emptyLedgerEntry(s.id);
+      return {
+        runId: input.runId,
+        order: input.steps.map((s) => s.id),
+        plan: Object.fromEntries(input.steps.map((s) => [s.id, s])),
+        retry: input.retry,
+        ledger,
+        current: null,
+        outcome: 'running' as BuildOutcome,
+        failedStep: null,
+        interruptSignal: null,
+      };
+    },
+    states: {
+      pipeline: {
+        initial: stepIds[0]!,
+        on: { INTERRUPT: { target: 'cleanup', actions: 'markInterrupted' } },
+        states: states as never,
+      },
+      cleanup: {
+        invoke: {
+          id: 'cleanup',
+          src: 'cleanup',
+          input: ({ context }) => ({ outcome: context.outcome, failedStep: context.failedStep }),
+          onDone: [
+            { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'succeeded' },
+            { guard: { type: 'outcomeIs', params: { outcome: 'failed' } }, target: 'failed' },
+            { target: 'interrupted' },
+          ],
+          onError: [
+            { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'failed' },
+            { guard: { type: 'outcomeIs', params: { outcome: 'failed' } }, target: 'failed' },
+            { target: 'interrupted' },
+          ],
+        },
+      },
+      succeeded: { type: 'final' },
+      failed: { type: 'final' },
+      interrupted: { type: 'final' },
+    },
+  });
+}
+
+export type BuildMachine = ReturnType<typeof createBuildMachine>;
+export type BuildActor = ActorRefFrom<BuildMachine>;
+export type BuildSnapshot = SnapshotFrom<BuildMachine>;

@@ -1,0 +1,132 @@
+/** The small set of error classes. Only the CLI entry maps them to exit codes. */
+
+export type ErrorCode =
+  | 'CONFIG'
+  | 'USAGE'
+  | 'STATE'
+  | 'LOCKED'
+  | 'COMMAND'
+  | 'STEP'
+  | 'UNSAFE'
+  | 'INTERRUPTED';
+
+export class AilinuxError extends Error {
+  readonly code: ErrorCode;
+  /** A line telling the user how to get past this error. */
+  readonly hint: string | undefined;
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+export interface ConfigIssue {
+  path: string;
+  value: unknown;
+  expected: string;
+}
+
+export class ConfigError extends AilinuxError {
+  readonly issues: ConfigIssue[];
+  readonly file: string | undefined;
+  constructor(message: string, issues: ConfigIssue[] = [], file?: string, options: { cause?: unknown; hint?: string } = {}) {
+    super('CONFIG', message, options);
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+export class UsageError extends AilinuxError {
+  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super('USAGE', message, options);
+  }
+}
+
+export class StateError extends AilinuxError {
+  readonly backupPath: string | undefined;
+  constructor(message: string, options: { cause?: unknown; hint?: string; backupPath?: string } = {}) {
+    super('STATE', message, options);
+    this.backupPath = options.backupPath;
+  }
+}
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  startedAt: string;
+  command: string;
+  /** Start time of the owner process in clock ticks since boot, to tell a reused pid apart. */
+  procStart: number | null;
+}
+
+export class LockHeldError extends AilinuxError {
+  readonly owner: LockOwner;
+  constructor(lockPath: string, owner: LockOwner) {
+    super(
+      'LOCKED',
+      `another build holds ${lockPath}: pid ${owner.pid} on ${owner.host}, started ${owner.startedAt}, running "${owner.command}"`,
+      { hint: 'wait for it to finish, or stop that process; ailinux never takes over a live lock' },
+    );
+    this.owner = owner;
+  }
+}
+
+export interface CommandFailure {
+  argv: string[];
+  exitCode: number | null;
+  signal: string | null;
+  stderrTail: string;
+  /** A command line the user can paste to rerun the command. */
+  rerun: string;
+  timedOut: boolean;
+  cancelled: boolean;
+}
+
+export class CommandError extends AilinuxError {
+  readonly failure: CommandFailure;
+  /** A transient failure (network, mirror hiccup) may succeed when retried. */
+  readonly transient: boolean;
+  constructor(failure: CommandFailure, transient: boolean, options: { cause?: unknown } = {}) {
+    const how = failure.cancelled
+      ? 'was cancelled'
+      : failure.timedOut
+        ? 'timed out'
+        : failure.signal
+          ? `was killed by ${failure.signal}`
+          : `exited with code ${failure.exitCode}`;
+    super('COMMAND', `command ${failure.argv[0] ?? '?'} ${how}`, options);
+    this.failure = failure;
+    this.transient = transient;
+  }
+}
+
+export class StepError extends AilinuxError {
+  readonly step: string;
+  readonly transient: boolean;
+  constructor(step: string, message: string, options: { cause?: unknown; hint?: string; transient?: boolean } = {}) {
+    super('STEP', message, options);
+    this.step = step;
+    this.transient = options.transient ?? false;
+  }
+}
+
+export class UnsafeOperationError extends AilinuxError {
+  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super('UNSAFE', message, options);
+  }
+}
+
+export class InterruptedError extends AilinuxError {
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super('INTERRUPTED', `interrupted by ${signal}`);
+    this.signal = signal;
+  }
+}
+
+/** Whether an error from a step may succeed on retry. */
+export function isTransient(error: unknown): boolean {
+  return (error instanceof CommandError || error instanceof StepError) && error.transient;
+}
