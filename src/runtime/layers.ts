@@ -55,6 +55,8 @@ export interface MountSpec {
   target: string;
   options: string | null;
   bind?: boolean;
+  /** Bind read-only (a view of a sealed layer must not be able to change it). */
+  readonly?: boolean;
 }
 
 const UNSAFE_IN_MOUNT_OPTION = /[,:\n\0\\]/;
@@ -84,7 +86,8 @@ export function rootfsMount(layers: RootfsLayers): MountSpec {
   }
   if (layers.below.length === 0) throw new Error('no rootfs layer exists before this step');
   if (layers.below.length === 1) {
-    return { type: 'none', source: layers.below[0]!, target: layers.mountPoint, options: null, bind: true };
+    // overlayfs refuses a single lowerdir without an upper, so a lone sealed layer is bound read-only.
+    return { type: 'none', source: layers.below[0]!, target: layers.mountPoint, options: null, bind: true, readonly: true };
   }
   // Only lower dirs: overlayfs mounts it read-only.
   return { type: 'overlay', source: 'overlay', target: layers.mountPoint, options: `lowerdir=${layers.below.map(checkLayerPath).join(':')}` };
@@ -104,7 +107,7 @@ export function chrootKernelMounts(root: string): MountSpec[] {
 export function namespaceArgv(mounts: readonly MountSpec[], command: readonly string[]): string[] {
   const argv = ['unshare', '--mount', '--propagation', 'private', '--fork', '--', nsRunPath()];
   for (const m of mounts) {
-    if (m.bind) argv.push('--bind', m.source, m.target);
+    if (m.bind) argv.push(m.readonly ? '--bind-ro' : '--bind', m.source, m.target);
     else argv.push('--mount', m.type, m.source, m.target, m.options ?? '-');
   }
   argv.push('--', ...command);
@@ -131,53 +134,140 @@ export function viewArgv(layers: RootfsLayers, command: readonly string[]): stri
   return namespaceArgv([rootfsMount(layers)], command);
 }
 
-/** Finds a file in the topmost layer that has it, honouring overlayfs whiteouts. */
-export function findInLayers(layers: RootfsLayers, rel: string): string | null {
-  const dirs = layers.own ? [layers.own.upper, ...layers.below] : layers.below;
-  for (const dir of dirs) {
-    const p = path.join(dir, rel);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(p);
-    } catch {
-      continue;
-    }
-    // A 0:0 character device is an overlayfs whiteout: the file was deleted in that layer.
-    if (st.isCharacterDevice() && st.rdev === 0) return null;
-    return p;
-  }
-  return null;
+/** A 0:0 character device is an overlayfs whiteout: the file was deleted in that layer. */
+function isWhiteout(st: fs.Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
 }
 
+/** Like the kernel's limit on symlinks followed in one lookup. */
+const MAX_SYMLINKS = 40;
+
+interface LayerEntry {
+  path: string;
+  st: fs.Stats;
+}
+
+interface LayerLookup {
+  /** rel with every symlink met on the way resolved inside the rootfs. */
+  rel: string;
+  /** The topmost entry for rel, or null when it is absent, whited out, or a parent is not a directory. */
+  entry: LayerEntry | null;
+}
+
+function cleanRel(rel: string): string {
+  // A leading '/' makes '..' stop at the rootfs root, as it does inside a chroot.
+  return path.posix.normalize(`/${rel}`).replace(/^\/+/, '');
+}
+
+/**
+ * Looks rel up in the merged view of dirs (topmost first) as overlayfs would show it: the topmost
+ * entry wins, whiteouts hide what is below, directories merge down to the first non-directory.
+ * Symlinks are resolved against the rootfs root, never the host's, like a chroot does: always in
+ * parent components, in the last one only when followLast. Opaque-dir xattrs are not read.
+ */
+function lookupInLayers(dirs: readonly string[], rel: string, followLast: boolean): LayerLookup {
+  let current = cleanRel(rel);
+  for (let hops = 0; hops <= MAX_SYMLINKS; hops++) {
+    const parts = current === '' ? [] : current.split('/');
+    if (parts.length === 0) {
+      const top = dirs.find((d) => fs.existsSync(d));
+      return { rel: '', entry: top === undefined ? null : { path: top, st: fs.lstatSync(top) } };
+    }
+    let live = [...dirs];
+    let restart: string | null = null;
+    for (let i = 0; i < parts.length; i++) {
+      const prefix = parts.slice(0, i + 1).join('/');
+      const last = i === parts.length - 1;
+      let top: LayerEntry | null = null;
+      const merged: string[] = [];
+      for (const dir of live) {
+        const p = path.join(dir, prefix);
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(p);
+        } catch {
+          continue;
+        }
+        if (isWhiteout(st)) break;
+        if (top === null) top = { path: p, st };
+        if (!st.isDirectory()) break;
+        if (!top.st.isDirectory()) break;
+        merged.push(dir);
+      }
+      if (top === null) return { rel: current, entry: null };
+      if (top.st.isSymbolicLink() && (!last || followLast)) {
+        const link = fs.readlinkSync(top.path);
+        const base = link.startsWith('/') ? '' : parts.slice(0, i).join('/');
+        restart = cleanRel(path.posix.join(base, link, ...parts.slice(i + 1)));
+        break;
+      }
+      if (last) return { rel: current, entry: top };
+      if (!top.st.isDirectory()) return { rel: current, entry: null };
+      live = merged;
+    }
+    if (restart === null) break;
+    current = restart;
+  }
+  throw new Error(`too many levels of symbolic links resolving ${rel} in the rootfs layers`);
+}
+
+function layerDirs(layers: RootfsLayers): string[] {
+  return layers.own ? [layers.own.upper, ...layers.below] : [...layers.below];
+}
+
+/**
+ * Finds a file in the topmost layer that has it, honouring overlayfs whiteouts and resolving
+ * symlinked parent dirs (merged /usr: lib -> usr/lib) inside the rootfs. A symlink as the last
+ * component is returned itself, not followed.
+ */
+export function findInLayers(layers: RootfsLayers, rel: string): string | null {
+  return lookupInLayers(layerDirs(layers), rel, false).entry?.path ?? null;
+}
+
+/** Reads a file as the merged rootfs shows it, following symlinks inside the rootfs only. */
 export function readLayerFile(layers: RootfsLayers, rel: string): string | null {
-  const p = findInLayers(layers, rel);
-  return p === null ? null : fs.readFileSync(p, 'utf8');
+  const entry = lookupInLayers(layerDirs(layers), rel, true).entry;
+  if (entry === null || !entry.st.isFile()) return null;
+  return fs.readFileSync(entry.path, 'utf8');
 }
 
 /**
  * Writes a file into the step's own layer. Missing parent dirs are created with the mode and
- * owner they have in the layers below, so the merged view keeps them.
+ * owner they have in the layers below, so the merged view keeps them. Symlinked parents are
+ * followed inside the rootfs (writing lib/x on a merged-/usr system lands in usr/lib/x); a
+ * symlink at the file itself is replaced by the file.
  */
 export function writeLayerFile(layers: RootfsLayers, rel: string, content: string, mode: number): string {
   const own = layers.own;
   if (!own) throw new Error('this step has no layer of its own to write into');
-  const clean = path.posix.normalize(rel).replace(/^\/+/, '');
-  if (clean.startsWith('..')) throw new Error(`refusing to write outside the rootfs: ${rel}`);
-  const parts = clean.split('/');
+  const normal = path.posix.normalize(rel).replace(/^\/+/, '');
+  if (normal === '' || normal === '.' || normal.startsWith('..')) throw new Error(`refusing to write outside the rootfs: ${rel}`);
+  const name = path.posix.basename(normal);
+  const parentRel = lookupInLayers(layerDirs(layers), path.posix.dirname(normal), true).rel;
   let dirRel = '';
-  for (const part of parts.slice(0, -1)) {
+  for (const part of parentRel === '' ? [] : parentRel.split('/')) {
     dirRel = dirRel ? `${dirRel}/${part}` : part;
     const target = path.join(own.upper, dirRel);
-    if (fs.existsSync(target)) continue;
-    const model = layers.below.map((d) => path.join(d, dirRel)).find((p) => fs.existsSync(p));
+    let existing: fs.Stats | null = null;
+    try {
+      existing = fs.lstatSync(target);
+    } catch {
+      existing = null;
+    }
+    if (existing?.isDirectory()) continue;
+    if (existing) {
+      // A whiteout or a file here: a plain mkdir would bring back what the layers below hold.
+      throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the step's own layer`);
+    }
+    const model = lookupInLayers(layers.below, dirRel, false).entry;
+    if (model && !model.st.isDirectory()) throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
     fs.mkdirSync(target, { mode: 0o755 });
     if (model) {
-      const st = fs.statSync(model);
-      fs.chmodSync(target, st.mode & 0o7777);
-      if (process.getuid?.() === 0) fs.chownSync(target, st.uid, st.gid);
+      fs.chmodSync(target, model.st.mode & 0o7777);
+      if (process.getuid?.() === 0) fs.chownSync(target, model.st.uid, model.st.gid);
     }
   }
-  const file = path.join(own.upper, clean);
+  const file = path.join(own.upper, parentRel, name);
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, content, { mode });
   fs.chmodSync(file, mode); // the umask must not weaken or widen an explicit mode

@@ -1,0 +1,71 @@
+/** ailinux build / resume: run the machine, map its outcome to an exit code, print what to do next. */
+import path from 'node:path';
+import { BuildSession, type BuildRequest } from '../../engine/build.js';
+import { createProgressView, formatDuration } from '../../engine/progress.js';
+import { stepLogPath } from '../../engine/build-log.js';
+import { UsageError } from '../../errors.js';
+import { EXIT, exitCodeForSignal } from '../exit-codes.js';
+import type { CliIO } from '../io.js';
+
+export interface BuildCommandOptions {
+  config?: string;
+  profile?: string;
+  workDir: string;
+  fresh?: boolean;
+  quiet?: boolean;
+}
+
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export async function runBuildCommand(command: 'build' | 'resume', options: BuildCommandOptions, io: CliIO): Promise<number> {
+  if (io.uid !== 0) {
+    throw new UsageError(`ailinux ${command} needs root: it runs debootstrap and chroot, and mounts inside a private namespace`, {
+      hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan and log work without root`,
+    });
+  }
+  const view = createProgressView(io.stderr, io.env, options.quiet === true);
+  const request: BuildRequest = {
+    command,
+    workDir: options.workDir,
+    configFile: options.config ?? null,
+    profile: options.profile ?? null,
+    fresh: options.fresh === true,
+    commandLine: io.commandLine,
+  };
+  const session = new BuildSession(request, { view, warn: (m) => view.message(`warning: ${m}`), env: io.env });
+  const handlers = HANDLED_SIGNALS.map((signal) => {
+    const handler = () => session.interrupt(signal);
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  try {
+    const started = Date.now();
+    const result = await session.run();
+    const { paths } = result;
+    const resume = `ailinux resume --work-dir ${path.relative(io.cwd, paths.workDir) || '.'}`;
+    if (result.outcome === 'succeeded') {
+      const iso = result.state.ledger['iso']?.artifacts.find((a) => a.path.endsWith('.iso'));
+      io.stderr.write(`build succeeded in ${formatDuration(Date.now() - started)}${iso ? `: ${path.join(paths.workDir, iso.path)}` : ''}\n`);
+      return EXIT.ok;
+    }
+    if (result.outcome === 'interrupted') {
+      io.stderr.write(`build interrupted by ${result.signal ?? 'a signal'}; the state is saved. Continue with: ${resume}\n`);
+      return exitCodeForSignal(result.signal);
+    }
+    const step = result.failedStep ?? '?';
+    const entry = result.state.ledger[step];
+    const e = entry?.error;
+    const lines = [`build failed at step ${step}${entry && entry.attempts > 1 ? ` after ${entry.attempts} attempts` : ''}: ${e?.message ?? 'unknown error'}`];
+    if (e?.command) lines.push(`  command: ${e.command}`);
+    if (e?.exitCode !== undefined && e.exitCode !== null) lines.push(`  exit code: ${e.exitCode}`);
+    if (e?.signal) lines.push(`  signal: ${e.signal}`);
+    if (e?.stderrTail) lines.push('  stderr (last lines):', ...e.stderrTail.split('\n').map((l) => `    ${l}`));
+    lines.push(`  log: ${stepLogPath(paths.stepLogsDir, step)}`);
+    lines.push(`  after fixing the cause, continue with: ${resume}`);
+    io.stderr.write(`${lines.join('\n')}\n`);
+    return EXIT.buildFailed;
+  } finally {
+    for (const off of handlers) off();
+    view.close();
+  }
+}

@@ -1,0 +1,32 @@
+/** ailinux log [STEP]: a step's readable log, or the build's event log. Reads only. */
+import fs from 'node:fs';
+import { stepLogPath } from '../../engine/build-log.js';
+import { UsageError } from '../../errors.js';
+import { workPaths } from '../../runtime/paths.js';
+import type { CliIO } from '../io.js';
+
+export function runLogCommand(step: string | undefined, options: { workDir: string }, io: CliIO): number {
+  const paths = workPaths(options.workDir);
+  if (step) {
+    if (!/^[a-z][a-z0-9-]*$/.test(step)) throw new UsageError(`"${step}" is not a step id`, { hint: 'see ailinux status for the step ids' });
+    const file = stepLogPath(paths.stepLogsDir, step);
+    if (!fs.existsSync(file)) {
+      const have = fs.existsSync(paths.stepLogsDir) ? fs.readdirSync(paths.stepLogsDir).map((f) => f.replace(/\.log$/, '')) : [];
+      throw new UsageError(`no log for step ${step} in ${paths.workDir}`, { hint: have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet' });
+    }
+    io.stdout.write(fs.readFileSync(file, 'utf8'));
+    return 0;
+  }
+  if (!fs.existsSync(paths.buildLog)) throw new UsageError(`no build log in ${paths.workDir}`, { hint: 'run ailinux build first' });
+  for (const line of fs.readFileSync(paths.buildLog, 'utf8').split('\n')) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as { time?: string; level?: number; msg?: string; step?: string };
+      const level = (e.level ?? 30) >= 50 ? 'ERROR' : (e.level ?? 30) >= 40 ? 'WARN ' : 'INFO ';
+      io.stdout.write(`${e.time ?? ''} ${level} ${e.step ? `[${e.step}] ` : ''}${e.msg ?? ''}\n`);
+    } catch {
+      io.stdout.write(`${line}\n`);
+    }
+  }
+  return 0;
+}

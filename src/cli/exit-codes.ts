@@ -1,0 +1,47 @@
+/** The documented exit codes, and the one place errors become them. */
+import { AilinuxError } from '../errors.js';
+
+export const EXIT = {
+  ok: 0,
+  buildFailed: 1,
+  usage: 2,
+  locked: 3,
+  sighup: 129,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    the build failed (the step, command, log and resume command are printed)
+  2    bad usage, bad config, or a state file that cannot be read (nothing is written)
+  3    another build holds the work dir's lock
+  129  interrupted by SIGHUP (state saved; continue with ailinux resume)
+  130  interrupted by SIGINT (Ctrl-C; state saved; continue with ailinux resume)
+  143  interrupted by SIGTERM (state saved; continue with ailinux resume)`;
+
+export function exitCodeForError(error: unknown): number {
+  if (error instanceof AilinuxError) {
+    switch (error.code) {
+      case 'LOCKED':
+        return EXIT.locked;
+      case 'CONFIG':
+      case 'USAGE':
+      case 'STATE':
+      case 'UNSAFE':
+        return EXIT.usage;
+      case 'INTERRUPTED':
+        return EXIT.sigint;
+      default:
+        return EXIT.buildFailed;
+    }
+  }
+  return EXIT.buildFailed;
+}
+
+export function exitCodeForSignal(signal: string | null): number {
+  if (signal === 'SIGTERM') return EXIT.sigterm;
+  if (signal === 'SIGHUP') return EXIT.sighup;
+  return EXIT.sigint;
+}

@@ -1,0 +1,111 @@
+/** The ailinux command line: the only place that turns errors and outcomes into exit codes. */
+import { Command, CommanderError, Option } from 'commander';
+import { configJsonSchema } from '../config/schema.js';
+import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
+import { DEFAULT_WORK_DIR } from '../runtime/paths.js';
+import { packageVersion } from '../runtime/package-root.js';
+import { runBuildCommand } from './commands/build.js';
+import { runCleanCommand } from './commands/clean.js';
+import { runLogCommand } from './commands/log.js';
+import { runPlanCommand } from './commands/plan.js';
+import { runStatusCommand } from './commands/status.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
+import { processIO, type CliIO } from './io.js';
+import { renderError } from './render-error.js';
+
+const workDirOption = () => new Option('-w, --work-dir <dir>', 'work dir holding state, logs, layers, ISO tree, caches and output/').default(DEFAULT_WORK_DIR);
+const profiles = Object.keys(builtInProfiles).join(', ');
+
+export function createProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('ailinux')
+    .description('Builds the AILinux live ISO as a resumable, checkpointed pipeline.')
+    .version(packageVersion())
+    .showHelpAfterError('(run ailinux --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  program
+    .command('build')
+    .description(`start a build (default profile: ${DEFAULT_PROFILE}); refuses a work dir with an unfinished build unless --fresh`)
+    .option('-c, --config <file>', 'ailinux.config.json or .yaml that extends a profile')
+    .option('-p, --profile <name>', `built-in profile: ${profiles}`)
+    .addOption(workDirOption())
+    .option('--fresh', 'discard an unfinished or finished build in the work dir (caches are kept)')
+    .option('-q, --quiet', 'print only failures')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (opts) => setExit(await runBuildCommand('build', opts, io)));
+
+  program
+    .command('resume')
+    .description('continue an interrupted, crashed or failed build from its last good checkpoint')
+    .addOption(workDirOption())
+    .option('-c, --config <file>', 'use this config instead of the one the build was started with')
+    .option('-p, --profile <name>', 'use this profile instead of the one the build was started with')
+    .option('-q, --quiet', 'print only failures')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (opts) => setExit(await runBuildCommand('resume', opts, io)));
+
+  program
+    .command('status')
+    .description('show each step: done, skipped, running, failed or pending, with durations, attempts and the last error')
+    .addOption(workDirOption())
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((opts) => setExit(runStatusCommand(opts, io)));
+
+  program
+    .command('plan')
+    .description('say, step by step, what a build or resume would run or skip, and why')
+    .addOption(workDirOption())
+    .option('-c, --config <file>', 'plan for this config (default: the one recorded in the work dir)')
+    .option('-p, --profile <name>', `plan for this built-in profile: ${profiles}`)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((opts) => setExit(runPlanCommand(opts, io)));
+
+  program
+    .command('clean')
+    .description('remove what builds left (layers, ISO tree, partial outputs, ledger); never across a mount point')
+    .addOption(workDirOption())
+    .option('--all', 'also remove caches, logs and finished outputs')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (opts) => setExit(await runCleanCommand(opts, io)));
+
+  program
+    .command('log')
+    .description("print a step's log, or the build's event log when no step is given")
+    .argument('[step]', 'step id, e.g. packages')
+    .addOption(workDirOption())
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((step, opts) => setExit(runLogCommand(step, opts, io)));
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of ailinux.config.json / .yaml, for editors')
+    .action(() => {
+      io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+      setExit(EXIT.ok);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIO = processIO(argv)): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = createProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    io.stderr.write(`${renderError(error)}\n`);
+    return exitCodeForError(error);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Config at the edge: read a JSON or YAML file, lay it over its built-in profile, validate once.
+ * Errors name the field path, the value and what was expected; nothing is written.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { configSchema, type BuildConfig } from './schema.js';
+import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
+
+export interface ConfigSource {
+  profile: string;
+  configFile: string | null;
+}
+
+export interface LoadedConfig {
+  config: BuildConfig;
+  source: ConfigSource;
+  /** Directory relative input paths in the config resolve against. */
+  baseDir: string;
+}
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export function loadConfig(options: { configFile?: string | null; profile?: string | null; cwd?: string }): LoadedConfig {
+  const cwd = options.cwd ?? process.cwd();
+  let fileData: Record<string, unknown> = {};
+  let configFile: string | null = null;
+  if (options.configFile) {
+    configFile = path.resolve(cwd, options.configFile);
+    fileData = readConfigFile(configFile);
+  }
+  const fromFile = typeof fileData['extends'] === 'string' ? (fileData['extends'] as string) : null;
+  if (options.profile && fromFile && options.profile !== fromFile) {
+    throw new ConfigError(
+      `--profile ${options.profile} conflicts with "extends": "${fromFile}" in ${configFile}`,
+      [{ path: 'extends', value: fromFile, expected: `the same profile as --profile (${options.profile}), or leave one out` }],
+      configFile ?? undefined,
+    );
+  }
+  const profileName = options.profile ?? fromFile ?? DEFAULT_PROFILE;
+  const profile = builtInProfiles[profileName];
+  if (!profile) {
+    throw new ConfigError(
+      `unknown profile "${profileName}"`,
+      [{ path: options.profile ? '--profile' : 'extends', value: profileName, expected: `one of: ${Object.keys(builtInProfiles).join(', ')}` }],
+      configFile ?? undefined,
+    );
+  }
+  const merged = mergeConfig(structuredClone(profile) as Record<string, unknown>, fileData);
+  delete merged['extends'];
+  delete merged['$schema'];
+  const config = validateConfig(merged, configFile);
+  return {
+    config,
+    source: { profile: profileName, configFile },
+    baseDir: configFile ? path.dirname(configFile) : cwd,
+  };
+}
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new ConfigError(`config file ${file} does not exist`, [], file, { hint: 'check the --config path' });
+  }
+  if (!stat.isFile()) throw new ConfigError(`config file ${file} is not a regular file`, [], file);
+  if (stat.size > MAX_CONFIG_BYTES) {
+    throw new ConfigError(`config file ${file} is ${stat.size} bytes; the limit is ${MAX_CONFIG_BYTES}`, [], file);
+  }
+  const text = fs.readFileSync(file, 'utf8');
+  if (text.trim() === '') {
+    throw new ConfigError(`config file ${file} is empty`, [], file, { hint: 'write at least {"extends": "minimal"}' });
+  }
+  const ext = path.extname(file).toLowerCase();
+  let data: unknown;
+  try {
+    if (ext === '.json') data = JSON.parse(text);
+    else if (ext === '.yaml' || ext === '.yml') data = parseYaml(text);
+    else throw new ConfigError(`config file ${file} must end in .json, .yaml or .yml`, [], file);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message}`, [], file, { cause: error });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`config file ${file} must hold an object at the top level`, [{ path: '(top level)', value: data, expected: 'an object' }], file);
+  }
+  return data as Record<string, unknown>;
+}
+
+function parseYaml(text: string): unknown {
+  // maxAliasCount bounds alias expansion, so a "billion laughs" file fails fast instead of eating memory.
+  const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
+  if (docs.length !== 1) throw new Error(`expected one YAML document, found ${docs.length}`);
+  const doc = docs[0]!;
+  if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message);
+  return doc.toJS({ maxAliasCount: 50 });
+}
+
+/** Objects merge field by field; arrays and scalars replace. */
+export function mergeConfig(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, value] of Object.entries(override)) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      throw new ConfigError(`config field "${key}" is not allowed`, [{ path: key, value: '(object)', expected: 'a config field name' }]);
+    }
+    const current = base[key];
+    if (isPlainObject(current) && isPlainObject(value)) base[key] = mergeConfig({ ...current }, value);
+    else base[key] = value;
+  }
+  return base;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+export function validateConfig(data: unknown, file: string | null = null): BuildConfig {
+  const result = configSchema.safeParse(data);
+  if (result.success) return result.data;
+  const issues = result.error.issues.flatMap((issue) => toConfigIssues(issue, data));
+  const where = file ? ` in ${file}` : '';
+  const first = issues[0]!;
+  const summary = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
+  throw new ConfigError(`invalid config${where} (${summary}); first: ${first.path}: expected ${first.expected}`, issues, file ?? undefined);
+}
+
+function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
+  const base = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({
+      path: [...base, key].join('.'),
+      value: valueAt(data, [...base, key]),
+      expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
+    }));
+  }
+  return [{ path: base.join('.') || '(top level)', value: valueAt(data, base), expected: describeExpected(issue) }];
+}
+
+function describeExpected(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? `a value (the field is required): ${issue.expected}` : `${issue.expected}`;
+    case 'invalid_value':
+      return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+      return issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number >= ${issue.minimum}`;
+    case 'too_big':
+      return issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : issue.origin === 'string' ? `at most ${issue.maximum} character(s)` : `a number <= ${issue.maximum}`;
+    default:
+      return issue.message;
+  }
+}
+
+function valueAt(data: unknown, pathParts: string[]): unknown {
+  let cur: unknown = data;
+  for (const part of pathParts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+/** A short, safe rendering of a bad value for an error message. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return '(missing)';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,43 @@
+/** minimal: a console-only Debian bookworm live ISO. Quick to build; what CI builds and boots end to end. */
+import type { ConfigInput } from '../schema.js';
+
+export const minimalProfile: ConfigInput = {
+  name: 'minimal',
+  description: 'Debian bookworm live ISO, console only, live-boot',
+  architecture: 'amd64',
+  distribution: {
+    family: 'debian',
+    suite: 'bookworm',
+    mirror: 'http://deb.debian.org/debian',
+    components: ['main'],
+    sources: [
+      { uri: 'http://deb.debian.org/debian', suites: ['bookworm', 'bookworm-updates'], components: ['main'] },
+      { uri: 'http://deb.debian.org/debian-security', suites: ['bookworm-security'], components: ['main'] },
+    ],
+  },
+  bootstrap: { tool: 'debootstrap', variant: 'minbase', include: [] },
+  liveSystem: 'live-boot',
+  packages: {
+    live: ['live-boot', 'systemd-sysv', 'zstd'],
+    kernel: ['linux-image-amd64'],
+    desktop: [],
+    installer: [],
+    extra: [],
+    installRecommends: false,
+  },
+  hostname: 'ailinux-minimal',
+  liveUser: { name: 'live', fullName: 'Live user', groups: [], shell: '/bin/bash', password: 'live' },
+  locale: { lang: 'C.UTF-8', generate: [], timezone: 'Etc/UTC', keyboardLayout: 'us' },
+  squashfs: { compression: 'zstd', level: 3, exclude: ['boot'] },
+  iso: {
+    volumeLabel: 'AILINUX_MINIMAL',
+    outputName: 'ailinux-minimal-amd64',
+    bios: true,
+    uefi: true,
+    kernelArgs: [],
+    menuTimeout: 3,
+    serialConsole: true,
+  },
+  retry: { maxAttempts: 3, backoffMs: 5000, backoffFactor: 2 },
+  steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'report'],
+};

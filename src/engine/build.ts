@@ -1,0 +1,352 @@
+/**
+ * The applier: takes the lock, loads the ledger, plans, and drives the build machine with
+ * actors that run the steps. The ledger and the machine snapshot are written durably after
+ * every transition; resume is driven by the ledger, never by restoring invoked actors.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createActor, fromPromise, toPromise } from 'xstate';
+import type { Logger } from 'pino';
+import { createBuildMachine, MACHINE_SHAPE_VERSION, type BuildActor, type BuildSnapshot, type RunStepOutput } from '../../machines/build-machine.js';
+import { StateStore } from '../../state/store.js';
+import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { ExecaRunner } from '../runtime/execa-runner.js';
+import { layersFor } from '../runtime/layers.js';
+import { acquireLock } from '../runtime/lock.js';
+import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
+import { packageVersion } from '../runtime/package-root.js';
+import { workPaths, type WorkPaths } from '../runtime/paths.js';
+import { reapOrphans } from '../runtime/process-groups.js';
+import type { Runner } from '../runtime/runner.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import { checkWorkDir } from '../runtime/work-dir.js';
+import { artifactPresent } from '../steps/artifacts.js';
+import { resolveSteps } from '../steps/registry.js';
+import type { StepContext, StepDef } from '../steps/types.js';
+import type { BuildOutcome, Ledger, StepStatus } from '../types.js';
+import { loggingRunner, openBuildLogger, openStepLog } from './build-log.js';
+import { fingerprintSteps } from './fingerprint.js';
+import { planBuild, type PlanEntry } from './planner.js';
+import type { ProgressView } from './progress.js';
+
+export const WORK_ID_ENV = 'AILINUX_WORK_ID';
+
+export interface BuildRequest {
+  command: 'build' | 'resume';
+  workDir: string;
+  configFile?: string | null;
+  profile?: string | null;
+  fresh?: boolean;
+  cwd?: string;
+  /** The command line, recorded in the lock. */
+  commandLine: string;
+}
+
+export interface BuildDeps {
+  view: ProgressView;
+  warn: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** Replaces the real execa runner (tests). It receives the env marker every command must carry. */
+  createRunner?: (hooks: RunnerHooks) => Runner;
+}
+
+export interface RunnerHooks {
+  baseEnv: Record<string, string>;
+  onSpawn: (group: { pgid: number; argv: string[]; startTicks: number | null; startedAt: string }) => void;
+  onExit: (pgid: number) => void;
+}
+
+export interface BuildResult {
+  outcome: BuildOutcome;
+  failedStep: string | null;
+  signal: string | null;
+  state: StateFile;
+  plan: PlanEntry[];
+  paths: WorkPaths;
+  stateWrites: { count: number; meanMs: number; maxMs: number };
+}
+
+/** The machine version: changes when the step list, a step's version or the machine's shape changes. */
+export function machineVersion(steps: readonly StepDef[]): string {
+  const text = JSON.stringify({ shape: MACHINE_SHAPE_VERSION, steps: steps.map((s) => [s.id, s.version]) });
+  return crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
+  const raw = env['SOURCE_DATE_EPOCH'];
+  if (raw === undefined || raw === '') return null;
+  if (!/^\d{1,12}$/.test(raw)) {
+    throw new UsageError(`SOURCE_DATE_EPOCH is "${raw}", not a whole number of seconds since 1970`, { hint: 'unset it or set it to e.g. $(git log -1 --format=%ct)' });
+  }
+  return Number(raw);
+}
+
+/** Loads the config a build or resume will use; writes nothing. */
+export function resolveBuildConfig(request: BuildRequest, existing: StateFile | null): LoadedConfig {
+  const explicit = Boolean(request.configFile || request.profile);
+  if (request.command === 'resume' && existing && !explicit) {
+    return loadConfig({ configFile: existing.configSource.configFile, profile: existing.configSource.configFile ? null : existing.configSource.profile, ...(request.cwd ? { cwd: request.cwd } : {}) });
+  }
+  return loadConfig({ configFile: request.configFile ?? null, profile: request.profile ?? null, ...(request.cwd ? { cwd: request.cwd } : {}) });
+}
+
+export class BuildSession {
+  private actor: BuildActor | null = null;
+  private runner: Runner | null = null;
+  private interrupts = 0;
+
+  constructor(private readonly request: BuildRequest, private readonly deps: BuildDeps) {}
+
+  /** First signal: stop the running command and clean up. Second: KILL our own process groups. */
+  interrupt(signal: NodeJS.Signals): void {
+    this.interrupts++;
+    if (this.interrupts > 1) {
+      this.deps.view.message(`${signal} again: killing the build's own process groups now`);
+      this.runner?.signalAll('SIGKILL');
+      return;
+    }
+    this.deps.view.message(`${signal}: stopping the current step and cleaning up (press Ctrl-C again to kill at once)`);
+    this.actor?.send({ type: 'INTERRUPT', signal });
+  }
+
+  async run(): Promise<BuildResult> {
+    const { request, deps } = this;
+    const env = deps.env ?? process.env;
+    const workDir = checkWorkDir(request.workDir);
+    const paths = workPaths(workDir);
+    const sourceDateEpoch = parseSourceDateEpoch(env);
+
+    // Read-only look first: a bad config or a resume with nothing to resume must write nothing.
+    const peek = fs.existsSync(paths.stateFile) ? StateStore.open(paths.stateFile) : null;
+    const loaded = resolveBuildConfig(request, request.command === 'resume' && peek ? safePeek(peek) : null);
+    const steps = resolveSteps(loaded.config);
+    if (request.command === 'resume' && !fs.existsSync(paths.stateFile)) {
+      throw new UsageError(`there is no build to resume in ${workDir}`, { hint: `start one with: ailinux build --work-dir ${workDir}` });
+    }
+
+    fs.mkdirSync(paths.stateDir, { recursive: true });
+    const lock = acquireLock(paths.lockFile, request.commandLine, deps.warn);
+    try {
+      return await this.runLocked(paths, loaded, steps, sourceDateEpoch);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async runLocked(paths: WorkPaths, loaded: LoadedConfig, steps: StepDef[], sourceDateEpoch: number | null): Promise<BuildResult> {
+    const { request, deps } = this;
+    const store = StateStore.open(paths.stateFile);
+    const previous = store.load();
+
+    if (request.command === 'build' && previous && previous.outcome !== 'succeeded' && !request.fresh) {
+      const where = previous.current ?? Object.values(previous.ledger).find((e) => e.status === 'failed' || e.status === 'interrupted')?.id;
+      throw new UsageError(
+        `${paths.workDir} holds an unfinished build (${previous.outcome}${where ? ` at ${where}` : ''})`,
+        { hint: `continue it with \`ailinux resume --work-dir ${paths.workDir}\`, or start over with \`ailinux build --fresh\`` },
+      );
+    }
+
+    if (previous) await this.reapLeftovers(previous);
+    const workId = previous?.workId ?? crypto.randomUUID();
+    if (previous && request.fresh) {
+      deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
+      for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
+    }
+
+    const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${crypto.randomBytes(3).toString('hex')}`;
+    const ledger: Ledger = {};
+    if (previous && !request.fresh) for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
+
+    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch });
+    const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
+
+    const now = new Date().toISOString();
+    const state: StateFile = {
+      schemaVersion: STATE_SCHEMA_VERSION,
+      machineVersion: machineVersion(steps),
+      workId,
+      runId,
+      profile: loaded.config.name,
+      configSource: loaded.source,
+      config: loaded.config,
+      outcome: 'running',
+      createdAt: previous && !request.fresh ? previous.createdAt : now,
+      updatedAt: now,
+      order: steps.map((s) => s.id),
+      ledger,
+      snapshot: null,
+      current: null,
+      interruptSignal: null,
+      processes: [],
+      history: [...(previous?.history ?? []), { runId, command: request.command, startedAt: now, endedAt: null, outcome: 'running' as BuildOutcome }].slice(-50),
+    };
+
+    const writes: number[] = [];
+    const persist = () => writes.push(store.save(state).ms);
+    persist();
+
+    const logger = openBuildLogger(paths.buildLog, runId);
+    logger.info({ command: request.command, profile: state.profile, workDir: paths.workDir, plan: plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })) }, 'build started');
+    for (const p of plan) if (p.action === 'run' && p.undoFirst) deps.view.message(`${p.id}: ${p.reasons[0]}`);
+
+    const runner = (deps.createRunner ?? defaultRunner)({
+      baseEnv: { [WORK_ID_ENV]: workId },
+      onSpawn: (group) => {
+        state.processes.push(group);
+        persist();
+      },
+      onExit: (pgid) => {
+        state.processes = state.processes.filter((p) => p.pgid !== pgid);
+        persist();
+      },
+    });
+    this.runner = runner;
+
+    const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
+    const contextFor = (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
+      const step = steps[stepIndex.get(stepId)!]!;
+      const log = openStepLog(paths.stepLogsDir, stepId, logger, lineSink);
+      const ctx: StepContext = {
+        config: loaded.config,
+        paths,
+        runner: loggingRunner(runner, log, logger, stepId),
+        log,
+        signal,
+        layers: layersFor(steps, stepIndex.get(stepId)!, paths.layersDir, paths.mntDir),
+        ledger: this.actor?.getSnapshot().context.ledger ?? ledger,
+        sourceDateEpoch,
+        cores: os.availableParallelism(),
+        toolVersion: packageVersion(),
+      };
+      return { step, ctx, log };
+    };
+
+    const machine = createBuildMachine(steps.map((s) => s.id)).provide({
+      actors: {
+        runStep: fromPromise<RunStepOutput, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+          const { step, ctx, log } = contextFor(input.stepId, signal, (line) => deps.view.stepLine(input.stepId, line));
+          try {
+            log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
+            // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
+            await step.undo(ctx);
+            const artifacts = await step.run(ctx);
+            return { artifacts };
+          } finally {
+            log.close();
+          }
+        }),
+        verifyStep: fromPromise<void, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+          const { step, ctx, log } = contextFor(input.stepId, signal);
+          try {
+            await step.verify(ctx);
+            log.info('verified');
+          } finally {
+            log.close();
+          }
+        }),
+        undoStep: fromPromise<void, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+          const { step, ctx, log } = contextFor(input.stepId, signal);
+          try {
+            log.info('undoing the failed step');
+            await step.undo(ctx);
+          } finally {
+            log.close();
+          }
+        }),
+        cleanup: fromPromise(async () => {
+          await runner.drain();
+          const left = mountsUnder(paths.workDir, readMountinfo());
+          for (const m of left) {
+            deps.warn(`a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`);
+          }
+          logger.info({ mountsLeft: left.length }, 'cleanup finished');
+        }),
+      },
+    });
+
+    const actor = createActor(machine, {
+      input: {
+        runId,
+        retry: loaded.config.retry,
+        ledger,
+        steps: plan.map((p) => ({ id: p.id, fingerprint: p.fingerprint, material: p.material, skipReason: p.action === 'skip' ? p.reasons[0]! : null })),
+      },
+    });
+    this.actor = actor;
+
+    let seen: Ledger = { ...ledger };
+    actor.subscribe({
+      next: (snapshot: BuildSnapshot) => {
+        state.ledger = snapshot.context.ledger;
+        state.current = snapshot.context.current;
+        state.interruptSignal = snapshot.context.interruptSignal;
+        state.snapshot = actor.getPersistedSnapshot();
+        persist();
+        seen = reportTransitions(seen, snapshot.context.ledger, deps.view, logger);
+      },
+      error: (error) => logger.error({ err: error }, 'machine error'),
+    });
+
+    actor.start();
+    await toPromise(actor).catch(() => undefined);
+    const final = actor.getSnapshot();
+    const outcome: BuildOutcome = final.value === 'succeeded' ? 'succeeded' : final.value === 'interrupted' ? 'interrupted' : 'failed';
+    state.outcome = outcome;
+    state.current = outcome === 'succeeded' ? null : final.context.current;
+    const last = state.history[state.history.length - 1]!;
+    last.endedAt = new Date().toISOString();
+    last.outcome = outcome;
+    persist();
+    deps.view.close();
+
+    const stateWrites = {
+      count: writes.length,
+      meanMs: writes.reduce((a, b) => a + b, 0) / Math.max(1, writes.length),
+      maxMs: Math.max(0, ...writes),
+    };
+    logger.info({ outcome, failedStep: final.context.failedStep, stateWrites }, 'build finished');
+    return { outcome, failedStep: final.context.failedStep, signal: final.context.interruptSignal, state, plan, paths, stateWrites };
+  }
+
+  /** Ends what a crashed earlier run of this work dir left running, and nothing else. */
+  private async reapLeftovers(previous: StateFile): Promise<void> {
+    const { killed } = await reapOrphans({ groups: previous.processes, marker: { name: WORK_ID_ENV, value: previous.workId } });
+    if (killed.length > 0) this.deps.warn(`ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`);
+  }
+}
+
+function safePeek(store: StateStore): StateFile | null {
+  // A resume needs the recorded config source; corrupt state is reported later, under the lock.
+  try {
+    return store.load();
+  } catch {
+    return null;
+  }
+}
+
+function defaultRunner(hooks: RunnerHooks): Runner {
+  return new ExecaRunner({ baseEnv: hooks.baseEnv, onSpawn: hooks.onSpawn, onExit: hooks.onExit });
+}
+
+const TERMINAL: readonly StepStatus[] = ['done', 'skipped', 'failed', 'interrupted'];
+
+/** Tells the view and the log about each step whose status changed in this transition. */
+function reportTransitions(before: Ledger, after: Ledger, view: ProgressView, logger: Logger): Ledger {
+  for (const entry of Object.values(after)) {
+    const was = before[entry.id];
+    if (was?.status === entry.status && was.attempts === entry.attempts) continue;
+    logger.info({ step: entry.id, status: entry.status, attempts: entry.attempts, error: entry.error ?? undefined }, `step ${entry.status}`);
+    if (entry.status === 'running') view.stepStarted(entry.id, entry.attempts);
+    else if (entry.status === 'retrying') view.stepEnded(entry.id, 'retrying', null, `attempt ${entry.attempts} failed: ${entry.error?.message ?? ''}; retrying`);
+    else if (TERMINAL.includes(entry.status)) {
+      const note = entry.status === 'skipped' ? entry.reason ?? '' : entry.attempts > 1 ? `${entry.attempts} attempts` : '';
+      view.stepEnded(entry.id, entry.status, entry.status === 'skipped' ? null : entry.durationMs, note);
+    }
+  }
+  return after;
+}
+

@@ -1,0 +1,108 @@
+/**
+ * The planner: config fingerprints + ledger -> what a build would run or skip, and why.
+ * Pure: the caller passes in the fingerprints and how to check that artifacts are still there.
+ */
+import type { Artifact, FingerprintMaterial, Ledger, LedgerEntry } from '../types.js';
+import type { StepFingerprint } from './fingerprint.js';
+import { canonicalJson } from './fingerprint.js';
+
+export interface PlanEntry {
+  id: string;
+  action: 'run' | 'skip';
+  /** Why: for a skip, what makes the checkpoint reusable; for a run, every reason it must run. */
+  reasons: string[];
+  fingerprint: string;
+  material: FingerprintMaterial;
+  /** The step left work behind (it was running, interrupted or failed), which its undo removes first. */
+  undoFirst: boolean;
+}
+
+const REUSABLE = new Set(['done', 'skipped']);
+const UNFINISHED = new Set(['running', 'verifying', 'retrying', 'recovering', 'interrupted']);
+
+export function planBuild(
+  fingerprints: readonly StepFingerprint[],
+  ledger: Ledger,
+  artifactPresent: (artifact: Artifact) => boolean,
+): PlanEntry[] {
+  let rerunFrom: string | null = null;
+  return fingerprints.map(({ id, fingerprint, material }) => {
+    const entry = ledger[id];
+    const reasons = entry ? reasonsToRun(entry, material, fingerprint, artifactPresent) : ['it has never run in this work dir'];
+    if (rerunFrom !== null && reasons.length === 0) reasons.push(`an earlier step (${rerunFrom}) runs again`);
+    const undoFirst = entry !== undefined && (UNFINISHED.has(entry.status) || entry.status === 'failed');
+    if (reasons.length > 0) {
+      rerunFrom ??= id;
+      return { id, action: 'run' as const, reasons, fingerprint, material, undoFirst };
+    }
+    const when = entry?.endedAt ? ` (${entry.endedAt})` : '';
+    return { id, action: 'skip' as const, reasons: [`inputs unchanged since its last run${when}`], fingerprint, material, undoFirst: false };
+  });
+}
+
+function reasonsToRun(entry: LedgerEntry, material: FingerprintMaterial, fingerprint: string, artifactPresent: (a: Artifact) => boolean): string[] {
+  if (UNFINISHED.has(entry.status)) {
+    return [`it was ${entry.status} when the last build stopped; its partial work is undone first`];
+  }
+  if (entry.status === 'failed') {
+    return [`it failed last time${entry.error ? `: ${entry.error.message}` : ''}`];
+  }
+  if (!REUSABLE.has(entry.status) || entry.fingerprint === null || entry.material === null) {
+    return ['it has not completed in this work dir'];
+  }
+  const reasons = entry.fingerprint === fingerprint ? [] : describeChanges(entry.material, material);
+  if (entry.fingerprint !== fingerprint && reasons.length === 0) reasons.push('its fingerprint changed');
+  for (const artifact of entry.artifacts) {
+    if (!artifactPresent(artifact)) reasons.push(`its output ${artifact.path} is missing or was changed`);
+  }
+  return reasons;
+}
+
+/** What differs between two fingerprint materials, in words a user can act on. */
+export function describeChanges(before: FingerprintMaterial, after: FingerprintMaterial): string[] {
+  const out: string[] = [];
+  if (before.stepVersion !== after.stepVersion) {
+    out.push(`the step's implementation changed (version ${before.stepVersion} -> ${after.stepVersion})`);
+  }
+  const fields = new Set([...Object.keys(before.config), ...Object.keys(after.config)]);
+  for (const field of [...fields].sort()) {
+    const a = before.config[field];
+    const b = after.config[field];
+    if (canonicalJson(a) !== canonicalJson(b)) out.push(describeFieldChange(field, a, b));
+  }
+  const files = new Set([...Object.keys(before.files), ...Object.keys(after.files)]);
+  for (const file of [...files].sort()) {
+    const a = before.files[file];
+    const b = after.files[file];
+    if (a === b) continue;
+    if (a === undefined) out.push(`input file ${file} is new`);
+    else if (b === undefined) out.push(`input file ${file} is no longer used`);
+    else if (b === 'missing') out.push(`input file ${file} is missing`);
+    else out.push(`input file ${file} changed`);
+  }
+  return out;
+}
+
+function describeFieldChange(field: string, a: unknown, b: unknown): string {
+  const label = field.startsWith('env.') ? `environment ${field.slice(4)}` : `config field ${field}`;
+  if (Array.isArray(a) && Array.isArray(b) && [...a, ...b].every((x) => typeof x === 'string')) {
+    const added = (b as string[]).filter((x) => !(a as string[]).includes(x));
+    const removed = (a as string[]).filter((x) => !(b as string[]).includes(x));
+    const parts = [added.length ? `added ${added.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter(Boolean);
+    return `${label} changed (${parts.length ? parts.join('; ') : 'reordered'})`;
+  }
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k])).sort();
+    return keys.map((k) => describeFieldChange(`${field}.${k}`, a[k], b[k])).join('; ');
+  }
+  return `${label} changed (${short(a)} -> ${short(b)})`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function short(v: unknown): string {
+  const text = v === undefined ? 'unset' : JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

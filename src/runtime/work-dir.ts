@@ -1,0 +1,55 @@
+/** Checks a work dir before anything is written: never /, a system directory or a home directory itself. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+
+const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/usr/local', '/var/lib', '/var/tmp'];
+
+/** Resolves symlinks of the longest existing prefix, so a link to / or /etc is seen for what it is. */
+export function resolveThroughLinks(p: string): string {
+  const abs = path.resolve(p);
+  const rest: string[] = [];
+  let cur = abs;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(cur), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return abs;
+      rest.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+function homeDirs(): Set<string> {
+  const homes = new Set<string>([os.homedir()]);
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const home = line.split(':')[5];
+      if (home && home !== '/' && home !== '/nonexistent') homes.add(path.resolve(home));
+    }
+  } catch {
+    // no passwd file: the current user's home is still checked
+  }
+  return homes;
+}
+
+export function checkWorkDir(workDir: string): string {
+  const abs = path.resolve(workDir);
+  const real = resolveThroughLinks(abs);
+  const fix = 'pick a dedicated directory such as ./ailinux-build with --work-dir';
+  for (const p of new Set([abs, real])) {
+    if (SYSTEM_DIRS.includes(p)) {
+      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a system directory`, { hint: fix });
+    }
+    if (homeDirs().has(p)) {
+      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a home directory`, { hint: `${fix}, for example ${path.join(p, 'ailinux-build')}` });
+    }
+  }
+  if (/[,:\\\n\0]/.test(real)) {
+    throw new UsageError(`the work dir path ${real} contains , : \\ or a newline, which overlayfs mount options cannot carry`, { hint: fix });
+  }
+  return abs;
+}

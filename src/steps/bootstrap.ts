@@ -1,0 +1,95 @@
+/** bootstrap: the base layer, made by debootstrap or mmdebstrap, with a deb cache that survives builds. */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildConfig } from '../config/schema.js';
+import { StepError } from '../errors.js';
+import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
+import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
+import type { StepContext, StepDef } from './types.js';
+
+export function bootstrapArgv(config: BuildConfig, target: string, debCache: string): string[] {
+  const d = config.distribution;
+  const b = config.bootstrap;
+  const isolated = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
+  if (b.tool === 'mmdebstrap') {
+    return [
+      ...isolated,
+      'mmdebstrap',
+      '--mode=root',
+      `--variant=${b.variant === 'minbase' ? 'minbase' : b.variant === 'buildd' ? 'buildd' : 'important'}`,
+      `--architectures=${config.architecture}`,
+      `--components=${d.components.join(',')}`,
+      ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
+      ...(d.keyring ? [`--keyring=${d.keyring.path}`] : []),
+      d.suite,
+      target,
+      d.mirror,
+    ];
+  }
+  return [
+    ...isolated,
+    'debootstrap',
+    ...(b.variant === 'default' ? [] : [`--variant=${b.variant}`]),
+    `--arch=${config.architecture}`,
+    `--components=${d.components.join(',')}`,
+    ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
+    ...(d.keyring ? [`--keyring=${d.keyring.path}`] : []),
+    `--cache-dir=${debCache}`,
+    d.suite,
+    target,
+    d.mirror,
+    ...(d.debootstrapScript ? [d.debootstrapScript] : []),
+  ];
+}
+
+function checkKeyring(config: BuildConfig): void {
+  const keyring = config.distribution.keyring;
+  if (!keyring) return;
+  if (!fs.existsSync(keyring.path)) {
+    throw new StepError('bootstrap', `the archive keyring ${keyring.path} does not exist on this host`, {
+      hint: config.distribution.family === 'ubuntu'
+        ? 'on Debian hosts, copy ubuntu-archive-keyring.gpg from an Ubuntu machine or package and set distribution.keyring.path (and .sha256) in your config'
+        : 'install the keyring package (apt-get install debian-archive-keyring) or fix distribution.keyring.path',
+    });
+  }
+  if (keyring.sha256) {
+    const actual = crypto.createHash('sha256').update(fs.readFileSync(keyring.path)).digest('hex');
+    if (actual !== keyring.sha256) {
+      throw new StepError('bootstrap', `the keyring ${keyring.path} has sha256 ${actual}, but the config pins ${keyring.sha256}`, {
+        hint: 'use the keyring the config pins, or update distribution.keyring.sha256 if you trust the new file',
+      });
+    }
+  }
+}
+
+export const bootstrapStep: StepDef = {
+  id: 'bootstrap',
+  title: 'Bootstrap the base system',
+  version: 1,
+  layer: 'base',
+  configFields: ['architecture', 'distribution.suite', 'distribution.mirror', 'distribution.components', 'distribution.keyring', 'distribution.debootstrapScript', 'bootstrap'],
+  inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
+  async run(ctx: StepContext) {
+    checkKeyring(ctx.config);
+    prepareLayer(ctx);
+    fs.mkdirSync(ctx.paths.debCache, { recursive: true });
+    const target = ownLayerOf(ctx).upper;
+    ctx.log.info(`bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`);
+    await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache), {
+      signal: ctx.signal,
+      onLine: ctx.log.line,
+      transientPatterns: NETWORK_TRANSIENT_PATTERNS,
+    });
+    return [layerArtifact(ctx)];
+  },
+  async verify(ctx) {
+    const root = ownLayerOf(ctx).upper;
+    for (const rel of ['var/lib/dpkg/status', 'usr/bin/dpkg', 'etc/os-release']) {
+      if (!fs.existsSync(path.join(root, rel))) {
+        throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, { hint: 'see the step log: ailinux log bootstrap' });
+      }
+    }
+  },
+  undo: discardLayer,
+};

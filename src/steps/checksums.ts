@@ -1,0 +1,53 @@
+/** checksums: sha256 and md5 files beside the ISO, in the format sha256sum -c and md5sum -c read. */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StepError } from '../errors.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import { fileArtifact } from './artifacts.js';
+import type { StepContext, StepDef } from './types.js';
+
+export function isoPath(ctx: StepContext): string {
+  return path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.iso`);
+}
+
+async function hashIso(file: string): Promise<{ sha256: string; md5: string }> {
+  const sha = crypto.createHash('sha256');
+  const md5 = crypto.createHash('md5');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
+    sha.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+  }
+  return { sha256: sha.digest('hex'), md5: md5.digest('hex') };
+}
+
+function checksumFiles(ctx: StepContext) {
+  const iso = isoPath(ctx);
+  return { iso, sha256: `${iso}.sha256`, md5: `${iso}.md5` };
+}
+
+export const checksumsStep: StepDef = {
+  id: 'checksums',
+  title: 'Write sha256 and md5 checksum files',
+  version: 1,
+  layer: 'none',
+  configFields: ['iso.outputName'],
+  async run(ctx) {
+    const f = checksumFiles(ctx);
+    const name = path.basename(f.iso);
+    const sums = await hashIso(f.iso);
+    fs.writeFileSync(f.sha256, `${sums.sha256}  ${name}\n`);
+    fs.writeFileSync(f.md5, `${sums.md5}  ${name}\n`);
+    return [await fileArtifact(ctx.paths.workDir, f.sha256), await fileArtifact(ctx.paths.workDir, f.md5)];
+  },
+  async verify(ctx) {
+    const f = checksumFiles(ctx);
+    const sums = await hashIso(f.iso);
+    const recorded = fs.readFileSync(f.sha256, 'utf8').split(/\s+/)[0];
+    if (recorded !== sums.sha256) throw new StepError('checksums', `${f.sha256} does not match ${f.iso}`);
+  },
+  async undo(ctx) {
+    const f = checksumFiles(ctx);
+    for (const file of [f.sha256, f.md5]) await removeTree(file, { within: ctx.paths.workDir });
+  },
+};

@@ -1,0 +1,65 @@
+/** configure: apt sources, locale, time zone, keyboard, and a policy-rc.d so package scripts start no services. */
+import fs from 'node:fs';
+import type { BuildConfig } from '../config/schema.js';
+import { StepError } from '../errors.js';
+import { readLayerFile, writeLayerFile } from '../runtime/layers.js';
+import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
+import type { StepDef } from './types.js';
+
+export function renderSourcesList(config: BuildConfig): string {
+  const lines = ['# Written by ailinux from the profile; edit the config, not this file.'];
+  for (const s of config.distribution.sources) {
+    const opts = s.signedBy ? ` [signed-by=${s.signedBy}]` : '';
+    for (const suite of s.suites) lines.push(`deb${opts} ${s.uri} ${suite} ${s.components.join(' ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Exits 101 ("action forbidden") for every service, so maintainer scripts start nothing during the build. */
+export const POLICY_RC_D = '#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n';
+
+export function renderLocaleGen(locales: readonly string[]): string {
+  return `${locales.map((l) => `${l} ${l.split('.')[1] ?? 'UTF-8'}`).join('\n')}\n`;
+}
+
+export const configureStep: StepDef = {
+  id: 'configure',
+  title: 'Configure apt, locale and services policy',
+  version: 1,
+  layer: 'overlay',
+  configFields: ['distribution.sources', 'locale'],
+  async run(ctx) {
+    prepareLayer(ctx);
+    const { config } = ctx;
+    writeLayerFile(ctx.layers, 'etc/apt/sources.list', renderSourcesList(config), 0o644);
+    writeLayerFile(ctx.layers, 'usr/sbin/policy-rc.d', POLICY_RC_D, 0o755);
+    // apt inside the chroot resolves names like the host does; chroot-cleanup empties it again.
+    const resolv = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
+    writeLayerFile(ctx.layers, 'etc/resolv.conf', resolv, 0o644);
+    writeLayerFile(ctx.layers, 'etc/default/locale', `LANG=${config.locale.lang}\n`, 0o644);
+    writeLayerFile(ctx.layers, 'etc/timezone', `${config.locale.timezone}\n`, 0o644);
+    writeLayerFile(
+      ctx.layers,
+      'etc/default/keyboard',
+      `XKBMODEL="pc105"\nXKBLAYOUT="${config.locale.keyboardLayout}"\nXKBVARIANT=""\nXKBOPTIONS=""\nBACKSPACE="guess"\n`,
+      0o644,
+    );
+    await runInChroot(ctx, ['ln', '-sf', `/usr/share/zoneinfo/${config.locale.timezone}`, '/etc/localtime']);
+    await runInChroot(ctx, ['apt-get', 'update'], { network: true });
+    if (config.locale.generate.length > 0) {
+      writeLayerFile(ctx.layers, 'etc/locale.gen', renderLocaleGen(config.locale.generate), 0o644);
+      await runInChroot(ctx, ['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], { aptArchives: ctx.paths.aptArchives, network: true });
+      await runInChroot(ctx, ['locale-gen']);
+    }
+    return [layerArtifact(ctx)];
+  },
+  async verify(ctx) {
+    if (readLayerFile(ctx.layers, 'etc/apt/sources.list') !== renderSourcesList(ctx.config)) {
+      throw new StepError('configure', 'etc/apt/sources.list in the rootfs is not the one the profile asks for');
+    }
+    if (readLayerFile(ctx.layers, 'usr/sbin/policy-rc.d') === null) {
+      throw new StepError('configure', 'the rootfs has no /usr/sbin/policy-rc.d, so package scripts could start services');
+    }
+  },
+  undo: discardLayer,
+};

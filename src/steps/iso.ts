@@ -1,0 +1,244 @@
+/**
+ * iso: the hybrid image. One xorriso run makes an ISO 9660 (Rock Ridge, Joliet) that boots from
+ * CD and from a USB stick: El Torito BIOS (GRUB core with boot-info patching) and UEFI entries,
+ * GRUB's hybrid MBR code, and the ESP appended as a GPT partition, which the UEFI El Torito
+ * entry points at, so the ESP is stored once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildConfig } from '../config/schema.js';
+import { StepError } from '../errors.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import type { WorkPaths } from '../runtime/paths.js';
+import { fileArtifact } from './artifacts.js';
+import { bootFiles } from './bootloaders.js';
+import type { StepContext, StepDef } from './types.js';
+
+const STEP = 'iso';
+export const HYBRID_MBR = '/usr/lib/grub/i386-pc/boot_hybrid.img';
+/** GPT type GUID of an EFI system partition, in the byte order xorriso reports it. */
+export const ESP_TYPE_GUID = '28732ac11ff8d211ba4b00a0c93ec93b';
+
+export interface IsoFiles {
+  iso: string;
+  partial: string;
+}
+
+export function isoFiles(config: BuildConfig, paths: WorkPaths): IsoFiles {
+  const iso = path.join(paths.outputDir, `${config.iso.outputName}.iso`);
+  return { iso, partial: `${iso}.partial` };
+}
+
+/** YYYYMMDDhhmmsscc in UTC, the form of xorriso's --modification-date= and GRUB's fs-uuid. */
+export function xorrisoTimestamp(epochSeconds: number): string {
+  const iso = new Date(epochSeconds * 1000).toISOString(); // 2023-11-14T22:13:20.000Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}00`;
+}
+
+export function isoArgv(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: number | null): string[] {
+  const { bios, uefi } = config.iso;
+  const boot = bootFiles(paths);
+  const inIso = (file: string) => path.relative(paths.isoDir, file).split(path.sep).join('/');
+  const argv = [
+    'xorriso', '-as', 'mkisofs',
+    '-iso-level', '3',
+    '-rational-rock',
+    '-joliet', '-joliet-long',
+    '-volid', config.iso.volumeLabel,
+    '-output', isoFiles(config, paths).partial,
+  ];
+  if (sourceDateEpoch !== null) {
+    const stamp = xorrisoTimestamp(sourceDateEpoch);
+    argv.push(`--modification-date=${stamp}`, '--set_all_file_dates', stamp, '--gpt_disk_guid', 'modification-date');
+  }
+  // a second superblock at 32 KiB makes the ISO mountable from its GPT partition too
+  argv.push('-partition_offset', '16');
+  if (bios) argv.push('--grub2-mbr', HYBRID_MBR, '--mbr-force-bootable');
+  if (uefi) argv.push('-append_partition', '2', '0xef', boot.espImage, '-appended_part_as_gpt');
+  argv.push('-eltorito-catalog', 'boot/grub/boot.cat');
+  if (bios) {
+    argv.push('-b', inIso(boot.biosImage), '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info');
+  }
+  if (uefi) {
+    if (bios) argv.push('-eltorito-alt-boot');
+    argv.push('-e', '--interval:appended_partition_2:all::', '-no-emul-boot');
+    // the ESP is in the appended partition; a second copy inside the file tree would only cost space
+    argv.push('-m', boot.espImage);
+  }
+  argv.push(paths.isoDir);
+  return argv;
+}
+
+export interface ElToritoEntry {
+  index: number;
+  platform: string;
+  bootable: boolean;
+  emulation: string;
+  loadSize: number;
+  lba: number;
+  path: string | null;
+  options: string[];
+}
+
+export interface ElToritoReport {
+  bios: boolean;
+  uefi: boolean;
+  volumeId: string | null;
+  catalogPath: string | null;
+  entries: ElToritoEntry[];
+}
+
+/** Reads the output of `xorriso -indev ISO -report_el_torito plain`. */
+export function parseElToritoReport(text: string): ElToritoReport {
+  const entries = new Map<number, ElToritoEntry>();
+  let volumeId: string | null = null;
+  let catalogPath: string | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^(El Torito [a-z ]+?|Volume id)\s*:\s*(.*)$/.exec(line.trimEnd());
+    if (!m) continue;
+    const [key, value] = [m[1]!, m[2]!];
+    if (key === 'Volume id') volumeId = /^'(.*)'$/.exec(value)?.[1] ?? value;
+    else if (key === 'El Torito cat path') catalogPath = value.trim();
+    else if (key === 'El Torito boot img') {
+      const f = value.trim().split(/\s+/);
+      if (f.length < 8 || !/^\d+$/.test(f[0]!)) continue;
+      const index = Number(f[0]);
+      entries.set(index, {
+        index,
+        platform: f[1]!,
+        bootable: f[2] === 'y',
+        emulation: f[3]!,
+        loadSize: Number(f[6]),
+        lba: Number(f[7]),
+        path: null,
+        options: [],
+      });
+    } else if (key === 'El Torito img path' || key === 'El Torito img opts') {
+      const im = /^\s*(\d+)\s+(.*)$/.exec(value);
+      const entry = im ? entries.get(Number(im[1])) : undefined;
+      if (!entry) continue;
+      if (key === 'El Torito img path') entry.path = im![2]!.trim();
+      else entry.options = im![2]!.trim().split(/\s+/);
+    }
+  }
+  const list = [...entries.values()].sort((a, b) => a.index - b.index);
+  return {
+    bios: list.some((e) => e.platform === 'BIOS' && e.bootable),
+    uefi: list.some((e) => e.platform === 'UEFI' && e.bootable),
+    volumeId,
+    catalogPath,
+    entries: list,
+  };
+}
+
+export interface SystemAreaReport {
+  summary: string | null;
+  mbrPartitions: { index: number; status: string; type: string; start: number; blocks: number }[];
+  gptPartitions: { index: number; typeGuid: string; name: string | null; start: number; size: number }[];
+  gpt: boolean;
+  esp: boolean;
+}
+
+/** Reads the output of `xorriso -indev ISO -report_system_area plain`. */
+export function parseSystemAreaReport(text: string): SystemAreaReport {
+  let summary: string | null = null;
+  const mbr: SystemAreaReport['mbrPartitions'] = [];
+  const gpt = new Map<number, SystemAreaReport['gptPartitions'][number]>();
+  const gptEntry = (index: number) => {
+    let e = gpt.get(index);
+    if (!e) gpt.set(index, (e = { index, typeGuid: '', name: null, start: 0, size: 0 }));
+    return e;
+  };
+  for (const line of text.split('\n')) {
+    const m = /^(System area summary|MBR partition|GPT [a-zA-Z ]+?)\s*:\s*(.*)$/.exec(line.trimEnd());
+    if (!m) continue;
+    const [key, value] = [m[1]!, m[2]!.trim()];
+    const f = value.split(/\s+/);
+    if (key === 'System area summary') summary = value;
+    else if (key === 'MBR partition' && /^\d+$/.test(f[0] ?? '') && f.length >= 5) {
+      mbr.push({ index: Number(f[0]), status: f[1]!, type: f[2]!, start: Number(f[3]), blocks: Number(f[4]) });
+    } else if (/^\d+$/.test(f[0] ?? '')) {
+      const index = Number(f[0]);
+      if (key === 'GPT type GUID') gptEntry(index).typeGuid = f[1] ?? '';
+      else if (key === 'GPT partname local') gptEntry(index).name = f.slice(1).join(' ');
+      else if (key === 'GPT start and size') Object.assign(gptEntry(index), { start: Number(f[1]), size: Number(f[2]) });
+    }
+  }
+  const gptPartitions = [...gpt.values()].sort((a, b) => a.index - b.index);
+  return {
+    summary,
+    mbrPartitions: mbr,
+    gptPartitions,
+    gpt: /\bGPT\b/.test(summary ?? '') || gptPartitions.length > 0,
+    esp: gptPartitions.some((p) => p.typeGuid === ESP_TYPE_GUID) || mbr.some((p) => p.type === '0xef'),
+  };
+}
+
+export function isoReportArgv(iso: string): string[] {
+  return ['xorriso', '-indev', iso, '-report_el_torito', 'plain', '-report_system_area', 'plain'];
+}
+
+function assertInputs(ctx: StepContext): void {
+  const boot = bootFiles(ctx.paths);
+  const needed = [
+    boot.grubCfg,
+    ...(ctx.config.iso.bios ? [boot.biosImage] : []),
+    ...(ctx.config.iso.uefi ? [boot.espImage] : []),
+  ];
+  for (const file of needed) {
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.size) {
+      throw new StepError(STEP, `${file} is missing: the bootloaders step has not made it`, {
+        hint: 'run the build again so the bootloaders step runs before the iso step',
+      });
+    }
+  }
+}
+
+export const isoStep: StepDef = {
+  id: STEP,
+  title: 'Make the hybrid ISO image',
+  version: 1,
+  layer: 'none',
+  configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi'],
+  async run(ctx) {
+    if (!ctx.config.iso.bios && !ctx.config.iso.uefi) {
+      throw new StepError(STEP, 'iso.bios and iso.uefi are both false: the ISO could not boot', { hint: 'set iso.bios or iso.uefi to true' });
+    }
+    assertInputs(ctx);
+    const out = isoFiles(ctx.config, ctx.paths);
+    fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
+    await removeTree(out.partial, { within: ctx.paths.workDir });
+    const env = ctx.sourceDateEpoch === null ? undefined : { SOURCE_DATE_EPOCH: String(ctx.sourceDateEpoch) };
+    try {
+      await ctx.runner.run(isoArgv(ctx.config, ctx.paths, ctx.sourceDateEpoch), { signal: ctx.signal, onLine: ctx.log.line, env });
+    } catch (error) {
+      await removeTree(out.partial, { within: ctx.paths.workDir });
+      throw error;
+    }
+    // the finished name appears only for a complete image
+    fs.renameSync(out.partial, out.iso);
+    return [await fileArtifact(ctx.paths.workDir, out.iso)];
+  },
+  async verify(ctx) {
+    const { iso } = isoFiles(ctx.config, ctx.paths);
+    if (!fs.statSync(iso, { throwIfNoEntry: false })?.size) throw new StepError(STEP, `${iso} is missing or empty`);
+    const result = await ctx.runner.run(isoReportArgv(iso), { signal: ctx.signal });
+    const text = `${result.stdout}\n${result.stderr}`;
+    const torito = parseElToritoReport(text);
+    const area = parseSystemAreaReport(text);
+    const problems: string[] = [];
+    if (ctx.config.iso.bios && !torito.bios) problems.push('no bootable BIOS El Torito entry');
+    if (ctx.config.iso.uefi && !torito.uefi) problems.push('no bootable UEFI El Torito entry');
+    if (ctx.config.iso.bios && !/grub2-mbr/.test(area.summary ?? '')) problems.push('no GRUB hybrid MBR in the system area');
+    if (ctx.config.iso.uefi && !area.esp) problems.push('no EFI system partition in the partition table');
+    if (torito.volumeId !== null && torito.volumeId !== ctx.config.iso.volumeLabel) {
+      problems.push(`volume id is "${torito.volumeId}", not "${ctx.config.iso.volumeLabel}"`);
+    }
+    if (problems.length > 0) throw new StepError(STEP, `${iso} is not the image the config asks for: ${problems.join('; ')}`);
+  },
+  async undo(ctx) {
+    const out = isoFiles(ctx.config, ctx.paths);
+    await removeTree(out.iso, { within: ctx.paths.workDir });
+    await removeTree(out.partial, { within: ctx.paths.workDir });
+  },
+};

@@ -1,0 +1,66 @@
+/** What every rootfs-changing step shares: preparing its own layer, running in it, throwing it away. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { StepError } from '../errors.js';
+import { chrootArgv, type ChrootOptions } from '../runtime/layers.js';
+import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import type { Artifact } from '../types.js';
+import type { StepContext } from './types.js';
+
+/** Environment for package tools inside the chroot: no prompts, no host locale leaking in. */
+export const CHROOT_ENV: Record<string, string> = {
+  DEBIAN_FRONTEND: 'noninteractive',
+  DEBCONF_NONINTERACTIVE_SEEN: 'true',
+  LC_ALL: 'C',
+  LANGUAGE: 'C',
+  HOME: '/root',
+};
+
+export function ownLayerOf(ctx: StepContext) {
+  const own = ctx.layers.own;
+  if (!own) throw new StepError('?', 'this step has no rootfs layer of its own');
+  return own;
+}
+
+/** Creates the step's empty layer directories and its mount point. */
+export function prepareLayer(ctx: StepContext): void {
+  const own = ownLayerOf(ctx);
+  fs.mkdirSync(own.upper, { recursive: true });
+  if (own.work) fs.mkdirSync(own.work, { recursive: true });
+  fs.mkdirSync(ctx.layers.mountPoint, { recursive: true });
+}
+
+/** Throws the step's layer away whole: the only safe undo for a half-changed tree. */
+export async function discardLayer(ctx: StepContext): Promise<void> {
+  const own = ctx.layers.own;
+  if (own) await removeTree(own.dir, { within: ctx.paths.workDir });
+}
+
+export function layerArtifact(ctx: StepContext): Artifact {
+  return { path: path.relative(ctx.paths.workDir, ownLayerOf(ctx).dir), kind: 'dir' };
+}
+
+/** Runs a command inside the step's rootfs, in a private mount namespace. */
+export function runInChroot(ctx: StepContext, command: string[], options: ChrootOptions & { input?: string; network?: boolean } = {}): Promise<RunResult> {
+  const { input, network, ...chroot } = options;
+  if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
+  return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
+    env: CHROOT_ENV,
+    signal: ctx.signal,
+    onLine: ctx.log.line,
+    ...(input === undefined ? {} : { input }),
+    ...(network ? { transientPatterns: NETWORK_TRANSIENT_PATTERNS } : {}),
+  });
+}
+
+/** Parses dpkg's status file into the set of installed package names. */
+export function installedPackages(statusText: string): Set<string> {
+  const installed = new Set<string>();
+  for (const stanza of statusText.split(/\n\s*\n/)) {
+    const name = /^Package: (.+)$/m.exec(stanza)?.[1];
+    const status = /^Status: (.+)$/m.exec(stanza)?.[1];
+    if (name && status && /\binstalled$/.test(status.trim()) && !/not-installed/.test(status)) installed.add(name.trim());
+  }
+  return installed;
+}

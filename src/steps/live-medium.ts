@@ -1,0 +1,30 @@
+/** Where the live system's files sit on the ISO, and how its initramfs is told to find them. */
+import type { BuildConfig } from '../config/schema.js';
+
+export interface LiveMedium {
+  /** Directory on the ISO: live (live-boot) or casper. */
+  dir: string;
+  /** Kernel parameter that selects the live system's initramfs script. */
+  bootParam: string;
+  kernel: string;
+  initrd: string;
+  squashfs: string;
+}
+
+export function liveMedium(config: BuildConfig): LiveMedium {
+  const dir = config.liveSystem === 'casper' ? 'casper' : 'live';
+  return {
+    dir,
+    bootParam: config.liveSystem === 'casper' ? 'boot=casper' : 'boot=live',
+    kernel: `/${dir}/vmlinuz`,
+    initrd: `/${dir}/initrd.img`,
+    squashfs: `/${dir}/filesystem.squashfs`,
+  };
+}
+
+/** Where the distribution's kernel postinst leaves its stable symlinks inside the rootfs. */
+export function kernelLinks(config: BuildConfig): { kernel: string; initrd: string } {
+  return config.distribution.family === 'ubuntu'
+    ? { kernel: 'boot/vmlinuz', initrd: 'boot/initrd.img' }
+    : { kernel: 'vmlinuz', initrd: 'initrd.img' };
+}

@@ -1,0 +1,111 @@
+/** report: what was built, from what, how long each step took, and every artifact with its checksum. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { StepError } from '../errors.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import type { LedgerEntry } from '../types.js';
+import { fileArtifact } from './artifacts.js';
+import { liveMedium } from './live-medium.js';
+import type { StepContext, StepDef } from './types.js';
+
+export interface BuildReport {
+  tool: { name: 'ailinux'; version: string };
+  profile: string;
+  generatedAt: string;
+  iso: { path: string; size: number | null; sha256: string | null; volumeLabel: string };
+  steps: Array<Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'>>;
+  packages: Array<{ name: string; version: string }>;
+}
+
+export function parseManifest(text: string): Array<{ name: string; version: string }> {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [name = '', version = ''] = line.split('\t');
+      return { name, version };
+    });
+}
+
+function reportFiles(ctx: StepContext) {
+  const base = path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.report`);
+  return { json: `${base}.json`, text: `${base}.txt` };
+}
+
+export function buildReport(ctx: StepContext): BuildReport {
+  const isoEntry = ctx.ledger['iso'];
+  const isoArtifact = isoEntry?.artifacts.find((a) => a.path.endsWith('.iso'));
+  const manifestFile = path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir, 'filesystem.manifest');
+  const manifest = fs.existsSync(manifestFile) ? fs.readFileSync(manifestFile, 'utf8') : '';
+  const generatedAt = ctx.sourceDateEpoch !== null ? new Date(ctx.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
+  return {
+    tool: { name: 'ailinux', version: ctx.toolVersion },
+    profile: ctx.config.name,
+    generatedAt,
+    iso: {
+      path: isoArtifact?.path ?? `output/${ctx.config.iso.outputName}.iso`,
+      size: isoArtifact?.size ?? null,
+      sha256: isoArtifact?.sha256 ?? null,
+      volumeLabel: ctx.config.iso.volumeLabel,
+    },
+    steps: ctx.config.steps.map((id) => {
+      const e = ctx.ledger[id];
+      return {
+        id,
+        status: e?.status ?? 'pending',
+        attempts: e?.attempts ?? 0,
+        durationMs: e?.durationMs ?? null,
+        fingerprint: e?.fingerprint ?? null,
+        artifacts: e?.artifacts ?? [],
+        reason: e?.reason ?? null,
+      };
+    }),
+    packages: parseManifest(manifest),
+  };
+}
+
+export function renderReportText(report: BuildReport): string {
+  const lines = [
+    `AILinux build report (ailinux ${report.tool.version}, profile ${report.profile})`,
+    `generated: ${report.generatedAt}`,
+    `iso: ${report.iso.path} (${report.iso.size ?? '?'} bytes, label ${report.iso.volumeLabel})`,
+    `sha256: ${report.iso.sha256 ?? '?'}`,
+    '',
+    'step              status    attempts  duration',
+  ];
+  for (const s of report.steps) {
+    const dur = s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`;
+    lines.push(`${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur}${s.reason ? `  (${s.reason})` : ''}`);
+  }
+  lines.push('', `packages (${report.packages.length}):`);
+  for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export const reportStep: StepDef = {
+  id: 'report',
+  title: 'Write the build report',
+  version: 1,
+  layer: 'none',
+  configFields: ['iso.outputName', 'name'],
+  async run(ctx) {
+    const f = reportFiles(ctx);
+    const report = buildReport(ctx);
+    fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
+    fs.writeFileSync(f.json, `${JSON.stringify(report, null, 2)}\n`);
+    fs.writeFileSync(f.text, renderReportText(report));
+    return [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
+  },
+  async verify(ctx) {
+    const f = reportFiles(ctx);
+    try {
+      JSON.parse(fs.readFileSync(f.json, 'utf8'));
+    } catch (error) {
+      throw new StepError('report', `${f.json} is not valid JSON`, { cause: error });
+    }
+  },
+  async undo(ctx) {
+    const f = reportFiles(ctx);
+    for (const file of [f.json, f.text]) await removeTree(file, { within: ctx.paths.workDir });
+  },
+};

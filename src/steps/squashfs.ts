@@ -1,0 +1,80 @@
+/** squashfs: the merged rootfs layers packed into the live medium, with the kernel, initrd and package manifest. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildConfig } from '../config/schema.js';
+import { StepError } from '../errors.js';
+import { viewArgv } from '../runtime/layers.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import { fileArtifact } from './artifacts.js';
+import { kernelLinks, liveMedium } from './live-medium.js';
+import type { StepContext, StepDef } from './types.js';
+
+export function mksquashfsArgv(config: BuildConfig, source: string, output: string, cores: number, sourceDateEpoch: number | null): string[] {
+  const s = config.squashfs;
+  const argv = ['mksquashfs', source, output, '-noappend', '-comp', s.compression];
+  if (s.level !== undefined && (s.compression === 'zstd' || s.compression === 'gzip')) {
+    argv.push('-Xcompression-level', String(s.level));
+  }
+  if (s.compression === 'xz') argv.push('-b', '1M', '-Xbcj', 'x86');
+  argv.push('-processors', String(Math.max(1, cores)));
+  if (sourceDateEpoch !== null) argv.push('-mkfs-time', String(sourceDateEpoch), '-all-time', String(sourceDateEpoch));
+  for (const e of s.exclude) argv.push('-e', e);
+  return argv;
+}
+
+export function liveDir(ctx: StepContext): string {
+  return path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir);
+}
+
+export const squashfsStep: StepDef = {
+  id: 'squashfs',
+  title: 'Pack the rootfs into SquashFS',
+  version: 1,
+  layer: 'none',
+  configFields: ['squashfs', 'liveSystem', 'distribution.family'],
+  async run(ctx) {
+    const dir = liveDir(ctx);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(ctx.layers.mountPoint, { recursive: true });
+    const root = ctx.layers.mountPoint;
+    const run = (argv: string[]) => ctx.runner.run(viewArgv(ctx.layers, argv), { signal: ctx.signal, onLine: ctx.log.line });
+
+    const manifest = await ctx.runner.run(
+      viewArgv(ctx.layers, ['dpkg-query', `--admindir=${root}/var/lib/dpkg`, '-W', '--showformat=${Package}\t${Version}\n']),
+      { signal: ctx.signal },
+    );
+    fs.writeFileSync(path.join(dir, 'filesystem.manifest'), manifest.stdout);
+
+    const links = kernelLinks(ctx.config);
+    await run(['cp', '--dereference', path.join(root, links.kernel), path.join(dir, 'vmlinuz')]);
+    await run(['cp', '--dereference', path.join(root, links.initrd), path.join(dir, 'initrd.img')]);
+
+    const partial = path.join(dir, 'filesystem.squashfs.partial');
+    await run(mksquashfsArgv(ctx.config, root, partial, ctx.cores, ctx.sourceDateEpoch));
+    fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
+
+    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest'];
+    return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, path.join(dir, f))));
+  },
+  async verify(ctx) {
+    const dir = liveDir(ctx);
+    const squash = path.join(dir, 'filesystem.squashfs');
+    const magic = Buffer.alloc(4);
+    try {
+      const fd = fs.openSync(squash, 'r');
+      fs.readSync(fd, magic, 0, 4, 0);
+      fs.closeSync(fd);
+    } catch {
+      throw new StepError('squashfs', `${squash} was not written`);
+    }
+    if (magic.toString('latin1') !== 'hsqs') throw new StepError('squashfs', `${squash} is not a SquashFS image (bad magic)`);
+    for (const f of ['vmlinuz', 'initrd.img']) {
+      if (!(fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size)) {
+        throw new StepError('squashfs', `the live medium has no ${f}; is a kernel in packages.kernel?`);
+      }
+    }
+  },
+  async undo(ctx) {
+    await removeTree(liveDir(ctx), { within: ctx.paths.workDir });
+  },
+};

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  isGroupAlive,
+  listProcessesWithMarker,
+  readProcStartTicks,
+  reapOrphans,
+} from '../../src/runtime/process-groups.js';
+
+let tmp: string;
+let children: ChildProcess[] = [];
+let grandchildren: { pid: number; ticks: number | null }[] = [];
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-pgroups-'));
+});
+
+afterEach(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const { pid, ticks } of grandchildren) {
+    if (ticks !== null && readProcStartTicks(pid) === ticks) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  children = [];
+  grandchildren = [];
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function start(argv: string[], options: { detached?: boolean; env?: Record<string, string> } = {}): ChildProcess {
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: 'ignore',
+    detached: options.detached ?? false,
+    env: { ...process.env, ...options.env },
+  });
+  children.push(child);
+  return child;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
+
+async function readPidFile(file: string): Promise<number> {
+  expect(await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 5000)).toBe(true);
+  const pid = Number(fs.readFileSync(file, 'utf8').trim());
+  grandchildren.push({ pid, ticks: readProcStartTicks(pid) });
+  return pid;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
+function uptimeTicks(): number {
+  return Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
+}
+
+describe('readProcStartTicks', () => {
+  it('reads our own start time', () => {
+    const ticks = readProcStartTicks(process.pid);
+    expect(typeof ticks).toBe('number');
+    expect(ticks).toBeGreaterThan(0);
+    expect(ticks!).toBeLessThanOrEqual(uptimeTicks() + 100);
+  });
+
+  it('parses a command name with spaces and parentheses', async () => {
+    const odd = path.join(tmp, 'a) b (c');
+    fs.copyFileSync('/bin/sleep', odd);
+    fs.chmodSync(odd, 0o755);
+    const child = start([odd, '30']);
+    await waitFor(() => fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').includes('(a) b (c)'), 2000);
+    const ticks = readProcStartTicks(child.pid!);
+    expect(ticks).not.toBeNull();
+    expect(ticks!).toBeGreaterThanOrEqual(readProcStartTicks(process.pid)!);
+    expect(ticks!).toBeLessThanOrEqual(uptimeTicks() + 100);
+  });
+
+  it('is null for a process that is gone', async () => {
+    const child = start(['true']);
+    await exited(child);
+    expect(readProcStartTicks(child.pid!)).toBeNull();
+  });
+});
+
+describe('isGroupAlive', () => {
+  it('follows a detached group from start to end', async () => {
+    const child = start(['sleep', '30'], { detached: true });
+    expect(isGroupAlive(child.pid!)).toBe(true);
+    child.kill('SIGKILL');
+    await exited(child);
+    expect(isGroupAlive(child.pid!)).toBe(false);
+  });
+});
+
+describe('listProcessesWithMarker', () => {
+  it('finds exactly the processes that carry the marker', async () => {
+    const value = `mark-${process.pid}-${Date.now()}`;
+    const marked = start(['sleep', '30'], { env: { AILINUX_TEST_MARK: value } });
+    const near = start(['sleep', '30'], { env: { AILINUX_TEST_MARK: `${value}x` } });
+    const sentinel = start(['sleep', '30']);
+    await waitFor(() => listProcessesWithMarker('AILINUX_TEST_MARK', value).length > 0, 2000);
+    const found = listProcessesWithMarker('AILINUX_TEST_MARK', value);
+    expect(found).toEqual([marked.pid]);
+    expect(found).not.toContain(near.pid);
+    expect(found).not.toContain(sentinel.pid);
+  });
+});
+
+describe('reapOrphans', () => {
+  it('ends a recorded group whose leader start time matches, grandchildren included', async () => {
+    const pidFile = path.join(tmp, 'grandchild');
+    const leader = start(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { detached: true });
+    const grandchild = await readPidFile(pidFile);
+    const sentinel = start(['sleep', '300']);
+    const group = { pgid: leader.pid!, argv: ['sh'], startTicks: readProcStartTicks(leader.pid!), startedAt: new Date().toISOString() };
+    const { killed } = await reapOrphans({ groups: [group], graceMs: 1000 });
+    expect(killed).toEqual([leader.pid]);
+    expect(await waitFor(() => !isRunning(grandchild), 2000)).toBe(true);
+    expect(await waitFor(() => !isRunning(leader.pid!), 2000)).toBe(true);
+    expect(isRunning(sentinel.pid!)).toBe(true);
+  });
+
+  it('leaves a recorded pid alone when its start time differs (a reused pid)', async () => {
+    const sentinel = start(['sleep', '300'], { detached: true });
+    const ticks = readProcStartTicks(sentinel.pid!)!;
+    const group = { pgid: sentinel.pid!, argv: ['sleep'], startTicks: ticks - 1, startedAt: new Date().toISOString() };
+    const { killed } = await reapOrphans({ groups: [group], graceMs: 300 });
+    expect(killed).toEqual([]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(isRunning(sentinel.pid!)).toBe(true);
+    expect(sentinel.exitCode).toBeNull();
+  });
+
+  it('ends processes carrying the marker, and the groups they lead, but nothing else', async () => {
+    const value = `reap-${process.pid}-${Date.now()}`;
+    const marker = { name: 'AILINUX_TEST_BUILD', value };
+    // in our own group: only the pid may be signalled, never the group
+    const inOurGroup = start(['sleep', '300'], { env: { AILINUX_TEST_BUILD: value } });
+    const pidFile = path.join(tmp, 'grandchild');
+    const leader = start(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
+      detached: true,
+      env: { AILINUX_TEST_BUILD: value },
+    });
+    const grandchild = await readPidFile(pidFile);
+    const sentinel = start(['sleep', '300']);
+    const otherBuild = start(['sleep', '300'], { detached: true, env: { AILINUX_TEST_BUILD: `${value}-other` } });
+
+    const { killed } = await reapOrphans({ groups: [], marker, graceMs: 1000 });
+    expect([...killed].sort()).toEqual([inOurGroup.pid!, leader.pid!, grandchild].sort());
+    for (const pid of [inOurGroup.pid!, leader.pid!, grandchild]) {
+      expect(await waitFor(() => !isRunning(pid), 2000)).toBe(true);
+    }
+    expect(isRunning(sentinel.pid!)).toBe(true);
+    expect(isRunning(otherBuild.pid!)).toBe(true);
+    expect(isRunning(process.pid)).toBe(true);
+  });
+
+  it('kills a group that ignores SIGTERM once the grace period is over', async () => {
+    const leader = start(['sh', '-c', 'trap "" TERM; sleep 300'], { detached: true });
+    await waitFor(() => fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && readPgrp(Number(p)) === leader.pid && Number(p) !== leader.pid), 2000);
+    const group = { pgid: leader.pid!, argv: ['sh'], startTicks: readProcStartTicks(leader.pid!), startedAt: new Date().toISOString() };
+    const t0 = Date.now();
+    const { killed } = await reapOrphans({ groups: [group], graceMs: 300 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+    expect(killed).toEqual([leader.pid]);
+    await exited(leader);
+    expect(leader.signalCode).toBe('SIGKILL');
+  });
+});
+
+function readPgrp(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return null;
+  }
+}
