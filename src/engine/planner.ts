@@ -51,7 +51,8 @@ function reasonsToRun(entry: LedgerEntry, material: FingerprintMaterial, fingerp
     return ['it has not completed in this work dir'];
   }
   const reasons = entry.fingerprint === fingerprint ? [] : describeChanges(entry.material, material);
-  if (entry.fingerprint !== fingerprint && reasons.length === 0) reasons.push('its fingerprint changed');
+  // A change that only flows in from the step before is reported as that step's rerun, by the caller.
+  if (entry.fingerprint !== fingerprint && reasons.length === 0 && entry.material.previous === material.previous) reasons.push('its fingerprint changed');
   for (const artifact of entry.artifacts) {
     if (!artifactPresent(artifact)) reasons.push(`its output ${artifact.path} is missing or was changed`);
   }

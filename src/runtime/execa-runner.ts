@@ -72,10 +72,7 @@ export class ExecaRunner implements Runner {
 
     const pgid = child.pid;
     if (pgid === undefined) {
-      const result = await child;
-      const notFound = result.code === 'ENOENT';
-      const stderr = notFound ? `${program}: command not found on PATH` : result.message || String(result.cause);
-      throw failure(args, { exitCode: notFound ? 127 : null, signal: null, stderr, stdout: '', timedOut: false, cancelled: false }, options);
+      throw failure(args, describeSpawnFailure(program, await child), options);
     }
     try {
       this.onSpawn?.({ pgid, argv: args, startTicks: readProcStartTicks(pgid), startedAt: new Date().toISOString() });
@@ -133,22 +130,21 @@ export class ExecaRunner implements Runner {
       } finally {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
+        this.active.delete(pgid);
+        this.onExit?.(pgid);
       }
     })();
-    const tracked = lifetime.then(
-      () => undefined,
-      () => undefined,
+    this.active.set(
+      pgid,
+      lifetime.then(
+        () => undefined,
+        () => undefined,
+      ),
     );
-    this.active.set(pgid, tracked);
-    let result: Awaited<typeof child>;
-    try {
-      result = await lifetime;
-    } finally {
-      this.active.delete(pgid);
-      this.onExit?.(pgid);
-    }
+    const result = await lifetime;
 
     const stdout = stdoutChunks.join('');
+    stderr = stderr.slice(-STDERR_KEEP_BYTES);
     const exitCode = result.exitCode ?? null;
     const signal = result.signal ?? null;
     if (exitCode === 0 && signal === null && !cancelled && !timedOut) {
@@ -164,6 +160,14 @@ export class ExecaRunner implements Runner {
   signalAll(signal: NodeJS.Signals): void {
     for (const pgid of this.active.keys()) sendSignal(-pgid, signal);
   }
+}
+
+/** A program that never started, in the shell's terms: 127 not found, 126 not executable. */
+function describeSpawnFailure(program: string, result: { code?: string; message?: string }): Outcome {
+  const base = { signal: null, stdout: '', timedOut: false, cancelled: false };
+  if (result.code === 'ENOENT') return { ...base, exitCode: 127, stderr: `${program}: command not found on PATH` };
+  if (result.code === 'EACCES') return { ...base, exitCode: 126, stderr: `${program}: permission denied` };
+  return { ...base, exitCode: null, stderr: result.message ?? `${program}: could not be started` };
 }
 
 interface Outcome {

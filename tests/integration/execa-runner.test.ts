@@ -136,6 +136,14 @@ describe('ExecaRunner', () => {
     expect(error.failure.rerun).toBe('ailinux-no-such-program-xyz --help');
   });
 
+  it('reports a program that is not executable as exit code 126', async () => {
+    const script = path.join(tmp, 'not-executable');
+    fs.writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+    const error = await rejection(new ExecaRunner().run([script]));
+    expect(error.failure.exitCode).toBe(126);
+    expect(error.failure.stderrTail).toBe(`${script}: permission denied`);
+  });
+
   it('marks a failure transient when its output matches a transient pattern', async () => {
     const argv = ['sh', '-c', 'echo "E: Temporary failure resolving deb.debian.org" >&2; exit 100'];
     const runner = new ExecaRunner();

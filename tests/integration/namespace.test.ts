@@ -94,8 +94,9 @@ function makeBase(root: string): void {
   fs.writeFileSync(path.join(root, 'etc/hostname'), 'base-host\n');
   fs.writeFileSync(path.join(root, 'etc/base-only'), 'from base\n');
   fs.writeFileSync(path.join(root, 'etc/shadowed'), 'base version\n');
-  // an absolute symlink must resolve inside the rootfs, never on the host
-  fs.symlinkSync('/etc/hostname', path.join(root, 'etc/hostlink'));
+  // an absolute symlink must resolve inside the rootfs, never on the host (which has no such file)
+  fs.writeFileSync(path.join(root, 'etc/ailinux-test-name'), 'inside the rootfs\n');
+  fs.symlinkSync('/etc/ailinux-test-name', path.join(root, 'etc/hostlink'));
   fs.mkdirSync(path.join(root, 'etc/secret'), { mode: 0o750 });
   fs.chmodSync(path.join(root, 'etc/secret'), 0o750);
   fs.chownSync(path.join(root, 'etc/secret'), 1000, 1000);
@@ -345,7 +346,8 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     expect(fs.existsSync(path.join(upper, 'lib'))).toBe(false);
     expect(readLayerFile(layers('two'), 'lib/ailinux/x.conf')).toBe('x\n');
     // an absolute symlink resolves inside the rootfs
-    expect(readLayerFile(one, 'etc/hostlink')).toBe('base-host\n');
+    expect(fs.existsSync('/etc/ailinux-test-name')).toBe(false);
+    expect(readLayerFile(one, 'etc/hostlink')).toBe('inside the rootfs\n');
     expect(findInLayers(one, 'etc/hostlink')).toBe(path.join(ownLayer(layersDir, STEPS[0]!)!.upper, 'etc/hostlink'));
 
     // the kernel's merged view agrees

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu host tools ailinux drives (as root). Nothing else on the host is changed.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-host-tools: run me as root (sudo bash scripts/install-host-tools.sh)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  debootstrap mmdebstrap squashfs-tools xorriso \
+  grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools \
+  qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
+  zstd cpio util-linux ca-certificates
+echo "install-host-tools: done"

@@ -1,0 +1,135 @@
+/**
+ * End to end: a real minimal build from the Debian mirror, booted under qemu (BIOS and UEFI) to
+ * the login prompt of our own host name; then a second build interrupted during the packages
+ * step and resumed, which must not rerun bootstrap. Prints the figures the closing notes quote.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMountinfo, mountsUnder } from '../../src/runtime/mountinfo.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { bootIso } from '../helpers/qemu.js';
+
+const isRoot = process.getuid?.() === 0;
+const base = process.env['AILINUX_E2E_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-e2e-'));
+const work = path.join(base, 'work');
+const iso = path.join(work, 'output', 'ailinux-minimal-amd64.iso');
+const figures: string[] = [];
+
+interface StatusJson {
+  outcome: string;
+  steps: Array<{ id: string; status: string; durationMs: number | null; attempts: number }>;
+}
+
+async function status(): Promise<StatusJson> {
+  const r = await runCli(['status', '--json', '-w', work]);
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+function readState(): { current: string | null; runId: string; ledger: Record<string, { status: string; runId: string | null; attempts: number; startedAt: string | null }> } | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(work, 'state', 'state.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+describe.skipIf(!isRoot)('minimal profile, built for real and booted', () => {
+  const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+
+  beforeAll(() => {
+    console.log(`e2e work dir: ${work}`);
+  });
+
+  afterAll(() => {
+    console.log(`\n=== e2e figures ===\n${figures.join('\n')}\n`);
+  });
+
+  it('builds the minimal ISO from the Debian mirror', async () => {
+    const r = await runCli(['build', '--profile', 'minimal', '-w', work]);
+    expect(r.code, r.stderr).toBe(0);
+    figures.push(`full minimal build: ${(r.ms / 1000).toFixed(1)} s`);
+    for (const s of (await status()).steps) figures.push(`  ${s.id}: ${((s.durationMs ?? 0) / 1000).toFixed(1)} s`);
+    expect(fs.statSync(iso).size).toBeGreaterThan(50 * 1024 * 1024);
+    figures.push(`  ISO size: ${(fs.statSync(iso).size / 1048576).toFixed(1)} MiB`);
+    expect(mountsUnder(work, readMountinfo())).toEqual([]);
+  });
+
+  it('boots with BIOS to the login prompt of the configured host name', async () => {
+    const r = await bootIso({ iso, logFile: path.join(base, 'bios.log'), marker: /ailinux-minimal login:/, timeoutMs: 300_000 });
+    expect(r.markerMs, r.log.slice(-3000)).not.toBeNull();
+    figures.push(`BIOS boot to login prompt: ${((r.markerMs ?? 0) / 1000).toFixed(1)} s`);
+  });
+
+  it('boots with UEFI (OVMF) to the login prompt of the configured host name', async () => {
+    const r = await bootIso({ iso, logFile: path.join(base, 'uefi.log'), marker: /ailinux-minimal login:/, uefi: true, timeoutMs: 300_000 });
+    expect(r.markerMs, r.log.slice(-3000)).not.toBeNull();
+    figures.push(`UEFI boot to login prompt: ${((r.markerMs ?? 0) / 1000).toFixed(1)} s`);
+  });
+
+  it('a no-op build on the finished, unchanged work dir skips every step', async () => {
+    const r = await runCli(['build', '--profile', 'minimal', '-w', work]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = await status();
+    expect(s.steps.every((x) => x.status === 'skipped')).toBe(true);
+    figures.push(`no-op build on a finished work dir: ${(r.ms / 1000).toFixed(2)} s (whole CLI process)`);
+  });
+
+  it('resumes after a failure in the ISO step without redoing the rest', async () => {
+    // A failing xorriso first on PATH makes the ISO step fail; resume runs with the real one.
+    const fakeBin = path.join(base, 'failing-bin');
+    fs.mkdirSync(fakeBin, { recursive: true });
+    fs.writeFileSync(path.join(fakeBin, 'xorriso'), '#!/bin/sh\necho "xorriso : FAILURE : simulated by the e2e test" >&2\nexit 5\n', { mode: 0o755 });
+    fs.rmSync(iso);
+    const failed = await runCli(['build', '--profile', 'minimal', '-w', work], { ...process.env, PATH: `${fakeBin}:${process.env['PATH']}` });
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toContain('build failed at step iso');
+    expect(failed.stderr).toContain('ailinux resume');
+    const resumed = await runCli(['resume', '-w', work]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const s = await status();
+    const byId = Object.fromEntries(s.steps.map((x) => [x.id, x.status]));
+    for (const id of ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders']) expect(byId[id]).toBe('skipped');
+    for (const id of ['iso', 'checksums', 'report']) expect(byId[id]).toBe('done');
+    figures.push(`resume after a failure in the ISO step: ${(resumed.ms / 1000).toFixed(2)} s`);
+  });
+
+  it('a second build interrupted during packages resumes without rerunning bootstrap', async () => {
+    const run = startCli(['build', '--fresh', '--profile', 'minimal', '-w', work]);
+    const deadline = Date.now() + 600_000;
+    let state = readState();
+    while (Date.now() < deadline) {
+      state = readState();
+      if (state?.current === 'packages' && state.ledger['packages']?.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(state?.current).toBe('packages');
+    const interruptedRun = state!.runId;
+    const bootstrapBefore = state!.ledger['bootstrap']!;
+    expect(bootstrapBefore.status).toBe('done');
+    await new Promise((r) => setTimeout(r, 3000));
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const after = readState()!;
+    expect(after.ledger['packages']!.status).toBe('interrupted');
+    expect(mountsUnder(work, readMountinfo())).toEqual([]);
+
+    const resumed = await runCli(['resume', '-w', work]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const final = readState()!;
+    expect(final.ledger['bootstrap']!.status).toBe('skipped');
+    expect(final.ledger['bootstrap']!.runId).toBe(interruptedRun);
+    expect(final.ledger['bootstrap']!.startedAt).toBe(bootstrapBefore.startedAt);
+    expect(final.ledger['packages']!.status).toBe('done');
+    expect(final.ledger['packages']!.runId).not.toBe(interruptedRun);
+    const bootstrapLog = fs.readFileSync(path.join(work, 'logs', 'steps', 'bootstrap.log'), 'utf8');
+    expect(bootstrapLog.split('\n').filter((l) => l.includes(`(run ${final.runId})`))).toEqual([]);
+    figures.push(`resume after SIGINT during packages: ${(resumed.ms / 1000).toFixed(1)} s`);
+  });
+
+  it('leaves the host mount table as it found it', () => {
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toBe(mountsBefore);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Building a StepContext for unit tests: a built-in profile, a tmp work dir whose layer dirs are
+ * plain directories (nothing is mounted, the runner is the scripted FakeRunner), and the layers a
+ * step sees as the engine would compute them from the profile's step order.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/load.js';
+import type { BuildConfig } from '../../src/config/schema.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import { layersFor, ownLayer, type LayerStep } from '../../src/runtime/layers.js';
+import { workPaths } from '../../src/runtime/paths.js';
+import { allSteps } from '../../src/steps/registry.js';
+import type { StepContext } from '../../src/steps/types.js';
+import type { Ledger } from '../../src/types.js';
+
+export type ProfileName = 'minimal' | 'ailinux';
+
+/** The helper every chroot command goes through, located independently of the code under test. */
+export const NS_RUN = fileURLToPath(new URL('../../libexec/ailinux-ns-run', import.meta.url));
+
+/** A validated built-in profile, deep-copied so a test may change it. */
+export function profileConfig(name: ProfileName, patch?: (config: BuildConfig) => void): BuildConfig {
+  const config = structuredClone(loadConfig({ profile: name }).config);
+  patch?.(config);
+  return config;
+}
+
+export function makeWorkDir(prefix = 'ailinux-step-test-'): string {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+}
+
+export function removeWorkDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The profile's steps as the layer code sees them (id and layer kind, from the registry). */
+export function layerSteps(config: BuildConfig): LayerStep[] {
+  return config.steps.map((id) => {
+    const def = allSteps.find((s) => s.id === id);
+    if (!def) throw new Error(`unknown step ${id}`);
+    return { id: def.id, layer: def.layer };
+  });
+}
+
+/** Where a step's changes land in the work dir: layers/<id>/root for the base, layers/<id>/upper for overlays. */
+export function layerRoot(config: BuildConfig, workDir: string, stepId: string): string {
+  const step = layerSteps(config).find((s) => s.id === stepId);
+  if (!step) throw new Error(`step ${stepId} is not in the profile`);
+  const own = ownLayer(workPaths(workDir).layersDir, step);
+  if (!own) throw new Error(`step ${stepId} has no layer`);
+  return own.upper;
+}
+
+/** Writes files (relative path to content) under root, creating parent dirs. */
+export function writeTree(root: string, files: Record<string, string>, mode = 0o644): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const file = path.join(root, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, content, { mode });
+  }
+}
+
+export interface TestStepContext extends StepContext {
+  runner: FakeRunner;
+  /** Every ctx.log.info line. */
+  infos: string[];
+}
+
+export interface StepContextOptions {
+  config: BuildConfig;
+  workDir: string;
+  stepId: string;
+  runner?: FakeRunner;
+  ledger?: Ledger;
+  sourceDateEpoch?: number | null;
+  cores?: number;
+  toolVersion?: string;
+}
+
+export function stepContext(options: StepContextOptions): TestStepContext {
+  const paths = workPaths(options.workDir);
+  const steps = layerSteps(options.config);
+  const index = steps.findIndex((s) => s.id === options.stepId);
+  if (index < 0) throw new Error(`step ${options.stepId} is not in the profile`);
+  const infos: string[] = [];
+  return {
+    config: options.config,
+    paths,
+    runner: options.runner ?? new FakeRunner(),
+    log: { info: (m) => infos.push(m), line: () => {} },
+    signal: new AbortController().signal,
+    layers: layersFor(steps, index, paths.layersDir, paths.mntDir),
+    ledger: options.ledger ?? {},
+    sourceDateEpoch: options.sourceDateEpoch ?? null,
+    cores: options.cores ?? 2,
+    toolVersion: options.toolVersion ?? '0.0.0-test',
+    infos,
+  };
+}
