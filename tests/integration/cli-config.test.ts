@@ -1,0 +1,67 @@
+/** The real CLI on bad configs and arguments: exit 2, the field named, and nothing written. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+const isRoot = process.getuid?.() === 0;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-cfg-'));
+
+function configFile(name: string, content: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+const cases: Array<{ name: string; file: string; content: string; expect: RegExp[] }> = [
+  { name: 'shell characters in a package name', file: 'a.json', content: JSON.stringify({ extends: 'minimal', packages: { extra: ['vim; rm -rf /'] } }), expect: [/packages\.extra\.0/, /vim; rm -rf/, /Debian package name/] },
+  { name: 'a bad host name', file: 'b.yaml', content: 'extends: minimal\nhostname: "bad_host!"\n', expect: [/hostname/, /RFC 1123/] },
+  { name: 'an unknown field', file: 'c.json', content: JSON.stringify({ extends: 'minimal', hostnmae: 'x' }), expect: [/hostnmae/, /no such field/] },
+  { name: 'a negative retry count', file: 'd.json', content: JSON.stringify({ extends: 'minimal', retry: { maxAttempts: -1 } }), expect: [/retry\.maxAttempts/, />= 1/] },
+  { name: 'a wrong type', file: 'e.json', content: JSON.stringify({ extends: 'minimal', iso: { bios: 'yes' } }), expect: [/iso\.bios/, /boolean/] },
+  { name: 'an empty file', file: 'f.yaml', content: '', expect: [/is empty/] },
+  { name: 'invalid JSON', file: 'g.json', content: '{"extends": "minimal",', expect: [/cannot be parsed/] },
+  { name: 'a YAML alias bomb', file: 'h.yaml', content: `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n`, expect: [/cannot be parsed/] },
+  { name: 'an unknown profile', file: 'i.json', content: JSON.stringify({ extends: 'gentoo' }), expect: [/unknown profile "gentoo"/, /ailinux, minimal/] },
+  { name: 'a mirror with shell characters', file: 'j.json', content: JSON.stringify({ extends: 'minimal', distribution: { mirror: 'http://x/$(reboot)' } }), expect: [/distribution\.mirror/] },
+];
+
+describe.skipIf(!isRoot)('bad config at the edge', () => {
+  for (const c of cases) {
+    it(`refuses ${c.name} with exit 2 and writes nothing`, async () => {
+      const work = path.join(dir, `work-${c.file}`);
+      const r = await runCli(['build', '--config', configFile(c.file, c.content), '-w', work]);
+      expect(r.code, r.stderr).toBe(2);
+      for (const re of c.expect) expect(r.stderr).toMatch(re);
+      expect(fs.existsSync(work)).toBe(false);
+    });
+  }
+
+  it('refuses / as the work dir', async () => {
+    const r = await runCli(['build', '--profile', 'minimal', '-w', '/']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to use \/ as the work dir/);
+  });
+
+  it('refuses a resume with nothing to resume and writes nothing', async () => {
+    const work = path.join(dir, 'nothing');
+    const r = await runCli(['resume', '-w', work]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no build to resume/);
+    expect(fs.existsSync(work)).toBe(false);
+  });
+
+  it('an unknown command or option is a usage error', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    expect((await runCli(['build', '--no-such-option'])).code).toBe(2);
+  });
+
+  it('every command has --help that lists the exit codes', async () => {
+    for (const cmd of ['build', 'resume', 'status', 'plan', 'clean', 'log']) {
+      const r = await runCli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('130  interrupted by SIGINT');
+    }
+  });
+});
