@@ -36,6 +36,8 @@ export interface BuildContext {
   outcome: BuildOutcome;
   failedStep: string | null;
   interruptSignal: string | null;
+  /** Why the build paused (for example not enough free disk), when it did. */
+  pauseReason: string | null;
 }
 
 export interface RunStepInput { stepId: string; attempt: number }
@@ -43,7 +45,7 @@ export interface RunStepOutput { artifacts: Artifact[] }
 export interface BackoffInput { stepId: string; delayMs: number }
 export interface CleanupInput { outcome: BuildOutcome; failedStep: string | null }
 
-export type BuildEvent = { type: 'INTERRUPT'; signal: string };
+export type BuildEvent = { type: 'INTERRUPT'; signal: string } | { type: 'PAUSE'; reason: string };
 
 /** Turns anything thrown by a step into the summary the ledger keeps. */
 export function summarizeError(error: unknown): StepErrorSummary {
@@ -176,9 +178,15 @@ export const buildMachineSetup = setup({
       ledger: patchEntry(context.ledger, params.stepId, { status: 'failed', ...finishPatch(context.ledger[params.stepId]) }),
     })),
     markSucceeded: assign({ outcome: 'succeeded' as const, current: null }),
+    markCleanupFailed: assign({ outcome: 'failed' as const }),
     markInterrupted: assign(({ context, event }) => ({
       outcome: 'interrupted' as const,
       interruptSignal: event.type === 'INTERRUPT' ? event.signal : null,
+      ledger: markInFlight(context.ledger, 'interrupted'),
+    })),
+    markPaused: assign(({ context, event }) => ({
+      outcome: 'paused' as const,
+      pauseReason: event.type === 'PAUSE' ? event.reason : null,
       ledger: markInFlight(context.ledger, 'interrupted'),
     })),
   },
@@ -288,12 +296,16 @@ export function createBuildMachine(stepIds: readonly string[]) {
         outcome: 'running' as BuildOutcome,
         failedStep: null,
         interruptSignal: null,
+        pauseReason: null,
       };
     },
     states: {
       pipeline: {
         initial: stepIds[0]!,
-        on: { INTERRUPT: { target: 'cleanup', actions: 'markInterrupted' } },
+        on: {
+          INTERRUPT: { target: 'cleanup', actions: 'markInterrupted' },
+          PAUSE: { target: 'cleanup', actions: 'markPaused' },
+        },
         states: states as never,
       },
       cleanup: {
@@ -304,11 +316,14 @@ export function createBuildMachine(stepIds: readonly string[]) {
           onDone: [
             { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'succeeded' },
             { guard: { type: 'outcomeIs', params: { outcome: 'failed' } }, target: 'failed' },
+            { guard: { type: 'outcomeIs', params: { outcome: 'paused' } }, target: 'paused' },
             { target: 'interrupted' },
           ],
+          // A cleanup that fails turns success into failure; other outcomes keep their meaning.
           onError: [
-            { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'failed' },
+            { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'failed', actions: 'markCleanupFailed' },
             { guard: { type: 'outcomeIs', params: { outcome: 'failed' } }, target: 'failed' },
+            { guard: { type: 'outcomeIs', params: { outcome: 'paused' } }, target: 'paused' },
             { target: 'interrupted' },
           ],
         },
@@ -316,6 +331,7 @@ export function createBuildMachine(stepIds: readonly string[]) {
       succeeded: { type: 'final' },
       failed: { type: 'final' },
       interrupted: { type: 'final' },
+      paused: { type: 'final' },
     },
   });
 }

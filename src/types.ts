@@ -60,7 +60,8 @@ export interface LedgerEntry {
 
 export type Ledger = Record<string, LedgerEntry>;
 
-export type BuildOutcome = 'running' | 'succeeded' | 'failed' | 'interrupted';
+/** paused: stopped cleanly for lack of a resource (disk); resumable once it is freed. */
+export type BuildOutcome = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'paused';
 
 export interface RetryPolicy {
   maxAttempts: number;

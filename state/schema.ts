@@ -47,9 +47,13 @@ export interface StateFile {
   interruptSignal: string | null;
   processes: StateProcess[];
   history: StateHistoryEntry[];
+  /** Why the build paused, when outcome is "paused". */
+  pauseReason?: string | null;
+  /** Host resource figures per step of the latest run: lowest free disk, peak memory in use, peak load. */
+  resources?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number; samples: number }>;
 }
 
-const OUTCOMES: readonly BuildOutcome[] = ['running', 'succeeded', 'failed', 'interrupted'];
+const OUTCOMES: readonly BuildOutcome[] = ['running', 'succeeded', 'failed', 'interrupted', 'paused'];
 const STEP_STATUSES: readonly StepStatus[] = [
   'pending', 'running', 'verifying', 'retrying', 'recovering', 'done', 'skipped', 'failed', 'interrupted',
 ];

@@ -6,8 +6,10 @@ export const EXIT = {
   buildFailed: 1,
   usage: 2,
   locked: 3,
+  paused: 75,
   sighup: 129,
   sigint: 130,
+  sigquit: 131,
   sigterm: 143,
 } as const;
 
@@ -17,8 +19,10 @@ Exit codes:
   1    the build failed (the step, command, log and resume command are printed)
   2    bad usage, bad config, or a state file that cannot be read (nothing is written)
   3    another build holds the work dir's lock
+  75   paused for lack of disk space (state saved; free space, then ailinux resume)
   129  interrupted by SIGHUP (state saved; continue with ailinux resume)
   130  interrupted by SIGINT (Ctrl-C; state saved; continue with ailinux resume)
+  131  interrupted by SIGQUIT (state saved; continue with ailinux resume)
   143  interrupted by SIGTERM (state saved; continue with ailinux resume)`;
 
 export function exitCodeForError(error: unknown): number {
@@ -43,5 +47,6 @@ export function exitCodeForError(error: unknown): number {
 export function exitCodeForSignal(signal: string | null): number {
   if (signal === 'SIGTERM') return EXIT.sigterm;
   if (signal === 'SIGHUP') return EXIT.sighup;
+  if (signal === 'SIGQUIT') return EXIT.sigquit;
   return EXIT.sigint;
 }

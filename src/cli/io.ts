@@ -8,7 +8,16 @@ export interface CliIO {
   commandLine: string;
 }
 
+/** A terminal that went away (SIGHUP, a closed pipe) must not crash a build that is cleaning up. */
+function ignoreClosedStream(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
+  });
+}
+
 export function processIO(argv: readonly string[]): CliIO {
+  ignoreClosedStream(process.stdout);
+  ignoreClosedStream(process.stderr);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

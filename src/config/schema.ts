@@ -128,6 +128,14 @@ export const configSchema = z
         serialConsole: z.boolean().default(true).describe('GRUB and the kernel also use ttyS0, so a headless boot can be watched'),
       })
       .strict(),
+    resources: z
+      .object({
+        minFreeDiskMb: z.number().int().min(0).max(1_000_000).default(1024).describe('Below this much free space in the work dir a running step is stopped and the build pauses'),
+        checkEstimates: z.boolean().default(true).describe("Before each step, pause unless its estimated need plus the floor is free"),
+        sampleIntervalMs: z.number().int().min(100).max(60_000).default(2000),
+      })
+      .strict()
+      .prefault({}),
     retry: z
       .object({
         maxAttempts: z.number().int().min(1).max(10).default(3),

@@ -24,6 +24,7 @@ import { reapOrphans } from '../runtime/process-groups.js';
 import type { Runner } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
+import { addSample, freeDiskBytes, sampleResources, toMb } from '../runtime/resources.js';
 import { artifactPresent } from '../steps/artifacts.js';
 import { resolveSteps } from '../steps/registry.js';
 import type { StepContext, StepDef } from '../steps/types.js';
@@ -62,6 +63,7 @@ export interface RunnerHooks {
 
 export interface BuildResult {
   outcome: BuildOutcome;
+  pauseReason: string | null;
   failedStep: string | null;
   signal: string | null;
   state: StateFile;
@@ -102,6 +104,12 @@ export class BuildSession {
   constructor(private readonly request: BuildRequest, private readonly deps: BuildDeps) {}
 
   /** First signal: stop the running command and clean up. Second: KILL our own process groups. */
+  /** Stops the build cleanly so that it can be resumed later (for lack of disk space). */
+  pause(reason: string): void {
+    this.deps.view.message(`pausing: ${reason}`);
+    this.actor?.send({ type: 'PAUSE', reason });
+  }
+
   interrupt(signal: NodeJS.Signals): void {
     this.interrupts++;
     if (this.interrupts > 1) {
@@ -152,11 +160,6 @@ export class BuildSession {
 
     if (previous) await this.reapLeftovers(previous);
     const workId = previous?.workId ?? crypto.randomUUID();
-    if (previous && request.fresh) {
-      deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
-      for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
-    }
-
     const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${crypto.randomBytes(3).toString('hex')}`;
     const ledger: Ledger = {};
     if (previous && !request.fresh) for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
@@ -188,6 +191,11 @@ export class BuildSession {
     const writes: number[] = [];
     const persist = () => writes.push(store.save(state).ms);
     persist();
+    // Only now that the emptied ledger is on disk: a kill mid-removal must not leave old checkpoints that trust half-deleted trees.
+    if (previous && request.fresh) {
+      deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
+      for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
+    }
 
     const logger = openBuildLogger(paths.buildLog, runId);
     logger.info({ command: request.command, profile: state.profile, workDir: paths.workDir, plan: plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })) }, 'build started');
@@ -221,6 +229,7 @@ export class BuildSession {
         sourceDateEpoch,
         cores: os.availableParallelism(),
         toolVersion: packageVersion(),
+        resourcePeaks: state.resources ?? {},
       };
       return { step, ctx, log };
     };
@@ -231,6 +240,12 @@ export class BuildSession {
           const { step, ctx, log } = contextFor(input.stepId, signal, (line) => deps.view.stepLine(input.stepId, line));
           try {
             log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
+            const shortfall = diskShortfall(step, loaded.config, paths.workDir);
+            if (shortfall) {
+              this.pause(shortfall);
+              await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+              return { artifacts: [] };
+            }
             // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
             await step.undo(ctx);
             const artifacts = await step.run(ctx);
@@ -291,10 +306,31 @@ export class BuildSession {
       error: (error) => logger.error({ err: error }, 'machine error'),
     });
 
+    state.resources = {};
+    const floorMb = loaded.config.resources.minFreeDiskMb;
+    const monitor = setInterval(() => {
+      const current = actor.getSnapshot().context.current;
+      if (!current || actor.getSnapshot().status !== 'active') return;
+      let sample;
+      try {
+        sample = sampleResources(paths.workDir);
+      } catch {
+        return;
+      }
+      state.resources![current] = addSample(state.resources![current], sample);
+      if (toMb(sample.diskFreeBytes) < floorMb && actor.getSnapshot().context.outcome === 'running') {
+        this.pause(`disk: ${toMb(sample.diskFreeBytes)} MiB free in ${paths.workDir}, below the floor of ${floorMb} MiB (resources.minFreeDiskMb)`);
+      }
+    }, loaded.config.resources.sampleIntervalMs);
+    monitor.unref();
+
     actor.start();
     await toPromise(actor).catch(() => undefined);
+    clearInterval(monitor);
     const final = actor.getSnapshot();
-    const outcome: BuildOutcome = final.value === 'succeeded' ? 'succeeded' : final.value === 'interrupted' ? 'interrupted' : 'failed';
+    const outcome: BuildOutcome =
+      final.value === 'succeeded' ? 'succeeded' : final.value === 'interrupted' ? 'interrupted' : final.value === 'paused' ? 'paused' : 'failed';
+    state.pauseReason = final.context.pauseReason;
     state.outcome = outcome;
     state.current = outcome === 'succeeded' ? null : final.context.current;
     const last = state.history[state.history.length - 1]!;
@@ -309,7 +345,7 @@ export class BuildSession {
       maxMs: Math.max(0, ...writes),
     };
     logger.info({ outcome, failedStep: final.context.failedStep, stateWrites }, 'build finished');
-    return { outcome, failedStep: final.context.failedStep, signal: final.context.interruptSignal, state, plan, paths, stateWrites };
+    return { outcome, pauseReason: final.context.pauseReason, failedStep: final.context.failedStep, signal: final.context.interruptSignal, state, plan, paths, stateWrites };
   }
 
   /** Ends what a crashed earlier run of this work dir left running, and nothing else. */
@@ -317,6 +353,15 @@ export class BuildSession {
     const { killed } = await reapOrphans({ groups: previous.processes, marker: { name: WORK_ID_ENV, value: previous.workId } });
     if (killed.length > 0) this.deps.warn(`ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`);
   }
+}
+
+/** Says why a step cannot start for lack of disk space, or null when there is room. */
+export function diskShortfall(step: StepDef, config: LoadedConfig['config'], workDir: string): string | null {
+  const floor = config.resources.minFreeDiskMb;
+  const need = config.resources.checkEstimates ? (step.diskEstimateMb?.(config) ?? 0) : 0;
+  const free = toMb(freeDiskBytes(workDir));
+  if (free >= need + floor) return null;
+  return `disk: ${step.id} needs about ${need} MiB plus the floor of ${floor} MiB, but ${workDir} has ${free} MiB free; free some space, then run ailinux resume`;
 }
 
 function safePeek(store: StateStore): StateFile | null {

@@ -69,6 +69,7 @@ export const bootstrapStep: StepDef = {
   version: 1,
   layer: 'base',
   configFields: ['architecture', 'distribution.suite', 'distribution.mirror', 'distribution.components', 'distribution.keyring', 'distribution.debootstrapScript', 'bootstrap'],
+  diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
   inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
   async run(ctx: StepContext) {
     checkKeyring(ctx.config);

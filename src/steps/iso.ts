@@ -200,6 +200,8 @@ export const isoStep: StepDef = {
   version: 1,
   layer: 'none',
   configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi'],
+  // the ISO holds the squashfs again, plus the boot files
+  diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
     if (!ctx.config.iso.bios && !ctx.config.iso.uefi) {
       throw new StepError(STEP, 'iso.bios and iso.uefi are both false: the ISO could not boot', { hint: 'set iso.bios or iso.uefi to true' });

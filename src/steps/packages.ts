@@ -23,6 +23,8 @@ export const packagesStep: StepDef = {
   version: 1,
   layer: 'overlay',
   configFields: ['packages'],
+  // A KDE desktop unpacks to several GB; a console system to well under one.
+  diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 6000 : 1000) + 25 * config.packages.extra.length,
   async run(ctx) {
     prepareLayer(ctx);
     const apt = { aptArchives: ctx.paths.aptArchives, network: true };

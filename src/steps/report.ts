@@ -13,7 +13,9 @@ export interface BuildReport {
   profile: string;
   generatedAt: string;
   iso: { path: string; size: number | null; sha256: string | null; volumeLabel: string };
-  steps: Array<Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'>>;
+  steps: Array<Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'> & {
+    resources: { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number } | null;
+  }>;
   packages: Array<{ name: string; version: string }>;
 }
 
@@ -58,6 +60,7 @@ export function buildReport(ctx: StepContext): BuildReport {
         fingerprint: e?.fingerprint ?? null,
         artifacts: e?.artifacts ?? [],
         reason: e?.reason ?? null,
+        resources: ctx.resourcePeaks?.[id] ?? null,
       };
     }),
     packages: parseManifest(manifest),
@@ -71,11 +74,12 @@ export function renderReportText(report: BuildReport): string {
     `iso: ${report.iso.path} (${report.iso.size ?? '?'} bytes, label ${report.iso.volumeLabel})`,
     `sha256: ${report.iso.sha256 ?? '?'}`,
     '',
-    'step              status    attempts  duration',
+    'step              status    attempts  duration   peak mem  min free disk',
   ];
   for (const s of report.steps) {
     const dur = s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`;
-    lines.push(`${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur}${s.reason ? `  (${s.reason})` : ''}`);
+    const res = s.resources ? `${`${s.resources.peakMemUsedMb} MiB`.padEnd(10)}${s.resources.minDiskFreeMb} MiB` : '';
+    lines.push(`${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur.padEnd(11)}${res}${s.reason ? `  (${s.reason})` : ''}`.trimEnd());
   }
   lines.push('', `packages (${report.packages.length}):`);
   for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);

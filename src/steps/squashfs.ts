@@ -32,6 +32,7 @@ export const squashfsStep: StepDef = {
   version: 1,
   layer: 'none',
   configFields: ['squashfs', 'liveSystem', 'distribution.family'],
+  diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
     const dir = liveDir(ctx);
     fs.mkdirSync(dir, { recursive: true });

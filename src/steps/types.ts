@@ -26,6 +26,8 @@ export interface StepContext {
   sourceDateEpoch: number | null;
   /** Number of processors for parallel tools. */
   cores: number;
+  /** Host resource figures per step so far (lowest free disk, peak memory, peak load), for the report. */
+  resourcePeaks?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number }>;
   /** The tool's own version, for reports. */
   toolVersion: string;
 }
@@ -44,6 +46,8 @@ export interface StepDef {
   configFields: readonly string[];
   /** Host files this step reads, as the config names them. */
   inputFiles?(config: BuildConfig): string[];
+  /** Disk space the step may need at its peak, in MiB; checked before it starts. */
+  diskEstimateMb?(config: BuildConfig): number;
   run(ctx: StepContext): Promise<Artifact[]>;
   verify(ctx: StepContext): Promise<void>;
   /** Removes everything run may have left, so the step can start again from a clean state. Idempotent. */

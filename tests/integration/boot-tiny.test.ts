@@ -36,25 +36,57 @@ function run(argv: string[], cwd?: string): string {
   return execFileSync(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 }
 
-/** Downloads a .deb into the cache (once) and unpacks it (once); returns the unpacked root. */
-function fetchPackage(pkg: string): string {
-  const root = path.join(CACHE, pkg);
-  if (fs.existsSync(path.join(root, '.complete'))) return root;
+/** Downloads a .deb into the cache (once); returns its path. */
+function downloadDeb(pkg: string): string {
   const debs = path.join(CACHE, 'debs');
   fs.mkdirSync(debs, { recursive: true });
-  let deb = fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-  if (!deb) {
-    run(['apt-get', 'download', pkg], debs);
-    deb = fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${debs}`);
-  }
+  const find = () => fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!find()) run(['apt-get', 'download', pkg], debs);
+  const deb = find();
+  if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${debs}`);
+  return path.join(debs, deb);
+}
+
+/** Unpacks a .deb into the cache (once), keeping only what keep() copies out of the full tree. */
+function unpackOnce(pkg: string, keep?: (full: string, kept: string) => void): string {
+  const root = path.join(CACHE, pkg);
+  if (fs.existsSync(path.join(root, '.complete'))) return root;
+  const deb = downloadDeb(pkg);
+  const full = keep ? `${root}.unpack` : root;
   fs.rmSync(root, { recursive: true, force: true });
-  run(['dpkg-deb', '-x', path.join(debs, deb), root]);
+  fs.rmSync(full, { recursive: true, force: true });
+  run(['dpkg-deb', '-x', deb, full]);
+  if (keep) {
+    keep(full, root);
+    fs.rmSync(full, { recursive: true, force: true });
+  }
   fs.writeFileSync(path.join(root, '.complete'), '');
   return root;
 }
 
+/** The kernel and only the modules the initramfs needs: the unpacked package is 400 MB, this is a few. */
+function fetchKernel(): string {
+  return unpackOnce(kernelPackageName(), (full, kept) => {
+    const copy = (rel: string) => {
+      fs.mkdirSync(path.dirname(path.join(kept, rel)), { recursive: true });
+      fs.copyFileSync(path.join(full, rel), path.join(kept, rel));
+    };
+    for (const f of fs.readdirSync(path.join(full, 'boot'))) if (f.startsWith('vmlinuz-')) copy(path.join('boot', f));
+    for (const release of fs.readdirSync(path.join(full, 'lib', 'modules'))) {
+      const dir = path.join(full, 'lib', 'modules', release, 'kernel');
+      for (const [, file] of resolveModules(dir, WANTED_MODULES)) copy(path.relative(full, file));
+    }
+  });
+}
+
+/** The kernel package: one already in the cache (so reruns need no apt), else what linux-image-amd64 depends on. */
 function kernelPackageName(): string {
+  const kernelPkg = /^(linux-image-\d[^_]*-amd64)(_.*\.deb)?$/;
+  const cached = fs.existsSync(CACHE) ? fs.readdirSync(CACHE).find((d) => kernelPkg.test(d) && fs.existsSync(path.join(CACHE, d, '.complete'))) : undefined;
+  if (cached) return cached;
+  const debs = path.join(CACHE, 'debs');
+  const deb = fs.existsSync(debs) ? fs.readdirSync(debs).find((f) => kernelPkg.test(f)) : undefined;
+  if (deb) return kernelPkg.exec(deb)![1]!;
   const out = run(['apt-cache', 'depends', 'linux-image-amd64']);
   const name = /Depends:\s*(linux-image-[0-9][^\s]*-amd64)/.exec(out)?.[1];
   if (!name) throw new Error(`apt-cache depends linux-image-amd64 names no kernel package:\n${out}`);
@@ -206,11 +238,12 @@ describe('boot tier: tiny kernel + busybox initramfs from the ISO our steps make
     let busyboxRoot: string;
     try {
       const t0 = performance.now();
-      kernelRoot = fetchPackage(kernelPackageName());
-      busyboxRoot = fetchPackage('busybox-static');
+      kernelRoot = fetchKernel();
+      busyboxRoot = unpackOnce('busybox-static');
       timings['fetch and unpack (cached after the first run)'] = performance.now() - t0;
     } catch (error) {
       skipReason = `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update`;
+      console.warn(`boot-tiny skipped: ${skipReason}`);
       return;
     }
     const vmlinuz = fs.readdirSync(path.join(kernelRoot, 'boot')).find((f) => f.startsWith('vmlinuz-'));

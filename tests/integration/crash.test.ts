@@ -100,6 +100,7 @@ function sleep(ms: number): Promise<null> {
 
 interface StateView {
   workId: string;
+  runId: string;
   outcome: string;
   current: string | null;
   order: string[];
@@ -161,6 +162,7 @@ function buildProcesses(marker: string, text: string): string[] {
  * namespace made by the real ailinux-ns-run, so whiteouts and layer order are the kernel's.
  */
 function mergedRootfs(workDir: string, dest: string): string {
+  fs.rmSync(dest, { recursive: true, force: true });
   const lower = [...LAYERS].reverse().map(([id, sub]) => path.join(workDir, 'layers', id, sub));
   for (const dir of lower) expect(fs.existsSync(dir), `layer ${dir} exists`).toBe(true);
   const mnt = fs.mkdtempSync(path.join(tmp, 'view-'));
@@ -209,10 +211,11 @@ function checkEffectsOnce(root: string): void {
   expect(read(root, 'etc/apt/sources.list')).toMatch(/^deb http:\/\/deb\.debian\.org\/debian bookworm main$/m);
 }
 
-/** Where a kill landed, from the state file the killed process left. */
-function landing(workDir: string): string {
+/** Where a kill landed, from the state file the killed process left (runIdBefore: the state's run before it started). */
+function landing(workDir: string, runIdBefore: string | null): string {
   const state = readState(workDir);
   if (state === null) return '(no state yet)';
+  if (state.runId === runIdBefore) return '(before its own state was written)';
   if (state.current === null) return state.outcome === 'succeeded' ? '(after success)' : '(before the first step)';
   return `${state.current}:${state.ledger[state.current]?.status ?? '?'}`;
 }
@@ -254,13 +257,14 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       const command = next;
       const args = command === 'resume' ? ['resume', '-w', w1] : ['build', '--config', CONFIG, '-w', w1, ...(command === 'fresh' ? ['--fresh'] : [])];
       const afterMs = Math.floor(random() * T);
+      const runIdBefore = readState(w1)?.runId ?? null;
       const run = startCli(args);
       const early = await Promise.race([run.exited, sleep(afterMs)]);
       if (early === null) {
         process.kill(run.pid, 'SIGKILL');
         const { signal } = await run.exited;
         if (signal === 'SIGKILL') {
-          kills.push({ n: kills.length + 1, command, afterMs, landed: landing(w1) });
+          kills.push({ n: kills.length + 1, command, afterMs, landed: landing(w1, runIdBefore) });
           next = 'resume';
           continue;
         }
@@ -282,7 +286,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     expect(final.code, final.output).toBe(0);
 
     const byStep = new Map<string, number>();
-    for (const k of kills) byStep.set(k.landed.split(':')[0]!, (byStep.get(k.landed.split(':')[0]!) ?? 0) + 1);
+    for (const k of kills) {
+      const where = k.landed.split(':')[0]!;
+      byStep.set(where, (byStep.get(where) ?? 0) + 1);
+    }
     console.log(
       [
         `crash test: ${kills.length} kills (seed ${seed}, T = ${T} ms); runs that finished before their kill: ${completions.join(', ') || 'none'}`,
@@ -323,5 +330,44 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
 
     const seconds = (Date.now() - testStarted) / 1000;
     console.log(`crash test: total ${seconds.toFixed(1)} s`);
+  });
+
+  it('a kill while `build --fresh` deletes the old layers never leaves a build that trusts a half-deleted layer', async () => {
+    const w2 = path.join(tmp, 'w2');
+    const EXTRA = 20000;
+    // a bootstrap layer big enough that deleting it takes a while, and fast tools
+    const env = cliEnv({ FAKE_DEBOOTSTRAP_EXTRA_FILES: String(EXTRA), FAKE_TOOL_DELAY: '0.05' });
+    const first = startCli(['build', '--config', CONFIG, '-w', w2], env);
+    expect((await first.exited).code, fs.readFileSync(first.log, 'utf8')).toBe(0);
+    const iso = path.join(w2, 'output', ISO_NAME);
+    const isoBefore = fs.readFileSync(iso);
+
+    const fresh = startCli(['build', '--config', CONFIG, '-w', w2, '--fresh'], env);
+    let exitedEarly = false;
+    void fresh.exited.then(() => {
+      exitedEarly = true;
+    });
+    const marker = path.join(w2, 'layers', 'bootstrap', 'root', 'etc', 'os-release');
+    const deadline = Date.now() + 30_000;
+    while (fs.existsSync(marker) && !exitedEarly && Date.now() < deadline) await sleep(2);
+    expect(exitedEarly, '--fresh finished its removal before the kill; raise EXTRA').toBe(false);
+    process.kill(fresh.pid, 'SIGKILL');
+    expect((await fresh.exited).signal).toBe('SIGKILL');
+    const docDir = path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc');
+    const left = fs.existsSync(docDir) ? fs.readdirSync(docDir).length : 0;
+    console.log(`crash test: killed \`build --fresh\` with ${left} of ${EXTRA} files of the old bootstrap layer not yet deleted`);
+    expect(left, 'the kill landed while the old bootstrap layer was half deleted').toBeGreaterThan(0);
+
+    const resumed = startCli(['resume', '-w', w2], env);
+    const { code } = await resumed.exited;
+    const output = fs.readFileSync(resumed.log, 'utf8');
+    expect(code, output).toBe(0);
+    const root = mergedRootfs(w2, path.join(tmp, 'merged-w2'));
+    expect(fs.existsSync(path.join(root, 'etc', 'os-release')), 'the rootfs has /etc/os-release again').toBe(true);
+    expect(fs.readdirSync(path.join(root, 'usr', 'share', 'fake-doc'))).toHaveLength(EXTRA);
+    checkEffectsOnce(root);
+    expect(fs.readFileSync(iso).equals(isoBefore), 'the rebuilt ISO equals the one before --fresh').toBe(true);
+    expect(mountsUnder(w2, hostMountinfo())).toEqual([]);
+    expect(buildProcesses(`AILINUX_WORK_ID=${readState(w2)!.workId}`, w2)).toEqual([]);
   });
 });

@@ -27,7 +27,7 @@ function input(skip: Record<string, string> = {}): BuildMachineInput {
 
 /** The events a running build can meet: each actor's success or failure, and an interrupt. */
 function outcomeEvents() {
-  const events: Array<{ type: string; [k: string]: unknown }> = [{ type: 'INTERRUPT', signal: 'SIGINT' }];
+  const events: Array<{ type: string; [k: string]: unknown }> = [{ type: 'INTERRUPT', signal: 'SIGINT' }, { type: 'PAUSE', reason: 'disk: 10 MiB free' }];
   for (const id of STEPS) {
     events.push(
       { type: `xstate.done.actor.run.${id}`, output: { artifacts: [{ path: `layers/${id}`, kind: 'dir' }] } },
@@ -69,7 +69,7 @@ describe('build machine paths (xstate/graph)', () => {
 
   it('generates paths to every final outcome', () => {
     const outcomes = new Set(paths.map((p) => String(p.state.value)));
-    expect(outcomes).toEqual(new Set(['succeeded', 'failed', 'interrupted']));
+    expect(outcomes).toEqual(new Set(['succeeded', 'failed', 'interrupted', 'paused']));
     expect(paths.length).toBeGreaterThan(50);
   });
 
@@ -131,6 +131,18 @@ describe('build machine paths (xstate/graph)', () => {
       expect(snap.context.interruptSignal).toBe('SIGINT');
       const firstNotDone = list.findIndex((e) => e.status !== 'done');
       expect(list.slice(firstNotDone + 1).every((e) => e.status === 'pending')).toBe(true);
+    }
+  });
+
+  it('a paused build keeps its reason, leaves no step in flight and is resumable like an interrupted one', () => {
+    const paused = paths.filter((p) => p.state.value === 'paused');
+    expect(paused.length).toBeGreaterThan(0);
+    for (const p of paused) {
+      const snap = p.state as BuildSnapshot;
+      expect(snap.context.pauseReason).toBe('disk: 10 MiB free');
+      const list = entries(snap);
+      expect(list.filter((e) => ['running', 'verifying', 'retrying', 'recovering'].includes(e.status))).toEqual([]);
+      expect(list.filter((e) => e.status === 'interrupted').length).toBeLessThanOrEqual(1);
     }
   });
 

@@ -58,8 +58,11 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const runner of runners) assertSafeCalls(runner.calls, workDir);
-  removeWorkDir(workDir);
+  try {
+    for (const runner of runners) assertSafeCalls(runner.calls, workDir);
+  } finally {
+    removeWorkDir(workDir);
+  }
 });
 
 function ctxFor(config: BuildConfig, stepId: string, extra: { sourceDateEpoch?: number | null; ledger?: Ledger; toolVersion?: string; cores?: number } = {}): TestStepContext {
@@ -943,26 +946,27 @@ describe('report', () => {
     };
     writeTree(`${workDir}/iso/live`, { 'filesystem.manifest': MANIFEST });
     const ctx = ctxFor(config, 'report', { ledger, sourceDateEpoch: 1700000000, toolVersion: '1.2.3' });
+    ctx.resourcePeaks = { bootstrap: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 } };
     const artifacts = await reportStep.run(ctx);
     const base = `${workDir}/output/ailinux-minimal-amd64.report`;
 
-    const pending = (id: string) => ({ id, status: 'pending', attempts: 0, durationMs: null, fingerprint: null, artifacts: [], reason: null });
+    const pending = (id: string) => ({ id, status: 'pending', attempts: 0, durationMs: null, fingerprint: null, artifacts: [], reason: null, resources: null });
     expect(JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'))).toEqual({
       tool: { name: 'ailinux', version: '1.2.3' },
       profile: 'minimal',
       generatedAt: '2023-11-14T22:13:20.000Z',
       iso: { path: 'output/ailinux-minimal-amd64.iso', size: 1234, sha256: ISO_SHA, volumeLabel: 'AILINUX_MINIMAL' },
       steps: [
-        { id: 'bootstrap', status: 'done', attempts: 2, durationMs: 61234, fingerprint: 'fp-boot', artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }], reason: null },
-        { id: 'configure', status: 'skipped', attempts: 0, durationMs: null, fingerprint: 'fp-conf', artifacts: [], reason: 'unchanged' },
-        { id: 'packages', status: 'failed', attempts: 3, durationMs: 999, fingerprint: null, artifacts: [], reason: null },
+        { id: 'bootstrap', status: 'done', attempts: 2, durationMs: 61234, fingerprint: 'fp-boot', artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }], reason: null, resources: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 } },
+        { id: 'configure', status: 'skipped', attempts: 0, durationMs: null, fingerprint: 'fp-conf', artifacts: [], reason: 'unchanged', resources: null },
+        { id: 'packages', status: 'failed', attempts: 3, durationMs: 999, fingerprint: null, artifacts: [], reason: null, resources: null },
         pending('identity'),
         pending('chroot-cleanup'),
         pending('squashfs'),
         pending('bootloaders'),
         {
           id: 'iso', status: 'done', attempts: 1, durationMs: 12000, fingerprint: 'fp-iso',
-          artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }], reason: null,
+          artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }], reason: null, resources: null,
         },
         pending('checksums'),
         pending('report'),
@@ -981,9 +985,9 @@ describe('report', () => {
         'iso: output/ailinux-minimal-amd64.iso (1234 bytes, label AILINUX_MINIMAL)',
         `sha256: ${ISO_SHA}`,
         '',
-        'step              status    attempts  duration',
-        'bootstrap         done      2         61.2 s',
-        'configure         skipped   0         -  (unchanged)',
+        'step              status    attempts  duration   peak mem  min free disk',
+        'bootstrap         done      2         61.2 s     812 MiB   51200 MiB',
+        'configure         skipped   0         -            (unchanged)',
         'packages          failed    3         1.0 s',
         'identity          pending   0         -',
         'chroot-cleanup    pending   0         -',

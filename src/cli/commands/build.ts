@@ -15,7 +15,8 @@ export interface BuildCommandOptions {
   quiet?: boolean;
 }
 
-const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** Each handled once, here; SIGHUP (a dropped ssh session) stops cleanly and resumably, like SIGTERM. */
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 export async function runBuildCommand(command: 'build' | 'resume', options: BuildCommandOptions, io: CliIO): Promise<number> {
   if (io.uid !== 0) {
@@ -47,6 +48,10 @@ export async function runBuildCommand(command: 'build' | 'resume', options: Buil
       const iso = result.state.ledger['iso']?.artifacts.find((a) => a.path.endsWith('.iso'));
       io.stderr.write(`build succeeded in ${formatDuration(Date.now() - started)}${iso ? `: ${path.join(paths.workDir, iso.path)}` : ''}\n`);
       return EXIT.ok;
+    }
+    if (result.outcome === 'paused') {
+      io.stderr.write(`build paused: ${result.pauseReason ?? 'not enough resources'}\nthe state is saved; once there is room, continue with: ${resume}\n`);
+      return EXIT.paused;
     }
     if (result.outcome === 'interrupted') {
       io.stderr.write(`build interrupted by ${result.signal ?? 'a signal'}; the state is saved. Continue with: ${resume}\n`);
