@@ -103,6 +103,12 @@ class TreeRemover {
 
   /** Removes a directory's content, then the directory; the caller has lstat'ed it as a directory. */
   async removeDir(dir: string, st: fs.Stats): Promise<void> {
+    // A second, independent guard: whatever path the walk took, the directory it is about to
+    // empty must really lie inside the tree being removed (a followed symlink would not).
+    const real = fs.realpathSync(dir);
+    if (real !== this.top && !real.startsWith(`${this.top}/`)) {
+      throw new UnsafeOperationError(`refusing to remove ${this.top}: the walk reached ${dir}, which is really ${real}, outside it`);
+    }
     if (st.dev !== this.dev) {
       throw new UnsafeOperationError(
         `refusing to remove ${this.top}: ${dir} is on another filesystem (device ${st.dev}, not ${this.dev}); something was mounted there`,

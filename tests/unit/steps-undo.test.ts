@@ -96,7 +96,11 @@ describe('layer steps: undo removes the step own layer dir only, and is idempote
         const sibling = step.id === 'packages' ? 'configure' : 'packages';
         fs.symlinkSync(path.join(workDir, 'layers', sibling), path.join(linkDir, 'to-sibling'));
         fs.symlinkSync(path.join(outside, 'dir'), path.join(linkDir, 'to-outside'));
-        fs.symlinkSync('/etc', path.join(linkDir, 'to-host-etc'));
+        // An absolute link like a rootfs's /etc/alternatives ones, aimed at a decoy: a test must never
+        // point a removal at a real host path, or a regression in removeTree would delete it.
+        fs.mkdirSync(path.join(outside, 'abs-decoy'), { recursive: true });
+        fs.writeFileSync(path.join(outside, 'abs-decoy', 'keep'), 'keep');
+        fs.symlinkSync(path.join(outside, 'abs-decoy'), path.join(linkDir, 'to-absolute'));
 
         const ctx = stepContext({ config: profileConfig(profile), workDir, stepId: step.id });
         expect(ctx.layers.own?.dir).toBe(ownDir);
@@ -108,7 +112,7 @@ describe('layer steps: undo removes the step own layer dir only, and is idempote
           ['bootstrap', 'chroot-cleanup', 'configure', 'identity', 'packages'].filter((id) => id !== step.id),
         );
         assertOutsideIntact();
-        expect(fs.existsSync('/etc/passwd')).toBe(true);
+        expect(fs.readFileSync(path.join(outside, 'abs-decoy', 'keep'), 'utf8')).toBe('keep');
 
         // Again: nothing left to remove, nothing else touched.
         await expect(step.undo(ctx)).resolves.toBeUndefined();

@@ -39,6 +39,11 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
       const { killed } = await reapOrphans({ groups: state.processes, marker: { name: WORK_ID_ENV, value: state.workId } });
       if (killed.length) io.stderr.write(`ended ${killed.length} process(es) left by an earlier build: ${killed.join(', ')}\n`);
     }
+    // The ledger goes first: a kill mid-removal must not leave checkpoints that trust half-deleted trees.
+    if (store.exists()) {
+      store.remove();
+      removed.push('state/state.json');
+    }
     const targets = [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir];
     if (options.all) targets.push(paths.cacheDir, paths.outputDir, paths.logsDir);
     for (const t of targets) {
@@ -51,10 +56,6 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
         await removeTree(path.join(paths.outputDir, name), { within: workDir });
         removed.push(`output/${name}`);
       }
-    }
-    if (store.exists()) {
-      store.remove();
-      removed.push('state/state.json');
     }
   } finally {
     lock.release();

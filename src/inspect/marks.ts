@@ -1,0 +1,115 @@
+/**
+ * What the picture highlights, from a ledger and the active states: the current state, finished
+ * steps with their durations, skipped steps with the reason, failed steps with the error summary,
+ * retried steps with their attempts. Pure; every renderer (DOT, Mermaid, SVG, HTML) uses it.
+ */
+import type { BuildOutcome, Ledger, LedgerEntry } from '../types.js';
+import { activeLeafIds, nodeIndex, stepNodeIds, type MachineGraph } from './graph.js';
+import { formatMs, truncate } from './format.js';
+
+export type MarkClass =
+  | 'active' // the state the build is in now
+  | 'active-parent' // an ancestor of it
+  | 'stale' // the state the build was in when its process died
+  | 'done'
+  | 'failed'
+  | 'skipped'
+  | 'interrupted'
+  | 'retried'
+  | 'in-flight'
+  | 'pending';
+
+export interface NodeMark {
+  classes: MarkClass[];
+  /** Short lines shown under the state's name. */
+  notes: string[];
+}
+
+export interface InspectView {
+  /** Step ids in run order. */
+  order: readonly string[];
+  ledger: Ledger;
+  /** The step the build is at, as the state file says. */
+  current: string | null;
+  /** XState state value from the persisted snapshot, if any. */
+  stateValue?: unknown;
+  outcome?: BuildOutcome | null;
+  /** False when the build's process is gone (crashed or killed): the active state is then stale. */
+  live?: boolean;
+}
+
+const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verifying', 'retrying', 'recovering']);
+
+/** The ids of the states the build is in: from the snapshot's value, else from the ledger's current step. */
+export function activeStateIds(graph: MachineGraph, view: InspectView): string[] {
+  const byId = nodeIndex(graph);
+  if (view.stateValue !== undefined && view.stateValue !== null) {
+    const ids = activeLeafIds(graph.rootId, view.stateValue).filter((id) => byId.has(id));
+    if (ids.length > 0) return ids;
+  }
+  if (!view.current) return [];
+  const stepNode = stepNodeIds(graph, view.order).get(view.current);
+  if (!stepNode) return [];
+  const status = view.ledger[view.current]?.status;
+  const child = byId.get(stepNode)!.children.find((c) => byId.get(c)!.key === status);
+  return [child ?? stepNode];
+}
+
+export function markGraph(graph: MachineGraph, view: InspectView): Map<string, NodeMark> {
+  const byId = nodeIndex(graph);
+  const marks = new Map<string, NodeMark>();
+  const mark = (id: string, cls: MarkClass | null, note?: string) => {
+    const m = marks.get(id) ?? { classes: [], notes: [] };
+    if (cls && !m.classes.includes(cls)) m.classes.push(cls);
+    if (note) m.notes.push(note);
+    marks.set(id, m);
+  };
+  const live = view.live !== false;
+  const steps = stepNodeIds(graph, view.order);
+
+  for (const [stepId, nodeId] of steps) {
+    const entry = view.ledger[stepId];
+    const node = byId.get(nodeId)!;
+    const child = (key: string) => node.children.find((c) => byId.get(c)!.key === key);
+    if (!entry || entry.status === 'pending') {
+      mark(nodeId, 'pending');
+      continue;
+    }
+    const s = entry.status;
+    if (s === 'done') {
+      mark(nodeId, 'done', `done in ${formatMs(entry.durationMs)}`);
+    } else if (s === 'skipped') {
+      mark(nodeId, 'skipped', `skipped: ${truncate(entry.reason ?? 'checkpoint reused', 70)}`);
+    } else if (s === 'failed') {
+      mark(nodeId, 'failed', `failed after ${formatMs(entry.durationMs)}`);
+    } else if (s === 'interrupted') {
+      mark(nodeId, 'interrupted', 'interrupted');
+    } else if (IN_FLIGHT.has(s)) {
+      if (live) mark(nodeId, 'in-flight', s === 'running' && entry.startedAt ? `${s} since ${entry.startedAt.slice(11, 19)}` : s);
+      else mark(nodeId, 'interrupted', `${s} when the build process died`);
+    }
+    if (entry.error && (s === 'failed' || s === 'interrupted' || IN_FLIGHT.has(s))) {
+      mark(nodeId, null, `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`);
+    }
+    if (entry.attempts > 1) {
+      mark(nodeId, 'retried', `${entry.attempts} attempts`);
+      const retrying = child('retrying');
+      if (retrying) mark(retrying, 'retried', `${entry.attempts - 1}×`);
+    }
+    // the sub-state named like the ledger status is where the step ended (or is)
+    const where = child(s);
+    if (where && (s === 'done' || s === 'skipped' || s === 'failed')) mark(where, s);
+  }
+
+  const active = activeStateIds(graph, view);
+  for (const id of active) {
+    mark(id, live ? 'active' : 'stale', live ? undefined : 'stopped here');
+    for (let p = byId.get(id)?.parent ?? null; p; p = byId.get(p)?.parent ?? null) mark(p, 'active-parent');
+  }
+  return marks;
+}
+
+/** The classes of a node as one string, for `class=` attributes. */
+export function markClasses(marks: Map<string, NodeMark>, id: string): string {
+  return (marks.get(id)?.classes ?? []).join(' ');
+}

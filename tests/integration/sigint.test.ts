@@ -1,0 +1,241 @@
+/**
+ * Signals: the real CLI (bin/ailinux.js, as root) against fake host tools first on PATH
+ * (tests/fixtures/bin), with the real unshare, overlayfs and libexec/ailinux-ns-run. SIGINT and
+ * SIGTERM during the packages step (whose fake apt-get "downloads" for 8 s) must stop the build
+ * with 130 / 143, leave a resumable state, end the command's whole process group (the fake
+ * apt-get's sleep grandchild included) and leave nothing mounted; resume then finishes, reusing
+ * the steps before. Also: `build` on an interrupted work dir is refused (2), and a second build on
+ * a running one is refused with the owner's pid (3). Needs root; skipped otherwise.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(REPO, 'bin', 'ailinux.js');
+const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
+const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
+const APT_DELAY_S = 8;
+/** A group TERM ends the fake download at once; anything near the runner's 5 s grace means it was not the group. */
+const STOP_LIMIT_MS = 3000;
+const EXPECTED_PACKAGES = ['apt', 'base-files', 'bash', 'dpkg', 'libc6', 'linux-image-amd64', 'live-boot', 'systemd-sysv', 'zstd'];
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('sigint.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root');
+
+let tmp = '';
+let runCount = 0;
+let mountinfoBefore = '';
+
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
+  return {
+    ...env,
+    PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+    SOURCE_DATE_EPOCH: '1700000000',
+    FAKE_TOOL_DELAY: '0.1',
+    FAKE_EFFECTS_LOG: path.join(tmp, 'effects.log'),
+    NO_COLOR: '1',
+    ...extra,
+  };
+}
+
+interface CliRun {
+  pid: number;
+  log: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+/** Starts the CLI with its output in a file (a pipe would stay open as long as an orphan holds it). */
+function startCli(args: string[], env: NodeJS.ProcessEnv): CliRun {
+  const log = path.join(tmp, `cli-${String(++runCount).padStart(2, '0')}-${args[0]}.log`);
+  const fd = fs.openSync(log, 'w');
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
+  const pid = child.pid;
+  // a test that fails half-way must not leave the CLI running: end it by its pid after 2 minutes
+  const watchdog = setTimeout(() => process.kill(pid, 'SIGKILL'), 120_000);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      resolve({ code, signal });
+    });
+  });
+  return { pid, log, exited, output: () => fs.readFileSync(log, 'utf8') };
+}
+
+async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  const run = startCli(args, env);
+  const { code } = await run.exited;
+  return { code, output: run.output() };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface StateView {
+  workId: string;
+  runId: string;
+  outcome: string;
+  current: string | null;
+  interruptSignal: string | null;
+  ledger: Record<string, { status: string; reason?: string | null }>;
+}
+
+function readState(workDir: string): StateView | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(workDir, 'state', 'state.json'), 'utf8')) as StateView;
+  } catch {
+    return null;
+  }
+}
+
+function hostMountinfo(): string {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
+}
+
+function mountsUnder(dir: string, table: string): string[] {
+  return table
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
+}
+
+interface ProcInfo {
+  pid: number;
+  state: string;
+  startTicks: string;
+  argv: string[];
+  environ: string[];
+}
+
+function procInfo(pid: number): ProcInfo | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      pid,
+      state: fields[0]!,
+      startTicks: fields[19]!,
+      argv: fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean),
+      environ: fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Live (non-zombie) processes carrying the build's environment marker. */
+function markedProcesses(workId: string): ProcInfo[] {
+  const marker = `AILINUX_WORK_ID=${workId}`;
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
+    .map((n) => procInfo(Number(n)))
+    .filter((p): p is ProcInfo => p !== null && p.state !== 'Z' && p.environ.includes(marker));
+}
+
+/** Whether that very process (same pid, same start time) is still alive. */
+function stillAlive(p: ProcInfo): boolean {
+  const now = procInfo(p.pid);
+  return now !== null && now.startTicks === p.startTicks && now.state !== 'Z';
+}
+
+/** Waits until the build is in the packages step and the fake apt-get is sleeping in its "download". */
+async function waitForAptSleep(workDir: string): Promise<{ state: StateView; sleepProc: ProcInfo; apt: ProcInfo }> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const state = readState(workDir);
+    if (state?.current === 'packages' && state.ledger['packages']?.status === 'running') {
+      const procs = markedProcesses(state.workId);
+      const sleepProc = procs.find((p) => p.argv[0]?.endsWith('sleep') && p.argv[1] === String(APT_DELAY_S));
+      const apt = procs.find((p) => p.argv.some((a) => a.endsWith('chroot-bin/apt-get')));
+      if (sleepProc && apt) return { state, sleepProc, apt };
+    }
+    await sleep(20);
+  }
+  throw new Error(`the build in ${workDir} never reached the fake apt-get's sleep in the packages step`);
+}
+
+beforeAll(() => {
+  if (!isRoot) return;
+  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-sigint-'));
+  mountinfoBefore = hostMountinfo();
+});
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(!isRoot)('signals during a build', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s in the packages step exits %i, stops cleanly, and resume finishes it', async (signal, exitCode) => {
+    const work = path.join(tmp, signal.toLowerCase());
+    const slowApt = cliEnv({ FAKE_APT_INSTALL_DELAY: String(APT_DELAY_S) });
+    const build = startCli(['build', '--config', CONFIG, '-w', work], slowApt);
+    const { state: running, sleepProc, apt } = await waitForAptSleep(work);
+
+    // A second build on the same work dir while this one runs: refused, naming the owner.
+    const second = await runCli(['build', '--config', CONFIG, '-w', work], slowApt);
+    expect(second.code, second.output).toBe(3);
+    expect(second.output).toContain(`pid ${build.pid}`);
+    expect(readState(work)?.runId, 'the refused build wrote nothing').toBe(running.runId);
+
+    const signalled = Date.now();
+    process.kill(build.pid, signal);
+    const exit = await build.exited;
+    const stopMs = Date.now() - signalled;
+    expect(exit.code, build.output()).toBe(exitCode);
+    console.log(`sigint test: ${signal} -> exit ${exit.code} after ${stopMs} ms`);
+    expect(stopMs, 'stopped at once, not after a grace period or the fake download').toBeLessThan(STOP_LIMIT_MS);
+    expect(build.output()).toContain('ailinux resume');
+
+    const stopped = readState(work)!;
+    expect(stopped.outcome).toBe('interrupted');
+    expect(stopped.interruptSignal).toBe(signal);
+    expect(stopped.ledger['packages']?.status).toBe('interrupted');
+    expect(stopped.ledger['bootstrap']?.status).toBe('done');
+    expect(stopped.ledger['configure']?.status).toBe('done');
+    expect(stillAlive(sleepProc), `the fake apt-get's sleep (pid ${sleepProc.pid}) is gone`).toBe(false);
+    expect(stillAlive(apt), `the fake apt-get (pid ${apt.pid}) is gone`).toBe(false);
+    expect(markedProcesses(stopped.workId).map((p) => `${p.pid} ${p.argv.join(' ')}`)).toEqual([]);
+    expect(mountsUnder(work, hostMountinfo())).toEqual([]);
+    expect(hostMountinfo()).toBe(mountinfoBefore);
+
+    // `build` without --fresh on the interrupted work dir: refused, pointing at resume and --fresh.
+    const again = await runCli(['build', '--config', CONFIG, '-w', work], cliEnv());
+    expect(again.code, again.output).toBe(2);
+    expect(again.output).toContain('ailinux resume');
+    expect(again.output).toContain('--fresh');
+    expect(readState(work)?.runId, 'the refused build wrote nothing').toBe(stopped.runId);
+
+    const resumed = await runCli(['resume', '-w', work], cliEnv());
+    expect(resumed.code, resumed.output).toBe(0);
+    const done = readState(work)!;
+    expect(done.outcome).toBe('succeeded');
+    for (const id of ['bootstrap', 'configure']) {
+      expect(done.ledger[id]?.status, `${id} was reused`).toBe('skipped');
+      expect(done.ledger[id]?.reason ?? '', `${id} says why it was skipped`).toMatch(/\S/);
+    }
+    for (const [id, entry] of Object.entries(done.ledger)) {
+      if (id !== 'bootstrap' && id !== 'configure') expect(entry.status, `step ${id}`).toBe('done');
+    }
+    // The interrupted layer was thrown away, not continued: each package once in the packages layer.
+    const status = fs.readFileSync(path.join(work, 'layers', 'packages', 'upper', 'var', 'lib', 'dpkg', 'status'), 'utf8');
+    expect([...status.matchAll(/^Package: (.+)$/gm)].map((m) => m[1]).sort()).toEqual(EXPECTED_PACKAGES);
+    expect(markedProcesses(done.workId)).toEqual([]);
+    expect(hostMountinfo()).toBe(mountinfoBefore);
+  });
+});
