@@ -96,10 +96,23 @@ export class CommandError extends AilinuxError {
         : failure.signal
           ? `was killed by ${failure.signal}`
           : `exited with code ${failure.exitCode}`;
-    super('COMMAND', `command ${failure.argv[0] ?? '?'} ${how}`, options);
+    super('COMMAND', `command ${commandLabel(failure.argv)} ${how}`, options);
     this.failure = failure;
     this.transient = transient;
   }
+}
+
+/** Names the program a wrapped argv really runs (apt-get, not unshare); kept here so errors need no imports. */
+function commandLabel(argv: readonly string[]): string {
+  let cmd = argv;
+  for (const wrapper of ['unshare', 'ailinux-ns-run']) {
+    if (cmd[0] === wrapper || cmd[0]?.endsWith(`/${wrapper}`)) {
+      const i = cmd.indexOf('--');
+      if (i >= 0) cmd = cmd.slice(i + 1);
+    }
+  }
+  if (cmd[0] === 'chroot' && cmd.length > 2) cmd = cmd.slice(2);
+  return cmd.slice(0, cmd[0] === 'apt-get' ? 2 : 1).join(' ') || '?';
 }
 
 export class StepError extends AilinuxError {

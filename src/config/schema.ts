@@ -128,6 +128,17 @@ export const configSchema = z
         serialConsole: z.boolean().default(true).describe('GRUB and the kernel also use ttyS0, so a headless boot can be watched'),
       })
       .strict(),
+    verify: z
+      .object({
+        boot: z.boolean().default(false).describe('The verify step also boots the ISO in qemu and waits for the marker'),
+        bios: z.boolean().default(true),
+        uefi: z.boolean().default(false),
+        marker: z.string().min(1).max(200).regex(/^[^\n\0]+$/, 'one line of text').default('login:').describe('Text on the serial console that proves the live system came up'),
+        timeoutSec: z.number().int().min(10).max(3600).default(300),
+        memoryMb: z.number().int().min(256).max(16384).default(1024),
+      })
+      .strict()
+      .prefault({}),
     resources: z
       .object({
         minFreeDiskMb: z.number().int().min(0).max(1_000_000).default(1024).describe('Below this much free space in the work dir a running step is stopped and the build pauses'),

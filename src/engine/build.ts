@@ -23,6 +23,7 @@ import { workPaths, type WorkPaths } from '../runtime/paths.js';
 import { reapOrphans } from '../runtime/process-groups.js';
 import type { Runner } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
+import { endedSteps, SafetyRecorder } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
 import { addSample, freeDiskBytes, sampleResources, toMb } from '../runtime/resources.js';
 import { artifactPresent } from '../steps/artifacts.js';
@@ -100,6 +101,10 @@ export class BuildSession {
   private actor: BuildActor | null = null;
   private runner: Runner | null = null;
   private interrupts = 0;
+  /** A signal that came before the machine existed (during locking, reaping, --fresh removal). */
+  private pendingSignal: NodeJS.Signals | null = null;
+  /** Step work still settling after its actor was stopped; cleanup waits for it. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly request: BuildRequest, private readonly deps: BuildDeps) {}
 
@@ -118,7 +123,8 @@ export class BuildSession {
       return;
     }
     this.deps.view.message(`${signal}: stopping the current step and cleaning up (press Ctrl-C again to kill at once)`);
-    this.actor?.send({ type: 'INTERRUPT', signal });
+    if (this.actor) this.actor.send({ type: 'INTERRUPT', signal });
+    else this.pendingSignal = signal;
   }
 
   async run(): Promise<BuildResult> {
@@ -159,6 +165,9 @@ export class BuildSession {
     }
 
     if (previous) await this.reapLeftovers(previous);
+    if (previous && previous.machineVersion !== machineVersion(steps)) {
+      deps.view.message('the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)');
+    }
     const workId = previous?.workId ?? crypto.randomUUID();
     const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${crypto.randomBytes(3).toString('hex')}`;
     const ledger: Ledger = {};
@@ -175,7 +184,7 @@ export class BuildSession {
       runId,
       profile: loaded.config.name,
       configSource: loaded.source,
-      config: loaded.config,
+      config: redactConfig(loaded.config),
       outcome: 'running',
       createdAt: previous && !request.fresh ? previous.createdAt : now,
       updatedAt: now,
@@ -187,6 +196,11 @@ export class BuildSession {
       processes: [],
       history: [...(previous?.history ?? []), { runId, command: request.command, startedAt: now, endedAt: null, outcome: 'running' as BuildOutcome }].slice(-50),
     };
+
+    // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
+    const safety = new SafetyRecorder(runId, request.fresh ? null : previous?.safety);
+    state.safety = safety.record;
+    safety.check(null, 'start');
 
     const writes: number[] = [];
     const persist = () => writes.push(store.save(state).ms);
@@ -234,9 +248,14 @@ export class BuildSession {
       return { step, ctx, log };
     };
 
+    const track = <T>(work: Promise<T>): Promise<T> => {
+      this.inFlight.add(work);
+      void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+      return work;
+    };
     const machine = createBuildMachine(steps.map((s) => s.id)).provide({
       actors: {
-        runStep: fromPromise<RunStepOutput, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+        runStep: fromPromise<RunStepOutput, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
           const { step, ctx, log } = contextFor(input.stepId, signal, (line) => deps.view.stepLine(input.stepId, line));
           try {
             log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
@@ -253,8 +272,8 @@ export class BuildSession {
           } finally {
             log.close();
           }
-        }),
-        verifyStep: fromPromise<void, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+        })())),
+        verifyStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
           const { step, ctx, log } = contextFor(input.stepId, signal);
           try {
             await step.verify(ctx);
@@ -262,8 +281,8 @@ export class BuildSession {
           } finally {
             log.close();
           }
-        }),
-        undoStep: fromPromise<void, { stepId: string; attempt: number }>(async ({ input, signal }) => {
+        })())),
+        undoStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
           const { step, ctx, log } = contextFor(input.stepId, signal);
           try {
             log.info('undoing the failed step');
@@ -271,9 +290,11 @@ export class BuildSession {
           } finally {
             log.close();
           }
-        }),
+        })())),
         cleanup: fromPromise(async () => {
           await runner.drain();
+          // A stopped step's own work (a layer removal, a file being written) settles before the state is final.
+          await Promise.allSettled([...this.inFlight]);
           const left = mountsUnder(paths.workDir, readMountinfo());
           for (const m of left) {
             deps.warn(`a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`);
@@ -300,6 +321,7 @@ export class BuildSession {
         state.current = snapshot.context.current;
         state.interruptSignal = snapshot.context.interruptSignal;
         state.snapshot = actor.getPersistedSnapshot();
+        for (const id of endedSteps(seen, snapshot.context.ledger)) safety.check(id, 'step');
         persist();
         seen = reportTransitions(seen, snapshot.context.ledger, deps.view, logger);
       },
@@ -324,6 +346,20 @@ export class BuildSession {
     }, loaded.config.resources.sampleIntervalMs);
     monitor.unref();
 
+    if (this.pendingSignal) {
+      // Stopped before any step began: nothing to undo, the state says so.
+      logger.info({ signal: this.pendingSignal }, 'interrupted before the first step');
+      state.outcome = 'interrupted';
+      state.interruptSignal = this.pendingSignal;
+      const last = state.history[state.history.length - 1]!;
+      last.endedAt = new Date().toISOString();
+      last.outcome = 'interrupted';
+      persist();
+      clearInterval(monitor);
+      deps.view.close();
+      const count = writes.length;
+      return { outcome: 'interrupted', pauseReason: null, failedStep: null, signal: this.pendingSignal, state, plan, paths, stateWrites: { count, meanMs: writes.reduce((a, b) => a + b, 0) / count, maxMs: Math.max(...writes) } };
+    }
     actor.start();
     await toPromise(actor).catch(() => undefined);
     clearInterval(monitor);
@@ -336,6 +372,7 @@ export class BuildSession {
     const last = state.history[state.history.length - 1]!;
     last.endedAt = new Date().toISOString();
     last.outcome = outcome;
+    safety.check(state.current, 'end');
     persist();
     deps.view.close();
 
@@ -353,6 +390,11 @@ export class BuildSession {
     const { killed } = await reapOrphans({ groups: previous.processes, marker: { name: WORK_ID_ENV, value: previous.workId } });
     if (killed.length > 0) this.deps.warn(`ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`);
   }
+}
+
+/** The config as stored in the state: the live user's password is not kept on disk. */
+function redactConfig(config: LoadedConfig['config']): LoadedConfig['config'] {
+  return { ...config, liveUser: { ...config.liveUser, password: '(not stored)' } };
 }
 
 /** Says why a step cannot start for lack of disk space, or null when there is room. */

@@ -29,7 +29,11 @@ export function planBuild(
   return fingerprints.map(({ id, fingerprint, material }) => {
     const entry = ledger[id];
     const reasons = entry ? reasonsToRun(entry, material, fingerprint, artifactPresent) : ['it has never run in this work dir'];
-    if (rerunFrom !== null && reasons.length === 0) reasons.push(`an earlier step (${rerunFrom}) runs again`);
+    if (reasons.length === 0 && rerunFrom !== null) reasons.push(`an earlier step (${rerunFrom}) runs again`);
+    // The chain changed with no earlier step rerunning: a step before it was added, removed or reordered.
+    else if (reasons.length === 0 && entry?.material && entry.material.previous !== material.previous) {
+      reasons.push('the steps before it changed (one was added, removed or reordered)');
+    }
     const undoFirst = entry !== undefined && (UNFINISHED.has(entry.status) || entry.status === 'failed');
     if (reasons.length > 0) {
       rerunFrom ??= id;

@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
-import { groupHasLiveMembers, readProcStartTicks, sendSignal, terminateGroup, type SpawnedGroup } from './process-groups.js';
+import { groupHasLiveMembers, readProcStartTicks, registerRunnerGroup, releaseRunnerGroup, sendSignal, terminateGroup, type SpawnedGroup } from './process-groups.js';
 import { matchesAny, quoteArgv, tailLines, type LineSink, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 export interface ExecaRunnerOptions {
@@ -74,14 +74,18 @@ export class ExecaRunner implements Runner {
     if (pgid === undefined) {
       throw failure(args, describeSpawnFailure(program, await child), options);
     }
+    const startTicks = readProcStartTicks(pgid);
+    // the signal guard only lets signals reach groups registered here
+    registerRunnerGroup(pgid, startTicks);
     try {
-      this.onSpawn?.({ pgid, argv: args, startTicks: readProcStartTicks(pgid), startedAt: new Date().toISOString() });
+      this.onSpawn?.({ pgid, argv: args, startTicks, startedAt: new Date().toISOString() });
     } catch (error) {
       // a group the engine could not record must not run unrecorded
       child.stdout?.resume();
       child.stderr?.resume();
       await terminateGroup(pgid, this.graceMs);
       await child;
+      releaseRunnerGroup(pgid);
       throw error;
     }
 
@@ -131,6 +135,7 @@ export class ExecaRunner implements Runner {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         this.active.delete(pgid);
+        releaseRunnerGroup(pgid);
         this.onExit?.(pgid);
       }
     })();
@@ -158,7 +163,7 @@ export class ExecaRunner implements Runner {
   }
 
   signalAll(signal: NodeJS.Signals): void {
-    for (const pgid of this.active.keys()) sendSignal(-pgid, signal);
+    for (const pgid of this.active.keys()) sendSignal(-pgid, signal, `${signal} to every command group this runner started`);
   }
 }
 
@@ -183,7 +188,8 @@ function failure(argv: string[], outcome: Outcome, options: RunOptions): Command
   const { exitCode, signal, stderr, stdout, timedOut, cancelled } = outcome;
   const transient = !cancelled && matchesAny(stderr + stdout, options.transientPatterns);
   return new CommandError(
-    { argv, exitCode, signal, stderrTail: tailLines(stderr, STDERR_TAIL_LINES), rerun: quoteArgv(argv), timedOut, cancelled },
+    // Some tools (debootstrap) print their errors on stdout: then its tail is what explains the failure.
+    { argv, exitCode, signal, stderrTail: tailLines(stderr.trim() ? stderr : stdout, STDERR_TAIL_LINES), rerun: quoteArgv(argv), timedOut, cancelled },
     transient,
   );
 }

@@ -58,6 +58,8 @@ export const NETWORK_TRANSIENT_PATTERNS: RegExp[] = [
   /Unable to connect to/i,
   /Hash Sum mismatch/i,
   /Network is unreachable/i,
+  /Failed getting release file/i,
+  /Failed getting release signature file/i,
   /503 Service Unavailable/i,
   /502 Bad Gateway/i,
 ];

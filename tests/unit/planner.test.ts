@@ -91,3 +91,15 @@ describe('planner', () => {
     expect(describeChanges(m, { ...m, stepVersion: 2 })).toEqual(["the step's implementation changed (version 1 -> 2)"]);
   });
 });
+
+describe('planner: a changed step list', () => {
+  it('reruns the steps after a removed step instead of shipping stale output', () => {
+    const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
+    const without = steps.filter((s) => s.id !== 'identity');
+    const plan = planBuild(fingerprintSteps(without, base.config, base.baseDir, env), doneLedger(fps), () => true);
+    const byId = Object.fromEntries(plan.map((p) => [p.id, p]));
+    expect(byId['packages']!.action).toBe('skip');
+    expect(byId['chroot-cleanup']!.reasons).toEqual(['the steps before it changed (one was added, removed or reordered)']);
+    expect(byId['squashfs']!.reasons).toEqual(['an earlier step (chroot-cleanup) runs again']);
+  });
+});

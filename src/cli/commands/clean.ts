@@ -15,6 +15,9 @@ import { checkWorkDir } from '../../runtime/work-dir.js';
 import type { CliIO } from '../io.js';
 
 export async function runCleanCommand(options: { workDir: string; all?: boolean }, io: CliIO): Promise<number> {
+  if (io.uid !== 0) {
+    throw new UsageError('ailinux clean needs root: the layers it removes are owned by root', { hint: 'run it as root, e.g. sudo ailinux clean' });
+  }
   const workDir = checkWorkDir(options.workDir);
   const paths = workPaths(workDir);
   if (!fs.existsSync(workDir)) {

@@ -5,7 +5,8 @@ import type { StateFile } from '../../../state/schema.js';
 import { formatDuration } from '../../engine/progress.js';
 import { readLock } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
-import { isProcessAlive } from '../../runtime/process-groups.js';
+import os from 'node:os';
+import { isProcessAlive, readProcStartTicks } from '../../runtime/process-groups.js';
 import type { LedgerEntry } from '../../types.js';
 import type { CliIO } from '../io.js';
 
@@ -22,6 +23,7 @@ export interface StatusReport {
   workDir: string;
   exists: boolean;
   outcome: StateFile['outcome'] | null;
+  pauseReason: string | null;
   profile: string | null;
   current: string | null;
   updatedAt: string | null;
@@ -33,14 +35,18 @@ export function statusReport(workDir: string): StatusReport {
   const paths = workPaths(workDir);
   const state = readStateReadOnly(paths.stateFile);
   const owner = fs.existsSync(paths.lockFile) ? readLock(paths.lockFile) : null;
-  const lock = owner ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: isProcessAlive(owner.pid) } : null;
-  if (!state) return { workDir: paths.workDir, exists: false, outcome: null, profile: null, current: null, updatedAt: null, lock, steps: [] };
+  // The owner is alive only if its pid runs here with the start time it recorded: a reused pid is not it.
+  const ownerAlive = (o: NonNullable<typeof owner>) =>
+    o.host === os.hostname() && isProcessAlive(o.pid) && (o.procStart === null || readProcStartTicks(o.pid) === o.procStart);
+  const lock = owner ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: ownerAlive(owner) } : null;
+  if (!state) return { workDir: paths.workDir, exists: false, outcome: null, pauseReason: null, profile: null, current: null, updatedAt: null, lock, steps: [] };
   // A build whose lock owner is gone did not stop cleanly: it crashed or was killed.
   const crashed = state.outcome === 'running' && !(lock?.alive ?? false);
   return {
     workDir: paths.workDir,
     exists: true,
     outcome: state.outcome,
+    pauseReason: state.outcome === 'paused' ? state.pauseReason ?? null : null,
     profile: state.profile,
     current: state.current,
     updatedAt: state.updatedAt,
@@ -69,6 +75,7 @@ export function renderStatus(report: StatusReport): string {
     `outcome:  ${report.outcome === 'running' && !report.lock?.alive ? 'stopped (the build process is gone; continue with ailinux resume)' : report.outcome}${report.current ? ` (at ${report.current})` : ''}`,
     `updated:  ${report.updatedAt}`,
   ];
+  if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
   if (report.lock?.alive) head.push(`running:  pid ${report.lock.pid} on ${report.lock.host} since ${report.lock.startedAt}`);
   const rows = report.steps.map((s) =>
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
