@@ -1,0 +1,136 @@
+/**
+ * ailinux verify ISO: checks any ISO without mounting it (El Torito BIOS and UEFI entries, MBR/GPT,
+ * the GRUB config's kernel, initrd and live system, the checksum file) and, with --boot, boots it
+ * in qemu to a marker on the serial console. Needs no root.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { ExecaRunner } from '../../runtime/execa-runner.js';
+import { renderVerifyReport } from '../../verify/render.js';
+import type { Firmware, VerifyExpectations, VerifyReport } from '../../verify/types.js';
+import { isoFileProblem, verifyIso, type BootPlan } from '../../verify/verify-iso.js';
+import { EXIT, exitCodeForSignal } from '../exit-codes.js';
+import type { CliIO } from '../io.js';
+
+export interface VerifyCommandOptions {
+  boot?: boolean;
+  /** undefined: require the UEFI entry, boot only BIOS; true: also boot UEFI; false (--no-uefi): neither. */
+  uefi?: boolean;
+  /** false with --no-bios. */
+  bios?: boolean;
+  marker: string;
+  timeout: number;
+  memory: number;
+  requireChecksum?: boolean;
+  json?: boolean;
+}
+
+export const VERIFY_EXIT_HELP = `
+Exit codes:
+  0    every check passed (a missing checksum file passes unless --require-checksum)
+  1    a check failed: the table names it and says why
+  2    bad usage: no such file, not an ISO 9660 image, a bad option
+  130  interrupted by SIGINT (143 SIGTERM, 129 SIGHUP); qemu is ended first`;
+
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function positiveInt(what: string, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${what}: a whole number from 1 to ${max}`);
+    return Number(value);
+  };
+}
+
+function oneLine(value: string): string {
+  if (value === '' || /[\n\r\0]/.test(value)) throw new InvalidArgumentError('one non-empty line of text');
+  return value;
+}
+
+export function registerVerifyCommand(program: Command, io: CliIO, setExit: (code: number) => void): void {
+  program
+    .command('verify')
+    .description('check an ISO without mounting it: El Torito BIOS/UEFI, MBR/GPT, kernel/initrd/squashfs where GRUB points, boot=, checksum; --boot also boots it in qemu')
+    .argument('<iso>', 'the ISO image')
+    .option('--boot', 'also boot it in qemu (BIOS; with --uefi also UEFI) and wait for the marker on the serial console')
+    .option('--uefi', 'with --boot, also boot with UEFI (OVMF)')
+    .option('--no-uefi', 'a BIOS-only ISO: require no UEFI entry and no EFI system partition')
+    .option('--no-bios', 'a UEFI-only ISO: do not check or boot BIOS')
+    .option('--marker <text>', 'text on the serial console that proves the system came up', oneLine, 'login:')
+    .option('--timeout <sec>', 'seconds to wait for the marker, per boot', positiveInt('--timeout', 3600), 300)
+    .option('--memory <mb>', 'memory of the qemu machine, MiB', positiveInt('--memory', 16384), 1024)
+    .option('--require-checksum', 'fail when there is no <iso>.sha256 or <iso>.md5 beside the ISO')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', VERIFY_EXIT_HELP)
+    .action(async (iso: string, opts: VerifyCommandOptions) => setExit(await runVerifyCommand(iso, opts, io)));
+}
+
+export function commandExpectations(opts: VerifyCommandOptions): VerifyExpectations {
+  return {
+    bios: opts.bios === false ? 'off' : 'auto',
+    uefi: opts.uefi === false ? 'off' : 'required',
+    requireChecksum: opts.requireChecksum === true,
+  };
+}
+
+export function commandFirmwares(opts: VerifyCommandOptions): Firmware[] {
+  const firmwares: Firmware[] = [];
+  if (opts.bios !== false) firmwares.push('bios');
+  if (opts.uefi === true) firmwares.push('uefi');
+  return firmwares;
+}
+
+export async function runVerifyCommand(isoArg: string, opts: VerifyCommandOptions, io: CliIO): Promise<number> {
+  const iso = path.resolve(io.cwd, isoArg);
+  const problem = isoFileProblem(iso);
+  if (problem) throw new UsageError(problem, { hint: 'give the path of an .iso file' });
+  const firmwares = commandFirmwares(opts);
+  if (opts.boot && firmwares.length === 0) throw new UsageError('--boot with --no-bios and without --uefi boots nothing', { hint: 'add --uefi, or drop --no-bios' });
+
+  const logDir = opts.boot ? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-verify-boot-')) : null;
+  const boot: BootPlan | null = logDir ? { firmwares, marker: opts.marker, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, logDir } : null;
+  const runner = new ExecaRunner({ graceMs: 3000 });
+  const controller = new AbortController();
+  let interrupted: NodeJS.Signals | null = null;
+  const handlers = HANDLED_SIGNALS.map((signal) => {
+    const handler = (): void => {
+      interrupted ??= signal;
+      controller.abort();
+    };
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  let report: VerifyReport;
+  try {
+    report = await verifyIso({
+      iso,
+      runner,
+      expect: commandExpectations(opts),
+      boot,
+      signal: controller.signal,
+      progress: (m) => io.stderr.write(`${m}\n`),
+    });
+  } catch (error) {
+    if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
+    if (interrupted) {
+      io.stderr.write(`verify interrupted by ${interrupted}; qemu and xorriso were ended\n`);
+      return exitCodeForSignal(interrupted);
+    }
+    throw error;
+  } finally {
+    for (const off of handlers) off();
+    await runner.drain();
+  }
+  if (interrupted) {
+    // a signal that came while nothing was running (hashing the ISO) still stops the run
+    if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
+    io.stderr.write(`verify interrupted by ${interrupted}\n`);
+    return exitCodeForSignal(interrupted);
+  }
+  // the serial logs are kept only when a boot failed: the table points at them
+  if (logDir && report.boots.every((b) => b.ok)) fs.rmSync(logDir, { recursive: true, force: true });
+  io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderVerifyReport(report));
+  return report.ok ? EXIT.ok : EXIT.buildFailed;
+}

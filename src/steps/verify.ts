@@ -1,0 +1,158 @@
+/**
+ * verify: the build's gate. Checks the finished ISO as `ailinux verify` does (El Torito, MBR/GPT,
+ * GRUB paths, live system, checksum) and, with verify.boot, boots it in qemu to the marker. A build
+ * never reports success for an ISO that fails here. The result file exists only for a passed ISO.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildConfig } from '../config/schema.js';
+import { StepError } from '../errors.js';
+import { quoteArgv } from '../runtime/runner.js';
+import { removeTree } from '../runtime/safe-remove.js';
+import type { WorkPaths } from '../runtime/paths.js';
+import { failureSummary, renderVerifyTable } from '../verify/render.js';
+import type { Firmware, VerifyExpectations, VerifyReport } from '../verify/types.js';
+import { isoFileProblem, verifyIso, type BootPlan } from '../verify/verify-iso.js';
+import { fileArtifact } from './artifacts.js';
+import { isoFiles } from './iso.js';
+import type { StepContext, StepDef } from './types.js';
+
+const STEP = 'verify';
+
+export function verifyResultFile(config: BuildConfig, paths: WorkPaths): string {
+  return path.join(paths.outputDir, `${config.iso.outputName}.verify.json`);
+}
+
+/** What the config built is what the ISO must be: its firmwares, its live system, its label, and its checksum file. */
+export function verifyExpectations(config: BuildConfig): VerifyExpectations {
+  return {
+    bios: config.iso.bios ? 'required' : 'off',
+    uefi: config.iso.uefi ? 'required' : 'off',
+    liveSystem: config.liveSystem,
+    volumeId: config.iso.volumeLabel,
+    requireChecksum: true,
+  };
+}
+
+/** The firmwares to boot: those verify asks for that the ISO is built for. */
+export function bootFirmwares(config: BuildConfig): Firmware[] {
+  const firmwares: Firmware[] = [];
+  if (config.verify.bios && config.iso.bios) firmwares.push('bios');
+  if (config.verify.uefi && config.iso.uefi) firmwares.push('uefi');
+  return firmwares;
+}
+
+export function verifyBootPlan(config: BuildConfig, paths: WorkPaths): BootPlan | null {
+  if (!config.verify.boot) return null;
+  const firmwares = bootFirmwares(config);
+  if (firmwares.length === 0) {
+    throw new StepError(STEP, 'verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set', {
+      hint: 'set verify.bios or verify.uefi for a firmware the ISO is built for, or turn verify.boot off',
+    });
+  }
+  return {
+    firmwares,
+    marker: config.verify.marker,
+    timeoutMs: config.verify.timeoutSec * 1000,
+    memoryMb: config.verify.memoryMb,
+    logDir: path.join(paths.logsDir, STEP),
+  };
+}
+
+/** The same verification by hand, for the error's hint. */
+export function verifyCommandLine(config: BuildConfig, iso: string): string {
+  const argv = ['ailinux', 'verify', '--require-checksum'];
+  if (!config.iso.bios) argv.push('--no-bios');
+  if (!config.iso.uefi) argv.push('--no-uefi');
+  if (config.verify.boot) {
+    argv.push('--boot');
+    const firmwares = bootFirmwares(config);
+    if (!firmwares.includes('bios') && config.iso.bios) argv.push('--no-bios');
+    if (firmwares.includes('uefi')) argv.push('--uefi');
+    argv.push('--marker', config.verify.marker, '--timeout', String(config.verify.timeoutSec), '--memory', String(config.verify.memoryMb));
+  }
+  argv.push(iso);
+  return quoteArgv(argv);
+}
+
+function writeResult(file: string, report: VerifyReport): void {
+  const partial = `${file}.partial`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(partial, `${JSON.stringify(report, null, 2)}\n`);
+  fs.renameSync(partial, file);
+}
+
+export function readVerifyResult(file: string): VerifyReport | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as VerifyReport;
+  } catch {
+    return null;
+  }
+}
+
+export const verifyStep: StepDef = {
+  id: STEP,
+  title: 'Verify the ISO: boot records, layout, live files, checksum, and (verify.boot) a qemu boot',
+  version: 1,
+  layer: 'none',
+  configFields: [
+    'iso.outputName',
+    'iso.volumeLabel',
+    'iso.bios',
+    'iso.uefi',
+    'liveSystem',
+    'verify.boot',
+    'verify.bios',
+    'verify.uefi',
+    'verify.marker',
+    'verify.timeoutSec',
+    'verify.memoryMb',
+  ],
+  async run(ctx) {
+    const { iso } = isoFiles(ctx.config, ctx.paths);
+    const resultFile = verifyResultFile(ctx.config, ctx.paths);
+    const problem = isoFileProblem(iso);
+    if (problem) throw new StepError(STEP, problem, { hint: 'run the build again so the iso and checksums steps run before verify' });
+    const boot = verifyBootPlan(ctx.config, ctx.paths);
+    await removeTree(resultFile, { within: ctx.paths.workDir });
+    const tmpDir = path.join(ctx.paths.tmpDir, STEP);
+    fs.mkdirSync(tmpDir, { recursive: true });
+    let report: VerifyReport;
+    try {
+      report = await verifyIso({ iso, runner: ctx.runner, expect: verifyExpectations(ctx.config), boot, signal: ctx.signal, progress: ctx.log.info, tmpDir });
+    } finally {
+      await removeTree(tmpDir, { within: ctx.paths.workDir });
+    }
+    for (const line of renderVerifyTable(report.checks).split('\n')) ctx.log.info(line);
+    if (!report.ok) {
+      throw new StepError(STEP, `${path.basename(iso)} failed verification: ${failureSummary(report)}`, {
+        hint: `the full table is in the step log (ailinux log verify); to check by hand: ${verifyCommandLine(ctx.config, iso)}`,
+      });
+    }
+    writeResult(resultFile, report);
+    return [await fileArtifact(ctx.paths.workDir, resultFile)];
+  },
+  async verify(ctx) {
+    const { iso } = isoFiles(ctx.config, ctx.paths);
+    const resultFile = verifyResultFile(ctx.config, ctx.paths);
+    const report = readVerifyResult(resultFile);
+    if (!report) throw new StepError(STEP, `${resultFile} is missing or not JSON`);
+    if (!report.ok) throw new StepError(STEP, `${resultFile} records a failed verification: ${failureSummary(report)}`);
+    const st = fs.statSync(iso, { throwIfNoEntry: false });
+    if (!st) throw new StepError(STEP, `${iso} is missing`);
+    if (report.iso !== path.resolve(iso) || report.size !== st.size || report.mtimeMs !== st.mtimeMs) {
+      throw new StepError(STEP, `${iso} changed after it was verified (${resultFile} describes another file)`);
+    }
+    for (const firmware of verifyBootPlan(ctx.config, ctx.paths)?.firmwares ?? []) {
+      if (!report.boots.some((b) => b.firmware === firmware && b.ok)) {
+        throw new StepError(STEP, `${resultFile} records no passed ${firmware.toUpperCase()} boot, which verify.boot asks for`);
+      }
+    }
+  },
+  async undo(ctx) {
+    const resultFile = verifyResultFile(ctx.config, ctx.paths);
+    await removeTree(resultFile, { within: ctx.paths.workDir });
+    await removeTree(`${resultFile}.partial`, { within: ctx.paths.workDir });
+    await removeTree(path.join(ctx.paths.tmpDir, STEP), { within: ctx.paths.workDir });
+  },
+};

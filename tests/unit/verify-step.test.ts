@@ -1,0 +1,175 @@
+/**
+ * verifyStep with the scripted FakeRunner on a synthetic image file (ISO 9660 signature, the file
+ * heads and the FAT boot sector where the captured reports put them): the argv it sends, the result
+ * file, verify() and undo, and the precise StepError that keeps a build from reporting success.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BuildConfig } from '../../src/config/schema.js';
+import { StepError } from '../../src/errors.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
+import type { VerifyReport } from '../../src/verify/types.js';
+import { makeWorkDir, profileConfig, removeWorkDir, stepContext, type TestStepContext } from '../helpers/step-context.js';
+
+const fixture = (name: string) => fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+const GRUB = fixture('grub/minimal-real.grub.cfg');
+const ESP_LBA = 520; // where the bios-uefi report puts the UEFI image
+const LISTING = [
+  "dr-xr-xr-x    1 0        0               0 Nov 29 12:37 '/'",
+  "dr-xr-xr-x    1 0        0               0 Nov 29 12:37 '/boot'",
+  "dr-xr-xr-x    1 0        0               0 Nov 29 12:37 '/boot/grub'",
+  "-r--r--r--    1 0        0           65536 Nov 29 12:37 '/boot/grub/bios.img'",
+  "-r--r--r--    1 0        0             628 Nov 29 12:37 '/boot/grub/grub.cfg'",
+  "dr-xr-xr-x    1 0        0               0 Nov 29 12:37 '/live'",
+  "-r--r--r--    1 0        0           4096 Nov 29 12:37 '/live/filesystem.squashfs'",
+  "-r--r--r--    1 0        0           4096 Nov 29 12:37 '/live/initrd.img'",
+  "-r--r--r--    1 0        0           4096 Nov 29 12:37 '/live/vmlinuz'",
+  'Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path',
+  "File data lba:  0 ,       75 ,       32 ,    65536 , '/boot/grub/bios.img'",
+  "File data lba:  0 ,      160 ,        1 ,      628 , '/boot/grub/grub.cfg'",
+  "File data lba:  0 ,      300 ,        2 ,     4096 , '/live/filesystem.squashfs'",
+  "File data lba:  0 ,      200 ,        2 ,     4096 , '/live/initrd.img'",
+  "File data lba:  0 ,      100 ,        2 ,     4096 , '/live/vmlinuz'",
+].join('\n');
+
+/** An image file with just the bytes the verifier reads: CD001, the kernel, initrd and squashfs heads, the FAT boot sector. */
+function writeImage(file: string): void {
+  const image = Buffer.alloc(1100 * 2048);
+  image.write('CD001', 16 * 2048 + 1, 'latin1');
+  image.write('HdrS', 100 * 2048 + 0x202, 'latin1');
+  image.write('070701', 200 * 2048, 'latin1');
+  image.write('hsqs', 300 * 2048, 'latin1');
+  image.write('FAT12   ', ESP_LBA * 2048 + 0x36, 'latin1');
+  image.writeUInt16BE(0x55aa, ESP_LBA * 2048 + 510);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, image);
+  const sum = crypto.createHash('sha256').update(image).digest('hex');
+  fs.writeFileSync(`${file}.sha256`, `${sum}  ${path.basename(file)}\n`);
+}
+
+function scriptRunner(runner: FakeRunner, grub = GRUB): FakeRunner {
+  return runner
+    .on(['xorriso', '-indev'], { stdout: `${fixture('xorriso/bios-uefi.stdout.txt')}${LISTING}\n`, stderr: fixture('xorriso/bios-uefi.stderr.txt') })
+    .on(['xorriso', '-osirrox'], { effect: (call) => fs.writeFileSync(call.argv[7]!, grub) })
+    .on('mdir', { stdout: '::/EFI/BOOT/BOOTX64.EFI\n' })
+    // qemu prints the marker and powers off
+    .on('qemu-system-x86_64', {
+      delayMs: 30,
+      effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('-serial') + 1]!.slice('file:'.length), 'Welcome\nailinux-minimal login: '),
+    });
+}
+
+let workDir = '';
+let iso = '';
+beforeEach(() => {
+  workDir = makeWorkDir('ailinux-verify-step-');
+  iso = path.join(workDir, 'output', 'ailinux-minimal-amd64.iso');
+  writeImage(iso);
+});
+afterEach(() => removeWorkDir(workDir));
+
+function context(patch?: (c: BuildConfig) => void, grub?: string): TestStepContext {
+  const config = profileConfig('minimal', patch);
+  // the step's layer is 'none': any step of the profile gives the same context
+  const ctx = stepContext({ config, workDir, stepId: 'checksums' });
+  scriptRunner(ctx.runner, grub);
+  return ctx;
+}
+
+describe('verifyStep', () => {
+  it('runs the static checks through xorriso and mdir, writes the result file, verifies it, and undo removes only it', async () => {
+    const ctx = context();
+    const artifacts = await verifyStep.run(ctx);
+    expect(artifacts.map((a) => a.path)).toEqual(['output/ailinux-minimal-amd64.verify.json']);
+    const argv = ctx.runner.calls.map((c) => c.argv);
+    expect(argv[0]).toEqual([
+      'xorriso', '-indev', iso, '-report_el_torito', 'plain', '-report_system_area', 'plain',
+      '-find', '/', '-exec', 'lsdl', '--', '-find', '/', '-type', 'f', '-exec', 'report_lba', '--',
+    ]);
+    expect(argv[1]!.slice(0, 7)).toEqual(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/boot/grub/grub.cfg']);
+    expect(argv[1]![7]).toMatch(new RegExp(`^${workDir}/tmp/verify/ailinux-verify-[^/]+/cfg-0$`));
+    expect(argv[2]).toEqual(['mdir', '-b', '-i', `${iso}@@${ESP_LBA * 2048}`, '::/EFI/BOOT']);
+    expect(ctx.runner.calls[2]!.options.env).toEqual({ MTOOLS_SKIP_CHECK: '1' });
+    expect(argv).toHaveLength(3); // verify.boot is off in the profile's defaults
+    expect(fs.existsSync(path.join(workDir, 'tmp', 'verify')), 'the extraction dir is gone').toBe(false);
+
+    const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
+    expect(report).toMatchObject({ iso, ok: true, volumeId: 'AILINUX_MINIMAL', liveSystem: 'live-boot', size: fs.statSync(iso).size, boots: [] });
+    expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual([
+      'eltorito-bios:ok', 'eltorito-uefi:ok', 'layout:ok', 'volume-id:ok', 'grub-config:ok', 'kernel:ok', 'initrd:ok', 'squashfs:ok', 'boot-param:ok', 'checksum:ok',
+    ]);
+    expect(ctx.infos.some((l) => /^boot parameter\s+ok\s+boot=live on 3 linux lines/.test(l)), ctx.infos.join('\n')).toBe(true);
+    await verifyStep.verify(ctx);
+
+    // an ISO rewritten after the check is not the one that passed
+    fs.utimesSync(iso, new Date(), new Date(Date.now() + 5000));
+    await expect(verifyStep.verify(ctx)).rejects.toThrow(`${iso} changed after it was verified`);
+
+    const before = fs.readdirSync(path.join(workDir, 'output')).sort();
+    await verifyStep.undo(ctx);
+    expect(fs.readdirSync(path.join(workDir, 'output')).sort()).toEqual(before.filter((f) => !f.endsWith('.verify.json')));
+    await expect(verifyStep.verify(ctx)).rejects.toThrow('ailinux-minimal-amd64.verify.json is missing or not JSON');
+    await verifyStep.undo(ctx); // idempotent
+  });
+
+  it('with verify.boot boots each firmware the ISO is built for, with the configured marker, memory and timeout', async () => {
+    const ctx = context((c) => {
+      c.verify = { ...c.verify, boot: true, bios: true, uefi: true, marker: 'ailinux-minimal login:', memoryMb: 768, timeoutSec: 60 };
+    });
+    await verifyStep.run(ctx);
+    const qemu = ctx.runner.calls.filter((c) => c.argv[0] === 'qemu-system-x86_64').map((c) => c.argv);
+    const serial = (fw: string) => `file:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log`)}`;
+    expect(qemu).toEqual([
+      ['qemu-system-x86_64', '-m', '768', '-display', 'none', '-monitor', 'none', '-serial', serial('bios'), '-no-reboot', '-net', 'none',
+        '-drive', `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`, '-boot', 'd'],
+      ['qemu-system-x86_64', '-m', '768', '-display', 'none', '-monitor', 'none', '-serial', serial('uefi'), '-no-reboot', '-net', 'none',
+        '-drive', `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`, '-boot', 'd', '-bios', '/usr/share/ovmf/OVMF.fd'],
+    ]);
+    const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
+    expect(report.boots.map((b) => [b.firmware, b.ok, b.outcome])).toEqual([['bios', true, 'marker'], ['uefi', true, 'marker']]);
+    expect(report.checks.slice(-2).map((c) => `${c.name}:${c.status}`)).toEqual(['boot BIOS (qemu):ok', 'boot UEFI (qemu):ok']);
+    await verifyStep.verify(ctx);
+  });
+
+  it('fails with the failed check named, writes no result file, and does not boot an ISO that failed the static checks', async () => {
+    const ctx = context((c) => {
+      c.verify = { ...c.verify, boot: true };
+    }, GRUB.replace(/boot=live/g, 'boot=casper'));
+    const error = await verifyStep.run(ctx).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StepError);
+    expect((error as StepError).step).toBe('verify');
+    expect((error as StepError).message).toBe(
+      'ailinux-minimal-amd64.iso failed verification: boot parameter: the GRUB config says boot=casper, but the live system is live-boot (boot=live, /live)',
+    );
+    expect((error as StepError).hint).toBe(
+      `the full table is in the step log (ailinux log verify); to check by hand: ailinux verify --require-checksum --boot --marker login: --timeout 300 --memory 1024 ${iso}`,
+    );
+    expect(ctx.runner.calls.some((c) => c.argv[0] === 'qemu-system-x86_64')).toBe(false);
+    expect(ctx.infos.some((l) => /^boot BIOS \(qemu\)\s+skipped\s+not run: 1 static check\(s\) failed \(boot parameter\)/.test(l)), ctx.infos.join('\n')).toBe(true);
+    expect(fs.existsSync(verifyResultFile(ctx.config, ctx.paths))).toBe(false);
+  });
+
+  it('requires the checksum file the checksums step writes, and a matching one', async () => {
+    fs.rmSync(`${iso}.sha256`);
+    await expect(verifyStep.run(context())).rejects.toThrow(
+      'ailinux-minimal-amd64.iso failed verification: checksum file: no ailinux-minimal-amd64.iso.sha256 or ailinux-minimal-amd64.iso.md5 beside the ISO',
+    );
+    fs.writeFileSync(`${iso}.sha256`, `${'0'.repeat(64)}  ailinux-minimal-amd64.iso\n`);
+    await expect(verifyStep.run(context())).rejects.toThrow(/checksum file: ailinux-minimal-amd64\.iso\.sha256 says 0{64}, but the ISO's sha256 is [0-9a-f]{64}$/);
+  });
+
+  it('refuses a boot test with nothing to boot, and a missing ISO, before doing anything', async () => {
+    const ctx = context((c) => {
+      c.verify = { ...c.verify, boot: true, bios: false, uefi: false };
+    });
+    await expect(verifyStep.run(ctx)).rejects.toThrow('verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set');
+    fs.rmSync(iso);
+    const missing = (await verifyStep.run(context()).catch((e: unknown) => e)) as StepError;
+    expect(missing.message).toBe(`${iso} does not exist`);
+    expect(missing.hint).toBe('run the build again so the iso and checksums steps run before verify');
+    expect(ctx.runner.calls).toEqual([]);
+  });
+});
