@@ -14,6 +14,7 @@ import { StateStore } from '../../state/store.js';
 import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
+import { renderReportHtml } from '../inspect/report-html.js';
 import { ExecaRunner } from '../runtime/execa-runner.js';
 import { layersFor } from '../runtime/layers.js';
 import { acquireLock } from '../runtime/lock.js';
@@ -175,6 +176,13 @@ export class BuildSession {
 
     const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch });
     const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
+    // A step this run will redo is pending until it starts: status must not show an old run's result for it.
+    for (const p of plan) {
+      const old = ledger[p.id];
+      if (p.action === 'run' && old) {
+        ledger[p.id] = { ...old, status: 'pending', attempts: 0, error: null, reason: null, artifacts: [], startedAt: null, endedAt: null, durationMs: null };
+      }
+    }
 
     const now = new Date().toISOString();
     const state: StateFile = {
@@ -244,6 +252,9 @@ export class BuildSession {
         cores: os.availableParallelism(),
         toolVersion: packageVersion(),
         resourcePeaks: state.resources ?? {},
+        baseDir: loaded.baseDir,
+        // the HTML report draws the machine and the timeline with the inspect renderers, which steps cannot import
+        renderReportHtml: (report, ledgerNow) => renderReportHtml({ report, order: steps.map((s) => s.id), ledger: ledgerNow, buildLog: paths.buildLog, runId }),
       };
       return { step, ctx, log };
     };

@@ -36,6 +36,24 @@ export interface InspectView {
   outcome?: BuildOutcome | null;
   /** False when the build's process is gone (crashed or killed): the active state is then stale. */
   live?: boolean;
+  /** The run drawn; entries an earlier run left on steps this one has not reached are drawn pending. */
+  runId?: string | null;
+}
+
+/**
+ * How a run sees a ledger entry. The ledger keeps what earlier runs left on the steps this run has
+ * not reached yet (done, failed, interrupted there); until the machine gets to them they are
+ * pending here, and `previous` is what the earlier run left.
+ */
+export function entryInRun(entry: LedgerEntry | undefined, runId: string | null | undefined): { status: LedgerEntry['status']; previous: LedgerEntry | null } {
+  if (!entry) return { status: 'pending', previous: null };
+  if (runId && entry.runId && entry.runId !== runId && entry.status !== 'skipped' && entry.status !== 'pending') return { status: 'pending', previous: entry };
+  return { status: entry.status, previous: null };
+}
+
+/** "last run: done in 3.2 s", for an entry an earlier run left. */
+export function previousNote(previous: LedgerEntry): string {
+  return `last run: ${previous.status}${previous.durationMs !== null ? ` in ${formatMs(previous.durationMs)}` : ''}`;
 }
 
 const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verifying', 'retrying', 'recovering']);
@@ -71,8 +89,9 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
     const entry = view.ledger[stepId];
     const node = byId.get(nodeId)!;
     const child = (key: string) => node.children.find((c) => byId.get(c)!.key === key);
-    if (!entry || entry.status === 'pending') {
-      mark(nodeId, 'pending');
+    const seen = entryInRun(entry, view.runId);
+    if (!entry || seen.status === 'pending') {
+      mark(nodeId, 'pending', seen.previous ? previousNote(seen.previous) : undefined);
       continue;
     }
     const s = entry.status;
@@ -91,7 +110,8 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
     if (entry.error && (s === 'failed' || s === 'interrupted' || IN_FLIGHT.has(s))) {
       mark(nodeId, null, `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`);
     }
-    if (entry.attempts > 1) {
+    // a skipped step's attempts are those of the run that made its checkpoint
+    if (entry.attempts > 1 && s !== 'skipped') {
       mark(nodeId, 'retried', `${entry.attempts} attempts`);
       const retrying = child('retrying');
       if (retrying) mark(retrying, 'retried', `${entry.attempts - 1}×`);

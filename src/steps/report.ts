@@ -31,7 +31,7 @@ export function parseManifest(text: string): Array<{ name: string; version: stri
 
 function reportFiles(ctx: StepContext) {
   const base = path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.report`);
-  return { json: `${base}.json`, text: `${base}.txt` };
+  return { json: `${base}.json`, text: `${base}.txt`, html: `${base}.html` };
 }
 
 export function buildReport(ctx: StepContext): BuildReport {
@@ -89,8 +89,9 @@ export function renderReportText(report: BuildReport): string {
 export const reportStep: StepDef = {
   id: 'report',
   title: 'Write the build report',
-  version: 1,
+  version: 2,
   layer: 'none',
+  phase: 12,
   configFields: ['iso.outputName', 'name'],
   async run(ctx) {
     const f = reportFiles(ctx);
@@ -98,7 +99,12 @@ export const reportStep: StepDef = {
     fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
     fs.writeFileSync(f.json, `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(f.text, renderReportText(report));
-    return [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
+    const artifacts = [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
+    if (ctx.renderReportHtml) {
+      fs.writeFileSync(f.html, await ctx.renderReportHtml(report, ctx.ledger));
+      artifacts.push(await fileArtifact(ctx.paths.workDir, f.html));
+    }
+    return artifacts;
   },
   async verify(ctx) {
     const f = reportFiles(ctx);
@@ -110,6 +116,6 @@ export const reportStep: StepDef = {
   },
   async undo(ctx) {
     const f = reportFiles(ctx);
-    for (const file of [f.json, f.text]) await removeTree(file, { within: ctx.paths.workDir });
+    for (const file of [f.json, f.text, f.html]) await removeTree(file, { within: ctx.paths.workDir });
   },
 };

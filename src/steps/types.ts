@@ -4,6 +4,7 @@ import type { Runner } from '../runtime/runner.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import type { Artifact, Ledger } from '../types.js';
 import type { RootfsLayers } from '../runtime/layers.js';
+import type { BuildReport } from './report.js';
 
 export interface StepLog {
   /** A line for the step's readable log (and the build log). */
@@ -26,10 +27,14 @@ export interface StepContext {
   sourceDateEpoch: number | null;
   /** Number of processors for parallel tools. */
   cores: number;
+  /** Renders the HTML report (machine picture and timeline); the engine provides it, steps cannot import the renderers. */
+  renderReportHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
   /** Host resource figures per step so far (lowest free disk, peak memory, peak load), for the report. */
   resourcePeaks?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number }>;
   /** The tool's own version, for reports. */
   toolVersion: string;
+  /** Directory that relative host paths in the config (branding, helper files, keys) resolve against: the config file's. */
+  baseDir?: string;
 }
 
 export interface StepDef {
@@ -42,6 +47,13 @@ export interface StepDef {
    * overlayfs upper layer over the layers before it, "none" only reads them.
    */
   layer: 'base' | 'overlay' | 'none';
+  /** Which of the twelve build phases (docs/profiles.md) the step belongs to; `ailinux plan` shows it. */
+  phase?: number;
+  /**
+   * The step only reads the host and writes nothing into the image (preflight): SOURCE_DATE_EPOCH
+   * is not one of its inputs, so changing it does not rerun the steps after it.
+   */
+  hostOnly?: boolean;
   /** Config field paths (dotted) whose values are this step's inputs. */
   configFields: readonly string[];
   /** Host files this step reads, as the config names them. */

@@ -8,6 +8,7 @@ import { workPaths } from '../../runtime/paths.js';
 import os from 'node:os';
 import { isProcessAlive, readProcStartTicks } from '../../runtime/process-groups.js';
 import type { LedgerEntry } from '../../types.js';
+import { renderStatusDetails, statusDetails, type StatusDetails } from '../../inspect/status-details.js';
 import type { CliIO } from '../io.js';
 
 export interface StatusRow {
@@ -29,6 +30,8 @@ export interface StatusReport {
   updatedAt: string | null;
   lock: { pid: number; host: string; startedAt: string; command: string; alive: boolean } | null;
   steps: StatusRow[];
+  /** Machine state, timeline, log tail and host figures: what `ailinux inspect --serve` shows. */
+  details: StatusDetails | null;
 }
 
 export function statusReport(workDir: string): StatusReport {
@@ -39,7 +42,7 @@ export function statusReport(workDir: string): StatusReport {
   const ownerAlive = (o: NonNullable<typeof owner>) =>
     o.host === os.hostname() && isProcessAlive(o.pid) && (o.procStart === null || readProcStartTicks(o.pid) === o.procStart);
   const lock = owner ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: ownerAlive(owner) } : null;
-  if (!state) return { workDir: paths.workDir, exists: false, outcome: null, pauseReason: null, profile: null, current: null, updatedAt: null, lock, steps: [] };
+  if (!state) return { workDir: paths.workDir, exists: false, outcome: null, pauseReason: null, profile: null, current: null, updatedAt: null, lock, steps: [], details: null };
   // A build whose lock owner is gone did not stop cleanly: it crashed or was killed.
   const crashed = state.outcome === 'running' && !(lock?.alive ?? false);
   return {
@@ -64,6 +67,7 @@ export function statusReport(workDir: string): StatusReport {
         error: e?.error ?? null,
       };
     }),
+    details: statusDetails(paths, state, !crashed, lock?.alive ? lock.pid : null),
   };
 }
 
@@ -80,7 +84,8 @@ export function renderStatus(report: StatusReport): string {
   const rows = report.steps.map((s) =>
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
   );
-  return `${head.join('\n')}\n\n${'step'.padEnd(16)} ${'status'.padEnd(11)} ${'duration'.padStart(10)} ${'attempts'.padStart(8)}  note\n${rows.join('\n')}\n`;
+  const table = `${head.join('\n')}\n\n${'step'.padEnd(16)} ${'status'.padEnd(11)} ${'duration'.padStart(10)} ${'attempts'.padStart(8)}  note\n${rows.join('\n')}\n`;
+  return report.details ? `${table}\n${renderStatusDetails(report.details)}` : table;
 }
 
 export function runStatusCommand(options: { workDir: string; json?: boolean }, io: CliIO): number {

@@ -1,0 +1,120 @@
+/**
+ * ailinux inspect: the build machine as a picture (svg, html, dot, mermaid, json), drawn from its
+ * real definition with the work dir's ledger marked on it; or, with --serve, a live page of the
+ * build on 127.0.0.1. Reads only; needs no root.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readStateReadOnly } from '../../../state/store.js';
+import { loadConfig } from '../../config/load.js';
+import { UsageError } from '../../errors.js';
+import { InspectCollector } from '../../inspect/collect.js';
+import { modelFromOrder } from '../../inspect/model.js';
+import { FORMATS, formatForFile, renderModel, renderPayload, type InspectFormat } from '../../inspect/render.js';
+import { startInspectServer } from '../../inspect/server.js';
+import { workPaths } from '../../runtime/paths.js';
+import { resolveSteps } from '../../steps/registry.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIO } from '../io.js';
+import { statusReport } from './status.js';
+
+export const DEFAULT_INSPECT_PORT = 7357;
+
+export interface InspectCommandOptions {
+  workDir: string;
+  /** True when --work-dir was given on the command line (not the default). */
+  workDirGiven?: boolean;
+  profile?: string;
+  config?: string;
+  format?: string;
+  output?: string;
+  serve?: boolean;
+  port?: string;
+  host?: string;
+  allowRemote?: boolean;
+}
+
+/** The machine a profile (or config) would run, for when there is no build to draw. */
+function profileMachine(options: InspectCommandOptions, io: CliIO): { title: string; order: string[] } {
+  const loaded = loadConfig({ configFile: options.config ?? null, profile: options.profile ?? null, cwd: io.cwd });
+  return { title: `${loaded.config.name} (as it would run)`, order: resolveSteps(loaded.config).map((s) => s.id) };
+}
+
+function parseFormat(options: InspectCommandOptions): InspectFormat {
+  const named = options.format ?? (options.output ? formatForFile(options.output) : null) ?? 'svg';
+  if (!(FORMATS as readonly string[]).includes(named)) {
+    throw new UsageError(`unknown format "${named}"`, { hint: `use one of: ${FORMATS.join(', ')}` });
+  }
+  return named as InspectFormat;
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_INSPECT_PORT;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port ${text} is not a port number`, { hint: 'use 1-65535, or 0 for any free port' });
+  return Number(text);
+}
+
+/** Where the picture comes from: the work dir's state, or (no build there, or -p/-c alone) a profile. */
+function useWorkDir(options: InspectCommandOptions): boolean {
+  if (options.workDirGiven) return true;
+  if (options.profile || options.config) return false;
+  return fs.existsSync(workPaths(options.workDir).stateFile);
+}
+
+export async function runInspectCommand(options: InspectCommandOptions, io: CliIO): Promise<number> {
+  if (options.serve) return serve(options, io);
+  const format = parseFormat(options);
+  let text: string;
+  if (useWorkDir(options)) {
+    const paths = workPaths(options.workDir);
+    // read first: a state file that cannot be read is an error here, not a fallback picture
+    const state = readStateReadOnly(paths.stateFile);
+    if (!state && !options.profile && !options.config) {
+      io.stderr.write(`no build in ${paths.workDir}; drawing the default profile's machine as it would run\n`);
+    }
+    const collector = new InspectCollector({ workDir: paths.workDir, statusReport, fallback: profileMachine(options, io) });
+    const { payload, model } = await collector.collectWithModel();
+    text = await renderPayload(format, payload, model);
+  } else {
+    if (!options.profile && !options.config) io.stderr.write(`no build in ${workPaths(options.workDir).workDir}; drawing the default profile's machine as it would run\n`);
+    const m = profileMachine(options, io);
+    text = await renderModel(format, modelFromOrder(m.title, m.order));
+  }
+  if (!options.output || options.output === '-') {
+    io.stdout.write(text);
+    return EXIT.ok;
+  }
+  const out = path.resolve(io.cwd, options.output);
+  const stateDir = workPaths(options.workDir).stateDir;
+  if (out === stateDir || out.startsWith(`${stateDir}${path.sep}`)) {
+    throw new UsageError(`refusing to write ${out}: it is inside the work dir's state directory`, { hint: 'write the picture somewhere else' });
+  }
+  fs.writeFileSync(out, text);
+  io.stderr.write(`wrote ${out} (${format})\n`);
+  return EXIT.ok;
+}
+
+async function serve(options: InspectCommandOptions, io: CliIO): Promise<number> {
+  const paths = workPaths(options.workDir);
+  const collector = new InspectCollector({ workDir: paths.workDir, statusReport, fallback: profileMachine(options, io) });
+  const server = await startInspectServer({
+    host: options.host ?? '127.0.0.1',
+    port: parsePort(options.port),
+    allowRemote: options.allowRemote === true,
+    collector,
+    warn: (m) => io.stderr.write(`warning: ${m}\n`),
+  });
+  io.stdout.write(`ailinux inspect: serving ${paths.workDir} at ${server.url} (reads only; Ctrl-C to stop)\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  io.stderr.write(`ailinux inspect: ${signal}: stopped serving\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,97 @@
+/**
+ * The build's HTML report (`<outputName>.report.html`): the final machine picture (inline SVG),
+ * the timeline, the steps and the ISO, in one file that needs nothing else to be read. The report
+ * step calls this through StepContext.renderReportHtml, which the engine provides.
+ */
+import type { BuildReport } from '../steps/report.js';
+import type { Ledger, LedgerEntry } from '../types.js';
+import { renderDot } from './dot.js';
+import { escapeHtml, formatBytes } from './format.js';
+import { nodeIndex } from './graph.js';
+import { renderDocument, renderStepsTableHtml } from './html.js';
+import { buildModel, graphFor } from './model.js';
+import { generator } from './render.js';
+import { renderSvg } from './svg.js';
+import { buildTimeline, renderTimelineHtml, StepEventReader, type StepEvent } from './timeline.js';
+
+export interface ReportHtmlInput {
+  report: BuildReport;
+  order: readonly string[];
+  ledger: Ledger;
+  /** The run's step transitions, for attempts on the timeline; read from `buildLog` when not given. */
+  events?: readonly StepEvent[];
+  /** logs/build.ndjson of the work dir. */
+  buildLog?: string;
+  runId?: string | null;
+  now?: number;
+}
+
+const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verifying', 'retrying', 'recovering']);
+
+/**
+ * The ledger as it stands once the report is written: the step writing it (the only one still in
+ * flight) is drawn done, the outcome the build reaches when the report verifies.
+ */
+export function finalLedger(ledger: Ledger, now: number): Ledger {
+  const out: Ledger = {};
+  for (const [id, e] of Object.entries(ledger)) {
+    out[id] = IN_FLIGHT.has(e.status)
+      ? { ...e, status: 'done', endedAt: new Date(now).toISOString(), durationMs: e.startedAt ? Math.max(0, now - Date.parse(e.startedAt)) : e.durationMs }
+      : e;
+  }
+  return out;
+}
+
+export async function renderReportHtml(input: ReportHtmlInput): Promise<string> {
+  const now = input.now ?? Date.now();
+  const ledger = finalLedger(input.ledger, now);
+  const graph = graphFor(input.order);
+  // the machine's top-level final state named like the outcome is where this build ends
+  const root = nodeIndex(graph).get(graph.rootId)!;
+  const end = root.children.find((c) => c === `${graph.rootId}.succeeded`);
+  const model = buildModel(`${input.report.profile} · succeeded`, {
+    order: input.order,
+    ledger,
+    current: null,
+    stateValue: end ? end.slice(graph.rootId.length + 1) : null,
+    outcome: 'succeeded',
+    live: true,
+  });
+  let svg: string;
+  try {
+    svg = (await renderSvg(renderDot(model.graph, model.marks, { title: model.title }))).svg;
+  } catch (error) {
+    // the picture is a view of the build, not part of it: a report without it beats a failed build
+    svg = `<p class="error">the machine picture could not be drawn: ${escapeHtml((error as Error).message)}</p>`;
+  }
+  const events = input.events ?? (input.buildLog ? new StepEventReader(input.buildLog).read(input.runId ?? null) : []);
+  const timeline = buildTimeline({ order: input.order, ledger, events, runId: input.runId ?? null, now, live: true });
+  const r = input.report;
+  const iso = `<table class="steps"><tbody>
+<tr><td>ISO</td><td class="mono">${escapeHtml(r.iso.path)}</td></tr>
+<tr><td>size</td><td>${escapeHtml(r.iso.size === null ? '?' : `${formatBytes(r.iso.size)} (${r.iso.size} bytes)`)}</td></tr>
+<tr><td>sha256</td><td class="mono">${escapeHtml(r.iso.sha256 ?? '?')}</td></tr>
+<tr><td>volume label</td><td class="mono">${escapeHtml(r.iso.volumeLabel)}</td></tr>
+</tbody></table>`;
+  const packages = r.packages.length === 0
+    ? '<p>no package manifest</p>'
+    : `<details><summary>${r.packages.length} packages</summary><pre class="log">${escapeHtml(r.packages.map((p) => `${p.name} ${p.version}`).join('\n'))}</pre></details>`;
+  const resources = Object.fromEntries(r.steps.filter((s) => s.resources).map((s) => [s.id, s.resources!]));
+  return renderDocument({
+    title: `AILinux build report: ${r.profile}`,
+    outcome: 'succeeded',
+    meta: [
+      ['tool', `${r.tool.name} ${r.tool.version}`],
+      ['generated', r.generatedAt],
+      ['ISO', r.iso.path],
+    ],
+    svg,
+    timelineHtml: renderTimelineHtml(timeline),
+    stepsHtml: renderStepsTableHtml({ order: input.order, ledger, resources }),
+    sections: [
+      { title: 'Image', html: iso },
+      { title: 'Packages', html: packages },
+    ],
+    generator: generator(),
+  });
+}

@@ -1,0 +1,302 @@
+/**
+ * The live page of `ailinux inspect --serve` in real headless Chromium (Debian's /usr/bin/chromium,
+ * driven by playwright-core, which cannot download a browser here). A build runs with the fake
+ * host tools (slowed by FAKE_TOOL_DELAY, its first debootstrap failing transiently so the bootstrap
+ * step is retried); the page, opened before the build starts, must show the current step change
+ * without a reload. Screenshots go to test-artifacts/; with INSPECT_SCREENSHOTS_DIR set (npm run
+ * screenshots), the README's images are written there too, from a second build that reuses the
+ * first one's checkpoints. Also: the server refuses a non-loopback host, ends cleanly on SIGINT
+ * and SIGTERM, and neither it nor `status`/`inspect` (run as nobody) writes to the state.
+ * The browser part needs root (the build does) and /usr/bin/chromium; it is skipped otherwise.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(REPO, 'bin', 'ailinux.js');
+const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
+const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(REPO, 'test-artifacts');
+const DOCS_DIR = process.env['INSPECT_SCREENSHOTS_DIR'] ? path.resolve(REPO, process.env['INSPECT_SCREENSHOTS_DIR']) : null;
+const FAKE_TOOL_DELAY = process.env['INSPECT_FAKE_TOOL_DELAY'] ?? '0.6';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const NOBODY = 65534;
+
+const isRoot = process.getuid?.() === 0;
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`inspect-browser.test.ts: browser test skipped: ${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
+else if (!isRoot) console.warn('inspect-browser.test.ts: browser test skipped: the build it watches needs root');
+
+let tmp = '';
+
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
+  return { ...env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...extra };
+}
+
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = cliEnv(), uid?: number): Proc {
+  let out = '';
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'], ...(uid !== undefined ? { uid, gid: uid } : {}) });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { child, out: () => out, exited };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts `inspect --serve` and waits until it says where it serves. */
+async function serve(workDir: string, port: number): Promise<Proc & { url: string }> {
+  const p = start(['inspect', '--serve', '--port', String(port), '-w', workDir]);
+  const url = await waitFor('the server to start', () => /serving .* at (http:\/\/\S+)/.exec(p.out())?.[1]);
+  return { ...p, url };
+}
+
+/** Names and mtimes of everything under dir: what "never writes to the state" compares. */
+function listing(dir: string): string[] {
+  return fs.readdirSync(dir).sort().map((name) => {
+    const s = fs.statSync(path.join(dir, name));
+    return `${name} ${s.size} ${s.mtimeMs}`;
+  });
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-inspect-'));
+  // nobody must be able to read the work dir for the no-root checks
+  fs.chmodSync(tmp, 0o755);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(() => {
+  if (tmp && process.env['INSPECT_KEEP'] !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) console.log(`inspect test: kept ${tmp}`);
+});
+
+describe('inspect --serve: binding and signals', () => {
+  it('refuses a non-loopback host without --allow-remote, and writes nothing', async () => {
+    const w = path.join(tmp, 'refuse');
+    const p = start(['inspect', '--serve', '--host', '0.0.0.0', '--port', String(await freePort()), '-w', w]);
+    const { code } = await p.exited;
+    expect(code, p.out()).toBe(2);
+    expect(p.out()).toMatch(/refusing to serve on 0\.0\.0\.0: it is not a loopback address/);
+    expect(p.out()).toMatch(/--allow-remote/);
+    expect(fs.existsSync(w)).toBe(false);
+  });
+
+  it('writes one picture in the format its file name says, never into the state directory', () => {
+    const out = path.join(tmp, 'minimal.mmd');
+    const r = spawnSync(process.execPath, [CLI, 'inspect', '-p', 'minimal', '-o', out], { cwd: tmp, env: cliEnv(), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toMatch(/^stateDiagram-v2\n/);
+    const w = path.join(tmp, 'guarded');
+    fs.mkdirSync(path.join(w, 'state'), { recursive: true });
+    const bad = spawnSync(process.execPath, [CLI, 'inspect', '-p', 'minimal', '-w', w, '-o', path.join(w, 'state', 'x.svg')], { cwd: tmp, env: cliEnv(), encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/inside the work dir's state directory/);
+    expect(fs.readdirSync(path.join(w, 'state'))).toEqual([]);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`ends cleanly on ${signal} while a page is connected to its event stream`, async () => {
+      const w = path.join(tmp, `signal-${signal}`);
+      const s = await serve(w, await freePort());
+      expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const page = await fetch(s.url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('id="current-step"');
+      const events = await fetch(`${s.url}api/events`);
+      expect(events.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const reader = events.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain('retry:');
+      const t0 = Date.now();
+      s.child.kill(signal);
+      const { code } = await s.exited;
+      const ms = Date.now() - t0;
+      expect(code, s.out()).toBe(0);
+      expect(s.out()).toContain(`${signal}: stopped serving`);
+      expect(ms).toBeLessThan(3000);
+      await reader.cancel().catch(() => undefined);
+      expect(fs.existsSync(w), 'serving a missing work dir does not create it').toBe(false);
+    });
+  }
+});
+
+describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium during a build', () => {
+  it('shows the current step change without a reload, and writes nothing to the state', async () => {
+    const { chromium } = await import('playwright-core');
+    const work = path.join(tmp, 'w');
+    // the first debootstrap fails like a mirror hiccup, so the bootstrap step is retried (attempts: 2)
+    const flakyBin = path.join(tmp, 'flaky-bin');
+    fs.mkdirSync(flakyBin);
+    fs.writeFileSync(
+      path.join(flakyBin, 'debootstrap'),
+      `#!/bin/bash\nif [ ! -e "${flakyBin}/.failed-once" ]; then : >"${flakyBin}/.failed-once"; sleep 0.3; echo "E: Failed getting release file: Temporary failure resolving 'deb.debian.org'" >&2; exit 1; fi\nexec "${FAKE_BIN}/debootstrap" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const buildEnv = cliEnv({ PATH: `${flakyBin}:${FAKE_BIN}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, FAKE_TOOL_DELAY });
+
+    const server = await serve(work, await freePort());
+    const userData = fs.mkdtempSync(path.join(tmp, 'chromium-profile-'));
+    const context = await chromium.launchPersistentContext(userData, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 } });
+    let build: Proc | null = null;
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      let navigations = 0;
+      page.on('framenavigated', (f) => {
+        if (f === page.mainFrame()) navigations++;
+      });
+      await page.goto(server.url);
+      await page.waitForFunction(() => document.body.dataset['appliedAt'] !== undefined);
+      expect(await page.textContent('#outcome')).toBe('no build yet');
+      // every step the page displays, with when it displayed it and what state write it came from
+      await page.evaluate(() => {
+        const w = window as unknown as { seen: Array<[string, number, string]> };
+        w.seen = [];
+        const el = document.getElementById('current-step')!;
+        new MutationObserver(() => w.seen.push([el.textContent ?? '', Date.now(), document.body.dataset['stateUpdatedAt'] ?? ''])).observe(el, { childList: true, characterData: true, subtree: true });
+      });
+
+      const started = Date.now();
+      build = start(['build', '--config', CONFIG, '-w', work], buildEnv);
+      await page.waitForFunction(() => (window as unknown as { seen: unknown[] }).seen.length >= 1, undefined, { timeout: 15_000 });
+      const firstShown = Date.now() - started;
+
+      // mid-build: a later step is running, bootstrap is done after a retry
+      await page.waitForFunction(() => ['squashfs', 'bootloaders', 'iso'].includes(document.getElementById('current-step')!.textContent ?? ''), undefined, { timeout: 60_000 });
+      // the picture follows the state it belongs to (it may arrive a moment after the step name)
+      await page.waitForFunction(() => {
+        const id = document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? '';
+        return id.startsWith(`build.pipeline.${document.getElementById('current-step')!.textContent}.`);
+      }, undefined, { timeout: 10_000 });
+      const mid = await page.evaluate(() => ({
+        current: document.getElementById('current-step')!.textContent,
+        active: document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? null,
+        bootstrapClass: document.querySelector('#picture svg g[id="build.pipeline.bootstrap"]')?.getAttribute('class') ?? null,
+      }));
+      await page.screenshot({ path: path.join(ARTIFACTS, 'inspect-page.png') });
+      if (DOCS_DIR === null) console.log('inspect test: screenshot in test-artifacts/inspect-page.png');
+
+      const result = await build.exited;
+      expect(result.code, build.out()).toBe(0);
+      await page.waitForFunction(() => document.getElementById('outcome')!.textContent === 'succeeded', undefined, { timeout: 10_000 });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'inspect-page-final.png'), fullPage: true });
+
+      const seen = await page.evaluate(() => (window as unknown as { seen: Array<[string, number, string]> }).seen);
+      const steps = [...new Set(seen.map(([s]) => s).filter((s) => s !== '–' && s !== ''))];
+      const order = JSON.parse(fs.readFileSync(path.join(work, 'state', 'state.json'), 'utf8')).order as string[];
+      // latency: from the state write the page shows to the page showing it
+      const lags = seen.filter(([, , u]) => u !== '').map(([, at, u]) => at - Date.parse(u)).sort((a, b) => a - b);
+      console.log(
+        [
+          `inspect test: build took ${result.code === 0 ? Date.now() - started : '?'} ms; first step on the page after ${firstShown} ms`,
+          `  steps the page showed, in order: ${steps.join(' → ')}`,
+          `  page update latency after a state write: median ${lags[Math.floor(lags.length / 2)]} ms, max ${lags[lags.length - 1]} ms over ${lags.length} changes`,
+          `  mid-build: current ${mid.current}, active state ${mid.active}, bootstrap ${mid.bootstrapClass}`,
+        ].join('\n'),
+      );
+
+      expect(navigations, 'the page never reloaded').toBe(1);
+      expect(steps.length, `the page showed several steps: ${steps.join(', ')}`).toBeGreaterThanOrEqual(3);
+      for (const s of steps) expect(order).toContain(s);
+      // shown in build order
+      expect(steps.map((s) => order.indexOf(s))).toEqual([...steps.map((s) => order.indexOf(s))].sort((a, b) => a - b));
+      expect(mid.active).toMatch(/^build\.pipeline\.(squashfs|bootloaders|iso)\.(running|verifying)$/);
+      expect(mid.bootstrapClass).toContain('done');
+      expect(mid.bootstrapClass).toContain('retried');
+      expect(await page.textContent('#picture svg g[id="build.pipeline.bootstrap"]')).toContain('2 attempts');
+      expect(await page.textContent('#timeline')).toContain('2 attempts');
+      expect(await page.textContent('#resources')).toMatch(/disk free/);
+      // fs.watch pushes within ~100 ms; the 1 s polling fallback and a loaded 2-core machine stay well under this
+      expect(lags[lags.length - 1]).toBeLessThan(3000);
+
+      // the HTML report beside the JSON and text reports: the final picture and the timeline, self-contained
+      const html = fs.readFileSync(path.join(work, 'output', 'ailinux-minimal-amd64.report.html'), 'utf8');
+      expect(html).toContain('<svg');
+      expect(html).toContain('id="build.succeeded"');
+      expect(html).toContain('class="timeline"');
+      expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+
+      // never writes to the state: the server (still serving) nor status/inspect run as nobody
+      const before = listing(path.join(work, 'state'));
+      await new Promise((r) => setTimeout(r, 2500));
+      const api = await (await fetch(`${server.url}api/state`)).json() as { outcome: string; activeStates: string[] };
+      expect(api.outcome).toBe('succeeded');
+      expect(api.activeStates).toEqual(['build.succeeded']);
+      for (const args of [['status', '-w', work], ['status', '--json', '-w', work], ['inspect', '-w', work, '-f', 'dot'], ['inspect', '-w', work, '-f', 'html']]) {
+        const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, env: cliEnv(), encoding: 'utf8', uid: NOBODY, gid: NOBODY });
+        expect(r.status, `ailinux ${args.join(' ')} as nobody: ${r.stderr}`).toBe(0);
+      }
+      expect(listing(path.join(work, 'state'))).toEqual(before);
+
+      if (DOCS_DIR) await docsImages(context, server.url, work, buildEnv);
+    } finally {
+      if (build && build.child.exitCode === null) build.child.kill('SIGKILL');
+      await context.close();
+      server.child.kill('SIGINT');
+      const { code } = await server.exited;
+      expect(code, server.out()).toBe(0);
+    }
+  });
+});
+
+/**
+ * The README's images: a second build with another hostname reuses the first build's checkpoints
+ * (skipped), reruns the rest, and is caught mid-way; the page and the machine picture are saved.
+ */
+async function docsImages(context: import('playwright-core').BrowserContext, url: string, work: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const dir = DOCS_DIR!;
+  fs.mkdirSync(dir, { recursive: true });
+  const config = path.join(tmp, 'hostname-changed.json');
+  fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(CONFIG, 'utf8')), hostname: 'ailinux-docs' }));
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto(url);
+  const build = start(['build', '--config', config, '-w', work], env);
+  // bootloaders runs about 3 s with the fake tools: time for both pictures to show the same moment
+  await page.waitForFunction(() => document.getElementById('current-step')!.textContent === 'bootloaders' && document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.bootloaders.running', undefined, { timeout: 60_000 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(dir, 'inspect-page.png') });
+  const svg = await (await fetch(`${url}api/picture.svg`)).text();
+  fs.writeFileSync(path.join(dir, 'inspect-machine.svg'), svg);
+  const pic = await context.newPage();
+  await pic.setViewportSize({ width: 1000, height: 800 });
+  await pic.setContent(`<!doctype html><body style="margin:0;background:white">${svg.slice(svg.indexOf('<svg'))}</body>`);
+  await pic.locator('svg').first().screenshot({ path: path.join(dir, 'inspect-machine.png') });
+  const { code } = await build.exited;
+  expect(code, build.out()).toBe(0);
+  console.log(`inspect test: wrote ${['inspect-page.png', 'inspect-machine.png', 'inspect-machine.svg'].map((f) => path.join(dir, f)).join(', ')}`);
+}
