@@ -23,6 +23,31 @@ export interface StateHistoryEntry {
   outcome: BuildOutcome;
 }
 
+/** One check of the session-safety invariant, written at the start of a run and after every step. */
+export interface StateSafetyCheck {
+  at: string;
+  runId: string;
+  /** null at the start of a run; else the step that just ended (or was current at the end). */
+  step: string | null;
+  phase: 'start' | 'step' | 'end';
+  /** Signals this run has sent so far (all through the guard). */
+  signalsSent: number;
+  /** Signals the guard refused (each one a bug it stopped). */
+  refused: number;
+  /** Every signal sent went to a group we started or a verified leftover, never to us or an ancestor. */
+  allOurs: boolean;
+  /** Every ancestor recorded at the start of the run is still alive (same pid, same start time). */
+  ancestorsAlive: boolean;
+}
+
+/** Session safety of the latest run: where it ran, its ancestors, each signal sent, and the checks. */
+export interface StateSafety {
+  session: { kind: 'ssh' | 'graphical' | 'console' | 'none'; tty: string | null; evidence: string[]; note: string };
+  ancestors: Array<{ pid: number; comm: string; startTicks: number }>;
+  signals: Array<{ runId: string; at: string; target: number; signal: string; reason: string; authority: string; delivered: boolean }>;
+  checks: StateSafetyCheck[];
+}
+
 export interface StateFile {
   schemaVersion: number;
   /** Version of the machine that wrote `snapshot`; opaque to the store, compared by the engine. */
@@ -51,6 +76,8 @@ export interface StateFile {
   pauseReason?: string | null;
   /** Host resource figures per step of the latest run: lowest free disk, peak memory in use, peak load. */
   resources?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number; samples: number }>;
+  /** The session-safety invariant, checked at the start of each run and after every step. */
+  safety?: StateSafety;
 }
 
 const OUTCOMES: readonly BuildOutcome[] = ['running', 'succeeded', 'failed', 'interrupted', 'paused'];
@@ -150,6 +177,13 @@ export function validateStateFile(data: unknown): string[] {
       checkField(problems, item, prefix, 'endedAt', isNullableString, 'a string or null');
       checkField(problems, item, prefix, 'outcome', oneOf(OUTCOMES), `one of ${OUTCOMES.join(', ')}`);
     });
+  }
+  if (data['safety'] !== undefined) {
+    field('safety', isObject, 'an object');
+    if (isObject(data['safety'])) {
+      checkField(problems, data['safety'], 'safety', 'checks', Array.isArray, 'an array');
+      checkField(problems, data['safety'], 'safety', 'signals', Array.isArray, 'an array');
+    }
   }
   return problems;
 }

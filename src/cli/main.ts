@@ -6,9 +6,12 @@ import { DEFAULT_WORK_DIR } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { runBuildCommand } from './commands/build.js';
 import { runCleanCommand } from './commands/clean.js';
+import { DOCTOR_EXIT_HELP, runDoctorCommand } from './commands/doctor.js';
+import { DEFAULT_INSPECT_PORT, runInspectCommand } from './commands/inspect.js';
 import { runLogCommand } from './commands/log.js';
 import { runPlanCommand } from './commands/plan.js';
 import { runStatusCommand } from './commands/status.js';
+import { registerVerifyCommand } from './commands/verify.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
 import { processIO, type CliIO } from './io.js';
 import { renderError } from './render-error.js';
@@ -81,12 +84,39 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .action((step, opts) => setExit(runLogCommand(step, opts, io)));
 
   program
+    .command('doctor')
+    .description('check the session, host tools, keyring, disk and services before a build; reads only, needs no root')
+    .addOption(workDirOption())
+    .option('-c, --config <file>', 'check for this config (default: the one recorded in the work dir)')
+    .option('-p, --profile <name>', `check for this built-in profile: ${profiles}`)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', DOCTOR_EXIT_HELP)
+    .action(async (opts) => setExit(await runDoctorCommand(opts, io)));
+
+  program
+    .command('inspect')
+    .description('draw the build machine from its definition, with the work dir\'s progress marked (svg, html, dot, mermaid, json), or serve a live page of the build; reads only, needs no root')
+    .addOption(workDirOption())
+    .option('-p, --profile <name>', `draw this built-in profile's machine as it would run: ${profiles}`)
+    .option('-c, --config <file>', 'draw the machine this config would run')
+    .option('-f, --format <format>', 'svg, html, dot, mermaid or json (default: from --output\'s extension, else svg)')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--serve', 'serve a live page of the build (picture, timeline, log tail, resources) until Ctrl-C')
+    .option('--port <n>', `port for --serve (0: any free port)`, String(DEFAULT_INSPECT_PORT))
+    .option('--host <address>', 'address for --serve; only loopback unless --allow-remote', '127.0.0.1')
+    .option('--allow-remote', 'let --serve bind a non-loopback address (no authentication: anyone who reaches it sees the build)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (opts, cmd: Command) => setExit(await runInspectCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)));
+
+  program
     .command('schema')
     .description('print the JSON Schema of ailinux.config.json / .yaml, for editors')
     .action(() => {
       io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       setExit(EXIT.ok);
     });
+
+  registerVerifyCommand(program, io, setExit);
 
   return program;
 }

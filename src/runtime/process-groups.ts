@@ -1,8 +1,11 @@
 /**
  * Process groups we started, and how to end them. Only groups and pids proven to be ours
  * (recorded start time, or an exact environment marker) are ever signalled.
+ * sendSignal is the one guarded door every signal goes through: it refuses anything else and
+ * journals what it sends.
  */
 import fs from 'node:fs';
+import { UnsafeOperationError } from '../errors.js';
 
 /** A command's process group as the engine persists it, so a crashed build's orphans can be found. */
 export interface SpawnedGroup {
@@ -104,15 +107,116 @@ function processHasLife(pid: number): boolean {
   return stat === null || stat.state !== 'Z';
 }
 
-/** Sends a signal, ignoring a target that is already gone. Returns whether it was delivered. */
-export function sendSignal(target: number, signal: NodeJS.Signals): boolean {
+/** Why the guard let a signal through. */
+export type SignalAuthority = 'runner-group' | 'orphan-group' | 'orphan-process';
+
+/** One signal this process sent, as the guard journals it. */
+export interface SignalRecord {
+  at: string;
+  /** The pid signalled, or minus the pgid of a group. */
+  target: number;
+  signal: NodeJS.Signals;
+  reason: string;
+  authority: SignalAuthority;
+  delivered: boolean;
+}
+
+/** Groups a runner in this process started: pgid to the leader's start ticks. */
+const runnerGroups = new Map<number, number | null>();
+/** Leftovers reapOrphans verified (signed target to start ticks); only for the duration of the reap. */
+const verifiedOrphans = new Map<number, number>();
+const journal: SignalRecord[] = [];
+const JOURNAL_LIMIT = 10_000;
+let refusals = 0;
+
+/** A runner records each group it starts, before anything can signal it. */
+export function registerRunnerGroup(pgid: number, startTicks: number | null): void {
+  runnerGroups.set(pgid, startTicks);
+}
+
+/** Once a group is gone (its leftovers included), it can no longer be signalled. */
+export function releaseRunnerGroup(pgid: number): void {
+  runnerGroups.delete(pgid);
+}
+
+/** Every signal this process sent, oldest first. */
+export function signalJournal(): SignalRecord[] {
+  return journal.map((r) => ({ ...r }));
+}
+
+/** How many signals the guard refused in this process (each one a bug it caught). */
+export function signalRefusals(): number {
+  return refusals;
+}
+
+/** Our ancestors, parent first, up to and including pid 1. */
+export function ancestorPids(pid: number = process.pid): number[] {
+  const chain: number[] = [];
+  let ppid = readProcStat(pid)?.ppid ?? 0;
+  while (ppid >= 1 && !chain.includes(ppid)) {
+    chain.push(ppid);
+    if (ppid === 1) break;
+    ppid = readProcStat(ppid)?.ppid ?? 0;
+  }
+  return chain;
+}
+
+function refuseSignal(target: number, signal: NodeJS.Signals, why: string): never {
+  refusals++;
+  throw new UnsafeOperationError(`refusing to send ${signal} to ${target < 0 ? `process group ${-target}` : `pid ${target}`}: ${why}`, {
+    hint: 'ailinux only signals process groups it started, and leftovers of its own builds verified by start time or marker',
+  });
+}
+
+/** Decides whether target may be signalled; throws UnsafeOperationError when not. */
+function authoriseSignal(target: number, signal: NodeJS.Signals): SignalAuthority {
+  if (!Number.isSafeInteger(target) || Math.abs(target) <= 1) refuseSignal(target, signal, 'it addresses init, the caller\'s own group or every process');
+  const id = Math.abs(target);
+  if (id === process.pid) refuseSignal(target, signal, 'it is this process');
+  const ancestors = ancestorPids();
+  if (ancestors.includes(id)) refuseSignal(target, signal, 'it is an ancestor of this process (our session)');
+  if (target < 0) {
+    const inGroup = [process.pid, ...ancestors].find((pid) => readProcStat(pid)?.pgrp === id);
+    if (inGroup !== undefined) refuseSignal(target, signal, `pid ${inGroup}, this process or an ancestor, is in that group`);
+    const leader = readProcStat(id);
+    if (runnerGroups.has(id)) {
+      const ticks = runnerGroups.get(id)!;
+      // the leader's pid now names another process: the group number was reused
+      if (leader !== null && ticks !== null && leader.startTicks !== ticks) refuseSignal(target, signal, 'its leader pid was reused by another process');
+      return 'runner-group';
+    }
+    const ticks = verifiedOrphans.get(target);
+    if (ticks !== undefined) {
+      if (leader !== null && leader.startTicks !== ticks) refuseSignal(target, signal, 'its leader pid was reused by another process');
+      return 'orphan-group';
+    }
+  } else {
+    const ticks = verifiedOrphans.get(target);
+    if (ticks !== undefined) {
+      if (readProcStartTicks(id) !== ticks) refuseSignal(target, signal, 'the pid was reused by another process');
+      return 'orphan-process';
+    }
+  }
+  return refuseSignal(target, signal, 'it is neither a process group this runner started nor a leftover of this work dir verified by start time or marker');
+}
+
+/**
+ * The one function that sends signals. Refuses (UnsafeOperationError) any target that is not a
+ * group a runner here started or a verified leftover; journals each signal sent. Returns whether
+ * it was delivered (false: the target was already gone).
+ */
+export function sendSignal(target: number, signal: NodeJS.Signals, reason = 'unspecified'): boolean {
+  const authority = authoriseSignal(target, signal);
+  let delivered = true;
   try {
     process.kill(target, signal);
-    return true;
   } catch (error) {
-    if (errnoCode(error) === 'ESRCH') return false;
-    throw error;
+    if (errnoCode(error) !== 'ESRCH') throw error;
+    delivered = false;
   }
+  if (journal.length >= JOURNAL_LIMIT) journal.shift();
+  journal.push({ at: new Date().toISOString(), target, signal, reason, authority, delivered });
+  return delivered;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -131,9 +235,9 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolea
 /** TERM a group we created, KILL it if anything survives the grace period; resolves once it is empty. */
 export async function terminateGroup(pgid: number, graceMs: number): Promise<void> {
   if (!groupHasLiveMembers(pgid)) return;
-  sendSignal(-pgid, 'SIGTERM');
+  sendSignal(-pgid, 'SIGTERM', 'ending a command group this runner started');
   if (await waitUntil(() => !groupHasLiveMembers(pgid), graceMs)) return;
-  sendSignal(-pgid, 'SIGKILL');
+  sendSignal(-pgid, 'SIGKILL', `the command group outlived the ${graceMs} ms grace period`);
   await waitUntil(() => !groupHasLiveMembers(pgid), KILL_SETTLE_MS);
 }
 
@@ -153,14 +257,8 @@ export function listProcessesWithMarker(name: string, value: string): number[] {
 
 /** Our own pid, group and every ancestor: none of these may ever be signalled. */
 function listProtectedPids(): { pids: Set<number>; ownPgid: number | null } {
-  const pids = new Set<number>([1, process.pid]);
-  const own = readProcStat(process.pid);
-  let ppid = own?.ppid ?? 0;
-  while (ppid > 1 && !pids.has(ppid)) {
-    pids.add(ppid);
-    ppid = readProcStat(ppid)?.ppid ?? 0;
-  }
-  return { pids, ownPgid: own?.pgrp ?? null };
+  const pids = new Set<number>([1, process.pid, ...ancestorPids()]);
+  return { pids, ownPgid: readProcStat(process.pid)?.pgrp ?? null };
 }
 
 interface Target {
@@ -211,13 +309,19 @@ export async function reapOrphans(options: ReapOptions): Promise<{ killed: numbe
     return readProcStartTicks(n) === t.startTicks && processHasLife(n);
   };
   const signalled: Target[] = [];
-  for (const t of list) {
-    if (stillOurs(t) && sendSignal(t.id, 'SIGTERM')) signalled.push(t);
-  }
-  const settled = await waitUntil(() => !signalled.some(stillOurs), graceMs);
-  if (!settled) {
-    for (const t of signalled) if (stillOurs(t)) sendSignal(t.id, 'SIGKILL');
-    await waitUntil(() => !signalled.some(stillOurs), KILL_SETTLE_MS);
+  // vouch to the guard for exactly the targets verified above, and only while this reap runs
+  for (const t of list) if (t.startTicks !== null) verifiedOrphans.set(t.id, t.startTicks);
+  try {
+    for (const t of list) {
+      if (stillOurs(t) && sendSignal(t.id, 'SIGTERM', 'a leftover of an earlier build of this work dir')) signalled.push(t);
+    }
+    const settled = await waitUntil(() => !signalled.some(stillOurs), graceMs);
+    if (!settled) {
+      for (const t of signalled) if (stillOurs(t)) sendSignal(t.id, 'SIGKILL', `the leftover outlived the ${graceMs} ms grace period`);
+      await waitUntil(() => !signalled.some(stillOurs), KILL_SETTLE_MS);
+    }
+  } finally {
+    for (const t of list) verifiedOrphans.delete(t.id);
   }
   return { killed: [...new Set(signalled.map((t) => Math.abs(t.id)))] };
 }

@@ -1,0 +1,152 @@
+/**
+ * The session a build runs in (ssh, graphical, console or none) and the chain of our ancestor
+ * processes, read from the environment and /proc. Reads only. The SafetyRecorder turns them, with
+ * the signal guard's journal, into the invariant a build writes into its state at start and after
+ * every step: every signal went to a group of ours or a verified leftover, and no ancestor died.
+ */
+import fs from 'node:fs';
+import type { StateSafety, StateSafetyCheck } from '../../state/schema.js';
+import type { Ledger, StepStatus } from '../types.js';
+import { ancestorPids, signalJournal, signalRefusals, type SignalRecord } from './process-groups.js';
+
+export type SessionKind = 'ssh' | 'graphical' | 'console' | 'none';
+
+export interface SessionInfo {
+  kind: SessionKind;
+  /** The controlling terminal, e.g. /dev/pts/3, or null when there is none. */
+  tty: string | null;
+  /** What the kind was decided from (variable names, never their secrets). */
+  evidence: string[];
+  /** What this session means for a long build, in one line. */
+  note: string;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  sid: number;
+  /** The kernel's command name (up to 15 characters). */
+  comm: string;
+  /** Start time in clock ticks since boot: with the pid, it names one process for good. */
+  startTicks: number;
+  /** tty_nr of /proc/PID/stat: 0 when the process has no controlling terminal. */
+  ttyNr: number;
+}
+
+/** /proc/PID/stat, with comm; null when the process is gone or unreadable. */
+export function readProcessInfo(pid: number | 'self'): ProcessInfo | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const f = text.slice(close + 2).split(' ');
+  const num = (i: number) => Number(f[i - 3]);
+  const info = { pid: Number(text.slice(0, open).trim()), ppid: num(4), pgrp: num(5), sid: num(6), comm: text.slice(open + 1, close), startTicks: num(22), ttyNr: num(7) };
+  return [info.pid, info.ppid, info.pgrp, info.sid, info.startTicks, info.ttyNr].every(Number.isInteger) ? info : null;
+}
+
+/** Our ancestors, parent first, up to and including pid 1, each with its command name and start time. */
+export function ancestorChain(pid: number = process.pid): ProcessInfo[] {
+  return ancestorPids(pid).flatMap((p) => readProcessInfo(p) ?? []);
+}
+
+function controllingTty(): string | null {
+  const own = readProcessInfo('self');
+  if (!own || own.ttyNr === 0) return null;
+  for (const fd of [0, 1, 2]) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (/^\/dev\/(pts\/\d+|tty\w*|console)$/.test(target)) return target;
+    } catch {
+      // a closed descriptor: try the next
+    }
+  }
+  const major = own.ttyNr >> 8;
+  const minor = (own.ttyNr & 0xff) | ((own.ttyNr >> 12) & 0xfff00);
+  return major === 136 ? `/dev/pts/${minor}` : major === 4 ? `/dev/tty${minor}` : `tty ${major}:${minor}`;
+}
+
+const SSH_VARS = ['SSH_CONNECTION', 'SSH_TTY', 'SSH_CLIENT'];
+const GRAPHICAL_VARS = ['WAYLAND_DISPLAY', 'DISPLAY'];
+
+/** Which session we run in: ssh wins over graphical (a forwarded X display), graphical over a bare tty. */
+export function detectSession(env: NodeJS.ProcessEnv = process.env, tty: string | null = controllingTty()): SessionInfo {
+  const set = (name: string) => (env[name] ?? '') !== '';
+  const ssh = SSH_VARS.filter(set);
+  if (ssh.length > 0) {
+    return {
+      kind: 'ssh',
+      tty,
+      evidence: ssh,
+      note: 'if the connection drops, the build gets SIGHUP, stops cleanly and saves its state (exit 129); run it under tmux or screen, or continue later with ailinux resume',
+    };
+  }
+  const type = env['XDG_SESSION_TYPE'] ?? '';
+  const graphical = [...(['x11', 'wayland', 'mir'].includes(type) ? ['XDG_SESSION_TYPE'] : []), ...GRAPHICAL_VARS.filter(set)];
+  if (graphical.length > 0) {
+    return { kind: 'graphical', tty, evidence: graphical, note: 'closing the terminal window sends SIGHUP: the build stops cleanly and can be resumed' };
+  }
+  if (tty !== null) return { kind: 'console', tty, evidence: ['controlling terminal'], note: 'logging out of this console sends SIGHUP: the build stops cleanly and can be resumed' };
+  return { kind: 'none', tty: null, evidence: [], note: 'no terminal: a service, a cron job or CI; signals come only from whoever started it' };
+}
+
+const ENDED: readonly StepStatus[] = ['done', 'skipped', 'failed', 'interrupted'];
+
+/** Steps whose status became final (or final again, after another attempt) between two ledgers. */
+export function endedSteps(before: Ledger, after: Ledger): string[] {
+  return Object.values(after)
+    .filter((e) => ENDED.includes(e.status) && (before[e.id]?.status !== e.status || before[e.id]?.attempts !== e.attempts))
+    .map((e) => e.id);
+}
+
+const KEEP_CHECKS = 500;
+const KEEP_SIGNALS = 500;
+
+/**
+ * Records the session-safety invariant of a build run into `record`, which the engine keeps in its
+ * state file. Signals are the guard's journal of this process: one CLI process runs one build.
+ */
+export class SafetyRecorder {
+  readonly record: StateSafety;
+  private readonly ancestors: ProcessInfo[];
+  private readonly earlierSignals: StateSafety['signals'];
+
+  constructor(private readonly runId: string, previous?: StateSafety | null) {
+    this.ancestors = ancestorChain();
+    this.earlierSignals = (previous?.signals ?? []).filter((s) => s.runId !== runId);
+    this.record = {
+      session: detectSession(),
+      ancestors: this.ancestors.map(({ pid, comm, startTicks }) => ({ pid, comm, startTicks })),
+      signals: [...this.earlierSignals],
+      checks: [...(previous?.checks ?? [])].slice(-KEEP_CHECKS),
+    };
+  }
+
+  /** Appends one check: step null at the start of the run, the step's id after it ended. */
+  check(step: string | null, phase: StateSafetyCheck['phase']): StateSafetyCheck {
+    const journal = signalJournal();
+    const own = readProcessInfo('self');
+    const protectedIds = new Set([1, process.pid, ...this.ancestors.map((a) => a.pid)]);
+    const ours = (s: SignalRecord) => !protectedIds.has(Math.abs(s.target)) && !(s.target < 0 && own !== null && -s.target === own.pgrp);
+    const check: StateSafetyCheck = {
+      at: new Date().toISOString(),
+      runId: this.runId,
+      step,
+      phase,
+      signalsSent: journal.length,
+      refused: signalRefusals(),
+      allOurs: journal.every(ours),
+      ancestorsAlive: this.ancestors.every((a) => readProcessInfo(a.pid)?.startTicks === a.startTicks),
+    };
+    this.record.checks.push(check);
+    if (this.record.checks.length > KEEP_CHECKS) this.record.checks.splice(0, this.record.checks.length - KEEP_CHECKS);
+    this.record.signals = [...this.earlierSignals, ...journal.map((s) => ({ ...s, runId: this.runId }))].slice(-KEEP_SIGNALS);
+    return check;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * `ailinux doctor` through the real CLI: it reports the session, our ancestors, host tools with
+ * versions, services and disk; exits 0 when nothing blocks a build and 1 when something does
+ * (a refused work dir, a live lock, a missing keyring, a tool only outside PATH, too little disk);
+ * and writes nothing. The real host tools are only asked for their versions.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv, isRoot, makeTmp, procStat, runCli } from '../fixtures/safety/harness.js';
+
+const tmp = makeTmp('ailinux-safety-doctor-');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface DoctorJson {
+  session: { kind: string; tty: string | null };
+  ancestors: Array<{ pid: number; comm: string; startTicks: number }>;
+  user: { uid: number; root: boolean };
+  workDir: string;
+  profile: string | null;
+  build: { state: string; lock: { pid: number; alive: boolean } | null };
+  tools: Array<{ name: string; path: string | null; onPath: boolean; version: string | null }>;
+  services: { checked: boolean; note: string };
+  disk: { freeMb: number; floorMb: number } | null;
+  findings: Array<{ level: string; topic: string; message: string; fix?: string }>;
+  blocked: boolean;
+}
+
+async function doctor(args: string[], env: NodeJS.ProcessEnv = cliEnv(tmp)): Promise<{ code: number | null; report: DoctorJson; output: string }> {
+  const r = await runCli(tmp, ['doctor', '--json', ...args], env);
+  const json = r.output.slice(r.output.indexOf('{'));
+  return { code: r.code, report: JSON.parse(json) as DoctorJson, output: r.output };
+}
+
+function config(name: string, content: object): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
+const blocks = (r: DoctorJson) => r.findings.filter((f) => f.level === 'block');
+
+describe('ailinux doctor', () => {
+  it('reports session, ancestors, tools, services and disk; exit 0 when nothing blocks; writes nothing', async () => {
+    const work = path.join(tmp, 'fresh');
+    const { code, report, output } = await doctor(['-w', work, '--profile', 'minimal']);
+    expect(code, output).toBe(0);
+    expect(report.blocked).toBe(false);
+    expect(report.session.kind).toBe('none');
+    expect(report.ancestors[0]!.pid).toBe(process.pid);
+    expect(report.ancestors[report.ancestors.length - 1]!.pid).toBe(1);
+    expect(report.profile).toBe('minimal');
+    expect(report.tools.map((t) => t.name)).toEqual(expect.arrayContaining(['unshare', 'debootstrap', 'mksquashfs', 'xorriso']));
+    expect(report.tools.find((t) => t.name === 'unshare')!.version).toMatch(/util-linux \d+\.\d+/);
+    expect(report.services.note).toMatch(/not systemd: no services to check|systemctl show/);
+    expect(report.disk!.freeMb).toBeGreaterThan(0);
+    expect(report.user.root).toBe(isRoot);
+    expect(fs.existsSync(work), 'doctor created the work dir').toBe(false);
+  });
+
+  it('prints a readable report with the verdict', async () => {
+    const r = await runCli(tmp, ['doctor', '-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], cliEnv(tmp));
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toMatch(/^session: {3}none/m);
+    expect(r.output).toMatch(/^ancestors: .*\[1\]$/m);
+    expect(r.output).toMatch(/^ {2}debootstrap +\//m);
+    expect(r.output).toMatch(/nothing blocks a build$/m);
+  });
+
+  it('an ssh session is reported, with what SIGHUP will do', async () => {
+    const { report } = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], cliEnv(tmp, { SSH_CONNECTION: '192.0.2.10 50022 192.0.2.1 22' }));
+    expect(report.session.kind).toBe('ssh');
+    expect(report.findings).toContainEqual(expect.objectContaining({ level: 'warn', topic: 'session', fix: 'start long builds inside tmux or screen' }));
+    expect(report.findings.find((f) => f.topic === 'session')!.message).toMatch(/SIGHUP, stops cleanly and saves its state \(exit 129\)/);
+  });
+
+  it('exit 1 when the work dir is refused (/etc), naming why', async () => {
+    const { code, report } = await doctor(['-w', '/etc', '--profile', 'minimal']);
+    expect(code).toBe(1);
+    expect(blocks(report)).toContainEqual(expect.objectContaining({ topic: 'work dir', message: 'refusing to use /etc as the work dir: it is a system directory' }));
+  });
+
+  it('exit 1 when the configured keyring is missing, or the disk floor cannot be met', async () => {
+    const keyring = config('keyring.json', { extends: 'minimal', distribution: { keyring: { path: path.join(tmp, 'no-such-keyring.gpg') } } });
+    const k = await doctor(['-w', path.join(tmp, 'fresh'), '--config', keyring]);
+    expect(k.code).toBe(1);
+    expect(blocks(k.report)).toContainEqual(expect.objectContaining({ topic: 'keyring', message: `the archive keyring ${path.join(tmp, 'no-such-keyring.gpg')} does not exist on this host` }));
+    const huge = config('disk.json', { extends: 'minimal', resources: { minFreeDiskMb: 1_000_000 } });
+    const d = await doctor(['-w', path.join(tmp, 'fresh'), '--config', huge]);
+    expect(d.code).toBe(1);
+    expect(blocks(d.report).map((f) => f.topic)).toEqual(['disk']);
+    expect(blocks(d.report)[0]!.message).toMatch(/a build would pause at once/);
+  });
+
+  it('exit 1 while another build holds the lock; a stale lock is only noted', async () => {
+    const work = path.join(tmp, 'locked');
+    fs.mkdirSync(path.join(work, 'state'), { recursive: true });
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const lock = { pid: holder.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'ailinux build', procStart: procStat(holder.pid!)!.startTicks };
+      fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify(lock));
+      const live = await doctor(['-w', work, '--profile', 'minimal']);
+      expect(live.code).toBe(1);
+      expect(blocks(live.report)).toContainEqual(expect.objectContaining({ topic: 'lock', fix: 'wait for it to finish' }));
+      fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify({ ...lock, procStart: lock.procStart + 1 }));
+      const stale = await doctor(['-w', work, '--profile', 'minimal']);
+      expect(stale.code, JSON.stringify(blocks(stale.report))).toBe(0);
+      expect(stale.report.build.lock).toEqual({ pid: holder.pid, alive: false });
+      // doctor never takes over or removes a lock
+      expect(JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')).procStart).toBe(lock.procStart + 1);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(!isRoot)('a tool found only outside PATH blocks a root build, and says where it is', async () => {
+    const bare = { ...cliEnv(tmp), PATH: '/usr/bin:/bin' };
+    const { code, report } = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], bare);
+    const debootstrap = report.tools.find((t) => t.name === 'debootstrap')!;
+    if (debootstrap.path === null || debootstrap.path.startsWith('/usr/bin/') || debootstrap.path.startsWith('/bin/')) return; // this host ships it on /usr/bin
+    expect(debootstrap.onPath).toBe(false);
+    expect(code).toBe(1);
+    expect(blocks(report)).toContainEqual(expect.objectContaining({ topic: 'tools', message: `debootstrap is at ${debootstrap.path}, which is not on PATH` }));
+  });
+});
