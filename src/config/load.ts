@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { configSchema, type BuildConfig } from './schema.js';
+import { maskSecret, redactSecrets } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
 
 export interface ConfigSource {
@@ -23,6 +24,21 @@ export interface LoadedConfig {
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
+const MAX_NESTING = 32;
+
+/** Depth of nested objects and arrays, counted without recursion so a hostile file cannot overflow the stack. */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 export function loadConfig(options: { configFile?: string | null; profile?: string | null; cwd?: string }): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
@@ -85,6 +101,9 @@ export function readConfigFile(file: string): Record<string, unknown> {
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message}`, [], file, { cause: error });
   }
+  if (nestingDepth(data, MAX_NESTING) > MAX_NESTING) {
+    throw new ConfigError(`config file ${file} is nested more than ${MAX_NESTING} levels deep; no config field needs that`, [{ path: '(top level)', value: '(deeply nested)', expected: `at most ${MAX_NESTING} levels of objects and arrays` }], file);
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`config file ${file} must hold an object at the top level`, [{ path: '(top level)', value: data, expected: 'an object' }], file);
   }
@@ -136,7 +155,10 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
       expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
     }));
   }
-  return [{ path: base.join('.') || '(top level)', value: valueAt(data, base), expected: describeExpected(issue) }];
+  // a value refused as a secret is never echoed back whole
+  const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;
+  const value = valueAt(data, base);
+  return [{ path: base.join('.') || '(top level)', value: secret ? maskSecret(value) : value, expected: describeExpected(issue) }];
 }
 
 function describeExpected(issue: z.core.$ZodIssue): string {
@@ -149,6 +171,11 @@ function describeExpected(issue: z.core.$ZodIssue): string {
       return issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number >= ${issue.minimum}`;
     case 'too_big':
       return issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : issue.origin === 'string' ? `at most ${issue.maximum} character(s)` : `a number <= ${issue.maximum}`;
+    case 'invalid_union': {
+      // each alternative's first complaint, e.g. "an absolute path" or "a path relative to the config file"
+      const options = [...new Set(issue.errors.map((alt) => (alt[0] ? describeExpected(alt[0]) : '')).filter(Boolean))];
+      return options.length ? `one of: ${options.join('; or ')}` : issue.message;
+    }
     default:
       return issue.message;
   }
@@ -166,6 +193,6 @@ function valueAt(data: unknown, pathParts: string[]): unknown {
 /** A short, safe rendering of a bad value for an error message. */
 export function showValue(value: unknown): string {
   if (value === undefined) return '(missing)';
-  const text = JSON.stringify(value) ?? String(value);
+  const text = redactSecrets(JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createActor, fromPromise, toPromise } from 'xstate';
 import type { Logger } from 'pino';
 import { createBuildMachine, MACHINE_SHAPE_VERSION, type BuildActor, type BuildSnapshot, type RunStepOutput } from '../../machines/build-machine.js';
-import { StateStore } from '../../state/store.js';
+import { readStateReadOnly, StateStore } from '../../state/store.js';
 import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
@@ -23,7 +23,7 @@ import { packageVersion } from '../runtime/package-root.js';
 import { workPaths, type WorkPaths } from '../runtime/paths.js';
 import { reapOrphans } from '../runtime/process-groups.js';
 import type { Runner } from '../runtime/runner.js';
-import { removeTree } from '../runtime/safe-remove.js';
+import { assertNoMountsUnder, removeTree } from '../runtime/safe-remove.js';
 import { endedSteps, SafetyRecorder } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
 import { addSample, freeDiskBytes, sampleResources, toMb } from '../runtime/resources.js';
@@ -136,8 +136,7 @@ export class BuildSession {
     const sourceDateEpoch = parseSourceDateEpoch(env);
 
     // Read-only look first: a bad config or a resume with nothing to resume must write nothing.
-    const peek = fs.existsSync(paths.stateFile) ? StateStore.open(paths.stateFile) : null;
-    const loaded = resolveBuildConfig(request, request.command === 'resume' && peek ? safePeek(peek) : null);
+    const loaded = resolveBuildConfig(request, request.command === 'resume' ? safePeek(paths.stateFile) : null);
     const steps = resolveSteps(loaded.config);
     if (request.command === 'resume' && !fs.existsSync(paths.stateFile)) {
       throw new UsageError(`there is no build to resume in ${workDir}`, { hint: `start one with: ailinux build --work-dir ${workDir}` });
@@ -215,6 +214,8 @@ export class BuildSession {
     persist();
     // Only now that the emptied ledger is on disk: a kill mid-removal must not leave old checkpoints that trust half-deleted trees.
     if (previous && request.fresh) {
+      // Refuse before removing anything, not halfway through.
+      assertNoMountsUnder(paths.workDir);
       deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
       for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
     }
@@ -417,10 +418,10 @@ export function diskShortfall(step: StepDef, config: LoadedConfig['config'], wor
   return `disk: ${step.id} needs about ${need} MiB plus the floor of ${floor} MiB, but ${workDir} has ${free} MiB free; free some space, then run ailinux resume`;
 }
 
-function safePeek(store: StateStore): StateFile | null {
-  // A resume needs the recorded config source; corrupt state is reported later, under the lock.
+function safePeek(stateFile: string): StateFile | null {
+  // A resume needs the recorded config source; corrupt state is reported (and backed up once) later, under the lock.
   try {
-    return store.load();
+    return readStateReadOnly(stateFile);
   } catch {
     return null;
   }

@@ -23,6 +23,13 @@ export function resolveThroughLinks(p: string): string {
   }
 }
 
+/** No work dir may lie in these trees at any depth: the system's own files live there. */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr'];
+
+function insideSystemTree(p: string): string | null {
+  return SYSTEM_TREES.find((tree) => p === tree || p.startsWith(`${tree}/`)) ?? null;
+}
+
 function homeDirs(): Set<string> {
   const homes = new Set<string>([os.homedir()]);
   try {
@@ -43,6 +50,10 @@ export function checkWorkDir(workDir: string): string {
   for (const p of new Set([abs, real])) {
     if (SYSTEM_DIRS.includes(p)) {
       throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a system directory`, { hint: fix });
+    }
+    const tree = insideSystemTree(p);
+    if (tree) {
+      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is in a system directory (${tree}), where the system's own files are`, { hint: fix });
     }
     if (homeDirs().has(p)) {
       throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a home directory`, { hint: `${fix}, for example ${path.join(p, 'ailinux-build')}` });

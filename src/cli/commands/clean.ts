@@ -10,7 +10,7 @@ import { UsageError } from '../../errors.js';
 import { acquireLock } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
 import { reapOrphans } from '../../runtime/process-groups.js';
-import { removeTree } from '../../runtime/safe-remove.js';
+import { assertNoMountsUnder, removeTree } from '../../runtime/safe-remove.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
 import type { CliIO } from '../io.js';
 
@@ -27,6 +27,8 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
   if (!fs.existsSync(paths.stateDir) && !fs.existsSync(paths.layersDir)) {
     throw new UsageError(`${workDir} does not look like an ailinux work dir (no state/ or layers/)`, { hint: 'check --work-dir' });
   }
+  // Refuse before removing anything: a mount anywhere under the work dir stops the whole clean.
+  assertNoMountsUnder(workDir);
   fs.mkdirSync(paths.stateDir, { recursive: true });
   const lock = acquireLock(paths.lockFile, io.commandLine, (m) => io.stderr.write(`warning: ${m}\n`));
   const removed: string[] = [];
