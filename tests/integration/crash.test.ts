@@ -21,7 +21,9 @@ const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const NS_RUN = path.join(REPO, 'libexec', 'ailinux-ns-run');
 const SOURCE_DATE_EPOCH = '1700000000';
-const FAKE_TOOL_DELAY = '0.25';
+const FAKE_TOOL_DELAY = '0.05';
+/** The fake apt-get installs take this long, so a kill there leaves orphans that outlive the next run's start. */
+const FAKE_APT_INSTALL_DELAY = '0.6';
 const MIN_KILLS = Number(process.env['CRASH_KILLS'] ?? 20);
 const ISO_NAME = 'ailinux-minimal-amd64.iso';
 /** Rootfs layers of the minimal profile, bottom first, and the directory holding each one's tree. */
@@ -66,6 +68,7 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
     SOURCE_DATE_EPOCH,
     FAKE_TOOL_DELAY,
+    FAKE_APT_INSTALL_DELAY,
     FAKE_EFFECTS_LOG: path.join(tmp, 'effects.log'),
     NO_COLOR: '1',
     ...extra,
@@ -89,9 +92,18 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliRun {
 async function runCli(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
   const run = startCli(args);
-  const timer = setTimeout(() => process.kill(run.pid, 'SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => killPid(run.pid), timeoutMs);
   const { code } = await run.exited.finally(() => clearTimeout(timer));
   return { code, output: fs.readFileSync(run.log, 'utf8'), ms: Date.now() - started };
+}
+
+/** SIGKILL to one pid we spawned; it may have exited on its own a moment ago. */
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 function sleep(ms: number): Promise<null> {
@@ -128,33 +140,73 @@ function mountsUnder(dir: string, table: string): string[] {
     .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
 }
 
-function procState(pid: number): string | null {
+interface ProcInfo {
+  pid: number;
+  state: string;
+  startTicks: string;
+  cmdline: string;
+  environ: string[];
+}
+
+function procInfo(pid: number): ProcInfo | null {
   try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      pid,
+      state: fields[0]!,
+      startTicks: fields[19]!,
+      cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim(),
+      environ: fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'),
+    };
   } catch {
     return null;
   }
 }
 
-/** Live (non-zombie) processes whose environment holds the marker or whose command line mentions text. */
-function buildProcesses(marker: string, text: string): string[] {
-  const found: string[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    let environ = '';
-    let cmdline = '';
-    try {
-      environ = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
-      cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'latin1');
-    } catch {
-      continue;
-    }
-    const state = procState(Number(name));
-    if (state === null || state === 'Z') continue;
-    if (environ.split('\0').includes(marker) || cmdline.includes(text)) found.push(`${name} [${state}] ${cmdline.split('\0').join(' ').trim()}`);
+function allProcesses(): ProcInfo[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
+    .map((n) => procInfo(Number(n)))
+    .filter((p): p is ProcInfo => p !== null && p.state !== 'Z');
+}
+
+/** Live (non-zombie) processes carrying the build's environment marker. */
+function markedProcesses(workId: string): ProcInfo[] {
+  const marker = `AILINUX_WORK_ID=${workId}`;
+  return allProcesses().filter((p) => p.environ.includes(marker));
+}
+
+/** Live processes of the build: the marker in their environment, or the work dir in their command line. */
+function buildProcesses(workId: string, workDir: string): string[] {
+  const marker = `AILINUX_WORK_ID=${workId}`;
+  return allProcesses()
+    .filter((p) => p.environ.includes(marker) || p.cmdline.includes(workDir))
+    .map((p) => `${p.pid} [${p.state}] ${p.cmdline}`);
+}
+
+/** Whether that very process (same pid, same start time) is still alive. */
+function stillAlive(p: ProcInfo): boolean {
+  const now = procInfo(p.pid);
+  return now !== null && now.startTicks === p.startTicks && now.state !== 'Z';
+}
+
+/**
+ * Watches a run start: once it has written its own state (its runId replaces runIdBefore), it has
+ * reaped what the killed runs left, so none of the given orphans may still be alive.
+ */
+async function watchReaping(workDir: string, runIdBefore: string | null, orphans: ProcInfo[], exited: Promise<unknown>) {
+  let ended = false;
+  void exited.then(() => {
+    ended = true;
+  });
+  for (;;) {
+    const state = readState(workDir);
+    if (state !== null && state.runId !== runIdBefore) return { checked: true, alive: orphans.filter(stillAlive) };
+    if (ended) return { checked: false, alive: [] as ProcInfo[] };
+    await sleep(5);
   }
-  return found;
 }
 
 /**
@@ -211,6 +263,15 @@ function checkEffectsOnce(root: string): void {
   expect(read(root, 'etc/apt/sources.list')).toMatch(/^deb http:\/\/deb\.debian\.org\/debian bookworm main$/m);
 }
 
+/** The lines two fake ISOs (text: options, then the tree with each file's sha256) differ in, for a readable failure. */
+function isoDiff(a: Buffer, b: Buffer): string {
+  const left = a.toString('latin1').split('\n');
+  const right = b.toString('latin1').split('\n');
+  const onlyLeft = left.filter((l) => !right.includes(l)).map((l) => `- ${l}`);
+  const onlyRight = right.filter((l) => !left.includes(l)).map((l) => `+ ${l}`);
+  return [...onlyLeft, ...onlyRight].slice(0, 20).join('\n');
+}
+
 /** Where a kill landed, from the state file the killed process left (runIdBefore: the state's run before it started). */
 function landing(workDir: string, runIdBefore: string | null): string {
   const state = readState(workDir);
@@ -229,7 +290,14 @@ beforeAll(() => {
   mountinfoBefore = hostMountinfo();
 });
 
-afterAll(() => {
+afterAll(async () => {
+  // A failed test may leave a killed run's commands behind: end them, by pid, before deleting their trees.
+  for (const name of tmp ? fs.readdirSync(tmp) : []) {
+    const workId = readState(path.join(tmp, name))?.workId;
+    if (!workId) continue;
+    for (const p of markedProcesses(workId)) if (stillAlive(p)) killPid(p.pid);
+  }
+  await sleep(200);
   if (tmp && process.env['CRASH_KEEP'] !== '1') fs.rmSync(tmp, { recursive: true, force: true });
   else if (tmp) console.log(`crash test: kept ${tmp}`);
 });
@@ -242,7 +310,8 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
 
     const reference = await runCli(['build', '--config', CONFIG, '-w', w0]);
     expect(reference.code, reference.output).toBe(0);
-    const T = reference.ms;
+    // T: how long an uninterrupted build takes; lowered when a full (--fresh) run finishes sooner, as load changes
+    let T = reference.ms;
     console.log(`crash test: reference build took ${T} ms`);
 
     const seed = Number(process.env['CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -251,6 +320,9 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
 
     const kills: { n: number; command: string; afterMs: number; landed: string }[] = [];
     const completions: string[] = [];
+    const unreaped: string[] = [];
+    let orphans: ProcInfo[] = [];
+    let reaped = 0;
     let next: 'build' | 'resume' | 'fresh' = 'build';
     for (let guard = 0; kills.length < MIN_KILLS; guard++) {
       expect(guard, 'too many runs without reaching the kill count').toBeLessThan(MIN_KILLS * 4);
@@ -258,22 +330,32 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       const args = command === 'resume' ? ['resume', '-w', w1] : ['build', '--config', CONFIG, '-w', w1, ...(command === 'fresh' ? ['--fresh'] : [])];
       const afterMs = Math.floor(random() * T);
       const runIdBefore = readState(w1)?.runId ?? null;
+      const runStarted = Date.now();
       const run = startCli(args);
+      const watch = watchReaping(w1, runIdBefore, orphans, run.exited);
       const early = await Promise.race([run.exited, sleep(afterMs)]);
-      if (early === null) {
-        process.kill(run.pid, 'SIGKILL');
-        const { signal } = await run.exited;
-        if (signal === 'SIGKILL') {
-          kills.push({ n: kills.length + 1, command, afterMs, landed: landing(w1, runIdBefore) });
-          next = 'resume';
-          continue;
-        }
+      if (early === null) killPid(run.pid);
+      const { signal } = await run.exited;
+      const reaping = await watch;
+      if (reaping.checked) {
+        unreaped.push(...reaping.alive.map((p) => `${p.pid} ${p.cmdline} (left by the run before \`${args.join(' ')}\`)`));
+        reaped += orphans.length;
+        orphans = [];
+      }
+      if (early === null && signal === 'SIGKILL') {
+        kills.push({ n: kills.length + 1, command, afterMs, landed: landing(w1, runIdBefore) });
+        const workId = readState(w1)?.workId;
+        if (workId) orphans.push(...markedProcesses(workId));
+        next = 'resume';
+        continue;
       }
       // It finished before its kill moment.
       const { code } = await run.exited;
+      if (!reaping.checked) orphans = orphans.filter(stillAlive);
       const output = fs.readFileSync(run.log, 'utf8');
       completions.push(`${command} -> ${code}`);
       if (code === 0) {
+        if (command === 'fresh') T = Math.min(T, Date.now() - runStarted);
         next = 'fresh'; // the build is complete: crash a fresh one in the same work dir
       } else if (command === 'resume' && code === 2 && output.includes('there is no build to resume')) {
         next = 'build'; // the first kill landed before any state was written
@@ -284,6 +366,7 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
 
     const final = await runCli(['resume', '-w', w1]);
     expect(final.code, final.output).toBe(0);
+    expect(unreaped, 'every run ended what the killed runs left before it wrote its state').toEqual([]);
 
     const byStep = new Map<string, number>();
     for (const k of kills) {
@@ -292,7 +375,8 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     }
     console.log(
       [
-        `crash test: ${kills.length} kills (seed ${seed}, T = ${T} ms); runs that finished before their kill: ${completions.join(', ') || 'none'}`,
+        `crash test: ${kills.length} kills (seed ${seed}, T = ${reference.ms} ms, at the end ${T} ms); runs that finished before their kill: ${completions.join(', ') || 'none'}`,
+        `  processes left running by killed runs, then ended by the next run before it wrote its state: ${reaped}`,
         ...kills.map((k) => `  kill ${String(k.n).padStart(2)}: ${k.command.padEnd(6)} after ${String(k.afterMs).padStart(5)} ms -> ${k.landed}`),
         `  by step: ${[...byStep].map(([s, n]) => `${s} ${n}`).join(', ')}`,
       ].join('\n'),
@@ -317,13 +401,12 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     for (const file of [ISO_NAME, `${ISO_NAME}.sha256`, `${ISO_NAME}.md5`]) {
       const a = fs.readFileSync(path.join(w0, 'output', file));
       const b = fs.readFileSync(path.join(w1, 'output', file));
-      expect(b.equals(a), `output/${file} of the crashed build equals the reference`).toBe(true);
+      expect(b.equals(a), `output/${file} of the crashed build equals the reference:\n${isoDiff(a, b)}`).toBe(true);
     }
     expect(fs.readdirSync(path.join(w1, 'output')).filter((f) => f.endsWith('.partial'))).toEqual([]);
 
     // Nothing of the build left running, nothing mounted.
-    const workId = readState(w1)!.workId;
-    expect(buildProcesses(`AILINUX_WORK_ID=${workId}`, w1)).toEqual([]);
+    expect(buildProcesses(readState(w1)!.workId, w1)).toEqual([]);
     const after = hostMountinfo();
     expect(mountsUnder(w1, after)).toEqual([]);
     expect(after).toBe(mountinfoBefore);
@@ -332,42 +415,81 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     console.log(`crash test: total ${seconds.toFixed(1)} s`);
   });
 
-  it('a kill while `build --fresh` deletes the old layers never leaves a build that trusts a half-deleted layer', async () => {
-    const w2 = path.join(tmp, 'w2');
-    const EXTRA = 20000;
+  it('the commands a SIGKILLed build leaves running are ended by the next run before it does anything else', async () => {
+    const w3 = path.join(tmp, 'w-orphans');
+    // the fake apt-get "downloads" for 30 s: its process group outlives the killed CLI for sure
+    const build = startCli(['build', '--config', CONFIG, '-w', w3], cliEnv({ FAKE_APT_INSTALL_DELAY: '30' }));
+    let state: StateView | null = null;
+    let orphans: ProcInfo[] = [];
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(20)) {
+      state = readState(w3);
+      if (state?.current !== 'packages') continue;
+      orphans = markedProcesses(state.workId);
+      if (orphans.some((p) => p.cmdline === 'sleep 30')) break;
+    }
+    expect(orphans.map((p) => p.cmdline), 'the fake apt-get sleeps in the packages step').toContain('sleep 30');
+    killPid(build.pid);
+    expect((await build.exited).signal).toBe('SIGKILL');
+    await sleep(300);
+    expect(orphans.filter(stillAlive).length, 'the killed CLI left its commands running').toBe(orphans.length);
+
+    const resume = startCli(['resume', '-w', w3]);
+    const reaping = await watchReaping(w3, state!.runId, orphans, resume.exited);
+    expect(reaping.checked, 'the resume wrote its state').toBe(true);
+    expect(reaping.alive.map((p) => `${p.pid} ${p.cmdline}`), 'alive when the resume wrote its state').toEqual([]);
+    const { code } = await resume.exited;
+    const output = fs.readFileSync(resume.log, 'utf8');
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/ended \d+ process\(es\) left running by an earlier build/);
+    expect(readState(w3)!.ledger['packages']?.status).toBe('done');
+    checkEffectsOnce(mergedRootfs(w3, path.join(tmp, 'merged-w-orphans')));
+    expect(buildProcesses(readState(w3)!.workId, w3)).toEqual([]);
+  });
+
+  it('a kill while `build --fresh` or `clean` deletes the old layers never leaves a build that trusts a half-deleted layer', async () => {
+    const w2 = path.join(tmp, 'w-deleters');
+    const EXTRA = 3000;
+    const build = ['build', '--config', CONFIG, '-w', w2];
     // a bootstrap layer big enough that deleting it takes a while, and fast tools
-    const env = cliEnv({ FAKE_DEBOOTSTRAP_EXTRA_FILES: String(EXTRA), FAKE_TOOL_DELAY: '0.05' });
-    const first = startCli(['build', '--config', CONFIG, '-w', w2], env);
+    const env = cliEnv({ FAKE_DEBOOTSTRAP_EXTRA_FILES: String(EXTRA), FAKE_TOOL_DELAY: '0.05', FAKE_APT_INSTALL_DELAY: '0.05' });
+    const first = startCli(build, env);
     expect((await first.exited).code, fs.readFileSync(first.log, 'utf8')).toBe(0);
     const iso = path.join(w2, 'output', ISO_NAME);
     const isoBefore = fs.readFileSync(iso);
 
-    const fresh = startCli(['build', '--config', CONFIG, '-w', w2, '--fresh'], env);
-    let exitedEarly = false;
-    void fresh.exited.then(() => {
-      exitedEarly = true;
-    });
-    const marker = path.join(w2, 'layers', 'bootstrap', 'root', 'etc', 'os-release');
-    const deadline = Date.now() + 30_000;
-    while (fs.existsSync(marker) && !exitedEarly && Date.now() < deadline) await sleep(2);
-    expect(exitedEarly, '--fresh finished its removal before the kill; raise EXTRA').toBe(false);
-    process.kill(fresh.pid, 'SIGKILL');
-    expect((await fresh.exited).signal).toBe('SIGKILL');
-    const docDir = path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc');
-    const left = fs.existsSync(docDir) ? fs.readdirSync(docDir).length : 0;
-    console.log(`crash test: killed \`build --fresh\` with ${left} of ${EXTRA} files of the old bootstrap layer not yet deleted`);
-    expect(left, 'the kill landed while the old bootstrap layer was half deleted').toBeGreaterThan(0);
+    // `build --fresh` and `clean` delete the layers of a finished build; the command after the kill must not trust them.
+    for (const [deleter, then] of [
+      [[...build, '--fresh'], ['resume', '-w', w2]],
+      [['clean', '-w', w2], build],
+    ] as const) {
+      const name = deleter[0] === 'clean' ? 'clean' : 'build --fresh';
+      const deleting = startCli([...deleter], env);
+      let exitedEarly = false;
+      void deleting.exited.then(() => {
+        exitedEarly = true;
+      });
+      const marker = path.join(w2, 'layers', 'bootstrap', 'root', 'etc', 'os-release');
+      const deadline = Date.now() + 30_000;
+      while (fs.existsSync(marker) && !exitedEarly && Date.now() < deadline) await sleep(2);
+      expect(exitedEarly, `${name} finished its removal before the kill; raise EXTRA`).toBe(false);
+      killPid(deleting.pid);
+      expect((await deleting.exited).signal).toBe('SIGKILL');
+      const docDir = path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc');
+      const left = fs.existsSync(docDir) ? fs.readdirSync(docDir).length : 0;
+      console.log(`crash test: killed \`${name}\` with ${left} of ${EXTRA} files of the old bootstrap layer not yet deleted`);
+      expect(left, `the kill landed while ${name} had half deleted the old bootstrap layer`).toBeGreaterThan(0);
 
-    const resumed = startCli(['resume', '-w', w2], env);
-    const { code } = await resumed.exited;
-    const output = fs.readFileSync(resumed.log, 'utf8');
-    expect(code, output).toBe(0);
-    const root = mergedRootfs(w2, path.join(tmp, 'merged-w2'));
-    expect(fs.existsSync(path.join(root, 'etc', 'os-release')), 'the rootfs has /etc/os-release again').toBe(true);
-    expect(fs.readdirSync(path.join(root, 'usr', 'share', 'fake-doc'))).toHaveLength(EXTRA);
-    checkEffectsOnce(root);
-    expect(fs.readFileSync(iso).equals(isoBefore), 'the rebuilt ISO equals the one before --fresh').toBe(true);
-    expect(mountsUnder(w2, hostMountinfo())).toEqual([]);
-    expect(buildProcesses(`AILINUX_WORK_ID=${readState(w2)!.workId}`, w2)).toEqual([]);
+      const next = startCli([...then], env);
+      const { code } = await next.exited;
+      expect(code, fs.readFileSync(next.log, 'utf8')).toBe(0);
+      const root = mergedRootfs(w2, path.join(tmp, 'merged-w-deleters'));
+      expect(fs.existsSync(path.join(root, 'etc', 'os-release')), `after a killed ${name}, the rootfs has /etc/os-release again`).toBe(true);
+      expect(fs.readdirSync(path.join(root, 'usr', 'share', 'fake-doc'))).toHaveLength(EXTRA);
+      checkEffectsOnce(root);
+      const isoAfter = fs.readFileSync(iso);
+      expect(isoAfter.equals(isoBefore), `after a killed ${name}, the rebuilt ISO equals the one before:\n${isoDiff(isoBefore, isoAfter)}`).toBe(true);
+      expect(mountsUnder(w2, hostMountinfo())).toEqual([]);
+      expect(buildProcesses(readState(w2)!.workId, w2)).toEqual([]);
+    }
   });
 });

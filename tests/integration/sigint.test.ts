@@ -29,6 +29,8 @@ if (!isRoot) console.warn('sigint.test.ts: skipped: it runs `ailinux build` for 
 let tmp = '';
 let runCount = 0;
 let mountinfoBefore = '';
+/** CLI processes this file started and that have not exited yet. */
+const running = new Set<number>();
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -59,11 +61,19 @@ function startCli(args: string[], env: NodeJS.ProcessEnv): CliRun {
   fs.closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
   const pid = child.pid;
+  running.add(pid);
   // a test that fails half-way must not leave the CLI running: end it by its pid after 2 minutes
-  const watchdog = setTimeout(() => process.kill(pid, 'SIGKILL'), 120_000);
+  const watchdog = setTimeout(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 120_000);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
+      running.delete(pid);
       clearTimeout(watchdog);
       resolve({ code, signal });
     });
@@ -173,7 +183,21 @@ beforeAll(() => {
   mountinfoBefore = hostMountinfo();
 });
 
-afterAll(() => {
+afterAll(async () => {
+  // A test that failed half-way may leave its CLI and the CLI's commands running: end them by pid.
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  for (const pid of running) kill(pid);
+  for (const name of tmp ? fs.readdirSync(tmp) : []) {
+    const workId = readState(path.join(tmp, name))?.workId;
+    if (workId) for (const p of markedProcesses(workId)) kill(p.pid);
+  }
+  await sleep(200);
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
