@@ -45,7 +45,7 @@ export interface EnvironmentInputs {
 export function fingerprintMaterial(step: StepDef, config: BuildConfig, baseDir: string, previous: string | null, env: EnvironmentInputs): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
   for (const field of step.configFields) slice[field] = configValueAt(config, field) ?? null;
-  if (step.layer === 'none' && env.sourceDateEpoch !== null) slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
+  if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null) slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
   for (const file of step.inputFiles?.(config) ?? []) files[file] = hashFile(path.resolve(baseDir, file));
   return { stepVersion: step.version, config: slice, files, previous };

@@ -1,8 +1,15 @@
 /**
  * bootloaders: the GRUB menu and the boot images the ISO step puts into El Torito, the hybrid MBR
- * and the GPT ESP. The images are grub-mkimage cores with every module built in and a tiny
- * embedded config that finds the ISO by its volume label: no memdisk, so the output is
- * reproducible (grub-mkstandalone stamps its memdisk tar with the current time).
+ * and the GPT ESP.
+ *
+ * - BIOS: a grub-mkimage core with every module built in and a tiny embedded config that finds the
+ *   ISO by its volume label (no memdisk, so the output is reproducible: grub-mkstandalone stamps
+ *   its memdisk tar with the current time); or ISOLINUX from the host (iso.isolinux).
+ * - UEFI: the same kind of GRUB core as BOOTX64.EFI; or, with iso.secureBoot, the distribution's
+ *   signed shim as BOOTX64.EFI and its signed GRUB as grubx64.efi, both taken from the image's
+ *   own packages (a locally built GRUB behind shim could never pass Secure Boot).
+ *
+ * The step has no layer of its own but reads the rootfs layers (the signed binaries).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,12 +19,17 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import type { Artifact } from '../types.js';
 import { fileArtifact } from './artifacts.js';
+import { integrityCheck, SERIAL_KERNEL_ARGS } from './boot-menu.js';
+import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from './isolinux.js';
+import { firstFileInLayers } from './layer-files.js';
 import { liveMedium } from './live-medium.js';
+import { pinMtimes } from './iso-tree.js';
 import type { StepContext, StepDef } from './types.js';
+
+export { SERIAL_KERNEL_ARGS } from './boot-menu.js';
 
 const STEP = 'bootloaders';
 export const GRUB_LIB_DIR = '/usr/lib/grub';
-export const SERIAL_KERNEL_ARGS = ['console=tty0', 'console=ttyS0,115200n8'] as const;
 
 /** Modules both cores carry: enough to find the ISO, read grub.cfg, show the menu and boot Linux. */
 const COMMON_MODULES = [
@@ -29,31 +41,67 @@ export const BIOS_MODULES: readonly string[] = [...COMMON_MODULES, 'biosdisk'];
 export const UEFI_MODULES: readonly string[] = [...COMMON_MODULES, 'fat', 'efi_gop', 'efi_uga', 'all_video'];
 export const ESP_LABEL = 'EFIBOOT';
 
+/**
+ * The distribution's signed boot files, inside the image, in order of preference. Ubuntu's ISOs
+ * boot the signed GRUB built for CDs (gcdx64); the installed-system one works too (both look for
+ * /.disk/info and then read /boot/grub/grub.cfg).
+ */
+export const SIGNED_SHIM = {
+  candidates: ['usr/lib/shim/shimx64.efi.signed.latest', 'usr/lib/shim/shimx64.efi.signed', 'usr/lib/shim/shimx64.efi.signed.previous'],
+  pkg: 'shim-signed',
+} as const;
+export const SIGNED_GRUB = {
+  candidates: ['usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed', 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'],
+  pkg: 'grub-efi-amd64-signed',
+} as const;
+/** MokManager, which shim starts to enrol keys; optional. */
+export const MOK_MANAGER = ['usr/lib/shim/mmx64.efi.signed', 'usr/lib/shim/mmx64.efi'] as const;
+
 /** Where this step's files sit; the ISO step reads the same layout. */
 export interface BootFiles {
   grubDir: string;
   grubCfg: string;
   diskInfo: string;
   biosImage: string;
+  efiBootDir: string;
   efiBinary: string;
+  /** The signed GRUB shim starts (Secure Boot only). */
+  grubEfi: string;
+  mokManager: string;
   espImage: string;
   tmpDir: string;
   earlyCfg: string;
+  isolinuxDir: string;
+  isolinuxBin: string;
+  isolinuxCfg: string;
 }
 
 export function bootFiles(paths: WorkPaths): BootFiles {
   const grubDir = path.join(paths.isoDir, 'boot', 'grub');
   const tmpDir = path.join(paths.tmpDir, STEP);
+  const efiBootDir = path.join(paths.isoDir, 'EFI', 'BOOT');
+  const isolinuxDir = path.join(paths.isoDir, ISOLINUX_DIR);
   return {
     grubDir,
     grubCfg: path.join(grubDir, 'grub.cfg'),
     diskInfo: path.join(paths.isoDir, '.disk', 'info'),
     biosImage: path.join(grubDir, 'bios.img'),
-    efiBinary: path.join(paths.isoDir, 'EFI', 'BOOT', 'BOOTX64.EFI'),
+    efiBootDir,
+    efiBinary: path.join(efiBootDir, 'BOOTX64.EFI'),
+    grubEfi: path.join(efiBootDir, 'grubx64.efi'),
+    mokManager: path.join(efiBootDir, 'mmx64.efi'),
     espImage: path.join(grubDir, 'efi.img'),
     tmpDir,
     earlyCfg: path.join(tmpDir, 'early.cfg'),
+    isolinuxDir,
+    isolinuxBin: path.join(isolinuxDir, 'isolinux.bin'),
+    isolinuxCfg: path.join(isolinuxDir, 'isolinux.cfg'),
   };
+}
+
+/** The signed GRUB's own directory on the ESP and the ISO (EFI/ubuntu, EFI/debian): it may look for grub.cfg there. */
+export function signedGrubCfgRel(config: BuildConfig): string {
+  return `EFI/${config.distribution.family}/grub.cfg`;
 }
 
 /** A GRUB word in single quotes: nothing inside is expanded; control characters become spaces. */
@@ -73,10 +121,7 @@ export function renderGrubConfig(config: BuildConfig): string {
   const consoleArgs = iso.serialConsole ? SERIAL_KERNEL_ARGS : [];
   // console= last, so /dev/console is the serial line when there is one
   const args = (...extra: string[]) => [medium.bootParam, ...iso.kernelArgs, ...extra, ...consoleArgs];
-  const check =
-    config.liveSystem === 'casper'
-      ? { title: 'integrity check', arg: 'integrity-check' }
-      : { title: 'verify checksums', arg: 'verify-checksums' };
+  const check = integrityCheck(config);
   const lines = [
     `# GRUB menu of the ${config.name.replace(/[\r\n]/g, ' ')} live ISO, written by ailinux`,
     'set default=0',
@@ -95,7 +140,7 @@ export function renderGrubConfig(config: BuildConfig): string {
   ].join('\n');
 }
 
-/** The config built into each core: find the ISO by label, then hand over to its grub.cfg. */
+/** The config built into each core (and EFI/<family>/grub.cfg for the signed GRUB): find the ISO by label, then hand over to its grub.cfg. */
 export function renderEarlyConfig(config: BuildConfig): string {
   return [
     `search --no-floppy --set=root --label ${quoteGrub(config.iso.volumeLabel)}`,
@@ -105,7 +150,7 @@ export function renderEarlyConfig(config: BuildConfig): string {
   ].join('\n');
 }
 
-/** One line naming the medium, as Debian and Ubuntu media carry in /.disk/info. */
+/** One line naming the medium, as Debian and Ubuntu media carry in /.disk/info (the signed GRUB searches for this file). */
 export function renderDiskInfo(config: BuildConfig): string {
   const about = config.description || `${config.distribution.family} ${config.distribution.suite}`;
   return `${config.name} live - ${about} (${config.architecture})`.replace(/[\r\n]+/g, ' ') + '\n';
@@ -125,7 +170,7 @@ export function grubMkimageArgv(format: 'i386-pc-eltorito' | 'x86_64-efi', outpu
   ];
 }
 
-/** FAT size in KiB for an ESP holding one file: room for FAT tables and directories, in 512 KiB steps. */
+/** FAT size in KiB for an ESP holding these bytes: room for FAT tables and directories, in 512 KiB steps. */
 export function espSizeKiB(efiBytes: number): number {
   return Math.max(1024, Math.ceil((Math.ceil(efiBytes / 1024) + 256) / 512) * 512);
 }
@@ -136,11 +181,23 @@ export function mkfsVfatArgv(espImage: string, sizeKiB: number, sourceDateEpoch:
   return ['mkfs.vfat', '-C', '-n', ESP_LABEL, ...reproducible, espImage, String(sizeKiB)];
 }
 
-export function espCopyArgv(espImage: string, efiBinary: string): string[][] {
-  return [
-    ['mmd', '-i', espImage, '::/EFI', '::/EFI/BOOT'],
-    ['mcopy', '-m', '-i', espImage, efiBinary, '::/EFI/BOOT/BOOTX64.EFI'],
-  ];
+/** A file for the ESP: where it is on the host, where it goes in the FAT image. */
+export interface EspFile {
+  host: string;
+  esp: string;
+}
+
+/** mmd for every directory the files need (parents first), then one mcopy -m per file (-m keeps the pinned mtime). */
+export function espCopyArgv(espImage: string, files: readonly EspFile[]): string[][] {
+  const dirs: string[] = [];
+  for (const f of files) {
+    const parts = f.esp.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = `::/${parts.slice(0, i).join('/')}`;
+      if (!dirs.includes(dir)) dirs.push(dir);
+    }
+  }
+  return [['mmd', '-i', espImage, ...dirs], ...files.map((f) => ['mcopy', '-m', '-i', espImage, f.host, `::/${f.esp}`])];
 }
 
 function toolEnv(ctx: StepContext, extra: Record<string, string> = {}): Record<string, string> {
@@ -174,7 +231,7 @@ function toolHint(argv: readonly string[]): string {
   return pkg ? `check that ${pkg} is installed, and see the command's output in the step log` : 'see the step log';
 }
 
-function writeFile(file: string, text: string): void {
+function writeFile(file: string, text: string | Buffer): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
 }
@@ -191,24 +248,86 @@ async function makeBiosImage(ctx: StepContext, files: BootFiles): Promise<void> 
   await runTool(ctx, grubMkimageArgv('i386-pc-eltorito', files.biosImage, files.earlyCfg), toolEnv(ctx));
 }
 
-async function makeUefiImages(ctx: StepContext, files: BootFiles): Promise<void> {
-  fs.mkdirSync(path.dirname(files.efiBinary), { recursive: true });
-  await runTool(ctx, grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg), toolEnv(ctx));
-  if (ctx.sourceDateEpoch !== null) fs.utimesSync(files.efiBinary, ctx.sourceDateEpoch, ctx.sourceDateEpoch); // mcopy -m keeps it
-  const size = espSizeKiB(fs.statSync(files.efiBinary).size);
-  await runTool(ctx, mkfsVfatArgv(files.espImage, size, ctx.sourceDateEpoch), toolEnv(ctx));
-  for (const argv of espCopyArgv(files.espImage, files.efiBinary)) {
+/** ISOLINUX from the host's isolinux and syslinux-common packages, and its menu. */
+function installIsolinux(ctx: StepContext, files: BootFiles): string[] {
+  const sources = [ISOLINUX_BIN, ...ISOLINUX_MODULES.map((m) => `${SYSLINUX_BIOS_DIR}/${m}`)];
+  const missing = sources.filter((f) => !fs.existsSync(f));
+  if (missing.length > 0) {
+    throw new StepError(STEP, `iso.isolinux is on, but these host files are missing: ${missing.join(', ')}`, {
+      hint: 'apt-get install isolinux syslinux-common, or set iso.isolinux to false (GRUB then boots BIOS)',
+    });
+  }
+  fs.mkdirSync(files.isolinuxDir, { recursive: true });
+  const written = sources.map((src) => {
+    const dest = path.join(files.isolinuxDir, path.basename(src));
+    fs.copyFileSync(src, dest);
+    return dest;
+  });
+  writeFile(files.isolinuxCfg, renderIsolinuxConfig(ctx.config));
+  return [...written, files.isolinuxCfg];
+}
+
+/** The signed shim, signed GRUB and (if there) MokManager from the rootfs layers; all missing ones named at once. */
+export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): { shim: string; grub: string; mok: string | null } {
+  const shim = firstFileInLayers(ctx.layers, SIGNED_SHIM.candidates);
+  const grub = firstFileInLayers(ctx.layers, SIGNED_GRUB.candidates);
+  const missing = [
+    ...(shim ? [] : [`the signed shim (/${SIGNED_SHIM.candidates[1]}*, package ${SIGNED_SHIM.pkg})`]),
+    ...(grub ? [] : [`the signed GRUB (/${SIGNED_GRUB.candidates[1]}, package ${SIGNED_GRUB.pkg})`]),
+  ];
+  if (!shim || !grub) {
+    throw new StepError(STEP, `iso.secureBoot is on, but the image lacks ${missing.join(' and ')}`, {
+      hint: `add ${[shim ? null : SIGNED_SHIM.pkg, grub ? null : SIGNED_GRUB.pkg].filter(Boolean).join(' and ')} to a package list of the profile (packages.installer or packages.live), or set iso.secureBoot to false; a locally built GRUB cannot pass Secure Boot`,
+    });
+  }
+  return { shim: shim.hostPath, grub: grub.hostPath, mok: firstFileInLayers(ctx.layers, MOK_MANAGER)?.hostPath ?? null };
+}
+
+/** The UEFI files in the ISO tree and what goes onto the ESP: a GRUB core, or shim + signed GRUB. */
+async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFile[]> {
+  fs.mkdirSync(files.efiBootDir, { recursive: true });
+  const esp: EspFile[] = [];
+  if (ctx.config.iso.secureBoot) {
+    const signed = findSignedBootFiles(ctx);
+    fs.copyFileSync(signed.shim, files.efiBinary);
+    fs.copyFileSync(signed.grub, files.grubEfi);
+    esp.push({ host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' }, { host: files.grubEfi, esp: 'EFI/BOOT/grubx64.efi' });
+    if (signed.mok) {
+      fs.copyFileSync(signed.mok, files.mokManager);
+      esp.push({ host: files.mokManager, esp: 'EFI/BOOT/mmx64.efi' });
+    }
+    const cfgRel = signedGrubCfgRel(ctx.config);
+    const cfg = path.join(ctx.paths.isoDir, cfgRel);
+    writeFile(cfg, renderEarlyConfig(ctx.config));
+    esp.push({ host: cfg, esp: cfgRel });
+    ctx.log.info(`Secure Boot: shim ${signed.shim}, GRUB ${signed.grub}${signed.mok ? `, MokManager ${signed.mok}` : ''}`);
+  } else {
+    await runTool(ctx, grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg), toolEnv(ctx));
+    esp.push({ host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' });
+  }
+  // mcopy -m keeps these times inside the FAT image
+  pinMtimes(esp.map((f) => f.host), ctx.sourceDateEpoch);
+  return esp;
+}
+
+async function makeEspImage(ctx: StepContext, files: BootFiles, esp: readonly EspFile[]): Promise<void> {
+  const bytes = esp.reduce((sum, f) => sum + fs.statSync(f.host).size, 0);
+  await runTool(ctx, mkfsVfatArgv(files.espImage, espSizeKiB(bytes), ctx.sourceDateEpoch), toolEnv(ctx));
+  for (const argv of espCopyArgv(files.espImage, esp)) {
     // MTOOLS_SKIP_CHECK: an image file has no real disk geometry for mtools to insist on
     await runTool(ctx, argv, toolEnv(ctx, { MTOOLS_SKIP_CHECK: '1' }));
   }
 }
 
-function expectedFiles(config: BuildConfig, files: BootFiles): string[] {
+function expectedFiles(config: BuildConfig, files: BootFiles, paths: WorkPaths): string[] {
+  const iso = config.iso;
   return [
     files.grubCfg,
     files.diskInfo,
-    ...(config.iso.bios ? [files.biosImage] : []),
-    ...(config.iso.uefi ? [files.efiBinary, files.espImage] : []),
+    ...(iso.bios ? (iso.isolinux ? [files.isolinuxBin, files.isolinuxCfg] : [files.biosImage]) : []),
+    ...(iso.uefi ? [files.efiBinary] : []),
+    ...(iso.uefi && iso.secureBoot ? [files.grubEfi, path.join(paths.isoDir, signedGrubCfgRel(config))] : []),
+    ...(iso.uefi ? [files.espImage] : []),
   ];
 }
 
@@ -217,6 +336,7 @@ async function removeOutputs(ctx: StepContext): Promise<void> {
   const within = ctx.paths.workDir;
   await removeTree(files.grubDir, { within });
   await removeTree(path.join(ctx.paths.isoDir, 'EFI'), { within });
+  await removeTree(files.isolinuxDir, { within });
   await removeTree(files.diskInfo, { within });
   await removeTree(files.tmpDir, { within });
   // the parents run created, only when nothing else lives there
@@ -246,9 +366,10 @@ function checkMagic(file: string, offset: number, magic: Buffer, what: string): 
 
 export const bootloadersStep: StepDef = {
   id: STEP,
-  title: 'Write the GRUB menu and the BIOS and UEFI boot images',
-  version: 1,
+  title: 'Write the boot menus and the BIOS and UEFI boot images',
+  version: 2,
   layer: 'none',
+  phase: 11,
   configFields: [
     'name',
     'description',
@@ -262,34 +383,50 @@ export const bootloadersStep: StepDef = {
     'iso.kernelArgs',
     'iso.menuTimeout',
     'iso.serialConsole',
+    'iso.isolinux',
+    'iso.secureBoot',
   ],
   async run(ctx): Promise<Artifact[]> {
     assertFirmware(ctx.config);
+    const iso = ctx.config.iso;
     const files = bootFiles(ctx.paths);
     await removeOutputs(ctx);
     writeFile(files.grubCfg, renderGrubConfig(ctx.config));
     writeFile(files.diskInfo, renderDiskInfo(ctx.config));
     writeFile(files.earlyCfg, renderEarlyConfig(ctx.config));
+    const written = [files.grubCfg, files.diskInfo];
     try {
-      if (ctx.config.iso.bios) await makeBiosImage(ctx, files);
-      if (ctx.config.iso.uefi) await makeUefiImages(ctx, files);
+      if (iso.bios && iso.isolinux) written.push(...installIsolinux(ctx, files));
+      else if (iso.bios) {
+        await makeBiosImage(ctx, files);
+        written.push(files.biosImage);
+      }
+      if (iso.uefi) {
+        const esp = await makeUefiFiles(ctx, files);
+        await makeEspImage(ctx, files, esp);
+        written.push(...esp.map((f) => f.host), files.espImage);
+      }
     } finally {
       await removeTree(files.tmpDir, { within: ctx.paths.workDir });
     }
-    ctx.log.info(`boot files: ${[ctx.config.iso.bios ? 'BIOS' : '', ctx.config.iso.uefi ? 'UEFI' : ''].filter(Boolean).join(' + ')}`);
+    pinMtimes(written, ctx.sourceDateEpoch);
+    const bios = iso.bios ? (iso.isolinux ? 'BIOS (ISOLINUX)' : 'BIOS (GRUB)') : '';
+    const uefi = iso.uefi ? (iso.secureBoot ? 'UEFI (signed shim + GRUB)' : 'UEFI (GRUB)') : '';
+    ctx.log.info(`boot files: ${[bios, uefi].filter(Boolean).join(' + ')}`);
     const artifacts: Artifact[] = [];
-    for (const file of expectedFiles(ctx.config, files)) artifacts.push(await fileArtifact(ctx.paths.workDir, file));
+    for (const file of expectedFiles(ctx.config, files, ctx.paths)) artifacts.push(await fileArtifact(ctx.paths.workDir, file));
     return artifacts;
   },
   async verify(ctx) {
     assertFirmware(ctx.config);
     const files = bootFiles(ctx.paths);
-    for (const file of expectedFiles(ctx.config, files)) {
+    for (const file of expectedFiles(ctx.config, files, ctx.paths)) {
       const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
       if (size === 0) throw new StepError(STEP, `${file} is missing or empty`);
     }
     if (ctx.config.iso.uefi) {
       checkMagic(files.efiBinary, 0, Buffer.from('MZ'), 'a PE/EFI executable');
+      if (ctx.config.iso.secureBoot) checkMagic(files.grubEfi, 0, Buffer.from('MZ'), 'a PE/EFI executable');
       checkMagic(files.espImage, 510, Buffer.from([0x55, 0xaa]), 'a FAT image (no boot sector signature)');
     }
   },

@@ -5,10 +5,12 @@ import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
+import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
 
-export function bootstrapArgv(config: BuildConfig, target: string, debCache: string): string[] {
+/** keyringPath: the keyring as a host path (a relative one in the config resolves against the config file's directory). */
+export function bootstrapArgv(config: BuildConfig, target: string, debCache: string, keyringPath = config.distribution.keyring?.path): string[] {
   const d = config.distribution;
   const b = config.bootstrap;
   const isolated = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
@@ -21,7 +23,7 @@ export function bootstrapArgv(config: BuildConfig, target: string, debCache: str
       `--architectures=${config.architecture}`,
       `--components=${d.components.join(',')}`,
       ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
-      ...(d.keyring ? [`--keyring=${d.keyring.path}`] : []),
+      ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
       d.suite,
       target,
       d.mirror,
@@ -34,7 +36,7 @@ export function bootstrapArgv(config: BuildConfig, target: string, debCache: str
     `--arch=${config.architecture}`,
     `--components=${d.components.join(',')}`,
     ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
-    ...(d.keyring ? [`--keyring=${d.keyring.path}`] : []),
+    ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
     `--cache-dir=${debCache}`,
     d.suite,
     target,
@@ -43,20 +45,20 @@ export function bootstrapArgv(config: BuildConfig, target: string, debCache: str
   ];
 }
 
-function checkKeyring(config: BuildConfig): void {
+function checkKeyring(config: BuildConfig, file: string | undefined): void {
   const keyring = config.distribution.keyring;
-  if (!keyring) return;
-  if (!fs.existsSync(keyring.path)) {
-    throw new StepError('bootstrap', `the archive keyring ${keyring.path} does not exist on this host`, {
+  if (!keyring || file === undefined) return;
+  if (!fs.existsSync(file)) {
+    throw new StepError('bootstrap', `the archive keyring ${file} does not exist on this host`, {
       hint: config.distribution.family === 'ubuntu'
         ? 'on Debian hosts, copy ubuntu-archive-keyring.gpg from an Ubuntu machine or package and set distribution.keyring.path (and .sha256) in your config'
         : 'install the keyring package (apt-get install debian-archive-keyring) or fix distribution.keyring.path',
     });
   }
   if (keyring.sha256) {
-    const actual = crypto.createHash('sha256').update(fs.readFileSync(keyring.path)).digest('hex');
+    const actual = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
     if (actual !== keyring.sha256) {
-      throw new StepError('bootstrap', `the keyring ${keyring.path} has sha256 ${actual}, but the config pins ${keyring.sha256}`, {
+      throw new StepError('bootstrap', `the keyring ${file} has sha256 ${actual}, but the config pins ${keyring.sha256}`, {
         hint: 'use the keyring the config pins, or update distribution.keyring.sha256 if you trust the new file',
       });
     }
@@ -68,16 +70,18 @@ export const bootstrapStep: StepDef = {
   title: 'Bootstrap the base system',
   version: 1,
   layer: 'base',
+  phase: 2,
   configFields: ['architecture', 'distribution.suite', 'distribution.mirror', 'distribution.components', 'distribution.keyring', 'distribution.debootstrapScript', 'bootstrap'],
   diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
   inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
   async run(ctx: StepContext) {
-    checkKeyring(ctx.config);
+    const keyringPath = ctx.config.distribution.keyring ? hostPathOf(ctx, ctx.config.distribution.keyring.path) : undefined;
+    checkKeyring(ctx.config, keyringPath);
     prepareLayer(ctx);
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });
     const target = ownLayerOf(ctx).upper;
     ctx.log.info(`bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`);
-    await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache), {
+    await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache, keyringPath), {
       signal: ctx.signal,
       onLine: ctx.log.line,
       transientPatterns: NETWORK_TRANSIENT_PATTERNS,

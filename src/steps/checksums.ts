@@ -31,6 +31,7 @@ export const checksumsStep: StepDef = {
   title: 'Write sha256 and md5 checksum files',
   version: 1,
   layer: 'none',
+  phase: 12,
   configFields: ['iso.outputName'],
   async run(ctx) {
     const f = checksumFiles(ctx);

@@ -1,36 +1,51 @@
-/** chroot-cleanup: what must not ship in the image: apt caches, logs, machine id, the build's policy-rc.d. */
+/**
+ * chroot-cleanup: what must not ship in the image (apt caches, logs, machine id, SSH host keys,
+ * the build's policy-rc.d), /etc/resolv.conf as the distribution ships it, and the initramfs
+ * rebuilt once over everything the steps before changed (casper.conf, the splash).
+ */
+import fs from 'node:fs';
+import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { findInLayers } from '../runtime/layers.js';
+import { findInLayers, type RootfsLayers } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import type { StepDef } from './types.js';
 
-/** Each command runs in the chroot; apt-get clean runs without the shared deb cache bound, so the cache survives. */
-export const CLEANUP_COMMANDS: readonly (readonly string[])[] = [
-  ['apt-get', 'clean'],
-  ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
-  ['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf'],
-  ['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete'],
-  ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
-  ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
-];
+/** The commands, in order, each run in the chroot; apt-get clean runs without the shared deb cache bound, so the cache survives. */
+export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): string[][] {
+  const resolv = config.distribution.resolvConf;
+  const has = (rel: string) => findInLayers(layers, rel) !== null;
+  const commands: string[][] = [['apt-get', 'clean']];
+  if (has('usr/sbin/update-initramfs')) commands.push(['update-initramfs', '-u']);
+  commands.push(['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id']);
+  if (resolv === 'empty') commands.push(['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf']);
+  else commands.push(['truncate', '-s', '0', '/etc/machine-id'], ['ln', '-sfn', resolv.symlink, '/etc/resolv.conf']);
+  // a find over a directory the image does not have would fail
+  if (has('etc/ssh')) commands.push(['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete']);
+  if (has('var/log')) commands.push(['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+']);
+  if (has('tmp')) commands.push(['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete']);
+  return commands;
+}
 
 export const chrootCleanupStep: StepDef = {
   id: 'chroot-cleanup',
   title: 'Clean the rootfs for shipping',
-  version: 1,
+  version: 2,
   layer: 'overlay',
-  configFields: [],
+  phase: 9,
+  configFields: ['distribution.resolvConf'],
   async run(ctx) {
     prepareLayer(ctx);
-    for (const command of CLEANUP_COMMANDS) {
-      if (command[0] === 'find' && findInLayers(ctx.layers, command[1]!.slice(1)) === null) continue;
-      await runInChroot(ctx, [...command]);
-    }
+    for (const command of cleanupCommands(ctx.config, ctx.layers)) await runInChroot(ctx, command);
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {
     if (findInLayers(ctx.layers, 'usr/sbin/policy-rc.d') !== null) {
       throw new StepError('chroot-cleanup', 'policy-rc.d is still in the rootfs; services would not start on the live system');
+    }
+    const resolv = ctx.config.distribution.resolvConf;
+    const found = findInLayers(ctx.layers, 'etc/resolv.conf');
+    if (resolv !== 'empty' && found !== null && (!fs.lstatSync(found).isSymbolicLink() || fs.readlinkSync(found) !== resolv.symlink)) {
+      throw new StepError('chroot-cleanup', `/etc/resolv.conf is not the symlink to ${resolv.symlink} the profile asks for`);
     }
   },
   undo: discardLayer,

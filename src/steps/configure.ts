@@ -1,10 +1,18 @@
-/** configure: apt sources, locale, time zone, keyboard, and a policy-rc.d so package scripts start no services. */
+/**
+ * configure: apt sources (the distribution's and extra repositories, each with its pinned key),
+ * locale, time zone, keyboard, and a policy-rc.d so package scripts start no services. The host
+ * name is not set here but in identity, late in the build: it changes often, and changing it
+ * must not reinstall the packages that come after this step.
+ */
 import fs from 'node:fs';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { readLayerFile, writeLayerFile } from '../runtime/layers.js';
+import { dearmorKey, keyringPathOf } from './apt-keys.js';
+import { readPinnedFile } from './config-files.js';
+import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
-import type { StepDef } from './types.js';
+import type { StepContext, StepDef } from './types.js';
 
 export function renderSourcesList(config: BuildConfig): string {
   const lines = ['# Written by ailinux from the profile; edit the config, not this file.'];
@@ -12,7 +20,20 @@ export function renderSourcesList(config: BuildConfig): string {
     const opts = s.signedBy ? ` [signed-by=${s.signedBy}]` : '';
     for (const suite of s.suites) lines.push(`deb${opts} ${s.uri} ${suite} ${s.components.join(' ')}`);
   }
+  for (const r of config.distribution.extraRepositories) {
+    lines.push(`# extra repository ${r.name}`);
+    for (const suite of r.suites) lines.push(`deb [signed-by=${keyringPathOf(r.name)}] ${r.uri} ${suite} ${r.components.join(' ')}`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/** Each extra repository's key, from its host file (sha256 checked), into /etc/apt/keyrings: never from the network. */
+function installRepositoryKeys(ctx: StepContext): void {
+  ctx.config.distribution.extraRepositories.forEach((r, i) => {
+    const field = `distribution.extraRepositories.${i}.key`;
+    const key = dearmorKey(readPinnedFile('configure', ctx, r.key.path, field, r.key.sha256), field);
+    writeLayerBytes(ctx.layers, keyringPathOf(r.name).slice(1), key, 0o644);
+  });
 }
 
 /** Exits 101 ("action forbidden") for every service, so maintainer scripts start nothing during the build. */
@@ -25,12 +46,15 @@ export function renderLocaleGen(locales: readonly string[]): string {
 export const configureStep: StepDef = {
   id: 'configure',
   title: 'Configure apt, locale and services policy',
-  version: 1,
+  version: 2,
   layer: 'overlay',
-  configFields: ['distribution.sources', 'locale'],
+  phase: 3,
+  configFields: ['distribution.sources', 'distribution.extraRepositories', 'locale'],
+  inputFiles: (config) => config.distribution.extraRepositories.map((r) => r.key.path),
   async run(ctx) {
     prepareLayer(ctx);
     const { config } = ctx;
+    installRepositoryKeys(ctx);
     writeLayerFile(ctx.layers, 'etc/apt/sources.list', renderSourcesList(config), 0o644);
     writeLayerFile(ctx.layers, 'usr/sbin/policy-rc.d', POLICY_RC_D, 0o755);
     // apt inside the chroot resolves names like the host does; chroot-cleanup empties it again.

@@ -2,7 +2,8 @@
  * iso: the hybrid image. One xorriso run makes an ISO 9660 (Rock Ridge, Joliet) that boots from
  * CD and from a USB stick: El Torito BIOS (GRUB core with boot-info patching) and UEFI entries,
  * GRUB's hybrid MBR code, and the ESP appended as a GPT partition, which the UEFI El Torito
- * entry points at, so the ESP is stored once.
+ * entry points at, so the ESP is stored once. With iso.isolinux, ISOLINUX and its isohybrid MBR
+ * take GRUB's place for BIOS. First it writes /md5sum.txt over the tree, for the medium check.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,8 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { fileArtifact } from './artifacts.js';
 import { bootFiles } from './bootloaders.js';
+import { ISOLINUX_MBR } from './isolinux.js';
+import { pinMtimes, renderMd5sums } from './iso-tree.js';
 import type { StepContext, StepDef } from './types.js';
 
 const STEP = 'iso';
@@ -53,10 +56,14 @@ export function isoArgv(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: 
   }
   // a second superblock at 32 KiB makes the ISO mountable from its GPT partition too
   argv.push('-partition_offset', '16');
-  if (bios) argv.push('--grub2-mbr', HYBRID_MBR, '--mbr-force-bootable');
+  const isolinux = bios && config.iso.isolinux;
+  if (isolinux) argv.push('-isohybrid-mbr', ISOLINUX_MBR, '--mbr-force-bootable');
+  else if (bios) argv.push('--grub2-mbr', HYBRID_MBR, '--mbr-force-bootable');
   if (uefi) argv.push('-append_partition', '2', '0xef', boot.espImage, '-appended_part_as_gpt');
   argv.push('-eltorito-catalog', 'boot/grub/boot.cat');
-  if (bios) {
+  if (isolinux) {
+    argv.push('-b', inIso(boot.isolinuxBin), '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table');
+  } else if (bios) {
     argv.push('-b', inIso(boot.biosImage), '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info');
   }
   if (uefi) {
@@ -182,7 +189,7 @@ function assertInputs(ctx: StepContext): void {
   const boot = bootFiles(ctx.paths);
   const needed = [
     boot.grubCfg,
-    ...(ctx.config.iso.bios ? [boot.biosImage] : []),
+    ...(ctx.config.iso.bios ? [ctx.config.iso.isolinux ? boot.isolinuxBin : boot.biosImage] : []),
     ...(ctx.config.iso.uefi ? [boot.espImage] : []),
   ];
   for (const file of needed) {
@@ -197,9 +204,10 @@ function assertInputs(ctx: StepContext): void {
 export const isoStep: StepDef = {
   id: STEP,
   title: 'Make the hybrid ISO image',
-  version: 1,
+  version: 2,
   layer: 'none',
-  configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi'],
+  phase: 12,
+  configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi', 'iso.isolinux'],
   // the ISO holds the squashfs again, plus the boot files
   diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
@@ -210,6 +218,7 @@ export const isoStep: StepDef = {
     const out = isoFiles(ctx.config, ctx.paths);
     fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
     await removeTree(out.partial, { within: ctx.paths.workDir });
+    await writeMd5sums(ctx);
     const env = ctx.sourceDateEpoch === null ? undefined : { SOURCE_DATE_EPOCH: String(ctx.sourceDateEpoch) };
     try {
       await ctx.runner.run(isoArgv(ctx.config, ctx.paths, ctx.sourceDateEpoch), { signal: ctx.signal, onLine: ctx.log.line, env });
@@ -231,7 +240,8 @@ export const isoStep: StepDef = {
     const problems: string[] = [];
     if (ctx.config.iso.bios && !torito.bios) problems.push('no bootable BIOS El Torito entry');
     if (ctx.config.iso.uefi && !torito.uefi) problems.push('no bootable UEFI El Torito entry');
-    if (ctx.config.iso.bios && !/grub2-mbr/.test(area.summary ?? '')) problems.push('no GRUB hybrid MBR in the system area');
+    if (ctx.config.iso.bios && ctx.config.iso.isolinux && !/isohybrid/.test(area.summary ?? '')) problems.push('no isohybrid MBR in the system area');
+    if (ctx.config.iso.bios && !ctx.config.iso.isolinux && !/grub2-mbr/.test(area.summary ?? '')) problems.push('no GRUB hybrid MBR in the system area');
     if (ctx.config.iso.uefi && !area.esp) problems.push('no EFI system partition in the partition table');
     if (torito.volumeId !== null && torito.volumeId !== ctx.config.iso.volumeLabel) {
       problems.push(`volume id is "${torito.volumeId}", not "${ctx.config.iso.volumeLabel}"`);
@@ -242,5 +252,19 @@ export const isoStep: StepDef = {
     const out = isoFiles(ctx.config, ctx.paths);
     await removeTree(out.iso, { within: ctx.paths.workDir });
     await removeTree(out.partial, { within: ctx.paths.workDir });
+    await removeTree(path.join(ctx.paths.isoDir, 'md5sum.txt'), { within: ctx.paths.workDir });
   },
 };
+
+/** Files whose bytes in the ISO differ from the tree (boot-info patched) or that are left out of it. */
+export function md5Excluded(config: BuildConfig, paths: WorkPaths): Set<string> {
+  const boot = bootFiles(paths);
+  const rel = (f: string) => path.relative(paths.isoDir, f).split(path.sep).join('/');
+  return new Set([rel(boot.biosImage), rel(boot.isolinuxBin), rel(boot.espImage), 'boot/grub/boot.cat']);
+}
+
+async function writeMd5sums(ctx: StepContext): Promise<void> {
+  const file = path.join(ctx.paths.isoDir, 'md5sum.txt');
+  fs.writeFileSync(file, await renderMd5sums(ctx.paths.isoDir, md5Excluded(ctx.config, ctx.paths)));
+  pinMtimes([file], ctx.sourceDateEpoch);
+}

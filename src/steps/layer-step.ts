@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
-import { chrootArgv, type ChrootOptions } from '../runtime/layers.js';
+import { chrootArgv, findInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
@@ -44,6 +44,7 @@ export function layerArtifact(ctx: StepContext): Artifact {
 /** Runs a command inside the step's rootfs, in a private mount namespace. */
 export function runInChroot(ctx: StepContext, command: string[], options: ChrootOptions & { input?: string; network?: boolean } = {}): Promise<RunResult> {
   const { input, network, ...chroot } = options;
+  if (network && ctx.layers.own) ensureResolvConf(ctx);
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
   return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
     env: CHROOT_ENV,
@@ -52,6 +53,18 @@ export function runInChroot(ctx: StepContext, command: string[], options: Chroot
     ...(input === undefined ? {} : { input }),
     ...(network ? { transientPatterns: NETWORK_TRANSIENT_PATTERNS } : {}),
   });
+}
+
+/**
+ * Name resolution for a network command in the chroot: a package (systemd-resolved) may have made
+ * /etc/resolv.conf a symlink into /run, which is empty in the chroot; then the host's file goes
+ * into the step's own layer. chroot-cleanup puts the image's own resolv.conf back.
+ */
+export function ensureResolvConf(ctx: StepContext): void {
+  const found = findInLayers(ctx.layers, 'etc/resolv.conf');
+  if (found !== null && fs.lstatSync(found).isFile()) return;
+  const host = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
+  writeLayerFile(ctx.layers, 'etc/resolv.conf', host, 0o644);
 }
 
 /** Parses dpkg's status file into the set of installed package names. */

@@ -9,6 +9,8 @@ export interface LiveMedium {
   kernel: string;
   initrd: string;
   squashfs: string;
+  /** Where the live system mounts the boot medium while it runs (the installer unpacks from there). */
+  mountPoint: string;
 }
 
 export function liveMedium(config: BuildConfig): LiveMedium {
@@ -19,6 +21,7 @@ export function liveMedium(config: BuildConfig): LiveMedium {
     kernel: `/${dir}/vmlinuz`,
     initrd: `/${dir}/initrd.img`,
     squashfs: `/${dir}/filesystem.squashfs`,
+    mountPoint: config.liveSystem === 'casper' ? '/cdrom' : '/run/live/medium',
   };
 }
 

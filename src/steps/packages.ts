@@ -1,6 +1,7 @@
 /**
- * packages: the userland and live system first, then the kernel in its own apt call,
- * so the initramfs is built once (one call that has both builds it twice).
+ * packages: the userland, live system and firmware first, then the kernel in its own apt call,
+ * so the initramfs is built once (one call that has both builds it twice). The desktop and the
+ * installer have steps of their own, after this one.
  */
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
@@ -10,7 +11,7 @@ import type { StepDef } from './types.js';
 
 export function userlandPackages(config: BuildConfig): string[] {
   const p = config.packages;
-  return [...new Set([...p.live, ...p.desktop, ...p.installer, ...p.extra])];
+  return [...new Set([...p.live, ...p.firmware, ...p.extra])];
 }
 
 export function aptInstallArgv(config: BuildConfig, packages: readonly string[]): string[] {
@@ -20,11 +21,12 @@ export function aptInstallArgv(config: BuildConfig, packages: readonly string[])
 export const packagesStep: StepDef = {
   id: 'packages',
   title: 'Install the live system and the kernel',
-  version: 1,
+  version: 2,
   layer: 'overlay',
-  configFields: ['packages'],
-  // A KDE desktop unpacks to several GB; a console system to well under one.
-  diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 6000 : 1000) + 25 * config.packages.extra.length,
+  phase: 4,
+  configFields: ['packages.live', 'packages.firmware', 'packages.extra', 'packages.kernel', 'packages.installRecommends'],
+  // a kernel with its modules unpacks to about 600 MB and its debs stay in the cache; firmware adds about 1.5 GB
+  diskEstimateMb: (config) => 1000 + (config.packages.firmware.length > 0 ? 1500 : 0) + 25 * config.packages.extra.length,
   async run(ctx) {
     prepareLayer(ctx);
     const apt = { aptArchives: ctx.paths.aptArchives, network: true };

@@ -3,20 +3,31 @@ import type { BuildConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { bootloadersStep } from './bootloaders.js';
 import { bootstrapStep } from './bootstrap.js';
+import { brandingStep } from './branding.js';
 import { checksumsStep } from './checksums.js';
 import { chrootCleanupStep } from './chroot-cleanup.js';
 import { configureStep } from './configure.js';
+import { desktopStep } from './desktop.js';
 import { identityStep } from './identity.js';
+import { installerStep } from './installer.js';
 import { isoStep } from './iso.js';
 import { packagesStep } from './packages.js';
+import { createPreflightStep, hostProbe } from './preflight.js';
 import { reportStep } from './report.js';
 import { squashfsStep } from './squashfs.js';
 import type { StepDef } from './types.js';
 
+/** preflight sees the steps of the config it checks (their disk estimates), resolved when it runs. */
+export const preflightStep = createPreflightStep({ probe: hostProbe, steps: (config) => resolveSteps(config).filter((s) => s.id !== 'preflight') });
+
 export const allSteps: readonly StepDef[] = [
+  preflightStep,
   bootstrapStep,
   configureStep,
   packagesStep,
+  desktopStep,
+  installerStep,
+  brandingStep,
   identityStep,
   chrootCleanupStep,
   squashfsStep,

@@ -1,4 +1,7 @@
-/** squashfs: the merged rootfs layers packed into the live medium, with the kernel, initrd and package manifest. */
+/**
+ * squashfs: the merged rootfs layers packed into the live medium, with the kernel, initrd, package
+ * manifest and filesystem.size (what the unpacked tree takes on disk; installers read it).
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
@@ -6,6 +9,7 @@ import { StepError } from '../errors.js';
 import { viewArgv } from '../runtime/layers.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { fileArtifact } from './artifacts.js';
+import { pinMtimes } from './iso-tree.js';
 import { kernelLinks, liveMedium } from './live-medium.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -22,6 +26,18 @@ export function mksquashfsArgv(config: BuildConfig, source: string, output: stri
   return argv;
 }
 
+/** du over the read-only view of the rootfs, leaving out what mksquashfs leaves out, as Ubuntu's filesystem.size is made. */
+export function duArgv(config: BuildConfig, root: string): string[] {
+  return ['du', '-sx', '--block-size=1', ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`), root];
+}
+
+/** The byte count du printed ("123456\t/path"). */
+export function parseDuBytes(stdout: string): number {
+  const m = /^(\d+)\s/.exec(stdout.trim() + '\n');
+  if (!m) throw new StepError('squashfs', `du printed no size: ${JSON.stringify(stdout.slice(0, 200))}`);
+  return Number(m[1]);
+}
+
 export function liveDir(ctx: StepContext): string {
   return path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir);
 }
@@ -29,8 +45,9 @@ export function liveDir(ctx: StepContext): string {
 export const squashfsStep: StepDef = {
   id: 'squashfs',
   title: 'Pack the rootfs into SquashFS',
-  version: 1,
+  version: 2,
   layer: 'none',
+  phase: 10,
   configFields: ['squashfs', 'liveSystem', 'distribution.family'],
   diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
@@ -50,12 +67,16 @@ export const squashfsStep: StepDef = {
     await run(['cp', '--dereference', path.join(root, links.kernel), path.join(dir, 'vmlinuz')]);
     await run(['cp', '--dereference', path.join(root, links.initrd), path.join(dir, 'initrd.img')]);
 
+    const du = await run(duArgv(ctx.config, root));
+    fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseDuBytes(du.stdout)}\n`);
+
     const partial = path.join(dir, 'filesystem.squashfs.partial');
     await run(mksquashfsArgv(ctx.config, root, partial, ctx.cores, ctx.sourceDateEpoch));
     fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
 
-    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest'];
-    return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, path.join(dir, f))));
+    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) => path.join(dir, f));
+    pinMtimes(files, ctx.sourceDateEpoch);
+    return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, f)));
   },
   async verify(ctx) {
     const dir = liveDir(ctx);
@@ -74,6 +95,8 @@ export const squashfsStep: StepDef = {
         throw new StepError('squashfs', `the live medium has no ${f}; is a kernel in packages.kernel?`);
       }
     }
+    const size = path.join(dir, 'filesystem.size');
+    if (!/^\d+\n$/.test(fs.existsSync(size) ? fs.readFileSync(size, 'utf8') : '')) throw new StepError('squashfs', `${size} does not hold a byte count`);
   },
   async undo(ctx) {
     await removeTree(liveDir(ctx), { within: ctx.paths.workDir });

@@ -104,6 +104,13 @@ function assertSafeCalls(calls: readonly FakeCall[], work: string): void {
   }
 }
 
+/** The layer steps below stepId in the profile's order, topmost first (the ailinux profile has more of them). */
+function lowerIds(profile: ProfileName, stepId: string): string[] {
+  const config = profileConfig(profile);
+  const ids = config.steps.slice(0, config.steps.indexOf(stepId)).filter((id) => !['preflight'].includes(id));
+  return ids.reverse();
+}
+
 function layerDir(id: string): string {
   return id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`;
 }
@@ -501,10 +508,10 @@ describe('configure', () => {
 
 const USERLAND: Record<ProfileName, string[]> = {
   minimal: ['live-boot', 'systemd-sysv', 'zstd'],
+  // the desktop and the installer have steps of their own now (steps-ailinux-desktop-installer.test.ts); firmware joins the live system
   ailinux: [
-    'casper', 'systemd-sysv', 'zstd', 'initramfs-tools', 'plymouth', 'network-manager', 'sudo', 'locales',
-    'kde-plasma-desktop', 'sddm', 'xorg', 'konsole', 'dolphin', 'firefox',
-    'calamares', 'calamares-settings-ubuntu-common',
+    'casper', 'systemd-sysv', 'systemd-resolved', 'zstd', 'initramfs-tools', 'plymouth', 'plymouth-theme-spinner', 'network-manager', 'sudo', 'locales',
+    'linux-firmware',
   ],
 };
 const KERNEL: Record<ProfileName, string[]> = { minimal: ['linux-image-amd64'], ailinux: ['linux-generic'] };
@@ -591,7 +598,8 @@ describe('packages', () => {
 
 describe('identity', () => {
   const upper = () => `${workDir}/layers/identity/upper`;
-  const cmd = (command: string[]) => chrootCmd('identity', ['packages', 'configure', 'bootstrap'], command);
+  const cmdFor = (profile: ProfileName) => (command: string[]) => chrootCmd('identity', lowerIds(profile, 'identity'), command);
+  const cmd = cmdFor('minimal');
   const HOSTS = (name: string) =>
     `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n`;
 
@@ -637,7 +645,7 @@ describe('identity', () => {
         expect(fs.readFileSync(`${upper()}/etc/hostname`, 'utf8')).toBe(`${e.hostname}\n`);
         expect(mode(`${upper()}/etc/hostname`)).toBe(0o644);
         expect(fs.readFileSync(`${upper()}/etc/hosts`, 'utf8')).toBe(HOSTS(e.hostname));
-        expect(ctx.runner.calls.map((c) => c.argv)).toEqual([cmd(e.useradd), cmd(['chpasswd'])]);
+        expect(ctx.runner.calls.map((c) => c.argv)).toEqual([cmdFor(profile)(e.useradd), cmdFor(profile)(['chpasswd'])]);
         expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN, { env: CHROOT_ENV, input: e.input }]);
         expect(ctx.infos).toEqual(e.leftOut);
         // The password is only on stdin: no argv element carries the user:password pair.
@@ -674,7 +682,7 @@ describe('identity', () => {
     fs.rmSync(`${workDir}/layers/bootstrap/root/etc/group`);
     const ctx = ctxFor(config, 'identity');
     await identityStep.run(ctx);
-    expect(ctx.runner.calls[0]!.argv).toEqual(cmd(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'AILinux live user', 'ailinux']));
+    expect(ctx.runner.calls[0]!.argv).toEqual(cmdFor('ailinux')(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'AILinux live user', 'ailinux']));
     expect(ctx.infos).toEqual(['groups not present in the image, left out: sudo, adm, audio, video, plugdev, netdev']);
   });
 
@@ -694,8 +702,8 @@ describe('identity', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('chroot-cleanup', () => {
-  const LOWER = ['identity', 'packages', 'configure', 'bootstrap'];
-  const cmd = (command: string[]) => chrootCmd('chroot-cleanup', LOWER, command);
+  const cmdFor = (profile: ProfileName) => (command: string[]) => chrootCmd('chroot-cleanup', lowerIds(profile, 'chroot-cleanup'), command);
+  const cmd = cmdFor('minimal');
   const ALL = [
     ['apt-get', 'clean'],
     ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
@@ -704,6 +712,17 @@ describe('chroot-cleanup', () => {
     ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
     ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
   ];
+  // ailinux ships /etc/resolv.conf as systemd-resolved's symlink (distribution.resolvConf), not an empty file
+  const ALL_BY_PROFILE: Record<ProfileName, string[][]> = {
+    minimal: ALL,
+    ailinux: [
+      ['apt-get', 'clean'],
+      ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
+      ['truncate', '-s', '0', '/etc/machine-id'],
+      ['ln', '-sfn', '../run/systemd/resolve/stub-resolv.conf', '/etc/resolv.conf'],
+      ...ALL.slice(3),
+    ],
+  };
 
   for (const profile of PROFILES) {
     it(`${profile}: the exact command list, none with the deb cache bound (apt-get clean must not empty it)`, async () => {
@@ -712,8 +731,8 @@ describe('chroot-cleanup', () => {
       writeTree(`${workDir}/layers/configure/upper`, { 'usr/sbin/policy-rc.d': 'exit 101\n' });
       const ctx = ctxFor(config, 'chroot-cleanup');
       const artifacts = await chrootCleanupStep.run(ctx);
-      expect(ctx.runner.calls.map((c) => c.argv)).toEqual(ALL.map(cmd));
-      expect(ctx.runner.calls.map((c) => c.options)).toEqual(ALL.map(() => PLAIN));
+      expect(ctx.runner.calls.map((c) => c.argv)).toEqual(ALL_BY_PROFILE[profile].map(cmdFor(profile)));
+      expect(ctx.runner.calls.map((c) => c.options)).toEqual(ALL_BY_PROFILE[profile].map(() => PLAIN));
       for (const call of ctx.runner.calls) {
         expect(call.argv).not.toContain(`${workDir}/cache/apt-archives`);
         expect(call.argv.some((a) => a.endsWith('/var/cache/apt/archives'))).toBe(false);
@@ -770,13 +789,14 @@ describe('chroot-cleanup', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('squashfs', () => {
-  const LOWER = ['chroot-cleanup', 'identity', 'packages', 'configure', 'bootstrap'];
+  const LOWER = lowerIds('minimal', 'squashfs');
   const SHOWFORMAT = '--showformat=${Package}\t${Version}\n';
   const MANIFEST = 'base-files\t12.4+deb12u5\nzstd\t1.5.4+dfsg2-5\n';
 
   /** Fakes: dpkg-query prints the manifest, cp and mksquashfs write their last argument. */
   function scriptTools(runner: FakeRunner, squashMagic = 'hsqs'): void {
     runner.on('dpkg-query', { stdout: MANIFEST });
+    runner.on('du', { stdout: `${DU_BYTES}\t${workDir}/mnt/squashfs\n` });
     runner.on('cp', { effect: (call) => fs.writeFileSync(call.argv.at(-1)!, `copy of ${call.argv.at(-2)}`) });
     runner.on('mksquashfs', {
       effect: (call) => {
@@ -786,9 +806,11 @@ describe('squashfs', () => {
     });
   }
 
+  const DU_BYTES = 734003200;
+  // ailinux keeps /boot in the squashfs (the installer copies the kernel from it): no -e boot, no --exclude
   const CASES = {
-    minimal: { dir: 'live', kernel: 'vmlinuz', initrd: 'initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '3'] },
-    ailinux: { dir: 'casper', kernel: 'boot/vmlinuz', initrd: 'boot/initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '15'] },
+    minimal: { dir: 'live', kernel: 'vmlinuz', initrd: 'initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '3'], exclude: ['-e', 'boot'], duExclude: ['--exclude=MNT/boot'] },
+    ailinux: { dir: 'casper', kernel: 'boot/vmlinuz', initrd: 'boot/initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '15'], exclude: [], duExclude: [] },
   };
 
   for (const profile of PROFILES) {
@@ -801,15 +823,18 @@ describe('squashfs', () => {
       const live = `${workDir}/iso/${c.dir}`;
       const artifacts = await squashfsStep.run(ctx);
 
+      const lower = lowerIds(profile, 'squashfs');
       expect(ctx.runner.calls.map((x) => x.argv)).toEqual([
-        viewCmd('squashfs', LOWER, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
-        viewCmd('squashfs', LOWER, ['cp', '--dereference', `${mnt}/${c.kernel}`, `${live}/vmlinuz`]),
-        viewCmd('squashfs', LOWER, ['cp', '--dereference', `${mnt}/${c.initrd}`, `${live}/initrd.img`]),
-        viewCmd('squashfs', LOWER, [
-          'mksquashfs', mnt, `${live}/filesystem.squashfs.partial`, '-noappend', ...c.comp, '-processors', '4', '-e', 'boot',
+        viewCmd('squashfs', lower, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
+        viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.kernel}`, `${live}/vmlinuz`]),
+        viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.initrd}`, `${live}/initrd.img`]),
+        viewCmd('squashfs', lower, ['du', '-sx', '--block-size=1', ...c.duExclude.map((e) => e.replace('MNT', mnt)), mnt]),
+        viewCmd('squashfs', lower, [
+          'mksquashfs', mnt, `${live}/filesystem.squashfs.partial`, '-noappend', ...c.comp, '-processors', '4', ...c.exclude,
         ]),
       ]);
-      expect(ctx.runner.calls.map((x) => x.options)).toEqual([{}, {}, {}, {}]);
+      expect(ctx.runner.calls.map((x) => x.options)).toEqual([{}, {}, {}, {}, {}]);
+      expect(fs.readFileSync(`${live}/filesystem.size`, 'utf8')).toBe(`${DU_BYTES}\n`);
       expect(fs.readFileSync(`${live}/filesystem.manifest`, 'utf8')).toBe(MANIFEST);
       expect(fs.readFileSync(`${live}/vmlinuz`, 'utf8')).toBe(`copy of ${mnt}/${c.kernel}`);
       expect(fs.existsSync(`${live}/filesystem.squashfs.partial`)).toBe(false);
@@ -819,6 +844,7 @@ describe('squashfs', () => {
         [`iso/${c.dir}/vmlinuz`, 'file', `copy of ${mnt}/${c.kernel}`.length],
         [`iso/${c.dir}/initrd.img`, 'file', `copy of ${mnt}/${c.initrd}`.length],
         [`iso/${c.dir}/filesystem.manifest`, 'file', MANIFEST.length],
+        [`iso/${c.dir}/filesystem.size`, 'file', `${DU_BYTES}\n`.length],
       ]);
       expect(artifacts[3]!.sha256).toBe(crypto.createHash('sha256').update(MANIFEST).digest('hex'));
       await expect(squashfsStep.verify(ctx)).resolves.toBeUndefined();
@@ -834,7 +860,7 @@ describe('squashfs', () => {
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    expect(ctx.runner.calls[3]!.argv).toEqual(
+    expect(ctx.runner.calls[4]!.argv).toEqual(
       viewCmd('squashfs', LOWER, [
         'mksquashfs', mnt, `${workDir}/iso/live/filesystem.squashfs.partial`, '-noappend',
         '-comp', 'xz', '-b', '1M', '-Xbcj', 'x86', '-processors', '1',
@@ -849,7 +875,7 @@ describe('squashfs', () => {
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    expect(ctx.runner.calls[3]!.argv.slice(ctx.runner.calls[3]!.argv.indexOf('mksquashfs'))).toEqual([
+    expect(ctx.runner.calls[4]!.argv.slice(ctx.runner.calls[4]!.argv.indexOf('mksquashfs'))).toEqual([
       'mksquashfs', mnt, `${workDir}/iso/live/filesystem.squashfs.partial`, '-noappend',
       '-comp', 'zstd', '-Xcompression-level', '3', '-processors', '1',
       '-mkfs-time', '0', '-all-time', '0', '-e', 'boot',
@@ -858,7 +884,7 @@ describe('squashfs', () => {
     const nolevel = ctxFor(profileConfig('minimal', (c) => (c.squashfs.level = undefined)), 'squashfs', { cores: 2 });
     scriptTools(nolevel.runner);
     await squashfsStep.run(nolevel);
-    const argv = nolevel.runner.calls[3]!.argv;
+    const argv = nolevel.runner.calls[4]!.argv;
     expect(argv.slice(argv.indexOf('-noappend'))).toEqual(['-noappend', '-comp', 'zstd', '-processors', '2', '-e', 'boot']);
   });
 

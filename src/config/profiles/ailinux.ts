@@ -1,4 +1,8 @@
-/** ailinux: the product's default, the Ubuntu 24.04 (noble) KDE Plasma live ISO with the Calamares installer. */
+/**
+ * ailinux: the product's default, the Ubuntu 24.04 (noble) KDE Plasma live ISO with the Calamares
+ * installer, casper, BIOS and UEFI (Secure Boot through Ubuntu's signed shim and GRUB). Pure data:
+ * every difference from the minimal profile is a value here, never a branch in the code.
+ */
 import type { ConfigInput } from '../schema.js';
 
 const UBUNTU = 'http://archive.ubuntu.com/ubuntu';
@@ -21,21 +25,39 @@ export const ailinuxProfile: ConfigInput = {
       { uri: UBUNTU, suites: ['noble', 'noble-updates', 'noble-backports'], components: COMPONENTS },
       { uri: 'http://security.ubuntu.com/ubuntu', suites: ['noble-security'], components: COMPONENTS },
     ],
+    extraRepositories: [],
+    // Ubuntu's desktop resolves names through systemd-resolved, which NetworkManager feeds
+    resolvConf: { symlink: '../run/systemd/resolve/stub-resolv.conf' },
   },
   bootstrap: { tool: 'debootstrap', variant: 'minbase', include: [] },
   liveSystem: 'casper',
   packages: {
-    live: ['casper', 'systemd-sysv', 'zstd', 'initramfs-tools', 'plymouth', 'network-manager', 'sudo', 'locales'],
+    live: ['casper', 'systemd-sysv', 'systemd-resolved', 'zstd', 'initramfs-tools', 'plymouth', 'plymouth-theme-spinner', 'network-manager', 'sudo', 'locales'],
+    firmware: ['linux-firmware'],
     kernel: ['linux-generic'],
-    desktop: ['kde-plasma-desktop', 'sddm', 'xorg', 'konsole', 'dolphin', 'firefox'],
-    installer: ['calamares', 'calamares-settings-ubuntu-common'],
+    // kde-full is the whole KDE suite (several GB more); kde-plasma-desktop is the Plasma desktop with its core applications
+    desktop: ['kde-plasma-desktop', 'sddm', 'xorg'],
+    // firefox is a snap wrapper on noble (no snapd in a chroot build): Falkon is the browser
+    apps: ['konsole', 'dolphin', 'kate', 'okular', 'ark', 'falkon', 'plasma-nm'],
+    // Calamares, and what it needs to install GRUB for BIOS and for UEFI with Secure Boot; the
+    // signed shim and GRUB are also what the ISO's own UEFI boot takes (iso.secureBoot)
+    installer: ['calamares', 'grub-pc-bin', 'grub-efi-amd64-signed', 'shim-signed', 'efibootmgr', 'dosfstools', 'cryptsetup'],
     extra: [],
     installRecommends: false,
   },
   hostname: 'ailinux',
-  liveUser: { name: 'ailinux', fullName: 'AILinux live user', groups: ['sudo', 'adm', 'audio', 'video', 'plugdev', 'netdev'], shell: '/bin/bash', password: 'ailinux' },
+  liveUser: {
+    name: 'ailinux',
+    fullName: 'AILinux live user',
+    groups: ['sudo', 'adm', 'audio', 'video', 'plugdev', 'netdev'],
+    shell: '/bin/bash',
+    password: 'ailinux',
+    autologin: true,
+    session: 'plasma',
+  },
   locale: { lang: 'en_US.UTF-8', generate: ['en_US.UTF-8', 'de_DE.UTF-8'], timezone: 'Europe/Berlin', keyboardLayout: 'de' },
-  squashfs: { compression: 'zstd', level: 15, exclude: ['boot'] },
+  // /boot stays in the squashfs: the installer copies it, kernel included, to the disk
+  squashfs: { compression: 'zstd', level: 15, exclude: [] },
   iso: {
     volumeLabel: 'AILINUX_2404',
     outputName: 'ailinux-24.04-amd64',
@@ -44,7 +66,30 @@ export const ailinuxProfile: ConfigInput = {
     kernelArgs: ['quiet', 'splash'],
     menuTimeout: 10,
     serialConsole: false,
+    isolinux: false,
+    secureBoot: true,
+  },
+  branding: { id: 'ailinux', productName: 'AILinux', version: '24.04' },
+  installer: {
+    removePackages: ['casper', 'calamares'],
+    // Ubuntu's signed GRUB looks for its config in /EFI/ubuntu
+    efiBootloaderId: 'ubuntu',
   },
   retry: { maxAttempts: 4, backoffMs: 10000, backoffFactor: 2 },
-  steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'report'],
+  steps: [
+    'preflight',
+    'bootstrap',
+    'configure',
+    'packages',
+    'desktop',
+    'installer',
+    'branding',
+    'identity',
+    'chroot-cleanup',
+    'squashfs',
+    'bootloaders',
+    'iso',
+    'checksums',
+    'report',
+  ],
 };

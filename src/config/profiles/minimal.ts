@@ -1,4 +1,8 @@
-/** minimal: a console-only Debian bookworm live ISO. Quick to build; what CI builds and boots end to end. */
+/**
+ * minimal: a console-only Debian bookworm live ISO. Quick to build; what CI builds and boots end
+ * to end. The same code as ailinux, with other data: no desktop, installer or branding steps, and
+ * no preflight (its CI hosts are provisioned, and its crash tests run with fake tools on PATH).
+ */
 import type { ConfigInput } from '../schema.js';
 
 export const minimalProfile: ConfigInput = {
@@ -14,19 +18,23 @@ export const minimalProfile: ConfigInput = {
       { uri: 'http://deb.debian.org/debian', suites: ['bookworm', 'bookworm-updates'], components: ['main'] },
       { uri: 'http://deb.debian.org/debian-security', suites: ['bookworm-security'], components: ['main'] },
     ],
+    extraRepositories: [],
+    resolvConf: 'empty',
   },
   bootstrap: { tool: 'debootstrap', variant: 'minbase', include: [] },
   liveSystem: 'live-boot',
   packages: {
     live: ['live-boot', 'systemd-sysv', 'zstd'],
+    firmware: [],
     kernel: ['linux-image-amd64'],
     desktop: [],
+    apps: [],
     installer: [],
     extra: [],
     installRecommends: false,
   },
   hostname: 'ailinux-minimal',
-  liveUser: { name: 'live', fullName: 'Live user', groups: [], shell: '/bin/bash', password: 'live' },
+  liveUser: { name: 'live', fullName: 'Live user', groups: [], shell: '/bin/bash', password: 'live', autologin: false, session: 'plasma' },
   locale: { lang: 'C.UTF-8', generate: [], timezone: 'Etc/UTC', keyboardLayout: 'us' },
   squashfs: { compression: 'zstd', level: 3, exclude: ['boot'] },
   iso: {
@@ -37,7 +45,11 @@ export const minimalProfile: ConfigInput = {
     kernelArgs: [],
     menuTimeout: 3,
     serialConsole: true,
+    isolinux: false,
+    secureBoot: false,
   },
+  branding: { id: 'ailinux', productName: 'AILinux minimal', version: '' },
+  installer: { removePackages: [], launcher: false },
   retry: { maxAttempts: 3, backoffMs: 5000, backoffFactor: 2 },
   steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'report'],
 };

@@ -1,0 +1,93 @@
+/**
+ * Secrets never go into an image: config values that look like API keys or tokens are refused at
+ * load. Known token shapes are looked for in every string; long high-entropy words only in fields
+ * meant for human text (where a key has no business being), so hashes and URLs are not flagged.
+ */
+
+export interface SecretShape {
+  /** What the value looks like, for the error message. */
+  kind: string;
+  pattern: RegExp;
+}
+
+// (?<![A-Za-z0-9_-]) keeps a shape from matching inside an ordinary word ("task-kde-...").
+const START = '(?<![A-Za-z0-9_-])';
+
+export const SECRET_SHAPES: readonly SecretShape[] = [
+  { kind: 'an OpenAI-style API key (sk-...)', pattern: new RegExp(`${START}sk-[A-Za-z0-9]{20,}`) },
+  { kind: 'an API key (sk-proj-/sk-ant-/sk-svcacct-...)', pattern: new RegExp(`${START}sk-(proj|ant|svcacct|admin)-[A-Za-z0-9_-]{20,}`) },
+  { kind: 'an AWS access key id (AKIA...)', pattern: new RegExp(`${START}(AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])`) },
+  { kind: 'a GitHub token (ghp_...)', pattern: new RegExp(`${START}gh[pousr]_[A-Za-z0-9]{36,}`) },
+  { kind: 'a GitHub fine-grained token (github_pat_...)', pattern: new RegExp(`${START}github_pat_[A-Za-z0-9_]{22,}`) },
+  { kind: 'a Slack token (xoxb-/xoxp-...)', pattern: new RegExp(`${START}xox[baprs]-[A-Za-z0-9-]{10,}`) },
+  { kind: 'a Google API key (AIza...)', pattern: new RegExp(`${START}AIza[0-9A-Za-z_-]{35}`) },
+  { kind: 'a Hugging Face token (hf_...)', pattern: new RegExp(`${START}hf_[A-Za-z0-9]{30,}`) },
+  { kind: 'a GitLab token (glpat-...)', pattern: new RegExp(`${START}glpat-[A-Za-z0-9_-]{20,}`) },
+  { kind: 'a private key', pattern: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/ },
+];
+
+/** Shannon entropy in bits per character. */
+export function shannonEntropy(text: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of text) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) {
+    const p = n / text.length;
+    bits -= p * Math.log2(p);
+  }
+  return bits;
+}
+
+/** A word of 32+ base64/hex characters that is as random as a key is: no prose or name looks like that. */
+export function looksLikeRandomToken(word: string): boolean {
+  if (word.length < 32) return false;
+  if (/^[0-9a-fA-F]+$/.test(word)) return shannonEntropy(word) >= 3.0;
+  if (!/^[A-Za-z0-9+/=_-]+$/.test(word)) return false;
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/].filter((c) => c.test(word)).length;
+  return classes >= 2 && shannonEntropy(word) >= 4.0;
+}
+
+/** What kind of secret text holds, or null. Entropy is only judged when the field is meant for text. */
+export function secretKind(text: string, isTextField: boolean): string | null {
+  for (const shape of SECRET_SHAPES) if (shape.pattern.test(text)) return shape.kind;
+  if (isTextField && text.split(/[\s"'`,;:()<>[\]{}]+/).some(looksLikeRandomToken)) return 'a long random token (an API key or password?)';
+  return null;
+}
+
+/** Enough of a value to recognise it, never all of it. */
+export function maskSecret(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return `${text.slice(0, 4)}... (${text.length} characters, not shown)`;
+}
+
+/** Replaces every known secret shape inside text with its masked form (for error output). */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const shape of SECRET_SHAPES) {
+    const global = new RegExp(shape.pattern.source, 'g');
+    out = out.replace(global, (m) => `${m.slice(0, 4)}...(redacted)`);
+  }
+  return out;
+}
+
+export interface SecretFinding {
+  path: string[];
+  kind: string;
+}
+
+/**
+ * Walks a config value and reports every string that looks like a secret. textFields are the
+ * dotted paths (with * for array items) of fields meant for human text.
+ */
+export function findSecrets(value: unknown, textFields: ReadonlySet<string>, at: string[] = []): SecretFinding[] {
+  if (typeof value === 'string') {
+    const key = at.map((p) => (/^\d+$/.test(p) ? '*' : p)).join('.');
+    const kind = secretKind(value, textFields.has(key));
+    return kind ? [{ path: at, kind }] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => findSecrets(v, textFields, [...at, String(i)]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => findSecrets(v, textFields, [...at, k]));
+  }
+  return [];
+}

@@ -1,0 +1,125 @@
+/**
+ * chroot-cleanup (phase 9) and squashfs (phase 10) for ailinux: the initramfs rebuilt when the image
+ * has update-initramfs, /etc/resolv.conf as the distribution ships it, name resolution kept working
+ * for apt after a package replaced resolv.conf, filesystem.size, and fixed times under SOURCE_DATE_EPOCH.
+ */
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import { chrootCleanupStep, cleanupCommands } from '../../src/steps/chroot-cleanup.js';
+import { packagesStep } from '../../src/steps/packages.js';
+import { duArgv, parseDuBytes, squashfsStep } from '../../src/steps/squashfs.js';
+import { StepError } from '../../src/errors.js';
+import { makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree } from '../helpers/step-context.js';
+
+let workDir: string;
+beforeEach(() => {
+  workDir = makeWorkDir('ailinux-cleanup-');
+});
+afterEach(() => removeWorkDir(workDir));
+
+const layerDir = (id: string) => (id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`);
+const inChroot = (argv: readonly string[]) => argv.slice(argv.indexOf('chroot') + 2);
+
+describe('chroot-cleanup (ailinux)', () => {
+  it('rebuilds the initramfs (casper.conf and the splash are in it), restores the resolv.conf symlink, in this order', async () => {
+    writeTree(layerDir('bootstrap'), { 'usr/sbin/update-initramfs': '', 'etc/ssh/ssh_host_ed25519_key': 'k', 'var/log/apt/history.log': 'x', 'tmp/.keep': '' });
+    writeTree(layerDir('configure'), { 'etc/resolv.conf': 'nameserver 10.0.0.1\n', 'usr/sbin/policy-rc.d': 'exit 101\n' });
+    const config = profileConfig('ailinux');
+    const ctx = stepContext({ config, workDir, stepId: 'chroot-cleanup' });
+    await chrootCleanupStep.run(ctx);
+    expect(ctx.runner.calls.map((c) => inChroot(c.argv))).toEqual([
+      ['apt-get', 'clean'],
+      ['update-initramfs', '-u'],
+      ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
+      ['truncate', '-s', '0', '/etc/machine-id'],
+      ['ln', '-sfn', '../run/systemd/resolve/stub-resolv.conf', '/etc/resolv.conf'],
+      ['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete'],
+      ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
+      ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
+    ]);
+  });
+
+  it('the minimal profile (no update-initramfs in its image here) truncates resolv.conf, as before', () => {
+    writeTree(layerDir('bootstrap'), { 'var/log/x': '' });
+    const config = profileConfig('minimal');
+    const ctx = stepContext({ config, workDir, stepId: 'chroot-cleanup' });
+    expect(cleanupCommands(config, ctx.layers)).toEqual([
+      ['apt-get', 'clean'],
+      ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
+      ['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf'],
+      ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
+    ]);
+  });
+
+  it('verify fails when resolv.conf is not the symlink the profile asks for', async () => {
+    writeTree(layerDir('configure'), { 'etc/resolv.conf': 'nameserver 10.0.0.1\n' });
+    const ctx = stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'chroot-cleanup' });
+    await chrootCleanupStep.run(ctx); // the fake ln changes nothing
+    await expect(chrootCleanupStep.verify(ctx)).rejects.toThrow(new StepError('chroot-cleanup', '/etc/resolv.conf is not the symlink to ../run/systemd/resolve/stub-resolv.conf the profile asks for'));
+    fs.mkdirSync(`${layerDir('chroot-cleanup')}/etc`, { recursive: true });
+    fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', `${layerDir('chroot-cleanup')}/etc/resolv.conf`);
+    await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
+  });
+});
+
+describe('name resolution for apt inside the chroot', () => {
+  it('when a package made /etc/resolv.conf a symlink into /run, the host\'s file goes into the step\'s layer before each network call', async () => {
+    writeTree(layerDir('bootstrap'), { 'etc/os-release': 'ID=ubuntu\n', 'var/lib/dpkg/status': '' });
+    fs.mkdirSync(`${layerDir('configure')}/etc`, { recursive: true });
+    fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', `${layerDir('configure')}/etc/resolv.conf`);
+    const host = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
+    const seen: string[] = [];
+    const runner = new FakeRunner().on((argv) => argv.includes('apt-get'), {
+      effect: () => {
+        const file = `${layerDir('packages')}/etc/resolv.conf`;
+        seen.push(fs.lstatSync(file).isFile() ? fs.readFileSync(file, 'utf8') : 'not a file');
+        // systemd-resolved's postinst makes it a symlink again, mid-step
+        fs.rmSync(file);
+        fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', file);
+      },
+    });
+    await packagesStep.run(stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'packages', runner }));
+    // both apt calls (userland, then the kernel) found a real resolv.conf
+    expect(seen).toEqual([host, host]);
+  });
+});
+
+describe('squashfs (ailinux)', () => {
+  function scriptTools(runner: FakeRunner): void {
+    runner.on('dpkg-query', { stdout: 'casper\t1.498\n' });
+    runner.on('du', { stdout: '5368709120\t/mnt\n' });
+    runner.on('cp', { effect: (call) => fs.writeFileSync(call.argv.at(-1)!, 'kernel') });
+    runner.on('mksquashfs', { effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('mksquashfs') + 2]!, Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(60)])) });
+  }
+
+  it('writes filesystem.size from du over the read-only view, leaving out what mksquashfs leaves out', async () => {
+    const config = profileConfig('ailinux', (c) => (c.squashfs.exclude = ['var/cache/apt', 'root']));
+    const ctx = stepContext({ config, workDir, stepId: 'squashfs' });
+    scriptTools(ctx.runner);
+    await squashfsStep.run(ctx);
+    const mnt = `${workDir}/mnt/squashfs`;
+    const du = ctx.runner.calls.find((c) => c.argv.includes('du'))!.argv;
+    expect(du.slice(du.indexOf('du'))).toEqual(['du', '-sx', '--block-size=1', `--exclude=${mnt}/var/cache/apt`, `--exclude=${mnt}/root`, mnt]);
+    expect(du).not.toContain('chroot');
+    expect(fs.readFileSync(`${workDir}/iso/casper/filesystem.size`, 'utf8')).toBe('5368709120\n');
+    await expect(squashfsStep.verify(ctx)).resolves.toBeUndefined();
+    fs.writeFileSync(`${workDir}/iso/casper/filesystem.size`, 'lots\n');
+    await expect(squashfsStep.verify(ctx)).rejects.toThrow(`${workDir}/iso/casper/filesystem.size does not hold a byte count`);
+  });
+
+  it('under SOURCE_DATE_EPOCH every file it writes into the ISO tree has that time', async () => {
+    const ctx = stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'squashfs', sourceDateEpoch: 1700000000 });
+    scriptTools(ctx.runner);
+    await squashfsStep.run(ctx);
+    const live = `${workDir}/iso/casper`;
+    expect(fs.readdirSync(live).sort()).toEqual(['filesystem.manifest', 'filesystem.size', 'filesystem.squashfs', 'initrd.img', 'vmlinuz']);
+    for (const f of fs.readdirSync(live)) expect(fs.statSync(`${live}/${f}`).mtimeMs, f).toBe(1700000000 * 1000);
+  });
+
+  it('du output is parsed strictly', () => {
+    expect(parseDuBytes('123\t/x\n')).toBe(123);
+    expect(() => parseDuBytes('du: cannot access')).toThrow('du printed no size');
+    expect(duArgv(profileConfig('minimal'), '/m')).toEqual(['du', '-sx', '--block-size=1', '--exclude=/m/boot', '/m']);
+  });
+});
