@@ -16,6 +16,7 @@ import { createPreflightStep, hostProbe } from './preflight.js';
 import { reportStep } from './report.js';
 import { squashfsStep } from './squashfs.js';
 import type { StepDef } from './types.js';
+import { verifyStep } from './verify.js';
 
 /** preflight sees the steps of the config it checks (their disk estimates), resolved when it runs. */
 export const preflightStep = createPreflightStep({ probe: hostProbe, steps: (config) => resolveSteps(config).filter((s) => s.id !== 'preflight') });
@@ -34,6 +35,7 @@ export const allSteps: readonly StepDef[] = [
   bootloadersStep,
   isoStep,
   checksumsStep,
+  verifyStep,
   reportStep,
 ];
 

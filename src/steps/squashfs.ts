@@ -28,7 +28,8 @@ export function mksquashfsArgv(config: BuildConfig, source: string, output: stri
 
 /** du over the read-only view of the rootfs, leaving out what mksquashfs leaves out, as Ubuntu's filesystem.size is made. */
 export function duArgv(config: BuildConfig, root: string): string[] {
-  return ['du', '-sx', '--block-size=1', ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`), root];
+  // apparent sizes: allocated blocks differ between two identical builds, which would break reproducibility
+  return ['du', '-sx', '--apparent-size', '--block-size=1', ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`), root];
 }
 
 /** The byte count du printed ("123456\t/path"). */

@@ -95,6 +95,7 @@ export const verifyStep: StepDef = {
   title: 'Verify the ISO: boot records, layout, live files, checksum, and (verify.boot) a qemu boot',
   version: 1,
   layer: 'none',
+  phase: 12,
   configFields: [
     'iso.outputName',
     'iso.volumeLabel',

@@ -31,6 +31,7 @@ const EXPECTED: Array<[string, string]> = [
   ['bootloaders', '11 bootloaders'],
   ['iso', '12 ISO, checksums and report'],
   ['checksums', '12 ISO, checksums and report'],
+  ['verify', '12 ISO, checksums and report'],
   ['report', '12 ISO, checksums and report'],
 ];
 

@@ -44,7 +44,7 @@ describe('planner', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
     const changed = { ...base.config, hostname: 'kiosk' };
     const plan = planBuild(fingerprintSteps(steps, changed, base.baseDir, env), doneLedger(fps), () => true);
-    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(['identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'report']);
+    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(['identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'verify', 'report']);
     expect(plan.find((p) => p.id === 'identity')!.reasons).toEqual(['config field hostname changed ("ailinux-minimal" -> "kiosk")']);
   });
 
@@ -64,7 +64,7 @@ describe('planner', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
     const plan = planBuild(fps, doneLedger(fps), (a) => a.path !== 'x/iso');
     expect(plan.find((p) => p.id === 'iso')!.reasons).toEqual(['its output x/iso is missing or was changed']);
-    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(['iso', 'checksums', 'report']);
+    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(['iso', 'checksums', 'verify', 'report']);
   });
 
   it('undoes first a step that was running, interrupted or failed', () => {

@@ -46,7 +46,7 @@ describe('profiles are data', () => {
     expect(merged).not.toEqual(minimal);
     // and the sections that differ are the ones the issue names: suite, mirror, live system, package lists, steps (and their consequences)
     const differ = Object.keys(ailinux).filter((k) => JSON.stringify((ailinux as Record<string, unknown>)[k]) !== JSON.stringify((minimal as Record<string, unknown>)[k]));
-    expect(differ.sort()).toEqual(['branding', 'description', 'distribution', 'hostname', 'installer', 'iso', 'liveSystem', 'liveUser', 'locale', 'name', 'packages', 'retry', 'squashfs', 'steps']);
+    expect(differ.sort()).toEqual(['branding', 'description', 'distribution', 'hostname', 'installer', 'iso', 'liveSystem', 'liveUser', 'locale', 'name', 'packages', 'retry', 'squashfs', 'steps', 'verify']);
   });
 
   it('no source file branches on a profile name (only src/config/profiles/ may name them)', () => {

@@ -100,7 +100,7 @@ describe('squashfs (ailinux)', () => {
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
     const du = ctx.runner.calls.find((c) => c.argv.includes('du'))!.argv;
-    expect(du.slice(du.indexOf('du'))).toEqual(['du', '-sx', '--block-size=1', `--exclude=${mnt}/var/cache/apt`, `--exclude=${mnt}/root`, mnt]);
+    expect(du.slice(du.indexOf('du'))).toEqual(['du', '-sx', '--apparent-size', '--block-size=1', `--exclude=${mnt}/var/cache/apt`, `--exclude=${mnt}/root`, mnt]);
     expect(du).not.toContain('chroot');
     expect(fs.readFileSync(`${workDir}/iso/casper/filesystem.size`, 'utf8')).toBe('5368709120\n');
     await expect(squashfsStep.verify(ctx)).resolves.toBeUndefined();
@@ -120,6 +120,6 @@ describe('squashfs (ailinux)', () => {
   it('du output is parsed strictly', () => {
     expect(parseDuBytes('123\t/x\n')).toBe(123);
     expect(() => parseDuBytes('du: cannot access')).toThrow('du printed no size');
-    expect(duArgv(profileConfig('minimal'), '/m')).toEqual(['du', '-sx', '--block-size=1', '--exclude=/m/boot', '/m']);
+    expect(duArgv(profileConfig('minimal'), '/m')).toEqual(['du', '-sx', '--apparent-size', '--block-size=1', '--exclude=/m/boot', '/m']);
   });
 });

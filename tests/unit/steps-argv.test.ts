@@ -828,7 +828,7 @@ describe('squashfs', () => {
         viewCmd('squashfs', lower, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
         viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.kernel}`, `${live}/vmlinuz`]),
         viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.initrd}`, `${live}/initrd.img`]),
-        viewCmd('squashfs', lower, ['du', '-sx', '--block-size=1', ...c.duExclude.map((e) => e.replace('MNT', mnt)), mnt]),
+        viewCmd('squashfs', lower, ['du', '-sx', '--apparent-size', '--block-size=1', ...c.duExclude.map((e) => e.replace('MNT', mnt)), mnt]),
         viewCmd('squashfs', lower, [
           'mksquashfs', mnt, `${live}/filesystem.squashfs.partial`, '-noappend', ...c.comp, '-processors', '4', ...c.exclude,
         ]),
@@ -995,6 +995,7 @@ describe('report', () => {
           artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }], reason: null, resources: null,
         },
         pending('checksums'),
+        pending('verify'),
         pending('report'),
       ],
       packages: [
@@ -1021,6 +1022,7 @@ describe('report', () => {
         'bootloaders       pending   0         -',
         'iso               done      1         12.0 s',
         'checksums         pending   0         -',
+        'verify            pending   0         -',
         'report            pending   0         -',
         '',
         'packages (2):',

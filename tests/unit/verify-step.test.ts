@@ -72,7 +72,11 @@ beforeEach(() => {
 afterEach(() => removeWorkDir(workDir));
 
 function context(patch?: (c: BuildConfig) => void, grub?: string): TestStepContext {
-  const config = profileConfig('minimal', patch);
+  // static checks only unless a test turns the boot on (the minimal profile boots by default)
+  const config = profileConfig('minimal', (c) => {
+    c.verify.boot = false;
+    patch?.(c);
+  });
   // the step's layer is 'none': any step of the profile gives the same context
   const ctx = stepContext({ config, workDir, stepId: 'checksums' });
   scriptRunner(ctx.runner, grub);
@@ -93,7 +97,7 @@ describe('verifyStep', () => {
     expect(argv[1]![7]).toMatch(new RegExp(`^${workDir}/tmp/verify/ailinux-verify-[^/]+/cfg-0$`));
     expect(argv[2]).toEqual(['mdir', '-b', '-i', `${iso}@@${ESP_LBA * 2048}`, '::/EFI/BOOT']);
     expect(ctx.runner.calls[2]!.options.env).toEqual({ MTOOLS_SKIP_CHECK: '1' });
-    expect(argv).toHaveLength(3); // verify.boot is off in the profile's defaults
+    expect(argv).toHaveLength(3); // verify.boot is off here
     expect(fs.existsSync(path.join(workDir, 'tmp', 'verify')), 'the extraction dir is gone').toBe(false);
 
     const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;

@@ -90,6 +90,8 @@ export const ailinuxProfile: ConfigInput = {
     'bootloaders',
     'iso',
     'checksums',
+    // static checks of the ISO; set verify.boot to also boot it in qemu (a KDE live boot takes minutes under TCG)
+    'verify',
     'report',
   ],
 };

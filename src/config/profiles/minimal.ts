@@ -51,5 +51,7 @@ export const minimalProfile: ConfigInput = {
   branding: { id: 'ailinux', productName: 'AILinux minimal', version: '' },
   installer: { removePackages: [], launcher: false },
   retry: { maxAttempts: 3, backoffMs: 5000, backoffFactor: 2 },
-  steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'report'],
+  // The build is gated on a BIOS boot to the login prompt: it never reports success for an ISO that does not boot.
+  verify: { boot: true, bios: true, uefi: false, marker: 'login:', timeoutSec: 300, memoryMb: 1024 },
+  steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'verify', 'report'],
 };
