@@ -7,8 +7,7 @@ export type ErrorCode =
   | 'LOCKED'
   | 'COMMAND'
   | 'STEP'
-  | 'UNSAFE'
-  | 'INTERRUPTED';
+  | 'UNSAFE';
 
 export class AilinuxError extends Error {
   readonly code: ErrorCode;
@@ -131,13 +130,6 @@ export class UnsafeOperationError extends AilinuxError {
   }
 }
 
-export class InterruptedError extends AilinuxError {
-  readonly signal: NodeJS.Signals;
-  constructor(signal: NodeJS.Signals) {
-    super('INTERRUPTED', `interrupted by ${signal}`);
-    this.signal = signal;
-  }
-}
 
 /** Whether an error from a step may succeed on retry. */
 export function isTransient(error: unknown): boolean {

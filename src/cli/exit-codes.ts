@@ -35,8 +35,6 @@ export function exitCodeForError(error: unknown): number {
       case 'STATE':
       case 'UNSAFE':
         return EXIT.usage;
-      case 'INTERRUPTED':
-        return EXIT.sigint;
       default:
         return EXIT.buildFailed;
     }

@@ -41,7 +41,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
 
   program
     .command('resume')
-    .description('continue an interrupted, crashed or failed build from its last good checkpoint')
+    .description('continue an interrupted, paused, crashed or failed build from its last good checkpoint')
     .addOption(workDirOption())
     .option('-c, --config <file>', 'use this config instead of the one the build was started with')
     .option('-p, --profile <name>', 'use this profile instead of the one the build was started with')

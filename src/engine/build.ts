@@ -209,13 +209,13 @@ export class BuildSession {
     state.safety = safety.record;
     safety.check(null, 'start');
 
+    // --fresh refuses a mount under the work dir before it touches anything, the ledger included.
+    if (previous && request.fresh) assertNoMountsUnder(paths.workDir);
     const writes: number[] = [];
     const persist = () => writes.push(store.save(state).ms);
     persist();
     // Only now that the emptied ledger is on disk: a kill mid-removal must not leave old checkpoints that trust half-deleted trees.
     if (previous && request.fresh) {
-      // Refuse before removing anything, not halfway through.
-      assertNoMountsUnder(paths.workDir);
       deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
       for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
     }

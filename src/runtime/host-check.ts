@@ -71,7 +71,11 @@ export function requiredTools(config: BuildConfig): ToolRequirement[] {
     }
   }
   if (steps.has('iso')) tools.push({ name: 'xorriso', pkg: 'xorriso', why: 'the ISO image (iso step)', versionArgs: ['-version'] });
-  return tools;
+  if (steps.has('verify')) {
+    tools.push({ name: 'xorriso', pkg: 'xorriso', why: 'reading the ISO without mounting it (verify step)', versionArgs: ['-version'] });
+    if (config.verify.boot) tools.push({ name: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the boot test of the verify step', versionArgs: ['--version'] });
+  }
+  return tools.filter((t, i) => tools.findIndex((u) => u.name === t.name) === i);
 }
 
 /** The GRUB module directories the bootloaders step builds its images from. */

@@ -74,11 +74,7 @@ export function hostTools(config: BuildConfig): ToolRequirement[] {
   const iso = config.iso;
   const grubCore = (iso.bios && !iso.isolinux) || (iso.uefi && !iso.secureBoot);
   const tools = requiredTools(config).filter((t) => t.name !== 'grub-mkimage' || grubCore);
-  if (config.verify.boot && config.steps.includes('verify')) {
-    tools.push({ name: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the boot test of the verify step', versionArgs: ['--version'] });
-  }
-  const seen = new Set<string>();
-  return tools.filter((t) => !seen.has(t.name) && seen.add(t.name));
+  return tools;
 }
 
 /** Host files (not programs) the steps read. */

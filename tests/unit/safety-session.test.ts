@@ -125,6 +125,8 @@ describe('host check', () => {
   it('lists the tools a profile runs, and the GRUB module dirs', () => {
     expect(requiredTools(config).map((t) => t.name)).toEqual([
       'unshare', 'mount', 'umount', 'debootstrap', 'chroot', 'mksquashfs', 'dpkg-query', 'grub-mkimage', 'mkfs.vfat', 'mmd', 'mcopy', 'xorriso',
+      // the minimal profile's verify step boots the ISO
+      'qemu-system-x86_64',
     ]);
     const biosOnly = { ...config, iso: { ...config.iso, uefi: false }, bootstrap: { ...config.bootstrap, tool: 'mmdebstrap' as const } };
     const names = requiredTools(biosOnly).map((t) => t.name);

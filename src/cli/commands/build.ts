@@ -21,7 +21,7 @@ const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQU
 export async function runBuildCommand(command: 'build' | 'resume', options: BuildCommandOptions, io: CliIO): Promise<number> {
   if (io.uid !== 0) {
     throw new UsageError(`ailinux ${command} needs root: it runs debootstrap and chroot, and mounts inside a private namespace`, {
-      hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan and log work without root`,
+      hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan, log, doctor, inspect, verify and schema work without root`,
     });
   }
   const view = createProgressView(io.stderr, io.env, options.quiet === true);

@@ -80,7 +80,7 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
 
   const root = io.uid === 0;
   if (root) add('ok', 'root', 'running as root, as a build must');
-  else add('warn', 'root', `running as uid ${io.uid}: ailinux build and resume need root (doctor, status, plan and log do not)`, 'run the build with sudo');
+  else add('warn', 'root', `running as uid ${io.uid}: ailinux build, resume and clean need root (doctor, status, plan, log, inspect, verify and schema do not)`, 'run the build with sudo');
 
   const report: DoctorReport = {
     session,
