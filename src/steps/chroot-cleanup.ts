@@ -8,6 +8,7 @@ import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { findInLayers, type RootfsLayers } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
+import { liveMedium } from './live-medium.js';
 import type { StepDef } from './types.js';
 
 /** The commands, in order, each run in the chroot; apt-get clean runs without the shared deb cache bound, so the cache survives. */
@@ -15,7 +16,8 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   const resolv = config.distribution.resolvConf;
   const has = (rel: string) => findInLayers(layers, rel) !== null;
   const commands: string[][] = [['apt-get', 'clean']];
-  if (has('usr/sbin/update-initramfs')) commands.push(['update-initramfs', '-u']);
+  // Rebuilt only when it embeds what later steps changed: the kernel's install already built it once.
+  if (liveMedium(config).initramfsEmbedsConfig && has('usr/sbin/update-initramfs')) commands.push(['update-initramfs', '-u']);
   commands.push(['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id']);
   if (resolv === 'empty') commands.push(['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf']);
   else commands.push(['truncate', '-s', '0', '/etc/machine-id'], ['ln', '-sfn', resolv.symlink, '/etc/resolv.conf']);
@@ -29,10 +31,10 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
 export const chrootCleanupStep: StepDef = {
   id: 'chroot-cleanup',
   title: 'Clean the rootfs for shipping',
-  version: 2,
+  version: 3,
   layer: 'overlay',
   phase: 9,
-  configFields: ['distribution.resolvConf'],
+  configFields: ['distribution.resolvConf', 'liveSystem'],
   async run(ctx) {
     prepareLayer(ctx);
     for (const command of cleanupCommands(ctx.config, ctx.layers)) await runInChroot(ctx, command);

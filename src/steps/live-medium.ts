@@ -11,6 +11,11 @@ export interface LiveMedium {
   squashfs: string;
   /** Where the live system mounts the boot medium while it runs (the installer unpacks from there). */
   mountPoint: string;
+  /**
+   * Whether the initramfs embeds files later steps write (casper copies /etc/casper.conf and the
+   * splash into it), so chroot-cleanup must rebuild it; live-boot's reads nothing of them.
+   */
+  initramfsEmbedsConfig: boolean;
 }
 
 export function liveMedium(config: BuildConfig): LiveMedium {
@@ -22,6 +27,7 @@ export function liveMedium(config: BuildConfig): LiveMedium {
     initrd: `/${dir}/initrd.img`,
     squashfs: `/${dir}/filesystem.squashfs`,
     mountPoint: config.liveSystem === 'casper' ? '/cdrom' : '/run/live/medium',
+    initramfsEmbedsConfig: config.liveSystem === 'casper',
   };
 }
 

@@ -40,8 +40,8 @@ describe('chroot-cleanup (ailinux)', () => {
     ]);
   });
 
-  it('the minimal profile (no update-initramfs in its image here) truncates resolv.conf, as before', () => {
-    writeTree(layerDir('bootstrap'), { 'var/log/x': '' });
+  it('the minimal profile truncates resolv.conf, and does not rebuild the initramfs its kernel install already built (live-boot embeds nothing later steps change)', () => {
+    writeTree(layerDir('bootstrap'), { 'var/log/x': '', 'usr/sbin/update-initramfs': '' });
     const config = profileConfig('minimal');
     const ctx = stepContext({ config, workDir, stepId: 'chroot-cleanup' });
     expect(cleanupCommands(config, ctx.layers)).toEqual([
