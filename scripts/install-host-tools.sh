@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu host tools ailinux drives (as root). Nothing else on the host is changed.
+# --with-test-tools also installs what only the test suite needs (chromium, for the browser test).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-host-tools: run me as root (sudo bash scripts/install-host-tools.sh)" >&2
@@ -12,4 +13,7 @@ apt-get install -y -qq --no-install-recommends \
   grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools \
   qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
   zstd cpio util-linux ca-certificates
+if [ "${1:-}" = "--with-test-tools" ]; then
+  apt-get install -y -qq --no-install-recommends chromium
+fi
 echo "install-host-tools: done"
