@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { layersFor, ownLayer, type LayerStep } from '../../src/runtime/layers.js';
-import { workPaths } from '../../src/runtime/paths.js';
+import { workPaths, type WorkPaths } from '../../src/runtime/paths.js';
 import { allSteps } from '../../src/steps/registry.js';
 import type { StepContext } from '../../src/steps/types.js';
 import type { Ledger } from '../../src/types.js';
@@ -99,4 +99,57 @@ export function stepContext(options: StepContextOptions): TestStepContext {
     toolVersion: options.toolVersion ?? '0.0.0-test',
     infos,
   };
+}
+
+/** A StepContext for a step that works outside the layers (bootloaders, iso …): a quiet log, no layer of its own. */
+export function layerlessContext(
+  config: BuildConfig,
+  paths: WorkPaths,
+  runner: StepContext['runner'],
+  sourceDateEpoch: number | null = null,
+): StepContext {
+  return {
+    config,
+    paths,
+    runner,
+    log: { info: () => {}, line: () => {} },
+    signal: new AbortController().signal,
+    layers: { own: null, below: [], mountPoint: '/nonexistent' },
+    ledger: {},
+    sourceDateEpoch,
+    cores: 2,
+    toolVersion: 'test',
+  };
+}
+
+/** What runInChroot passes as env: written out here, so a change to it shows. */
+export const CHROOT_ENV = {
+  DEBIAN_FRONTEND: 'noninteractive',
+  DEBCONF_NONINTERACTIVE_SEEN: 'true',
+  LC_ALL: 'C',
+  LANGUAGE: 'C',
+  HOME: '/root',
+};
+
+/** A layer's tree in a work dir, spelled out: bootstrap's root, any other step's overlay upper. */
+export function layerTreeDir(workDir: string, id: string): string {
+  return id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`;
+}
+
+/** The full argv of a command run in an overlay step's chroot, spelled out independently of chrootArgv. */
+export function expectedChrootArgv(workDir: string, step: string, lowerIds: readonly string[], command: readonly string[], apt = false): string[] {
+  const mnt = `${workDir}/mnt/${step}`;
+  return [
+    'unshare', '--mount', '--propagation', 'private', '--fork', '--',
+    NS_RUN,
+    '--mount', 'overlay', 'overlay', mnt,
+    `lowerdir=${lowerIds.map((id) => layerTreeDir(workDir, id)).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
+    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
+    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
+    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
+    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
+    ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
+    '--',
+    'chroot', mnt, ...command,
+  ];
 }

@@ -13,6 +13,7 @@ import { ExecaRunner } from '../../src/runtime/execa-runner.js';
 import type { WorkPaths } from '../../src/runtime/paths.js';
 import type { StepContext } from '../../src/steps/types.js';
 import { writeNewc, type CpioEntry } from './newc-cpio.js';
+import { layerlessContext } from './step-context.js';
 
 export const TINY_CACHE = path.join(os.tmpdir(), 'ailinux-boot-tiny-cache');
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
@@ -180,20 +181,27 @@ export function fetchTinyLiveParts(): TinyLiveParts {
   };
 }
 
+/** The tiny live parts, or (when apt cannot supply them) why a test that needs them is skipped. */
+export function tinyLivePartsOrSkip(): TinyLiveParts | { skip: string } {
+  try {
+    return fetchTinyLiveParts();
+  } catch (error) {
+    return { skip: `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update` };
+  }
+}
+
+/** The tiny live parts and a fresh tmp dir anyone may read (for runs as nobody), or why the tests that need them are skipped. */
+export function tinyLiveSetup(tmpPrefix: string): { parts: TinyLiveParts; tmp: string } | { skip: string } {
+  const parts = tinyLivePartsOrSkip();
+  if ('skip' in parts) return parts;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+  fs.chmodSync(tmp, 0o755);
+  return { parts, tmp };
+}
+
 /** A StepContext with the real runner, for running real steps on a tmp work dir. */
 export function realStepContext(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: number | null = null): StepContext {
-  return {
-    config,
-    paths,
-    runner: new ExecaRunner(),
-    log: { info: () => {}, line: () => {} },
-    signal: new AbortController().signal,
-    layers: { own: null, below: [], mountPoint: '/nonexistent' },
-    ledger: {},
-    sourceDateEpoch,
-    cores: 2,
-    toolVersion: 'test',
-  };
+  return layerlessContext(config, paths, new ExecaRunner(), sourceDateEpoch);
 }
 
 export interface TinyIsoOptions {

@@ -10,14 +10,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeToolsEnv } from '../helpers/cli.js';
+import { allProcesses, hostMountinfo, markedProcesses, mountPointsUnder, prepareBuildTest, processesOfWorkDirsIn, readWorkState, stillAlive, type ProcInfo } from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin', 'ailinux.js');
-const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const NS_RUN = path.join(REPO, 'libexec', 'ailinux-ns-run');
 const SOURCE_DATE_EPOCH = '1700000000';
@@ -61,18 +61,7 @@ let tmp = '';
 let runCount = 0;
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
-  return {
-    ...env,
-    PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-    SOURCE_DATE_EPOCH,
-    FAKE_TOOL_DELAY,
-    FAKE_APT_INSTALL_DELAY,
-    FAKE_EFFECTS_LOG: path.join(tmp, 'effects.log'),
-    NO_COLOR: '1',
-    ...extra,
-  };
+  return fakeToolsEnv(tmp, { SOURCE_DATE_EPOCH, FAKE_TOOL_DELAY, FAKE_APT_INSTALL_DELAY, ...extra });
 }
 
 /** Starts the CLI with its output in a file (a pipe would stay open as long as an orphan holds it). */
@@ -120,62 +109,7 @@ interface StateView {
 }
 
 function readState(workDir: string): StateView | null {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(workDir, 'state', 'state.json'), 'utf8')) as StateView;
-  } catch {
-    return null;
-  }
-}
-
-function hostMountinfo(): string {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
-}
-
-/** Mount points (field 5 of mountinfo, octal escapes decoded) at or under dir. */
-function mountsUnder(dir: string, table: string): string[] {
-  return table
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => line.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
-}
-
-interface ProcInfo {
-  pid: number;
-  state: string;
-  startTicks: string;
-  cmdline: string;
-  environ: string[];
-}
-
-function procInfo(pid: number): ProcInfo | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return {
-      pid,
-      state: fields[0]!,
-      startTicks: fields[19]!,
-      cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim(),
-      environ: fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'),
-    };
-  } catch {
-    return null;
-  }
-}
-
-function allProcesses(): ProcInfo[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
-    .map((n) => procInfo(Number(n)))
-    .filter((p): p is ProcInfo => p !== null && p.state !== 'Z');
-}
-
-/** Live (non-zombie) processes carrying the build's environment marker. */
-function markedProcesses(workId: string): ProcInfo[] {
-  const marker = `AILINUX_WORK_ID=${workId}`;
-  return allProcesses().filter((p) => p.environ.includes(marker));
+  return readWorkState<StateView>(workDir);
 }
 
 /** Live processes of the build: the marker in their environment, or the work dir in their command line. */
@@ -184,12 +118,6 @@ function buildProcesses(workId: string, workDir: string): string[] {
   return allProcesses()
     .filter((p) => p.environ.includes(marker) || p.cmdline.includes(workDir))
     .map((p) => `${p.pid} [${p.state}] ${p.cmdline}`);
-}
-
-/** Whether that very process (same pid, same start time) is still alive. */
-function stillAlive(p: ProcInfo): boolean {
-  const now = procInfo(p.pid);
-  return now !== null && now.startTicks === p.startTicks && now.state !== 'Z';
 }
 
 /**
@@ -285,18 +213,12 @@ let mountinfoBefore = '';
 
 beforeAll(() => {
   if (!isRoot) return;
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-crash-'));
-  mountinfoBefore = hostMountinfo();
+  ({ tmp, mountinfoBefore } = prepareBuildTest('ailinux-crash-'));
 });
 
 afterAll(async () => {
   // A failed test may leave a killed run's commands behind: end them, by pid, before deleting their trees.
-  for (const name of tmp ? fs.readdirSync(tmp) : []) {
-    const workId = readState(path.join(tmp, name))?.workId;
-    if (!workId) continue;
-    for (const p of markedProcesses(workId)) if (stillAlive(p)) killPid(p.pid);
-  }
+  for (const p of processesOfWorkDirsIn(tmp)) if (stillAlive(p)) killPid(p.pid);
   await sleep(200);
   if (tmp && process.env['CRASH_KEEP'] !== '1') fs.rmSync(tmp, { recursive: true, force: true });
   else if (tmp) console.log(`crash test: kept ${tmp}`);
@@ -408,7 +330,7 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     // Nothing of the build left running, nothing mounted.
     expect(buildProcesses(readState(w1)!.workId, w1)).toEqual([]);
     const after = hostMountinfo();
-    expect(mountsUnder(w1, after)).toEqual([]);
+    expect(mountPointsUnder(w1, after)).toEqual([]);
     expect(after).toBe(mountinfoBefore);
 
     const seconds = (Date.now() - testStarted) / 1000;
@@ -488,7 +410,7 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       checkEffectsOnce(root);
       const isoAfter = fs.readFileSync(iso);
       expect(isoAfter.equals(isoBefore), `after a killed ${name}, the rebuilt ISO equals the one before:\n${isoDiff(isoBefore, isoAfter)}`).toBe(true);
-      expect(mountsUnder(w2, hostMountinfo())).toEqual([]);
+      expect(mountPointsUnder(w2, hostMountinfo())).toEqual([]);
       expect(buildProcesses(readState(w2)!.workId, w2)).toEqual([]);
     }
   });

@@ -5,67 +5,28 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandError } from '../../src/errors.js';
 import { ExecaRunner } from '../../src/runtime/execa-runner.js';
-import { readProcStartTicks, type SpawnedGroup } from '../../src/runtime/process-groups.js';
+import { type SpawnedGroup } from '../../src/runtime/process-groups.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../../src/runtime/runner.js';
+import { isRunning, StartedProcesses, waitFor } from '../helpers/processes.js';
 
 let tmp: string;
 /** Processes this file started, with their start ticks so a reused pid is never signalled. */
-let started: { pid: number; ticks: number | null }[] = [];
-let sentinels: ChildProcess[] = [];
+const started = new StartedProcesses();
+const remember = (pid: number): number => started.remember(pid);
+const readPidFile = (file: string): Promise<number> => started.readPidFile(file);
 
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-runner-'));
 });
 
 afterEach(() => {
-  for (const s of sentinels) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
-  for (const { pid, ticks } of started) {
-    if (ticks !== null && readProcStartTicks(pid) === ticks) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  sentinels = [];
-  started = [];
+  started.killAll();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function remember(pid: number): number {
-  started.push({ pid, ticks: readProcStartTicks(pid) });
-  return pid;
-}
-
-/** Gone, or a zombie nobody reaps: either way it runs no more. */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
-
-async function readPidFile(file: string): Promise<number> {
-  expect(await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 5000)).toBe(true);
-  return remember(Number(fs.readFileSync(file, 'utf8').trim()));
-}
-
 function startSentinel(): ChildProcess {
   const child = spawn('sleep', ['300'], { argv0: 'ailinux-test-sentinel', stdio: 'ignore' });
-  sentinels.push(child);
-  return child;
+  return started.child(child);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<CommandError> {

@@ -15,6 +15,7 @@ import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { HYBRID_MBR, ESP_TYPE_GUID, isoStep, parseElToritoReport, parseSystemAreaReport } from '../../src/steps/iso.js';
 import type { StepContext } from '../../src/steps/types.js';
+import { layerlessContext } from '../helpers/step-context.js';
 
 const runner = new ExecaRunner();
 const timings: string[] = [];
@@ -46,18 +47,7 @@ function config(iso: Partial<BuildConfig['iso']> = {}): BuildConfig {
 }
 
 function context(cfg: BuildConfig, workDir: string, sourceDateEpoch: number | null = null): StepContext {
-  return {
-    config: cfg,
-    paths: workPaths(workDir),
-    runner,
-    log: { info: () => {}, line: () => {} },
-    signal: new AbortController().signal,
-    layers: { own: null, below: [], mountPoint: '/nonexistent' },
-    ledger: {},
-    sourceDateEpoch,
-    cores: 2,
-    toolVersion: 'test',
-  };
+  return layerlessContext(cfg, workPaths(workDir), runner, sourceDateEpoch);
 }
 
 /** What the squashfs step leaves: /live with a real (tiny) squashfs, and a dummy kernel and initrd. */

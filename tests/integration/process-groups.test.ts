@@ -9,28 +9,19 @@ import {
   readProcStartTicks,
   reapOrphans,
 } from '../../src/runtime/process-groups.js';
+import { isRunning, StartedProcesses, waitFor } from '../helpers/processes.js';
 
 let tmp: string;
-let children: ChildProcess[] = [];
-let grandchildren: { pid: number; ticks: number | null }[] = [];
+/** The children this file started and the grandchildren they left, by pid and start ticks. */
+const started = new StartedProcesses();
+const readPidFile = (file: string): Promise<number> => started.readPidFile(file);
 
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-pgroups-'));
 });
 
 afterEach(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const { pid, ticks } of grandchildren) {
-    if (ticks !== null && readProcStartTicks(pid) === ticks) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  children = [];
-  grandchildren = [];
+  started.killAll();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -40,33 +31,7 @@ function start(argv: string[], options: { detached?: boolean; env?: Record<strin
     detached: options.detached ?? false,
     env: { ...process.env, ...options.env },
   });
-  children.push(child);
-  return child;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
-
-async function readPidFile(file: string): Promise<number> {
-  expect(await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 5000)).toBe(true);
-  const pid = Number(fs.readFileSync(file, 'utf8').trim());
-  grandchildren.push({ pid, ticks: readProcStartTicks(pid) });
-  return pid;
+  return started.child(child);
 }
 
 function exited(child: ChildProcess): Promise<void> {

@@ -9,14 +9,14 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeToolsEnv } from '../helpers/cli.js';
+import { hostMountinfo, markedProcesses, mountPointsUnder, prepareBuildTest, processesOfWorkDirsIn, readWorkState, stillAlive, type ProcInfo } from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin', 'ailinux.js');
-const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const APT_DELAY_S = 8;
 /** A group TERM ends the fake download at once; anything near the runner's 5 s grace means it was not the group. */
@@ -33,17 +33,7 @@ let mountinfoBefore = '';
 const running = new Set<number>();
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
-  return {
-    ...env,
-    PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-    SOURCE_DATE_EPOCH: '1700000000',
-    FAKE_TOOL_DELAY: '0.1',
-    FAKE_EFFECTS_LOG: path.join(tmp, 'effects.log'),
-    NO_COLOR: '1',
-    ...extra,
-  };
+  return fakeToolsEnv(tmp, { SOURCE_DATE_EPOCH: '1700000000', FAKE_TOOL_DELAY: '0.1', ...extra });
 }
 
 interface CliRun {
@@ -101,63 +91,7 @@ interface StateView {
 }
 
 function readState(workDir: string): StateView | null {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(workDir, 'state', 'state.json'), 'utf8')) as StateView;
-  } catch {
-    return null;
-  }
-}
-
-function hostMountinfo(): string {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
-}
-
-function mountsUnder(dir: string, table: string): string[] {
-  return table
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => line.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
-}
-
-interface ProcInfo {
-  pid: number;
-  state: string;
-  startTicks: string;
-  argv: string[];
-  environ: string[];
-}
-
-function procInfo(pid: number): ProcInfo | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return {
-      pid,
-      state: fields[0]!,
-      startTicks: fields[19]!,
-      argv: fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean),
-      environ: fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'),
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** Live (non-zombie) processes carrying the build's environment marker. */
-function markedProcesses(workId: string): ProcInfo[] {
-  const marker = `AILINUX_WORK_ID=${workId}`;
-  return fs
-    .readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
-    .map((n) => procInfo(Number(n)))
-    .filter((p): p is ProcInfo => p !== null && p.state !== 'Z' && p.environ.includes(marker));
-}
-
-/** Whether that very process (same pid, same start time) is still alive. */
-function stillAlive(p: ProcInfo): boolean {
-  const now = procInfo(p.pid);
-  return now !== null && now.startTicks === p.startTicks && now.state !== 'Z';
+  return readWorkState<StateView>(workDir);
 }
 
 /** Waits until the build is in the packages step and the fake apt-get is sleeping in its "download". */
@@ -178,9 +112,7 @@ async function waitForAptSleep(workDir: string): Promise<{ state: StateView; sle
 
 beforeAll(() => {
   if (!isRoot) return;
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-sigint-'));
-  mountinfoBefore = hostMountinfo();
+  ({ tmp, mountinfoBefore } = prepareBuildTest('ailinux-sigint-'));
 });
 
 afterAll(async () => {
@@ -193,10 +125,7 @@ afterAll(async () => {
     }
   };
   for (const pid of running) kill(pid);
-  for (const name of tmp ? fs.readdirSync(tmp) : []) {
-    const workId = readState(path.join(tmp, name))?.workId;
-    if (workId) for (const p of markedProcesses(workId)) kill(p.pid);
-  }
+  for (const p of processesOfWorkDirsIn(tmp)) kill(p.pid);
   await sleep(200);
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -235,7 +164,7 @@ describe.skipIf(!isRoot)('signals during a build', () => {
     expect(stillAlive(sleepProc), `the fake apt-get's sleep (pid ${sleepProc.pid}) is gone`).toBe(false);
     expect(stillAlive(apt), `the fake apt-get (pid ${apt.pid}) is gone`).toBe(false);
     expect(markedProcesses(stopped.workId).map((p) => `${p.pid} ${p.argv.join(' ')}`)).toEqual([]);
-    expect(mountsUnder(work, hostMountinfo())).toEqual([]);
+    expect(mountPointsUnder(work, hostMountinfo())).toEqual([]);
     expect(hostMountinfo()).toBe(mountinfoBefore);
 
     // `build` without --fresh on the interrupted work dir: refused, pointing at resume and --fresh.

@@ -5,18 +5,15 @@
  * Every qemu is ended by its own process group: none may outlive its test.
  */
 import crypto from 'node:crypto';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import { consoleLines } from '../../src/verify/boot.js';
 import type { VerifyReport } from '../../src/verify/types.js';
-import { CLI, runCli, startCli } from '../helpers/cli.js';
-import { OVMF, SQUASHFS_MARKER, buildTinyIso, fetchTinyLiveParts, makeInitramfs, onPath, type TinyIso } from '../helpers/tiny-live.js';
+import { runCli, runCliAsNobody, startCli } from '../helpers/cli.js';
+import { OVMF, SQUASHFS_MARKER, buildTinyIso, makeInitramfs, onPath, tinyLiveSetup, type TinyIso } from '../helpers/tiny-live.js';
 
-const NOBODY = 65534;
 const canDropRoot = process.getuid?.() === 0 && onPath('setpriv');
 let skipReason: string | null = !onPath('qemu-system-x86_64') ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : null;
 let tmp = '';
@@ -43,17 +40,7 @@ function qemusOf(iso: string): number[] {
 /** The CLI as nobody when we are root (verify --boot needs no root), else as ourselves. */
 function runVerify(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   if (!canDropRoot) return runCli(['verify', ...args]);
-  const started = Date.now();
-  const child = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, CLI, 'verify', ...args], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
-    cwd: '/',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
+  return runCliAsNobody(['verify', ...args]);
 }
 
 function row(stdout: string, name: string): { status: string; lines: string[] } {
@@ -68,15 +55,13 @@ function row(stdout: string, name: string): { status: string; lines: string[] } 
 
 beforeAll(async () => {
   if (skipReason) return;
-  let parts;
-  try {
-    parts = fetchTinyLiveParts();
-  } catch (error) {
-    skipReason = `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update`;
+  const setup = tinyLiveSetup('ailinux-verify-boot-test-');
+  if ('skip' in setup) {
+    skipReason = setup.skip;
     return;
   }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-verify-boot-test-'));
-  fs.chmodSync(tmp, 0o755);
+  tmp = setup.tmp;
+  const { parts } = setup;
   const t = performance.now();
   tiny = await buildTinyIso({ workDir: path.join(tmp, 'work'), parts, initrd: makeInitramfs(parts.busybox, parts.modules, nonce) });
   figures.push(`tiny ISO build: ${((performance.now() - t) / 1000).toFixed(1)} s, ${(fs.statSync(tiny.iso).size / 1048576).toFixed(1)} MiB`);

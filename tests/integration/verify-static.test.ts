@@ -3,39 +3,22 @@
  * real bootloaders, iso and checksums steps: the good one passes every check, also for a normal
  * user; deliberately broken ones each fail with a precise message and exit 1; bad usage exits 2.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepError } from '../../src/errors.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import type { VerifyReport } from '../../src/verify/types.js';
-import { CLI, runCli } from '../helpers/cli.js';
-import { buildTinyIso, fetchTinyLiveParts, makeInitramfs, onPath, type TinyIso } from '../helpers/tiny-live.js';
+import { runCli, runCliAsNobody } from '../helpers/cli.js';
+import { buildTinyIso, makeInitramfs, onPath, tinyLiveSetup, type TinyIso } from '../helpers/tiny-live.js';
 
-const NOBODY = 65534;
 const canDropRoot = process.getuid?.() === 0 && onPath('setpriv');
 let skipReason: string | null = ['xorriso', 'mksquashfs', 'grub-mkimage', 'mkfs.vfat', 'mcopy'].find((t) => !onPath(t)) ?? null;
 if (skipReason) skipReason = `${skipReason} is not installed`;
 let tmp = '';
 const isos: Record<string, TinyIso> = {};
 const timings: string[] = [];
-
-/** The CLI as an unprivileged user: verify needs no root. */
-function runCliAsNobody(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, CLI, ...args], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
-    cwd: '/',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 /** The table's rows by check name: [status, detail]. */
 function table(stdout: string): Record<string, [string, string]> {
@@ -68,15 +51,13 @@ function withoutEfiEntry(argv: string[]): string[] {
 
 beforeAll(async () => {
   if (skipReason) return;
-  let parts;
-  try {
-    parts = fetchTinyLiveParts();
-  } catch (error) {
-    skipReason = `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update`;
+  const setup = tinyLiveSetup('ailinux-verify-static-');
+  if ('skip' in setup) {
+    skipReason = setup.skip;
     return;
   }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-verify-static-'));
-  fs.chmodSync(tmp, 0o755); // readable for the unprivileged run
+  tmp = setup.tmp;
+  const { parts } = setup;
   const initrd = makeInitramfs(parts.busybox, parts.modules, 'static');
   const variants = {
     good: {},

@@ -14,7 +14,7 @@ import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, renderEarlyConfig, renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { ISOLINUX_BIN, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from '../../src/steps/isolinux.js';
 import { isoArgv, isoStep } from '../../src/steps/iso.js';
-import { makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import { layerTreeDir, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -23,7 +23,7 @@ beforeEach(() => {
 afterEach(() => removeWorkDir(workDir));
 
 const EPOCH = 1700000000;
-const layerDir = (id: string) => (id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`);
+const layerDir = (id: string) => layerTreeDir(workDir, id);
 
 function optionValue(argv: readonly string[], name: string): string {
   return argv.find((a) => a.startsWith(`${name}=`))!.slice(name.length + 1);

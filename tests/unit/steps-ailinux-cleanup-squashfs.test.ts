@@ -10,7 +10,7 @@ import { chrootCleanupStep, cleanupCommands } from '../../src/steps/chroot-clean
 import { packagesStep } from '../../src/steps/packages.js';
 import { duArgv, parseDuBytes, squashfsStep } from '../../src/steps/squashfs.js';
 import { StepError } from '../../src/errors.js';
-import { makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree } from '../helpers/step-context.js';
+import { layerTreeDir, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree } from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -18,7 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => removeWorkDir(workDir));
 
-const layerDir = (id: string) => (id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`);
+const layerDir = (id: string) => layerTreeDir(workDir, id);
 const inChroot = (argv: readonly string[]) => argv.slice(argv.indexOf('chroot') + 2);
 
 describe('chroot-cleanup (ailinux)', () => {

@@ -16,7 +16,7 @@ import { dearmorKey } from '../../src/steps/apt-keys.js';
 import { configureStep } from '../../src/steps/configure.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
-import { NS_RUN, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import { CHROOT_ENV, expectedChrootArgv, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -24,21 +24,9 @@ beforeEach(() => {
 });
 afterEach(() => removeWorkDir(workDir));
 
-const CHROOT_ENV = { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', LC_ALL: 'C', LANGUAGE: 'C', HOME: '/root' };
 
 function chrootCmd(command: readonly string[], apt = false): string[] {
-  const mnt = `${workDir}/mnt/configure`;
-  return [
-    'unshare', '--mount', '--propagation', 'private', '--fork', '--', NS_RUN,
-    '--mount', 'overlay', 'overlay', mnt,
-    `lowerdir=${workDir}/layers/bootstrap/root,upperdir=${workDir}/layers/configure/upper,workdir=${workDir}/layers/configure/work`,
-    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
-    ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
-    '--', 'chroot', mnt, ...command,
-  ];
+  return expectedChrootArgv(workDir, 'configure', ['bootstrap'], command, apt);
 }
 
 /** Binary OpenPGP-ish bytes (a public-key packet tag first) and their ASCII armor. */

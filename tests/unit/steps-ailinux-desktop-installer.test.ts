@@ -14,7 +14,7 @@ import { PNG_SIGNATURE } from '../../src/steps/calamares/png.js';
 import { renderUnpackfsConf } from '../../src/steps/calamares/modules.js';
 import { desktopStep } from '../../src/steps/desktop.js';
 import { installerStep } from '../../src/steps/installer.js';
-import { NS_RUN, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import { CHROOT_ENV, expectedChrootArgv, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -22,22 +22,9 @@ beforeEach(() => {
 });
 afterEach(() => removeWorkDir(workDir));
 
-const CHROOT_ENV = { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', LC_ALL: 'C', LANGUAGE: 'C', HOME: '/root' };
-const layerDir = (id: string) => (id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`);
 
 function chrootCmd(step: string, lower: readonly string[], command: readonly string[], apt = false): string[] {
-  const mnt = `${workDir}/mnt/${step}`;
-  return [
-    'unshare', '--mount', '--propagation', 'private', '--fork', '--', NS_RUN,
-    '--mount', 'overlay', 'overlay', mnt,
-    `lowerdir=${lower.map(layerDir).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
-    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
-    ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
-    '--', 'chroot', mnt, ...command,
-  ];
+  return expectedChrootArgv(workDir, step, lower, command, apt);
 }
 
 /** What `apt-cache policy` prints for packages that exist (captured format of noble's apt 2.7). */

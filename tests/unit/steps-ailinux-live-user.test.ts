@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { identityStep, renderCasperConf } from '../../src/steps/identity.js';
-import { NS_RUN, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import { CHROOT_ENV, layerTreeDir, NS_RUN, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -15,9 +15,8 @@ beforeEach(() => {
 });
 afterEach(() => removeWorkDir(workDir));
 
-const CHROOT_ENV = { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', LC_ALL: 'C', LANGUAGE: 'C', HOME: '/root' };
 const LOWER = ['branding', 'installer', 'desktop', 'packages', 'configure', 'bootstrap'];
-const layerDir = (id: string) => (id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`);
+const layerDir = (id: string) => layerTreeDir(workDir, id);
 
 function cmd(command: readonly string[]): string[] {
   const mnt = `${workDir}/mnt/identity`;

@@ -22,6 +22,9 @@ import { reportStep } from '../../src/steps/report.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 import {
+  CHROOT_ENV,
+  expectedChrootArgv,
+  layerTreeDir,
   NS_RUN,
   layerRoot,
   makeWorkDir,
@@ -35,14 +38,6 @@ import {
 
 const PROFILES: readonly ProfileName[] = ['minimal', 'ailinux'];
 
-/** What runInChroot passes as env: written out here, so a change to it shows. */
-const CHROOT_ENV = {
-  DEBIAN_FRONTEND: 'noninteractive',
-  DEBCONF_NONINTERACTIVE_SEEN: 'true',
-  LC_ALL: 'C',
-  LANGUAGE: 'C',
-  HOME: '/root',
-};
 const PLAIN = { env: CHROOT_ENV };
 const NETWORK = { env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS };
 
@@ -112,25 +107,12 @@ function lowerIds(profile: ProfileName, stepId: string): string[] {
 }
 
 function layerDir(id: string): string {
-  return id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`;
+  return layerTreeDir(workDir, id);
 }
 
 /** The full argv of a command run in an overlay step's chroot, spelled out independently of chrootArgv. */
 function chrootCmd(step: string, lowerIds: readonly string[], command: readonly string[], apt = false): string[] {
-  const mnt = `${workDir}/mnt/${step}`;
-  return [
-    ...ISOLATE,
-    NS_RUN,
-    '--mount', 'overlay', 'overlay', mnt,
-    `lowerdir=${lowerIds.map(layerDir).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
-    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
-    ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
-    '--',
-    'chroot', mnt, ...command,
-  ];
+  return expectedChrootArgv(workDir, step, lowerIds, command, apt);
 }
 
 /** A host command run over the sealed layers, read-only (layer: 'none' steps). */

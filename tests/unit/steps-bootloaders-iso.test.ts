@@ -11,7 +11,7 @@ import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, quoteGrub, renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { isoArgv, isoStep, parseElToritoReport, parseSystemAreaReport, xorrisoTimestamp } from '../../src/steps/iso.js';
 import type { StepContext } from '../../src/steps/types.js';
-import { makeWorkDir, removeWorkDir } from '../helpers/step-context.js';
+import { layerlessContext, makeWorkDir, removeWorkDir } from '../helpers/step-context.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/xorriso/', import.meta.url));
 const EPOCH = 1700000000; // 2023-11-14 22:13:20 UTC, 0x6553f100
@@ -34,18 +34,7 @@ function ailinux(): BuildConfig {
 }
 
 function makeCtx(config: BuildConfig, workDir: string, runner: FakeRunner, sourceDateEpoch: number | null = null): StepContext {
-  return {
-    config,
-    paths: workPaths(workDir),
-    runner,
-    log: { info: () => {}, line: () => {} },
-    signal: new AbortController().signal,
-    layers: { own: null, below: [], mountPoint: '/nonexistent' },
-    ledger: {},
-    sourceDateEpoch,
-    cores: 2,
-    toolVersion: 'test',
-  };
+  return layerlessContext(config, workPaths(workDir), runner, sourceDateEpoch);
 }
 
 function optionValue(argv: readonly string[], name: string): string {
