@@ -188,7 +188,7 @@ describe('serving a work dir', () => {
     expect(state.source).toBe('profile');
     expect(state.outcome).toBeNull();
     expect(state.graph.nodes).toHaveLength(definitionCount());
-    expect(state.picture.svg.startsWith('<svg')).toBe(true);
+    expect(state.picture.svg?.startsWith('<svg')).toBe(true);
     const svg = await request(`${s.url}api/picture.svg`);
     expect(svg.type).toBe('image/svg+xml');
     expect(svg.body).toMatch(/^<\?xml[^>]*>\n<svg/);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, toPromise } from 'xstate';
-import { createBuildMachine, type BuildMachineInput } from '../../machines/build-machine.js';
+import { createBuildMachine, type BuildMachineInput, type CleanupInput, type RunStepInput, type RunStepOutput } from '../../machines/build-machine.js';
 import { planBuild } from '../../src/engine/planner.js';
 import type { StepFingerprint } from '../../src/engine/fingerprint.js';
 import type { Ledger } from '../../src/types.js';
@@ -33,7 +33,7 @@ async function runOnce(ledger: Ledger, runId: string, h: Harness, options: { int
   const plan = planBuild(fingerprints(options.changed), ledger, () => true);
   const machine = createBuildMachine(STEPS).provide({
     actors: {
-      runStep: fromPromise(async ({ input, signal }: { input: { stepId: string }; signal: AbortSignal }) => {
+      runStep: fromPromise<RunStepOutput, RunStepInput>(async ({ input, signal }) => {
         h.runs.push(input.stepId);
         if (input.stepId === options.interruptIn) {
           actor.send({ type: 'INTERRUPT', signal: 'SIGINT' });
@@ -42,9 +42,9 @@ async function runOnce(ledger: Ledger, runId: string, h: Harness, options: { int
         if (input.stepId === options.failIn) throw Object.assign(new Error('no such package'), { code: 'COMMAND', transient: false });
         return { artifacts: [] };
       }),
-      verifyStep: fromPromise(async () => undefined),
-      undoStep: fromPromise(async () => undefined),
-      cleanup: fromPromise(async () => undefined),
+      verifyStep: fromPromise<void, RunStepInput>(async () => {}),
+      undoStep: fromPromise<void, RunStepInput>(async () => {}),
+      cleanup: fromPromise<void, CleanupInput>(async () => {}),
     },
   });
   const input: BuildMachineInput = {
