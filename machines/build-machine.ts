@@ -4,7 +4,15 @@
  * which the engine provides. The ledger in its context is what the engine persists after every transition.
  */
 import { assign, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import type { Artifact, BuildOutcome, FingerprintMaterial, Ledger, LedgerEntry, RetryPolicy, StepErrorSummary } from '../src/types.js';
+import type {
+  Artifact,
+  BuildOutcome,
+  FingerprintMaterial,
+  Ledger,
+  LedgerEntry,
+  RetryPolicy,
+  StepErrorSummary,
+} from '../src/types.js';
 import { emptyLedgerEntry } from '../src/types.js';
 
 /** Bumped when the machine's shape changes in a way that makes old snapshots meaningless. */
@@ -40,16 +48,32 @@ export interface BuildContext {
   pauseReason: string | null;
 }
 
-export interface RunStepInput { stepId: string; attempt: number }
-export interface RunStepOutput { artifacts: Artifact[] }
-export interface BackoffInput { stepId: string; delayMs: number }
-export interface CleanupInput { outcome: BuildOutcome; failedStep: string | null }
+export interface RunStepInput {
+  stepId: string;
+  attempt: number;
+}
+export interface RunStepOutput {
+  artifacts: Artifact[];
+}
+export interface BackoffInput {
+  stepId: string;
+  delayMs: number;
+}
+export interface CleanupInput {
+  outcome: BuildOutcome;
+  failedStep: string | null;
+}
 
 export type BuildEvent = { type: 'INTERRUPT'; signal: string } | { type: 'PAUSE'; reason: string };
 
 /** Turns anything thrown by a step into the summary the ledger keeps. */
 export function summarizeError(error: unknown): StepErrorSummary {
-  const e = error as { message?: unknown; code?: unknown; transient?: unknown; failure?: Record<string, unknown> } | null;
+  const e = error as {
+    message?: unknown;
+    code?: unknown;
+    transient?: unknown;
+    failure?: Record<string, unknown>;
+  } | null;
   const summary: StepErrorSummary = {
     message: typeof e?.message === 'string' ? e.message : String(error),
     code: typeof e?.code === 'string' ? e.code : 'ERROR',
@@ -81,7 +105,12 @@ function finishPatch(entry: LedgerEntry | undefined): Partial<LedgerEntry> {
 function markInFlight(ledger: Ledger, status: 'interrupted'): Ledger {
   let next = ledger;
   for (const entry of Object.values(ledger)) {
-    if (entry.status === 'running' || entry.status === 'verifying' || entry.status === 'retrying' || entry.status === 'recovering') {
+    if (
+      entry.status === 'running' ||
+      entry.status === 'verifying' ||
+      entry.status === 'retrying' ||
+      entry.status === 'recovering'
+    ) {
       next = patchEntry(next, entry.id, { status, ...finishPatch(entry) });
     }
   }
@@ -107,7 +136,14 @@ export const buildMachineSetup = setup({
     backoff: fromPromise<void, BackoffInput>(async ({ input, signal }) => {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, input.delayMs);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
     }),
     cleanup: fromPromise<void, CleanupInput>(async () => {
@@ -170,12 +206,18 @@ export const buildMachineSetup = setup({
       ledger: patchEntry(context.ledger, params.stepId, { error: summarizeError(params.error) }),
     })),
     markDone: assign(({ context }, params: { stepId: string }) => ({
-      ledger: patchEntry(context.ledger, params.stepId, { status: 'done', ...finishPatch(context.ledger[params.stepId]) }),
+      ledger: patchEntry(context.ledger, params.stepId, {
+        status: 'done',
+        ...finishPatch(context.ledger[params.stepId]),
+      }),
     })),
     markFailed: assign(({ context }, params: { stepId: string }) => ({
       outcome: 'failed' as const,
       failedStep: params.stepId,
-      ledger: patchEntry(context.ledger, params.stepId, { status: 'failed', ...finishPatch(context.ledger[params.stepId]) }),
+      ledger: patchEntry(context.ledger, params.stepId, {
+        status: 'failed',
+        ...finishPatch(context.ledger[params.stepId]),
+      }),
     })),
     markSucceeded: assign({ outcome: 'succeeded' as const, current: null }),
     markCleanupFailed: assign({ outcome: 'failed' as const }),
@@ -198,24 +240,33 @@ function stepState(stepId: string, next: string | null) {
     initial: 'checking' as const,
     states: {
       checking: {
-        always: [
-          { guard: { type: 'isSkipped' as const, params: p }, target: 'skipped' },
-          { target: 'running' },
-        ],
+        always: [{ guard: { type: 'isSkipped' as const, params: p }, target: 'skipped' }, { target: 'running' }],
       },
       running: {
         entry: { type: 'markRunning' as const, params: p },
         invoke: {
           id: `run.${stepId}`,
           src: 'runStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          input: ({ context }: { context: BuildContext }) => ({
+            stepId,
+            attempt: context.ledger[stepId]?.attempts ?? 1,
+          }),
           onDone: {
             target: 'verifying',
-            actions: { type: 'recordArtifacts' as const, params: ({ event }: { event: { output: RunStepOutput } }) => ({ stepId, artifacts: event.output.artifacts }) },
+            actions: {
+              type: 'recordArtifacts' as const,
+              params: ({ event }: { event: { output: RunStepOutput } }) => ({
+                stepId,
+                artifacts: event.output.artifacts,
+              }),
+            },
           },
           onError: {
             target: 'erred',
-            actions: { type: 'recordError' as const, params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }) },
+            actions: {
+              type: 'recordError' as const,
+              params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }),
+            },
           },
         },
       },
@@ -224,19 +275,22 @@ function stepState(stepId: string, next: string | null) {
         invoke: {
           id: `verify.${stepId}`,
           src: 'verifyStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          input: ({ context }: { context: BuildContext }) => ({
+            stepId,
+            attempt: context.ledger[stepId]?.attempts ?? 1,
+          }),
           onDone: { target: 'done' },
           onError: {
             target: 'erred',
-            actions: { type: 'recordError' as const, params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }) },
+            actions: {
+              type: 'recordError' as const,
+              params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }),
+            },
           },
         },
       },
       erred: {
-        always: [
-          { guard: { type: 'canRetry' as const, params: p }, target: 'retrying' },
-          { target: 'recovering' },
-        ],
+        always: [{ guard: { type: 'canRetry' as const, params: p }, target: 'retrying' }, { target: 'recovering' }],
       },
       retrying: {
         entry: { type: 'markStatus' as const, params: { stepId, status: 'retrying' as const } },
@@ -245,7 +299,10 @@ function stepState(stepId: string, next: string | null) {
           src: 'backoff' as const,
           input: ({ context }: { context: BuildContext }) => {
             const attempts = context.ledger[stepId]?.attempts ?? 1;
-            return { stepId, delayMs: Math.round(context.retry.backoffMs * context.retry.backoffFactor ** (attempts - 1)) };
+            return {
+              stepId,
+              delayMs: Math.round(context.retry.backoffMs * context.retry.backoffFactor ** (attempts - 1)),
+            };
           },
           onDone: { target: 'running' },
         },
@@ -255,7 +312,10 @@ function stepState(stepId: string, next: string | null) {
         invoke: {
           id: `undo.${stepId}`,
           src: 'undoStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({ stepId, attempt: context.ledger[stepId]?.attempts ?? 1 }),
+          input: ({ context }: { context: BuildContext }) => ({
+            stepId,
+            attempt: context.ledger[stepId]?.attempts ?? 1,
+          }),
           onDone: { target: 'failed' },
           onError: { target: 'failed' },
         },
@@ -267,9 +327,7 @@ function stepState(stepId: string, next: string | null) {
       done: { type: 'final' as const, entry: { type: 'markDone' as const, params: p } },
       skipped: { type: 'final' as const, entry: { type: 'markSkipped' as const, params: p } },
     },
-    onDone: next === null
-      ? { target: '#build.cleanup', actions: 'markSucceeded' as const }
-      : { target: next },
+    onDone: next === null ? { target: '#build.cleanup', actions: 'markSucceeded' as const } : { target: next },
   };
 }
 
@@ -321,7 +379,11 @@ export function createBuildMachine(stepIds: readonly string[]) {
           ],
           // A cleanup that fails turns success into failure; other outcomes keep their meaning.
           onError: [
-            { guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } }, target: 'failed', actions: 'markCleanupFailed' },
+            {
+              guard: { type: 'outcomeIs', params: { outcome: 'succeeded' } },
+              target: 'failed',
+              actions: 'markCleanupFailed',
+            },
             { guard: { type: 'outcomeIs', params: { outcome: 'failed' } }, target: 'failed' },
             { guard: { type: 'outcomeIs', params: { outcome: 'paused' } }, target: 'paused' },
             { target: 'interrupted' },

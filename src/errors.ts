@@ -1,13 +1,6 @@
 /** The small set of error classes. Only the CLI entry maps them to exit codes. */
 
-export type ErrorCode =
-  | 'CONFIG'
-  | 'USAGE'
-  | 'STATE'
-  | 'LOCKED'
-  | 'COMMAND'
-  | 'STEP'
-  | 'UNSAFE';
+export type ErrorCode = 'CONFIG' | 'USAGE' | 'STATE' | 'LOCKED' | 'COMMAND' | 'STEP' | 'UNSAFE';
 
 export class AilinuxError extends Error {
   readonly code: ErrorCode;
@@ -30,7 +23,12 @@ export interface ConfigIssue {
 export class ConfigError extends AilinuxError {
   readonly issues: ConfigIssue[];
   readonly file: string | undefined;
-  constructor(message: string, issues: ConfigIssue[] = [], file?: string, options: { cause?: unknown; hint?: string } = {}) {
+  constructor(
+    message: string,
+    issues: ConfigIssue[] = [],
+    file?: string,
+    options: { cause?: unknown; hint?: string } = {},
+  ) {
     super('CONFIG', message, options);
     this.issues = issues;
     this.file = file;
@@ -129,7 +127,6 @@ export class UnsafeOperationError extends AilinuxError {
     super('UNSAFE', message, options);
   }
 }
-
 
 /** Whether an error from a step may succeed on retry. */
 export function isTransient(error: unknown): boolean {

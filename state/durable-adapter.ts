@@ -14,7 +14,10 @@ export class CorruptStateFileError extends Error {
   readonly rawLength: number;
   constructor(file: string, rawLength: number, options: { cause?: unknown } = {}) {
     const why = options.cause instanceof Error ? `: ${options.cause.message}` : '';
-    super(`${file} is not valid JSON (${rawLength} bytes)${why}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${file} is not valid JSON (${rawLength} bytes)${why}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'CorruptStateFileError';
     this.file = file;
     this.rawLength = rawLength;

@@ -19,9 +19,11 @@ export class SchemaVersionError extends Error {
   readonly newer: boolean;
   constructor(found: unknown, supported: number) {
     const newer = typeof found === 'number' && Number.isInteger(found) && found > supported;
-    super(newer
-      ? `was written by a newer ailinux (schema ${String(found)}, this ailinux reads ${supported})`
-      : `has an unknown schema version ${JSON.stringify(found)} (this ailinux reads ${supported === 1 ? '1' : `1 to ${supported}`})`);
+    super(
+      newer
+        ? `was written by a newer ailinux (schema ${String(found)}, this ailinux reads ${supported})`
+        : `has an unknown schema version ${JSON.stringify(found)} (this ailinux reads ${supported === 1 ? '1' : `1 to ${supported}`})`,
+    );
     this.name = 'SchemaVersionError';
     this.found = found;
     this.supported = supported;
@@ -30,7 +32,11 @@ export class SchemaVersionError extends Error {
 }
 
 /** Applies `migrations` from `data.schemaVersion` up to `target`; the result is not validated. */
-export function applyMigrations(data: StateData, migrations: Readonly<Record<number, StateMigration>>, target: number): Record<string, unknown> {
+export function applyMigrations(
+  data: StateData,
+  migrations: Readonly<Record<number, StateMigration>>,
+  target: number,
+): Record<string, unknown> {
   const from = data.schemaVersion;
   if (!Number.isInteger(from) || from < 1 || from > target) throw new SchemaVersionError(from, target);
   let current: Record<string, unknown> = data;

@@ -44,7 +44,15 @@ export interface StateSafetyCheck {
 export interface StateSafety {
   session: { kind: 'ssh' | 'graphical' | 'console' | 'none'; tty: string | null; evidence: string[]; note: string };
   ancestors: Array<{ pid: number; comm: string; startTicks: number }>;
-  signals: Array<{ runId: string; at: string; target: number; signal: string; reason: string; authority: string; delivered: boolean }>;
+  signals: Array<{
+    runId: string;
+    at: string;
+    target: number;
+    signal: string;
+    reason: string;
+    authority: string;
+    delivered: boolean;
+  }>;
   checks: StateSafetyCheck[];
 }
 
@@ -82,7 +90,15 @@ export interface StateFile {
 
 const OUTCOMES: readonly BuildOutcome[] = ['running', 'succeeded', 'failed', 'interrupted', 'paused'];
 const STEP_STATUSES: readonly StepStatus[] = [
-  'pending', 'running', 'verifying', 'retrying', 'recovering', 'done', 'skipped', 'failed', 'interrupted',
+  'pending',
+  'running',
+  'verifying',
+  'retrying',
+  'recovering',
+  'done',
+  'skipped',
+  'failed',
+  'interrupted',
 ];
 const COMMANDS: readonly BuildCommand[] = ['build', 'resume'];
 
@@ -95,7 +111,10 @@ const isNullableInteger: Check = (v) => v === null || Number.isInteger(v);
 const isStringArray: Check = (v) => Array.isArray(v) && v.every(isString);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isPresent: Check = (v) => v !== undefined;
-const oneOf = (values: readonly string[]): Check => (v) => typeof v === 'string' && values.includes(v);
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v);
 
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
@@ -105,7 +124,14 @@ function describeValue(value: unknown): string {
 }
 
 /** Checks `record[key]`; pushes a problem naming `prefix.key` when it is missing or wrong. */
-function checkField(problems: string[], record: Record<string, unknown>, prefix: string, key: string, check: Check, expected: string): void {
+function checkField(
+  problems: string[],
+  record: Record<string, unknown>,
+  prefix: string,
+  key: string,
+  check: Check,
+  expected: string,
+): void {
   const field = prefix ? `${prefix}.${key}` : key;
   const value = record[key];
   if (value === undefined) problems.push(`field ${field} is missing`);
@@ -120,12 +146,18 @@ function checkLedger(problems: string[], ledger: Record<string, unknown>): void 
       continue;
     }
     checkField(problems, entry, prefix, 'id', isString, 'a string');
-    if (typeof entry['id'] === 'string' && entry['id'] !== key) problems.push(`field ${prefix}.id must equal its key "${key}" (found ${describeValue(entry['id'])})`);
+    if (typeof entry['id'] === 'string' && entry['id'] !== key)
+      problems.push(`field ${prefix}.id must equal its key "${key}" (found ${describeValue(entry['id'])})`);
     checkField(problems, entry, prefix, 'status', oneOf(STEP_STATUSES), `one of ${STEP_STATUSES.join(', ')}`);
   }
 }
 
-function checkList(problems: string[], list: unknown[], prefix: string, checkItem: (item: Record<string, unknown>, itemPrefix: string) => void): void {
+function checkList(
+  problems: string[],
+  list: unknown[],
+  prefix: string,
+  checkItem: (item: Record<string, unknown>, itemPrefix: string) => void,
+): void {
   list.forEach((item, i) => {
     const itemPrefix = `${prefix}.${i}`;
     if (isObject(item)) checkItem(item, itemPrefix);

@@ -12,7 +12,8 @@ import { migrateState, SchemaVersionError, type StateData } from './migrations.j
 import { validateStateFile, type StateFile } from './schema.js';
 
 const FRESH_HINT = 'inspect it, or run `ailinux build --fresh` to start over (the backup is kept)';
-const READ_ONLY_HINT = 'inspect it; `ailinux build` or `ailinux resume` keeps a backup of it before refusing, and `ailinux build --fresh` starts over';
+const READ_ONLY_HINT =
+  'inspect it; `ailinux build` or `ailinux resume` keeps a backup of it before refusing, and `ailinux build --fresh` starts over';
 const MAX_LISTED_PROBLEMS = 5;
 
 type CheckedState = { state: StateFile } | { problem: string; cause?: unknown } | null;
@@ -24,7 +25,8 @@ function checkState(file: string, read: () => unknown): CheckedState {
     data = read();
   } catch (error) {
     if (error instanceof CorruptStateFileError) {
-      const what = error.rawLength === 0 ? 'is empty (truncated?)' : `is not valid JSON (truncated?): ${error.rawLength} bytes`;
+      const what =
+        error.rawLength === 0 ? 'is empty (truncated?)' : `is not valid JSON (truncated?): ${error.rawLength} bytes`;
       return { problem: what, cause: error };
     }
     throw new StateError(`cannot read state file ${file}: ${(error as Error).message}`, { cause: error });
@@ -108,10 +110,13 @@ export class StateStore {
     try {
       backupPath = backupStateFile(this.stateFile);
     } catch (error) {
-      throw new StateError(`state file ${this.stateFile} ${checked.problem}; and it could not be backed up: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'inspect it, or run `ailinux build --fresh` to start over',
-      });
+      throw new StateError(
+        `state file ${this.stateFile} ${checked.problem}; and it could not be backed up: ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: 'inspect it, or run `ailinux build --fresh` to start over',
+        },
+      );
     }
     throw new StateError(`state file ${this.stateFile} ${checked.problem}; a copy was kept as ${backupPath}`, {
       cause: checked.cause,
@@ -126,7 +131,8 @@ export class StateStore {
     state.updatedAt = new Date().toISOString();
     const problems = validateStateFile(state);
     // refuse to write a file that load() would then refuse to read
-    if (problems.length > 0) throw new StateError(`refusing to save an invalid state to ${this.stateFile}: ${listProblems(problems)}`);
+    if (problems.length > 0)
+      throw new StateError(`refusing to save an invalid state to ${this.stateFile}: ${listProblems(problems)}`);
     const dir = path.dirname(this.stateFile);
     const created = fs.mkdirSync(dir, { recursive: true });
     if (created !== undefined) fsyncDirectory(path.dirname(created));

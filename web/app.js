@@ -12,7 +12,10 @@ function fmtBytes(n) {
   if (n == null || !Number.isFinite(n)) return '–';
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${u[i]}`;
 }
 
@@ -39,13 +42,15 @@ function applyResources(r) {
     ['sampled', new Date(r.sampledAt).toLocaleTimeString()],
   ];
   const dl = $('resources');
-  dl.replaceChildren(...rows.flatMap(([k, v]) => {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    return [dt, dd];
-  }));
+  dl.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
 }
 
 function followActive() {
@@ -61,7 +66,7 @@ function followActive() {
 }
 
 function applyPicture(picture) {
-  if (!picture || !picture.svg || picture.key === lastPictureKey) return;
+  if (!picture?.svg || picture.key === lastPictureKey) return;
   lastPictureKey = picture.key;
   $('picture').innerHTML = picture.svg;
   followActive();
@@ -71,7 +76,8 @@ function apply(p) {
   if (!p) return;
   setText('title', p.title);
   const outcome = $('outcome');
-  const label = p.outcome === null ? 'no build yet' : p.outcome === 'running' && !p.live ? 'stopped (process gone)' : p.outcome;
+  const label =
+    p.outcome === null ? 'no build yet' : p.outcome === 'running' && !p.live ? 'stopped (process gone)' : p.outcome;
   setText('outcome', label);
   outcome.className = `badge outcome-${p.outcome ?? 'none'}${p.live ? '' : ' stale'}`;
   setText('current-step', p.current ?? '–');
@@ -120,7 +126,11 @@ function setFeed(text, cls) {
 function poll() {
   if (pollTimer) return;
   setFeed(`polling every ${POLL_MS / 1000} s`, 'polling');
-  const run = () => load().then(() => setFeed(`polling every ${POLL_MS / 1000} s`, 'polling'), () => setFeed('server unreachable', 'down'));
+  const run = () =>
+    load().then(
+      () => setFeed(`polling every ${POLL_MS / 1000} s`, 'polling'),
+      () => setFeed('server unreachable', 'down'),
+    );
   run();
   pollTimer = setInterval(run, POLL_MS);
 }
@@ -155,4 +165,6 @@ $('zoom-actual').addEventListener('click', () => {
 });
 $('follow').addEventListener('change', followActive);
 
-load().catch(() => {}).finally(connect);
+load()
+  .catch(() => {})
+  .finally(connect);

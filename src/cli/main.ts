@@ -16,7 +16,10 @@ import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
 import { processIO, type CliIO } from './io.js';
 import { renderError } from './render-error.js';
 
-const workDirOption = () => new Option('-w, --work-dir <dir>', 'work dir holding state, logs, layers, ISO tree, caches and output/').default(DEFAULT_WORK_DIR);
+const workDirOption = () =>
+  new Option('-w, --work-dir <dir>', 'work dir holding state, logs, layers, ISO tree, caches and output/').default(
+    DEFAULT_WORK_DIR,
+  );
 const profiles = Object.keys(builtInProfiles).join(', ');
 
 export function createProgram(io: CliIO, setExit: (code: number) => void): Command {
@@ -30,7 +33,9 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
 
   program
     .command('build')
-    .description(`start a build (default profile: ${DEFAULT_PROFILE}); refuses a work dir with an unfinished build unless --fresh`)
+    .description(
+      `start a build (default profile: ${DEFAULT_PROFILE}); refuses a work dir with an unfinished build unless --fresh`,
+    )
     .option('-c, --config <file>', 'ailinux.config.json or .yaml that extends a profile')
     .option('-p, --profile <name>', `built-in profile: ${profiles}`)
     .addOption(workDirOption())
@@ -51,7 +56,9 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
 
   program
     .command('status')
-    .description('show each step: done, skipped, running, failed or pending, with durations, attempts and the last error')
+    .description(
+      'show each step: done, skipped, running, failed or pending, with durations, attempts and the last error',
+    )
     .addOption(workDirOption())
     .option('--json', 'machine-readable output')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -95,18 +102,25 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
 
   program
     .command('inspect')
-    .description('draw the build machine from its definition, with the work dir\'s progress marked (svg, html, dot, mermaid, json), or serve a live page of the build; reads only, needs no root')
+    .description(
+      "draw the build machine from its definition, with the work dir's progress marked (svg, html, dot, mermaid, json), or serve a live page of the build; reads only, needs no root",
+    )
     .addOption(workDirOption())
     .option('-p, --profile <name>', `draw this built-in profile's machine as it would run: ${profiles}`)
     .option('-c, --config <file>', 'draw the machine this config would run')
-    .option('-f, --format <format>', 'svg, html, dot, mermaid or json (default: from --output\'s extension, else svg)')
+    .option('-f, --format <format>', "svg, html, dot, mermaid or json (default: from --output's extension, else svg)")
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--serve', 'serve a live page of the build (picture, timeline, log tail, resources) until Ctrl-C')
     .option('--port <n>', `port for --serve (0: any free port)`, String(DEFAULT_INSPECT_PORT))
     .option('--host <address>', 'address for --serve; only loopback unless --allow-remote', '127.0.0.1')
-    .option('--allow-remote', 'let --serve bind a non-loopback address (no authentication: anyone who reaches it sees the build)')
+    .option(
+      '--allow-remote',
+      'let --serve bind a non-loopback address (no authentication: anyone who reaches it sees the build)',
+    )
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts, cmd: Command) => setExit(await runInspectCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)));
+    .action(async (opts, cmd: Command) =>
+      setExit(await runInspectCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
+    );
 
   program
     .command('schema')
@@ -132,7 +146,12 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      )
+        return EXIT.ok;
       return EXIT.usage;
     }
     io.stderr.write(`${renderError(error)}\n`);

@@ -6,13 +6,15 @@ export function renderError(error: unknown): string {
   const lines: string[] = [];
   if (error instanceof ConfigError) {
     lines.push(`ailinux: ${error.message}`);
-    for (const issue of error.issues) lines.push(`  ${issue.path}: got ${showValue(issue.value)}; expected ${issue.expected}`);
+    for (const issue of error.issues)
+      lines.push(`  ${issue.path}: got ${showValue(issue.value)}; expected ${issue.expected}`);
     if (error.issues.length > 0) lines.push('  nothing was written; fix the config and run the command again');
   } else if (error instanceof LockHeldError) {
     lines.push(`ailinux: ${error.message}`);
   } else if (error instanceof CommandError) {
     lines.push(`ailinux: ${error.message}`, `  command: ${error.failure.rerun}`);
-    if (error.failure.stderrTail) lines.push('  stderr:', ...error.failure.stderrTail.split('\n').map((l) => `    ${l}`));
+    if (error.failure.stderrTail)
+      lines.push('  stderr:', ...error.failure.stderrTail.split('\n').map((l) => `    ${l}`));
   } else if (error instanceof AilinuxError) {
     lines.push(`ailinux: ${error.message}`);
   } else {

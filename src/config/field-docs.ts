@@ -31,7 +31,8 @@ function describeType(s: JsonSchema): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (s.anyOf) return [...new Set(s.anyOf.map(describeType))].join(' or ');
   if (s.type === 'array') return `list of ${s.items ? describeType(s.items) : 'values'}`;
-  if ((s.type === 'integer' || s.type === 'number') && s.minimum !== undefined && s.maximum !== undefined) return `${s.type} ${s.minimum}-${s.maximum}`;
+  if ((s.type === 'integer' || s.type === 'number') && s.minimum !== undefined && s.maximum !== undefined)
+    return `${s.type} ${s.minimum}-${s.maximum}`;
   if (s.type === 'object' && s.properties) return `object { ${Object.keys(s.properties).join(', ')} }`;
   return s.type ?? 'any';
 }
@@ -49,12 +50,18 @@ function walk(s: JsonSchema, path: string, required: boolean, rows: FieldRow[]):
       });
     }
   } else {
-    rows.push({ path, type: 'object', default: required ? 'required' : s.default !== undefined ? 'its fields\' defaults' : 'optional', description: (s.description ?? '').replace(/\|/g, '\\|') });
+    rows.push({
+      path,
+      type: 'object',
+      default: required ? 'required' : s.default !== undefined ? "its fields' defaults" : 'optional',
+      description: (s.description ?? '').replace(/\|/g, '\\|'),
+    });
   }
   const inner = isObject ? s : listOfObjects ? s.items! : null;
   if (!inner?.properties) return;
   const prefix = listOfObjects ? `${path}[].` : path === '' ? '' : `${path}.`;
-  for (const [key, child] of Object.entries(inner.properties)) walk(child, `${prefix}${key}`, inner.required?.includes(key) ?? false, rows);
+  for (const [key, child] of Object.entries(inner.properties))
+    walk(child, `${prefix}${key}`, inner.required?.includes(key) ?? false, rows);
 }
 
 /** Every field of the config schema, in schema order. */
@@ -70,7 +77,10 @@ export function renderFieldTable(): string {
   return [
     '| field | type | default | description |',
     '|---|---|---|---|',
-    ...configFieldRows().map((r) => `| \`${r.path}\` | ${cell(r.type)} | ${r.default === 'required' || r.default === 'optional' || r.default.startsWith('its ') ? r.default : `\`${r.default}\``} | ${cell(r.description)} |`),
+    ...configFieldRows().map(
+      (r) =>
+        `| \`${r.path}\` | ${cell(r.type)} | ${r.default === 'required' || r.default === 'optional' || r.default.startsWith('its ') ? r.default : `\`${r.default}\``} | ${cell(r.description)} |`,
+    ),
   ].join('\n');
 }
 
@@ -78,14 +88,21 @@ export function renderFieldTable(): string {
 export function flattenConfig(value: unknown, prefix = ''): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { [prefix]: value };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) Object.assign(out, flattenConfig(v, prefix ? `${prefix}.${k}` : k));
+  for (const [k, v] of Object.entries(value as Record<string, unknown>))
+    Object.assign(out, flattenConfig(v, prefix ? `${prefix}.${k}` : k));
   return out;
 }
 
 /** The fields in which two validated configs differ, as a Markdown table. */
 export function renderProfileDiff(names: readonly [string, string], configs: readonly [unknown, unknown]): string {
   const [a, b] = configs.map((c) => flattenConfig(c));
-  const keys = [...new Set([...Object.keys(a!), ...Object.keys(b!)])].filter((k) => JSON.stringify(a![k]) !== JSON.stringify(b![k]));
+  const keys = [...new Set([...Object.keys(a!), ...Object.keys(b!)])].filter(
+    (k) => JSON.stringify(a![k]) !== JSON.stringify(b![k]),
+  );
   const show = (v: unknown) => (v === undefined ? '(unset)' : `\`${JSON.stringify(v).replace(/\|/g, '\\|')}\``);
-  return [`| field | ${names[0]} | ${names[1]} |`, '|---|---|---|', ...keys.map((k) => `| \`${k}\` | ${show(a![k])} | ${show(b![k])} |`)].join('\n');
+  return [
+    `| field | ${names[0]} | ${names[1]} |`,
+    '|---|---|---|',
+    ...keys.map((k) => `| \`${k}\` | ${show(a![k])} | ${show(b![k])} |`),
+  ].join('\n');
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { configSchema, type BuildConfig } from './schema.js';
 import { maskSecret, redactSecrets } from './secrets.js';
@@ -40,7 +40,11 @@ function nestingDepth(value: unknown, limit: number): number {
   return deepest;
 }
 
-export function loadConfig(options: { configFile?: string | null; profile?: string | null; cwd?: string }): LoadedConfig {
+export function loadConfig(options: {
+  configFile?: string | null;
+  profile?: string | null;
+  cwd?: string;
+}): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
   let fileData: Record<string, unknown> = {};
   let configFile: string | null = null;
@@ -52,7 +56,13 @@ export function loadConfig(options: { configFile?: string | null; profile?: stri
   if (options.profile && fromFile && options.profile !== fromFile) {
     throw new ConfigError(
       `--profile ${options.profile} conflicts with "extends": "${fromFile}" in ${configFile}`,
-      [{ path: 'extends', value: fromFile, expected: `the same profile as --profile (${options.profile}), or leave one out` }],
+      [
+        {
+          path: 'extends',
+          value: fromFile,
+          expected: `the same profile as --profile (${options.profile}), or leave one out`,
+        },
+      ],
       configFile ?? undefined,
     );
   }
@@ -61,7 +71,13 @@ export function loadConfig(options: { configFile?: string | null; profile?: stri
   if (!profile) {
     throw new ConfigError(
       `unknown profile "${profileName}"`,
-      [{ path: options.profile ? '--profile' : 'extends', value: profileName, expected: `one of: ${Object.keys(builtInProfiles).join(', ')}` }],
+      [
+        {
+          path: options.profile ? '--profile' : 'extends',
+          value: profileName,
+          expected: `one of: ${Object.keys(builtInProfiles).join(', ')}`,
+        },
+      ],
       configFile ?? undefined,
     );
   }
@@ -99,13 +115,29 @@ export function readConfigFile(file: string): Record<string, unknown> {
     else throw new ConfigError(`config file ${file} must end in .json, .yaml or .yml`, [], file);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message}`, [], file, { cause: error });
+    throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message}`, [], file, {
+      cause: error,
+    });
   }
   if (nestingDepth(data, MAX_NESTING) > MAX_NESTING) {
-    throw new ConfigError(`config file ${file} is nested more than ${MAX_NESTING} levels deep; no config field needs that`, [{ path: '(top level)', value: '(deeply nested)', expected: `at most ${MAX_NESTING} levels of objects and arrays` }], file);
+    throw new ConfigError(
+      `config file ${file} is nested more than ${MAX_NESTING} levels deep; no config field needs that`,
+      [
+        {
+          path: '(top level)',
+          value: '(deeply nested)',
+          expected: `at most ${MAX_NESTING} levels of objects and arrays`,
+        },
+      ],
+      file,
+    );
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(`config file ${file} must hold an object at the top level`, [{ path: '(top level)', value: data, expected: 'an object' }], file);
+    throw new ConfigError(
+      `config file ${file} must hold an object at the top level`,
+      [{ path: '(top level)', value: data, expected: 'an object' }],
+      file,
+    );
   }
   return data as Record<string, unknown>;
 }
@@ -123,7 +155,9 @@ function parseYaml(text: string): unknown {
 export function mergeConfig(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(override)) {
     if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-      throw new ConfigError(`config field "${key}" is not allowed`, [{ path: key, value: '(object)', expected: 'a config field name' }]);
+      throw new ConfigError(`config field "${key}" is not allowed`, [
+        { path: key, value: '(object)', expected: 'a config field name' },
+      ]);
     }
     const current = base[key];
     if (isPlainObject(current) && isPlainObject(value)) base[key] = mergeConfig({ ...current }, value);
@@ -143,7 +177,11 @@ export function validateConfig(data: unknown, file: string | null = null): Build
   const where = file ? ` in ${file}` : '';
   const first = issues[0]!;
   const summary = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-  throw new ConfigError(`invalid config${where} (${summary}); first: ${first.path}: expected ${first.expected}`, issues, file ?? undefined);
+  throw new ConfigError(
+    `invalid config${where} (${summary}); first: ${first.path}: expected ${first.expected}`,
+    issues,
+    file ?? undefined,
+  );
 }
 
 function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
@@ -158,7 +196,13 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
   // a value refused as a secret is never echoed back whole
   const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;
   const value = valueAt(data, base);
-  return [{ path: base.join('.') || '(top level)', value: secret ? maskSecret(value) : value, expected: describeExpected(issue) }];
+  return [
+    {
+      path: base.join('.') || '(top level)',
+      value: secret ? maskSecret(value) : value,
+      expected: describeExpected(issue),
+    },
+  ];
 }
 
 function describeExpected(issue: z.core.$ZodIssue): string {
@@ -168,9 +212,17 @@ function describeExpected(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-      return issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number >= ${issue.minimum}`;
+      return issue.origin === 'array'
+        ? `at least ${issue.minimum} item(s)`
+        : issue.origin === 'string'
+          ? `at least ${issue.minimum} character(s)`
+          : `a number >= ${issue.minimum}`;
     case 'too_big':
-      return issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : issue.origin === 'string' ? `at most ${issue.maximum} character(s)` : `a number <= ${issue.maximum}`;
+      return issue.origin === 'array'
+        ? `at most ${issue.maximum} item(s)`
+        : issue.origin === 'string'
+          ? `at most ${issue.maximum} character(s)`
+          : `a number <= ${issue.maximum}`;
     case 'invalid_union': {
       // each alternative's first complaint, e.g. "an absolute path" or "a path relative to the config file"
       const options = [...new Set(issue.errors.map((alt) => (alt[0] ? describeExpected(alt[0]) : '')).filter(Boolean))];

@@ -8,13 +8,19 @@ import { findSecrets, maskSecret } from './secrets.js';
 /** Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters; starts alphanumeric. */
 export const debianPackageName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a Debian package name (lower-case letters, digits, + - ., starting with a letter or digit)');
+  .regex(
+    /^[a-z0-9][a-z0-9+.-]+$/,
+    'a Debian package name (lower-case letters, digits, + - ., starting with a letter or digit)',
+  );
 
 /** RFC 1123 host name label(s), at most 253 characters. */
 export const hostname = z
   .string()
   .max(253)
-  .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$/, 'an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters)');
+  .regex(
+    /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$/,
+    'an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters)',
+  );
 
 /** POSIX portable user name, as useradd accepts it by default. */
 export const userName = z
@@ -26,7 +32,10 @@ const suiteName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'a suite name such as bo
 const componentName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'an archive component such as main or universe');
 const mirrorUrl = z
   .string()
-  .regex(/^(https?|file):\/\/[^\s'"`$;&|<>\\]+$/, 'an http://, https:// or file:// URL without spaces or shell characters');
+  .regex(
+    /^(https?|file):\/\/[^\s'"`$;&|<>\\]+$/,
+    'an http://, https:// or file:// URL without spaces or shell characters',
+  );
 const absoluteHostPath = z
   .string()
   .regex(/^\/[^\0\n]*$/, 'an absolute path')
@@ -34,18 +43,30 @@ const absoluteHostPath = z
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, 'a sha256 in lower-case hex (64 characters)');
 /** ISO 9660 volume ids: up to 32 characters of A-Z 0-9 _ (and - . which xorriso accepts). */
 const volumeLabel = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'a volume label of 1 to 32 letters, digits, _ - or .');
-const outputName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'a file name of letters, digits, _ - and . (no slashes)');
+const outputName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'a file name of letters, digits, _ - and . (no slashes)');
 const kernelArg = z.string().regex(/^[A-Za-z0-9_.,:=/+@-]+$/, 'a kernel argument without spaces or quotes');
-const localeName = z.string().regex(/^[A-Za-z]{1,8}(_[A-Za-z]{2})?(\.[A-Za-z0-9-]+)?(@[a-z]+)?$/, 'a locale such as C.UTF-8 or en_US.UTF-8');
-const timezone = z.string().regex(/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/, 'a time zone such as Etc/UTC or Europe/Berlin');
+const localeName = z
+  .string()
+  .regex(/^[A-Za-z]{1,8}(_[A-Za-z]{2})?(\.[A-Za-z0-9-]+)?(@[a-z]+)?$/, 'a locale such as C.UTF-8 or en_US.UTF-8');
+const timezone = z
+  .string()
+  .regex(/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/, 'a time zone such as Etc/UTC or Europe/Berlin');
 
 /** A path relative to the config file's directory that cannot leave it: no absolute path, no "..". */
 export const configRelativePath = z
   .string()
   .min(1)
   .max(1024)
-  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(p), 'a path relative to the config file (an absolute path is refused)')
-  .refine((p) => !p.split(/[\\/]+/).includes('..'), 'a path inside the config file\'s directory ("..", which could escape it, is refused)')
+  .refine(
+    (p) => !p.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(p),
+    'a path relative to the config file (an absolute path is refused)',
+  )
+  .refine(
+    (p) => !p.split(/[\\/]+/).includes('..'),
+    'a path inside the config file\'s directory ("..", which could escape it, is refused)',
+  )
   .refine((p) => !/[\0\n\r]/.test(p), 'a path without NUL or newline characters');
 /** A file on the build host: absolute, or relative to the config file; never with "..". */
 const hostFilePath = z.union([absoluteHostPath, configRelativePath]);
@@ -53,17 +74,36 @@ const hostFilePath = z.union([absoluteHostPath, configRelativePath]);
 const imagePath = z
   .string()
   .max(512)
-  .regex(/^(\/[A-Za-z0-9._+@-]+)+$/, 'an absolute path inside the image (letters, digits, . _ + @ -), without a trailing /')
+  .regex(
+    /^(\/[A-Za-z0-9._+@-]+)+$/,
+    'an absolute path inside the image (letters, digits, . _ + @ -), without a trailing /',
+  )
   .refine((p) => !p.split('/').includes('..') && !p.split('/').includes('.'), 'a path without "." or ".." parts');
 /** File mode as an octal string; setuid, setgid and sticky bits are refused. */
-const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'an octal file mode such as "0644" or "0755" (no setuid, setgid or sticky bit)');
+const fileMode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, 'an octal file mode such as "0644" or "0755" (no setuid, setgid or sticky bit)');
 /** One line of human text, for names shown to users. */
-const textLine = (max: number) => z.string().max(max).regex(/^[^\n\r\0"\\]*$/, 'one line of text without double quotes or backslashes');
-const pngFileName = configRelativePath.refine((p) => /\.png$/i.test(p), 'a PNG file (ending in .png): the installer, plymouth and launchers all read PNG');
-const wallpaperFileName = configRelativePath.refine((p) => /\.(png|jpe?g)$/i.test(p), 'an image file ending in .png, .jpg or .jpeg');
+const textLine = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[^\n\r\0"\\]*$/, 'one line of text without double quotes or backslashes');
+const pngFileName = configRelativePath.refine(
+  (p) => /\.png$/i.test(p),
+  'a PNG file (ending in .png): the installer, plymouth and launchers all read PNG',
+);
+const wallpaperFileName = configRelativePath.refine(
+  (p) => /\.(png|jpe?g)$/i.test(p),
+  'an image file ending in .png, .jpg or .jpeg',
+);
 /** Calamares module names, with an optional @instance. */
-const calamaresModule = z.string().regex(/^[a-z][a-z0-9_]*(@[a-z0-9_-]+)?$/, 'a Calamares module name such as partition or shellprocess@cleanup');
-const brandingId = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'an id of lower-case letters, digits, _ and - (used in file names)');
+const calamaresModule = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*(@[a-z0-9_-]+)?$/, 'a Calamares module name such as partition or shellprocess@cleanup');
+const brandingId = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'an id of lower-case letters, digits, _ and - (used in file names)');
 
 export const aptSourceSchema = z
   .object({
@@ -76,13 +116,21 @@ export const aptSourceSchema = z
 
 export const extraRepositorySchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a repository name (lower-case letters, digits, . _ -): the key lands in /etc/apt/keyrings/<name>.gpg').describe('Repository name: its key becomes /etc/apt/keyrings/<name>.gpg'),
+    name: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9._-]{0,62}$/,
+        'a repository name (lower-case letters, digits, . _ -): the key lands in /etc/apt/keyrings/<name>.gpg',
+      )
+      .describe('Repository name: its key becomes /etc/apt/keyrings/<name>.gpg'),
     uri: mirrorUrl.describe('Repository URL'),
     suites: z.array(suiteName).min(1).describe('Suites, one deb line each'),
     components: z.array(componentName).min(1).describe('Components of every line'),
     key: z
       .object({
-        path: hostFilePath.describe('Host file (absolute, or relative to the config file); never fetched from the network'),
+        path: hostFilePath.describe(
+          'Host file (absolute, or relative to the config file); never fetched from the network',
+        ),
         sha256: sha256Hex.describe('Its sha256: a different file is refused'),
       })
       .strict()
@@ -93,13 +141,21 @@ export const extraRepositorySchema = z
 export const configSchema = z
   .object({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors'),
-    extends: z.string().regex(/^[a-z][a-z0-9-]*$/).optional().describe('The built-in profile this config builds on'),
+    extends: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/)
+      .optional()
+      .describe('The built-in profile this config builds on'),
     name: z.string().min(1).max(64).describe('Profile name'),
     description: z.string().max(500).default('').describe('One line about the image (.disk/info, the report)'),
     architecture: z.enum(['amd64']).default('amd64').describe('Target architecture'),
     distribution: z
       .object({
-        family: z.enum(['debian', 'ubuntu']).describe('Distribution family: where the kernel links are, casper.conf values, the signed GRUB\'s EFI directory'),
+        family: z
+          .enum(['debian', 'ubuntu'])
+          .describe(
+            "Distribution family: where the kernel links are, casper.conf values, the signed GRUB's EFI directory",
+          ),
         suite: suiteName.describe('Suite to bootstrap (bookworm, noble)'),
         mirror: mirrorUrl.describe('Archive the base system is bootstrapped from'),
         components: z.array(componentName).min(1).describe('Archive components of the bootstrap'),
@@ -110,55 +166,126 @@ export const configSchema = z
           })
           .strict()
           .optional()
-          .describe('Keyring that verifies the archive; needed on hosts that do not ship the target\'s (Ubuntu\'s on Debian)'),
-        debootstrapScript: absoluteHostPath.optional().describe('debootstrap script for a suite the host\'s debootstrap does not know (noble on bookworm: gutsy)'),
+          .describe(
+            "Keyring that verifies the archive; needed on hosts that do not ship the target's (Ubuntu's on Debian)",
+          ),
+        debootstrapScript: absoluteHostPath
+          .optional()
+          .describe("debootstrap script for a suite the host's debootstrap does not know (noble on bookworm: gutsy)"),
         sources: z.array(aptSourceSchema).min(1).describe('apt sources written into the image'),
-        extraRepositories: z.array(extraRepositorySchema).default([]).describe('More apt repositories, each with its pinned signing key, written after the distribution sources'),
+        extraRepositories: z
+          .array(extraRepositorySchema)
+          .default([])
+          .describe('More apt repositories, each with its pinned signing key, written after the distribution sources'),
         resolvConf: z
-          .union([z.literal('empty'), z.object({ symlink: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a symlink target such as ../run/systemd/resolve/stub-resolv.conf') }).strict()])
+          .union([
+            z.literal('empty'),
+            z
+              .object({
+                symlink: z
+                  .string()
+                  .regex(/^[A-Za-z0-9._/-]+$/, 'a symlink target such as ../run/systemd/resolve/stub-resolv.conf'),
+              })
+              .strict(),
+          ])
           .default('empty')
-          .describe('What /etc/resolv.conf is in the shipped image: an empty file (NetworkManager fills it) or a symlink (systemd-resolved)'),
+          .describe(
+            'What /etc/resolv.conf is in the shipped image: an empty file (NetworkManager fills it) or a symlink (systemd-resolved)',
+          ),
       })
       .strict(),
     bootstrap: z
       .object({
         tool: z.enum(['debootstrap', 'mmdebstrap']).default('debootstrap').describe('Bootstrap tool'),
         variant: z.enum(['minbase', 'buildd', 'default']).default('minbase').describe('Bootstrap variant'),
-        include: z.array(debianPackageName).default([]).describe('Extra packages in the base layer (ca-certificates for https repositories)'),
+        include: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Extra packages in the base layer (ca-certificates for https repositories)'),
       })
       .strict()
       .prefault({}),
-    liveSystem: z.enum(['live-boot', 'casper']).describe('live-boot (Debian, boot=live) or casper (Ubuntu, boot=casper)'),
+    liveSystem: z
+      .enum(['live-boot', 'casper'])
+      .describe('live-boot (Debian, boot=live) or casper (Ubuntu, boot=casper)'),
     packages: z
       .object({
         live: z.array(debianPackageName).min(1).describe('Userland and live system, installed first'),
-        kernel: z.array(debianPackageName).min(1).describe('Kernel, in its own apt call so the initramfs is built once'),
-        firmware: z.array(debianPackageName).default([]).describe('Firmware, installed with the live system (packages step)'),
-        desktop: z.array(debianPackageName).default([]).describe('Desktop environment, display manager and X server (desktop step)'),
-        apps: z.array(debianPackageName).default([]).describe('Applications, installed with the desktop (desktop step)'),
-        installer: z.array(debianPackageName).default([]).describe('Installer and what it needs to install a bootloader (installer step)'),
-        extra: z.array(debianPackageName).default([]).describe('More packages, installed with the live system (packages step)'),
-        installRecommends: z.boolean().default(false).describe('Install Recommends too (every apt-get install of the build)'),
+        kernel: z
+          .array(debianPackageName)
+          .min(1)
+          .describe('Kernel, in its own apt call so the initramfs is built once'),
+        firmware: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Firmware, installed with the live system (packages step)'),
+        desktop: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Desktop environment, display manager and X server (desktop step)'),
+        apps: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Applications, installed with the desktop (desktop step)'),
+        installer: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Installer and what it needs to install a bootloader (installer step)'),
+        extra: z
+          .array(debianPackageName)
+          .default([])
+          .describe('More packages, installed with the live system (packages step)'),
+        installRecommends: z
+          .boolean()
+          .default(false)
+          .describe('Install Recommends too (every apt-get install of the build)'),
       })
       .strict(),
     hostname: hostname.describe('Host name of the live system (set late, in identity: changing it reinstalls nothing)'),
     liveUser: z
       .object({
         name: userName.describe('Live user name'),
-        fullName: z.string().regex(/^[^:,\n\0]*$/, 'a full name without : , or newlines').max(100).default('Live user').describe('Full name (GECOS)'),
-        groups: z.array(userName).default([]).describe('Groups, where the image has them (others are left out, and logged)'),
+        fullName: z
+          .string()
+          .regex(/^[^:,\n\0]*$/, 'a full name without : , or newlines')
+          .max(100)
+          .default('Live user')
+          .describe('Full name (GECOS)'),
+        groups: z
+          .array(userName)
+          .default([])
+          .describe('Groups, where the image has them (others are left out, and logged)'),
         shell: absoluteHostPath.default('/bin/bash').describe('Login shell'),
-        password: z.string().regex(/^[^:\n\0]*$/, 'a password without : or newlines').max(128).default('live').describe('Password of the live user (given to chpasswd on stdin)'),
-        autologin: z.boolean().default(true).describe('Log the live user in at once when the image has SDDM (/etc/sddm.conf.d/autologin.conf)'),
-        session: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a session name such as plasma').default('plasma').describe('Desktop session of the autologin (a file name in /usr/share/xsessions without .desktop)'),
+        password: z
+          .string()
+          .regex(/^[^:\n\0]*$/, 'a password without : or newlines')
+          .max(128)
+          .default('live')
+          .describe('Password of the live user (given to chpasswd on stdin)'),
+        autologin: z
+          .boolean()
+          .default(true)
+          .describe('Log the live user in at once when the image has SDDM (/etc/sddm.conf.d/autologin.conf)'),
+        session: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a session name such as plasma')
+          .default('plasma')
+          .describe('Desktop session of the autologin (a file name in /usr/share/xsessions without .desktop)'),
       })
       .strict(),
     locale: z
       .object({
         lang: localeName.default('C.UTF-8').describe('LANG of the image'),
-        generate: z.array(localeName).default([]).describe('Locales generated with locale-gen (installs the locales package)'),
+        generate: z
+          .array(localeName)
+          .default([])
+          .describe('Locales generated with locale-gen (installs the locales package)'),
         timezone: timezone.default('Etc/UTC').describe('Time zone'),
-        keyboardLayout: z.string().regex(/^[a-z]{2,8}$/).default('us').describe('XKB keyboard layout'),
+        keyboardLayout: z
+          .string()
+          .regex(/^[a-z]{2,8}$/)
+          .default('us')
+          .describe('XKB keyboard layout'),
       })
       .strict()
       .prefault({}),
@@ -171,7 +298,10 @@ export const configSchema = z
             z
               .string()
               .regex(/^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/, 'a path relative to the rootfs')
-              .refine((p) => !p.split('/').some((part) => part === '.' || part === '..'), 'a path relative to the rootfs without "." or ".." parts'),
+              .refine(
+                (p) => !p.split('/').some((part) => part === '.' || part === '..'),
+                'a path relative to the rootfs without "." or ".." parts',
+              ),
           )
           .default(['boot'])
           .describe('Paths left out of the squashfs (and of filesystem.size)'),
@@ -186,32 +316,59 @@ export const configSchema = z
         uefi: z.boolean().default(true).describe('Bootable on UEFI (El Torito EFI entry and a GPT ESP)'),
         kernelArgs: z.array(kernelArg).default([]).describe('Kernel arguments of every boot menu entry'),
         menuTimeout: z.number().int().min(0).max(300).default(5).describe('Seconds before the first entry boots'),
-        serialConsole: z.boolean().default(true).describe('GRUB and the kernel also use ttyS0, so a headless boot can be watched'),
-        isolinux: z.boolean().default(false).describe('BIOS boot through ISOLINUX (the host\'s isolinux and syslinux-common) instead of a GRUB core image'),
-        secureBoot: z.boolean().default(false).describe('UEFI boot through the distribution\'s signed shim and signed GRUB, taken from the image'),
+        serialConsole: z
+          .boolean()
+          .default(true)
+          .describe('GRUB and the kernel also use ttyS0, so a headless boot can be watched'),
+        isolinux: z
+          .boolean()
+          .default(false)
+          .describe(
+            "BIOS boot through ISOLINUX (the host's isolinux and syslinux-common) instead of a GRUB core image",
+          ),
+        secureBoot: z
+          .boolean()
+          .default(false)
+          .describe("UEFI boot through the distribution's signed shim and signed GRUB, taken from the image"),
       })
       .strict(),
     branding: z
       .object({
-        id: brandingId.default('ailinux').describe('Short id: /usr/share/<id>, /etc/calamares/branding/<id>, the plymouth theme name'),
+        id: brandingId
+          .default('ailinux')
+          .describe('Short id: /usr/share/<id>, /etc/calamares/branding/<id>, the plymouth theme name'),
         productName: textLine(64).default('AILinux').describe('Product name shown by the installer and launchers'),
         version: textLine(32).default('').describe('Version shown by the installer'),
         url: mirrorUrl.optional().describe('Product web site shown by the installer'),
         dir: configRelativePath.optional().describe('Directory of branding assets, relative to the config file'),
         logo: pngFileName.optional().describe('Logo, relative to branding.dir: installer logo, /usr/share/<id>/logo'),
-        welcome: pngFileName.optional().describe('Installer welcome image, relative to branding.dir (default: the logo)'),
-        splash: pngFileName.optional().describe('Boot splash image, relative to branding.dir: a plymouth theme when the image has plymouth'),
-        wallpaper: wallpaperFileName.optional().describe('Wallpaper, relative to branding.dir: a KDE wallpaper package in /usr/share/wallpapers/<id>'),
+        welcome: pngFileName
+          .optional()
+          .describe('Installer welcome image, relative to branding.dir (default: the logo)'),
+        splash: pngFileName
+          .optional()
+          .describe('Boot splash image, relative to branding.dir: a plymouth theme when the image has plymouth'),
+        wallpaper: wallpaperFileName
+          .optional()
+          .describe('Wallpaper, relative to branding.dir: a KDE wallpaper package in /usr/share/wallpapers/<id>'),
       })
       .strict()
-      .refine((b) => b.dir !== undefined || (b.logo === undefined && b.welcome === undefined && b.splash === undefined && b.wallpaper === undefined), {
-        message: 'branding.dir must be set when branding files are named',
-        path: ['dir'],
-      })
+      .refine(
+        (b) =>
+          b.dir !== undefined ||
+          (b.logo === undefined && b.welcome === undefined && b.splash === undefined && b.wallpaper === undefined),
+        {
+          message: 'branding.dir must be set when branding files are named',
+          path: ['dir'],
+        },
+      )
       .prefault({}),
     helper: z
       .object({
-        name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a name of lower-case letters, digits and - (used in file names)').describe('Helper id: the launcher is <name>.desktop'),
+        name: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{0,31}$/, 'a name of lower-case letters, digits and - (used in file names)')
+          .describe('Helper id: the launcher is <name>.desktop'),
         title: textLine(64).describe('Launcher name'),
         comment: textLine(200).default('').describe('Launcher comment'),
         files: z
@@ -229,8 +386,20 @@ export const configSchema = z
           .describe('The files to install; a file that holds an API key is refused'),
         launcher: z
           .object({
-            exec: z.string().max(300).regex(/^\/[A-Za-z0-9._+@/-]+( [A-Za-z0-9._+@/=:,-]+)*$/, 'an absolute program path and plain arguments (no quotes, no shell characters)').describe('Command line (Exec=)'),
-            icon: z.string().max(200).regex(/^[A-Za-z0-9._+@/-]+$/, 'an icon name or an absolute path').optional().describe('Icon name or path (Icon=)'),
+            exec: z
+              .string()
+              .max(300)
+              .regex(
+                /^\/[A-Za-z0-9._+@/-]+( [A-Za-z0-9._+@/=:,-]+)*$/,
+                'an absolute program path and plain arguments (no quotes, no shell characters)',
+              )
+              .describe('Command line (Exec=)'),
+            icon: z
+              .string()
+              .max(200)
+              .regex(/^[A-Za-z0-9._+@/-]+$/, 'an icon name or an absolute path')
+              .optional()
+              .describe('Icon name or path (Icon=)'),
             terminal: z.boolean().default(false).describe('Run in a terminal (Terminal=)'),
           })
           .strict()
@@ -242,50 +411,129 @@ export const configSchema = z
       .describe('An optional helper application, given as files to install; never a secret'),
     installer: z
       .object({
-        showSequence: z.array(calamaresModule).min(1).default(['welcome', 'locale', 'keyboard', 'partition', 'users', 'summary']).describe('Calamares pages before the installation'),
+        showSequence: z
+          .array(calamaresModule)
+          .min(1)
+          .default(['welcome', 'locale', 'keyboard', 'partition', 'users', 'summary'])
+          .describe('Calamares pages before the installation'),
         execSequence: z
           .array(calamaresModule)
           .min(1)
-          .default(['partition', 'mount', 'unpackfs', 'machineid', 'fstab', 'locale', 'keyboard', 'localecfg', 'users', 'displaymanager', 'networkcfg', 'hwclock', 'removeuser', 'packages', 'initramfscfg', 'initramfs', 'grubcfg', 'bootloader', 'umount'])
+          .default([
+            'partition',
+            'mount',
+            'unpackfs',
+            'machineid',
+            'fstab',
+            'locale',
+            'keyboard',
+            'localecfg',
+            'users',
+            'displaymanager',
+            'networkcfg',
+            'hwclock',
+            'removeuser',
+            'packages',
+            'initramfscfg',
+            'initramfs',
+            'grubcfg',
+            'bootloader',
+            'umount',
+          ])
           .describe('Calamares jobs that install the system'),
-        finishedSequence: z.array(calamaresModule).default(['finished']).describe('Calamares pages after the installation'),
-        filesystem: z.enum(['ext4', 'btrfs', 'xfs']).default('ext4').describe('Default file system of the installed root'),
+        finishedSequence: z
+          .array(calamaresModule)
+          .default(['finished'])
+          .describe('Calamares pages after the installation'),
+        filesystem: z
+          .enum(['ext4', 'btrfs', 'xfs'])
+          .default('ext4')
+          .describe('Default file system of the installed root'),
         swap: z.enum(['none', 'small', 'suspend', 'file']).default('file').describe('Initial swap choice'),
-        userGroups: z.array(userName).default(['adm', 'cdrom', 'dip', 'lpadmin', 'plugdev', 'sudo']).describe('Groups of the user the installer creates'),
-        removePackages: z.array(debianPackageName).default([]).describe('Packages the installer removes from the installed system (the live system, the installer)'),
-        efiBootloaderId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional().describe('EFI directory of the installed bootloader (ubuntu for Ubuntu\'s signed GRUB)'),
+        userGroups: z
+          .array(userName)
+          .default(['adm', 'cdrom', 'dip', 'lpadmin', 'plugdev', 'sudo'])
+          .describe('Groups of the user the installer creates'),
+        removePackages: z
+          .array(debianPackageName)
+          .default([])
+          .describe('Packages the installer removes from the installed system (the live system, the installer)'),
+        efiBootloaderId: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,32}$/)
+          .optional()
+          .describe("EFI directory of the installed bootloader (ubuntu for Ubuntu's signed GRUB)"),
         launcher: z.boolean().default(true).describe('An "Install" launcher on the live user\'s desktop'),
       })
       .strict()
       .prefault({}),
     verify: z
       .object({
-        boot: z.boolean().default(false).describe('The verify step also boots the ISO in qemu and waits for the marker'),
+        boot: z
+          .boolean()
+          .default(false)
+          .describe('The verify step also boots the ISO in qemu and waits for the marker'),
         bios: z.boolean().default(true).describe('Boot test with BIOS firmware'),
         uefi: z.boolean().default(false).describe('Boot test with UEFI firmware (OVMF)'),
-        marker: z.string().min(1).max(200).regex(/^[^\n\0]+$/, 'one line of text').default('login:').describe('Text on the serial console that proves the live system came up'),
-        timeoutSec: z.number().int().min(10).max(3600).default(300).describe('Seconds the boot test waits for the marker'),
+        marker: z
+          .string()
+          .min(1)
+          .max(200)
+          .regex(/^[^\n\0]+$/, 'one line of text')
+          .default('login:')
+          .describe('Text on the serial console that proves the live system came up'),
+        timeoutSec: z
+          .number()
+          .int()
+          .min(10)
+          .max(3600)
+          .default(300)
+          .describe('Seconds the boot test waits for the marker'),
         memoryMb: z.number().int().min(256).max(16384).default(1024).describe('Memory of the test machine'),
       })
       .strict()
       .prefault({}),
     resources: z
       .object({
-        minFreeDiskMb: z.number().int().min(0).max(1_000_000).default(1024).describe('Below this much free space in the work dir a running step is stopped and the build pauses'),
-        checkEstimates: z.boolean().default(true).describe("Before each step, pause unless its estimated need plus the floor is free"),
-        sampleIntervalMs: z.number().int().min(100).max(60_000).default(2000).describe('How often disk, memory and load are sampled'),
+        minFreeDiskMb: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(1024)
+          .describe('Below this much free space in the work dir a running step is stopped and the build pauses'),
+        checkEstimates: z
+          .boolean()
+          .default(true)
+          .describe('Before each step, pause unless its estimated need plus the floor is free'),
+        sampleIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(60_000)
+          .default(2000)
+          .describe('How often disk, memory and load are sampled'),
       })
       .strict()
       .prefault({}),
     retry: z
       .object({
-        maxAttempts: z.number().int().min(1).max(10).default(3).describe('Attempts of a step whose failure is transient (network)'),
+        maxAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe('Attempts of a step whose failure is transient (network)'),
         backoffMs: z.number().int().min(0).max(600_000).default(5000).describe('Wait before the first retry'),
         backoffFactor: z.number().min(1).max(10).default(2).describe('Each further wait is this much longer'),
       })
       .strict()
       .prefault({}),
-    steps: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/)).min(1).describe('The ordered step list of the build'),
+    steps: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*$/))
+      .min(1)
+      .describe('The ordered step list of the build'),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -313,7 +561,8 @@ export const TEXT_FIELDS: ReadonlySet<string> = new Set([
 
 function valueAtPath(value: unknown, at: readonly string[]): unknown {
   let cur = value;
-  for (const part of at) cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[part] : undefined;
+  for (const part of at)
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[part] : undefined;
   return cur;
 }
 

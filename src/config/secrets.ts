@@ -15,7 +15,10 @@ const START = '(?<![A-Za-z0-9_-])';
 
 export const SECRET_SHAPES: readonly SecretShape[] = [
   { kind: 'an OpenAI-style API key (sk-...)', pattern: new RegExp(`${START}sk-[A-Za-z0-9]{20,}`) },
-  { kind: 'an API key (sk-proj-/sk-ant-/sk-svcacct-...)', pattern: new RegExp(`${START}sk-(proj|ant|svcacct|admin)-[A-Za-z0-9_-]{20,}`) },
+  {
+    kind: 'an API key (sk-proj-/sk-ant-/sk-svcacct-...)',
+    pattern: new RegExp(`${START}sk-(proj|ant|svcacct|admin)-[A-Za-z0-9_-]{20,}`),
+  },
   { kind: 'an AWS access key id (AKIA...)', pattern: new RegExp(`${START}(AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])`) },
   { kind: 'a GitHub token (ghp_...)', pattern: new RegExp(`${START}gh[pousr]_[A-Za-z0-9]{36,}`) },
   { kind: 'a GitHub fine-grained token (github_pat_...)', pattern: new RegExp(`${START}github_pat_[A-Za-z0-9_]{22,}`) },
@@ -50,13 +53,14 @@ export function looksLikeRandomToken(word: string): boolean {
 /** What kind of secret text holds, or null. Entropy is only judged when the field is meant for text. */
 export function secretKind(text: string, isTextField: boolean): string | null {
   for (const shape of SECRET_SHAPES) if (shape.pattern.test(text)) return shape.kind;
-  if (isTextField && text.split(/[\s"'`,;:()<>[\]{}]+/).some(looksLikeRandomToken)) return 'a long random token (an API key or password?)';
+  if (isTextField && text.split(/[\s"'`,;:()<>[\]{}]+/).some(looksLikeRandomToken))
+    return 'a long random token (an API key or password?)';
   return null;
 }
 
 /** Enough of a value to recognise it, never all of it. */
 export function maskSecret(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return `${text.slice(0, 4)}... (${text.length} characters, not shown)`;
 }
 

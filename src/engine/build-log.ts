@@ -10,7 +10,10 @@ import type { StepLog } from '../steps/types.js';
 
 export function openBuildLogger(file: string, runId: string): Logger {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  return pino({ base: { runId }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: file, sync: true, mkdir: true }));
+  return pino(
+    { base: { runId }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: file, sync: true, mkdir: true }),
+  );
 }
 
 export function stepLogPath(stepLogsDir: string, stepId: string): string {
@@ -24,7 +27,12 @@ export interface OpenStepLog extends StepLog {
   close(): void;
 }
 
-export function openStepLog(stepLogsDir: string, stepId: string, logger: Logger, onLine?: (line: string) => void): OpenStepLog {
+export function openStepLog(
+  stepLogsDir: string,
+  stepId: string,
+  logger: Logger,
+  onLine?: (line: string) => void,
+): OpenStepLog {
   fs.mkdirSync(stepLogsDir, { recursive: true });
   const file = stepLogPath(stepLogsDir, stepId);
   const fd = fs.openSync(file, 'a');
@@ -71,7 +79,10 @@ export function loggingRunner(inner: Runner, log: StepLog, logger: Logger, stepI
         const ms = Math.round(performance.now() - started);
         const failure = (error as { failure?: { exitCode: number | null; signal: string | null } }).failure;
         log.info(`failed after ${(ms / 1000).toFixed(1)} s: ${(error as Error).message}`);
-        logger.warn({ step: stepId, argv, ms, exitCode: failure?.exitCode ?? null, signal: failure?.signal ?? null }, 'command failed');
+        logger.warn(
+          { step: stepId, argv, ms, exitCode: failure?.exitCode ?? null, signal: failure?.signal ?? null },
+          'command failed',
+        );
         throw error;
       }
     },

@@ -6,10 +6,15 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { createActor, fromPromise, toPromise } from 'xstate';
 import type { Logger } from 'pino';
-import { createBuildMachine, MACHINE_SHAPE_VERSION, type BuildActor, type BuildSnapshot, type RunStepOutput } from '../../machines/build-machine.js';
+import {
+  createBuildMachine,
+  MACHINE_SHAPE_VERSION,
+  type BuildActor,
+  type BuildSnapshot,
+  type RunStepOutput,
+} from '../../machines/build-machine.js';
 import { readStateReadOnly, StateStore } from '../../state/store.js';
 import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
@@ -84,7 +89,9 @@ export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
   const raw = env['SOURCE_DATE_EPOCH'];
   if (raw === undefined || raw === '') return null;
   if (!/^\d{1,12}$/.test(raw)) {
-    throw new UsageError(`SOURCE_DATE_EPOCH is "${raw}", not a whole number of seconds since 1970`, { hint: 'unset it or set it to e.g. $(git log -1 --format=%ct)' });
+    throw new UsageError(`SOURCE_DATE_EPOCH is "${raw}", not a whole number of seconds since 1970`, {
+      hint: 'unset it or set it to e.g. $(git log -1 --format=%ct)',
+    });
   }
   return Number(raw);
 }
@@ -93,9 +100,17 @@ export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
 export function resolveBuildConfig(request: BuildRequest, existing: StateFile | null): LoadedConfig {
   const explicit = Boolean(request.configFile || request.profile);
   if (request.command === 'resume' && existing && !explicit) {
-    return loadConfig({ configFile: existing.configSource.configFile, profile: existing.configSource.configFile ? null : existing.configSource.profile, ...(request.cwd ? { cwd: request.cwd } : {}) });
+    return loadConfig({
+      configFile: existing.configSource.configFile,
+      profile: existing.configSource.configFile ? null : existing.configSource.profile,
+      ...(request.cwd ? { cwd: request.cwd } : {}),
+    });
   }
-  return loadConfig({ configFile: request.configFile ?? null, profile: request.profile ?? null, ...(request.cwd ? { cwd: request.cwd } : {}) });
+  return loadConfig({
+    configFile: request.configFile ?? null,
+    profile: request.profile ?? null,
+    ...(request.cwd ? { cwd: request.cwd } : {}),
+  });
 }
 
 export class BuildSession {
@@ -107,7 +122,10 @@ export class BuildSession {
   /** Step work still settling after its actor was stopped; cleanup waits for it. */
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly request: BuildRequest, private readonly deps: BuildDeps) {}
+  constructor(
+    private readonly request: BuildRequest,
+    private readonly deps: BuildDeps,
+  ) {}
 
   /** First signal: stop the running command and clean up. Second: KILL our own process groups. */
   /** Stops the build cleanly so that it can be resumed later (for lack of disk space). */
@@ -139,7 +157,9 @@ export class BuildSession {
     const loaded = resolveBuildConfig(request, request.command === 'resume' ? safePeek(paths.stateFile) : null);
     const steps = resolveSteps(loaded.config);
     if (request.command === 'resume' && !fs.existsSync(paths.stateFile)) {
-      throw new UsageError(`there is no build to resume in ${workDir}`, { hint: `start one with: ailinux build --work-dir ${workDir}` });
+      throw new UsageError(`there is no build to resume in ${workDir}`, {
+        hint: `start one with: ailinux build --work-dir ${workDir}`,
+      });
     }
 
     fs.mkdirSync(paths.stateDir, { recursive: true });
@@ -151,27 +171,39 @@ export class BuildSession {
     }
   }
 
-  private async runLocked(paths: WorkPaths, loaded: LoadedConfig, steps: StepDef[], sourceDateEpoch: number | null): Promise<BuildResult> {
+  private async runLocked(
+    paths: WorkPaths,
+    loaded: LoadedConfig,
+    steps: StepDef[],
+    sourceDateEpoch: number | null,
+  ): Promise<BuildResult> {
     const { request, deps } = this;
     const store = StateStore.open(paths.stateFile);
     const previous = store.load();
 
     if (request.command === 'build' && previous && previous.outcome !== 'succeeded' && !request.fresh) {
-      const where = previous.current ?? Object.values(previous.ledger).find((e) => e.status === 'failed' || e.status === 'interrupted')?.id;
+      const where =
+        previous.current ??
+        Object.values(previous.ledger).find((e) => e.status === 'failed' || e.status === 'interrupted')?.id;
       throw new UsageError(
         `${paths.workDir} holds an unfinished build (${previous.outcome}${where ? ` at ${where}` : ''})`,
-        { hint: `continue it with \`ailinux resume --work-dir ${paths.workDir}\`, or start over with \`ailinux build --fresh\`` },
+        {
+          hint: `continue it with \`ailinux resume --work-dir ${paths.workDir}\`, or start over with \`ailinux build --fresh\``,
+        },
       );
     }
 
     if (previous) await this.reapLeftovers(previous);
     if (previous && previous.machineVersion !== machineVersion(steps)) {
-      deps.view.message('the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)');
+      deps.view.message(
+        'the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)',
+      );
     }
     const workId = previous?.workId ?? crypto.randomUUID();
     const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${crypto.randomBytes(3).toString('hex')}`;
     const ledger: Ledger = {};
-    if (previous && !request.fresh) for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
+    if (previous && !request.fresh)
+      for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
 
     const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch });
     const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
@@ -179,7 +211,17 @@ export class BuildSession {
     for (const p of plan) {
       const old = ledger[p.id];
       if (p.action === 'run' && old) {
-        ledger[p.id] = { ...old, status: 'pending', attempts: 0, error: null, reason: null, artifacts: [], startedAt: null, endedAt: null, durationMs: null };
+        ledger[p.id] = {
+          ...old,
+          status: 'pending',
+          attempts: 0,
+          error: null,
+          reason: null,
+          artifacts: [],
+          startedAt: null,
+          endedAt: null,
+          durationMs: null,
+        };
       }
     }
 
@@ -201,7 +243,10 @@ export class BuildSession {
       current: null,
       interruptSignal: null,
       processes: [],
-      history: [...(previous?.history ?? []), { runId, command: request.command, startedAt: now, endedAt: null, outcome: 'running' as BuildOutcome }].slice(-50),
+      history: [
+        ...(previous?.history ?? []),
+        { runId, command: request.command, startedAt: now, endedAt: null, outcome: 'running' as BuildOutcome },
+      ].slice(-50),
     };
 
     // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
@@ -216,12 +261,21 @@ export class BuildSession {
     persist();
     // Only now that the emptied ledger is on disk: a kill mid-removal must not leave old checkpoints that trust half-deleted trees.
     if (previous && request.fresh) {
-      deps.view.message('--fresh: discarding the previous build\'s layers and ISO tree (caches are kept)');
-      for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) await removeTree(dir, { within: paths.workDir });
+      deps.view.message("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
+      for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir])
+        await removeTree(dir, { within: paths.workDir });
     }
 
     const logger = openBuildLogger(paths.buildLog, runId);
-    logger.info({ command: request.command, profile: state.profile, workDir: paths.workDir, plan: plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })) }, 'build started');
+    logger.info(
+      {
+        command: request.command,
+        profile: state.profile,
+        workDir: paths.workDir,
+        plan: plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })),
+      },
+      'build started',
+    );
     for (const p of plan) if (p.action === 'run' && p.undoFirst) deps.view.message(`${p.id}: ${p.reasons[0]}`);
 
     const runner = (deps.createRunner ?? defaultRunner)({
@@ -255,7 +309,14 @@ export class BuildSession {
         resourcePeaks: state.resources ?? {},
         baseDir: loaded.baseDir,
         // the HTML report draws the machine and the timeline with the inspect renderers, which steps cannot import
-        renderReportHtml: (report, ledgerNow) => renderReportHtml({ report, order: steps.map((s) => s.id), ledger: ledgerNow, buildLog: paths.buildLog, runId }),
+        renderReportHtml: (report, ledgerNow) =>
+          renderReportHtml({
+            report,
+            order: steps.map((s) => s.id),
+            ledger: ledgerNow,
+            buildLog: paths.buildLog,
+            runId,
+          }),
       };
       return { step, ctx, log };
     };
@@ -267,49 +328,65 @@ export class BuildSession {
     };
     const machine = createBuildMachine(steps.map((s) => s.id)).provide({
       actors: {
-        runStep: fromPromise<RunStepOutput, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
-          const { step, ctx, log } = contextFor(input.stepId, signal, (line) => deps.view.stepLine(input.stepId, line));
-          try {
-            log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
-            const shortfall = diskShortfall(step, loaded.config, paths.workDir);
-            if (shortfall) {
-              this.pause(shortfall);
-              await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-              return { artifacts: [] };
-            }
-            // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
-            await step.undo(ctx);
-            const artifacts = await step.run(ctx);
-            return { artifacts };
-          } finally {
-            log.close();
-          }
-        })())),
-        verifyStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
-          const { step, ctx, log } = contextFor(input.stepId, signal);
-          try {
-            await step.verify(ctx);
-            log.info('verified');
-          } finally {
-            log.close();
-          }
-        })())),
-        undoStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) => track((async () => {
-          const { step, ctx, log } = contextFor(input.stepId, signal);
-          try {
-            log.info('undoing the failed step');
-            await step.undo(ctx);
-          } finally {
-            log.close();
-          }
-        })())),
+        runStep: fromPromise<RunStepOutput, { stepId: string; attempt: number }>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal, (line) =>
+                deps.view.stepLine(input.stepId, line),
+              );
+              try {
+                log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
+                const shortfall = diskShortfall(step, loaded.config, paths.workDir);
+                if (shortfall) {
+                  this.pause(shortfall);
+                  await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+                  return { artifacts: [] };
+                }
+                // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
+                await step.undo(ctx);
+                const artifacts = await step.run(ctx);
+                return { artifacts };
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
+        verifyStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal);
+              try {
+                await step.verify(ctx);
+                log.info('verified');
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
+        undoStep: fromPromise<void, { stepId: string; attempt: number }>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal);
+              try {
+                log.info('undoing the failed step');
+                await step.undo(ctx);
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
         cleanup: fromPromise(async () => {
           await runner.drain();
           // A stopped step's own work (a layer removal, a file being written) settles before the state is final.
           await Promise.allSettled([...this.inFlight]);
           const left = mountsUnder(paths.workDir, readMountinfo());
           for (const m of left) {
-            deps.warn(`a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`);
+            deps.warn(
+              `a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`,
+            );
           }
           logger.info({ mountsLeft: left.length }, 'cleanup finished');
         }),
@@ -321,7 +398,12 @@ export class BuildSession {
         runId,
         retry: loaded.config.retry,
         ledger,
-        steps: plan.map((p) => ({ id: p.id, fingerprint: p.fingerprint, material: p.material, skipReason: p.action === 'skip' ? p.reasons[0]! : null })),
+        steps: plan.map((p) => ({
+          id: p.id,
+          fingerprint: p.fingerprint,
+          material: p.material,
+          skipReason: p.action === 'skip' ? p.reasons[0]! : null,
+        })),
       },
     });
     this.actor = actor;
@@ -345,7 +427,7 @@ export class BuildSession {
     const monitor = setInterval(() => {
       const current = actor.getSnapshot().context.current;
       if (!current || actor.getSnapshot().status !== 'active') return;
-      let sample;
+      let sample: ReturnType<typeof sampleResources>;
       try {
         sample = sampleResources(paths.workDir);
       } catch {
@@ -353,7 +435,9 @@ export class BuildSession {
       }
       state.resources![current] = addSample(state.resources![current], sample);
       if (toMb(sample.diskFreeBytes) < floorMb && actor.getSnapshot().context.outcome === 'running') {
-        this.pause(`disk: ${toMb(sample.diskFreeBytes)} MiB free in ${paths.workDir}, below the floor of ${floorMb} MiB (resources.minFreeDiskMb)`);
+        this.pause(
+          `disk: ${toMb(sample.diskFreeBytes)} MiB free in ${paths.workDir}, below the floor of ${floorMb} MiB (resources.minFreeDiskMb)`,
+        );
       }
     }, loaded.config.resources.sampleIntervalMs);
     monitor.unref();
@@ -370,14 +454,29 @@ export class BuildSession {
       clearInterval(monitor);
       deps.view.close();
       const count = writes.length;
-      return { outcome: 'interrupted', pauseReason: null, failedStep: null, signal: this.pendingSignal, state, plan, paths, stateWrites: { count, meanMs: writes.reduce((a, b) => a + b, 0) / count, maxMs: Math.max(...writes) } };
+      return {
+        outcome: 'interrupted',
+        pauseReason: null,
+        failedStep: null,
+        signal: this.pendingSignal,
+        state,
+        plan,
+        paths,
+        stateWrites: { count, meanMs: writes.reduce((a, b) => a + b, 0) / count, maxMs: Math.max(...writes) },
+      };
     }
     actor.start();
     await toPromise(actor).catch(() => undefined);
     clearInterval(monitor);
     const final = actor.getSnapshot();
     const outcome: BuildOutcome =
-      final.value === 'succeeded' ? 'succeeded' : final.value === 'interrupted' ? 'interrupted' : final.value === 'paused' ? 'paused' : 'failed';
+      final.value === 'succeeded'
+        ? 'succeeded'
+        : final.value === 'interrupted'
+          ? 'interrupted'
+          : final.value === 'paused'
+            ? 'paused'
+            : 'failed';
     state.pauseReason = final.context.pauseReason;
     state.outcome = outcome;
     state.current = outcome === 'succeeded' ? null : final.context.current;
@@ -394,13 +493,28 @@ export class BuildSession {
       maxMs: Math.max(0, ...writes),
     };
     logger.info({ outcome, failedStep: final.context.failedStep, stateWrites }, 'build finished');
-    return { outcome, pauseReason: final.context.pauseReason, failedStep: final.context.failedStep, signal: final.context.interruptSignal, state, plan, paths, stateWrites };
+    return {
+      outcome,
+      pauseReason: final.context.pauseReason,
+      failedStep: final.context.failedStep,
+      signal: final.context.interruptSignal,
+      state,
+      plan,
+      paths,
+      stateWrites,
+    };
   }
 
   /** Ends what a crashed earlier run of this work dir left running, and nothing else. */
   private async reapLeftovers(previous: StateFile): Promise<void> {
-    const { killed } = await reapOrphans({ groups: previous.processes, marker: { name: WORK_ID_ENV, value: previous.workId } });
-    if (killed.length > 0) this.deps.warn(`ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`);
+    const { killed } = await reapOrphans({
+      groups: previous.processes,
+      marker: { name: WORK_ID_ENV, value: previous.workId },
+    });
+    if (killed.length > 0)
+      this.deps.warn(
+        `ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`,
+      );
   }
 }
 
@@ -438,14 +552,23 @@ function reportTransitions(before: Ledger, after: Ledger, view: ProgressView, lo
   for (const entry of Object.values(after)) {
     const was = before[entry.id];
     if (was?.status === entry.status && was.attempts === entry.attempts) continue;
-    logger.info({ step: entry.id, status: entry.status, attempts: entry.attempts, error: entry.error ?? undefined }, `step ${entry.status}`);
+    logger.info(
+      { step: entry.id, status: entry.status, attempts: entry.attempts, error: entry.error ?? undefined },
+      `step ${entry.status}`,
+    );
     if (entry.status === 'running') view.stepStarted(entry.id, entry.attempts);
-    else if (entry.status === 'retrying') view.stepEnded(entry.id, 'retrying', null, `attempt ${entry.attempts} failed: ${entry.error?.message ?? ''}; retrying`);
+    else if (entry.status === 'retrying')
+      view.stepEnded(
+        entry.id,
+        'retrying',
+        null,
+        `attempt ${entry.attempts} failed: ${entry.error?.message ?? ''}; retrying`,
+      );
     else if (TERMINAL.includes(entry.status)) {
-      const note = entry.status === 'skipped' ? entry.reason ?? '' : entry.attempts > 1 ? `${entry.attempts} attempts` : '';
+      const note =
+        entry.status === 'skipped' ? (entry.reason ?? '') : entry.attempts > 1 ? `${entry.attempts} attempts` : '';
       view.stepEnded(entry.id, entry.status, entry.status === 'skipped' ? null : entry.durationMs, note);
     }
   }
   return after;
 }
-

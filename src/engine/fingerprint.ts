@@ -42,17 +42,27 @@ export interface EnvironmentInputs {
   sourceDateEpoch: number | null;
 }
 
-export function fingerprintMaterial(step: StepDef, config: BuildConfig, baseDir: string, previous: string | null, env: EnvironmentInputs): FingerprintMaterial {
+export function fingerprintMaterial(
+  step: StepDef,
+  config: BuildConfig,
+  baseDir: string,
+  previous: string | null,
+  env: EnvironmentInputs,
+): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
   for (const field of step.configFields) slice[field] = configValueAt(config, field) ?? null;
-  if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null) slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
+  if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
+    slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
   for (const file of step.inputFiles?.(config) ?? []) files[file] = hashFile(path.resolve(baseDir, file));
   return { stepVersion: step.version, config: slice, files, previous };
 }
 
 export function fingerprintOf(stepId: string, material: FingerprintMaterial): string {
-  return crypto.createHash('sha256').update(canonicalJson({ stepId, ...material })).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(canonicalJson({ stepId, ...material }))
+    .digest('hex');
 }
 
 export interface StepFingerprint {
@@ -62,7 +72,12 @@ export interface StepFingerprint {
 }
 
 /** Fingerprints for the whole ordered step list: each one chained to the one before. */
-export function fingerprintSteps(steps: readonly StepDef[], config: BuildConfig, baseDir: string, env: EnvironmentInputs): StepFingerprint[] {
+export function fingerprintSteps(
+  steps: readonly StepDef[],
+  config: BuildConfig,
+  baseDir: string,
+  env: EnvironmentInputs,
+): StepFingerprint[] {
   let previous: string | null = null;
   return steps.map((step) => {
     const material = fingerprintMaterial(step, config, baseDir, previous, env);

@@ -28,7 +28,9 @@ export function planBuild(
   let rerunFrom: string | null = null;
   return fingerprints.map(({ id, fingerprint, material }) => {
     const entry = ledger[id];
-    const reasons = entry ? reasonsToRun(entry, material, fingerprint, artifactPresent) : ['it has never run in this work dir'];
+    const reasons = entry
+      ? reasonsToRun(entry, material, fingerprint, artifactPresent)
+      : ['it has never run in this work dir'];
     if (reasons.length === 0 && rerunFrom !== null) reasons.push(`an earlier step (${rerunFrom}) runs again`);
     // The chain changed with no earlier step rerunning: a step before it was added, removed or reordered.
     else if (reasons.length === 0 && entry?.material && entry.material.previous !== material.previous) {
@@ -40,11 +42,23 @@ export function planBuild(
       return { id, action: 'run' as const, reasons, fingerprint, material, undoFirst };
     }
     const when = entry?.endedAt ? ` (${entry.endedAt})` : '';
-    return { id, action: 'skip' as const, reasons: [`inputs unchanged since its last run${when}`], fingerprint, material, undoFirst: false };
+    return {
+      id,
+      action: 'skip' as const,
+      reasons: [`inputs unchanged since its last run${when}`],
+      fingerprint,
+      material,
+      undoFirst: false,
+    };
   });
 }
 
-function reasonsToRun(entry: LedgerEntry, material: FingerprintMaterial, fingerprint: string, artifactPresent: (a: Artifact) => boolean): string[] {
+function reasonsToRun(
+  entry: LedgerEntry,
+  material: FingerprintMaterial,
+  fingerprint: string,
+  artifactPresent: (a: Artifact) => boolean,
+): string[] {
   if (UNFINISHED.has(entry.status)) {
     return [`it was ${entry.status} when the last build stopped; its partial work is undone first`];
   }
@@ -56,7 +70,8 @@ function reasonsToRun(entry: LedgerEntry, material: FingerprintMaterial, fingerp
   }
   const reasons = entry.fingerprint === fingerprint ? [] : describeChanges(entry.material, material);
   // A change that only flows in from the step before is reported as that step's rerun, by the caller.
-  if (entry.fingerprint !== fingerprint && reasons.length === 0 && entry.material.previous === material.previous) reasons.push('its fingerprint changed');
+  if (entry.fingerprint !== fingerprint && reasons.length === 0 && entry.material.previous === material.previous)
+    reasons.push('its fingerprint changed');
   for (const artifact of entry.artifacts) {
     if (!artifactPresent(artifact)) reasons.push(`its output ${artifact.path} is missing or was changed`);
   }
@@ -93,11 +108,16 @@ function describeFieldChange(field: string, a: unknown, b: unknown): string {
   if (Array.isArray(a) && Array.isArray(b) && [...a, ...b].every((x) => typeof x === 'string')) {
     const added = (b as string[]).filter((x) => !(a as string[]).includes(x));
     const removed = (a as string[]).filter((x) => !(b as string[]).includes(x));
-    const parts = [added.length ? `added ${added.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter(Boolean);
+    const parts = [
+      added.length ? `added ${added.join(', ')}` : '',
+      removed.length ? `removed ${removed.join(', ')}` : '',
+    ].filter(Boolean);
     return `${label} changed (${parts.length ? parts.join('; ') : 'reordered'})`;
   }
   if (isObject(a) && isObject(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k])).sort();
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+      .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
+      .sort();
     return keys.map((k) => describeFieldChange(`${field}.${k}`, a[k], b[k])).join('; ');
   }
   return `${label} changed (${short(a)} -> ${short(b)})`;

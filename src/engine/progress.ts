@@ -27,7 +27,13 @@ const SYMBOLS: Partial<Record<StepStatus, string>> = {
   retrying: '↻',
 };
 
-const COLORS: Partial<Record<StepStatus, string>> = { done: '32', skipped: '90', failed: '31', interrupted: '33', retrying: '33' };
+const COLORS: Partial<Record<StepStatus, string>> = {
+  done: '32',
+  skipped: '90',
+  failed: '31',
+  interrupted: '33',
+  retrying: '33',
+};
 
 export function formatDuration(ms: number | null): string {
   if (ms === null) return '-';
@@ -36,13 +42,18 @@ export function formatDuration(ms: number | null): string {
   return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-export function createProgressView(stream: ViewStream, env: NodeJS.ProcessEnv = process.env, quiet = false): ProgressView {
+export function createProgressView(
+  stream: ViewStream,
+  env: NodeJS.ProcessEnv = process.env,
+  quiet = false,
+): ProgressView {
   const live = stream.isTTY === true && !quiet;
   const color = live && env['NO_COLOR'] === undefined;
   let current: { id: string; started: number; attempt: number; line: string } | null = null;
   let timer: NodeJS.Timeout | null = null;
 
-  const paint = (status: StepStatus, text: string) => (color && COLORS[status] ? `\x1b[${COLORS[status]}m${text}\x1b[0m` : text);
+  const paint = (status: StepStatus, text: string) =>
+    color && COLORS[status] ? `\x1b[${COLORS[status]}m${text}\x1b[0m` : text;
   const clearLive = () => {
     if (live) stream.write('\r\x1b[K');
   };

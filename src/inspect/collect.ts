@@ -86,7 +86,9 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
   }
 
   /** The payload and the model it was drawn from (the one-shot formats need the model too). */
-  async collectWithModel(how: { waitForPicture?: boolean } = {}): Promise<{ payload: InspectPayload<S>; model: InspectModel }> {
+  async collectWithModel(
+    how: { waitForPicture?: boolean } = {},
+  ): Promise<{ payload: InspectPayload<S>; model: InspectModel }> {
     const { paths, options } = this;
     let state: StateFile | null = null;
     let status: S | null = null;
@@ -103,7 +105,9 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
     }
     const alive = status?.lock?.alive ?? false;
     const live = !(state?.outcome === 'running' && !alive);
-    const model: InspectModel = state ? modelFromState(state, live) : modelFromOrder(options.fallback.title, options.fallback.order);
+    const model: InspectModel = state
+      ? modelFromState(state, live)
+      : modelFromOrder(options.fallback.title, options.fallback.order);
     const picture = await this.picture(model, how.waitForPicture !== false);
     const order = [...model.view.order];
     const ledger = model.view.ledger;
@@ -138,7 +142,13 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
       picture,
       timeline,
       timelineHtml: renderTimelineHtml(timeline),
-      stepsHtml: renderStepsTableHtml({ order, ledger, current, runId: state?.runId ?? null, resources: state?.resources }),
+      stepsHtml: renderStepsTableHtml({
+        order,
+        ledger,
+        current,
+        runId: state?.runId ?? null,
+        resources: state?.resources,
+      }),
       logTail: state ? stepLogTail(paths.stepLogsDir, logStepOf(order, ledger, current), options.logLines ?? 30) : null,
       resources: resourceFigures(paths.workDir, alive ? status!.lock!.pid : null),
       error: errors[0] ?? null,

@@ -61,7 +61,11 @@ export function quoteId(id: string): string {
 function attrs(a: Record<string, string | number | undefined>): string {
   return Object.entries(a)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => (typeof v === 'string' && v.startsWith('<') && v.endsWith('>') ? `${k}=${v}` : `${k}=${typeof v === 'number' ? v : quoteId(v as string)}`))
+    .map(([k, v]) =>
+      typeof v === 'string' && v.startsWith('<') && v.endsWith('>')
+        ? `${k}=${v}`
+        : `${k}=${typeof v === 'number' ? v : quoteId(v as string)}`,
+    )
     .join(', ');
 }
 
@@ -95,15 +99,25 @@ export function clusterName(id: string): string {
   return `cluster_${id}`;
 }
 
-export function renderDot(graph: MachineGraph, marks: Map<string, NodeMark> = new Map(), options: DotOptions = {}): string {
+export function renderDot(
+  graph: MachineGraph,
+  marks: Map<string, NodeMark> = new Map(),
+  options: DotOptions = {},
+): string {
   const byId = nodeIndex(graph);
   const isCompound = (id: string) => (byId.get(id)?.children.length ?? 0) > 0;
   const lines: string[] = [];
   const out = (depth: number, text: string) => lines.push(`${'  '.repeat(depth)}${text}`);
 
   out(0, `digraph ${quoteId(graph.rootId)} {`);
-  out(1, `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? `<<b>${escapeHtml(options.title)}</b>>` : undefined })}];`);
-  out(1, `node [${attrs({ shape: 'box', style: 'rounded,filled', fillcolor: 'white', color: '#adb5bd', fontname: FONT, fontsize: 10, height: 0.3, margin: '0.08,0.03' })}];`);
+  out(
+    1,
+    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? `<<b>${escapeHtml(options.title)}</b>>` : undefined })}];`,
+  );
+  out(
+    1,
+    `node [${attrs({ shape: 'box', style: 'rounded,filled', fillcolor: 'white', color: '#adb5bd', fontname: FONT, fontsize: 10, height: 0.3, margin: '0.08,0.03' })}];`,
+  );
   out(1, `edge [${attrs({ color: '#868e96', fontname: FONT, fontsize: 8, fontcolor: '#495057', arrowsize: 0.6 })}];`);
 
   const emitNode = (node: GraphNode, depth: number) => {
@@ -113,8 +127,14 @@ export function renderDot(graph: MachineGraph, marks: Map<string, NodeMark> = ne
       const fill = mark ? mark.classes.map((c) => CLUSTER_FILL[c]).find(Boolean) : undefined;
       const pal = paletteFor(mark);
       out(depth, `subgraph ${quoteId(clusterName(node.id))} {`);
-      out(depth + 1, `graph [${attrs({ id: `cluster:${node.id}`, class: `cluster ${classes}`, label: '', style: 'rounded,filled', fillcolor: fill ?? (node.depth === 0 ? 'white' : '#fcfcfd'), color: pal?.border ?? '#ced4da', penwidth: mark?.classes.includes('active-parent') ? 1.5 : 1 })}];`);
-      out(depth + 1, `${quoteId(node.id)} [${attrs({ id: node.id, class: `${classes} header`, shape: 'plaintext', style: '', label: htmlLabel(node.key, mark?.notes ?? [], null, true), fontcolor: pal?.border })}];`);
+      out(
+        depth + 1,
+        `graph [${attrs({ id: `cluster:${node.id}`, class: `cluster ${classes}`, label: '', style: 'rounded,filled', fillcolor: fill ?? (node.depth === 0 ? 'white' : '#fcfcfd'), color: pal?.border ?? '#ced4da', penwidth: mark?.classes.includes('active-parent') ? 1.5 : 1 })}];`,
+      );
+      out(
+        depth + 1,
+        `${quoteId(node.id)} [${attrs({ id: node.id, class: `${classes} header`, shape: 'plaintext', style: '', label: htmlLabel(node.key, mark?.notes ?? [], null, true), fontcolor: pal?.border })}];`,
+      );
       for (const c of node.children) emitNode(byId.get(c)!, depth + 1);
       out(depth, '}');
       return;
@@ -122,16 +142,19 @@ export function renderDot(graph: MachineGraph, marks: Map<string, NodeMark> = ne
     const pal = paletteFor(mark);
     const style = ['rounded', 'filled', pal?.style].filter(Boolean).join(',');
     const sub = node.invokes.length > 0 ? node.invokes.map((i) => i.src).join(', ') : null;
-    out(depth, `${quoteId(node.id)} [${attrs({
-      id: node.id,
-      class: classes,
-      label: htmlLabel(node.key, mark?.notes ?? [], sub, mark?.classes.includes('active') ?? false),
-      style,
-      fillcolor: pal?.fill ?? 'white',
-      color: pal?.border,
-      penwidth: pal?.penwidth,
-      peripheries: node.kind === 'final' ? 2 : undefined,
-    })}];`);
+    out(
+      depth,
+      `${quoteId(node.id)} [${attrs({
+        id: node.id,
+        class: classes,
+        label: htmlLabel(node.key, mark?.notes ?? [], sub, mark?.classes.includes('active') ?? false),
+        style,
+        fillcolor: pal?.fill ?? 'white',
+        color: pal?.border,
+        penwidth: pal?.penwidth,
+        peripheries: node.kind === 'final' ? 2 : undefined,
+      })}];`,
+    );
   };
   emitNode(byId.get(graph.rootId)!, 1);
 
@@ -148,7 +171,9 @@ export function renderDot(graph: MachineGraph, marks: Map<string, NodeMark> = ne
   }
   for (const { edge: e, labels } of merged.values()) {
     // one line per merged label keeps the fan-out below a state narrow
-    const a: Record<string, string | number | undefined> = { label: labels.length > 0 ? `<${labels.map(escapeHtml).join('<br/>')}>` : undefined };
+    const a: Record<string, string | number | undefined> = {
+      label: labels.length > 0 ? `<${labels.map(escapeHtml).join('<br/>')}>` : undefined,
+    };
     if (e.kind === 'initial') Object.assign(a, { style: 'dashed', color: '#ced4da', arrowhead: 'vee' });
     else if (e.kind === 'error') Object.assign(a, { color: '#e03131', fontcolor: '#c92a2a' });
     else if (e.kind === 'event') Object.assign(a, { color: '#7048e8', fontcolor: '#5f3dc4', style: 'bold' });
@@ -159,7 +184,8 @@ export function renderDot(graph: MachineGraph, marks: Map<string, NodeMark> = ne
       // a compound state's own `done` (one step to the next) is the plain flow: its label would only float
       if (e.kind === 'done') delete a['label'];
     }
-    if (isCompound(e.target) && e.target !== e.source && !isAncestor(byId, e.target, e.source)) a['lhead'] = clusterName(e.target);
+    if (isCompound(e.target) && e.target !== e.source && !isAncestor(byId, e.target, e.source))
+      a['lhead'] = clusterName(e.target);
     if (e.source === e.target) delete a['ltail'];
     if (e.kind === 'initial' && placed.has(e.target)) a['constraint'] = 'false';
     a['class'] = `transition ${e.kind}`;
@@ -189,7 +215,13 @@ function chainPlacement(graph: MachineGraph, columns: number): Map<string, strin
     const chain = [parent.initial];
     for (;;) {
       const last = chain[chain.length - 1]!;
-      const next = graph.edges.find((e) => e.source === last && e.kind === 'done' && siblings.has(e.target) && (byId.get(e.target)?.children.length ?? 0) > 0);
+      const next = graph.edges.find(
+        (e) =>
+          e.source === last &&
+          e.kind === 'done' &&
+          siblings.has(e.target) &&
+          (byId.get(e.target)?.children.length ?? 0) > 0,
+      );
       if (!next || chain.includes(next.target)) break;
       chain.push(next.target);
     }

@@ -45,7 +45,9 @@ export function logStepOf(order: readonly string[], ledger: Ledger, current: str
   if (current) return current;
   const bad = order.find((id) => ledger[id]?.status === 'failed' || ledger[id]?.status === 'interrupted');
   if (bad) return bad;
-  const ran = order.filter((id) => ledger[id]?.startedAt && ledger[id]?.status !== 'skipped' && ledger[id]?.status !== 'pending');
+  const ran = order.filter(
+    (id) => ledger[id]?.startedAt && ledger[id]?.status !== 'skipped' && ledger[id]?.status !== 'pending',
+  );
   return ran.sort((a, b) => Date.parse(ledger[a]!.startedAt!) - Date.parse(ledger[b]!.startedAt!)).pop() ?? null;
 }
 

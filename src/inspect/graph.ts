@@ -83,7 +83,9 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       for (const t of defs) addEdges(edges, node, t, event, pathKeys);
     }
     const always = node.always ?? [];
-    always.forEach((t, i) => addEdges(edges, node, t, '', pathKeys, i > 0 && !t.guard));
+    always.forEach((t, i) => {
+      addEdges(edges, node, t, '', pathKeys, i > 0 && !t.guard);
+    });
     for (const child of children) visit(child, depth + 1);
   };
   visit(root, 0);
@@ -96,7 +98,14 @@ function ancestorKeys(node: StateNodeLike): Set<string> {
   return keys;
 }
 
-function addEdges(edges: GraphEdge[], node: StateNodeLike, t: TransitionLike, event: string, pathKeys: Set<string>, isElse = false): void {
+function addEdges(
+  edges: GraphEdge[],
+  node: StateNodeLike,
+  t: TransitionLike,
+  event: string,
+  pathKeys: Set<string>,
+  isElse = false,
+): void {
   const kind = edgeKind(event);
   const guard = describeGuard(t.guard, pathKeys);
   const base = eventLabel(event, kind);

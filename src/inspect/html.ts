@@ -43,11 +43,17 @@ export function renderStepsTableHtml(input: StepRowInput): string {
     const seen = entryInRun(input.ledger[id], input.runId);
     const e = seen.previous ? undefined : input.ledger[id];
     const status = seen.status;
-    const note = seen.previous ? previousNote(seen.previous)
-      : e?.error && status !== 'done' && status !== 'skipped' ? `${e.error.message}${e.error.command ? ` — ${e.error.command}` : ''}`
-      : status === 'skipped' ? (e?.reason ?? '') : '';
+    const note = seen.previous
+      ? previousNote(seen.previous)
+      : e?.error && status !== 'done' && status !== 'skipped'
+        ? `${e.error.message}${e.error.command ? ` — ${e.error.command}` : ''}`
+        : status === 'skipped'
+          ? (e?.reason ?? '')
+          : '';
     const r = input.resources?.[id];
-    const res = hasResources ? `<td class="num">${r ? `${r.peakMemUsedMb} MiB` : ''}</td><td class="num">${r ? `${r.minDiskFreeMb} MiB` : ''}</td>` : '';
+    const res = hasResources
+      ? `<td class="num">${r ? `${r.peakMemUsedMb} MiB` : ''}</td><td class="num">${r ? `${r.minDiskFreeMb} MiB` : ''}</td>`
+      : '';
     const cur = input.current === id ? ' current' : '';
     return `<tr class="st-${escapeHtml(status)}${cur}"><td>${escapeHtml(id)}</td><td><span class="badge st-${escapeHtml(status)}">${escapeHtml(status)}</span></td><td class="num">${escapeHtml(status === 'skipped' ? '-' : formatMs(e?.durationMs ?? null))}</td><td class="num">${e?.attempts ?? 0}</td>${res}<td class="note">${escapeHtml(truncate(note, 200))}</td></tr>`;
   });
@@ -63,7 +69,9 @@ export const LEGEND_HTML = `<ul class="legend">${[
   ['retried', 'retried (attempts)'],
   ['interrupted', 'interrupted'],
   ['stale', 'where a dead build stopped'],
-].map(([cls, text]) => `<li><span class="swatch sw-${cls}"></span>${text}</li>`).join('')}</ul>`;
+]
+  .map(([cls, text]) => `<li><span class="swatch sw-${cls}"></span>${text}</li>`)
+  .join('')}</ul>`;
 
 export interface DocumentInput {
   title: string;
@@ -81,11 +89,15 @@ export interface DocumentInput {
 
 export function renderDocument(d: DocumentInput): string {
   const meta = d.meta.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
-  const outcome = d.outcome ? ` <span class="badge outcome-${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span>` : '';
+  const outcome = d.outcome
+    ? ` <span class="badge outcome-${escapeHtml(d.outcome)}">${escapeHtml(d.outcome)}</span>`
+    : '';
   const log = d.logTail
     ? `<section class="panel"><h2>Log of ${escapeHtml(d.logTail.step)} (last ${d.logTail.lines.length} lines)</h2><pre class="log">${escapeHtml(d.logTail.lines.join('\n'))}</pre></section>`
     : '';
-  const extra = (d.sections ?? []).map((s) => `<section class="panel"><h2>${escapeHtml(s.title)}</h2>${s.html}</section>`).join('');
+  const extra = (d.sections ?? [])
+    .map((s) => `<section class="panel"><h2>${escapeHtml(s.title)}</h2>${s.html}</section>`)
+    .join('');
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -45,9 +45,13 @@ export interface InspectView {
  * not reached yet (done, failed, interrupted there); until the machine gets to them they are
  * pending here, and `previous` is what the earlier run left.
  */
-export function entryInRun(entry: LedgerEntry | undefined, runId: string | null | undefined): { status: LedgerEntry['status']; previous: LedgerEntry | null } {
+export function entryInRun(
+  entry: LedgerEntry | undefined,
+  runId: string | null | undefined,
+): { status: LedgerEntry['status']; previous: LedgerEntry | null } {
   if (!entry) return { status: 'pending', previous: null };
-  if (runId && entry.runId && entry.runId !== runId && entry.status !== 'skipped' && entry.status !== 'pending') return { status: 'pending', previous: entry };
+  if (runId && entry.runId && entry.runId !== runId && entry.status !== 'skipped' && entry.status !== 'pending')
+    return { status: 'pending', previous: entry };
   return { status: entry.status, previous: null };
 }
 
@@ -104,11 +108,20 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
     } else if (s === 'interrupted') {
       mark(nodeId, 'interrupted', 'interrupted');
     } else if (IN_FLIGHT.has(s)) {
-      if (live) mark(nodeId, 'in-flight', s === 'running' && entry.startedAt ? `${s} since ${entry.startedAt.slice(11, 19)}` : s);
+      if (live)
+        mark(
+          nodeId,
+          'in-flight',
+          s === 'running' && entry.startedAt ? `${s} since ${entry.startedAt.slice(11, 19)}` : s,
+        );
       else mark(nodeId, 'interrupted', `${s} when the build process died`);
     }
     if (entry.error && (s === 'failed' || s === 'interrupted' || IN_FLIGHT.has(s))) {
-      mark(nodeId, null, `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`);
+      mark(
+        nodeId,
+        null,
+        `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`,
+      );
     }
     // a skipped step's attempts are those of the run that made its checkpoint
     if (entry.attempts > 1 && s !== 'skipped') {

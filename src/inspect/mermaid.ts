@@ -67,7 +67,9 @@ export function renderMermaid(graph: MachineGraph, marks: Map<string, NodeMark> 
   for (const [cls, style] of CLASS_STYLES) out(1, `classDef ${cls.replace('-', '_')} ${style}`);
   for (const [cls] of CLASS_STYLES) {
     // Mermaid styles simple states only; composites keep their notes in the label
-    const simple = graph.nodes.filter((n) => n.children.length === 0 && marks.get(n.id)?.classes.includes(cls)).map((n) => ids.get(n.id)!);
+    const simple = graph.nodes
+      .filter((n) => n.children.length === 0 && marks.get(n.id)?.classes.includes(cls))
+      .map((n) => ids.get(n.id)!);
     if (simple.length > 0) out(1, `class ${simple.join(',')} ${cls.replace('-', '_')}`);
   }
   return `${lines.join('\n')}\n`;

@@ -33,7 +33,11 @@ export function generator(): string {
 }
 
 /** A work dir's picture in a format, from what the collector read. */
-export async function renderPayload(format: InspectFormat, payload: InspectPayload<StatusLike>, model: InspectModel): Promise<string> {
+export async function renderPayload(
+  format: InspectFormat,
+  payload: InspectPayload<StatusLike>,
+  model: InspectModel,
+): Promise<string> {
   switch (format) {
     case 'dot':
       return renderDot(model.graph, model.marks, { title: model.title });

@@ -36,7 +36,12 @@ export function finalLedger(ledger: Ledger, now: number): Ledger {
   const out: Ledger = {};
   for (const [id, e] of Object.entries(ledger)) {
     out[id] = IN_FLIGHT.has(e.status)
-      ? { ...e, status: 'done', endedAt: new Date(now).toISOString(), durationMs: e.startedAt ? Math.max(0, now - Date.parse(e.startedAt)) : e.durationMs }
+      ? {
+          ...e,
+          status: 'done',
+          endedAt: new Date(now).toISOString(),
+          durationMs: e.startedAt ? Math.max(0, now - Date.parse(e.startedAt)) : e.durationMs,
+        }
       : e;
   }
   return out;
@@ -73,9 +78,10 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
 <tr><td>sha256</td><td class="mono">${escapeHtml(r.iso.sha256 ?? '?')}</td></tr>
 <tr><td>volume label</td><td class="mono">${escapeHtml(r.iso.volumeLabel)}</td></tr>
 </tbody></table>`;
-  const packages = r.packages.length === 0
-    ? '<p>no package manifest</p>'
-    : `<details><summary>${r.packages.length} packages</summary><pre class="log">${escapeHtml(r.packages.map((p) => `${p.name} ${p.version}`).join('\n'))}</pre></details>`;
+  const packages =
+    r.packages.length === 0
+      ? '<p>no package manifest</p>'
+      : `<details><summary>${r.packages.length} packages</summary><pre class="log">${escapeHtml(r.packages.map((p) => `${p.name} ${p.version}`).join('\n'))}</pre></details>`;
   const resources = Object.fromEntries(r.steps.filter((s) => s.resources).map((s) => [s.id, s.resources!]));
   return renderDocument({
     title: `AILinux build report: ${r.profile}`,

@@ -49,7 +49,8 @@ const SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   // the page and its data come from this server only; inline styles are the SVG's and the timeline's
-  'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+  'Content-Security-Policy':
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
 };
 
 /** 127.0.0.0/8, ::1 (also as IPv4-mapped) and the name localhost. */
@@ -66,11 +67,16 @@ export function isLoopbackHost(host: string): boolean {
 export function checkBindHost(host: string, allowRemote: boolean, warn: (m: string) => void): void {
   if (isLoopbackHost(host)) return;
   if (!allowRemote) {
-    throw new UsageError(`refusing to serve on ${host}: it is not a loopback address, and the page shows build logs and paths to anyone who can reach it`, {
-      hint: 'leave --host at 127.0.0.1 and use an SSH tunnel (ssh -L 7357:127.0.0.1:7357 host), or add --allow-remote if you really mean it',
-    });
+    throw new UsageError(
+      `refusing to serve on ${host}: it is not a loopback address, and the page shows build logs and paths to anyone who can reach it`,
+      {
+        hint: 'leave --host at 127.0.0.1 and use an SSH tunnel (ssh -L 7357:127.0.0.1:7357 host), or add --allow-remote if you really mean it',
+      },
+    );
   }
-  warn(`serving on ${host}, which is not a loopback address (--allow-remote): anyone who can reach it sees this build's logs and paths; the server has no authentication`);
+  warn(
+    `serving on ${host}, which is not a loopback address (--allow-remote): anyone who can reach it sees this build's logs and paths; the server has no authentication`,
+  );
 }
 
 interface Client {
@@ -82,7 +88,10 @@ function hashPayload(p: InspectPayload<StatusLike>): string {
   // what the page shows, without the figures that change on every sample; the picture by its key
   const { generatedAt: _g, resources: _r, status, picture, ...rest } = p;
   const s = status as Record<string, unknown> | null;
-  return crypto.createHash('sha1').update(JSON.stringify({ ...rest, picture: picture.key, lockAlive: s?.['lock'] ?? null })).digest('hex');
+  return crypto
+    .createHash('sha1')
+    .update(JSON.stringify({ ...rest, picture: picture.key, lockAlive: s?.['lock'] ?? null }))
+    .digest('hex');
 }
 
 export async function startInspectServer<S extends StatusLike>(options: ServerOptions<S>): Promise<InspectServer> {
@@ -120,15 +129,18 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
 
   /** Sends a picture that was still rendering when its state went out, once Graphviz is done. */
   const followPicture = (key: string) => {
-    collector.pictureFor(key).then((pic) => {
-      if (!pic || closed) return;
-      if (latest?.picture.key === pic.key) latest.picture = pic;
-      for (const c of clients) {
-        if (c.pictureKey === pic.key) continue;
-        c.pictureKey = pic.key;
-        send(c, 'picture', pic);
-      }
-    }, (error: unknown) => warn(`inspect: could not render the picture: ${(error as Error).message}`));
+    collector.pictureFor(key).then(
+      (pic) => {
+        if (!pic || closed) return;
+        if (latest?.picture.key === pic.key) latest.picture = pic;
+        for (const c of clients) {
+          if (c.pictureKey === pic.key) continue;
+          c.pictureKey = pic.key;
+          send(c, 'picture', pic);
+        }
+      },
+      (error: unknown) => warn(`inspect: could not render the picture: ${(error as Error).message}`),
+    );
   };
 
   /** The latest payload with its picture rendered (for plain HTTP requests and new event streams). */
@@ -186,10 +198,16 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
     }, 25);
   };
 
-  const watcher: WorkDirWatcher = watchWorkDir(collector.paths, onChange, { pollMs: options.pollMs ?? 1000, useFsWatch: options.useFsWatch !== false });
+  const watcher: WorkDirWatcher = watchWorkDir(collector.paths, onChange, {
+    pollMs: options.pollMs ?? 1000,
+    useFsWatch: options.useFsWatch !== false,
+  });
   const tick = setInterval(() => {
     if (clients.size === 0) return;
-    const resources = resourceFigures(collector.paths.workDir, latest?.status?.lock?.alive ? latest.status.lock.pid : null);
+    const resources = resourceFigures(
+      collector.paths.workDir,
+      latest?.status?.lock?.alive ? latest.status.lock.pid : null,
+    );
     for (const c of clients) send(c, 'resources', resources);
     // a running step's bar grows with time
     if (latest?.outcome === 'running' && latest.live) void publish();
@@ -208,12 +226,17 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
   };
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      ...SECURITY_HEADERS,
+    });
     res.end(JSON.stringify(body));
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (!hostAllowed(req)) return json(res, 403, { error: 'this server answers requests for localhost / 127.0.0.1 only' });
+    if (!hostAllowed(req))
+      return json(res, 403, { error: 'this server answers requests for localhost / 127.0.0.1 only' });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', ...SECURITY_HEADERS });
       return res.end();
@@ -239,16 +262,26 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
         return res.end(svgDocument(p.picture.svg ?? ''));
       }
       case '/api/resources':
-        return json(res, 200, resourceFigures(collector.paths.workDir, latest?.status?.lock?.alive ? latest.status.lock.pid : null));
+        return json(
+          res,
+          200,
+          resourceFigures(collector.paths.workDir, latest?.status?.lock?.alive ? latest.status.lock.pid : null),
+        );
       case '/api/log': {
         await publish();
         const step = url.searchParams.get('step') ?? latest?.logTail?.step ?? null;
         const lines = Math.min(500, Math.max(1, Number(url.searchParams.get('lines') ?? 50) || 50));
-        if (step !== null && !latest!.order.includes(step)) return json(res, 404, { error: `no step ${step} in this build` });
+        if (step !== null && !latest!.order.includes(step))
+          return json(res, 404, { error: `no step ${step} in this build` });
         return json(res, 200, stepLogTail(collector.paths.stepLogsDir, step, lines));
       }
       case '/api/events': {
-        res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', ...SECURITY_HEADERS });
+        res.writeHead(200, {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-store',
+          Connection: 'keep-alive',
+          ...SECURITY_HEADERS,
+        });
         res.write('retry: 1000\n\n');
         const client: Client = { res, pictureKey: null };
         let gone = false;
@@ -261,7 +294,11 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
         if (gone || closed) return;
         sendState(client, first);
         clients.add(client);
-        if (latest && hashPayload(latest as InspectPayload<StatusLike>) !== hashPayload(first as InspectPayload<StatusLike>)) sendState(client, latest);
+        if (
+          latest &&
+          hashPayload(latest as InspectPayload<StatusLike>) !== hashPayload(first as InspectPayload<StatusLike>)
+        )
+          sendState(client, latest);
         return;
       }
       default:
@@ -277,7 +314,12 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') reject(new UsageError(`port ${options.port} on ${options.host} is in use`, { hint: 'pick another with --port, or --port 0 for any free one' }));
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new UsageError(`port ${options.port} on ${options.host} is in use`, {
+            hint: 'pick another with --port, or --port 0 for any free one',
+          }),
+        );
       else reject(error);
     });
     server.listen(options.port, options.host, () => resolve());

@@ -17,7 +17,13 @@ export interface StatusDetails {
   resources: ResourceFigures;
 }
 
-export function statusDetails(paths: WorkPaths, state: StateFile, live: boolean, buildPid: number | null, logLines = 5): StatusDetails {
+export function statusDetails(
+  paths: WorkPaths,
+  state: StateFile,
+  live: boolean,
+  buildPid: number | null,
+  logLines = 5,
+): StatusDetails {
   const model = modelFromState(state, live);
   const timeline = buildTimeline({
     order: state.order,
@@ -40,10 +46,18 @@ export function renderStatusDetails(d: StatusDetails): string {
   lines.push(`state:    ${d.activeStates.join(', ') || '-'}`);
   const gantt = renderTimelineText(d.timeline);
   if (gantt.length > 0) {
-    lines.push('', `timeline (${formatMs(d.timeline.end! - d.timeline.start!)}; # run, = verify, ~ backoff, x undo):`, ...gantt.map((l) => `  ${l}`));
+    lines.push(
+      '',
+      `timeline (${formatMs(d.timeline.end! - d.timeline.start!)}; # run, = verify, ~ backoff, x undo):`,
+      ...gantt.map((l) => `  ${l}`),
+    );
   }
   if (d.logTail && d.logTail.lines.length > 0) {
-    lines.push('', `log of ${d.logTail.step} (last ${d.logTail.lines.length} lines; ailinux log ${d.logTail.step} for all):`, ...d.logTail.lines.map((l) => `  ${l}`));
+    lines.push(
+      '',
+      `log of ${d.logTail.step} (last ${d.logTail.lines.length} lines; ailinux log ${d.logTail.step} for all):`,
+      ...d.logTail.lines.map((l) => `  ${l}`),
+    );
   }
   const r = d.resources;
   const host = [

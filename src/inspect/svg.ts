@@ -33,7 +33,10 @@ export async function renderSvg(dot: string): Promise<RenderedSvg> {
  * wider and would overflow the boxes, so its condensed cut (about Helvetica's width) comes first.
  */
 export function screenFonts(svg: string): string {
-  return svg.replace(/font-family="Helvetica,sans-Serif"/g, 'font-family="DejaVu Sans Condensed,Helvetica,Arial,sans-serif"');
+  return svg.replace(
+    /font-family="Helvetica,sans-Serif"/g,
+    'font-family="DejaVu Sans Condensed,Helvetica,Arial,sans-serif"',
+  );
 }
 
 /** Drops the XML declaration and DOCTYPE so the SVG can be inlined in HTML. */

@@ -88,16 +88,34 @@ export function parseStepEvent(line: string): (StepEvent & { runId: string }) | 
   if (!line.includes('"status"')) return null;
   try {
     const o = JSON.parse(line) as Record<string, unknown>;
-    if (typeof o['step'] !== 'string' || typeof o['status'] !== 'string' || typeof o['msg'] !== 'string' || !o['msg'].startsWith('step ')) return null;
-    const time = typeof o['time'] === 'string' ? Date.parse(o['time']) : typeof o['time'] === 'number' ? o['time'] : NaN;
+    if (
+      typeof o['step'] !== 'string' ||
+      typeof o['status'] !== 'string' ||
+      typeof o['msg'] !== 'string' ||
+      !o['msg'].startsWith('step ')
+    )
+      return null;
+    const time =
+      typeof o['time'] === 'string' ? Date.parse(o['time']) : typeof o['time'] === 'number' ? o['time'] : NaN;
     if (!Number.isFinite(time)) return null;
-    return { time, runId: String(o['runId'] ?? ''), step: o['step'], status: o['status'] as StepEvent['status'], attempts: Number(o['attempts'] ?? 0) };
+    return {
+      time,
+      runId: String(o['runId'] ?? ''),
+      step: o['step'],
+      status: o['status'] as StepEvent['status'],
+      attempts: Number(o['attempts'] ?? 0),
+    };
   } catch {
     return null;
   }
 }
 
-const SEGMENT_OF: Partial<Record<LedgerEntry['status'], SegmentKind>> = { running: 'run', verifying: 'verify', retrying: 'backoff', recovering: 'undo' };
+const SEGMENT_OF: Partial<Record<LedgerEntry['status'], SegmentKind>> = {
+  running: 'run',
+  verifying: 'verify',
+  retrying: 'backoff',
+  recovering: 'undo',
+};
 
 /** Segments of one step from its transitions, in time order; an open segment has `end: null`. */
 export function segmentsFrom(events: readonly StepEvent[]): TimelineSegment[] {
@@ -145,13 +163,22 @@ export function buildTimeline(input: TimelineInput): Timeline {
       const end = entry.endedAt ? Date.parse(entry.endedAt) : null;
       segments = [{ kind: 'run', attempt: Math.max(1, entry.attempts), start, end, result: end ? status : null }];
     }
-    const note =
-      seen.previous ? previousNote(seen.previous)
-      : status === 'skipped' ? `skipped: ${entry?.reason ?? 'checkpoint reused'}`
-      : entry?.error && (status === 'failed' || status === 'interrupted' || status === 'retrying') ? entry.error.message
-      : null;
+    const note = seen.previous
+      ? previousNote(seen.previous)
+      : status === 'skipped'
+        ? `skipped: ${entry?.reason ?? 'checkpoint reused'}`
+        : entry?.error && (status === 'failed' || status === 'interrupted' || status === 'retrying')
+          ? entry.error.message
+          : null;
     const fresh = seen.previous === null;
-    return { id, status, attempts: fresh ? (entry?.attempts ?? 0) : 0, durationMs: fresh ? (entry?.durationMs ?? null) : null, note, segments };
+    return {
+      id,
+      status,
+      attempts: fresh ? (entry?.attempts ?? 0) : 0,
+      durationMs: fresh ? (entry?.durationMs ?? null) : null,
+      note,
+      segments,
+    };
   });
   const times = rows.flatMap((r) => r.segments.flatMap((s) => [s.start, ...(s.end !== null ? [s.end] : [])]));
   const start = times.length > 0 ? Math.min(...times) : null;
@@ -161,29 +188,44 @@ export function buildTimeline(input: TimelineInput): Timeline {
   return { start, end, rows };
 }
 
-const SEGMENT_TITLE: Record<SegmentKind, string> = { run: 'run', verify: 'verify', backoff: 'backoff before retry', undo: 'undo' };
+const SEGMENT_TITLE: Record<SegmentKind, string> = {
+  run: 'run',
+  verify: 'verify',
+  backoff: 'backoff before retry',
+  undo: 'undo',
+};
 
 /** Static HTML: a Gantt bar per step with its attempts; styled by the page's and report's CSS (classes `tl-*`). */
 export function renderTimelineHtml(t: Timeline): string {
   const span = t.start !== null && t.end !== null ? Math.max(1, t.end - t.start) : null;
   const rows = t.rows.map((r) => {
-    const bars = span === null ? '' : r.segments.map((s) => {
-      const end = s.end ?? t.end!;
-      const left = ((s.start - t.start!) / span) * 100;
-      const width = Math.max(0.4, ((end - s.start) / span) * 100);
-      const title = `${r.id}: ${SEGMENT_TITLE[s.kind]}, attempt ${s.attempt}, ${formatMs(end - s.start)}${s.end === null ? ' so far' : ` → ${s.result}`}`;
-      const cls = `tl-seg tl-${s.kind}${s.end === null ? ' tl-open' : ''}${s.result === 'failed' || s.result === 'retrying' || s.result === 'recovering' ? ' tl-bad' : ''}`;
-      return `<span class="${cls}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${escapeHtml(title)}">${s.kind === 'run' && r.attempts > 1 ? `<i>#${s.attempt}</i>` : ''}</span>`;
-    }).join('');
+    const bars =
+      span === null
+        ? ''
+        : r.segments
+            .map((s) => {
+              const end = s.end ?? t.end!;
+              const left = ((s.start - t.start!) / span) * 100;
+              const width = Math.max(0.4, ((end - s.start) / span) * 100);
+              const title = `${r.id}: ${SEGMENT_TITLE[s.kind]}, attempt ${s.attempt}, ${formatMs(end - s.start)}${s.end === null ? ' so far' : ` → ${s.result}`}`;
+              const cls = `tl-seg tl-${s.kind}${s.end === null ? ' tl-open' : ''}${s.result === 'failed' || s.result === 'retrying' || s.result === 'recovering' ? ' tl-bad' : ''}`;
+              return `<span class="${cls}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${escapeHtml(title)}">${s.kind === 'run' && r.attempts > 1 ? `<i>#${s.attempt}</i>` : ''}</span>`;
+            })
+            .join('');
     const info = [
       r.status === 'pending' ? '' : r.status,
       r.durationMs !== null && r.status !== 'skipped' ? formatMs(r.durationMs) : '',
       r.attempts > 1 && r.status !== 'skipped' ? `${r.attempts} attempts` : '',
-    ].filter(Boolean).join(' · ');
+    ]
+      .filter(Boolean)
+      .join(' · ');
     const note = r.note ? `<div class="tl-note">${escapeHtml(truncate(r.note, 120))}</div>` : '';
     return `<div class="tl-row tl-status-${r.status}" data-step="${escapeHtml(r.id)}"><div class="tl-name">${escapeHtml(r.id)}</div><div class="tl-track">${bars}</div><div class="tl-info">${escapeHtml(info)}</div>${note}</div>`;
   });
-  const axis = span === null ? '<div class="tl-axis">no step has run in this build yet</div>' : `<div class="tl-axis"><span>0 s</span><span>${escapeHtml(formatMs(span))}</span></div>`;
+  const axis =
+    span === null
+      ? '<div class="tl-axis">no step has run in this build yet</div>'
+      : `<div class="tl-axis"><span>0 s</span><span>${escapeHtml(formatMs(span))}</span></div>`;
   return `<div class="timeline">${rows.join('')}${axis}</div>`;
 }
 

@@ -26,14 +26,19 @@ function statKey(file: string): string {
 export function workDirSignature(paths: WorkPaths): string {
   const parts = [statKey(paths.stateFile), statKey(paths.lockFile), statKey(paths.buildLog)];
   try {
-    for (const name of fs.readdirSync(paths.stepLogsDir).sort()) parts.push(`${name}=${statKey(path.join(paths.stepLogsDir, name))}`);
+    for (const name of fs.readdirSync(paths.stepLogsDir).sort())
+      parts.push(`${name}=${statKey(path.join(paths.stepLogsDir, name))}`);
   } catch {
     // no step logs yet
   }
   return parts.join('|');
 }
 
-export function watchWorkDir(paths: WorkPaths, onChange: () => void, options: { pollMs?: number; useFsWatch?: boolean } = {}): WorkDirWatcher {
+export function watchWorkDir(
+  paths: WorkPaths,
+  onChange: () => void,
+  options: { pollMs?: number; useFsWatch?: boolean } = {},
+): WorkDirWatcher {
   const dirs = [paths.workDir, paths.stateDir, paths.logsDir, paths.stepLogsDir];
   const watchers = new Map<string, fs.FSWatcher>();
   const useFsWatch = options.useFsWatch !== false;

@@ -7,8 +7,24 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
-import { groupHasLiveMembers, readProcStartTicks, registerRunnerGroup, releaseRunnerGroup, sendSignal, terminateGroup, type SpawnedGroup } from './process-groups.js';
-import { matchesAny, quoteArgv, tailLines, type LineSink, type RunOptions, type RunResult, type Runner } from './runner.js';
+import {
+  groupHasLiveMembers,
+  readProcStartTicks,
+  registerRunnerGroup,
+  releaseRunnerGroup,
+  sendSignal,
+  terminateGroup,
+  type SpawnedGroup,
+} from './process-groups.js';
+import {
+  matchesAny,
+  quoteArgv,
+  tailLines,
+  type LineSink,
+  type RunOptions,
+  type RunResult,
+  type Runner,
+} from './runner.js';
 
 export interface ExecaRunnerOptions {
   baseEnv?: Record<string, string>;
@@ -52,7 +68,11 @@ export class ExecaRunner implements Runner {
     if (program === undefined) throw new TypeError('run() needs a non-empty argv');
     const started = performance.now();
     if (options.signal?.aborted) {
-      throw failure(args, { exitCode: null, signal: null, stderr: '', stdout: '', timedOut: false, cancelled: true }, options);
+      throw failure(
+        args,
+        { exitCode: null, signal: null, stderr: '', stdout: '', timedOut: false, cancelled: true },
+        options,
+      );
     }
 
     const child = execa(program, args.slice(1), {
@@ -163,7 +183,8 @@ export class ExecaRunner implements Runner {
   }
 
   signalAll(signal: NodeJS.Signals): void {
-    for (const pgid of this.active.keys()) sendSignal(-pgid, signal, `${signal} to every command group this runner started`);
+    for (const pgid of this.active.keys())
+      sendSignal(-pgid, signal, `${signal} to every command group this runner started`);
   }
 }
 
@@ -189,7 +210,15 @@ function failure(argv: string[], outcome: Outcome, options: RunOptions): Command
   const transient = !cancelled && matchesAny(stderr + stdout, options.transientPatterns);
   return new CommandError(
     // Some tools (debootstrap) print their errors on stdout: then its tail is what explains the failure.
-    { argv, exitCode, signal, stderrTail: tailLines(stderr.trim() ? stderr : stdout, STDERR_TAIL_LINES), rerun: quoteArgv(argv), timedOut, cancelled },
+    {
+      argv,
+      exitCode,
+      signal,
+      stderrTail: tailLines(stderr.trim() ? stderr : stdout, STDERR_TAIL_LINES),
+      rerun: quoteArgv(argv),
+      timedOut,
+      cancelled,
+    },
     transient,
   );
 }

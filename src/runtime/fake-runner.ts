@@ -83,9 +83,24 @@ export class FakeRunner implements Runner {
 
   signalAll(): void {}
 
-  private failure(argv: readonly string[], exitCode: number | null, signal: string | null, stderr: string, transient: boolean, cancelled: boolean): CommandError {
+  private failure(
+    argv: readonly string[],
+    exitCode: number | null,
+    signal: string | null,
+    stderr: string,
+    transient: boolean,
+    cancelled: boolean,
+  ): CommandError {
     return new CommandError(
-      { argv: [...argv], exitCode, signal, stderrTail: tailLines(stderr, 20), rerun: quoteArgv(argv), timedOut: false, cancelled },
+      {
+        argv: [...argv],
+        exitCode,
+        signal,
+        stderrTail: tailLines(stderr, 20),
+        rerun: quoteArgv(argv),
+        timedOut: false,
+        cancelled,
+      },
       transient,
     );
   }
@@ -101,9 +116,13 @@ function splitLines(text: string): string[] {
 function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

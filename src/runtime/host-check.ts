@@ -43,8 +43,18 @@ const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 export function requiredTools(config: BuildConfig): ToolRequirement[] {
   const steps = new Set(config.steps);
   const tools: ToolRequirement[] = [
-    { name: 'unshare', pkg: 'util-linux', why: 'private mount namespace for every chroot command', versionArgs: ['--version'] },
-    { name: 'mount', pkg: 'mount', why: 'mounts inside the private namespace (libexec/ailinux-ns-run)', versionArgs: ['--version'] },
+    {
+      name: 'unshare',
+      pkg: 'util-linux',
+      why: 'private mount namespace for every chroot command',
+      versionArgs: ['--version'],
+    },
+    {
+      name: 'mount',
+      pkg: 'mount',
+      why: 'mounts inside the private namespace (libexec/ailinux-ns-run)',
+      versionArgs: ['--version'],
+    },
     { name: 'umount', pkg: 'mount', why: 'teardown inside the private namespace', versionArgs: ['--version'] },
   ];
   if (steps.has('bootstrap')) {
@@ -56,12 +66,22 @@ export function requiredTools(config: BuildConfig): ToolRequirement[] {
   }
   if (steps.has('squashfs')) {
     tools.push(
-      { name: 'mksquashfs', pkg: 'squashfs-tools', why: 'the live filesystem (squashfs step)', versionArgs: ['-version'] },
+      {
+        name: 'mksquashfs',
+        pkg: 'squashfs-tools',
+        why: 'the live filesystem (squashfs step)',
+        versionArgs: ['-version'],
+      },
       { name: 'dpkg-query', pkg: 'dpkg', why: 'the package manifest (squashfs step)', versionArgs: ['--version'] },
     );
   }
   if (steps.has('bootloaders') && (config.iso.bios || config.iso.uefi)) {
-    tools.push({ name: 'grub-mkimage', pkg: config.iso.uefi ? 'grub-efi-amd64-bin' : 'grub-pc-bin', why: 'boot images (bootloaders step)', versionArgs: ['--version'] });
+    tools.push({
+      name: 'grub-mkimage',
+      pkg: config.iso.uefi ? 'grub-efi-amd64-bin' : 'grub-pc-bin',
+      why: 'boot images (bootloaders step)',
+      versionArgs: ['--version'],
+    });
     if (config.iso.uefi) {
       tools.push(
         { name: 'mkfs.vfat', pkg: 'dosfstools', why: 'the EFI system partition image', versionArgs: ['--help'] },
@@ -70,10 +90,22 @@ export function requiredTools(config: BuildConfig): ToolRequirement[] {
       );
     }
   }
-  if (steps.has('iso')) tools.push({ name: 'xorriso', pkg: 'xorriso', why: 'the ISO image (iso step)', versionArgs: ['-version'] });
+  if (steps.has('iso'))
+    tools.push({ name: 'xorriso', pkg: 'xorriso', why: 'the ISO image (iso step)', versionArgs: ['-version'] });
   if (steps.has('verify')) {
-    tools.push({ name: 'xorriso', pkg: 'xorriso', why: 'reading the ISO without mounting it (verify step)', versionArgs: ['-version'] });
-    if (config.verify.boot) tools.push({ name: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the boot test of the verify step', versionArgs: ['--version'] });
+    tools.push({
+      name: 'xorriso',
+      pkg: 'xorriso',
+      why: 'reading the ISO without mounting it (verify step)',
+      versionArgs: ['-version'],
+    });
+    if (config.verify.boot)
+      tools.push({
+        name: 'qemu-system-x86_64',
+        pkg: 'qemu-system-x86',
+        why: 'the boot test of the verify step',
+        versionArgs: ['--version'],
+      });
   }
   return tools.filter((t, i) => tools.findIndex((u) => u.name === t.name) === i);
 }
@@ -110,12 +142,19 @@ function findTool(name: string, envPath: string | undefined): { path: string | n
 
 /** The first line of output that carries a version number. */
 export function pickVersion(text: string): string | null {
-  const line = text.split('\n').map((l) => l.trim()).find((l) => /\d+\.\d+/.test(l));
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /\d+\.\d+/.test(l));
   return line ? line.slice(0, 120) : null;
 }
 
 /** Finds each tool and asks it for its version (5 s at most each); a tool that will not say is still present. */
-export async function checkTools(tools: readonly ToolRequirement[], runner: Runner, envPath: string | undefined): Promise<ToolCheck[]> {
+export async function checkTools(
+  tools: readonly ToolRequirement[],
+  runner: Runner,
+  envPath: string | undefined,
+): Promise<ToolCheck[]> {
   const checks: ToolCheck[] = [];
   for (const tool of tools) {
     const { path: found, onPath } = findTool(tool.name, envPath);
@@ -175,9 +214,14 @@ export function serviceQueryArgv(units: readonly string[]): string[] {
 
 /** Parses `systemctl show` output: blocks of KEY=value lines, one block per unit, in order. */
 export function parseServiceShow(text: string, units: readonly string[]): ServiceCheck[] {
-  const blocks = text.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+  const blocks = text
+    .split(/\n\s*\n/)
+    .map((b) => b.trim())
+    .filter(Boolean);
   return units.map((unit, i) => {
-    const props = Object.fromEntries((blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const props = Object.fromEntries(
+      (blocks[i] ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     const loadState = props['LoadState'] ?? 'unknown';
     const activeState = props['ActiveState'] ?? 'unknown';
     const subState = props['SubState'] ?? 'unknown';
@@ -194,7 +238,11 @@ export async function checkServices(runner: Runner, init: string | null = pid1Na
   }
   try {
     const r = await runner.run(serviceQueryArgv(SESSION_CRITICAL_UNITS), { timeoutMs: 10_000 });
-    return { checked: true, note: 'read with systemctl show (nothing was started, stopped or restarted)', units: parseServiceShow(r.stdout, SESSION_CRITICAL_UNITS) };
+    return {
+      checked: true,
+      note: 'read with systemctl show (nothing was started, stopped or restarted)',
+      units: parseServiceShow(r.stdout, SESSION_CRITICAL_UNITS),
+    };
   } catch (error) {
     return { checked: false, note: `systemctl show failed: ${(error as Error).message}`, units: [] };
   }
@@ -224,5 +272,11 @@ export function checkDisk(workDir: string, config: BuildConfig, estimates: reado
   const use = config.resources.checkEstimates;
   const first = use ? (estimates.find((e) => e > 0) ?? 0) : 0;
   const peak = use ? Math.max(0, ...estimates) : 0;
-  return { measured, freeMb: toMb(freeDiskBytes(measured)), floorMb, firstNeedMb: first + floorMb, peakNeedMb: peak + floorMb };
+  return {
+    measured,
+    freeMb: toMb(freeDiskBytes(measured)),
+    floorMb,
+    firstNeedMb: first + floorMb,
+    peakNeedMb: peak + floorMb,
+  };
 }

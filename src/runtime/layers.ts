@@ -33,7 +33,8 @@ export interface LayerStep {
 export function ownLayer(layersDir: string, step: LayerStep): OwnLayer | null {
   const dir = path.join(layersDir, step.id);
   if (step.layer === 'base') return { stepId: step.id, dir, upper: path.join(dir, 'root'), work: null };
-  if (step.layer === 'overlay') return { stepId: step.id, dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
+  if (step.layer === 'overlay')
+    return { stepId: step.id, dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
   return null;
 }
 
@@ -71,7 +72,7 @@ function checkLayerPath(p: string): string {
 /** The mount that assembles the merged rootfs: writable when the step owns an overlay layer. */
 export function rootfsMount(layers: RootfsLayers): MountSpec {
   const own = layers.own;
-  if (own && own.work) {
+  if (own?.work) {
     const lower = layers.below.map(checkLayerPath).join(':');
     if (lower === '') throw new Error(`overlay step ${own.stepId} has no layer below it; a base step must come first`);
     return {
@@ -87,10 +88,22 @@ export function rootfsMount(layers: RootfsLayers): MountSpec {
   if (layers.below.length === 0) throw new Error('no rootfs layer exists before this step');
   if (layers.below.length === 1) {
     // overlayfs refuses a single lowerdir without an upper, so a lone sealed layer is bound read-only.
-    return { type: 'none', source: layers.below[0]!, target: layers.mountPoint, options: null, bind: true, readonly: true };
+    return {
+      type: 'none',
+      source: layers.below[0]!,
+      target: layers.mountPoint,
+      options: null,
+      bind: true,
+      readonly: true,
+    };
   }
   // Only lower dirs: overlayfs mounts it read-only.
-  return { type: 'overlay', source: 'overlay', target: layers.mountPoint, options: `lowerdir=${layers.below.map(checkLayerPath).join(':')}` };
+  return {
+    type: 'overlay',
+    source: 'overlay',
+    target: layers.mountPoint,
+    options: `lowerdir=${layers.below.map(checkLayerPath).join(':')}`,
+  };
 }
 
 /** Fresh kernel filesystems for a chroot: never the host's /dev, /dev/pts or /run. */
@@ -98,8 +111,19 @@ export function chrootKernelMounts(root: string): MountSpec[] {
   return [
     { type: 'proc', source: 'proc', target: path.join(root, 'proc'), options: null },
     { type: 'sysfs', source: 'sysfs', target: path.join(root, 'sys'), options: null },
-    { type: 'devpts', source: 'devpts', target: path.join(root, 'dev/pts'), options: 'newinstance,ptmxmode=0666,mode=0620' },
-    { type: 'none', source: path.join(root, 'dev/pts/ptmx'), target: path.join(root, 'dev/ptmx'), options: null, bind: true },
+    {
+      type: 'devpts',
+      source: 'devpts',
+      target: path.join(root, 'dev/pts'),
+      options: 'newinstance,ptmxmode=0666,mode=0620',
+    },
+    {
+      type: 'none',
+      source: path.join(root, 'dev/pts/ptmx'),
+      target: path.join(root, 'dev/ptmx'),
+      options: null,
+      bind: true,
+    },
   ];
 }
 
@@ -124,7 +148,13 @@ export function chrootArgv(layers: RootfsLayers, command: readonly string[], opt
   const root = layers.mountPoint;
   const mounts = [rootfsMount(layers), ...chrootKernelMounts(root)];
   if (options.aptArchives) {
-    mounts.push({ type: 'none', source: options.aptArchives, target: path.join(root, 'var/cache/apt/archives'), options: null, bind: true });
+    mounts.push({
+      type: 'none',
+      source: options.aptArchives,
+      target: path.join(root, 'var/cache/apt/archives'),
+      options: null,
+      bind: true,
+    });
   }
   return namespaceArgv(mounts, ['chroot', root, ...command]);
 }
@@ -241,7 +271,8 @@ export function writeLayerFile(layers: RootfsLayers, rel: string, content: strin
   const own = layers.own;
   if (!own) throw new Error('this step has no layer of its own to write into');
   const normal = path.posix.normalize(rel).replace(/^\/+/, '');
-  if (normal === '' || normal === '.' || normal.startsWith('..')) throw new Error(`refusing to write outside the rootfs: ${rel}`);
+  if (normal === '' || normal === '.' || normal.startsWith('..'))
+    throw new Error(`refusing to write outside the rootfs: ${rel}`);
   const name = path.posix.basename(normal);
   const parentRel = lookupInLayers(layerDirs(layers), path.posix.dirname(normal), true).rel;
   let dirRel = '';
@@ -260,7 +291,8 @@ export function writeLayerFile(layers: RootfsLayers, rel: string, content: strin
       throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the step's own layer`);
     }
     const model = lookupInLayers(layers.below, dirRel, false).entry;
-    if (model && !model.st.isDirectory()) throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
+    if (model && !model.st.isDirectory())
+      throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
     fs.mkdirSync(target, { mode: 0o755 });
     if (model) {
       fs.chmodSync(target, model.st.mode & 0o7777);

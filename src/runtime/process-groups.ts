@@ -43,7 +43,8 @@ function readProcStat(pid: number): ProcStat | null {
   const ppid = Number(fields[1]);
   const pgrp = Number(fields[2]);
   const startTicks = Number(fields[19]);
-  if (state === undefined || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(startTicks)) return null;
+  if (state === undefined || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(startTicks))
+    return null;
   return { state, ppid, pgrp, startTicks };
 }
 
@@ -163,31 +164,38 @@ export function ancestorPids(pid: number = process.pid): number[] {
 
 function refuseSignal(target: number, signal: NodeJS.Signals, why: string): never {
   refusals++;
-  throw new UnsafeOperationError(`refusing to send ${signal} to ${target < 0 ? `process group ${-target}` : `pid ${target}`}: ${why}`, {
-    hint: 'ailinux only signals process groups it started, and leftovers of its own builds verified by start time or marker',
-  });
+  throw new UnsafeOperationError(
+    `refusing to send ${signal} to ${target < 0 ? `process group ${-target}` : `pid ${target}`}: ${why}`,
+    {
+      hint: 'ailinux only signals process groups it started, and leftovers of its own builds verified by start time or marker',
+    },
+  );
 }
 
 /** Decides whether target may be signalled; throws UnsafeOperationError when not. */
 function authoriseSignal(target: number, signal: NodeJS.Signals): SignalAuthority {
-  if (!Number.isSafeInteger(target) || Math.abs(target) <= 1) refuseSignal(target, signal, 'it addresses init, the caller\'s own group or every process');
+  if (!Number.isSafeInteger(target) || Math.abs(target) <= 1)
+    refuseSignal(target, signal, "it addresses init, the caller's own group or every process");
   const id = Math.abs(target);
   if (id === process.pid) refuseSignal(target, signal, 'it is this process');
   const ancestors = ancestorPids();
   if (ancestors.includes(id)) refuseSignal(target, signal, 'it is an ancestor of this process (our session)');
   if (target < 0) {
     const inGroup = [process.pid, ...ancestors].find((pid) => readProcStat(pid)?.pgrp === id);
-    if (inGroup !== undefined) refuseSignal(target, signal, `pid ${inGroup}, this process or an ancestor, is in that group`);
+    if (inGroup !== undefined)
+      refuseSignal(target, signal, `pid ${inGroup}, this process or an ancestor, is in that group`);
     const leader = readProcStat(id);
     if (runnerGroups.has(id)) {
       const ticks = runnerGroups.get(id)!;
       // the leader's pid now names another process: the group number was reused
-      if (leader !== null && ticks !== null && leader.startTicks !== ticks) refuseSignal(target, signal, 'its leader pid was reused by another process');
+      if (leader !== null && ticks !== null && leader.startTicks !== ticks)
+        refuseSignal(target, signal, 'its leader pid was reused by another process');
       return 'runner-group';
     }
     const ticks = verifiedOrphans.get(target);
     if (ticks !== undefined) {
-      if (leader !== null && leader.startTicks !== ticks) refuseSignal(target, signal, 'its leader pid was reused by another process');
+      if (leader !== null && leader.startTicks !== ticks)
+        refuseSignal(target, signal, 'its leader pid was reused by another process');
       return 'orphan-group';
     }
   } else {
@@ -197,7 +205,11 @@ function authoriseSignal(target: number, signal: NodeJS.Signals): SignalAuthorit
       return 'orphan-process';
     }
   }
-  return refuseSignal(target, signal, 'it is neither a process group this runner started nor a leftover of this work dir verified by start time or marker');
+  return refuseSignal(
+    target,
+    signal,
+    'it is neither a process group this runner started nor a leftover of this work dir verified by start time or marker',
+  );
 }
 
 /**
@@ -313,11 +325,13 @@ export async function reapOrphans(options: ReapOptions): Promise<{ killed: numbe
   for (const t of list) if (t.startTicks !== null) verifiedOrphans.set(t.id, t.startTicks);
   try {
     for (const t of list) {
-      if (stillOurs(t) && sendSignal(t.id, 'SIGTERM', 'a leftover of an earlier build of this work dir')) signalled.push(t);
+      if (stillOurs(t) && sendSignal(t.id, 'SIGTERM', 'a leftover of an earlier build of this work dir'))
+        signalled.push(t);
     }
     const settled = await waitUntil(() => !signalled.some(stillOurs), graceMs);
     if (!settled) {
-      for (const t of signalled) if (stillOurs(t)) sendSignal(t.id, 'SIGKILL', `the leftover outlived the ${graceMs} ms grace period`);
+      for (const t of signalled)
+        if (stillOurs(t)) sendSignal(t.id, 'SIGKILL', `the leftover outlived the ${graceMs} ms grace period`);
       await waitUntil(() => !signalled.some(stillOurs), KILL_SETTLE_MS);
     }
   } finally {

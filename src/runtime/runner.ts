@@ -1,8 +1,6 @@
 /** The one port through which every external command runs. argv arrays only, never shell strings. */
 
-export interface LineSink {
-  (stream: 'stdout' | 'stderr', line: string): void;
-}
+export type LineSink = (stream: 'stdout' | 'stderr', line: string) => void;
 
 export interface RunOptions {
   cwd?: string;

@@ -81,7 +81,8 @@ function checkTarget(target: string, within: string): string | null {
   }
   const entries = readMountinfo();
   const fsRoot = mountContaining(realWithin, entries);
-  if (fsRoot && realTarget === fsRoot.mountPoint) refuse(target, `it is the root of the filesystem ${fsRoot.mountPoint}`);
+  if (fsRoot && realTarget === fsRoot.mountPoint)
+    refuse(target, `it is the root of the filesystem ${fsRoot.mountPoint}`);
   assertNoMountsUnder(realTarget, entries);
   return realTarget;
 }
@@ -107,7 +108,9 @@ class TreeRemover {
     // empty must really lie inside the tree being removed (a followed symlink would not).
     const real = fs.realpathSync(dir);
     if (real !== this.top && !real.startsWith(`${this.top}/`)) {
-      throw new UnsafeOperationError(`refusing to remove ${this.top}: the walk reached ${dir}, which is really ${real}, outside it`);
+      throw new UnsafeOperationError(
+        `refusing to remove ${this.top}: the walk reached ${dir}, which is really ${real}, outside it`,
+      );
     }
     if (st.dev !== this.dev) {
       throw new UnsafeOperationError(
@@ -160,7 +163,10 @@ class TreeRemover {
       const code = errnoCode(error);
       if (code === 'ENOENT') return;
       if (code === 'EBUSY') {
-        throw new UnsafeOperationError(`refusing to remove ${this.top}: ${dir} is a mount point`, { cause: error, hint: MOUNTED_HINT });
+        throw new UnsafeOperationError(`refusing to remove ${this.top}: ${dir} is a mount point`, {
+          cause: error,
+          hint: MOUNTED_HINT,
+        });
       }
       throw error;
     }

@@ -47,7 +47,15 @@ export function readProcessInfo(pid: number | 'self'): ProcessInfo | null {
   if (open < 0 || close < open) return null;
   const f = text.slice(close + 2).split(' ');
   const num = (i: number) => Number(f[i - 3]);
-  const info = { pid: Number(text.slice(0, open).trim()), ppid: num(4), pgrp: num(5), sid: num(6), comm: text.slice(open + 1, close), startTicks: num(22), ttyNr: num(7) };
+  const info = {
+    pid: Number(text.slice(0, open).trim()),
+    ppid: num(4),
+    pgrp: num(5),
+    sid: num(6),
+    comm: text.slice(open + 1, close),
+    startTicks: num(22),
+    ttyNr: num(7),
+  };
   return [info.pid, info.ppid, info.pgrp, info.sid, info.startTicks, info.ttyNr].every(Number.isInteger) ? info : null;
 }
 
@@ -76,7 +84,10 @@ const SSH_VARS = ['SSH_CONNECTION', 'SSH_TTY', 'SSH_CLIENT'];
 const GRAPHICAL_VARS = ['WAYLAND_DISPLAY', 'DISPLAY'];
 
 /** Which session we run in: ssh wins over graphical (a forwarded X display), graphical over a bare tty. */
-export function detectSession(env: NodeJS.ProcessEnv = process.env, tty: string | null = controllingTty()): SessionInfo {
+export function detectSession(
+  env: NodeJS.ProcessEnv = process.env,
+  tty: string | null = controllingTty(),
+): SessionInfo {
   const set = (name: string) => (env[name] ?? '') !== '';
   const ssh = SSH_VARS.filter(set);
   if (ssh.length > 0) {
@@ -88,12 +99,31 @@ export function detectSession(env: NodeJS.ProcessEnv = process.env, tty: string 
     };
   }
   const type = env['XDG_SESSION_TYPE'] ?? '';
-  const graphical = [...(['x11', 'wayland', 'mir'].includes(type) ? ['XDG_SESSION_TYPE'] : []), ...GRAPHICAL_VARS.filter(set)];
+  const graphical = [
+    ...(['x11', 'wayland', 'mir'].includes(type) ? ['XDG_SESSION_TYPE'] : []),
+    ...GRAPHICAL_VARS.filter(set),
+  ];
   if (graphical.length > 0) {
-    return { kind: 'graphical', tty, evidence: graphical, note: 'closing the terminal window sends SIGHUP: the build stops cleanly and can be resumed' };
+    return {
+      kind: 'graphical',
+      tty,
+      evidence: graphical,
+      note: 'closing the terminal window sends SIGHUP: the build stops cleanly and can be resumed',
+    };
   }
-  if (tty !== null) return { kind: 'console', tty, evidence: ['controlling terminal'], note: 'logging out of this console sends SIGHUP: the build stops cleanly and can be resumed' };
-  return { kind: 'none', tty: null, evidence: [], note: 'no terminal: a service, a cron job or CI; signals come only from whoever started it' };
+  if (tty !== null)
+    return {
+      kind: 'console',
+      tty,
+      evidence: ['controlling terminal'],
+      note: 'logging out of this console sends SIGHUP: the build stops cleanly and can be resumed',
+    };
+  return {
+    kind: 'none',
+    tty: null,
+    evidence: [],
+    note: 'no terminal: a service, a cron job or CI; signals come only from whoever started it',
+  };
 }
 
 const ENDED: readonly StepStatus[] = ['done', 'skipped', 'failed', 'interrupted'];
@@ -101,7 +131,9 @@ const ENDED: readonly StepStatus[] = ['done', 'skipped', 'failed', 'interrupted'
 /** Steps whose status became final (or final again, after another attempt) between two ledgers. */
 export function endedSteps(before: Ledger, after: Ledger): string[] {
   return Object.values(after)
-    .filter((e) => ENDED.includes(e.status) && (before[e.id]?.status !== e.status || before[e.id]?.attempts !== e.attempts))
+    .filter(
+      (e) => ENDED.includes(e.status) && (before[e.id]?.status !== e.status || before[e.id]?.attempts !== e.attempts),
+    )
     .map((e) => e.id);
 }
 
@@ -117,7 +149,10 @@ export class SafetyRecorder {
   private readonly ancestors: ProcessInfo[];
   private readonly earlierSignals: StateSafety['signals'];
 
-  constructor(private readonly runId: string, previous?: StateSafety | null) {
+  constructor(
+    private readonly runId: string,
+    previous?: StateSafety | null,
+  ) {
     this.ancestors = ancestorChain();
     this.earlierSignals = (previous?.signals ?? []).filter((s) => s.runId !== runId);
     this.record = {
@@ -133,7 +168,8 @@ export class SafetyRecorder {
     const journal = signalJournal();
     const own = readProcessInfo('self');
     const protectedIds = new Set([1, process.pid, ...this.ancestors.map((a) => a.pid)]);
-    const ours = (s: SignalRecord) => !protectedIds.has(Math.abs(s.target)) && !(s.target < 0 && own !== null && -s.target === own.pgrp);
+    const ours = (s: SignalRecord) =>
+      !protectedIds.has(Math.abs(s.target)) && !(s.target < 0 && own !== null && -s.target === own.pgrp);
     const check: StateSafetyCheck = {
       at: new Date().toISOString(),
       runId: this.runId,
@@ -146,7 +182,9 @@ export class SafetyRecorder {
     };
     this.record.checks.push(check);
     if (this.record.checks.length > KEEP_CHECKS) this.record.checks.splice(0, this.record.checks.length - KEEP_CHECKS);
-    this.record.signals = [...this.earlierSignals, ...journal.map((s) => ({ ...s, runId: this.runId }))].slice(-KEEP_SIGNALS);
+    this.record.signals = [...this.earlierSignals, ...journal.map((s) => ({ ...s, runId: this.runId }))].slice(
+      -KEEP_SIGNALS,
+    );
     return check;
   }
 }

@@ -4,7 +4,33 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 
-const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/usr/local', '/var/lib', '/var/tmp'];
+const SYSTEM_DIRS = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/media',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/usr/local',
+  '/var/lib',
+  '/var/tmp',
+];
 
 /** Resolves symlinks of the longest existing prefix, so a link to / or /etc is seen for what it is. */
 export function resolveThroughLinks(p: string): string {
@@ -24,7 +50,21 @@ export function resolveThroughLinks(p: string): string {
 }
 
 /** No work dir may lie in these trees at any depth: the system's own files live there. */
-const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr'];
+const SYSTEM_TREES = [
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/proc',
+  '/run',
+  '/sbin',
+  '/sys',
+  '/usr',
+];
 
 function insideSystemTree(p: string): string | null {
   return SYSTEM_TREES.find((tree) => p === tree || p.startsWith(`${tree}/`)) ?? null;
@@ -49,18 +89,30 @@ export function checkWorkDir(workDir: string): string {
   const fix = 'pick a dedicated directory such as ./ailinux-build with --work-dir';
   for (const p of new Set([abs, real])) {
     if (SYSTEM_DIRS.includes(p)) {
-      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a system directory`, { hint: fix });
+      throw new UsageError(
+        `refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a system directory`,
+        { hint: fix },
+      );
     }
     const tree = insideSystemTree(p);
     if (tree) {
-      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is in a system directory (${tree}), where the system's own files are`, { hint: fix });
+      throw new UsageError(
+        `refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is in a system directory (${tree}), where the system's own files are`,
+        { hint: fix },
+      );
     }
     if (homeDirs().has(p)) {
-      throw new UsageError(`refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a home directory`, { hint: `${fix}, for example ${path.join(p, 'ailinux-build')}` });
+      throw new UsageError(
+        `refusing to use ${abs}${p !== abs ? ` (it resolves to ${p})` : ''} as the work dir: it is a home directory`,
+        { hint: `${fix}, for example ${path.join(p, 'ailinux-build')}` },
+      );
     }
   }
   if (/[,:\\\n\0]/.test(real)) {
-    throw new UsageError(`the work dir path ${real} contains , : \\ or a newline, which overlayfs mount options cannot carry`, { hint: fix });
+    throw new UsageError(
+      `the work dir path ${real} contains , : \\ or a newline, which overlayfs mount options cannot carry`,
+      { hint: fix },
+    );
   }
   return abs;
 }

@@ -33,9 +33,27 @@ export const GRUB_LIB_DIR = '/usr/lib/grub';
 
 /** Modules both cores carry: enough to find the ISO, read grub.cfg, show the menu and boot Linux. */
 const COMMON_MODULES = [
-  'normal', 'configfile', 'search', 'search_label', 'search_fs_uuid', 'search_fs_file',
-  'iso9660', 'part_msdos', 'part_gpt', 'linux', 'gzio', 'serial', 'terminal',
-  'echo', 'test', 'true', 'sleep', 'ls', 'cat', 'halt', 'reboot',
+  'normal',
+  'configfile',
+  'search',
+  'search_label',
+  'search_fs_uuid',
+  'search_fs_file',
+  'iso9660',
+  'part_msdos',
+  'part_gpt',
+  'linux',
+  'gzio',
+  'serial',
+  'terminal',
+  'echo',
+  'test',
+  'true',
+  'sleep',
+  'ls',
+  'cat',
+  'halt',
+  'reboot',
 ];
 export const BIOS_MODULES: readonly string[] = [...COMMON_MODULES, 'biosdisk'];
 export const UEFI_MODULES: readonly string[] = [...COMMON_MODULES, 'fat', 'efi_gop', 'efi_uga', 'all_video'];
@@ -47,7 +65,11 @@ export const ESP_LABEL = 'EFIBOOT';
  * /.disk/info and then read /boot/grub/grub.cfg).
  */
 export const SIGNED_SHIM = {
-  candidates: ['usr/lib/shim/shimx64.efi.signed.latest', 'usr/lib/shim/shimx64.efi.signed', 'usr/lib/shim/shimx64.efi.signed.previous'],
+  candidates: [
+    'usr/lib/shim/shimx64.efi.signed.latest',
+    'usr/lib/shim/shimx64.efi.signed',
+    'usr/lib/shim/shimx64.efi.signed.previous',
+  ],
   pkg: 'shim-signed',
 } as const;
 export const SIGNED_GRUB = {
@@ -111,7 +133,9 @@ export function quoteGrub(text: string): string {
 }
 
 function menuEntry(title: string, kernel: string, initrd: string, args: readonly string[]): string {
-  return [`menuentry ${quoteGrub(title)} {`, `\tlinux ${kernel} ${args.join(' ')}`, `\tinitrd ${initrd}`, '}', ''].join('\n');
+  return [`menuentry ${quoteGrub(title)} {`, `\tlinux ${kernel} ${args.join(' ')}`, `\tinitrd ${initrd}`, '}', ''].join(
+    '\n',
+  );
 }
 
 /** The menu on the ISO at /boot/grub/grub.cfg. */
@@ -153,7 +177,7 @@ export function renderEarlyConfig(config: BuildConfig): string {
 /** One line naming the medium, as Debian and Ubuntu media carry in /.disk/info (the signed GRUB searches for this file). */
 export function renderDiskInfo(config: BuildConfig): string {
   const about = config.description || `${config.distribution.family} ${config.distribution.suite}`;
-  return `${config.name} live - ${about} (${config.architecture})`.replace(/[\r\n]+/g, ' ') + '\n';
+  return `${`${config.name} live - ${about} (${config.architecture})`.replace(/[\r\n]+/g, ' ')}\n`;
 }
 
 export function grubMkimageArgv(format: 'i386-pc-eltorito' | 'x86_64-efi', output: string, earlyCfg: string): string[] {
@@ -177,7 +201,8 @@ export function espSizeKiB(efiBytes: number): number {
 
 export function mkfsVfatArgv(espImage: string, sizeKiB: number, sourceDateEpoch: number | null): string[] {
   // mkfs.fat 4.2 ignores SOURCE_DATE_EPOCH: --invariant fixes the label's timestamp, -i the volume id
-  const reproducible = sourceDateEpoch === null ? [] : ['--invariant', '-i', (sourceDateEpoch >>> 0).toString(16).padStart(8, '0')];
+  const reproducible =
+    sourceDateEpoch === null ? [] : ['--invariant', '-i', (sourceDateEpoch >>> 0).toString(16).padStart(8, '0')];
   return ['mkfs.vfat', '-C', '-n', ESP_LABEL, ...reproducible, espImage, String(sizeKiB)];
 }
 
@@ -197,7 +222,10 @@ export function espCopyArgv(espImage: string, files: readonly EspFile[]): string
       if (!dirs.includes(dir)) dirs.push(dir);
     }
   }
-  return [['mmd', '-i', espImage, ...dirs], ...files.map((f) => ['mcopy', '-m', '-i', espImage, f.host, `::/${f.esp}`])];
+  return [
+    ['mmd', '-i', espImage, ...dirs],
+    ...files.map((f) => ['mcopy', '-m', '-i', espImage, f.host, `::/${f.esp}`]),
+  ];
 }
 
 function toolEnv(ctx: StepContext, extra: Record<string, string> = {}): Record<string, string> {
@@ -268,7 +296,11 @@ function installIsolinux(ctx: StepContext, files: BootFiles): string[] {
 }
 
 /** The signed shim, signed GRUB and (if there) MokManager from the rootfs layers; all missing ones named at once. */
-export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): { shim: string; grub: string; mok: string | null } {
+export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): {
+  shim: string;
+  grub: string;
+  mok: string | null;
+} {
   const shim = firstFileInLayers(ctx.layers, SIGNED_SHIM.candidates);
   const grub = firstFileInLayers(ctx.layers, SIGNED_GRUB.candidates);
   const missing = [
@@ -280,7 +312,11 @@ export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): { shim: s
       hint: `add ${[shim ? null : SIGNED_SHIM.pkg, grub ? null : SIGNED_GRUB.pkg].filter(Boolean).join(' and ')} to a package list of the profile (packages.installer or packages.live), or set iso.secureBoot to false; a locally built GRUB cannot pass Secure Boot`,
     });
   }
-  return { shim: shim.hostPath, grub: grub.hostPath, mok: firstFileInLayers(ctx.layers, MOK_MANAGER)?.hostPath ?? null };
+  return {
+    shim: shim.hostPath,
+    grub: grub.hostPath,
+    mok: firstFileInLayers(ctx.layers, MOK_MANAGER)?.hostPath ?? null,
+  };
 }
 
 /** The UEFI files in the ISO tree and what goes onto the ESP: a GRUB core, or shim + signed GRUB. */
@@ -291,7 +327,10 @@ async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFil
     const signed = findSignedBootFiles(ctx);
     fs.copyFileSync(signed.shim, files.efiBinary);
     fs.copyFileSync(signed.grub, files.grubEfi);
-    esp.push({ host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' }, { host: files.grubEfi, esp: 'EFI/BOOT/grubx64.efi' });
+    esp.push(
+      { host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' },
+      { host: files.grubEfi, esp: 'EFI/BOOT/grubx64.efi' },
+    );
     if (signed.mok) {
       fs.copyFileSync(signed.mok, files.mokManager);
       esp.push({ host: files.mokManager, esp: 'EFI/BOOT/mmx64.efi' });
@@ -300,13 +339,18 @@ async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFil
     const cfg = path.join(ctx.paths.isoDir, cfgRel);
     writeFile(cfg, renderEarlyConfig(ctx.config));
     esp.push({ host: cfg, esp: cfgRel });
-    ctx.log.info(`Secure Boot: shim ${signed.shim}, GRUB ${signed.grub}${signed.mok ? `, MokManager ${signed.mok}` : ''}`);
+    ctx.log.info(
+      `Secure Boot: shim ${signed.shim}, GRUB ${signed.grub}${signed.mok ? `, MokManager ${signed.mok}` : ''}`,
+    );
   } else {
     await runTool(ctx, grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg), toolEnv(ctx));
     esp.push({ host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' });
   }
   // mcopy -m keeps these times inside the FAT image
-  pinMtimes(esp.map((f) => f.host), ctx.sourceDateEpoch);
+  pinMtimes(
+    esp.map((f) => f.host),
+    ctx.sourceDateEpoch,
+  );
   return esp;
 }
 
@@ -414,7 +458,8 @@ export const bootloadersStep: StepDef = {
     const uefi = iso.uefi ? (iso.secureBoot ? 'UEFI (signed shim + GRUB)' : 'UEFI (GRUB)') : '';
     ctx.log.info(`boot files: ${[bios, uefi].filter(Boolean).join(' + ')}`);
     const artifacts: Artifact[] = [];
-    for (const file of expectedFiles(ctx.config, files, ctx.paths)) artifacts.push(await fileArtifact(ctx.paths.workDir, file));
+    for (const file of expectedFiles(ctx.config, files, ctx.paths))
+      artifacts.push(await fileArtifact(ctx.paths.workDir, file));
     return artifacts;
   },
   async verify(ctx) {

@@ -10,7 +10,12 @@ import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-s
 import type { StepContext, StepDef } from './types.js';
 
 /** keyringPath: the keyring as a host path (a relative one in the config resolves against the config file's directory). */
-export function bootstrapArgv(config: BuildConfig, target: string, debCache: string, keyringPath = config.distribution.keyring?.path): string[] {
+export function bootstrapArgv(
+  config: BuildConfig,
+  target: string,
+  debCache: string,
+  keyringPath = config.distribution.keyring?.path,
+): string[] {
   const d = config.distribution;
   const b = config.bootstrap;
   const isolated = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
@@ -50,17 +55,22 @@ function checkKeyring(config: BuildConfig, file: string | undefined): void {
   if (!keyring || file === undefined) return;
   if (!fs.existsSync(file)) {
     throw new StepError('bootstrap', `the archive keyring ${file} does not exist on this host`, {
-      hint: config.distribution.family === 'ubuntu'
-        ? 'on Debian hosts, copy ubuntu-archive-keyring.gpg from an Ubuntu machine or package and set distribution.keyring.path (and .sha256) in your config'
-        : 'install the keyring package (apt-get install debian-archive-keyring) or fix distribution.keyring.path',
+      hint:
+        config.distribution.family === 'ubuntu'
+          ? 'on Debian hosts, copy ubuntu-archive-keyring.gpg from an Ubuntu machine or package and set distribution.keyring.path (and .sha256) in your config'
+          : 'install the keyring package (apt-get install debian-archive-keyring) or fix distribution.keyring.path',
     });
   }
   if (keyring.sha256) {
     const actual = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
     if (actual !== keyring.sha256) {
-      throw new StepError('bootstrap', `the keyring ${file} has sha256 ${actual}, but the config pins ${keyring.sha256}`, {
-        hint: 'use the keyring the config pins, or update distribution.keyring.sha256 if you trust the new file',
-      });
+      throw new StepError(
+        'bootstrap',
+        `the keyring ${file} has sha256 ${actual}, but the config pins ${keyring.sha256}`,
+        {
+          hint: 'use the keyring the config pins, or update distribution.keyring.sha256 if you trust the new file',
+        },
+      );
     }
   }
 }
@@ -71,16 +81,28 @@ export const bootstrapStep: StepDef = {
   version: 1,
   layer: 'base',
   phase: 2,
-  configFields: ['architecture', 'distribution.suite', 'distribution.mirror', 'distribution.components', 'distribution.keyring', 'distribution.debootstrapScript', 'bootstrap'],
+  configFields: [
+    'architecture',
+    'distribution.suite',
+    'distribution.mirror',
+    'distribution.components',
+    'distribution.keyring',
+    'distribution.debootstrapScript',
+    'bootstrap',
+  ],
   diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
   inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
   async run(ctx: StepContext) {
-    const keyringPath = ctx.config.distribution.keyring ? hostPathOf(ctx, ctx.config.distribution.keyring.path) : undefined;
+    const keyringPath = ctx.config.distribution.keyring
+      ? hostPathOf(ctx, ctx.config.distribution.keyring.path)
+      : undefined;
     checkKeyring(ctx.config, keyringPath);
     prepareLayer(ctx);
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });
     const target = ownLayerOf(ctx).upper;
-    ctx.log.info(`bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`);
+    ctx.log.info(
+      `bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`,
+    );
     await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache, keyringPath), {
       signal: ctx.signal,
       onLine: ctx.log.line,
@@ -92,7 +114,9 @@ export const bootstrapStep: StepDef = {
     const root = ownLayerOf(ctx).upper;
     for (const rel of ['var/lib/dpkg/status', 'usr/bin/dpkg', 'etc/os-release']) {
       if (!fs.existsSync(path.join(root, rel))) {
-        throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, { hint: 'see the step log: ailinux log bootstrap' });
+        throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, {
+          hint: 'see the step log: ailinux log bootstrap',
+        });
       }
     }
   },

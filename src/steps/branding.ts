@@ -21,7 +21,9 @@ import type { StepContext, StepDef } from './types.js';
 const STEP = 'branding';
 
 /** The branding files as the config names them (relative to the config file), by role. */
-export function brandingAssets(config: BuildConfig): Partial<Record<'logo' | 'welcome' | 'splash' | 'wallpaper', string>> {
+export function brandingAssets(
+  config: BuildConfig,
+): Partial<Record<'logo' | 'welcome' | 'splash' | 'wallpaper', string>> {
   const b = config.branding;
   if (b.dir === undefined) return {};
   const out: Partial<Record<'logo' | 'welcome' | 'splash' | 'wallpaper', string>> = {};
@@ -39,14 +41,16 @@ export function brandingInputFiles(config: BuildConfig): string[] {
 
 /** Width and height of a PNG or JPEG, from its header; null when it is neither. */
 export function imageSize(data: Buffer): { width: number; height: number } | null {
-  if (data.length >= 24 && data.subarray(0, 8).equals(PNG_SIGNATURE)) return { width: data.readUInt32BE(16), height: data.readUInt32BE(20) };
+  if (data.length >= 24 && data.subarray(0, 8).equals(PNG_SIGNATURE))
+    return { width: data.readUInt32BE(16), height: data.readUInt32BE(20) };
   if (data.length > 4 && data[0] === 0xff && data[1] === 0xd8) {
     let i = 2;
     while (i + 9 < data.length && data[i] === 0xff) {
       const marker = data[i + 1]!;
       const length = data.readUInt16BE(i + 2);
       // SOF0..SOF15 carry the frame size, except DHT (c4), JPG (c8) and DAC (cc)
-      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) return { height: data.readUInt16BE(i + 5), width: data.readUInt16BE(i + 7) };
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker))
+        return { height: data.readUInt16BE(i + 5), width: data.readUInt16BE(i + 7) };
       i += 2 + length;
     }
   }
@@ -57,7 +61,9 @@ function readAsset(ctx: StepContext, role: string, file: string, png: boolean): 
   const data = readPinnedFile(STEP, ctx, file, `branding.${role}`);
   const size = imageSize(data);
   if (size === null || (png && !data.subarray(0, 8).equals(PNG_SIGNATURE))) {
-    throw new StepError(STEP, `branding.${role}: ${file} is not a ${png ? 'PNG' : 'PNG or JPEG'} image`, { hint: 'export the image as PNG' });
+    throw new StepError(STEP, `branding.${role}: ${file} is not a ${png ? 'PNG' : 'PNG or JPEG'} image`, {
+      hint: 'export the image as PNG',
+    });
   }
   return data;
 }
@@ -94,11 +100,19 @@ export function plymouthSelectArgv(ctx: Pick<StepContext, 'layers' | 'config'>):
   const theme = `/usr/share/plymouth/themes/${id}/${id}.plymouth`;
   if (findInLayers(ctx.layers, 'etc/alternatives/default.plymouth') !== null) {
     return [
-      ['update-alternatives', '--install', '/usr/share/plymouth/themes/default.plymouth', 'default.plymouth', theme, '200'],
+      [
+        'update-alternatives',
+        '--install',
+        '/usr/share/plymouth/themes/default.plymouth',
+        'default.plymouth',
+        theme,
+        '200',
+      ],
       ['update-alternatives', '--set', 'default.plymouth', theme],
     ];
   }
-  if (findInLayers(ctx.layers, 'usr/sbin/plymouth-set-default-theme') !== null) return [['plymouth-set-default-theme', id]];
+  if (findInLayers(ctx.layers, 'usr/sbin/plymouth-set-default-theme') !== null)
+    return [['plymouth-set-default-theme', id]];
   return null;
 }
 
@@ -115,11 +129,16 @@ function installSplash(ctx: StepContext, data: Buffer): Promise<void> | void {
   writeLayerFile(ctx.layers, `${dir}/${id}.script`, theme.script, 0o644);
   const select = plymouthSelectArgv(ctx);
   if (select === null) {
-    ctx.log.info('branding.splash: theme installed, but the image has no way to select it (no default.plymouth alternative, no plymouth-set-default-theme)');
+    ctx.log.info(
+      'branding.splash: theme installed, but the image has no way to select it (no default.plymouth alternative, no plymouth-set-default-theme)',
+    );
     return;
   }
   // the initramfs, which shows the splash, is rebuilt by chroot-cleanup
-  return select.reduce<Promise<void>>((p, argv) => p.then(async () => void (await runInChroot(ctx, argv))), Promise.resolve());
+  return select.reduce<Promise<void>>(
+    (p, argv) => p.then(async () => void (await runInChroot(ctx, argv))),
+    Promise.resolve(),
+  );
 }
 
 function installWallpaper(ctx: StepContext, file: string, data: Buffer): void {
@@ -128,7 +147,14 @@ function installWallpaper(ctx: StepContext, file: string, data: Buffer): void {
   const ext = path.extname(file).toLowerCase() === '.png' ? 'png' : 'jpg';
   const dir = `usr/share/wallpapers/${id}`;
   writeLayerBytes(ctx.layers, `${dir}/contents/images/${size.width}x${size.height}.${ext}`, data, 0o644);
-  const metadata = { KPlugin: { Id: id, Name: ctx.config.branding.productName, License: 'see the product', Authors: [{ Name: ctx.config.branding.productName }] } };
+  const metadata = {
+    KPlugin: {
+      Id: id,
+      Name: ctx.config.branding.productName,
+      License: 'see the product',
+      Authors: [{ Name: ctx.config.branding.productName }],
+    },
+  };
   writeLayerFile(ctx.layers, `${dir}/metadata.json`, `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
 }
 
@@ -142,9 +168,13 @@ function installHelper(ctx: StepContext): void {
     if (!head.includes(0)) {
       const kind = secretKind(data.toString('utf8'), false);
       if (kind !== null) {
-        throw new StepError(STEP, `helper.files.${i}: ${f.source} holds what looks like ${kind}; secrets are never baked into an image`, {
-          hint: 'let the helper ask for its key at run time (or read it from the user\'s home), and remove it from the file',
-        });
+        throw new StepError(
+          STEP,
+          `helper.files.${i}: ${f.source} holds what looks like ${kind}; secrets are never baked into an image`,
+          {
+            hint: "let the helper ask for its key at run time (or read it from the user's home), and remove it from the file",
+          },
+        );
       }
     }
     writeLayerBytes(ctx.layers, f.destination.slice(1), data, parseInt(f.mode, 8));
@@ -181,7 +211,8 @@ export const brandingStep: StepDef = {
     if (assets.splash) await installSplash(ctx, readAsset(ctx, 'splash', assets.splash, true));
     if (assets.wallpaper) installWallpaper(ctx, assets.wallpaper, readAsset(ctx, 'wallpaper', assets.wallpaper, false));
     installHelper(ctx);
-    if (Object.keys(assets).length === 0 && !ctx.config.helper) ctx.log.info('no branding assets and no helper in the profile');
+    if (Object.keys(assets).length === 0 && !ctx.config.helper)
+      ctx.log.info('no branding assets and no helper in the profile');
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {
@@ -190,7 +221,8 @@ export const brandingStep: StepDef = {
       throw new StepError(STEP, `the rootfs has no /usr/share/${id}/logo.png`);
     }
     for (const f of ctx.config.helper?.files ?? []) {
-      if (findInLayers(ctx.layers, f.destination.slice(1)) === null) throw new StepError(STEP, `the helper file ${f.destination} is not in the rootfs`);
+      if (findInLayers(ctx.layers, f.destination.slice(1)) === null)
+        throw new StepError(STEP, `the helper file ${f.destination} is not in the rootfs`);
     }
     const launcher = helperLauncher(ctx.config);
     if (launcher && readLayerFile(ctx.layers, `usr/share/applications/${launcher.file}`) !== launcher.text) {

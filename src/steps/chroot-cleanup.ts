@@ -17,7 +17,8 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   const has = (rel: string) => findInLayers(layers, rel) !== null;
   const commands: string[][] = [['apt-get', 'clean']];
   // Rebuilt only when it embeds what later steps changed: the kernel's install already built it once.
-  if (liveMedium(config).initramfsEmbedsConfig && has('usr/sbin/update-initramfs')) commands.push(['update-initramfs', '-u']);
+  if (liveMedium(config).initramfsEmbedsConfig && has('usr/sbin/update-initramfs'))
+    commands.push(['update-initramfs', '-u']);
   commands.push(['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id']);
   if (resolv === 'empty') commands.push(['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf']);
   else commands.push(['truncate', '-s', '0', '/etc/machine-id'], ['ln', '-sfn', resolv.symlink, '/etc/resolv.conf']);
@@ -42,12 +43,22 @@ export const chrootCleanupStep: StepDef = {
   },
   async verify(ctx) {
     if (findInLayers(ctx.layers, 'usr/sbin/policy-rc.d') !== null) {
-      throw new StepError('chroot-cleanup', 'policy-rc.d is still in the rootfs; services would not start on the live system');
+      throw new StepError(
+        'chroot-cleanup',
+        'policy-rc.d is still in the rootfs; services would not start on the live system',
+      );
     }
     const resolv = ctx.config.distribution.resolvConf;
     const found = findInLayers(ctx.layers, 'etc/resolv.conf');
-    if (resolv !== 'empty' && found !== null && (!fs.lstatSync(found).isSymbolicLink() || fs.readlinkSync(found) !== resolv.symlink)) {
-      throw new StepError('chroot-cleanup', `/etc/resolv.conf is not the symlink to ${resolv.symlink} the profile asks for`);
+    if (
+      resolv !== 'empty' &&
+      found !== null &&
+      (!fs.lstatSync(found).isSymbolicLink() || fs.readlinkSync(found) !== resolv.symlink)
+    ) {
+      throw new StepError(
+        'chroot-cleanup',
+        `/etc/resolv.conf is not the symlink to ${resolv.symlink} the profile asks for`,
+      );
     }
   },
   undo: discardLayer,

@@ -15,14 +15,20 @@ export function sha256Of(file: string): string {
 }
 
 /** Reads a host file the config names, refusing a missing file or (when pinned) one with another sha256. */
-export function readPinnedFile(step: string, ctx: Pick<StepContext, 'baseDir'>, file: string, field: string, sha256?: string): Buffer {
+export function readPinnedFile(
+  step: string,
+  ctx: Pick<StepContext, 'baseDir'>,
+  file: string,
+  field: string,
+  sha256?: string,
+): Buffer {
   const host = hostPathOf(ctx, file);
   let data: Buffer;
   try {
     data = fs.readFileSync(host);
   } catch {
     throw new StepError(step, `${field}: the file ${file} does not exist (looked for ${host})`, {
-      hint: 'relative paths are read from the config file\'s directory; fix the path or add the file',
+      hint: "relative paths are read from the config file's directory; fix the path or add the file",
     });
   }
   if (sha256 !== undefined) {

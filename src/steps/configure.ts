@@ -22,7 +22,8 @@ export function renderSourcesList(config: BuildConfig): string {
   }
   for (const r of config.distribution.extraRepositories) {
     lines.push(`# extra repository ${r.name}`);
-    for (const suite of r.suites) lines.push(`deb [signed-by=${keyringPathOf(r.name)}] ${r.uri} ${suite} ${r.components.join(' ')}`);
+    for (const suite of r.suites)
+      lines.push(`deb [signed-by=${keyringPathOf(r.name)}] ${r.uri} ${suite} ${r.components.join(' ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -72,7 +73,10 @@ export const configureStep: StepDef = {
     await runInChroot(ctx, ['apt-get', 'update'], { network: true });
     if (config.locale.generate.length > 0) {
       writeLayerFile(ctx.layers, 'etc/locale.gen', renderLocaleGen(config.locale.generate), 0o644);
-      await runInChroot(ctx, ['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], { aptArchives: ctx.paths.aptArchives, network: true });
+      await runInChroot(ctx, ['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], {
+        aptArchives: ctx.paths.aptArchives,
+        network: true,
+      });
       await runInChroot(ctx, ['locale-gen']);
     }
     return [layerArtifact(ctx)];
@@ -82,7 +86,10 @@ export const configureStep: StepDef = {
       throw new StepError('configure', 'etc/apt/sources.list in the rootfs is not the one the profile asks for');
     }
     if (readLayerFile(ctx.layers, 'usr/sbin/policy-rc.d') === null) {
-      throw new StepError('configure', 'the rootfs has no /usr/sbin/policy-rc.d, so package scripts could start services');
+      throw new StepError(
+        'configure',
+        'the rootfs has no /usr/sbin/policy-rc.d, so package scripts could start services',
+      );
     }
   },
   undo: discardLayer,

@@ -20,7 +20,9 @@ export function assertInstalled(ctx: StepContext, step: string, names: readonly 
   const installed = installedPackages(readLayerFile(ctx.layers, 'var/lib/dpkg/status') ?? '');
   const missing = names.filter((p) => !installed.has(p));
   if (missing.length > 0) {
-    throw new StepError(step, `apt finished, but these packages are not installed: ${missing.join(', ')}`, { hint: `see the step log: ailinux log ${step}` });
+    throw new StepError(step, `apt finished, but these packages are not installed: ${missing.join(', ')}`, {
+      hint: `see the step log: ailinux log ${step}`,
+    });
   }
 }
 
@@ -40,7 +42,8 @@ export const desktopStep: StepDef = {
   async run(ctx) {
     prepareLayer(ctx);
     const names = desktopPackages(ctx.config);
-    if (names.length === 0) ctx.log.info('no desktop packages in the profile (packages.desktop and packages.apps are empty)');
+    if (names.length === 0)
+      ctx.log.info('no desktop packages in the profile (packages.desktop and packages.apps are empty)');
     else await installPackageSet(ctx, 'desktop', names);
     return [layerArtifact(ctx)];
   },

@@ -53,15 +53,22 @@ export function useraddArgv(config: BuildConfig, existingGroups: ReadonlySet<str
   return [
     'useradd',
     '--create-home',
-    '--shell', u.shell,
-    '--comment', u.fullName,
+    '--shell',
+    u.shell,
+    '--comment',
+    u.fullName,
     ...(groups.length ? ['--groups', groups.join(',')] : []),
     u.name,
   ];
 }
 
 export function groupNames(groupFile: string): Set<string> {
-  return new Set(groupFile.split('\n').map((l) => l.split(':')[0]!).filter(Boolean));
+  return new Set(
+    groupFile
+      .split('\n')
+      .map((l) => l.split(':')[0]!)
+      .filter(Boolean),
+  );
 }
 
 function homeOf(config: BuildConfig): string {
@@ -83,7 +90,16 @@ export const identityStep: StepDef = {
   version: 2,
   layer: 'overlay',
   phase: 8,
-  configFields: ['hostname', 'liveUser', 'liveSystem', 'distribution.family', 'branding.id', 'branding.productName', 'installer.launcher', 'helper'],
+  configFields: [
+    'hostname',
+    'liveUser',
+    'liveSystem',
+    'distribution.family',
+    'branding.id',
+    'branding.productName',
+    'installer.launcher',
+    'helper',
+  ],
   async run(ctx) {
     prepareLayer(ctx);
     const { config } = ctx;
@@ -123,7 +139,7 @@ export const identityStep: StepDef = {
       throw new StepError('identity', `the live user ${config.liveUser.name} is not in /etc/passwd`);
     }
     if (readLayerFile(ctx.layers, 'etc/sudoers')?.includes(`${config.liveUser.name} ALL=`)) {
-      throw new StepError('identity', 'the live user\'s rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d');
+      throw new StepError('identity', "the live user's rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d");
     }
     const sudoers = findInLayers(ctx.layers, SUDOERS_FILE);
     if (sudoers !== null && (fs.statSync(sudoers).mode & 0o7777) !== 0o440) {

@@ -33,7 +33,8 @@ export function displayManagersIn(ctx: Pick<StepContext, 'layers'>): string[] {
 /** Every file the installer step writes, relative to the rootfs, with its contents. */
 export function calamaresFiles(config: BuildConfig, displayManagers: readonly string[]): Record<string, string> {
   const files: Record<string, string> = { 'etc/calamares/settings.conf': renderSettingsConf(config) };
-  for (const [name, text] of Object.entries(renderModuleConfs(config, displayManagers))) files[`etc/calamares/modules/${name}`] = text;
+  for (const [name, text] of Object.entries(renderModuleConfs(config, displayManagers)))
+    files[`etc/calamares/modules/${name}`] = text;
   const branding = calamaresBrandingDir(config);
   files[`${branding}/branding.desc`] = renderBrandingDesc(config);
   files[`${branding}/show.qml`] = renderShowQml(config);
@@ -53,7 +54,18 @@ export const installerStep: StepDef = {
   version: 1,
   layer: 'overlay',
   phase: 6,
-  configFields: ['packages.installer', 'packages.installRecommends', 'installer', 'liveSystem', 'liveUser.name', 'liveUser.shell', 'branding.id', 'branding.productName', 'branding.version', 'branding.url'],
+  configFields: [
+    'packages.installer',
+    'packages.installRecommends',
+    'installer',
+    'liveSystem',
+    'liveUser.name',
+    'liveUser.shell',
+    'branding.id',
+    'branding.productName',
+    'branding.version',
+    'branding.url',
+  ],
   diskEstimateMb: (config) => (config.packages.installer.length > 0 ? 600 : 0),
   async run(ctx) {
     prepareLayer(ctx);
@@ -68,18 +80,23 @@ export const installerStep: StepDef = {
       return [layerArtifact(ctx)];
     }
     const dms = displayManagersIn(ctx);
-    for (const [rel, text] of Object.entries(calamaresFiles(ctx.config, dms))) writeLayerFile(ctx.layers, rel, text, 0o644);
+    for (const [rel, text] of Object.entries(calamaresFiles(ctx.config, dms)))
+      writeLayerFile(ctx.layers, rel, text, 0o644);
     // Calamares refuses to start when a branding image is missing
     const dir = calamaresBrandingDir(ctx.config);
-    for (const image of Object.values(CALAMARES_IMAGES)) writeLayerBytes(ctx.layers, path.posix.join(dir, image), solidPng(64, 64, PLACEHOLDER_COLOUR), 0o644);
-    ctx.log.info(`Calamares configured: branding ${ctx.config.branding.id}, display managers ${dms.join(', ') || 'none'}`);
+    for (const image of Object.values(CALAMARES_IMAGES))
+      writeLayerBytes(ctx.layers, path.posix.join(dir, image), solidPng(64, 64, PLACEHOLDER_COLOUR), 0o644);
+    ctx.log.info(
+      `Calamares configured: branding ${ctx.config.branding.id}, display managers ${dms.join(', ') || 'none'}`,
+    );
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {
     assertInstalled(ctx, 'installer', ctx.config.packages.installer);
     if (ctx.config.packages.installer.length === 0 || !hasCalamares(ctx)) return;
     for (const [rel, text] of Object.entries(calamaresFiles(ctx.config, displayManagersIn(ctx)))) {
-      if (readLayerFile(ctx.layers, rel) !== text) throw new StepError('installer', `/${rel} in the rootfs is not the one the profile asks for`);
+      if (readLayerFile(ctx.layers, rel) !== text)
+        throw new StepError('installer', `/${rel} in the rootfs is not the one the profile asks for`);
     }
   },
   undo: discardLayer,

@@ -43,12 +43,18 @@ export function isoArgv(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: 
   const boot = bootFiles(paths);
   const inIso = (file: string) => path.relative(paths.isoDir, file).split(path.sep).join('/');
   const argv = [
-    'xorriso', '-as', 'mkisofs',
-    '-iso-level', '3',
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-iso-level',
+    '3',
     '-rational-rock',
-    '-joliet', '-joliet-long',
-    '-volid', config.iso.volumeLabel,
-    '-output', isoFiles(config, paths).partial,
+    '-joliet',
+    '-joliet-long',
+    '-volid',
+    config.iso.volumeLabel,
+    '-output',
+    isoFiles(config, paths).partial,
   ];
   if (sourceDateEpoch !== null) {
     const stamp = xorrisoTimestamp(sourceDateEpoch);
@@ -64,7 +70,15 @@ export function isoArgv(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: 
   if (isolinux) {
     argv.push('-b', inIso(boot.isolinuxBin), '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table');
   } else if (bios) {
-    argv.push('-b', inIso(boot.biosImage), '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info');
+    argv.push(
+      '-b',
+      inIso(boot.biosImage),
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
+    );
   }
   if (uefi) {
     if (bios) argv.push('-eltorito-alt-boot');
@@ -153,7 +167,10 @@ export function parseSystemAreaReport(text: string): SystemAreaReport {
   const gpt = new Map<number, SystemAreaReport['gptPartitions'][number]>();
   const gptEntry = (index: number) => {
     let e = gpt.get(index);
-    if (!e) gpt.set(index, (e = { index, typeGuid: '', name: null, start: 0, size: 0 }));
+    if (!e) {
+      e = { index, typeGuid: '', name: null, start: 0, size: 0 };
+      gpt.set(index, e);
+    }
     return e;
   };
   for (const line of text.split('\n')) {
@@ -168,7 +185,8 @@ export function parseSystemAreaReport(text: string): SystemAreaReport {
       const index = Number(f[0]);
       if (key === 'GPT type GUID') gptEntry(index).typeGuid = f[1] ?? '';
       else if (key === 'GPT partname local') gptEntry(index).name = f.slice(1).join(' ');
-      else if (key === 'GPT start and size') Object.assign(gptEntry(index), { start: Number(f[1]), size: Number(f[2]) });
+      else if (key === 'GPT start and size')
+        Object.assign(gptEntry(index), { start: Number(f[1]), size: Number(f[2]) });
     }
   }
   const gptPartitions = [...gpt.values()].sort((a, b) => a.index - b.index);
@@ -212,7 +230,9 @@ export const isoStep: StepDef = {
   diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
     if (!ctx.config.iso.bios && !ctx.config.iso.uefi) {
-      throw new StepError(STEP, 'iso.bios and iso.uefi are both false: the ISO could not boot', { hint: 'set iso.bios or iso.uefi to true' });
+      throw new StepError(STEP, 'iso.bios and iso.uefi are both false: the ISO could not boot', {
+        hint: 'set iso.bios or iso.uefi to true',
+      });
     }
     assertInputs(ctx);
     const out = isoFiles(ctx.config, ctx.paths);
@@ -221,7 +241,11 @@ export const isoStep: StepDef = {
     await writeMd5sums(ctx);
     const env = ctx.sourceDateEpoch === null ? undefined : { SOURCE_DATE_EPOCH: String(ctx.sourceDateEpoch) };
     try {
-      await ctx.runner.run(isoArgv(ctx.config, ctx.paths, ctx.sourceDateEpoch), { signal: ctx.signal, onLine: ctx.log.line, env });
+      await ctx.runner.run(isoArgv(ctx.config, ctx.paths, ctx.sourceDateEpoch), {
+        signal: ctx.signal,
+        onLine: ctx.log.line,
+        env,
+      });
     } catch (error) {
       await removeTree(out.partial, { within: ctx.paths.workDir });
       throw error;
@@ -240,13 +264,16 @@ export const isoStep: StepDef = {
     const problems: string[] = [];
     if (ctx.config.iso.bios && !torito.bios) problems.push('no bootable BIOS El Torito entry');
     if (ctx.config.iso.uefi && !torito.uefi) problems.push('no bootable UEFI El Torito entry');
-    if (ctx.config.iso.bios && ctx.config.iso.isolinux && !/isohybrid/.test(area.summary ?? '')) problems.push('no isohybrid MBR in the system area');
-    if (ctx.config.iso.bios && !ctx.config.iso.isolinux && !/grub2-mbr/.test(area.summary ?? '')) problems.push('no GRUB hybrid MBR in the system area');
+    if (ctx.config.iso.bios && ctx.config.iso.isolinux && !/isohybrid/.test(area.summary ?? ''))
+      problems.push('no isohybrid MBR in the system area');
+    if (ctx.config.iso.bios && !ctx.config.iso.isolinux && !/grub2-mbr/.test(area.summary ?? ''))
+      problems.push('no GRUB hybrid MBR in the system area');
     if (ctx.config.iso.uefi && !area.esp) problems.push('no EFI system partition in the partition table');
     if (torito.volumeId !== null && torito.volumeId !== ctx.config.iso.volumeLabel) {
       problems.push(`volume id is "${torito.volumeId}", not "${ctx.config.iso.volumeLabel}"`);
     }
-    if (problems.length > 0) throw new StepError(STEP, `${iso} is not the image the config asks for: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new StepError(STEP, `${iso} is not the image the config asks for: ${problems.join('; ')}`);
   },
   async undo(ctx) {
     const out = isoFiles(ctx.config, ctx.paths);
@@ -257,7 +284,7 @@ export const isoStep: StepDef = {
 };
 
 /** Files whose bytes in the ISO differ from the tree (boot-info patched) or that are left out of it. */
-export function md5Excluded(config: BuildConfig, paths: WorkPaths): Set<string> {
+export function md5Excluded(_config: BuildConfig, paths: WorkPaths): Set<string> {
   const boot = bootFiles(paths);
   const rel = (f: string) => path.relative(paths.isoDir, f).split(path.sep).join('/');
   return new Set([rel(boot.biosImage), rel(boot.isolinuxBin), rel(boot.espImage), 'boot/grub/boot.cat']);

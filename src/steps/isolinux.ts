@@ -24,10 +24,17 @@ export function renderIsolinuxConfig(config: BuildConfig): string {
   const medium = liveMedium(config);
   const iso = config.iso;
   const consoleArgs = iso.serialConsole ? SERIAL_KERNEL_ARGS : [];
-  const args = (...extra: string[]) => [`initrd=${medium.initrd}`, medium.bootParam, ...iso.kernelArgs, ...extra, ...consoleArgs].join(' ');
+  const args = (...extra: string[]) =>
+    [`initrd=${medium.initrd}`, medium.bootParam, ...iso.kernelArgs, ...extra, ...consoleArgs].join(' ');
   const check = integrityCheck(config);
   const name = line(config.name);
-  const entry = (label: string, title: string, append: string) => [`LABEL ${label}`, `  MENU LABEL ${title}`, `  KERNEL ${medium.kernel}`, `  APPEND ${append}`, ''];
+  const entry = (label: string, title: string, append: string) => [
+    `LABEL ${label}`,
+    `  MENU LABEL ${title}`,
+    `  KERNEL ${medium.kernel}`,
+    `  APPEND ${append}`,
+    '',
+  ];
   return [
     // SERIAL must come first, so ISOLINUX talks to the serial line from the start
     ...(iso.serialConsole ? ['SERIAL 0 115200'] : []),

@@ -7,7 +7,13 @@ export interface Launcher {
   text: string;
 }
 
-export function renderDesktopEntry(e: { name: string; comment: string; exec: string; icon?: string | undefined; terminal: boolean }): string {
+export function renderDesktopEntry(e: {
+  name: string;
+  comment: string;
+  exec: string;
+  icon?: string | undefined;
+  terminal: boolean;
+}): string {
   const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return [
     '[Desktop Entry]',
@@ -28,7 +34,13 @@ export function installerLauncher(config: BuildConfig): Launcher {
   const product = config.branding.productName;
   return {
     file: `install-${config.branding.id}.desktop`,
-    text: renderDesktopEntry({ name: `Install ${product}`, comment: `Install ${product} on this computer`, exec: 'sudo -E calamares', icon: 'calamares', terminal: false }),
+    text: renderDesktopEntry({
+      name: `Install ${product}`,
+      comment: `Install ${product} on this computer`,
+      exec: 'sudo -E calamares',
+      icon: 'calamares',
+      terminal: false,
+    }),
   };
 }
 
@@ -38,6 +50,12 @@ export function helperLauncher(config: BuildConfig): Launcher | null {
   if (!h?.launcher) return null;
   return {
     file: `${h.name}.desktop`,
-    text: renderDesktopEntry({ name: h.title, comment: h.comment, exec: h.launcher.exec, icon: h.launcher.icon, terminal: h.launcher.terminal }),
+    text: renderDesktopEntry({
+      name: h.title,
+      comment: h.comment,
+      exec: h.launcher.exec,
+      icon: h.launcher.icon,
+      terminal: h.launcher.terminal,
+    }),
   };
 }

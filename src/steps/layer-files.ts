@@ -29,7 +29,10 @@ export function existsInLayers(layers: RootfsLayers, rel: string): boolean {
 }
 
 /** The first of rels the merged rootfs has, as a regular file (symlinks followed). */
-export function firstFileInLayers(layers: RootfsLayers, rels: readonly string[]): { rel: string; hostPath: string } | null {
+export function firstFileInLayers(
+  layers: RootfsLayers,
+  rels: readonly string[],
+): { rel: string; hostPath: string } | null {
   for (const rel of rels) {
     const hostPath = resolveInLayers(layers, rel);
     if (hostPath !== null && fs.statSync(hostPath).isFile()) return { rel, hostPath };

@@ -42,7 +42,11 @@ export function layerArtifact(ctx: StepContext): Artifact {
 }
 
 /** Runs a command inside the step's rootfs, in a private mount namespace. */
-export function runInChroot(ctx: StepContext, command: string[], options: ChrootOptions & { input?: string; network?: boolean } = {}): Promise<RunResult> {
+export function runInChroot(
+  ctx: StepContext,
+  command: string[],
+  options: ChrootOptions & { input?: string; network?: boolean } = {},
+): Promise<RunResult> {
   const { input, network, ...chroot } = options;
   if (network && ctx.layers.own) ensureResolvConf(ctx);
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
@@ -73,7 +77,8 @@ export function installedPackages(statusText: string): Set<string> {
   for (const stanza of statusText.split(/\n\s*\n/)) {
     const name = /^Package: (.+)$/m.exec(stanza)?.[1];
     const status = /^Status: (.+)$/m.exec(stanza)?.[1];
-    if (name && status && /\binstalled$/.test(status.trim()) && !/not-installed/.test(status)) installed.add(name.trim());
+    if (name && status && /\binstalled$/.test(status.trim()) && !/not-installed/.test(status))
+      installed.add(name.trim());
   }
   return installed;
 }

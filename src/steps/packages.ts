@@ -15,7 +15,13 @@ export function userlandPackages(config: BuildConfig): string[] {
 }
 
 export function aptInstallArgv(config: BuildConfig, packages: readonly string[]): string[] {
-  return ['apt-get', 'install', '-y', config.packages.installRecommends ? '--install-recommends' : '--no-install-recommends', ...packages];
+  return [
+    'apt-get',
+    'install',
+    '-y',
+    config.packages.installRecommends ? '--install-recommends' : '--no-install-recommends',
+    ...packages,
+  ];
 }
 
 export const packagesStep: StepDef = {
@@ -24,9 +30,16 @@ export const packagesStep: StepDef = {
   version: 2,
   layer: 'overlay',
   phase: 4,
-  configFields: ['packages.live', 'packages.firmware', 'packages.extra', 'packages.kernel', 'packages.installRecommends'],
+  configFields: [
+    'packages.live',
+    'packages.firmware',
+    'packages.extra',
+    'packages.kernel',
+    'packages.installRecommends',
+  ],
   // a kernel with its modules unpacks to about 600 MB and its debs stay in the cache; firmware adds about 1.5 GB
-  diskEstimateMb: (config) => 1000 + (config.packages.firmware.length > 0 ? 1500 : 0) + 25 * config.packages.extra.length,
+  diskEstimateMb: (config) =>
+    1000 + (config.packages.firmware.length > 0 ? 1500 : 0) + 25 * config.packages.extra.length,
   async run(ctx) {
     prepareLayer(ctx);
     const apt = { aptArchives: ctx.paths.aptArchives, network: true };

@@ -9,7 +9,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { checkTools, requiredGrubDirs, requiredTools, type ToolCheck, type ToolRequirement } from '../runtime/host-check.js';
+import {
+  checkTools,
+  requiredGrubDirs,
+  requiredTools,
+  type ToolCheck,
+  type ToolRequirement,
+} from '../runtime/host-check.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
 import { ISOLINUX_BIN, ISOLINUX_MBR, SYSLINUX_BIOS_DIR, ISOLINUX_MODULES } from './isolinux.js';
 import { hostPathOf } from './config-files.js';
@@ -89,26 +95,38 @@ export function hostFiles(config: BuildConfig): HostFileRequirement[] {
   }
   if (steps.has('bootloaders') && iso.bios && iso.isolinux) {
     files.push({ path: ISOLINUX_BIN, pkg: 'isolinux', why: 'ISOLINUX boot loader (iso.isolinux)' });
-    for (const m of ISOLINUX_MODULES) files.push({ path: `${SYSLINUX_BIOS_DIR}/${m}`, pkg: 'syslinux-common', why: 'ISOLINUX modules (iso.isolinux)' });
+    for (const m of ISOLINUX_MODULES)
+      files.push({ path: `${SYSLINUX_BIOS_DIR}/${m}`, pkg: 'syslinux-common', why: 'ISOLINUX modules (iso.isolinux)' });
   }
   if (steps.has('iso') && iso.bios) {
-    files.push(iso.isolinux
-      ? { path: ISOLINUX_MBR, pkg: 'isolinux', why: 'hybrid MBR for USB sticks (iso.isolinux)' }
-      : { path: '/usr/lib/grub/i386-pc/boot_hybrid.img', pkg: 'grub-pc-bin', why: 'hybrid MBR for USB sticks' });
+    files.push(
+      iso.isolinux
+        ? { path: ISOLINUX_MBR, pkg: 'isolinux', why: 'hybrid MBR for USB sticks (iso.isolinux)' }
+        : { path: '/usr/lib/grub/i386-pc/boot_hybrid.img', pkg: 'grub-pc-bin', why: 'hybrid MBR for USB sticks' },
+    );
   }
   if (config.verify.boot && config.verify.uefi && steps.has('verify')) {
     files.push({ path: '/usr/share/ovmf/OVMF.fd', pkg: 'ovmf', why: 'UEFI firmware for the boot test' });
   }
   if (steps.has('bootstrap') && config.bootstrap.tool === 'debootstrap' && config.distribution.debootstrapScript) {
-    files.push({ path: config.distribution.debootstrapScript, pkg: 'debootstrap', why: 'the debootstrap script for the suite' });
+    files.push({
+      path: config.distribution.debootstrapScript,
+      pkg: 'debootstrap',
+      why: 'the debootstrap script for the suite',
+    });
   }
   const seen = new Set<string>();
   return files.filter((f) => !seen.has(f.path) && seen.add(f.path));
 }
 
 /** The disk the whole build needs at its peak: every layer and output is kept until the end, so the steps' estimates add up. */
-export function peakDiskNeedMb(config: BuildConfig, steps: readonly StepDef[]): { totalMb: number; perStep: Array<[string, number]> } {
-  const perStep = steps.map((s): [string, number] => [s.id, s.diskEstimateMb?.(config) ?? 0]).filter(([, mb]) => mb > 0);
+export function peakDiskNeedMb(
+  config: BuildConfig,
+  steps: readonly StepDef[],
+): { totalMb: number; perStep: Array<[string, number]> } {
+  const perStep = steps
+    .map((s): [string, number] => [s.id, s.diskEstimateMb?.(config) ?? 0])
+    .filter(([, mb]) => mb > 0);
   const totalMb = perStep.reduce((a, [, mb]) => a + mb, 0) + DISK_MARGIN_MB + config.resources.minFreeDiskMb;
   return { totalMb, perStep };
 }
@@ -119,12 +137,14 @@ export function archiveChecks(config: BuildConfig): Array<{ url: string; field: 
   const checks: Array<{ url: string; field: string }> = [];
   const add = (uri: string, suite: string, field: string) => {
     const base = uri.replace(/\/+$/, '');
-    if (!checks.some((c) => c.url.startsWith(`${base}/dists/`))) checks.push({ url: `${base}/dists/${suite}/Release`, field });
+    if (!checks.some((c) => c.url.startsWith(`${base}/dists/`)))
+      checks.push({ url: `${base}/dists/${suite}/Release`, field });
   };
   if (config.steps.includes('bootstrap')) add(d.mirror, d.suite, 'distribution.mirror');
   if (config.steps.includes('configure')) {
-    d.sources.forEach((s, i) => add(s.uri, s.suites[0]!, `distribution.sources.${i}.uri`));
-    d.extraRepositories.forEach((r, i) => add(r.uri, r.suites[0]!, `distribution.extraRepositories.${i}.uri`));
+    for (const [i, s] of d.sources.entries()) add(s.uri, s.suites[0]!, `distribution.sources.${i}.uri`);
+    for (const [i, r] of d.extraRepositories.entries())
+      add(r.uri, r.suites[0]!, `distribution.extraRepositories.${i}.uri`);
   }
   return checks;
 }
@@ -147,15 +167,21 @@ function pinnedFileProblems(ctx: StepContext, probe: HostProbe): PreflightProble
       file: d.keyring.path,
       ...(d.keyring.sha256 ? { sha256: d.keyring.sha256 } : {}),
       field: 'distribution.keyring',
-      fix: d.family === 'ubuntu'
-        ? 'on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg from the ubuntu-keyring .deb and set distribution.keyring.path and .sha256 (docs/profiles.md)'
-        : 'apt-get install debian-archive-keyring, or fix distribution.keyring.path',
+      fix:
+        d.family === 'ubuntu'
+          ? 'on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg from the ubuntu-keyring .deb and set distribution.keyring.path and .sha256 (docs/profiles.md)'
+          : 'apt-get install debian-archive-keyring, or fix distribution.keyring.path',
     });
   }
   if (ctx.config.steps.includes('configure')) {
-    d.extraRepositories.forEach((r, i) =>
-      pinned.push({ file: r.key.path, sha256: r.key.sha256, field: `distribution.extraRepositories.${i}.key`, fix: 'put the repository key file there, or fix the path (keys are never fetched from the network)' }),
-    );
+    for (const [i, r] of d.extraRepositories.entries()) {
+      pinned.push({
+        file: r.key.path,
+        sha256: r.key.sha256,
+        field: `distribution.extraRepositories.${i}.key`,
+        fix: 'put the repository key file there, or fix the path (keys are never fetched from the network)',
+      });
+    }
   }
   for (const p of pinned) {
     const host = hostPathOf(ctx, p.file);
@@ -165,7 +191,10 @@ function pinnedFileProblems(ctx: StepContext, probe: HostProbe): PreflightProble
     }
     const actual = sha256OfHostFile(host);
     if (p.sha256 && actual !== p.sha256) {
-      problems.push({ what: `${p.field}: ${host} has sha256 ${actual}, but the config pins ${p.sha256}`, fix: 'use the pinned file, or update the sha256 if you trust this one' });
+      problems.push({
+        what: `${p.field}: ${host} has sha256 ${actual}, but the config pins ${p.sha256}`,
+        fix: 'use the pinned file, or update the sha256 if you trust this one',
+      });
     }
   }
   return problems;
@@ -175,22 +204,35 @@ async function archiveProblems(ctx: StepContext, probe: HostProbe): Promise<Pref
   const proxy = probe.proxy();
   const checks = archiveChecks(ctx.config);
   if (proxy !== null && checks.some((c) => c.url.startsWith('http'))) {
-    ctx.log.info(`mirror check left to the build's own tools: a proxy is configured (${proxy.replace(/\/\/[^@/]*@/, '//***@')})`);
+    ctx.log.info(
+      `mirror check left to the build's own tools: a proxy is configured (${proxy.replace(/\/\/[^@/]*@/, '//***@')})`,
+    );
   }
   const results = await Promise.all(
     checks.map(async ({ url, field }): Promise<PreflightProblem | null> => {
       if (url.startsWith('file://')) {
-        return probe.fileExists(new URL(url).pathname) ? null : { what: `${field}: ${url} does not exist`, fix: `fix ${field}` };
+        return probe.fileExists(new URL(url).pathname)
+          ? null
+          : { what: `${field}: ${url} does not exist`, fix: `fix ${field}` };
       }
       if (proxy !== null) return null;
       try {
         const status = await probe.fetchStatus(url, MIRROR_TIMEOUT_MS, ctx.signal);
         ctx.log.info(`archive ${url}: HTTP ${status}`);
         if (status >= 200 && status < 400) return null;
-        return { what: `${field}: ${url} answered HTTP ${status}`, fix: `check the suite and ${field} (the archive has no such Release file)` };
+        return {
+          what: `${field}: ${url} answered HTTP ${status}`,
+          fix: `check the suite and ${field} (the archive has no such Release file)`,
+        };
       } catch (error) {
-        const why = (error as Error).name === 'TimeoutError' ? `no answer within ${MIRROR_TIMEOUT_MS / 1000} s` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
-        return { what: `${field}: cannot reach ${url} (${why})`, fix: `check the network (and a proxy: http_proxy), or set ${field} to a mirror you can reach` };
+        const why =
+          (error as Error).name === 'TimeoutError'
+            ? `no answer within ${MIRROR_TIMEOUT_MS / 1000} s`
+            : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+        return {
+          what: `${field}: cannot reach ${url} (${why})`,
+          fix: `check the network (and a proxy: http_proxy), or set ${field} to a mirror you can reach`,
+        };
       }
     }),
   );
@@ -200,15 +242,27 @@ async function archiveProblems(ctx: StepContext, probe: HostProbe): Promise<Pref
 function toolProblems(checks: readonly ToolCheck[]): PreflightProblem[] {
   return checks
     .filter((t) => t.path === null)
-    .map((t) => ({ what: `${t.name} is not installed (needed for ${t.why})`, fix: `apt-get install ${t.pkg}`, pkg: t.pkg }));
+    .map((t) => ({
+      what: `${t.name} is not installed (needed for ${t.why})`,
+      fix: `apt-get install ${t.pkg}`,
+      pkg: t.pkg,
+    }));
 }
 
 /** Runs every check and returns all problems; logs what it found. */
-export async function runPreflight(ctx: StepContext, probe: HostProbe, steps: readonly StepDef[]): Promise<PreflightProblem[]> {
+export async function runPreflight(
+  ctx: StepContext,
+  probe: HostProbe,
+  steps: readonly StepDef[],
+): Promise<PreflightProblem[]> {
   const { config } = ctx;
   const problems: PreflightProblem[] = [];
 
-  if (!probe.isRoot()) problems.push({ what: 'not running as root', fix: 'run the build as root (sudo ailinux build ...): it runs debootstrap and chroot, and mounts in a private namespace' });
+  if (!probe.isRoot())
+    problems.push({
+      what: 'not running as root',
+      fix: 'run the build as root (sudo ailinux build ...): it runs debootstrap and chroot, and mounts in a private namespace',
+    });
 
   const tools = await checkTools(hostTools(config), ctx.runner, probe.envPath());
   for (const t of tools) if (t.path) ctx.log.info(`tool ${t.name}: ${t.version ?? 'version unknown'} (${t.path})`);
@@ -223,9 +277,14 @@ export async function runPreflight(ctx: StepContext, probe: HostProbe, steps: re
 
   const need = peakDiskNeedMb(config, steps);
   const free = probe.freeDiskMb(ctx.paths.workDir);
-  ctx.log.info(`disk: ${free} MiB free in ${ctx.paths.workDir}; the build needs about ${need.totalMb} MiB (${need.perStep.map(([id, mb]) => `${id} ${mb}`).join(', ')}, margin ${DISK_MARGIN_MB}, floor ${config.resources.minFreeDiskMb})`);
+  ctx.log.info(
+    `disk: ${free} MiB free in ${ctx.paths.workDir}; the build needs about ${need.totalMb} MiB (${need.perStep.map(([id, mb]) => `${id} ${mb}`).join(', ')}, margin ${DISK_MARGIN_MB}, floor ${config.resources.minFreeDiskMb})`,
+  );
   if (config.resources.checkEstimates && free < need.totalMb) {
-    problems.push({ what: `only ${free} MiB free in ${ctx.paths.workDir}, the build needs about ${need.totalMb} MiB`, fix: `free ${need.totalMb - free} MiB there, or use a --work-dir on a bigger disk` });
+    problems.push({
+      what: `only ${free} MiB free in ${ctx.paths.workDir}, the build needs about ${need.totalMb} MiB`,
+      fix: `free ${need.totalMb - free} MiB there, or use a --work-dir on a bigger disk`,
+    });
   }
 
   problems.push(...(await archiveProblems(ctx, probe)));
@@ -236,11 +295,17 @@ export async function runPreflight(ctx: StepContext, probe: HostProbe, steps: re
 export function describeProblems(problems: readonly PreflightProblem[]): { message: string; hint: string } {
   const pkgs = [...new Set(problems.map((p) => p.pkg).filter((p): p is string => p !== undefined))];
   const message = `the host is not ready for this build (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.map((p) => `${p.what} [fix: ${p.fix}]`).join('; ')}`;
-  const hint = pkgs.length > 0 ? `apt-get install ${pkgs.join(' ')}; then run the build again` : 'fix the problems listed, then run the build again';
+  const hint =
+    pkgs.length > 0
+      ? `apt-get install ${pkgs.join(' ')}; then run the build again`
+      : 'fix the problems listed, then run the build again';
   return { message, hint };
 }
 
-export function createPreflightStep(deps: { probe: HostProbe; steps: (config: BuildConfig) => readonly StepDef[] }): StepDef {
+export function createPreflightStep(deps: {
+  probe: HostProbe;
+  steps: (config: BuildConfig) => readonly StepDef[];
+}): StepDef {
   return {
     id: STEP,
     title: 'Check the host: tools, root, disk and archives',

@@ -19,7 +19,10 @@ import type { StepDef } from './types.js';
 import { verifyStep } from './verify.js';
 
 /** preflight sees the steps of the config it checks (their disk estimates), resolved when it runs. */
-export const preflightStep = createPreflightStep({ probe: hostProbe, steps: (config) => resolveSteps(config).filter((s) => s.id !== 'preflight') });
+export const preflightStep = createPreflightStep({
+  probe: hostProbe,
+  steps: (config) => resolveSteps(config).filter((s) => s.id !== 'preflight'),
+});
 
 export const allSteps: readonly StepDef[] = [
   preflightStep,
@@ -46,12 +49,17 @@ export function resolveSteps(config: BuildConfig): StepDef[] {
   const steps = config.steps.map((id, i) => {
     const step = byId.get(id);
     if (!step) {
-      throw new ConfigError(`unknown step "${id}"`, [{ path: `steps.${i}`, value: id, expected: `one of: ${[...byId.keys()].join(', ')}` }]);
+      throw new ConfigError(`unknown step "${id}"`, [
+        { path: `steps.${i}`, value: id, expected: `one of: ${[...byId.keys()].join(', ')}` },
+      ]);
     }
     return step;
   });
   const dup = config.steps.find((id, i) => config.steps.indexOf(id) !== i);
-  if (dup) throw new ConfigError(`step "${dup}" is listed twice`, [{ path: 'steps', value: config.steps, expected: 'each step once' }]);
+  if (dup)
+    throw new ConfigError(`step "${dup}" is listed twice`, [
+      { path: 'steps', value: config.steps, expected: 'each step once' },
+    ]);
   let haveBase = false;
   steps.forEach((step, i) => {
     if (step.layer === 'base') haveBase = true;

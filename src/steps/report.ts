@@ -13,9 +13,11 @@ export interface BuildReport {
   profile: string;
   generatedAt: string;
   iso: { path: string; size: number | null; sha256: string | null; volumeLabel: string };
-  steps: Array<Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'> & {
-    resources: { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number } | null;
-  }>;
+  steps: Array<
+    Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'> & {
+      resources: { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number } | null;
+    }
+  >;
   packages: Array<{ name: string; version: string }>;
 }
 
@@ -39,7 +41,8 @@ export function buildReport(ctx: StepContext): BuildReport {
   const isoArtifact = isoEntry?.artifacts.find((a) => a.path.endsWith('.iso'));
   const manifestFile = path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir, 'filesystem.manifest');
   const manifest = fs.existsSync(manifestFile) ? fs.readFileSync(manifestFile, 'utf8') : '';
-  const generatedAt = ctx.sourceDateEpoch !== null ? new Date(ctx.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
+  const generatedAt =
+    ctx.sourceDateEpoch !== null ? new Date(ctx.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   return {
     tool: { name: 'ailinux', version: ctx.toolVersion },
     profile: ctx.config.name,
@@ -79,7 +82,9 @@ export function renderReportText(report: BuildReport): string {
   for (const s of report.steps) {
     const dur = s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`;
     const res = s.resources ? `${`${s.resources.peakMemUsedMb} MiB`.padEnd(10)}${s.resources.minDiskFreeMb} MiB` : '';
-    lines.push(`${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur.padEnd(11)}${res}${s.reason ? `  (${s.reason})` : ''}`.trimEnd());
+    lines.push(
+      `${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur.padEnd(11)}${res}${s.reason ? `  (${s.reason})` : ''}`.trimEnd(),
+    );
   }
   lines.push('', `packages (${report.packages.length}):`);
   for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);

@@ -13,7 +13,13 @@ import { pinMtimes } from './iso-tree.js';
 import { kernelLinks, liveMedium } from './live-medium.js';
 import type { StepContext, StepDef } from './types.js';
 
-export function mksquashfsArgv(config: BuildConfig, source: string, output: string, cores: number, sourceDateEpoch: number | null): string[] {
+export function mksquashfsArgv(
+  config: BuildConfig,
+  source: string,
+  output: string,
+  cores: number,
+  sourceDateEpoch: number | null,
+): string[] {
   const s = config.squashfs;
   const argv = ['mksquashfs', source, output, '-noappend', '-comp', s.compression];
   if (s.level !== undefined && (s.compression === 'zstd' || s.compression === 'gzip')) {
@@ -29,12 +35,19 @@ export function mksquashfsArgv(config: BuildConfig, source: string, output: stri
 /** du over the read-only view of the rootfs, leaving out what mksquashfs leaves out, as Ubuntu's filesystem.size is made. */
 export function duArgv(config: BuildConfig, root: string): string[] {
   // apparent sizes: allocated blocks differ between two identical builds, which would break reproducibility
-  return ['du', '-sx', '--apparent-size', '--block-size=1', ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`), root];
+  return [
+    'du',
+    '-sx',
+    '--apparent-size',
+    '--block-size=1',
+    ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`),
+    root,
+  ];
 }
 
 /** The byte count du printed ("123456\t/path"). */
 export function parseDuBytes(stdout: string): number {
-  const m = /^(\d+)\s/.exec(stdout.trim() + '\n');
+  const m = /^(\d+)\s/.exec(`${stdout.trim()}\n`);
   if (!m) throw new StepError('squashfs', `du printed no size: ${JSON.stringify(stdout.slice(0, 200))}`);
   return Number(m[1]);
 }
@@ -56,10 +69,18 @@ export const squashfsStep: StepDef = {
     fs.mkdirSync(dir, { recursive: true });
     fs.mkdirSync(ctx.layers.mountPoint, { recursive: true });
     const root = ctx.layers.mountPoint;
-    const run = (argv: string[]) => ctx.runner.run(viewArgv(ctx.layers, argv), { signal: ctx.signal, onLine: ctx.log.line });
+    const run = (argv: string[]) =>
+      ctx.runner.run(viewArgv(ctx.layers, argv), { signal: ctx.signal, onLine: ctx.log.line });
 
     const manifest = await ctx.runner.run(
-      viewArgv(ctx.layers, ['dpkg-query', `--admindir=${root}/var/lib/dpkg`, '-W', '--showformat=${Package}\t${Version}\n']),
+      viewArgv(ctx.layers, [
+        'dpkg-query',
+        `--admindir=${root}/var/lib/dpkg`,
+        '-W',
+        // dpkg-query's own format fields, not a template
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query expands these itself
+        '--showformat=${Package}\t${Version}\n',
+      ]),
       { signal: ctx.signal },
     );
     fs.writeFileSync(path.join(dir, 'filesystem.manifest'), manifest.stdout);
@@ -75,7 +96,9 @@ export const squashfsStep: StepDef = {
     await run(mksquashfsArgv(ctx.config, root, partial, ctx.cores, ctx.sourceDateEpoch));
     fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
 
-    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) => path.join(dir, f));
+    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) =>
+      path.join(dir, f),
+    );
     pinMtimes(files, ctx.sourceDateEpoch);
     return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, f)));
   },
@@ -90,14 +113,16 @@ export const squashfsStep: StepDef = {
     } catch {
       throw new StepError('squashfs', `${squash} was not written`);
     }
-    if (magic.toString('latin1') !== 'hsqs') throw new StepError('squashfs', `${squash} is not a SquashFS image (bad magic)`);
+    if (magic.toString('latin1') !== 'hsqs')
+      throw new StepError('squashfs', `${squash} is not a SquashFS image (bad magic)`);
     for (const f of ['vmlinuz', 'initrd.img']) {
-      if (!(fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size)) {
+      if (!fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size) {
         throw new StepError('squashfs', `the live medium has no ${f}; is a kernel in packages.kernel?`);
       }
     }
     const size = path.join(dir, 'filesystem.size');
-    if (!/^\d+\n$/.test(fs.existsSync(size) ? fs.readFileSync(size, 'utf8') : '')) throw new StepError('squashfs', `${size} does not hold a byte count`);
+    if (!/^\d+\n$/.test(fs.existsSync(size) ? fs.readFileSync(size, 'utf8') : ''))
+      throw new StepError('squashfs', `${size} does not hold a byte count`);
   },
   async undo(ctx) {
     await removeTree(liveDir(ctx), { within: ctx.paths.workDir });

@@ -15,7 +15,7 @@ import type { Firmware, VerifyExpectations, VerifyReport } from '../verify/types
 import { isoFileProblem, verifyIso, type BootPlan } from '../verify/verify-iso.js';
 import { fileArtifact } from './artifacts.js';
 import { isoFiles } from './iso.js';
-import type { StepContext, StepDef } from './types.js';
+import type { StepDef } from './types.js';
 
 const STEP = 'verify';
 
@@ -46,9 +46,13 @@ export function verifyBootPlan(config: BuildConfig, paths: WorkPaths): BootPlan 
   if (!config.verify.boot) return null;
   const firmwares = bootFirmwares(config);
   if (firmwares.length === 0) {
-    throw new StepError(STEP, 'verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set', {
-      hint: 'set verify.bios or verify.uefi for a firmware the ISO is built for, or turn verify.boot off',
-    });
+    throw new StepError(
+      STEP,
+      'verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set',
+      {
+        hint: 'set verify.bios or verify.uefi for a firmware the ISO is built for, or turn verify.boot off',
+      },
+    );
   }
   return {
     firmwares,
@@ -69,7 +73,14 @@ export function verifyCommandLine(config: BuildConfig, iso: string): string {
     const firmwares = bootFirmwares(config);
     if (!firmwares.includes('bios') && config.iso.bios) argv.push('--no-bios');
     if (firmwares.includes('uefi')) argv.push('--uefi');
-    argv.push('--marker', config.verify.marker, '--timeout', String(config.verify.timeoutSec), '--memory', String(config.verify.memoryMb));
+    argv.push(
+      '--marker',
+      config.verify.marker,
+      '--timeout',
+      String(config.verify.timeoutSec),
+      '--memory',
+      String(config.verify.memoryMb),
+    );
   }
   argv.push(iso);
   return quoteArgv(argv);
@@ -113,14 +124,25 @@ export const verifyStep: StepDef = {
     const { iso } = isoFiles(ctx.config, ctx.paths);
     const resultFile = verifyResultFile(ctx.config, ctx.paths);
     const problem = isoFileProblem(iso);
-    if (problem) throw new StepError(STEP, problem, { hint: 'run the build again so the iso and checksums steps run before verify' });
+    if (problem)
+      throw new StepError(STEP, problem, {
+        hint: 'run the build again so the iso and checksums steps run before verify',
+      });
     const boot = verifyBootPlan(ctx.config, ctx.paths);
     await removeTree(resultFile, { within: ctx.paths.workDir });
     const tmpDir = path.join(ctx.paths.tmpDir, STEP);
     fs.mkdirSync(tmpDir, { recursive: true });
     let report: VerifyReport;
     try {
-      report = await verifyIso({ iso, runner: ctx.runner, expect: verifyExpectations(ctx.config), boot, signal: ctx.signal, progress: ctx.log.info, tmpDir });
+      report = await verifyIso({
+        iso,
+        runner: ctx.runner,
+        expect: verifyExpectations(ctx.config),
+        boot,
+        signal: ctx.signal,
+        progress: ctx.log.info,
+        tmpDir,
+      });
     } finally {
       await removeTree(tmpDir, { within: ctx.paths.workDir });
     }
@@ -146,7 +168,10 @@ export const verifyStep: StepDef = {
     }
     for (const firmware of verifyBootPlan(ctx.config, ctx.paths)?.firmwares ?? []) {
       if (!report.boots.some((b) => b.firmware === firmware && b.ok)) {
-        throw new StepError(STEP, `${resultFile} records no passed ${firmware.toUpperCase()} boot, which verify.boot asks for`);
+        throw new StepError(
+          STEP,
+          `${resultFile} records no passed ${firmware.toUpperCase()} boot, which verify.boot asks for`,
+        );
       }
     }
   },

@@ -29,15 +29,22 @@ export function qemuOptionValue(text: string): string {
 export function qemuArgv(o: QemuOptions): string[] {
   return [
     QEMU,
-    '-m', String(o.memoryMb),
-    '-display', 'none',
-    '-monitor', 'none',
-    '-serial', `file:${o.logFile}`,
+    '-m',
+    String(o.memoryMb),
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${o.logFile}`,
     '-no-reboot',
-    '-net', 'none',
+    '-net',
+    'none',
     // -cdrom would take the path up to the first comma; -drive with doubled commas takes any path
-    '-drive', `file=${qemuOptionValue(o.iso)},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
-    '-boot', 'd',
+    '-drive',
+    `file=${qemuOptionValue(o.iso)},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
+    '-boot',
+    'd',
     ...(o.firmware === 'uefi' ? ['-bios', o.ovmf ?? OVMF_PATH] : []),
   ];
 }
@@ -131,7 +138,9 @@ function seconds(ms: number): string {
 }
 
 function withLastLines(first: string, lines: readonly string[]): string {
-  return lines.length === 0 ? `${first}; the serial console printed nothing` : `${first}; last serial lines:\n${lines.join('\n')}`;
+  return lines.length === 0
+    ? `${first}; the serial console printed nothing`
+    : `${first}; last serial lines:\n${lines.join('\n')}`;
 }
 
 /** Boots the ISO once and reports whether the marker came; rethrows only when the caller aborted. */
@@ -141,7 +150,17 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const base = { firmware: o.firmware, marker: o.marker, timeoutMs: o.timeoutMs, argv, logFile: o.logFile };
   const ovmf = o.ovmf ?? OVMF_PATH;
   if (o.firmware === 'uefi' && !fs.existsSync(ovmf)) {
-    return { ...base, ok: false, outcome: 'not-run', markerMs: null, durationMs: 0, exitCode: null, lastLines: [], logFile: null, detail: `${ovmf} is missing: apt-get install ovmf` };
+    return {
+      ...base,
+      ok: false,
+      outcome: 'not-run',
+      markerMs: null,
+      durationMs: 0,
+      exitCode: null,
+      lastLines: [],
+      logFile: null,
+      detail: `${ovmf} is missing: apt-get install ovmf`,
+    };
   }
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   fs.rmSync(o.logFile, { force: true });
@@ -191,17 +210,61 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   if (markerMs === null && o.signal?.aborted && end?.error) throw end.error;
   const lastLines = serial.lastLines();
   const failure = end?.error instanceof CommandError ? end.error.failure : null;
-  const exitCode = end === null ? null : end.error === null ? 0 : failure && !failure.cancelled ? failure.exitCode : null;
+  const exitCode =
+    end === null ? null : end.error === null ? 0 : failure && !failure.cancelled ? failure.exitCode : null;
   if (markerMs !== null) {
-    return { ...base, ok: true, outcome: 'marker', markerMs, durationMs, exitCode, lastLines, detail: `"${o.marker}" on the serial console after ${seconds(markerMs)} (${fw}, qemu without KVM)` };
+    return {
+      ...base,
+      ok: true,
+      outcome: 'marker',
+      markerMs,
+      durationMs,
+      exitCode,
+      lastLines,
+      detail: `"${o.marker}" on the serial console after ${seconds(markerMs)} (${fw}, qemu without KVM)`,
+    };
   }
   if (timedOut) {
-    return { ...base, ok: false, outcome: 'timeout', markerMs, durationMs, exitCode, lastLines, detail: withLastLines(`no "${o.marker}" on the serial console within the ${seconds(o.timeoutMs)} timeout (${fw})`, lastLines) };
+    return {
+      ...base,
+      ok: false,
+      outcome: 'timeout',
+      markerMs,
+      durationMs,
+      exitCode,
+      lastLines,
+      detail: withLastLines(
+        `no "${o.marker}" on the serial console within the ${seconds(o.timeoutMs)} timeout (${fw})`,
+        lastLines,
+      ),
+    };
   }
   if (failure?.exitCode === 127) {
-    return { ...base, ok: false, outcome: 'not-run', markerMs, durationMs, exitCode, lastLines, logFile: null, detail: `${QEMU} is not installed: apt-get install qemu-system-x86` };
+    return {
+      ...base,
+      ok: false,
+      outcome: 'not-run',
+      markerMs,
+      durationMs,
+      exitCode,
+      lastLines,
+      logFile: null,
+      detail: `${QEMU} is not installed: apt-get install qemu-system-x86`,
+    };
   }
   const said = failure?.stderrTail ? `; qemu said: ${failure.stderrTail.split('\n').slice(-3).join(' | ')}` : '';
   const how = exitCode === null ? `ended (${failure?.signal ?? 'no exit code'})` : `exited with code ${exitCode}`;
-  return { ...base, ok: false, outcome: 'exited', markerMs, durationMs, exitCode, lastLines, detail: withLastLines(`qemu ${how} after ${seconds(durationMs)} without printing "${o.marker}" (${fw})${said}`, lastLines) };
+  return {
+    ...base,
+    ok: false,
+    outcome: 'exited',
+    markerMs,
+    durationMs,
+    exitCode,
+    lastLines,
+    detail: withLastLines(
+      `qemu ${how} after ${seconds(durationMs)} without printing "${o.marker}" (${fw})${said}`,
+      lastLines,
+    ),
+  };
 }

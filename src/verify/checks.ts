@@ -38,13 +38,23 @@ export function biosRequired(facts: IsoFacts, expect: VerifyExpectations): boole
 }
 
 export function checkBiosEntry(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'eltorito-bios', name: 'El Torito BIOS entry', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'eltorito-bios',
+    name: 'El Torito BIOS entry',
+    status,
+    detail,
+  });
   const entries = facts.torito.entries;
   const bios = entries.find((e) => e.platform === 'BIOS' && e.bootable) ?? entries.find((e) => e.platform === 'BIOS');
-  if (expect.bios === 'off') return row('skipped', bios ? `not required; present: ${describeEntry(bios)}` : 'not required');
-  if (!biosRequired(facts, expect)) return row('skipped', 'the ISO does not boot on BIOS (no BIOS entry, no MBR boot code)');
+  if (expect.bios === 'off')
+    return row('skipped', bios ? `not required; present: ${describeEntry(bios)}` : 'not required');
+  if (!biosRequired(facts, expect))
+    return row('skipped', 'the ISO does not boot on BIOS (no BIOS entry, no MBR boot code)');
   if (!bios) {
-    const why = expect.bios === 'auto' ? ` although the MBR carries ${MBR_BOOT_CODE.exec(facts.area.summary ?? '')?.[1]} boot code` : '';
+    const why =
+      expect.bios === 'auto'
+        ? ` although the MBR carries ${MBR_BOOT_CODE.exec(facts.area.summary ?? '')?.[1]} boot code`
+        : '';
     return row('fail', `no BIOS El Torito entry${why}; ${describeEntries(entries)}`);
   }
   if (!bios.bootable) return row('fail', `the BIOS entry ${describeEntry(bios)} is not marked bootable`);
@@ -53,21 +63,30 @@ export function checkBiosEntry(facts: IsoFacts, expect: VerifyExpectations): Che
   }
   const emulation = bios.emulation === 'none' ? 'no emulation' : `${bios.emulation} emulation`;
   const opts = bios.options.length > 0 ? `, ${bios.options.join(' ')}` : '';
-  return row('ok', `${bios.path ?? `hidden image at LBA ${bios.lba}`}, ${emulation}, load size ${bios.loadSize}${opts}`);
+  return row(
+    'ok',
+    `${bios.path ?? `hidden image at LBA ${bios.lba}`}, ${emulation}, load size ${bios.loadSize}${opts}`,
+  );
 }
 
 export function checkUefiEntry(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'eltorito-uefi', name: 'El Torito UEFI entry', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'eltorito-uefi',
+    name: 'El Torito UEFI entry',
+    status,
+    detail,
+  });
   const entries = facts.torito.entries;
   const uefi = entries.find((e) => e.platform === 'UEFI' && e.bootable) ?? entries.find((e) => e.platform === 'UEFI');
-  if (expect.uefi === 'off') return row('skipped', uefi ? `not required; present: ${describeEntry(uefi)}` : 'not required');
+  if (expect.uefi === 'off')
+    return row('skipped', uefi ? `not required; present: ${describeEntry(uefi)}` : 'not required');
   if (!uefi) return row('fail', `no UEFI El Torito entry: ${describeEntries(entries)}`);
   if (!uefi.bootable) return row('fail', `the UEFI entry ${describeEntry(uefi)} is not marked bootable`);
   const where = uefi.path ?? `hidden image at LBA ${uefi.lba}`;
   const esp = facts.esp;
   if (esp && !esp.fat) return row('fail', `the UEFI entry's image (${where}) is not a FAT file system`);
   if (esp?.bootFiles && !esp.bootFiles.some((f) => /^bootx64\.efi$/i.test(f))) {
-    const has = esp.bootFiles.length > 0 ? `it holds ${esp.bootFiles.join(', ')}` : esp.note ?? 'it has no /EFI/BOOT';
+    const has = esp.bootFiles.length > 0 ? `it holds ${esp.bootFiles.join(', ')}` : (esp.note ?? 'it has no /EFI/BOOT');
     return row('fail', `the UEFI entry's FAT image (${where}) has no /EFI/BOOT/BOOTX64.EFI: ${has}`);
   }
   const inPartition = facts.area.gptPartitions.find((p) => p.typeGuid === ESP_TYPE_GUID && p.start === uefi.lba * 4);
@@ -77,7 +96,12 @@ export function checkUefiEntry(facts: IsoFacts, expect: VerifyExpectations): Che
 }
 
 export function checkLayout(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'layout', name: 'MBR/GPT hybrid layout', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'layout',
+    name: 'MBR/GPT hybrid layout',
+    status,
+    detail,
+  });
   const needBios = biosRequired(facts, expect);
   const needUefi = expect.uefi === 'required';
   const { area } = facts;
@@ -88,7 +112,10 @@ export function checkLayout(facts: IsoFacts, expect: VerifyExpectations): CheckR
   const bootCode = MBR_BOOT_CODE.exec(summary)?.[1];
   const mbrTypes = area.mbrPartitions.map((p) => `${p.type}${p.status === '0x80' ? ' (active)' : ''}`);
   if (needBios) {
-    if (!bootCode) problems.push(`no MBR boot code (neither grub2-mbr nor isohybrid): written to a USB stick it would not boot on BIOS`);
+    if (!bootCode)
+      problems.push(
+        `no MBR boot code (neither grub2-mbr nor isohybrid): written to a USB stick it would not boot on BIOS`,
+      );
     else facts_.push(`MBR ${bootCode} boot code`);
     if (area.mbrPartitions.length === 0) problems.push('no MBR partition table');
   }
@@ -98,26 +125,41 @@ export function checkLayout(facts: IsoFacts, expect: VerifyExpectations): CheckR
     const mbrEsp = area.mbrPartitions.find((p) => p.type === '0xef');
     if (esp) {
       facts_.push(`GPT with the EFI system partition as partition ${esp.index} (${formatBytes(esp.size * 512)})`);
-      if (!area.mbrPartitions.some((p) => p.type === '0xee')) problems.push('a GPT without a protective MBR entry (type 0xee)');
+      if (!area.mbrPartitions.some((p) => p.type === '0xee'))
+        problems.push('a GPT without a protective MBR entry (type 0xee)');
     } else if (mbrEsp) {
       facts_.push(`EFI system partition as MBR partition ${mbrEsp.index}`);
     } else if (area.gpt) {
-      problems.push(`the GPT has no EFI system partition (partitions: ${area.gptPartitions.map((p) => p.name ?? p.typeGuid).join(', ') || 'none'})`);
+      problems.push(
+        `the GPT has no EFI system partition (partitions: ${area.gptPartitions.map((p) => p.name ?? p.typeGuid).join(', ') || 'none'})`,
+      );
     } else {
-      problems.push('no GPT and no EFI system partition (type 0xef) in the MBR: written to a USB stick it would not boot on UEFI');
+      problems.push(
+        'no GPT and no EFI system partition (type 0xef) in the MBR: written to a USB stick it would not boot on UEFI',
+      );
     }
   }
-  if (problems.length > 0) return row('fail', `${problems.join('; ')}${summary ? ` (system area: ${summary})` : ' (empty system area)'}`);
+  if (problems.length > 0)
+    return row('fail', `${problems.join('; ')}${summary ? ` (system area: ${summary})` : ' (empty system area)'}`);
   return row('ok', facts_.join('; '));
 }
 
 export function checkGrubConfig(facts: IsoFacts): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'grub-config', name: 'GRUB config', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'grub-config',
+    name: 'GRUB config',
+    status,
+    detail,
+  });
   const { grub } = facts;
   if (!grub.found) return row('fail', `${grub.path} is not on the ISO: GRUB would stop at its prompt`);
-  if (grub.config.kernels.length === 0) return row('fail', `${grub.files.join(', ')} has no linux line: no menu entry boots a kernel`);
+  if (grub.config.kernels.length === 0)
+    return row('fail', `${grub.files.join(', ')} has no linux line: no menu entry boots a kernel`);
   const sourced = grub.files.length > 1 ? `, sourcing ${grub.files.slice(1).join(', ')}` : '';
-  return row('ok', `${grub.path}: ${grub.config.menuEntries} menu entries, ${grub.config.kernels.length} linux lines${sourced}`);
+  return row(
+    'ok',
+    `${grub.path}: ${grub.config.menuEntries} menu entries, ${grub.config.kernels.length} linux lines${sourced}`,
+  );
 }
 
 /** A file the GRUB config names, checked for presence, size and kind. */
@@ -130,8 +172,13 @@ function checkNamedFiles(
 ): CheckResult {
   const name = id;
   const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id, name, status, detail });
-  if (!facts.grub.found || facts.grub.config.kernels.length === 0) return row('skipped', 'no GRUB menu entry to read the path from');
-  if (paths.length === 0) return row('fail', `the GRUB config has no ${id === 'kernel' ? 'linux' : 'initrd'} line: a live system needs its ${kind}`);
+  if (!facts.grub.found || facts.grub.config.kernels.length === 0)
+    return row('skipped', 'no GRUB menu entry to read the path from');
+  if (paths.length === 0)
+    return row(
+      'fail',
+      `the GRUB config has no ${id === 'kernel' ? 'linux' : 'initrd'} line: a live system needs its ${kind}`,
+    );
   const unique = new Map<string, string>();
   for (const p of paths) if (!unique.has(p.path)) unique.set(p.path, p.where);
   const dynamic = [...unique.keys()].filter((p) => !isStaticGrubPath(p));
@@ -144,10 +191,18 @@ function checkNamedFiles(
     if (node.size === 0) return row('fail', `${p} (${where}) is empty`);
     const head = facts.heads.get(node.path);
     const what = head ? recognise(head) : 'unread';
-    if (what === null) return row('fail', `${p} (${where}) is not ${kind === 'kernel' ? 'a Linux kernel (no bzImage header)' : 'an initramfs (neither cpio nor a known compression)'}`);
+    if (what === null)
+      return row(
+        'fail',
+        `${p} (${where}) is not ${kind === 'kernel' ? 'a Linux kernel (no bzImage header)' : 'an initramfs (neither cpio nor a known compression)'}`,
+      );
     found.push(`${p} (${formatBytes(node.size)}, ${what})`);
   }
-  if (found.length === 0) return row('fail', `every ${id} path in the GRUB config uses a variable (${dynamic.join(', ')}); none could be checked`);
+  if (found.length === 0)
+    return row(
+      'fail',
+      `every ${id} path in the GRUB config uses a variable (${dynamic.join(', ')}); none could be checked`,
+    );
   const note = dynamic.length > 0 ? `; not resolved: ${dynamic.join(', ')}` : '';
   return row('ok', `${found.join(', ')}${note}`);
 }
@@ -157,12 +212,17 @@ function lineRef(file: string, line: number): string {
 }
 
 export function checkKernel(facts: IsoFacts): CheckResult {
-  const paths = facts.grub.config.kernels.map((k) => ({ path: normaliseIfStatic(k.path), where: `linux line at ${lineRef(k.file, k.line)}` }));
+  const paths = facts.grub.config.kernels.map((k) => ({
+    path: normaliseIfStatic(k.path),
+    where: `linux line at ${lineRef(k.file, k.line)}`,
+  }));
   return checkNamedFiles(facts, 'kernel', paths, (head) => (isLinuxKernel(head) ? 'bzImage' : null), 'kernel');
 }
 
 export function checkInitrd(facts: IsoFacts): CheckResult {
-  const paths = facts.grub.config.initrds.flatMap((l) => l.paths.map((p) => ({ path: normaliseIfStatic(p), where: `initrd line at ${lineRef(l.file, l.line)}` })));
+  const paths = facts.grub.config.initrds.flatMap((l) =>
+    l.paths.map((p) => ({ path: normaliseIfStatic(p), where: `initrd line at ${lineRef(l.file, l.line)}` })),
+  );
   return checkNamedFiles(facts, 'initrd', paths, initrdFormat, 'initramfs');
 }
 
@@ -203,14 +263,25 @@ export function detectLiveSystem(facts: IsoFacts, expect: VerifyExpectations): L
 }
 
 export function checkSquashfs(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'squashfs', name: 'squashfs', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'squashfs',
+    name: 'squashfs',
+    status,
+    detail,
+  });
   const system = detectLiveSystem(facts, expect);
-  if (!system) return row('fail', 'no /live or /casper directory on the ISO, and no boot=live or boot=casper in the GRUB config: there is no live system');
+  if (!system)
+    return row(
+      'fail',
+      'no /live or /casper directory on the ISO, and no boot=live or boot=casper in the GRUB config: there is no live system',
+    );
   const dir = LIVE_DIRS[system];
   const file = `${dir}/filesystem.squashfs`;
   const node = resolveIsoPath(facts.listing, file);
   if (!node) {
-    const holds = isDir(facts, dir) ? `${dir} holds: ${listIsoDir(facts.listing, dir).join(', ') || 'nothing'}` : `there is no ${dir}`;
+    const holds = isDir(facts, dir)
+      ? `${dir} holds: ${listIsoDir(facts.listing, dir).join(', ') || 'nothing'}`
+      : `there is no ${dir}`;
     return row('fail', `${file} is not on the ISO (${holds})`);
   }
   if (node.type !== 'file') return row('fail', `${file} is a ${node.type}, not a file`);
@@ -221,14 +292,27 @@ export function checkSquashfs(facts: IsoFacts, expect: VerifyExpectations): Chec
 }
 
 export function checkBootParam(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'boot-param', name: 'boot parameter', status, detail });
-  if (!facts.grub.found || facts.grub.config.kernels.length === 0) return row('skipped', 'no GRUB menu entry to read it from');
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'boot-param',
+    name: 'boot parameter',
+    status,
+    detail,
+  });
+  if (!facts.grub.found || facts.grub.config.kernels.length === 0)
+    return row('skipped', 'no GRUB menu entry to read it from');
   const counts = bootParams(facts);
   const missing = facts.grub.config.kernels.find((k) => bootParamOf(k) === null);
-  if (missing) return row('fail', `the linux line at ${lineRef(missing.file, missing.line)} has no boot= parameter: the initramfs would not look for a live system`);
+  if (missing)
+    return row(
+      'fail',
+      `the linux line at ${lineRef(missing.file, missing.line)} has no boot= parameter: the initramfs would not look for a live system`,
+    );
   const values = [...counts.keys()] as string[];
   if (values.length > 1) {
-    return row('fail', `the menu entries disagree: ${values.map((v) => `boot=${v} (${counts.get(v)} lines)`).join(', ')}`);
+    return row(
+      'fail',
+      `the menu entries disagree: ${values.map((v) => `boot=${v} (${counts.get(v)} lines)`).join(', ')}`,
+    );
   }
   const param = values[0]!;
   const paramSystem = liveSystemOfParam(param);
@@ -236,15 +320,26 @@ export function checkBootParam(facts: IsoFacts, expect: VerifyExpectations): Che
   const n = counts.get(param)!;
   if (expect.liveSystem && paramSystem !== expect.liveSystem) {
     const want = expect.liveSystem;
-    return row('fail', `the GRUB config says boot=${param}, but the live system is ${want} (boot=${BOOT_PARAMS[want]}, ${LIVE_DIRS[want]})`);
+    return row(
+      'fail',
+      `the GRUB config says boot=${param}, but the live system is ${want} (boot=${BOOT_PARAMS[want]}, ${LIVE_DIRS[want]})`,
+    );
   }
   const dir = LIVE_DIRS[paramSystem];
   if (!isDir(facts, dir)) {
     const other = (Object.keys(LIVE_DIRS) as LiveSystem[]).find((s) => s !== paramSystem && isDir(facts, LIVE_DIRS[s]));
-    const instead = other ? `, but the live system is in ${LIVE_DIRS[other]} (${other} needs boot=${BOOT_PARAMS[other]})` : '';
-    return row('fail', `the GRUB config says boot=${param}, which looks in ${dir}, and there is no ${dir} on the ISO${instead}`);
+    const instead = other
+      ? `, but the live system is in ${LIVE_DIRS[other]} (${other} needs boot=${BOOT_PARAMS[other]})`
+      : '';
+    return row(
+      'fail',
+      `the GRUB config says boot=${param}, which looks in ${dir}, and there is no ${dir} on the ISO${instead}`,
+    );
   }
-  return row('ok', `boot=${param} on ${n === 1 ? '1 linux line' : `${n} linux lines`}, matching the live system in ${dir} (${paramSystem})`);
+  return row(
+    'ok',
+    `boot=${param} on ${n === 1 ? '1 linux line' : `${n} linux lines`}, matching the live system in ${dir} (${paramSystem})`,
+  );
 }
 
 export function checkVolumeId(facts: IsoFacts, expect: VerifyExpectations): CheckResult | null {
@@ -255,7 +350,9 @@ export function checkVolumeId(facts: IsoFacts, expect: VerifyExpectations): Chec
     id: 'volume-id',
     name: 'volume id',
     status: ok ? 'ok' : 'fail',
-    detail: ok ? `${actual} (GRUB finds the ISO by it)` : `the volume id is ${actual === null ? 'missing' : `"${actual}"`}, not "${expect.volumeId}": GRUB's search --label would not find the ISO`,
+    detail: ok
+      ? `${actual} (GRUB finds the ISO by it)`
+      : `the volume id is ${actual === null ? 'missing' : `"${actual}"`}, not "${expect.volumeId}": GRUB's search --label would not find the ISO`,
   };
 }
 

@@ -34,7 +34,10 @@ export function parseChecksumFile(text: string): ChecksumEntry[] {
   return entries;
 }
 
-export async function hashFile(file: string, algorithms: readonly ('sha256' | 'md5')[]): Promise<Record<string, string>> {
+export async function hashFile(
+  file: string,
+  algorithms: readonly ('sha256' | 'md5')[],
+): Promise<Record<string, string>> {
   const hashes = algorithms.map((a) => [a, crypto.createHash(a)] as const);
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
     for (const [, h] of hashes) h.update(chunk as Buffer);
@@ -49,23 +52,42 @@ export interface ChecksumOutcome {
 }
 
 export async function checkChecksum(iso: string, options: { require: boolean }): Promise<ChecksumOutcome> {
-  const row = (status: CheckResult['status'], detail: string): CheckResult => ({ id: 'checksum', name: 'checksum file', status, detail });
+  const row = (status: CheckResult['status'], detail: string): CheckResult => ({
+    id: 'checksum',
+    name: 'checksum file',
+    status,
+    detail,
+  });
   const name = path.basename(iso);
   const found = findChecksumFile(iso);
   if (!found) {
     const detail = `no ${name}.sha256 or ${name}.md5 beside the ISO`;
-    return { result: options.require ? row('fail', detail) : row('missing', `${detail} (not required; --require-checksum makes this a failure)`), sha256: null };
+    return {
+      result: options.require
+        ? row('fail', detail)
+        : row('missing', `${detail} (not required; --require-checksum makes this a failure)`),
+      sha256: null,
+    };
   }
   const shown = path.basename(found.file);
   const entries = parseChecksumFile(fs.readFileSync(found.file, 'utf8'));
   const mine = entries.filter((e) => path.posix.basename(e.name) === name);
   if (entries.length === 0) return { result: row('fail', `${shown} holds no "<hash>  <name>" line`), sha256: null };
   if (mine.length === 0) {
-    return { result: row('fail', `${shown} lists ${entries.map((e) => e.name).join(', ')}, not ${name}`), sha256: null };
+    return {
+      result: row('fail', `${shown} lists ${entries.map((e) => e.name).join(', ')}, not ${name}`),
+      sha256: null,
+    };
   }
   const recorded = mine[0]!.hash;
   if (recorded.length !== HEX_LENGTH[found.algorithm]) {
-    return { result: row('fail', `${shown} holds a ${recorded.length}-digit hash, not a ${found.algorithm} (${HEX_LENGTH[found.algorithm]} hex digits)`), sha256: null };
+    return {
+      result: row(
+        'fail',
+        `${shown} holds a ${recorded.length}-digit hash, not a ${found.algorithm} (${HEX_LENGTH[found.algorithm]} hex digits)`,
+      ),
+      sha256: null,
+    };
   }
   const sums = await hashFile(iso, found.algorithm === 'sha256' ? ['sha256'] : ['sha256', 'md5']);
   const actual = sums[found.algorithm]!;

@@ -80,7 +80,7 @@ export function splitGrubWords(line: string): string[] {
 /** Drops a GRUB device prefix: (cd0)/live/vmlinuz and ($root)/live/vmlinuz both become /live/vmlinuz. */
 export function stripGrubDevice(p: string): string {
   const m = /^\([^)]*\)(\/.*)?$/.exec(p);
-  return m ? m[1] ?? '/' : p;
+  return m ? (m[1] ?? '/') : p;
 }
 
 /** A path GRUB would resolve without running anything: absolute, no variables. */

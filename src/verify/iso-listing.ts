@@ -20,7 +20,21 @@ export type IsoListing = Map<string, IsoNode>;
 
 /** One xorriso run: both boot reports, then every node, then the data extents of the regular files. */
 export function isoInspectArgv(iso: string): string[] {
-  return [...isoReportArgv(iso), '-find', '/', '-exec', 'lsdl', '--', '-find', '/', '-type', 'f', '-exec', 'report_lba', '--'];
+  return [
+    ...isoReportArgv(iso),
+    '-find',
+    '/',
+    '-exec',
+    'lsdl',
+    '--',
+    '-find',
+    '/',
+    '-type',
+    'f',
+    '-exec',
+    'report_lba',
+    '--',
+  ];
 }
 
 /** xorriso prints paths shell-safe: in single quotes, an inner quote as '"'"'. */
@@ -63,7 +77,7 @@ export function parseIsoListing(stdout: string): IsoListing {
       const kind = ls[1]!;
       const type: IsoNodeType = kind === '-' ? 'file' : kind === 'd' ? 'dir' : kind === 'l' ? 'symlink' : 'other';
       const arrow = type === 'symlink' ? line.indexOf(' -> ', name.end) : -1;
-      const target = arrow >= 0 ? quotedWordAt(line, arrow + 4)?.word ?? null : null;
+      const target = arrow >= 0 ? (quotedWordAt(line, arrow + 4)?.word ?? null) : null;
       nodes.set(name.word, { path: name.word, type, size: Number(ls[2]), lba: null, target });
       continue;
     }

@@ -53,5 +53,7 @@ export function isSquashfs(head: Buffer): boolean {
 /** A FAT file system image: the boot sector signature and a FAT type string (FAT12/16 at 0x36, FAT32 at 0x52). */
 export function isFatImage(head: Buffer): boolean {
   if (head.length < 512 || head[510] !== 0x55 || head[511] !== 0xaa) return false;
-  return head.subarray(0x36, 0x39).toString('latin1') === 'FAT' || head.subarray(0x52, 0x55).toString('latin1') === 'FAT';
+  return (
+    head.subarray(0x36, 0x39).toString('latin1') === 'FAT' || head.subarray(0x52, 0x55).toString('latin1') === 'FAT'
+  );
 }

@@ -21,7 +21,8 @@ export function renderVerifyTable(checks: readonly CheckResult[]): string {
 export function verdictLine(report: VerifyReport): string {
   const failed = report.checks.filter((c) => !checkPasses(c));
   const seconds = `${(report.durationMs / 1000).toFixed(1)} s`;
-  if (failed.length > 0) return `FAIL: ${failed.length} of ${report.checks.length} checks failed (${failed.map((c) => c.name).join(', ')}) in ${seconds}`;
+  if (failed.length > 0)
+    return `FAIL: ${failed.length} of ${report.checks.length} checks failed (${failed.map((c) => c.name).join(', ')}) in ${seconds}`;
   const missing = report.checks.filter((c) => c.status === 'missing').length;
   const skipped = report.checks.filter((c) => c.status === 'skipped').length;
   const notes = [missing ? `${missing} missing` : '', skipped ? `${skipped} skipped` : ''].filter(Boolean).join(', ');
@@ -29,7 +30,9 @@ export function verdictLine(report: VerifyReport): string {
 }
 
 export function renderVerifyReport(report: VerifyReport): string {
-  const about = [formatBytes(report.size), report.volumeId ? `volume ${report.volumeId}` : '', report.liveSystem ?? ''].filter(Boolean).join(', ');
+  const about = [formatBytes(report.size), report.volumeId ? `volume ${report.volumeId}` : '', report.liveSystem ?? '']
+    .filter(Boolean)
+    .join(', ');
   return `${report.iso} (${about})\n\n${renderVerifyTable(report.checks)}\n\n${verdictLine(report)}\n`;
 }
 

@@ -15,7 +15,16 @@ import { claimsBios, detectLiveSystem, filesToRead, staticChecks } from './check
 import { mergeGrubConfigs, parseGrubConfig, type GrubConfig } from './grub-config.js';
 import { isoInspectArgv, parseIsoListing, resolveIsoPath, type IsoListing } from './iso-listing.js';
 import { HEAD_BYTES, ISO_BLOCK, isFatImage, isIso9660, readAt } from './magic.js';
-import { checkPasses, type BootTestResult, type CheckResult, type EspFacts, type Firmware, type IsoFacts, type VerifyExpectations, type VerifyReport } from './types.js';
+import {
+  checkPasses,
+  type BootTestResult,
+  type CheckResult,
+  type EspFacts,
+  type Firmware,
+  type IsoFacts,
+  type VerifyExpectations,
+  type VerifyReport,
+} from './types.js';
 
 export const GRUB_CFG = '/boot/grub/grub.cfg';
 /** grub.cfg and the files it sources, at most this many. */
@@ -108,18 +117,28 @@ export function mdirArgv(iso: string, offset: number): string[] {
 }
 
 /** Reads the UEFI El Torito image in place: a FAT boot sector, then the names in /EFI/BOOT (mtools). */
-async function inspectEsp(iso: string, entry: ElToritoEntry, runner: Runner, signal: AbortSignal | undefined): Promise<EspFacts> {
+async function inspectEsp(
+  iso: string,
+  entry: ElToritoEntry,
+  runner: Runner,
+  signal: AbortSignal | undefined,
+): Promise<EspFacts> {
   const offset = entry.lba * ISO_BLOCK;
   const fat = isFatImage(readAt(iso, offset, 512));
   if (!fat) return { offset, fat, bootFiles: null, note: null };
   try {
     // mtools wants a disk geometry an image file does not have
     const r = await runner.run(mdirArgv(iso, offset), { signal, env: { MTOOLS_SKIP_CHECK: '1' } });
-    const names = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => l.slice(l.lastIndexOf('/') + 1));
+    const names = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map((l) => l.slice(l.lastIndexOf('/') + 1));
     return { offset, fat, bootFiles: names, note: null };
   } catch (error) {
     if (!(error instanceof CommandError) || error.failure.cancelled) throw error;
-    if (error.failure.exitCode === 127) return { offset, fat, bootFiles: null, note: 'contents not listed: mtools is not installed' };
+    if (error.failure.exitCode === 127)
+      return { offset, fat, bootFiles: null, note: 'contents not listed: mtools is not installed' };
     return { offset, fat, bootFiles: [], note: 'it has no /EFI/BOOT directory' };
   }
 }
@@ -138,7 +157,9 @@ export async function inspectIso(
   const area = parseSystemAreaReport(text);
   const listing = parseIsoListing(r.stdout);
   const grub = await readGrubConfigs(iso, listing, runner, options.tmpDir ?? os.tmpdir(), options.signal);
-  const uefi = torito.entries.find((e) => e.platform === 'UEFI' && e.bootable) ?? torito.entries.find((e) => e.platform === 'UEFI');
+  const uefi =
+    torito.entries.find((e) => e.platform === 'UEFI' && e.bootable) ??
+    torito.entries.find((e) => e.platform === 'UEFI');
   const esp = uefi ? await inspectEsp(iso, uefi, runner, options.signal) : null;
   const heads = new Map<string, Buffer>();
   for (const node of filesToRead({ torito, area, listing, grub, esp }, expect)) {
@@ -150,7 +171,12 @@ export async function inspectIso(
 const FIRMWARE_NAME: Record<Firmware, string> = { bios: 'BIOS', uefi: 'UEFI' };
 
 function bootRow(firmware: Firmware, status: CheckResult['status'], detail: string): CheckResult {
-  return { id: firmware === 'bios' ? 'boot-bios' : 'boot-uefi', name: `boot ${FIRMWARE_NAME[firmware]} (qemu)`, status, detail };
+  return {
+    id: firmware === 'bios' ? 'boot-bios' : 'boot-uefi',
+    name: `boot ${FIRMWARE_NAME[firmware]} (qemu)`,
+    status,
+    detail,
+  };
 }
 
 export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
@@ -171,7 +197,13 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
     const failed = checks.filter((c) => !checkPasses(c));
     for (const firmware of o.boot.firmwares) {
       if (failed.length > 0) {
-        checks.push(bootRow(firmware, 'skipped', `not run: ${failed.length} static check(s) failed (${failed.map((c) => c.name).join(', ')})`));
+        checks.push(
+          bootRow(
+            firmware,
+            'skipped',
+            `not run: ${failed.length} static check(s) failed (${failed.map((c) => c.name).join(', ')})`,
+          ),
+        );
         continue;
       }
       if (firmware === 'bios' && o.expect.bios === 'auto' && !claimsBios(facts)) {

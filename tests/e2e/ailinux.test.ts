@@ -31,14 +31,16 @@ const CONFIG = path.join(CONFIG_DIR, 'ailinux-e2e.config.json');
 const ISO = path.join(WORK, 'output', 'ailinux-24.04-amd64.iso');
 
 /** noble's ubuntu-keyring, pinned (trust on first use, see above). */
-const KEYRING_DEB_URL = 'http://archive.ubuntu.com/ubuntu/pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb';
+const KEYRING_DEB_URL =
+  'http://archive.ubuntu.com/ubuntu/pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb';
 const KEYRING_DEB_SHA256 = '36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8';
 const KEYRING_SHA256 = '80a36b0a6de2f69f49d2df75ef473ccde121e9e190b9ea01d20a4f63778d5c31';
 
 const BUILD_TIMEOUT_MS = 4 * 3600_000;
 const BOOT_TIMEOUT_MS = 15 * 60_000;
 /** systemd (show_status on, console on ttyS0) prints this when the desktop's target is reached; SDDM starts just before. */
-const GRAPHICAL_MARKER = /Reached target .*graphical\.target|Reached target Graphical Interface|Started .*sddm\.service/;
+const GRAPHICAL_MARKER =
+  /Reached target .*graphical\.target|Reached target Graphical Interface|Started .*sddm\.service/;
 
 const figures: string[] = [];
 
@@ -74,7 +76,10 @@ function writeAssets(): void {
   fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'splash.png'), solidPng(400, 120, '#1d99f3'));
   fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'wallpaper.png'), solidPng(1920, 1080, '#232629'));
   fs.mkdirSync(path.join(CONFIG_DIR, 'helper'), { recursive: true });
-  fs.writeFileSync(path.join(CONFIG_DIR, 'helper', 'ailinux-helper'), '#!/bin/sh\necho "AILinux helper: it asks for its API key at run time, none is in the image"\n');
+  fs.writeFileSync(
+    path.join(CONFIG_DIR, 'helper', 'ailinux-helper'),
+    '#!/bin/sh\necho "AILinux helper: it asks for its API key at run time, none is in the image"\n',
+  );
 }
 
 function writeConfig(): void {
@@ -104,16 +109,36 @@ interface StatusJson {
 }
 
 /** UEFI with Secure Boot enforced: OVMF built for it, with Microsoft's keys enrolled (Debian's ovmf package). */
-async function bootSecure(logFile: string, marker: RegExp, timeoutMs: number): Promise<{ markerMs: number | null; log: string }> {
+async function bootSecure(
+  logFile: string,
+  marker: RegExp,
+  timeoutMs: number,
+): Promise<{ markerMs: number | null; log: string }> {
   const vars = path.join(BASE, 'OVMF_VARS.ms.fd');
   fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.ms.fd', vars);
   fs.rmSync(logFile, { force: true });
   const argv = [
-    '-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on',
-    '-drive', 'if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd,readonly=on',
-    '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-    '-m', '4096', '-display', 'none', '-monitor', 'none', '-serial', `file:${logFile}`, '-no-reboot',
-    '-cdrom', ISO, '-boot', 'd',
+    '-machine',
+    'q35,smm=on',
+    '-global',
+    'driver=cfi.pflash01,property=secure,value=on',
+    '-drive',
+    'if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd,readonly=on',
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${vars}`,
+    '-m',
+    '4096',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${logFile}`,
+    '-no-reboot',
+    '-cdrom',
+    ISO,
+    '-boot',
+    'd',
   ];
   const started = Date.now();
   const qemu = spawn('qemu-system-x86_64', argv, { stdio: 'ignore' });
@@ -161,12 +186,15 @@ describe.skipIf(!enabled)('ailinux profile, built for real and booted', () => {
     const args = ['build', '--profile', 'ailinux', '--config', CONFIG, '-w', WORK];
     // a finished earlier run is rebuilt only where inputs changed; an unfinished one is resumed
     const state = path.join(WORK, 'state', 'state.json');
-    const unfinished = fs.existsSync(state) && (JSON.parse(fs.readFileSync(state, 'utf8')) as { outcome: string }).outcome !== 'succeeded';
+    const unfinished =
+      fs.existsSync(state) &&
+      (JSON.parse(fs.readFileSync(state, 'utf8')) as { outcome: string }).outcome !== 'succeeded';
     const r = await runCli(unfinished ? ['resume', '-w', WORK] : args);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     figures.push(`ailinux build: ${(r.ms / 1000).toFixed(0)} s`);
     const status = JSON.parse((await runCli(['status', '--json', '-w', WORK])).stdout) as StatusJson;
-    for (const s of status.steps) figures.push(`  ${s.id.padEnd(15)} ${s.status.padEnd(8)} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s`);
+    for (const s of status.steps)
+      figures.push(`  ${s.id.padEnd(15)} ${s.status.padEnd(8)} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s`);
     const size = fs.statSync(ISO).size;
     figures.push(`  ISO size: ${(size / 1048576).toFixed(0)} MiB`);
     expect(size).toBeGreaterThan(1024 * 1048576);
@@ -174,28 +202,45 @@ describe.skipIf(!enabled)('ailinux profile, built for real and booted', () => {
   });
 
   it('the ISO has BIOS and UEFI El Torito entries, shim and the signed GRUB on its ESP, casper and md5sum.txt', () => {
-    const report = execFileSync('xorriso', ['-indev', ISO, '-report_el_torito', 'plain', '-report_system_area', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const report = execFileSync(
+      'xorriso',
+      ['-indev', ISO, '-report_el_torito', 'plain', '-report_system_area', 'plain'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     expect(report).toMatch(/El Torito boot img :\s+1\s+BIOS\s+y/);
     expect(report).toMatch(/El Torito boot img :\s+2\s+UEFI\s+y/);
     expect(report).toMatch(/System area summary: MBR .*GPT/);
     const esp = fs.readdirSync(path.join(WORK, 'iso', 'EFI', 'BOOT')).sort();
     expect(esp).toEqual(['BOOTX64.EFI', 'grubx64.efi', 'mmx64.efi']);
-    const listing = execFileSync('xorriso', ['-indev', ISO, '-find', '/casper', '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    for (const f of ['filesystem.squashfs', 'filesystem.size', 'filesystem.manifest', 'vmlinuz', 'initrd.img']) expect(listing).toContain(`/casper/${f}`);
+    const listing = execFileSync('xorriso', ['-indev', ISO, '-find', '/casper', '-type', 'f'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const f of ['filesystem.squashfs', 'filesystem.size', 'filesystem.manifest', 'vmlinuz', 'initrd.img'])
+      expect(listing).toContain(`/casper/${f}`);
     const sums = fs.readFileSync(path.join(WORK, 'iso', 'md5sum.txt'), 'utf8');
     expect(sums).toContain('./casper/filesystem.squashfs');
     const manifest = fs.readFileSync(path.join(WORK, 'iso', 'casper', 'filesystem.manifest'), 'utf8');
-    for (const p of ['kde-plasma-desktop', 'sddm', 'calamares', 'casper', 'shim-signed', 'linux-firmware']) expect(manifest).toMatch(new RegExp(`^${p}\\t`, 'm'));
+    for (const p of ['kde-plasma-desktop', 'sddm', 'calamares', 'casper', 'shim-signed', 'linux-firmware'])
+      expect(manifest).toMatch(new RegExp(`^${p}\\t`, 'm'));
     figures.push(`  packages in the image: ${manifest.trim().split('\n').length}`);
   });
 
   it('boots with BIOS (qemu, 4 GiB) to the graphical target', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
-    const r = await bootIso({ iso: ISO, logFile: path.join(BASE, 'boot-bios.log'), marker: GRAPHICAL_MARKER, memoryMb: 4096, timeoutMs: BOOT_TIMEOUT_MS });
+    const r = await bootIso({
+      iso: ISO,
+      logFile: path.join(BASE, 'boot-bios.log'),
+      marker: GRAPHICAL_MARKER,
+      memoryMb: 4096,
+      timeoutMs: BOOT_TIMEOUT_MS,
+    });
     expect(r.markerMs, r.log.slice(-4000)).not.toBeNull();
     figures.push(`BIOS boot to the graphical target: ${((r.markerMs ?? 0) / 1000).toFixed(0)} s`);
   });
 
-  it('boots with UEFI and Secure Boot enforced: shim, the signed GRUB and the signed kernel are accepted', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
+  it('boots with UEFI and Secure Boot enforced: shim, the signed GRUB and the signed kernel are accepted', {
+    timeout: BOOT_TIMEOUT_MS + 60_000,
+  }, async () => {
     expect(fs.existsSync('/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'), 'apt-get install ovmf').toBe(true);
     const r = await bootSecure(path.join(BASE, 'boot-uefi-sb.log'), GRAPHICAL_MARKER, BOOT_TIMEOUT_MS);
     expect(r.log, 'the kernel says Secure Boot is on').toMatch(/Secure boot enabled/i);
@@ -210,7 +255,14 @@ describe.skipIf(!enabled)('ailinux profile, built for real and booted', () => {
       fs.writeFileSync(logo, solidPng(256, 256, '#da4453'));
       const r = await runCli(['plan', '--config', CONFIG, '-w', WORK, '--json']);
       const steps = (JSON.parse(r.stdout) as { steps: Array<{ id: string; action: string; reasons: string[] }> }).steps;
-      expect(steps.filter((s) => s.action === 'skip').map((s) => s.id)).toEqual(['preflight', 'bootstrap', 'configure', 'packages', 'desktop', 'installer']);
+      expect(steps.filter((s) => s.action === 'skip').map((s) => s.id)).toEqual([
+        'preflight',
+        'bootstrap',
+        'configure',
+        'packages',
+        'desktop',
+        'installer',
+      ]);
       expect(steps.find((s) => s.id === 'branding')!.reasons).toEqual(['input file branding/logo.png changed']);
     } finally {
       fs.writeFileSync(logo, original);

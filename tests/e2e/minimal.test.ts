@@ -26,7 +26,11 @@ async function status(): Promise<StatusJson> {
   return JSON.parse(r.stdout) as StatusJson;
 }
 
-function readState(): { current: string | null; runId: string; ledger: Record<string, { status: string; runId: string | null; attempts: number; startedAt: string | null }> } | null {
+function readState(): {
+  current: string | null;
+  runId: string;
+  ledger: Record<string, { status: string; runId: string | null; attempts: number; startedAt: string | null }>;
+} | null {
   try {
     return JSON.parse(fs.readFileSync(path.join(work, 'state', 'state.json'), 'utf8'));
   } catch {
@@ -56,7 +60,16 @@ describe.skipIf(!isRoot)('minimal profile, built for real and booted', () => {
   });
 
   it('ailinux verify passes on it, booting BIOS and UEFI (OVMF) to the login prompt of the configured host name', async () => {
-    const r = await runCli(['verify', '--boot', '--uefi', '--marker', 'ailinux-minimal login:', '--timeout', '300', iso]);
+    const r = await runCli([
+      'verify',
+      '--boot',
+      '--uefi',
+      '--marker',
+      'ailinux-minimal login:',
+      '--timeout',
+      '300',
+      iso,
+    ]);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     for (const m of r.stdout.matchAll(/^.*boot \((BIOS|UEFI)\).*$/gim)) figures.push(`verify: ${m[0].trim()}`);
     figures.push(`ailinux verify --boot --uefi: ${(r.ms / 1000).toFixed(1)} s`);
@@ -74,9 +87,16 @@ describe.skipIf(!isRoot)('minimal profile, built for real and booted', () => {
     // A failing xorriso first on PATH makes the ISO step fail; resume runs with the real one.
     const fakeBin = path.join(base, 'failing-bin');
     fs.mkdirSync(fakeBin, { recursive: true });
-    fs.writeFileSync(path.join(fakeBin, 'xorriso'), '#!/bin/sh\necho "xorriso : FAILURE : simulated by the e2e test" >&2\nexit 5\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(fakeBin, 'xorriso'),
+      '#!/bin/sh\necho "xorriso : FAILURE : simulated by the e2e test" >&2\nexit 5\n',
+      { mode: 0o755 },
+    );
     fs.rmSync(iso);
-    const failed = await runCli(['build', '--profile', 'minimal', '-w', work], { ...process.env, PATH: `${fakeBin}:${process.env['PATH']}` });
+    const failed = await runCli(['build', '--profile', 'minimal', '-w', work], {
+      ...process.env,
+      PATH: `${fakeBin}:${process.env['PATH']}`,
+    });
     expect(failed.code, failed.stderr).toBe(1);
     expect(failed.stderr).toContain('build failed at step iso');
     expect(failed.stderr).toContain('ailinux resume');
@@ -84,7 +104,8 @@ describe.skipIf(!isRoot)('minimal profile, built for real and booted', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const s = await status();
     const byId = Object.fromEntries(s.steps.map((x) => [x.id, x.status]));
-    for (const id of ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders']) expect(byId[id]).toBe('skipped');
+    for (const id of ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders'])
+      expect(byId[id]).toBe('skipped');
     for (const id of ['iso', 'checksums', 'verify', 'report']) expect(byId[id]).toBe('done');
     figures.push(`resume after a failure in the ISO step: ${(resumed.ms / 1000).toFixed(2)} s`);
   });

@@ -19,11 +19,17 @@ function pad4(length: number): Buffer {
   return Buffer.alloc((4 - (length % 4)) % 4);
 }
 
-function record(ino: number, name: string, mode: number, data: Buffer, rdev: [number, number] = [0, 0], nlink = 1): Buffer[] {
+function record(
+  ino: number,
+  name: string,
+  mode: number,
+  data: Buffer,
+  rdev: [number, number] = [0, 0],
+  nlink = 1,
+): Buffer[] {
   const nameBytes = Buffer.from(`${name}\0`);
   const header = Buffer.from(
-    '070701' +
-      [ino, mode, 0, 0, nlink, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex8).join(''),
+    `070701${[ino, mode, 0, 0, nlink, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex8).join('')}`,
     'latin1',
   );
   return [header, nameBytes, pad4(header.length + nameBytes.length), data, pad4(data.length)];
@@ -40,7 +46,14 @@ export function writeNewc(entries: readonly CpioEntry[]): Buffer {
         parts.push(...record(ino, name, S_IFDIR | (entry.mode ?? 0o755), Buffer.alloc(0), [0, 0], 2));
         break;
       case 'file':
-        parts.push(...record(ino, name, S_IFREG | (entry.mode ?? 0o644), Buffer.isBuffer(entry.data) ? entry.data : Buffer.from(entry.data)));
+        parts.push(
+          ...record(
+            ino,
+            name,
+            S_IFREG | (entry.mode ?? 0o644),
+            Buffer.isBuffer(entry.data) ? entry.data : Buffer.from(entry.data),
+          ),
+        );
         break;
       case 'symlink':
         parts.push(...record(ino, name, S_IFLNK | 0o777, Buffer.from(entry.target)));

@@ -25,7 +25,18 @@ export interface BootResult {
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
 
 export function qemuArgv(o: BootOptions): string[] {
-  const argv = ['qemu-system-x86_64', '-m', String(o.memoryMb ?? 1024), '-display', 'none', '-monitor', 'none', '-serial', `file:${o.logFile}`, '-no-reboot'];
+  const argv = [
+    'qemu-system-x86_64',
+    '-m',
+    String(o.memoryMb ?? 1024),
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${o.logFile}`,
+    '-no-reboot',
+  ];
   if (o.uefi) argv.push('-bios', OVMF);
   if (o.asDisk) argv.push('-drive', `file=${o.iso},format=raw,if=virtio,readonly=on`);
   else argv.push('-cdrom', o.iso, '-boot', 'd');

@@ -137,19 +137,49 @@ export function layerTreeDir(workDir: string, id: string): string {
 }
 
 /** The full argv of a command run in an overlay step's chroot, spelled out independently of chrootArgv. */
-export function expectedChrootArgv(workDir: string, step: string, lowerIds: readonly string[], command: readonly string[], apt = false): string[] {
+export function expectedChrootArgv(
+  workDir: string,
+  step: string,
+  lowerIds: readonly string[],
+  command: readonly string[],
+  apt = false,
+): string[] {
   const mnt = `${workDir}/mnt/${step}`;
   return [
-    'unshare', '--mount', '--propagation', 'private', '--fork', '--',
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--fork',
+    '--',
     NS_RUN,
-    '--mount', 'overlay', 'overlay', mnt,
+    '--mount',
+    'overlay',
+    'overlay',
+    mnt,
     `lowerdir=${lowerIds.map((id) => layerTreeDir(workDir, id)).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
-    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
+    '--mount',
+    'proc',
+    'proc',
+    `${mnt}/proc`,
+    '-',
+    '--mount',
+    'sysfs',
+    'sysfs',
+    `${mnt}/sys`,
+    '-',
+    '--mount',
+    'devpts',
+    'devpts',
+    `${mnt}/dev/pts`,
+    'newinstance,ptmxmode=0666,mode=0620',
+    '--bind',
+    `${mnt}/dev/pts/ptmx`,
+    `${mnt}/dev/ptmx`,
     ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
     '--',
-    'chroot', mnt, ...command,
+    'chroot',
+    mnt,
+    ...command,
   ];
 }

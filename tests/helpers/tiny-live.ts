@@ -19,8 +19,14 @@ export const TINY_CACHE = path.join(os.tmpdir(), 'ailinux-boot-tiny-cache');
 export const OVMF = '/usr/share/ovmf/OVMF.fd';
 /** Modules the initramfs loads, in an order that satisfies their dependencies; missing ones are skipped (built in). */
 export const WANTED_MODULES = [
-  'crct10dif_generic', 'crc64_rocksoft_generic', // crypto providers that crc-t10dif and crc64-rocksoft look up at load time
-  'ata_piix', 'sr_mod', 'sd_mod', 'isofs', 'squashfs', 'loop',
+  'crct10dif_generic',
+  'crc64_rocksoft_generic', // crypto providers that crc-t10dif and crc64-rocksoft look up at load time
+  'ata_piix',
+  'sr_mod',
+  'sd_mod',
+  'isofs',
+  'squashfs',
+  'loop',
 ];
 /** What the init script prints, before the nonce, once it has read the marker file inside the squashfs. */
 export const SQUASHFS_MARKER = 'MARKER: ailinux-squashfs-marker';
@@ -79,7 +85,9 @@ export function fetchKernel(): string {
 /** The kernel package: one already in the cache (so reruns need no apt), else what linux-image-amd64 depends on. */
 function kernelPackageName(): string {
   const kernelPkg = /^(linux-image-\d[^_]*-amd64)(_.*\.deb)?$/;
-  const cached = fs.existsSync(TINY_CACHE) ? fs.readdirSync(TINY_CACHE).find((d) => kernelPkg.test(d) && fs.existsSync(path.join(TINY_CACHE, d, '.complete'))) : undefined;
+  const cached = fs.existsSync(TINY_CACHE)
+    ? fs.readdirSync(TINY_CACHE).find((d) => kernelPkg.test(d) && fs.existsSync(path.join(TINY_CACHE, d, '.complete')))
+    : undefined;
   if (cached) return cached;
   const debs = path.join(TINY_CACHE, 'debs');
   const deb = fs.existsSync(debs) ? fs.readdirSync(debs).find((f) => kernelPkg.test(f)) : undefined;
@@ -95,7 +103,11 @@ function moduleDepends(ko: Buffer): string[] {
   const at = ko.indexOf('\0depends=');
   if (at < 0) return [];
   const end = ko.indexOf(0, at + 1);
-  return ko.subarray(at + '\0depends='.length, end).toString('latin1').split(',').filter(Boolean);
+  return ko
+    .subarray(at + '\0depends='.length, end)
+    .toString('latin1')
+    .split(',')
+    .filter(Boolean);
 }
 
 /** The modules to insmod, dependencies first, as [name, file]. */
@@ -154,8 +166,18 @@ export function makeInitramfs(busybox: string, modules: [string, string][], nonc
     ...dirs.map((d): CpioEntry => ({ type: 'dir', path: d })),
     { type: 'char', path: 'dev/console', major: 5, minor: 1 },
     { type: 'file', path: 'bin/busybox', data: fs.readFileSync(busybox), mode: 0o755 },
-    { type: 'file', path: 'init', data: INIT(modules.map(([name]) => name), nonce), mode: 0o755 },
-    ...modules.map(([name, file]): CpioEntry => ({ type: 'file', path: `lib/modules/${name}.ko`, data: fs.readFileSync(file) })),
+    {
+      type: 'file',
+      path: 'init',
+      data: INIT(
+        modules.map(([name]) => name),
+        nonce,
+      ),
+      mode: 0o755,
+    },
+    ...modules.map(
+      ([name, file]): CpioEntry => ({ type: 'file', path: `lib/modules/${name}.ko`, data: fs.readFileSync(file) }),
+    ),
   ];
   return zlib.gzipSync(writeNewc(entries));
 }
@@ -186,7 +208,9 @@ export function tinyLivePartsOrSkip(): TinyLiveParts | { skip: string } {
   try {
     return fetchTinyLiveParts();
   } catch (error) {
-    return { skip: `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update` };
+    return {
+      skip: `no kernel or busybox could be had through apt (${(error as Error).message.split('\n')[0]}); run apt-get update`,
+    };
   }
 }
 
@@ -200,7 +224,11 @@ export function tinyLiveSetup(tmpPrefix: string): { parts: TinyLiveParts; tmp: s
 }
 
 /** A StepContext with the real runner, for running real steps on a tmp work dir. */
-export function realStepContext(config: BuildConfig, paths: WorkPaths, sourceDateEpoch: number | null = null): StepContext {
+export function realStepContext(
+  config: BuildConfig,
+  paths: WorkPaths,
+  sourceDateEpoch: number | null = null,
+): StepContext {
   return layerlessContext(config, paths, new ExecaRunner(), sourceDateEpoch);
 }
 
@@ -234,7 +262,11 @@ export async function buildTinyIso(o: TinyIsoOptions): Promise<TinyIso> {
   const { checksumsStep } = await import('../../src/steps/checksums.js');
   const base = loadConfig({ profile: 'minimal' }).config;
   // static verification unless a test boots the ISO itself (the minimal profile boots it by default)
-  const config: BuildConfig = { ...base, iso: { ...base.iso, serialConsole: true, menuTimeout: 1, ...o.iso }, verify: { ...base.verify, boot: false } };
+  const config: BuildConfig = {
+    ...base,
+    iso: { ...base.iso, serialConsole: true, menuTimeout: 1, ...o.iso },
+    verify: { ...base.verify, boot: false },
+  };
   const paths = workPaths(o.workDir);
   const live = path.join(paths.isoDir, 'live');
   fs.mkdirSync(live, { recursive: true });

@@ -14,7 +14,17 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep } from '../../src/steps/bootloaders.js';
 import { isoStep } from '../../src/steps/iso.js';
-import { OVMF, fetchKernel, makeInitramfs, onPath, realStepContext as stepContext, resolveModules, run, unpackOnce, WANTED_MODULES } from '../helpers/tiny-live.js';
+import {
+  OVMF,
+  fetchKernel,
+  makeInitramfs,
+  onPath,
+  realStepContext as stepContext,
+  resolveModules,
+  run,
+  unpackOnce,
+  WANTED_MODULES,
+} from '../helpers/tiny-live.js';
 
 const BOOT_TIMEOUT_MS = 90_000;
 
@@ -33,7 +43,11 @@ async function bootIso(argv: string[], logFile: string, marker: RegExp): Promise
   const qemu = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   qemu.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const state: { exitMs: number | null; exitCode: number | null; markerMs: number | null } = { exitMs: null, exitCode: null, markerMs: null };
+  const state: { exitMs: number | null; exitCode: number | null; markerMs: number | null } = {
+    exitMs: null,
+    exitCode: null,
+    markerMs: null,
+  };
   const exited = new Promise<void>((resolve) =>
     qemu.on('exit', (code) => {
       state.exitMs = elapsed();
@@ -60,10 +74,17 @@ async function bootIso(argv: string[], logFile: string, marker: RegExp): Promise
     await exited;
   }
   const log = read();
-  return { log: stderr ? `${log}\n--- qemu stderr ---\n${stderr}` : log, markerMs: state.markerMs, exitMs: state.exitMs, exitCode: state.exitCode };
+  return {
+    log: stderr ? `${log}\n--- qemu stderr ---\n${stderr}` : log,
+    markerMs: state.markerMs,
+    exitMs: state.exitMs,
+    exitCode: state.exitCode,
+  };
 }
 
-const qemuMissing = !onPath('qemu-system-x86_64') ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : null;
+const qemuMissing = !onPath('qemu-system-x86_64')
+  ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)'
+  : null;
 
 describe('boot tier: tiny kernel + busybox initramfs from the ISO our steps make', () => {
   let skipReason: string | null = qemuMissing;
@@ -103,7 +124,10 @@ describe('boot tier: tiny kernel + busybox initramfs from the ISO our steps make
     run(['mksquashfs', rootfs, path.join(live, 'filesystem.squashfs'), '-noappend', '-comp', 'zstd', '-quiet']);
     fs.copyFileSync(path.join(kernelRoot, 'boot', vmlinuz), path.join(live, 'vmlinuz'));
     const modules = resolveModules(path.join(kernelRoot, 'lib', 'modules', release, 'kernel'), WANTED_MODULES);
-    fs.writeFileSync(path.join(live, 'initrd.img'), makeInitramfs(path.join(busyboxRoot, 'bin', 'busybox'), modules, nonce));
+    fs.writeFileSync(
+      path.join(live, 'initrd.img'),
+      makeInitramfs(path.join(busyboxRoot, 'bin', 'busybox'), modules, nonce),
+    );
     timings['tree: squashfs, kernel, initramfs'] = performance.now() - t1;
 
     const base = loadConfig({ profile: 'minimal' }).config;
@@ -138,10 +162,24 @@ describe('boot tier: tiny kernel + busybox initramfs from the ISO our steps make
       if (c.uefi && !fs.existsSync(OVMF)) t.skip(`${OVMF} is missing (apt-get install ovmf)`);
       const logFile = path.join(tmp, `serial-${c.media}-${c.uefi ? 'uefi' : 'bios'}.log`);
       const media =
-        c.media === 'cd' ? ['-cdrom', iso, '-boot', 'd'] : ['-drive', `file=${iso},format=raw,if=ide,snapshot=on`, '-boot', 'c'];
+        c.media === 'cd'
+          ? ['-cdrom', iso, '-boot', 'd']
+          : ['-drive', `file=${iso},format=raw,if=ide,snapshot=on`, '-boot', 'c'];
       const argv = [
-        'qemu-system-x86_64', '-m', '512', '-display', 'none', '-monitor', 'none', '-serial', `file:${logFile}`,
-        '-no-reboot', '-net', 'none', ...media, ...(c.uefi ? ['-bios', OVMF] : []),
+        'qemu-system-x86_64',
+        '-m',
+        '512',
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-serial',
+        `file:${logFile}`,
+        '-no-reboot',
+        '-net',
+        'none',
+        ...media,
+        ...(c.uefi ? ['-bios', OVMF] : []),
       ];
       const result = await bootIso(argv, logFile, new RegExp(`MARKER: ailinux-squashfs-marker ${nonce}`));
       if (result.markerMs !== null) timings[`qemu ${c.name}: marker`] = result.markerMs;

@@ -15,16 +15,56 @@ function configFile(name: string, content: string): string {
 }
 
 const cases: Array<{ name: string; file: string; content: string; expect: RegExp[] }> = [
-  { name: 'shell characters in a package name', file: 'a.json', content: JSON.stringify({ extends: 'minimal', packages: { extra: ['vim; rm -rf /'] } }), expect: [/packages\.extra\.0/, /vim; rm -rf/, /Debian package name/] },
-  { name: 'a bad host name', file: 'b.yaml', content: 'extends: minimal\nhostname: "bad_host!"\n', expect: [/hostname/, /RFC 1123/] },
-  { name: 'an unknown field', file: 'c.json', content: JSON.stringify({ extends: 'minimal', hostnmae: 'x' }), expect: [/hostnmae/, /no such field/] },
-  { name: 'a negative retry count', file: 'd.json', content: JSON.stringify({ extends: 'minimal', retry: { maxAttempts: -1 } }), expect: [/retry\.maxAttempts/, />= 1/] },
-  { name: 'a wrong type', file: 'e.json', content: JSON.stringify({ extends: 'minimal', iso: { bios: 'yes' } }), expect: [/iso\.bios/, /boolean/] },
+  {
+    name: 'shell characters in a package name',
+    file: 'a.json',
+    content: JSON.stringify({ extends: 'minimal', packages: { extra: ['vim; rm -rf /'] } }),
+    expect: [/packages\.extra\.0/, /vim; rm -rf/, /Debian package name/],
+  },
+  {
+    name: 'a bad host name',
+    file: 'b.yaml',
+    content: 'extends: minimal\nhostname: "bad_host!"\n',
+    expect: [/hostname/, /RFC 1123/],
+  },
+  {
+    name: 'an unknown field',
+    file: 'c.json',
+    content: JSON.stringify({ extends: 'minimal', hostnmae: 'x' }),
+    expect: [/hostnmae/, /no such field/],
+  },
+  {
+    name: 'a negative retry count',
+    file: 'd.json',
+    content: JSON.stringify({ extends: 'minimal', retry: { maxAttempts: -1 } }),
+    expect: [/retry\.maxAttempts/, />= 1/],
+  },
+  {
+    name: 'a wrong type',
+    file: 'e.json',
+    content: JSON.stringify({ extends: 'minimal', iso: { bios: 'yes' } }),
+    expect: [/iso\.bios/, /boolean/],
+  },
   { name: 'an empty file', file: 'f.yaml', content: '', expect: [/is empty/] },
   { name: 'invalid JSON', file: 'g.json', content: '{"extends": "minimal",', expect: [/cannot be parsed/] },
-  { name: 'a YAML alias bomb', file: 'h.yaml', content: `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n`, expect: [/cannot be parsed/] },
-  { name: 'an unknown profile', file: 'i.json', content: JSON.stringify({ extends: 'gentoo' }), expect: [/unknown profile "gentoo"/, /ailinux, minimal/] },
-  { name: 'a mirror with shell characters', file: 'j.json', content: JSON.stringify({ extends: 'minimal', distribution: { mirror: 'http://x/$(reboot)' } }), expect: [/distribution\.mirror/] },
+  {
+    name: 'a YAML alias bomb',
+    file: 'h.yaml',
+    content: `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n`,
+    expect: [/cannot be parsed/],
+  },
+  {
+    name: 'an unknown profile',
+    file: 'i.json',
+    content: JSON.stringify({ extends: 'gentoo' }),
+    expect: [/unknown profile "gentoo"/, /ailinux, minimal/],
+  },
+  {
+    name: 'a mirror with shell characters',
+    file: 'j.json',
+    content: JSON.stringify({ extends: 'minimal', distribution: { mirror: 'http://x/$(reboot)' } }),
+    expect: [/distribution\.mirror/],
+  },
 ];
 
 describe.skipIf(!isRoot)('bad config at the edge', () => {

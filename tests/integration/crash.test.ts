@@ -14,7 +14,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeToolsEnv } from '../helpers/cli.js';
-import { allProcesses, hostMountinfo, markedProcesses, mountPointsUnder, prepareBuildTest, processesOfWorkDirsIn, readWorkState, stillAlive, type ProcInfo } from '../helpers/host.js';
+import {
+  allProcesses,
+  hostMountinfo,
+  markedProcesses,
+  mountPointsUnder,
+  prepareBuildTest,
+  processesOfWorkDirsIn,
+  readWorkState,
+  stillAlive,
+  type ProcInfo,
+} from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin', 'ailinux.js');
@@ -34,10 +44,23 @@ const LAYERS: ReadonlyArray<readonly [string, string]> = [
   ['identity', 'upper'],
   ['chroot-cleanup', 'upper'],
 ];
-const EXPECTED_PACKAGES = ['apt', 'base-files', 'bash', 'dpkg', 'libc6', 'linux-image-amd64', 'live-boot', 'systemd-sysv', 'zstd'];
+const EXPECTED_PACKAGES = [
+  'apt',
+  'base-files',
+  'bash',
+  'dpkg',
+  'libc6',
+  'linux-image-amd64',
+  'live-boot',
+  'systemd-sysv',
+  'zstd',
+];
 
 const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('crash.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root');
+if (!isRoot)
+  console.warn(
+    'crash.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
+  );
 
 /** mulberry32: small, seeded, reproducible. */
 function prng(seed: number): () => number {
@@ -78,7 +101,10 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliRun {
   return { pid: child.pid, log, exited };
 }
 
-async function runCli(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; output: string; ms: number }> {
+async function runCli(
+  args: string[],
+  timeoutMs = 90_000,
+): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
   const run = startCli(args);
   const timer = setTimeout(() => killPid(run.pid), timeoutMs);
@@ -124,7 +150,12 @@ function buildProcesses(workId: string, workDir: string): string[] {
  * Watches a run start: once it has written its own state (its runId replaces runIdBefore), it has
  * reaped what the killed runs left, so none of the given orphans may still be alive.
  */
-async function watchReaping(workDir: string, runIdBefore: string | null, orphans: ProcInfo[], exited: Promise<unknown>) {
+async function watchReaping(
+  workDir: string,
+  runIdBefore: string | null,
+  orphans: ProcInfo[],
+  exited: Promise<unknown>,
+) {
   let ended = false;
   void exited.then(() => {
     ended = true;
@@ -149,7 +180,24 @@ function mergedRootfs(workDir: string, dest: string): string {
   fs.mkdirSync(dest, { recursive: true });
   const r = spawnSync(
     'unshare',
-    ['--mount', '--propagation', 'private', '--fork', '--', NS_RUN, '--mount', 'overlay', 'overlay', mnt, `lowerdir=${lower.join(':')}`, '--', 'cp', '-a', `${mnt}/.`, dest],
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--fork',
+      '--',
+      NS_RUN,
+      '--mount',
+      'overlay',
+      'overlay',
+      mnt,
+      `lowerdir=${lower.join(':')}`,
+      '--',
+      'cp',
+      '-a',
+      `${mnt}/.`,
+      dest,
+    ],
     { env: { ...process.env, AILINUX_HOST_MNTNS: fs.readlinkSync('/proc/self/ns/mnt') }, encoding: 'utf8' },
   );
   expect(r.stderr, 'materialising the merged rootfs').toBe('');
@@ -170,7 +218,9 @@ function checkEffectsOnce(root: string): void {
   const status = read(root, 'var/lib/dpkg/status');
   const names = [...status.matchAll(/^Package: (.+)$/gm)].map((m) => m[1]!);
   expect([...names].sort(), 'dpkg status: each package exactly once').toEqual(EXPECTED_PACKAGES);
-  expect(status.split(/\n\n/).filter((s) => s.trim() !== '').length, 'dpkg status: one stanza per package').toBe(EXPECTED_PACKAGES.length);
+  expect(status.split(/\n\n/).filter((s) => s.trim() !== '').length, 'dpkg status: one stanza per package').toBe(
+    EXPECTED_PACKAGES.length,
+  );
 
   const passwd = read(root, 'etc/passwd');
   expect(countLines(passwd, 'live:'), '/etc/passwd: one line for the live user').toBe(1);
@@ -249,7 +299,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     for (let guard = 0; kills.length < MIN_KILLS; guard++) {
       expect(guard, 'too many runs without reaching the kill count').toBeLessThan(MIN_KILLS * 4);
       const command = next;
-      const args = command === 'resume' ? ['resume', '-w', w1] : ['build', '--config', CONFIG, '-w', w1, ...(command === 'fresh' ? ['--fresh'] : [])];
+      const args =
+        command === 'resume'
+          ? ['resume', '-w', w1]
+          : ['build', '--config', CONFIG, '-w', w1, ...(command === 'fresh' ? ['--fresh'] : [])];
       const afterMs = Math.floor(random() * T);
       const runIdBefore = readState(w1)?.runId ?? null;
       const runStarted = Date.now();
@@ -260,7 +313,9 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       const { signal } = await run.exited;
       const reaping = await watch;
       if (reaping.checked) {
-        unreaped.push(...reaping.alive.map((p) => `${p.pid} ${p.cmdline} (left by the run before \`${args.join(' ')}\`)`));
+        unreaped.push(
+          ...reaping.alive.map((p) => `${p.pid} ${p.cmdline} (left by the run before \`${args.join(' ')}\`)`),
+        );
         reaped += orphans.length;
         orphans = [];
       }
@@ -299,7 +354,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       [
         `crash test: ${kills.length} kills (seed ${seed}, T = ${reference.ms} ms, at the end ${T} ms); runs that finished before their kill: ${completions.join(', ') || 'none'}`,
         `  processes left running by killed runs, then ended by the next run before it wrote its state: ${reaped}`,
-        ...kills.map((k) => `  kill ${String(k.n).padStart(2)}: ${k.command.padEnd(6)} after ${String(k.afterMs).padStart(5)} ms -> ${k.landed}`),
+        ...kills.map(
+          (k) =>
+            `  kill ${String(k.n).padStart(2)}: ${k.command.padEnd(6)} after ${String(k.afterMs).padStart(5)} ms -> ${k.landed}`,
+        ),
         `  by step: ${[...byStep].map(([s, n]) => `${s} ${n}`).join(', ')}`,
       ].join('\n'),
     );
@@ -307,7 +365,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     expect(byStep.size, 'kills landed in several places').toBeGreaterThanOrEqual(3);
 
     // Every step done or skipped, by the CLI's own account.
-    const status = spawnSync(process.execPath, [CLI, 'status', '-w', w1, '--json'], { encoding: 'utf8', env: cliEnv() });
+    const status = spawnSync(process.execPath, [CLI, 'status', '-w', w1, '--json'], {
+      encoding: 'utf8',
+      env: cliEnv(),
+    });
     expect(status.status, status.stderr).toBe(0);
     const report = JSON.parse(status.stdout) as { outcome: string; steps: { id: string; status: string }[] };
     expect(report.outcome).toBe('succeeded');
@@ -349,7 +410,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       orphans = markedProcesses(state.workId);
       if (orphans.some((p) => p.cmdline === 'sleep 30')) break;
     }
-    expect(orphans.map((p) => p.cmdline), 'the fake apt-get sleeps in the packages step').toContain('sleep 30');
+    expect(
+      orphans.map((p) => p.cmdline),
+      'the fake apt-get sleeps in the packages step',
+    ).toContain('sleep 30');
     killPid(build.pid);
     expect((await build.exited).signal).toBe('SIGKILL');
     await sleep(300);
@@ -358,7 +422,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     const resume = startCli(['resume', '-w', w3]);
     const reaping = await watchReaping(w3, state!.runId, orphans, resume.exited);
     expect(reaping.checked, 'the resume wrote its state').toBe(true);
-    expect(reaping.alive.map((p) => `${p.pid} ${p.cmdline}`), 'alive when the resume wrote its state').toEqual([]);
+    expect(
+      reaping.alive.map((p) => `${p.pid} ${p.cmdline}`),
+      'alive when the resume wrote its state',
+    ).toEqual([]);
     const { code } = await resume.exited;
     const output = fs.readFileSync(resume.log, 'utf8');
     expect(code, output).toBe(0);
@@ -373,7 +440,11 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
     const EXTRA = 3000;
     const build = ['build', '--config', CONFIG, '-w', w2];
     // a bootstrap layer big enough that deleting it takes a while, and fast tools
-    const env = cliEnv({ FAKE_DEBOOTSTRAP_EXTRA_FILES: String(EXTRA), FAKE_TOOL_DELAY: '0.05', FAKE_APT_INSTALL_DELAY: '0.05' });
+    const env = cliEnv({
+      FAKE_DEBOOTSTRAP_EXTRA_FILES: String(EXTRA),
+      FAKE_TOOL_DELAY: '0.05',
+      FAKE_APT_INSTALL_DELAY: '0.05',
+    });
     const first = startCli(build, env);
     expect((await first.exited).code, fs.readFileSync(first.log, 'utf8')).toBe(0);
     const iso = path.join(w2, 'output', ISO_NAME);
@@ -381,7 +452,10 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
 
     // `build --fresh` and `clean` delete the layers of a finished build; the command after the kill must not trust them.
     for (const [deleter, then] of [
-      [[...build, '--fresh'], ['resume', '-w', w2]],
+      [
+        [...build, '--fresh'],
+        ['resume', '-w', w2],
+      ],
       [['clean', '-w', w2], build],
     ] as const) {
       const name = deleter[0] === 'clean' ? 'clean' : 'build --fresh';
@@ -398,18 +472,26 @@ describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', (
       expect((await deleting.exited).signal).toBe('SIGKILL');
       const docDir = path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc');
       const left = fs.existsSync(docDir) ? fs.readdirSync(docDir).length : 0;
-      console.log(`crash test: killed \`${name}\` with ${left} of ${EXTRA} files of the old bootstrap layer not yet deleted`);
+      console.log(
+        `crash test: killed \`${name}\` with ${left} of ${EXTRA} files of the old bootstrap layer not yet deleted`,
+      );
       expect(left, `the kill landed while ${name} had half deleted the old bootstrap layer`).toBeGreaterThan(0);
 
       const next = startCli([...then], env);
       const { code } = await next.exited;
       expect(code, fs.readFileSync(next.log, 'utf8')).toBe(0);
       const root = mergedRootfs(w2, path.join(tmp, 'merged-w-deleters'));
-      expect(fs.existsSync(path.join(root, 'etc', 'os-release')), `after a killed ${name}, the rootfs has /etc/os-release again`).toBe(true);
+      expect(
+        fs.existsSync(path.join(root, 'etc', 'os-release')),
+        `after a killed ${name}, the rootfs has /etc/os-release again`,
+      ).toBe(true);
       expect(fs.readdirSync(path.join(root, 'usr', 'share', 'fake-doc'))).toHaveLength(EXTRA);
       checkEffectsOnce(root);
       const isoAfter = fs.readFileSync(iso);
-      expect(isoAfter.equals(isoBefore), `after a killed ${name}, the rebuilt ISO equals the one before:\n${isoDiff(isoBefore, isoAfter)}`).toBe(true);
+      expect(
+        isoAfter.equals(isoBefore),
+        `after a killed ${name}, the rebuilt ISO equals the one before:\n${isoDiff(isoBefore, isoAfter)}`,
+      ).toBe(true);
       expect(mountPointsUnder(w2, hostMountinfo())).toEqual([]);
       expect(buildProcesses(readState(w2)!.workId, w2)).toEqual([]);
     }

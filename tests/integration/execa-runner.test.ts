@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandError } from '../../src/errors.js';
 import { ExecaRunner } from '../../src/runtime/execa-runner.js';
-import { type SpawnedGroup } from '../../src/runtime/process-groups.js';
+import type { SpawnedGroup } from '../../src/runtime/process-groups.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../../src/runtime/runner.js';
 import { isRunning, StartedProcesses, waitFor } from '../helpers/processes.js';
 
@@ -113,7 +113,9 @@ describe('ExecaRunner', () => {
     expect(transient.failure.exitCode).toBe(100);
     const plain = await rejection(runner.run(argv));
     expect(plain.transient).toBe(false);
-    const other = await rejection(runner.run(['sh', '-c', 'echo "E: disk full" >&2; exit 100'], { transientPatterns: NETWORK_TRANSIENT_PATTERNS }));
+    const other = await rejection(
+      runner.run(['sh', '-c', 'echo "E: disk full" >&2; exit 100'], { transientPatterns: NETWORK_TRANSIENT_PATTERNS }),
+    );
     expect(other.transient).toBe(false);
   });
 
@@ -124,9 +126,12 @@ describe('ExecaRunner', () => {
 
   it('passes the base env, the call env and the host mount namespace', async () => {
     const runner = new ExecaRunner({ baseEnv: { AILX_A: 'base-a', AILX_B: 'base-b' } });
-    const result = await runner.run(['sh', '-c', 'printf "%s|%s|%s|%s" "$AILX_A" "$AILX_B" "$AILINUX_HOST_MNTNS" "$PATH"'], {
-      env: { AILX_B: 'call-b' },
-    });
+    const result = await runner.run(
+      ['sh', '-c', 'printf "%s|%s|%s|%s" "$AILX_A" "$AILX_B" "$AILINUX_HOST_MNTNS" "$PATH"'],
+      {
+        env: { AILX_B: 'call-b' },
+      },
+    );
     expect(result.stdout).toBe(`base-a|call-b|${fs.readlinkSync('/proc/self/ns/mnt')}|${process.env.PATH}`);
   });
 
@@ -154,7 +159,9 @@ describe('ExecaRunner', () => {
     const pidFile = path.join(tmp, 'grandchild');
     const t0 = Date.now();
     const error = await rejection(
-      new ExecaRunner({ graceMs: 1000 }).run(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { timeoutMs: 300 }),
+      new ExecaRunner({ graceMs: 1000 }).run(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
+        timeoutMs: 300,
+      }),
     );
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(error.failure.timedOut).toBe(true);
@@ -188,7 +195,9 @@ describe('ExecaRunner', () => {
     const spawned: SpawnedGroup[] = [];
     const controller = new AbortController();
     controller.abort();
-    const error = await rejection(new ExecaRunner({ onSpawn: (g) => spawned.push(g) }).run(['true'], { signal: controller.signal }));
+    const error = await rejection(
+      new ExecaRunner({ onSpawn: (g) => spawned.push(g) }).run(['true'], { signal: controller.signal }),
+    );
     expect(error.failure.cancelled).toBe(true);
     expect(spawned).toEqual([]);
   });
@@ -235,7 +244,9 @@ describe('ExecaRunner', () => {
     const runner = new ExecaRunner({ graceMs: 1000 });
     // one leftover holds our stdout pipe open, the other does not
     // the timeout only stops a regression from hanging here: the leftover holding stdout would keep the run open
-    const result = await runner.run(['sh', '-c', 'sleep 300 & echo $!; sleep 300 >/dev/null 2>&1 & echo $!'], { timeoutMs: 5000 });
+    const result = await runner.run(['sh', '-c', 'sleep 300 & echo $!; sleep 300 >/dev/null 2>&1 & echo $!'], {
+      timeoutMs: 5000,
+    });
     const pids = result.stdout.trim().split('\n').map(Number);
     expect(pids).toHaveLength(2);
     for (const pid of pids) remember(pid);

@@ -23,14 +23,28 @@ const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO, 'test-artifacts');
-const DOCS_DIR = process.env['INSPECT_SCREENSHOTS_DIR'] ? path.resolve(REPO, process.env['INSPECT_SCREENSHOTS_DIR']) : null;
+const DOCS_DIR = process.env['INSPECT_SCREENSHOTS_DIR']
+  ? path.resolve(REPO, process.env['INSPECT_SCREENSHOTS_DIR'])
+  : null;
 const FAKE_TOOL_DELAY = process.env['INSPECT_FAKE_TOOL_DELAY'] ?? '0.6';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const NOBODY = 65534;
 
 const isRoot = process.getuid?.() === 0;
 const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`inspect-browser.test.ts: browser test skipped: ${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`);
+if (!haveChromium)
+  console.warn(
+    `inspect-browser.test.ts: browser test skipped: ${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`,
+  );
 else if (!isRoot) console.warn('inspect-browser.test.ts: browser test skipped: the build it watches needs root');
 
 let tmp = '';
@@ -49,10 +63,17 @@ interface Proc {
 
 function start(args: string[], env: NodeJS.ProcessEnv = cliEnv(), uid?: number): Proc {
   let out = '';
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'], ...(uid !== undefined ? { uid, gid: uid } : {}) });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(uid !== undefined ? { uid, gid: uid } : {}),
+  });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, out: () => out, exited };
 }
 
@@ -86,14 +107,18 @@ async function serve(workDir: string, port: number): Promise<Proc & { url: strin
 
 /** Names and mtimes of everything under dir: what "never writes to the state" compares. */
 function listing(dir: string): string[] {
-  return fs.readdirSync(dir).sort().map((name) => {
-    const s = fs.statSync(path.join(dir, name));
-    return `${name} ${s.size} ${s.mtimeMs}`;
-  });
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .map((name) => {
+      const s = fs.statSync(path.join(dir, name));
+      return `${name} ${s.size} ${s.mtimeMs}`;
+    });
 }
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-inspect-'));
   // nobody must be able to read the work dir for the no-root checks
   fs.chmodSync(tmp, 0o755);
@@ -118,12 +143,20 @@ describe('inspect --serve: binding and signals', () => {
 
   it('writes one picture in the format its file name says, never into the state directory', () => {
     const out = path.join(tmp, 'minimal.mmd');
-    const r = spawnSync(process.execPath, [CLI, 'inspect', '-p', 'minimal', '-o', out], { cwd: tmp, env: cliEnv(), encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'inspect', '-p', 'minimal', '-o', out], {
+      cwd: tmp,
+      env: cliEnv(),
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toMatch(/^stateDiagram-v2\n/);
     const w = path.join(tmp, 'guarded');
     fs.mkdirSync(path.join(w, 'state'), { recursive: true });
-    const bad = spawnSync(process.execPath, [CLI, 'inspect', '-p', 'minimal', '-w', w, '-o', path.join(w, 'state', 'x.svg')], { cwd: tmp, env: cliEnv(), encoding: 'utf8' });
+    const bad = spawnSync(
+      process.execPath,
+      [CLI, 'inspect', '-p', 'minimal', '-w', w, '-o', path.join(w, 'state', 'x.svg')],
+      { cwd: tmp, env: cliEnv(), encoding: 'utf8' },
+    );
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/inside the work dir's state directory/);
     expect(fs.readdirSync(path.join(w, 'state'))).toEqual([]);
@@ -167,11 +200,19 @@ describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium 
       `#!/bin/bash\nif [ ! -e "${flakyBin}/.failed-once" ]; then : >"${flakyBin}/.failed-once"; sleep 0.3; echo "E: Failed getting release file: Temporary failure resolving 'deb.debian.org'" >&2; exit 1; fi\nexec "${FAKE_BIN}/debootstrap" "$@"\n`,
       { mode: 0o755 },
     );
-    const buildEnv = cliEnv({ PATH: `${flakyBin}:${FAKE_BIN}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, FAKE_TOOL_DELAY });
+    const buildEnv = cliEnv({
+      PATH: `${flakyBin}:${FAKE_BIN}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+      FAKE_TOOL_DELAY,
+    });
 
     const server = await serve(work, await freePort());
     const userData = fs.mkdtempSync(path.join(tmp, 'chromium-profile-'));
-    const context = await chromium.launchPersistentContext(userData, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 } });
+    const context = await chromium.launchPersistentContext(userData, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1440, height: 900 },
+    });
     let build: Proc | null = null;
     try {
       const page = context.pages()[0] ?? (await context.newPage());
@@ -187,39 +228,57 @@ describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium 
         const w = window as unknown as { seen: Array<[string, number, string]> };
         w.seen = [];
         const el = document.getElementById('current-step')!;
-        new MutationObserver(() => w.seen.push([el.textContent ?? '', Date.now(), document.body.dataset['stateUpdatedAt'] ?? ''])).observe(el, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() =>
+          w.seen.push([el.textContent ?? '', Date.now(), document.body.dataset['stateUpdatedAt'] ?? '']),
+        ).observe(el, { childList: true, characterData: true, subtree: true });
       });
 
       const started = Date.now();
       build = start(['build', '--config', CONFIG, '-w', work], buildEnv);
-      await page.waitForFunction(() => (window as unknown as { seen: unknown[] }).seen.length >= 1, undefined, { timeout: 15_000 });
+      await page.waitForFunction(() => (window as unknown as { seen: unknown[] }).seen.length >= 1, undefined, {
+        timeout: 15_000,
+      });
       const firstShown = Date.now() - started;
 
       // mid-build: a later step is running, bootstrap is done after a retry
-      await page.waitForFunction(() => ['squashfs', 'bootloaders', 'iso'].includes(document.getElementById('current-step')!.textContent ?? ''), undefined, { timeout: 60_000 });
+      await page.waitForFunction(
+        () => ['squashfs', 'bootloaders', 'iso'].includes(document.getElementById('current-step')!.textContent ?? ''),
+        undefined,
+        { timeout: 60_000 },
+      );
       // the picture follows the state it belongs to (it may arrive a moment after the step name)
-      await page.waitForFunction(() => {
-        const id = document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? '';
-        return id.startsWith(`build.pipeline.${document.getElementById('current-step')!.textContent}.`);
-      }, undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => {
+          const id = document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? '';
+          return id.startsWith(`build.pipeline.${document.getElementById('current-step')!.textContent}.`);
+        },
+        undefined,
+        { timeout: 10_000 },
+      );
       const mid = await page.evaluate(() => ({
         current: document.getElementById('current-step')!.textContent,
         active: document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? null,
-        bootstrapClass: document.querySelector('#picture svg g[id="build.pipeline.bootstrap"]')?.getAttribute('class') ?? null,
+        bootstrapClass:
+          document.querySelector('#picture svg g[id="build.pipeline.bootstrap"]')?.getAttribute('class') ?? null,
       }));
       await page.screenshot({ path: path.join(ARTIFACTS, 'inspect-page.png') });
       if (DOCS_DIR === null) console.log('inspect test: screenshot in test-artifacts/inspect-page.png');
 
       const result = await build.exited;
       expect(result.code, build.out()).toBe(0);
-      await page.waitForFunction(() => document.getElementById('outcome')!.textContent === 'succeeded', undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => document.getElementById('outcome')!.textContent === 'succeeded', undefined, {
+        timeout: 10_000,
+      });
       await page.screenshot({ path: path.join(ARTIFACTS, 'inspect-page-final.png'), fullPage: true });
 
       const seen = await page.evaluate(() => (window as unknown as { seen: Array<[string, number, string]> }).seen);
       const steps = [...new Set(seen.map(([s]) => s).filter((s) => s !== '–' && s !== ''))];
       const order = JSON.parse(fs.readFileSync(path.join(work, 'state', 'state.json'), 'utf8')).order as string[];
       // latency: from the state write the page shows to the page showing it
-      const lags = seen.filter(([, , u]) => u !== '').map(([, at, u]) => at - Date.parse(u)).sort((a, b) => a - b);
+      const lags = seen
+        .filter(([, , u]) => u !== '')
+        .map(([, at, u]) => at - Date.parse(u))
+        .sort((a, b) => a - b);
       console.log(
         [
           `inspect test: build took ${result.code === 0 ? Date.now() - started : '?'} ms; first step on the page after ${firstShown} ms`,
@@ -253,11 +312,22 @@ describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium 
       // never writes to the state: the server (still serving) nor status/inspect run as nobody
       const before = listing(path.join(work, 'state'));
       await new Promise((r) => setTimeout(r, 2500));
-      const api = await (await fetch(`${server.url}api/state`)).json() as { outcome: string; activeStates: string[] };
+      const api = (await (await fetch(`${server.url}api/state`)).json()) as { outcome: string; activeStates: string[] };
       expect(api.outcome).toBe('succeeded');
       expect(api.activeStates).toEqual(['build.succeeded']);
-      for (const args of [['status', '-w', work], ['status', '--json', '-w', work], ['inspect', '-w', work, '-f', 'dot'], ['inspect', '-w', work, '-f', 'html']]) {
-        const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, env: cliEnv(), encoding: 'utf8', uid: NOBODY, gid: NOBODY });
+      for (const args of [
+        ['status', '-w', work],
+        ['status', '--json', '-w', work],
+        ['inspect', '-w', work, '-f', 'dot'],
+        ['inspect', '-w', work, '-f', 'html'],
+      ]) {
+        const r = spawnSync(process.execPath, [CLI, ...args], {
+          cwd: tmp,
+          env: cliEnv(),
+          encoding: 'utf8',
+          uid: NOBODY,
+          gid: NOBODY,
+        });
         expect(r.status, `ailinux ${args.join(' ')} as nobody: ${r.stderr}`).toBe(0);
       }
       expect(listing(path.join(work, 'state'))).toEqual(before);
@@ -277,26 +347,47 @@ describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium 
  * The README's images: a second build with another hostname reuses the first build's checkpoints
  * (skipped), reruns the rest, and is caught mid-way; the page and the machine picture are saved.
  */
-async function docsImages(context: import('playwright-core').BrowserContext, url: string, work: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function docsImages(
+  context: import('playwright-core').BrowserContext,
+  url: string,
+  work: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const dir = DOCS_DIR!;
   fs.mkdirSync(dir, { recursive: true });
   const config = path.join(tmp, 'hostname-changed.json');
-  fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(CONFIG, 'utf8')), hostname: 'ailinux-docs' }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(CONFIG, 'utf8')), hostname: 'ailinux-docs' }),
+  );
   const page = await context.newPage();
   await page.setViewportSize({ width: 1440, height: 900 });
   await page.goto(url);
   const build = start(['build', '--config', config, '-w', work], env);
   // bootloaders runs about 3 s with the fake tools: time for both pictures to show the same moment
-  await page.waitForFunction(() => document.getElementById('current-step')!.textContent === 'bootloaders' && document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.bootloaders.running', undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    () =>
+      document.getElementById('current-step')!.textContent === 'bootloaders' &&
+      document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.bootloaders.running',
+    undefined,
+    { timeout: 60_000 },
+  );
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(dir, 'inspect-page.png') });
   const svg = await (await fetch(`${url}api/picture.svg`)).text();
   fs.writeFileSync(path.join(dir, 'inspect-machine.svg'), svg);
   const pic = await context.newPage();
   await pic.setViewportSize({ width: 1000, height: 800 });
-  await pic.setContent(`<!doctype html><body style="margin:0;background:white">${svg.slice(svg.indexOf('<svg'))}</body>`);
-  await pic.locator('svg').first().screenshot({ path: path.join(dir, 'inspect-machine.png') });
+  await pic.setContent(
+    `<!doctype html><body style="margin:0;background:white">${svg.slice(svg.indexOf('<svg'))}</body>`,
+  );
+  await pic
+    .locator('svg')
+    .first()
+    .screenshot({ path: path.join(dir, 'inspect-machine.png') });
   const { code } = await build.exited;
   expect(code, build.out()).toBe(0);
-  console.log(`inspect test: wrote ${['inspect-page.png', 'inspect-machine.png', 'inspect-machine.svg'].map((f) => path.join(dir, f)).join(', ')}`);
+  console.log(
+    `inspect test: wrote ${['inspect-page.png', 'inspect-machine.png', 'inspect-machine.svg'].map((f) => path.join(dir, f)).join(', ')}`,
+  );
 }

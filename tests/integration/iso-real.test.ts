@@ -33,7 +33,10 @@ async function report(iso: string): Promise<string> {
 
 async function isoFilesList(iso: string): Promise<string[]> {
   const r = await runner.run(['xorriso', '-indev', iso, '-find', '/', '-type', 'f']);
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^'|'$/g, ''));
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/^'|'$/g, ''));
 }
 
 async function extract(iso: string, inIso: string, out: string): Promise<Buffer> {
@@ -58,7 +61,19 @@ function makeLiveTree(workDir: string, mtime: number): void {
   fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
   fs.writeFileSync(path.join(rootfs, 'etc', 'hostname'), 'tiny\n');
   fs.writeFileSync(path.join(rootfs, 'marker'), 'inside the squashfs\n');
-  tool(['mksquashfs', rootfs, path.join(live, 'filesystem.squashfs'), '-noappend', '-comp', 'zstd', '-quiet', '-mkfs-time', '0', '-all-time', '0']);
+  tool([
+    'mksquashfs',
+    rootfs,
+    path.join(live, 'filesystem.squashfs'),
+    '-noappend',
+    '-comp',
+    'zstd',
+    '-quiet',
+    '-mkfs-time',
+    '0',
+    '-all-time',
+    '0',
+  ]);
   fs.writeFileSync(path.join(live, 'vmlinuz'), 'not a kernel');
   fs.writeFileSync(path.join(live, 'initrd.img'), 'not an initrd');
   for (const f of fs.readdirSync(live)) fs.utimesSync(path.join(live, f), mtime, mtime);
@@ -77,7 +92,9 @@ async function build(name: string, cfg: BuildConfig, sourceDateEpoch: number | n
   const isoMs = performance.now() - t;
   t = performance.now();
   await isoStep.verify(ctx);
-  timings.push(`${name}: bootloaders ${bootMs.toFixed(0)} ms, xorriso ${isoMs.toFixed(0)} ms, verify ${(performance.now() - t).toFixed(0)} ms`);
+  timings.push(
+    `${name}: bootloaders ${bootMs.toFixed(0)} ms, xorriso ${isoMs.toFixed(0)} ms, verify ${(performance.now() - t).toFixed(0)} ms`,
+  );
   return { ctx, workDir, iso: path.join(workDir, artifact!.path), artifact: artifact! };
 }
 
@@ -99,8 +116,17 @@ describe('real bootloaders + iso steps', () => {
 
     const text = await report(iso);
     const torito = parseElToritoReport(text);
-    expect(torito).toMatchObject({ bios: true, uefi: true, volumeId: 'AILINUX_MINIMAL', catalogPath: '/boot/grub/boot.cat' });
-    expect(torito.entries[0]).toMatchObject({ platform: 'BIOS', path: '/boot/grub/bios.img', options: ['boot-info-table', 'grub2-boot-info'] });
+    expect(torito).toMatchObject({
+      bios: true,
+      uefi: true,
+      volumeId: 'AILINUX_MINIMAL',
+      catalogPath: '/boot/grub/boot.cat',
+    });
+    expect(torito.entries[0]).toMatchObject({
+      platform: 'BIOS',
+      path: '/boot/grub/bios.img',
+      options: ['boot-info-table', 'grub2-boot-info'],
+    });
     expect(text).toMatch(/^System area summary: .*grub2-mbr.*GPT/m);
     expect(text).toMatch(/^MBR partition\s*:\s+1\s+0x00\s+0xee/m);
     const area = parseSystemAreaReport(text);
@@ -108,11 +134,21 @@ describe('real bootloaders + iso steps', () => {
     expect(esp, text).toBeDefined();
 
     const files = await isoFilesList(iso);
-    for (const f of ['/live/filesystem.squashfs', '/live/vmlinuz', '/live/initrd.img', '/boot/grub/grub.cfg', '/boot/grub/bios.img', '/EFI/BOOT/BOOTX64.EFI', '/.disk/info']) {
+    for (const f of [
+      '/live/filesystem.squashfs',
+      '/live/vmlinuz',
+      '/live/initrd.img',
+      '/boot/grub/grub.cfg',
+      '/boot/grub/bios.img',
+      '/EFI/BOOT/BOOTX64.EFI',
+      '/.disk/info',
+    ]) {
       expect(files).toContain(f);
     }
     expect(files, 'the ESP image is stored once, as the appended partition').not.toContain('/boot/grub/efi.img');
-    expect((await extract(iso, '/boot/grub/grub.cfg', path.join(tmp, 'grub.cfg'))).toString()).toBe(renderGrubConfig(cfg));
+    expect((await extract(iso, '/boot/grub/grub.cfg', path.join(tmp, 'grub.cfg'))).toString()).toBe(
+      renderGrubConfig(cfg),
+    );
     const squash = await extract(iso, '/live/filesystem.squashfs', path.join(tmp, 'fs.squashfs'));
     expect(squash.subarray(0, 4).toString('latin1')).toBe('hsqs');
 
@@ -125,7 +161,9 @@ describe('real bootloaders + iso steps', () => {
     // the appended partition is a FAT ESP holding the same BOOTX64.EFI as the tree
     const offset = esp!.start * 512;
     const out = path.join(tmp, 'BOOTX64.from-esp');
-    await runner.run(['mcopy', '-n', '-i', `${iso}@@${offset}`, '::/EFI/BOOT/BOOTX64.EFI', out], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    await runner.run(['mcopy', '-n', '-i', `${iso}@@${offset}`, '::/EFI/BOOT/BOOTX64.EFI', out], {
+      env: { MTOOLS_SKIP_CHECK: '1' },
+    });
     expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(workDir, 'iso/EFI/BOOT/BOOTX64.EFI')))).toBe(true);
   });
 
@@ -161,7 +199,10 @@ describe('real bootloaders + iso steps', () => {
     expect(b.artifact.size).toBe(a.artifact.size);
     expect(b.artifact.sha256).toBe(a.artifact.sha256);
     for (const f of ['boot/grub/bios.img', 'boot/grub/efi.img', 'EFI/BOOT/BOOTX64.EFI']) {
-      expect(fs.readFileSync(path.join(b.workDir, 'iso', f)).equals(fs.readFileSync(path.join(a.workDir, 'iso', f))), f).toBe(true);
+      expect(
+        fs.readFileSync(path.join(b.workDir, 'iso', f)).equals(fs.readFileSync(path.join(a.workDir, 'iso', f))),
+        f,
+      ).toBe(true);
     }
     // and the comparison can fail: without the epoch xorriso picks fresh dates and GPT GUIDs
     const c = await build('unpinned-c', config());
@@ -174,7 +215,11 @@ describe('real bootloaders + iso steps', () => {
     await isoStep.undo(ctx);
     await bootloadersStep.undo(ctx);
     expect(fs.readdirSync(path.join(workDir, 'iso'))).toEqual(['live']);
-    expect(fs.readdirSync(path.join(workDir, 'iso/live')).sort()).toEqual(['filesystem.squashfs', 'initrd.img', 'vmlinuz']);
+    expect(fs.readdirSync(path.join(workDir, 'iso/live')).sort()).toEqual([
+      'filesystem.squashfs',
+      'initrd.img',
+      'vmlinuz',
+    ]);
     expect(fs.readdirSync(path.join(workDir, 'output'))).toEqual([]);
   });
 });

@@ -47,11 +47,20 @@ function hostTable(): string {
 }
 
 function layers(stepId: string, steps: readonly LayerStep[] = STEPS): RootfsLayers {
-  return layersFor(steps, steps.findIndex((s) => s.id === stepId), layersDir, mntDir);
+  return layersFor(
+    steps,
+    steps.findIndex((s) => s.id === stepId),
+    layersDir,
+    mntDir,
+  );
 }
 
 function run(argv: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
-  const result = spawnSync(argv[0]!, argv.slice(1), { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(argv[0]!, argv.slice(1), {
+    env: { ...env, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (result.error) throw result.error;
   return result;
 }
@@ -173,7 +182,9 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     expect(pts?.fsType).toBe('devpts');
     expect(pts?.superOptions).toContain('ptmxmode=666');
     // a fresh devpts instance, not the host's
-    const hostPts = readMountinfo().filter((e) => e.fsType === 'devpts').map((e) => e.majorMinor);
+    const hostPts = readMountinfo()
+      .filter((e) => e.fsType === 'devpts')
+      .map((e) => e.majorMinor);
     expect(hostPts).not.toContain(pts!.majorMinor);
     const ptmx = byPoint.get(path.join(l.mountPoint, 'dev/ptmx'));
     expect(ptmx?.root).toBe('/ptmx');
@@ -202,7 +213,9 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
 
   it('lands writes in the own upper layer and deletions as whiteouts', () => {
     const one = layers('one');
-    runOk(chrootArgv(one, ['/bin/sh', '-c', 'echo new > /etc/new && echo layer one > /etc/shadowed && rm /etc/base-only']));
+    runOk(
+      chrootArgv(one, ['/bin/sh', '-c', 'echo new > /etc/new && echo layer one > /etc/shadowed && rm /etc/base-only']),
+    );
     const base = ownLayer(layersDir, STEPS[0]!)!.upper;
     const upper = one.own!.upper;
     expect(listTree(upper)).toEqual(['d etc', 'f etc/new', 'f etc/shadowed', 'w etc/base-only']);
@@ -221,9 +234,9 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     }
     // the step above sees the same thing through the kernel's overlay
     const two = layers('two');
-    expect(runOk(chrootArgv(two, ['/bin/sh', '-c', 'cat /etc/new /etc/shadowed; test -e /etc/base-only || echo gone']))).toBe(
-      'new\nlayer one\ngone\n',
-    );
+    expect(
+      runOk(chrootArgv(two, ['/bin/sh', '-c', 'cat /etc/new /etc/shadowed; test -e /etc/base-only || echo gone'])),
+    ).toBe('new\nlayer one\ngone\n');
     expect(listTree(two.own!.upper)).toEqual([]);
     expectHostUntouched();
   });
@@ -241,11 +254,14 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     const short: LayerStep[] = [STEPS[0]!, { id: 'peek', layer: 'none' }];
     const peek = layers('peek', short);
     expect(rootfsMount(peek)).toMatchObject({ bind: true, readonly: true });
-    const r2 = run(viewArgv(peek, ['sh', '-c', `echo x > ${peek.mountPoint}/etc/x; rm ${peek.mountPoint}/etc/hostname`]));
+    const r2 = run(
+      viewArgv(peek, ['sh', '-c', `echo x > ${peek.mountPoint}/etc/x; rm ${peek.mountPoint}/etc/hostname`]),
+    );
     expect(r2.status).not.toBe(0);
     expect(r2.stderr).toMatch(/Read-only file system/);
     expect(listTree(base)).toEqual(before);
-    for (const l of ['one', 'two']) expect(listTree(ownLayer(layersDir, STEPS.find((s) => s.id === l)!)!.upper)).toEqual([]);
+    for (const l of ['one', 'two'])
+      expect(listTree(ownLayer(layersDir, STEPS.find((s) => s.id === l)!)!.upper)).toEqual([]);
     // reading works
     expect(runOk(viewArgv(peek, ['cat', `${peek.mountPoint}/etc/hostname`]))).toBe('base-host\n');
     expectHostUntouched();
@@ -259,10 +275,14 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     expect(direct.stderr).toMatch(/host's mount namespace/);
 
     const { AILINUX_HOST_MNTNS: _, ...withoutHost } = env;
-    const unset = spawnSync('unshare', ['--mount', '--propagation', 'private', '--fork', '--', nsRunPath(), '--', 'echo', 'ran'], {
-      env: withoutHost,
-      encoding: 'utf8',
-    });
+    const unset = spawnSync(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--fork', '--', nsRunPath(), '--', 'echo', 'ran'],
+      {
+        env: withoutHost,
+        encoding: 'utf8',
+      },
+    );
     expect(unset.status).toBe(125);
     expect(unset.stdout).toBe('');
     expect(unset.stderr).toMatch(/AILINUX_HOST_MNTNS is not set/);
@@ -280,7 +300,9 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     expect(result.status).toBe(3); // the command's exit code survives the teardown
     const lines = result.stderr.trim().split('\n');
     const made = lines.filter((s) => /^ailinux-ns-run: (mount|bind) /.test(s)).map((s) => s.split(' ').at(-1)!);
-    const unmade = lines.filter((s) => s.startsWith('ailinux-ns-run: umount ')).map((s) => s.slice('ailinux-ns-run: umount '.length));
+    const unmade = lines
+      .filter((s) => s.startsWith('ailinux-ns-run: umount '))
+      .map((s) => s.slice('ailinux-ns-run: umount '.length));
     const m = l.mountPoint;
     expect(made).toEqual([m, `${m}/proc`, `${m}/sys`, `${m}/dev/pts`, `${m}/dev/ptmx`, `${m}/var/cache/apt/archives`]);
     expect(unmade).toEqual([...made].reverse());
@@ -353,7 +375,11 @@ describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
     // the kernel's merged view agrees
     const m = one.mountPoint;
     const seen = runOk(
-      viewArgv(one, ['sh', '-c', `stat -c '%a %u %g' ${m}/etc/secret ${m}/etc/secret/deep/key; test -L ${m}/lib && cat ${m}/lib/ailinux/x.conf`]),
+      viewArgv(one, [
+        'sh',
+        '-c',
+        `stat -c '%a %u %g' ${m}/etc/secret ${m}/etc/secret/deep/key; test -L ${m}/lib && cat ${m}/lib/ailinux/x.conf`,
+      ]),
     );
     expect(seen).toBe('750 1000 1000\n600 0 0\nx\n');
     expectHostUntouched();

@@ -100,7 +100,12 @@ describe('reapOrphans', () => {
     const leader = start(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { detached: true });
     const grandchild = await readPidFile(pidFile);
     const sentinel = start(['sleep', '300']);
-    const group = { pgid: leader.pid!, argv: ['sh'], startTicks: readProcStartTicks(leader.pid!), startedAt: new Date().toISOString() };
+    const group = {
+      pgid: leader.pid!,
+      argv: ['sh'],
+      startTicks: readProcStartTicks(leader.pid!),
+      startedAt: new Date().toISOString(),
+    };
     const { killed } = await reapOrphans({ groups: [group], graceMs: 1000 });
     expect(killed).toEqual([leader.pid]);
     expect(await waitFor(() => !isRunning(grandchild), 2000)).toBe(true);
@@ -145,8 +150,19 @@ describe('reapOrphans', () => {
 
   it('kills a group that ignores SIGTERM once the grace period is over', async () => {
     const leader = start(['sh', '-c', 'trap "" TERM; sleep 300'], { detached: true });
-    await waitFor(() => fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && readPgrp(Number(p)) === leader.pid && Number(p) !== leader.pid), 2000);
-    const group = { pgid: leader.pid!, argv: ['sh'], startTicks: readProcStartTicks(leader.pid!), startedAt: new Date().toISOString() };
+    await waitFor(
+      () =>
+        fs
+          .readdirSync('/proc')
+          .some((p) => /^\d+$/.test(p) && readPgrp(Number(p)) === leader.pid && Number(p) !== leader.pid),
+      2000,
+    );
+    const group = {
+      pgid: leader.pid!,
+      argv: ['sh'],
+      startTicks: readProcStartTicks(leader.pid!),
+      startedAt: new Date().toISOString(),
+    };
     const t0 = Date.now();
     const { killed } = await reapOrphans({ groups: [group], graceMs: 300 });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(280);

@@ -43,7 +43,8 @@ function confineDeletes(root: string): void {
   const check = (what: string, p: fs.PathLike): void => {
     const abs = path.resolve(String(p));
     const parent = fs.realpathSync(path.dirname(abs));
-    if (parent !== realRoot && !parent.startsWith(`${realRoot}/`)) throw new Error(`guard: removeTree tried to ${what} ${abs}`);
+    if (parent !== realRoot && !parent.startsWith(`${realRoot}/`))
+      throw new Error(`guard: removeTree tried to ${what} ${abs}`);
   };
   vi.spyOn(fs, 'unlinkSync').mockImplementation((p) => (check('unlink', p), realFs.unlinkSync(p)));
   vi.spyOn(fs, 'rmdirSync').mockImplementation((p, o) => (check('rmdir', p), realFs.rmdirSync(p, o)));
@@ -198,8 +199,25 @@ describe.skipIf(!isRoot)('removeTree', () => {
     fs.chownSync(sandboxTmp, 65534, 65534);
     const r = spawnSync(
       'setpriv',
-      ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, '--import', 'tsx', FIXTURE, 'refuse-unsafe'],
-      { cwd: packageRoot(), env: { ...process.env, TMPDIR: sandboxTmp, HOME: sandboxTmp }, encoding: 'utf8', timeout: 120_000 },
+      [
+        '--reuid',
+        '65534',
+        '--regid',
+        '65534',
+        '--clear-groups',
+        '--',
+        process.execPath,
+        '--import',
+        'tsx',
+        FIXTURE,
+        'refuse-unsafe',
+      ],
+      {
+        cwd: packageRoot(),
+        env: { ...process.env, TMPDIR: sandboxTmp, HOME: sandboxTmp },
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
     );
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as FixtureResult & {
@@ -208,7 +226,14 @@ describe.skipIf(!isRoot)('removeTree', () => {
     expect(result.fixtureError).toBeUndefined();
     expect(result.cleanupError).toBeUndefined();
     const w = path.join(result.tmp, 'work');
-    expect(result.cases.map((c) => [c.target.replace(w, 'W'), c.within.replace(w, 'W'), c.code, c.message?.replace(/^.*?: /, '')])).toEqual([
+    expect(
+      result.cases.map((c) => [
+        c.target.replace(w, 'W'),
+        c.within.replace(w, 'W'),
+        c.code,
+        c.message?.replace(/^.*?: /, ''),
+      ]),
+    ).toEqual([
       ['/', 'W', 'UNSAFE', 'it is the root directory'],
       ['/usr', 'W', 'UNSAFE', `it resolves to /usr, which is not strictly inside ${w}`],
       ['W/rootlink', 'W', 'UNSAFE', 'it resolves to the root directory'],

@@ -28,7 +28,10 @@ interface DoctorJson {
   blocked: boolean;
 }
 
-async function doctor(args: string[], env: NodeJS.ProcessEnv = cliEnv(tmp)): Promise<{ code: number | null; report: DoctorJson; output: string }> {
+async function doctor(
+  args: string[],
+  env: NodeJS.ProcessEnv = cliEnv(tmp),
+): Promise<{ code: number | null; report: DoctorJson; output: string }> {
   const r = await runCli(tmp, ['doctor', '--json', ...args], env);
   const json = r.output.slice(r.output.indexOf('{'));
   return { code: r.code, report: JSON.parse(json) as DoctorJson, output: r.output };
@@ -52,7 +55,9 @@ describe('ailinux doctor', () => {
     expect(report.ancestors[0]!.pid).toBe(process.pid);
     expect(report.ancestors[report.ancestors.length - 1]!.pid).toBe(1);
     expect(report.profile).toBe('minimal');
-    expect(report.tools.map((t) => t.name)).toEqual(expect.arrayContaining(['unshare', 'debootstrap', 'mksquashfs', 'xorriso']));
+    expect(report.tools.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['unshare', 'debootstrap', 'mksquashfs', 'xorriso']),
+    );
     expect(report.tools.find((t) => t.name === 'unshare')!.version).toMatch(/util-linux \d+\.\d+/);
     expect(report.services.note).toMatch(/not systemd: no services to check|systemctl show/);
     expect(report.disk!.freeMb).toBeGreaterThan(0);
@@ -70,23 +75,43 @@ describe('ailinux doctor', () => {
   });
 
   it('an ssh session is reported, with what SIGHUP will do', async () => {
-    const { report } = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], cliEnv(tmp, { SSH_CONNECTION: '192.0.2.10 50022 192.0.2.1 22' }));
+    const { report } = await doctor(
+      ['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'],
+      cliEnv(tmp, { SSH_CONNECTION: '192.0.2.10 50022 192.0.2.1 22' }),
+    );
     expect(report.session.kind).toBe('ssh');
-    expect(report.findings).toContainEqual(expect.objectContaining({ level: 'warn', topic: 'session', fix: 'start long builds inside tmux or screen' }));
-    expect(report.findings.find((f) => f.topic === 'session')!.message).toMatch(/SIGHUP, stops cleanly and saves its state \(exit 129\)/);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ level: 'warn', topic: 'session', fix: 'start long builds inside tmux or screen' }),
+    );
+    expect(report.findings.find((f) => f.topic === 'session')!.message).toMatch(
+      /SIGHUP, stops cleanly and saves its state \(exit 129\)/,
+    );
   });
 
   it('exit 1 when the work dir is refused (/etc), naming why', async () => {
     const { code, report } = await doctor(['-w', '/etc', '--profile', 'minimal']);
     expect(code).toBe(1);
-    expect(blocks(report)).toContainEqual(expect.objectContaining({ topic: 'work dir', message: 'refusing to use /etc as the work dir: it is a system directory' }));
+    expect(blocks(report)).toContainEqual(
+      expect.objectContaining({
+        topic: 'work dir',
+        message: 'refusing to use /etc as the work dir: it is a system directory',
+      }),
+    );
   });
 
   it('exit 1 when the configured keyring is missing, or the disk floor cannot be met', async () => {
-    const keyring = config('keyring.json', { extends: 'minimal', distribution: { keyring: { path: path.join(tmp, 'no-such-keyring.gpg') } } });
+    const keyring = config('keyring.json', {
+      extends: 'minimal',
+      distribution: { keyring: { path: path.join(tmp, 'no-such-keyring.gpg') } },
+    });
     const k = await doctor(['-w', path.join(tmp, 'fresh'), '--config', keyring]);
     expect(k.code).toBe(1);
-    expect(blocks(k.report)).toContainEqual(expect.objectContaining({ topic: 'keyring', message: `the archive keyring ${path.join(tmp, 'no-such-keyring.gpg')} does not exist on this host` }));
+    expect(blocks(k.report)).toContainEqual(
+      expect.objectContaining({
+        topic: 'keyring',
+        message: `the archive keyring ${path.join(tmp, 'no-such-keyring.gpg')} does not exist on this host`,
+      }),
+    );
     const huge = config('disk.json', { extends: 'minimal', resources: { minFreeDiskMb: 1_000_000 } });
     const d = await doctor(['-w', path.join(tmp, 'fresh'), '--config', huge]);
     expect(d.code).toBe(1);
@@ -100,11 +125,19 @@ describe('ailinux doctor', () => {
     const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 100));
-      const lock = { pid: holder.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'ailinux build', procStart: procStat(holder.pid!)!.startTicks };
+      const lock = {
+        pid: holder.pid,
+        host: os.hostname(),
+        startedAt: new Date().toISOString(),
+        command: 'ailinux build',
+        procStart: procStat(holder.pid!)!.startTicks,
+      };
       fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify(lock));
       const live = await doctor(['-w', work, '--profile', 'minimal']);
       expect(live.code).toBe(1);
-      expect(blocks(live.report)).toContainEqual(expect.objectContaining({ topic: 'lock', fix: 'wait for it to finish' }));
+      expect(blocks(live.report)).toContainEqual(
+        expect.objectContaining({ topic: 'lock', fix: 'wait for it to finish' }),
+      );
       fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify({ ...lock, procStart: lock.procStart + 1 }));
       const stale = await doctor(['-w', work, '--profile', 'minimal']);
       expect(stale.code, JSON.stringify(blocks(stale.report))).toBe(0);
@@ -120,9 +153,15 @@ describe('ailinux doctor', () => {
     const bare = { ...cliEnv(tmp), PATH: '/usr/bin:/bin' };
     const { code, report } = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], bare);
     const debootstrap = report.tools.find((t) => t.name === 'debootstrap')!;
-    if (debootstrap.path === null || debootstrap.path.startsWith('/usr/bin/') || debootstrap.path.startsWith('/bin/')) return; // this host ships it on /usr/bin
+    if (debootstrap.path === null || debootstrap.path.startsWith('/usr/bin/') || debootstrap.path.startsWith('/bin/'))
+      return; // this host ships it on /usr/bin
     expect(debootstrap.onPath).toBe(false);
     expect(code).toBe(1);
-    expect(blocks(report)).toContainEqual(expect.objectContaining({ topic: 'tools', message: `debootstrap is at ${debootstrap.path}, which is not on PATH` }));
+    expect(blocks(report)).toContainEqual(
+      expect.objectContaining({
+        topic: 'tools',
+        message: `debootstrap is at ${debootstrap.path}, which is not on PATH`,
+      }),
+    );
   });
 });

@@ -37,7 +37,10 @@ import {
   type StateView,
 } from '../fixtures/safety/harness.js';
 
-if (!isRoot) console.warn('safety-host.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root');
+if (!isRoot)
+  console.warn(
+    'safety-host.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
+  );
 
 const EXIT_FOR: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGQUIT: 131, SIGHUP: 129 };
 const FINAL = ['done', 'skipped', 'failed', 'interrupted'];
@@ -49,7 +52,8 @@ let mountinfoBefore = '';
 
 beforeAll(async () => {
   if (!isRoot) return;
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first');
   tmp = makeTmp('ailinux-safety-');
   sentinels = await startSentinels(tmp);
   mountinfoBefore = hostMountinfo();
@@ -76,11 +80,14 @@ function expectInvariant(state: StateView, options: { ancestorsAlive?: boolean }
   expect(checks[0]).toMatchObject({ phase: 'start', step: null });
   expect(checks[checks.length - 1]!.phase).toBe('end');
   const stepChecks = new Set(checks.filter((c) => c.phase === 'step').map((c) => c.step));
-  for (const id of state.order) if (FINAL.includes(state.ledger[id]?.status ?? 'pending')) expect(stepChecks.has(id), `a check after step ${id}`).toBe(true);
+  for (const id of state.order)
+    if (FINAL.includes(state.ledger[id]?.status ?? 'pending'))
+      expect(stepChecks.has(id), `a check after step ${id}`).toBe(true);
   for (const c of checks) {
     expect(c.allOurs, `allOurs at ${c.phase} ${c.step ?? ''}`).toBe(true);
     expect(c.refused).toBe(0);
-    if (options.ancestorsAlive !== false) expect(c.ancestorsAlive, `ancestorsAlive at ${c.phase} ${c.step ?? ''}`).toBe(true);
+    if (options.ancestorsAlive !== false)
+      expect(c.ancestorsAlive, `ancestorsAlive at ${c.phase} ${c.step ?? ''}`).toBe(true);
   }
   const signals = safety.signals.filter((s) => s.runId === state.runId);
   expect(checks[checks.length - 1]!.signalsSent).toBe(signals.length);
@@ -99,22 +106,35 @@ function aptIsDownloading(workId: string): boolean {
 
 /** Starts a build whose packages step "downloads" for 8 s, and waits until the fake apt-get is in it. */
 async function startHeldInPackages(work: string, extraEnv: Record<string, string> = {}) {
-  const run = startCli(tmp, ['build', '--config', SAFETY_CONFIG, '-w', work], cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', ...extraEnv }));
-  const state = await waitFor(() => {
-    const s = readState(work);
-    if (s?.current !== 'packages' || s.ledger['packages']?.status !== 'running' || s.processes.length === 0) return null;
-    return aptIsDownloading(s.workId) ? s : null;
-  }, 20_000, 'the packages step with the fake apt-get downloading');
+  const run = startCli(
+    tmp,
+    ['build', '--config', SAFETY_CONFIG, '-w', work],
+    cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', ...extraEnv }),
+  );
+  const state = await waitFor(
+    () => {
+      const s = readState(work);
+      if (s?.current !== 'packages' || s.ledger['packages']?.status !== 'running' || s.processes.length === 0)
+        return null;
+      return aptIsDownloading(s.workId) ? s : null;
+    },
+    20_000,
+    'the packages step with the fake apt-get downloading',
+  );
   return { run, state };
 }
 
 /** Live members of the given process groups. */
 function groupMembers(pgids: readonly number[]): number[] {
   const wanted = new Set(pgids);
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
-    const s = procStat(pid);
-    return s !== null && s.state !== 'Z' && wanted.has(s.pgrp);
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => {
+      const s = procStat(pid);
+      return s !== null && s.state !== 'Z' && wanted.has(s.pgrp);
+    });
 }
 
 describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the recorded invariant', () => {
@@ -135,7 +155,11 @@ describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the record
 
   it('(b) a build whose tool fails exits 1 naming the step, harms nothing, and resumes', async () => {
     const work = path.join(tmp, 'w-fail');
-    const r = await runCli(tmp, ['build', '--config', SAFETY_CONFIG, '-w', work], cliEnv(tmp, { FAKE_FAIL_TOOL: 'mksquashfs' }));
+    const r = await runCli(
+      tmp,
+      ['build', '--config', SAFETY_CONFIG, '-w', work],
+      cliEnv(tmp, { FAKE_FAIL_TOOL: 'mksquashfs' }),
+    );
     expect(r.code, r.output).toBe(1);
     expect(r.output).toMatch(/build failed at step squashfs/);
     expect(r.output).toMatch(/simulated failure/);
@@ -203,18 +227,35 @@ describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the record
     const command = [process.execPath, CLI, 'build', '--config', SAFETY_CONFIG, '-w', work].map(quote).join(' ');
     const fd = fs.openSync(log, 'w');
     // `script` gives the CLI a pty as its controlling terminal; killing `script` closes the pty's master side
-    const terminal = spawn('script', ['-qfec', command, '/dev/null'], { cwd: REPO, env: cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', SHELL: '/bin/bash' }), stdio: ['ignore', fd, fd] });
+    const terminal = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: REPO,
+      env: cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', SHELL: '/bin/bash' }),
+      stdio: ['ignore', fd, fd],
+    });
     fs.closeSync(fd);
-    const held = await waitFor(() => {
-      const s = readState(work);
-      return s?.current === 'packages' && s.ledger['packages']?.status === 'running' && aptIsDownloading(s.workId) ? s : null;
-    }, 20_000, 'the packages step under a pty');
-    const owner = JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')) as { pid: number; procStart: number };
+    const held = await waitFor(
+      () => {
+        const s = readState(work);
+        return s?.current === 'packages' && s.ledger['packages']?.status === 'running' && aptIsDownloading(s.workId)
+          ? s
+          : null;
+      },
+      20_000,
+      'the packages step under a pty',
+    );
+    const owner = JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')) as {
+      pid: number;
+      procStart: number;
+    };
     terminal.kill('SIGKILL');
-    await waitFor(() => {
-      const s = procStat(owner.pid);
-      return s === null || s.startTicks !== owner.procStart || s.state === 'Z';
-    }, 20_000, 'the CLI to stop after the hang-up');
+    await waitFor(
+      () => {
+        const s = procStat(owner.pid);
+        return s === null || s.startTicks !== owner.procStart || s.state === 'Z';
+      },
+      20_000,
+      'the CLI to stop after the hang-up',
+    );
     const state = readState(work)!;
     expect(state).toMatchObject({ outcome: 'interrupted', interruptSignal: 'SIGHUP' });
     expect(state.safety!.session.kind).toBe('console');
@@ -284,7 +325,9 @@ describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the record
     expect(r.umountError).toBeUndefined();
     const [build, stillFull, resume] = r.runs;
     expect(build!.code, build!.output).toBe(75);
-    expect(build!.output).toMatch(/build paused: disk: \d+ MiB free in .*, below the floor of 24 MiB \(resources\.minFreeDiskMb\)/);
+    expect(build!.output).toMatch(
+      /build paused: disk: \d+ MiB free in .*, below the floor of 24 MiB \(resources\.minFreeDiskMb\)/,
+    );
     expect(r.afterPause).toMatchObject({ outcome: 'paused', packages: 'interrupted' });
     expect(r.afterPause.pauseReason).toMatch(/^disk: /);
     expect(r.afterPause.packagesLog).not.toMatch(/No space left|write failed/);
@@ -305,7 +348,9 @@ describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the record
     expect(r.fixtureError).toBeUndefined();
     expect(r.runs[0]!.code, r.runs[0]!.output).toBe(75);
     expect(r.afterPause.outcome).toBe('paused');
-    expect(r.afterPause.pauseReason).toMatch(/^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space, then run ailinux resume$/);
+    expect(r.afterPause.pauseReason).toMatch(
+      /^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space, then run ailinux resume$/,
+    );
     expect(r.afterPause.aptInstallsBeforePause, 'the packages step never started').toBe(0);
     expect(r.runs[1]!.code, r.runs[1]!.output).toBe(0);
     expect(r.final.outcome).toBe('succeeded');

@@ -27,7 +27,8 @@ function snapshot(dir: string): string[] {
     if (st.isDirectory()) {
       out.push(head);
       for (const name of fs.readdirSync(p).sort()) walk(path.join(p, name));
-    } else out.push(`${head} ${st.isFile() ? crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex') : ''}`);
+    } else
+      out.push(`${head} ${st.isFile() ? crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex') : ''}`);
   };
   walk(dir);
   return out;
@@ -48,12 +49,28 @@ afterAll(() => {
 });
 
 const BAD_STATES: Array<{ name: string; make: () => string; message: RegExp }> = [
-  { name: 'a truncated state file', make: () => goodState.slice(0, Math.floor(goodState.length / 2)), message: /is not valid JSON \(truncated\?\): \d+ bytes/ },
+  {
+    name: 'a truncated state file',
+    make: () => goodState.slice(0, Math.floor(goodState.length / 2)),
+    message: /is not valid JSON \(truncated\?\): \d+ bytes/,
+  },
   { name: 'an empty state file', make: () => '', message: /is empty \(truncated\?\)/ },
   { name: 'a state file of garbage', make: () => '\u0000\u0001garbage{', message: /is not valid JSON/ },
-  { name: 'a state file from a newer schema', make: () => JSON.stringify({ ...JSON.parse(goodState), schemaVersion: 99 }), message: /was written by a newer ailinux \(schema 99, this ailinux reads 1\)/ },
-  { name: 'a state file that is not an ailinux state', make: () => JSON.stringify({ hello: 'world' }), message: /is not an ailinux state: field schemaVersion is missing/ },
-  { name: 'a state file with a broken ledger', make: () => JSON.stringify({ ...JSON.parse(goodState), ledger: 'gone' }), message: /is not a valid ailinux state: field ledger must be an object/ },
+  {
+    name: 'a state file from a newer schema',
+    make: () => JSON.stringify({ ...JSON.parse(goodState), schemaVersion: 99 }),
+    message: /was written by a newer ailinux \(schema 99, this ailinux reads 1\)/,
+  },
+  {
+    name: 'a state file that is not an ailinux state',
+    make: () => JSON.stringify({ hello: 'world' }),
+    message: /is not an ailinux state: field schemaVersion is missing/,
+  },
+  {
+    name: 'a state file with a broken ledger',
+    make: () => JSON.stringify({ ...JSON.parse(goodState), ledger: 'gone' }),
+    message: /is not a valid ailinux state: field ledger must be an object/,
+  },
 ];
 
 function workDirWith(name: string, content: string): { work: string; stateFile: string } {
@@ -83,13 +100,18 @@ describe.skipIf(!isRoot)('state safety through the CLI', () => {
         expect(path.dirname(kept!)).toBe(path.dirname(stateFile));
         expect(fs.readFileSync(kept!, 'utf8'), 'the backup holds the refused bytes').toBe(content);
         expect(fs.readFileSync(stateFile, 'utf8'), 'the original is untouched').toBe(content);
-        expect(r.output).toMatch(/fix: inspect it, or run `ailinux build --fresh` to start over \(the backup is kept\)/);
+        expect(r.output).toMatch(
+          /fix: inspect it, or run `ailinux build --fresh` to start over \(the backup is kept\)/,
+        );
         // nothing else changed: backups (all of the refused bytes) are the only new files, the lock is gone again
         const backups = fs.readdirSync(path.dirname(stateFile)).filter((n) => n.startsWith('state.json.bad-'));
         expect(backups.length).toBeGreaterThanOrEqual(1);
         for (const b of backups) expect(fs.readFileSync(path.join(path.dirname(stateFile), b), 'utf8')).toBe(content);
         const after = snapshot(work).filter((l) => !l.startsWith('state/state.json.bad-'));
-        expect(after.filter((l) => !l.startsWith('state ')), 'only backups were added').toEqual(before.filter((l) => !l.startsWith('state ')));
+        expect(
+          after.filter((l) => !l.startsWith('state ')),
+          'only backups were added',
+        ).toEqual(before.filter((l) => !l.startsWith('state ')));
         expect(fs.existsSync(path.join(work, 'state', 'lock'))).toBe(false);
       });
     }
@@ -100,7 +122,9 @@ describe.skipIf(!isRoot)('state safety through the CLI', () => {
     const before = snapshot(work);
     const status = await runCli(tmp, ['status', '-w', work], cliEnv(tmp));
     expect(status.code, status.output).toBe(2);
-    expect(status.output).toContain(`state file ${stateFile} is not valid JSON (truncated?): 100 bytes; no backup was written (this command only reads)`);
+    expect(status.output).toContain(
+      `state file ${stateFile} is not valid JSON (truncated?): 100 bytes; no backup was written (this command only reads)`,
+    );
     const plan = await runCli(tmp, ['plan', '-w', work], cliEnv(tmp));
     expect(plan.code, plan.output).toBe(2);
     expect(plan.output).toMatch(/no backup was written/);
@@ -115,7 +139,12 @@ describe.skipIf(!isRoot)('state safety through the CLI', () => {
   it('status, plan, log and doctor need no root and write nothing: run as user nobody on a finished build', () => {
     const before = snapshot(template);
     const asNobody = (args: string[]) =>
-      spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, ...args], { cwd: REPO, env: cliEnv(tmp), encoding: 'utf8', timeout: 60_000 });
+      spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, ...args], {
+        cwd: REPO,
+        env: cliEnv(tmp),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
     const status = asNobody(['status', '--json', '-w', template]);
     expect(status.status, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ outcome: 'succeeded' });
@@ -126,7 +155,10 @@ describe.skipIf(!isRoot)('state safety through the CLI', () => {
     expect(log.status, log.stderr).toBe(0);
     const doctor = asNobody(['doctor', '--json', '-w', template]);
     expect([0, 1], doctor.stderr).toContain(doctor.status);
-    const report = JSON.parse(doctor.stdout) as { user: { uid: number; root: boolean }; findings: Array<{ level: string; topic: string; message: string }> };
+    const report = JSON.parse(doctor.stdout) as {
+      user: { uid: number; root: boolean };
+      findings: Array<{ level: string; topic: string; message: string }>;
+    };
     expect(report.user).toMatchObject({ root: false });
     expect(report.findings).toContainEqual(expect.objectContaining({ level: 'warn', topic: 'root' }));
     expect(snapshot(template)).toEqual(before);

@@ -13,7 +13,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeToolsEnv } from '../helpers/cli.js';
-import { hostMountinfo, markedProcesses, mountPointsUnder, prepareBuildTest, processesOfWorkDirsIn, readWorkState, stillAlive, type ProcInfo } from '../helpers/host.js';
+import {
+  hostMountinfo,
+  markedProcesses,
+  mountPointsUnder,
+  prepareBuildTest,
+  processesOfWorkDirsIn,
+  readWorkState,
+  stillAlive,
+  type ProcInfo,
+} from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin', 'ailinux.js');
@@ -21,10 +30,23 @@ const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const APT_DELAY_S = 8;
 /** A group TERM ends the fake download at once; anything near the runner's 5 s grace means it was not the group. */
 const STOP_LIMIT_MS = 3000;
-const EXPECTED_PACKAGES = ['apt', 'base-files', 'bash', 'dpkg', 'libc6', 'linux-image-amd64', 'live-boot', 'systemd-sysv', 'zstd'];
+const EXPECTED_PACKAGES = [
+  'apt',
+  'base-files',
+  'bash',
+  'dpkg',
+  'libc6',
+  'linux-image-amd64',
+  'live-boot',
+  'systemd-sysv',
+  'zstd',
+];
 
 const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('sigint.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root');
+if (!isRoot)
+  console.warn(
+    'sigint.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
+  );
 
 let tmp = '';
 let runCount = 0;
@@ -186,7 +208,10 @@ describe.skipIf(!isRoot)('signals during a build', () => {
       if (id !== 'bootstrap' && id !== 'configure') expect(entry.status, `step ${id}`).toBe('done');
     }
     // The interrupted layer was thrown away, not continued: each package once in the packages layer.
-    const status = fs.readFileSync(path.join(work, 'layers', 'packages', 'upper', 'var', 'lib', 'dpkg', 'status'), 'utf8');
+    const status = fs.readFileSync(
+      path.join(work, 'layers', 'packages', 'upper', 'var', 'lib', 'dpkg', 'status'),
+      'utf8',
+    );
     expect([...status.matchAll(/^Package: (.+)$/gm)].map((m) => m[1]).sort()).toEqual(EXPECTED_PACKAGES);
     expect(markedProcesses(done.workId)).toEqual([]);
     expect(hostMountinfo()).toBe(mountinfoBefore);

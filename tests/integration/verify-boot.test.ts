@@ -12,10 +12,20 @@ import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import { consoleLines } from '../../src/verify/boot.js';
 import type { VerifyReport } from '../../src/verify/types.js';
 import { runCli, runCliAsNobody, startCli } from '../helpers/cli.js';
-import { OVMF, SQUASHFS_MARKER, buildTinyIso, makeInitramfs, onPath, tinyLiveSetup, type TinyIso } from '../helpers/tiny-live.js';
+import {
+  OVMF,
+  SQUASHFS_MARKER,
+  buildTinyIso,
+  makeInitramfs,
+  onPath,
+  tinyLiveSetup,
+  type TinyIso,
+} from '../helpers/tiny-live.js';
 
 const canDropRoot = process.getuid?.() === 0 && onPath('setpriv');
-let skipReason: string | null = !onPath('qemu-system-x86_64') ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : null;
+let skipReason: string | null = !onPath('qemu-system-x86_64')
+  ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)'
+  : null;
 let tmp = '';
 let tiny: TinyIso;
 const nonce = crypto.randomBytes(6).toString('hex');
@@ -47,7 +57,9 @@ function row(stdout: string, name: string): { status: string; lines: string[] } 
   const lines = stdout.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`${name} `));
   expect(at, stdout).toBeGreaterThanOrEqual(0);
-  const [status = '', ...detail] = lines[at]!.slice(name.length).trim().split(/\s{2,}/);
+  const [status = '', ...detail] = lines[at]!.slice(name.length)
+    .trim()
+    .split(/\s{2,}/);
   const more = [];
   for (let i = at + 1; i < lines.length && lines[i]!.startsWith(' '); i++) more.push(lines[i]!.trim());
   return { status, lines: [detail.join('  '), ...more] };
@@ -63,8 +75,14 @@ beforeAll(async () => {
   tmp = setup.tmp;
   const { parts } = setup;
   const t = performance.now();
-  tiny = await buildTinyIso({ workDir: path.join(tmp, 'work'), parts, initrd: makeInitramfs(parts.busybox, parts.modules, nonce) });
-  figures.push(`tiny ISO build: ${((performance.now() - t) / 1000).toFixed(1)} s, ${(fs.statSync(tiny.iso).size / 1048576).toFixed(1)} MiB`);
+  tiny = await buildTinyIso({
+    workDir: path.join(tmp, 'work'),
+    parts,
+    initrd: makeInitramfs(parts.busybox, parts.modules, nonce),
+  });
+  figures.push(
+    `tiny ISO build: ${((performance.now() - t) / 1000).toFixed(1)} s, ${(fs.statSync(tiny.iso).size / 1048576).toFixed(1)} MiB`,
+  );
 });
 
 afterAll(() => {
@@ -81,10 +99,14 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
     for (const name of ['boot BIOS (qemu)', 'boot UEFI (qemu)']) {
       const { status, lines } = row(r.stdout, name);
       expect(status, lines.join('\n')).toBe('ok');
-      expect(lines[0]).toMatch(new RegExp(`^"${marker}" on the serial console after \\d+\\.\\d s \\((BIOS|UEFI), qemu without KVM\\)$`));
+      expect(lines[0]).toMatch(
+        new RegExp(`^"${marker}" on the serial console after \\d+\\.\\d s \\((BIOS|UEFI), qemu without KVM\\)$`),
+      );
       figures.push(`${name}: ${/after (\S+ s)/.exec(lines[0]!)![1]}`);
     }
-    figures.push(`verify --boot --uefi, whole CLI run${canDropRoot ? ' as nobody' : ''}: ${(r.ms / 1000).toFixed(1)} s`);
+    figures.push(
+      `verify --boot --uefi, whole CLI run${canDropRoot ? ' as nobody' : ''}: ${(r.ms / 1000).toFixed(1)} s`,
+    );
     expect(qemusOf(tiny.iso)).toEqual([]);
   });
 
@@ -102,11 +124,16 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
     expect(logLine).toBeDefined();
     const logFile = logLine!.slice('full serial log: '.length);
     // the lines are the console's own: GRUB's menu at least, the kernel's messages if it got that far
-    expect(serial.some((l) => /GNU GRUB|minimal live|Linux version/.test(l)), lines.join('\n')).toBe(true);
+    expect(
+      serial.some((l) => /GNU GRUB|minimal live|Linux version/.test(l)),
+      lines.join('\n'),
+    ).toBe(true);
     const last = serial.at(-1)!.slice(2).replace(/…$/, '');
     expect(consoleLines(fs.readFileSync(logFile, 'latin1')).some((l) => l.startsWith(last))).toBe(true);
     expect(r.stdout).toMatch(/^FAIL: 1 of 10 checks failed \(boot BIOS \(qemu\)\) in /m);
-    figures.push(`timeout case (6 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`);
+    figures.push(
+      `timeout case (6 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`,
+    );
     fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
     expect(qemusOf(tiny.iso)).toEqual([]);
   });
@@ -129,14 +156,30 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
 });
 
 describe('verifyStep with verify.boot', () => {
-  it('boots the ISO on BIOS to the marker through the build\'s runner and records it', async (t) => {
+  it("boots the ISO on BIOS to the marker through the build's runner and records it", async (t) => {
     if (skipReason) t.skip(skipReason);
     // GRUB's own line is the marker here: it proves the step's qemu path in seconds; the squashfs marker is proven above
     const grubMarker = "Booting `minimal live'";
-    const ctx = { ...tiny.ctx, config: { ...tiny.config, verify: { ...tiny.config.verify, boot: true, bios: true, uefi: false, marker: grubMarker, timeoutSec: 60, memoryMb: 512 } } };
+    const ctx = {
+      ...tiny.ctx,
+      config: {
+        ...tiny.config,
+        verify: {
+          ...tiny.config.verify,
+          boot: true,
+          bios: true,
+          uefi: false,
+          marker: grubMarker,
+          timeoutSec: 60,
+          memoryMb: 512,
+        },
+      },
+    };
     const t0 = performance.now();
     await verifyStep.run(ctx);
-    figures.push(`verifyStep with a BIOS boot to GRUB's "Booting" line: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    figures.push(
+      `verifyStep with a BIOS boot to GRUB's "Booting" line: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     await verifyStep.verify(ctx);
     const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
     expect(report.boots.map((b) => [b.firmware, b.outcome])).toEqual([['bios', 'marker']]);

@@ -14,7 +14,8 @@ import { runCli, runCliAsNobody } from '../helpers/cli.js';
 import { buildTinyIso, makeInitramfs, onPath, tinyLiveSetup, type TinyIso } from '../helpers/tiny-live.js';
 
 const canDropRoot = process.getuid?.() === 0 && onPath('setpriv');
-let skipReason: string | null = ['xorriso', 'mksquashfs', 'grub-mkimage', 'mkfs.vfat', 'mcopy'].find((t) => !onPath(t)) ?? null;
+let skipReason: string | null =
+  ['xorriso', 'mksquashfs', 'grub-mkimage', 'mkfs.vfat', 'mcopy'].find((t) => !onPath(t)) ?? null;
 if (skipReason) skipReason = `${skipReason} is not installed`;
 let tmp = '';
 const isos: Record<string, TinyIso> = {};
@@ -96,19 +97,37 @@ describe('ailinux verify on tiny real ISOs', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const rows = table(r.stdout);
     expect(Object.keys(rows)).toEqual([
-      'El Torito BIOS entry', 'El Torito UEFI entry', 'MBR/GPT hybrid layout', 'GRUB config', 'kernel', 'initrd', 'squashfs', 'boot parameter', 'checksum file',
+      'El Torito BIOS entry',
+      'El Torito UEFI entry',
+      'MBR/GPT hybrid layout',
+      'GRUB config',
+      'kernel',
+      'initrd',
+      'squashfs',
+      'boot parameter',
+      'checksum file',
     ]);
     expect(Object.values(rows).map(([s]) => s)).toEqual(Array(9).fill('ok'));
-    expect(rows['El Torito UEFI entry']![1]).toMatch(/^hidden image at LBA \d+ = GPT partition 2, FAT 1\.0 MiB, with \/EFI\/BOOT\/BOOTX64\.EFI$/);
+    expect(rows['El Torito UEFI entry']![1]).toMatch(
+      /^hidden image at LBA \d+ = GPT partition 2, FAT 1\.0 MiB, with \/EFI\/BOOT\/BOOTX64\.EFI$/,
+    );
     expect(rows['kernel']![1]).toMatch(/^\/live\/vmlinuz \(\d+\.\d MiB, bzImage\)$/);
     expect(rows['initrd']![1]).toMatch(/^\/live\/initrd\.img \(\d+\.\d MiB, gzip\)$/);
-    expect(rows['boot parameter']![1]).toBe('boot=live on 3 linux lines, matching the live system in /live (live-boot)');
+    expect(rows['boot parameter']![1]).toBe(
+      'boot=live on 3 linux lines, matching the live system in /live (live-boot)',
+    );
     expect(r.stdout).toMatch(/^PASS: 9 checks passed in \d+\.\d s$/m);
 
     const json = await runCli(['verify', '--json', iso]);
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout) as VerifyReport;
-    expect(report).toMatchObject({ iso, ok: true, volumeId: 'AILINUX_MINIMAL', liveSystem: 'live-boot', size: fs.statSync(iso).size });
+    expect(report).toMatchObject({
+      iso,
+      ok: true,
+      volumeId: 'AILINUX_MINIMAL',
+      liveSystem: 'live-boot',
+      size: fs.statSync(iso).size,
+    });
     expect(report.sha256).toBe(fs.readFileSync(`${iso}.sha256`, 'utf8').split(' ')[0]);
   });
 
@@ -126,7 +145,9 @@ describe('ailinux verify on tiny real ISOs', () => {
     expect(r.code, r.stdout).toBe(1);
     const rows = table(r.stdout);
     expect(failed(rows)).toEqual(['El Torito UEFI entry']);
-    expect(rows['El Torito UEFI entry']![1]).toBe('no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img');
+    expect(rows['El Torito UEFI entry']![1]).toBe(
+      'no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
+    );
     expect(r.stdout).toMatch(/^FAIL: 1 of 9 checks failed \(El Torito UEFI entry\) in /m);
   });
 
@@ -137,7 +158,9 @@ describe('ailinux verify on tiny real ISOs', () => {
     expect(r.code).toBe(1);
     const rows = table(r.stdout);
     expect(failed(rows)).toEqual(['El Torito UEFI entry', 'MBR/GPT hybrid layout']);
-    expect(rows['El Torito UEFI entry']![1]).toBe('no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img');
+    expect(rows['El Torito UEFI entry']![1]).toBe(
+      'no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
+    );
     expect(rows['MBR/GPT hybrid layout']![1]).toBe(
       'no GPT and no EFI system partition (type 0xef) in the MBR: written to a USB stick it would not boot on UEFI (system area: MBR grub2-mbr cyl-align-off)',
     );
@@ -174,12 +197,16 @@ describe('ailinux verify on tiny real ISOs', () => {
     const rows = table(r.stdout);
     expect(failed(rows)).toEqual(['checksum file']);
     const actual = crypto.createHash('sha256').update(fs.readFileSync(iso)).digest('hex');
-    expect(rows['checksum file']![1]).toBe(`ailinux-minimal-amd64.iso.sha256 says ${'0'.repeat(64)}, but the ISO's sha256 is ${actual}`);
+    expect(rows['checksum file']![1]).toBe(
+      `ailinux-minimal-amd64.iso.sha256 says ${'0'.repeat(64)}, but the ISO's sha256 is ${actual}`,
+    );
 
     fs.rmSync(`${iso}.sha256`);
     const md5 = await runCli(['verify', iso]);
     expect(md5.code).toBe(0);
-    expect(table(md5.stdout)['checksum file']![1]).toMatch(/^ailinux-minimal-amd64\.iso\.md5 matches \(md5 [0-9a-f]{16}…\)$/);
+    expect(table(md5.stdout)['checksum file']![1]).toMatch(
+      /^ailinux-minimal-amd64\.iso\.md5 matches \(md5 [0-9a-f]{16}…\)$/,
+    );
     fs.writeFileSync(`${iso}.md5`, `${'f'.repeat(32)}  ailinux-minimal-amd64.iso\n`);
     expect((await runCli(['verify', iso])).code).toBe(1);
 
@@ -193,20 +220,29 @@ describe('ailinux verify on tiny real ISOs', () => {
     expect(missing.stdout).toMatch(/^PASS: 8 checks passed \(1 missing\) in /m);
     const required = await runCli(['verify', '--require-checksum', iso]);
     expect(required.code).toBe(1);
-    expect(table(required.stdout)['checksum file']).toEqual(['FAIL', 'no ailinux-minimal-amd64.iso.sha256 or ailinux-minimal-amd64.iso.md5 beside the ISO']);
+    expect(table(required.stdout)['checksum file']).toEqual([
+      'FAIL',
+      'no ailinux-minimal-amd64.iso.sha256 or ailinux-minimal-amd64.iso.md5 beside the ISO',
+    ]);
   });
 
   it('bad usage exits 2: no such file, not an ISO, a bad option, --boot that boots nothing', async (t) => {
     if (skipReason) t.skip(skipReason);
     const missing = await runCli(['verify', path.join(tmp, 'nope.iso')]);
-    expect([missing.code, missing.stderr]).toEqual([2, `ailinux: ${path.join(tmp, 'nope.iso')} does not exist\n  fix: give the path of an .iso file\n`]);
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      `ailinux: ${path.join(tmp, 'nope.iso')} does not exist\n  fix: give the path of an .iso file\n`,
+    ]);
     const notIso = await runCli(['verify', `${isos['good']!.iso}.sha256`]);
     expect(notIso.code).toBe(2);
     expect(notIso.stderr).toContain('is not an ISO 9660 image (no CD001 volume descriptor at 32 KiB)');
     expect((await runCli(['verify', '--timeout', '0', isos['good']!.iso])).code).toBe(2);
     expect((await runCli(['verify'])).code).toBe(2);
     const nothing = await runCli(['verify', '--boot', '--no-bios', isos['good']!.iso]);
-    expect([nothing.code, nothing.stderr.split('\n')[0]]).toEqual([2, 'ailinux: --boot with --no-bios and without --uefi boots nothing']);
+    expect([nothing.code, nothing.stderr.split('\n')[0]]).toEqual([
+      2,
+      'ailinux: --boot with --no-bios and without --uefi boots nothing',
+    ]);
   });
 });
 
@@ -223,7 +259,11 @@ describe('verifyStep on tiny real ISOs (static checks; the build requires the ch
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.checks.map((c) => c.id)).toContain('volume-id');
     await verifyStep.undo(ctx);
-    expect(fs.readdirSync(ctx.paths.outputDir).sort()).toEqual(['ailinux-minimal-amd64.iso', 'ailinux-minimal-amd64.iso.md5', 'ailinux-minimal-amd64.iso.sha256']);
+    expect(fs.readdirSync(ctx.paths.outputDir).sort()).toEqual([
+      'ailinux-minimal-amd64.iso',
+      'ailinux-minimal-amd64.iso.md5',
+      'ailinux-minimal-amd64.iso.sha256',
+    ]);
   });
 
   it('fails the step with a precise StepError for each broken ISO', async (t) => {
@@ -231,8 +271,10 @@ describe('verifyStep on tiny real ISOs (static checks; the build requires the ch
     const expected: Record<string, string> = {
       'no-efi-entry': 'El Torito UEFI entry: no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
       'no-squashfs': 'squashfs: /live/filesystem.squashfs is not on the ISO (/live holds: initrd.img, vmlinuz)',
-      'wrong-boot': 'boot parameter: the GRUB config says boot=casper, but the live system is live-boot (boot=live, /live)',
-      'bad-checksum': "checksum file: ailinux-minimal-amd64.iso.sha256 says 0000000000000000000000000000000000000000000000000000000000000000, but the ISO's sha256 is",
+      'wrong-boot':
+        'boot parameter: the GRUB config says boot=casper, but the live system is live-boot (boot=live, /live)',
+      'bad-checksum':
+        "checksum file: ailinux-minimal-amd64.iso.sha256 says 0000000000000000000000000000000000000000000000000000000000000000, but the ISO's sha256 is",
     };
     // the bad-checksum test above removed its files: write the wrong one again
     const bad = isos['bad-checksum']!.iso;

@@ -17,7 +17,11 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-type Op = { op: 'open'; path: string; fd: number } | { op: 'fsync'; path: string } | { op: 'rename'; from: string; to: string } | { op: 'write'; path: string };
+type Op =
+  | { op: 'open'; path: string; fd: number }
+  | { op: 'fsync'; path: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'write'; path: string };
 
 /** Records the fs calls of a write, with the path behind every fd, calling through to the real fs. */
 function recordFsCalls(): Op[] {

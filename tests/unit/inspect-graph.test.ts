@@ -48,7 +48,11 @@ function dotNodes(dot: string): Map<string, string> {
 }
 
 function dotEdges(dot: string): Array<[string, string, string]> {
-  return dot.split('\n').map((l) => EDGE_LINE.exec(l)).filter((m): m is RegExpExecArray => m !== null).map((m) => [m[1]!, m[2]!, m[3]!]);
+  return dot
+    .split('\n')
+    .map((l) => EDGE_LINE.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1]!, m[2]!, m[3]!]);
 }
 
 /** Mermaid state declarations: safe id and label. */
@@ -79,7 +83,11 @@ function classesOf(nodes: Map<string, string>, id: string): string[] {
 
 /** A node's label as text: HTML-like markup dropped, wrapped lines joined with spaces. */
 function labelOf(nodes: Map<string, string>, id: string): string {
-  return (attr(nodes.get(id)!, 'label') ?? '').replace(/<br\/>/g, ' ').replace(/<[^>]*>/g, '').replace(/&amp;/g, '&').trim();
+  return (attr(nodes.get(id)!, 'label') ?? '')
+    .replace(/<br\/>/g, ' ')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&amp;/g, '&')
+    .trim();
 }
 
 function entry(id: string, patch: Partial<LedgerEntry>): LedgerEntry {
@@ -101,7 +109,9 @@ for (const profile of ['minimal', 'ailinux'] as const) {
       // every compound state is also a cluster around its children
       const compounds = states.filter((s) => Object.keys(s.states).length > 0);
       expect(dot.match(/^\s*subgraph "cluster_/gm)?.length).toBe(compounds.length);
-      console.log(`${profile}: ${states.length} states (${compounds.length} compound), ${graph.edges.length} transitions`);
+      console.log(
+        `${profile}: ${states.length} states (${compounds.length} compound), ${graph.edges.length} transitions`,
+      );
     });
 
     it('Mermaid has one state for every state of the machine definition', () => {
@@ -116,17 +126,26 @@ for (const profile of ['minimal', 'ailinux'] as const) {
       const lines = text.split('\n');
       const step = lines.findIndex((l) => /^\s*state s_build_pipeline_packages \{$/.test(l));
       const end = lines.findIndex((l, i) => i > step && l === lines[step]!.replace(/state .*/, '}'));
-      expect(lines.slice(step, end).filter((l) => /^\s*state "/.test(l))).toHaveLength(Object.keys(states.find((s) => s.id === 'build.pipeline.packages')!.states).length);
+      expect(lines.slice(step, end).filter((l) => /^\s*state "/.test(l))).toHaveLength(
+        Object.keys(states.find((s) => s.id === 'build.pipeline.packages')!.states).length,
+      );
     });
 
     it('every transition of the definition is drawn between drawn nodes', () => {
       const dot = renderDot(graph);
       const nodes = dotNodes(dot);
-      const drawn = new Set(dotEdges(dot).filter(([, , a]) => !a.includes('style=invis')).map(([s, t]) => `${s} -> ${t}`));
+      const drawn = new Set(
+        dotEdges(dot)
+          .filter(([, , a]) => !a.includes('style=invis'))
+          .map(([s, t]) => `${s} -> ${t}`),
+      );
       // counted from the definition: each state's transitions and eventless transitions, with their targets
       let count = 0;
       for (const s of states) {
-        const node = s as unknown as { transitions: Map<string, Array<{ target?: Array<{ id: string }> }>>; always?: Array<{ target?: Array<{ id: string }> }> };
+        const node = s as unknown as {
+          transitions: Map<string, Array<{ target?: Array<{ id: string }> }>>;
+          always?: Array<{ target?: Array<{ id: string }> }>;
+        };
         for (const defs of [...node.transitions.values(), node.always ?? []]) {
           for (const t of defs) {
             for (const target of t.target ?? [{ id: s.id }]) {
@@ -163,10 +182,17 @@ describe('a machine of another shape', () => {
     const graph = machineGraph(machine);
     expect(dotNodes(renderDot(graph)).size).toBe(states.length);
     expect(mermaidStates(renderMermaid(graph)).size).toBe(states.length);
-    expect(graph.edges.find((e) => e.kind === 'after')).toMatchObject({ source: 'other.idle', target: 'other.gone', label: 'after 1000' });
+    expect(graph.edges.find((e) => e.kind === 'after')).toMatchObject({
+      source: 'other.idle',
+      target: 'other.gone',
+      label: 'after 1000',
+    });
     expect(graph.edges.find((e) => e.event === 'PING')).toMatchObject({ source: 'other.idle', target: 'other.idle' });
     expect(graph.nodes.find((n) => n.id === 'other.work')?.kind).toBe('parallel');
-    expect(activeLeafIds('other', { work: { left: 'a', right: 'c' } })).toEqual(['other.work.left.a', 'other.work.right.c']);
+    expect(activeLeafIds('other', { work: { left: 'a', right: 'c' } })).toEqual([
+      'other.work.left.a',
+      'other.work.right.c',
+    ]);
   });
 });
 
@@ -180,10 +206,21 @@ describe('highlighting follows the ledger', () => {
   it('a running build: done with durations, skipped with the reason, retried with attempts, the current state', () => {
     const ledger = base();
     ledger['bootstrap'] = entry('bootstrap', { status: 'done', attempts: 1, durationMs: 12_300 });
-    ledger['configure'] = entry('configure', { status: 'skipped', attempts: 1, reason: 'unchanged since run 20261129T120000-abc123' });
+    ledger['configure'] = entry('configure', {
+      status: 'skipped',
+      attempts: 1,
+      reason: 'unchanged since run 20261129T120000-abc123',
+    });
     ledger['packages'] = entry('packages', { status: 'done', attempts: 3, durationMs: 65_000 });
     ledger['identity'] = entry('identity', { status: 'running', attempts: 1, startedAt: '2026-11-29T12:00:00.000Z' });
-    const view: InspectView = { order, ledger, current: 'identity', stateValue: { pipeline: { identity: 'running' } }, outcome: 'running', live: true };
+    const view: InspectView = {
+      order,
+      ledger,
+      current: 'identity',
+      stateValue: { pipeline: { identity: 'running' } },
+      outcome: 'running',
+      live: true,
+    };
     const nodes = dotNodes(renderDot(graph, markGraph(graph, view)));
 
     expect(classesOf(nodes, node('identity', 'running'))).toContain('active');
@@ -203,7 +240,9 @@ describe('highlighting follows the ledger', () => {
     expect(labelOf(nodes, node('packages', 'retrying'))).toContain('2×');
     for (const id of ['chroot-cleanup', 'squashfs', 'report']) expect(classesOf(nodes, node(id))).toContain('pending');
     // exactly one active state
-    expect([...nodes.entries()].filter(([, a]) => (attr(a, 'class') ?? '').split(' ').includes('active')).map(([id]) => id)).toEqual([node('identity', 'running')]);
+    expect(
+      [...nodes.entries()].filter(([, a]) => (attr(a, 'class') ?? '').split(' ').includes('active')).map(([id]) => id),
+    ).toEqual([node('identity', 'running')]);
 
     // the same marks in Mermaid
     const mermaid = renderMermaid(graph, markGraph(graph, view));
@@ -214,14 +253,22 @@ describe('highlighting follows the ledger', () => {
 
   it('a failed build: the failed step with its error summary, the final state current', () => {
     const ledger = base();
-    for (const id of ['bootstrap', 'configure', 'packages']) ledger[id] = entry(id, { status: 'done', attempts: 1, durationMs: 1000 });
+    for (const id of ['bootstrap', 'configure', 'packages'])
+      ledger[id] = entry(id, { status: 'done', attempts: 1, durationMs: 1000 });
     ledger['identity'] = entry('identity', {
       status: 'failed',
       attempts: 2,
       durationMs: 4200,
       error: { message: 'useradd: group netdev does not exist', code: 'COMMAND', transient: false },
     });
-    const view: InspectView = { order, ledger, current: 'identity', stateValue: 'failed', outcome: 'failed', live: true };
+    const view: InspectView = {
+      order,
+      ledger,
+      current: 'identity',
+      stateValue: 'failed',
+      outcome: 'failed',
+      live: true,
+    };
     const marks = markGraph(graph, view);
     const nodes = dotNodes(renderDot(graph, marks));
     expect(classesOf(nodes, 'build.failed')).toContain('active');
@@ -237,7 +284,14 @@ describe('highlighting follows the ledger', () => {
     const ledger = base();
     ledger['bootstrap'] = entry('bootstrap', { status: 'done', attempts: 1, durationMs: 1000 });
     ledger['configure'] = entry('configure', { status: 'running', attempts: 1, startedAt: '2026-11-29T12:00:00.000Z' });
-    const view: InspectView = { order, ledger, current: 'configure', stateValue: { pipeline: { configure: 'running' } }, outcome: 'running', live: false };
+    const view: InspectView = {
+      order,
+      ledger,
+      current: 'configure',
+      stateValue: { pipeline: { configure: 'running' } },
+      outcome: 'running',
+      live: false,
+    };
     const nodes = dotNodes(renderDot(graph, markGraph(graph, view)));
     expect(classesOf(nodes, node('configure', 'running'))).toContain('stale');
     expect(classesOf(nodes, node('configure', 'running'))).not.toContain('active');
@@ -247,10 +301,23 @@ describe('highlighting follows the ledger', () => {
 
   it('a later run: what an earlier run left on steps not reached yet is pending, with what it was', () => {
     const ledger = base();
-    ledger['bootstrap'] = entry('bootstrap', { status: 'skipped', attempts: 2, runId: 'r1', reason: 'inputs unchanged' });
+    ledger['bootstrap'] = entry('bootstrap', {
+      status: 'skipped',
+      attempts: 2,
+      runId: 'r1',
+      reason: 'inputs unchanged',
+    });
     ledger['identity'] = entry('identity', { status: 'running', attempts: 1, runId: 'r2' });
     ledger['squashfs'] = entry('squashfs', { status: 'done', attempts: 1, runId: 'r1', durationMs: 3200 });
-    const view: InspectView = { order, ledger, current: 'identity', stateValue: { pipeline: { identity: 'running' } }, outcome: 'running', live: true, runId: 'r2' };
+    const view: InspectView = {
+      order,
+      ledger,
+      current: 'identity',
+      stateValue: { pipeline: { identity: 'running' } },
+      outcome: 'running',
+      live: true,
+      runId: 'r2',
+    };
     const nodes = dotNodes(renderDot(graph, markGraph(graph, view)));
     expect(classesOf(nodes, node('squashfs'))).toContain('pending');
     expect(classesOf(nodes, node('squashfs'))).not.toContain('done');
@@ -264,9 +331,13 @@ describe('highlighting follows the ledger', () => {
   it('without a snapshot, the current state comes from the ledger', () => {
     const ledger = base();
     ledger['squashfs'] = entry('squashfs', { status: 'verifying', attempts: 1 });
-    expect(activeStateIds(graph, { order, ledger, current: 'squashfs', stateValue: null })).toEqual([node('squashfs', 'verifying')]);
+    expect(activeStateIds(graph, { order, ledger, current: 'squashfs', stateValue: null })).toEqual([
+      node('squashfs', 'verifying'),
+    ]);
     // a snapshot from another machine shape is ignored
-    expect(activeStateIds(graph, { order, ledger, current: 'squashfs', stateValue: { nowhere: 'x' } })).toEqual([node('squashfs', 'verifying')]);
+    expect(activeStateIds(graph, { order, ledger, current: 'squashfs', stateValue: { nowhere: 'x' } })).toEqual([
+      node('squashfs', 'verifying'),
+    ]);
     expect(activeStateIds(graph, { order, ledger: base(), current: null, stateValue: null })).toEqual([]);
   });
 });

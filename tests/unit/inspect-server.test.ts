@@ -61,24 +61,45 @@ function makeState(current: string | null, ledger: Ledger, outcome: StateFile['o
 
 function ledgerAt(current: string): Ledger {
   const c = ORDER.indexOf(current);
-  return Object.fromEntries(ORDER.map((id, i) => [id, { ...emptyLedgerEntry(id), runId: 'r-1', status: i < c ? 'done' : i === c ? 'running' : 'pending', attempts: i <= c ? 1 : 0, durationMs: i < c ? 1000 : null, startedAt: i <= c ? new Date().toISOString() : null }]));
+  return Object.fromEntries(
+    ORDER.map((id, i) => [
+      id,
+      {
+        ...emptyLedgerEntry(id),
+        runId: 'r-1',
+        status: i < c ? 'done' : i === c ? 'running' : 'pending',
+        attempts: i <= c ? 1 : 0,
+        durationMs: i < c ? 1000 : null,
+        startedAt: i <= c ? new Date().toISOString() : null,
+      },
+    ]),
+  );
 }
 
 const liveStatus = (): StatusLike => ({ lock: { pid: process.pid, alive: true } });
 
 async function serve(workDir: string, extra: { useFsWatch?: boolean; pollMs?: number } = {}): Promise<InspectServer> {
-  const collector = new InspectCollector({ workDir, statusReport: liveStatus, fallback: { title: 'minimal (as it would run)', order: ORDER } });
+  const collector = new InspectCollector({
+    workDir,
+    statusReport: liveStatus,
+    fallback: { title: 'minimal (as it would run)', order: ORDER },
+  });
   const s = await startInspectServer({ host: '127.0.0.1', port: 0, collector, tickMs: 60_000, ...extra });
   servers.push(s);
   return s;
 }
 
-function request(url: string, options: http.RequestOptions = {}): Promise<{ status: number; type: string; body: string }> {
+function request(
+  url: string,
+  options: http.RequestOptions = {},
+): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, options, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -101,7 +122,8 @@ function subscribe(url: string) {
         const event = /^event: (.*)$/m.exec(block)?.[1];
         const data = /^data: (.*)$/m.exec(block)?.[1];
         if (event === 'state' && data) states.push({ at: Date.now(), data: JSON.parse(data) as InspectPayload });
-        if (event === 'picture' && data) pictures.push({ at: Date.now(), data: JSON.parse(data) as { key: string; svg: string } });
+        if (event === 'picture' && data)
+          pictures.push({ at: Date.now(), data: JSON.parse(data) as { key: string; svg: string } });
       }
     });
     res.on('end', () => (ended = true));
@@ -136,8 +158,19 @@ function listing(dir: string): string[] {
 
 describe('binding', () => {
   it('knows loopback addresses', () => {
-    for (const h of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '::', '192.168.1.10', '10.0.0.1', 'example.org', 'localhost.example.org', '::ffff:10.0.0.1', '']) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])
+      expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of [
+      '0.0.0.0',
+      '::',
+      '192.168.1.10',
+      '10.0.0.1',
+      'example.org',
+      'localhost.example.org',
+      '::ffff:10.0.0.1',
+      '',
+    ])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
 
   it('refuses a non-loopback host unless allowed, and warns when allowed', async () => {
@@ -150,7 +183,11 @@ describe('binding', () => {
     expect(warnings[0]).toMatch(/not a loopback address \(--allow-remote\).*no authentication/);
     checkBindHost('127.0.0.1', false, (m) => warnings.push(m));
     expect(warnings).toHaveLength(1);
-    const collector = new InspectCollector({ workDir: path.join(tmp, 'none'), statusReport: liveStatus, fallback: { title: 't', order: ORDER } });
+    const collector = new InspectCollector({
+      workDir: path.join(tmp, 'none'),
+      statusReport: liveStatus,
+      fallback: { title: 't', order: ORDER },
+    });
     await expect(startInspectServer({ host: '0.0.0.0', port: 0, collector })).rejects.toThrow(UsageError);
   });
 });
@@ -160,7 +197,11 @@ describe('the collector', () => {
     const work = path.join(tmp, 'dead');
     StateStore.open(workPaths(work).stateFile).save(makeState('configure', ledgerAt('configure')));
     const collect = (alive: boolean) =>
-      new InspectCollector({ workDir: work, statusReport: () => ({ lock: { pid: process.pid, alive } }), fallback: { title: 't', order: ORDER } }).collect();
+      new InspectCollector({
+        workDir: work,
+        statusReport: () => ({ lock: { pid: process.pid, alive } }),
+        fallback: { title: 't', order: ORDER },
+      }).collect();
     const live = await collect(true);
     expect(live.live).toBe(true);
     expect(live.marks['build.pipeline.configure.running']!.classes).toContain('active');
@@ -220,12 +261,17 @@ describe('serving a work dir', () => {
         const n = sub.states.length;
         const t0 = Date.now();
         store.save(makeState(step, ledgerAt(step)));
-        const got = await waitFor(`a state event for ${step}`, () => sub.states.slice(n).find((e) => e.data.current === step));
+        const got = await waitFor(`a state event for ${step}`, () =>
+          sub.states.slice(n).find((e) => e.data.current === step),
+        );
         lags.push(got.at - t0);
         expect(got.data.activeStates).toEqual([`build.pipeline.${step}.running`]);
         expect(got.data.marks['build.pipeline.bootstrap']!.classes).toContain('done');
         // the new picture travels with the state, or right after it once rendered
-        const svg = got.data.picture.svg ?? (await waitFor('the new picture', () => sub.pictures.find((p) => p.data.key === got.data.picture.key))).data.svg;
+        const svg =
+          got.data.picture.svg ??
+          (await waitFor('the new picture', () => sub.pictures.find((p) => p.data.key === got.data.picture.key))).data
+            .svg;
         expect(svg).toContain(`id="build.pipeline.${step}.running" class="node state atomic active"`);
       }
       console.log(`server push latency (${mode}): ${lags.join(', ')} ms after the state write`);
@@ -234,7 +280,9 @@ describe('serving a work dir', () => {
       const n = sub.states.length;
       fs.mkdirSync(paths.stepLogsDir, { recursive: true });
       fs.writeFileSync(path.join(paths.stepLogsDir, 'packages.log'), '  Setting up bash (5.2) ...\n');
-      const logged = await waitFor('the log line', () => sub.states.slice(n).find((e) => e.data.logTail?.lines.includes('  Setting up bash (5.2) ...')));
+      const logged = await waitFor('the log line', () =>
+        sub.states.slice(n).find((e) => e.data.logTail?.lines.includes('  Setting up bash (5.2) ...')),
+      );
       expect(logged.data.picture.svg).toBeNull();
 
       // reading, serving and pushing leave the work dir as it was

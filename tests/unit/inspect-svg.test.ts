@@ -38,7 +38,12 @@ function ledgerAt(current: string): Ledger {
   for (const id of order) {
     const i = order.indexOf(id);
     const c = order.indexOf(current);
-    ledger[id] = { ...emptyLedgerEntry(id), status: i < c ? 'done' : i === c ? 'running' : 'pending', attempts: i <= c ? 1 : 0, durationMs: i < c ? 1500 : null };
+    ledger[id] = {
+      ...emptyLedgerEntry(id),
+      status: i < c ? 'done' : i === c ? 'running' : 'pending',
+      attempts: i <= c ? 1 : 0,
+      durationMs: i < c ? 1500 : null,
+    };
   }
   return ledger;
 }
@@ -46,17 +51,27 @@ function ledgerAt(current: string): Ledger {
 describe('SVG', () => {
   it('renders with one element per state id, the current state marked', async () => {
     const ledger = ledgerAt('squashfs');
-    const marks = markGraph(graph, { order, ledger, current: 'squashfs', stateValue: { pipeline: { squashfs: 'running' } }, live: true });
+    const marks = markGraph(graph, {
+      order,
+      ledger,
+      current: 'squashfs',
+      stateValue: { pipeline: { squashfs: 'running' } },
+      live: true,
+    });
     const dot = renderDot(graph, marks, { title: 'minimal · running' });
     const first = await renderSvg(dot);
     const again = await renderSvg(dot);
-    console.log(`svg: ${first.svg.length} bytes; render ${first.ms.toFixed(0)} ms (first in process), ${again.ms.toFixed(0)} ms (again); Graphviz ${first.graphvizVersion}`);
+    console.log(
+      `svg: ${first.svg.length} bytes; render ${first.ms.toFixed(0)} ms (first in process), ${again.ms.toFixed(0)} ms (again); Graphviz ${first.graphvizVersion}`,
+    );
     const svg = first.svg;
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     const ids = stateIds();
     // Graphviz writes - as &#45; in attributes; a browser reads them back as the XState ids
-    const drawn = [...svg.matchAll(/<g id="([^"]*)" class="node[ "]/g)].map((m) => m[1]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))));
+    const drawn = [...svg.matchAll(/<g id="([^"]*)" class="node[ "]/g)].map((m) =>
+      m[1]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))),
+    );
     expect(drawn.sort()).toEqual([...ids].sort());
     expect(count(svg, ' id="')).toBe(count(svg, '<g id="'));
     expect(svg).toMatch(/<g id="build\.pipeline\.squashfs\.running" class="node state atomic active"/);
@@ -72,7 +87,12 @@ describe('the HTML report', () => {
   it('embeds the final picture and the timeline with attempts, and needs nothing else', async () => {
     const t0 = Date.parse('2026-11-29T12:00:00.000Z');
     const ledger = ledgerAt('report');
-    ledger['bootstrap'] = { ...ledger['bootstrap']!, attempts: 2, startedAt: new Date(t0).toISOString(), endedAt: new Date(t0 + 5000).toISOString() };
+    ledger['bootstrap'] = {
+      ...ledger['bootstrap']!,
+      attempts: 2,
+      startedAt: new Date(t0).toISOString(),
+      endedAt: new Date(t0 + 5000).toISOString(),
+    };
     const events: StepEvent[] = [
       { time: t0, step: 'bootstrap', status: 'running', attempts: 1 },
       { time: t0 + 1000, step: 'bootstrap', status: 'retrying', attempts: 1 },
@@ -86,8 +106,22 @@ describe('the HTML report', () => {
       tool: { name: 'ailinux', version: '1.2.3' },
       profile: 'minimal',
       generatedAt: '2023-11-14T22:13:20.000Z',
-      iso: { path: 'output/ailinux-minimal-amd64.iso', size: 1160, sha256: 'ab'.repeat(32), volumeLabel: 'AILINUX_MINIMAL' },
-      steps: order.map((id) => ({ id, status: ledger[id]!.status, attempts: ledger[id]!.attempts, durationMs: ledger[id]!.durationMs, fingerprint: null, artifacts: [], reason: null, resources: null })),
+      iso: {
+        path: 'output/ailinux-minimal-amd64.iso',
+        size: 1160,
+        sha256: 'ab'.repeat(32),
+        volumeLabel: 'AILINUX_MINIMAL',
+      },
+      steps: order.map((id) => ({
+        id,
+        status: ledger[id]!.status,
+        attempts: ledger[id]!.attempts,
+        durationMs: ledger[id]!.durationMs,
+        fingerprint: null,
+        artifacts: [],
+        reason: null,
+        resources: null,
+      })),
       packages: [{ name: 'bash', version: '5.2' }],
     };
     const html = await renderReportHtml({ report, order, ledger, events, runId: null, now: t0 + 8000 });

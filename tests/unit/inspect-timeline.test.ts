@@ -4,14 +4,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { logStepOf, tailFile } from '../../src/inspect/figures.js';
-import { buildTimeline, renderTimelineHtml, renderTimelineText, segmentsFrom, StepEventReader, type StepEvent } from '../../src/inspect/timeline.js';
+import {
+  buildTimeline,
+  renderTimelineHtml,
+  renderTimelineText,
+  segmentsFrom,
+  StepEventReader,
+  type StepEvent,
+} from '../../src/inspect/timeline.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-inspect-tl-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const T = Date.parse('2026-11-29T12:00:00.000Z');
-const ev = (ms: number, step: string, status: StepEvent['status'], attempts: number): StepEvent => ({ time: T + ms, step, status, attempts });
+const ev = (ms: number, step: string, status: StepEvent['status'], attempts: number): StepEvent => ({
+  time: T + ms,
+  step,
+  status,
+  attempts,
+});
 
 describe('segments from step transitions', () => {
   it('a retried step: failed run, backoff, run, verify', () => {
@@ -31,7 +43,12 @@ describe('segments from step transitions', () => {
   });
 
   it('a failed step ends with its undo; a running one stays open', () => {
-    expect(segmentsFrom([ev(0, 'a', 'running', 1), ev(100, 'a', 'recovering', 1), ev(300, 'a', 'failed', 1)]).map((s) => [s.kind, s.result])).toEqual([
+    expect(
+      segmentsFrom([ev(0, 'a', 'running', 1), ev(100, 'a', 'recovering', 1), ev(300, 'a', 'failed', 1)]).map((s) => [
+        s.kind,
+        s.result,
+      ]),
+    ).toEqual([
       ['run', 'recovering'],
       ['undo', 'failed'],
     ]);
@@ -44,18 +61,50 @@ describe('segments from step transitions', () => {
 describe('buildTimeline', () => {
   const order = ['a', 'b', 'c', 'd'];
   const ledger: Ledger = {
-    a: { ...emptyLedgerEntry('a'), status: 'done', attempts: 2, runId: 'r1', durationMs: 4500, startedAt: new Date(T).toISOString(), endedAt: new Date(T + 4500).toISOString() },
-    b: { ...emptyLedgerEntry('b'), status: 'skipped', attempts: 1, runId: 'r0', reason: 'unchanged since run r0', startedAt: new Date(T - 99_000).toISOString(), endedAt: new Date(T - 98_000).toISOString() },
-    c: { ...emptyLedgerEntry('c'), status: 'running', attempts: 1, runId: 'r1', startedAt: new Date(T + 5000).toISOString() },
+    a: {
+      ...emptyLedgerEntry('a'),
+      status: 'done',
+      attempts: 2,
+      runId: 'r1',
+      durationMs: 4500,
+      startedAt: new Date(T).toISOString(),
+      endedAt: new Date(T + 4500).toISOString(),
+    },
+    b: {
+      ...emptyLedgerEntry('b'),
+      status: 'skipped',
+      attempts: 1,
+      runId: 'r0',
+      reason: 'unchanged since run r0',
+      startedAt: new Date(T - 99_000).toISOString(),
+      endedAt: new Date(T - 98_000).toISOString(),
+    },
+    c: {
+      ...emptyLedgerEntry('c'),
+      status: 'running',
+      attempts: 1,
+      runId: 'r1',
+      startedAt: new Date(T + 5000).toISOString(),
+    },
     d: emptyLedgerEntry('d'),
   };
 
   it('uses the events when there are some, the ledger otherwise; skipped steps of another run get no bar', () => {
-    const events = [ev(0, 'a', 'running', 1), ev(1000, 'a', 'retrying', 1), ev(1500, 'a', 'running', 2), ev(4500, 'a', 'done', 2)];
+    const events = [
+      ev(0, 'a', 'running', 1),
+      ev(1000, 'a', 'retrying', 1),
+      ev(1500, 'a', 'running', 2),
+      ev(4500, 'a', 'done', 2),
+    ];
     const t = buildTimeline({ order, ledger, events, runId: 'r1', now: T + 8000, live: true });
     expect(t.start).toBe(T);
     expect(t.end).toBe(T + 8000); // the running step's bar reaches now
-    expect(t.rows.map((r) => [r.id, r.segments.length])).toEqual([['a', 3], ['b', 0], ['c', 1], ['d', 0]]);
+    expect(t.rows.map((r) => [r.id, r.segments.length])).toEqual([
+      ['a', 3],
+      ['b', 0],
+      ['c', 1],
+      ['d', 0],
+    ]);
     expect(t.rows[1]!.note).toBe('skipped: unchanged since run r0');
     expect(t.rows[2]!.segments[0]).toMatchObject({ kind: 'run', start: T + 5000, end: null });
 
@@ -76,9 +125,26 @@ describe('buildTimeline', () => {
   });
 
   it('a step an earlier run finished, not reached by this run yet, is pending here', () => {
-    const later: Ledger = { ...ledger, d: { ...emptyLedgerEntry('d'), status: 'done', attempts: 1, runId: 'r0', durationMs: 3200, startedAt: new Date(T - 50_000).toISOString(), endedAt: new Date(T - 46_800).toISOString() } };
+    const later: Ledger = {
+      ...ledger,
+      d: {
+        ...emptyLedgerEntry('d'),
+        status: 'done',
+        attempts: 1,
+        runId: 'r0',
+        durationMs: 3200,
+        startedAt: new Date(T - 50_000).toISOString(),
+        endedAt: new Date(T - 46_800).toISOString(),
+      },
+    };
     const t = buildTimeline({ order, ledger: later, events: [], runId: 'r1', now: T + 8000, live: true });
-    expect(t.rows[3]).toMatchObject({ id: 'd', status: 'pending', segments: [], durationMs: null, note: 'last run: done in 3.2 s' });
+    expect(t.rows[3]).toMatchObject({
+      id: 'd',
+      status: 'pending',
+      segments: [],
+      durationMs: null,
+      note: 'last run: done in 3.2 s',
+    });
     expect(renderTimelineHtml(t)).not.toContain('done · 3.2 s');
   });
 
@@ -100,7 +166,10 @@ describe('StepEventReader', () => {
     const file = path.join(tmp, 'build.ndjson');
     const line = (runId: string, step: string, status: string, attempts: number, ms: number) =>
       `${JSON.stringify({ level: 30, time: new Date(T + ms).toISOString(), runId, step, status, attempts, msg: `step ${status}` })}\n`;
-    fs.writeFileSync(file, `${line('r0', 'a', 'running', 1, 0)}${JSON.stringify({ level: 30, runId: 'r1', msg: 'build started' })}\n${line('r1', 'a', 'running', 1, 10)}`);
+    fs.writeFileSync(
+      file,
+      `${line('r0', 'a', 'running', 1, 0)}${JSON.stringify({ level: 30, runId: 'r1', msg: 'build started' })}\n${line('r1', 'a', 'running', 1, 10)}`,
+    );
     const reader = new StepEventReader(file);
     expect(reader.read('r1')).toHaveLength(1);
     expect(reader.read(null)).toHaveLength(2);
@@ -119,7 +188,7 @@ describe('StepEventReader', () => {
 describe('log tail', () => {
   it('returns the last lines, reading only the end of a big file', () => {
     const file = path.join(tmp, 'step.log');
-    fs.writeFileSync(file, Array.from({ length: 20_000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    fs.writeFileSync(file, `${Array.from({ length: 20_000 }, (_, i) => `line ${i}`).join('\n')}\n`);
     const t = tailFile(file, 3)!;
     expect(t.lines).toEqual(['line 19997', 'line 19998', 'line 19999']);
     expect(t.size).toBe(fs.statSync(file).size);

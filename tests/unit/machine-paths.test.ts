@@ -27,12 +27,18 @@ function input(skip: Record<string, string> = {}): BuildMachineInput {
 
 /** The events a running build can meet: each actor's success or failure, and an interrupt. */
 function outcomeEvents() {
-  const events: Array<{ type: string; [k: string]: unknown }> = [{ type: 'INTERRUPT', signal: 'SIGINT' }, { type: 'PAUSE', reason: 'disk: 10 MiB free' }];
+  const events: Array<{ type: string; [k: string]: unknown }> = [
+    { type: 'INTERRUPT', signal: 'SIGINT' },
+    { type: 'PAUSE', reason: 'disk: 10 MiB free' },
+  ];
   for (const id of STEPS) {
     events.push(
       { type: `xstate.done.actor.run.${id}`, output: { artifacts: [{ path: `layers/${id}`, kind: 'dir' }] } },
       { type: `xstate.error.actor.run.${id}`, error: { message: 'network down', code: 'COMMAND', transient: true } },
-      { type: `xstate.error.actor.run.${id}`, error: { message: 'no such package', code: 'COMMAND', transient: false } },
+      {
+        type: `xstate.error.actor.run.${id}`,
+        error: { message: 'no such package', code: 'COMMAND', transient: false },
+      },
       { type: `xstate.done.actor.verify.${id}` },
       { type: `xstate.error.actor.verify.${id}`, error: { message: 'verify failed', code: 'STEP', transient: false } },
       { type: `xstate.done.actor.backoff.${id}` },
@@ -75,7 +81,10 @@ describe('build machine paths (xstate/graph)', () => {
 
   it('every path ends through the cleanup state', () => {
     for (const p of paths) {
-      expect(p.steps.some((s) => s.state.value === 'cleanup'), JSON.stringify(p.steps.map((s) => s.event.type))).toBe(true);
+      expect(
+        p.steps.some((s) => s.state.value === 'cleanup'),
+        JSON.stringify(p.steps.map((s) => s.event.type)),
+      ).toBe(true);
     }
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isAtOrUnder, mountContaining, mountsUnder, parseMountinfo, type MountEntry } from '../../src/runtime/mountinfo.js';
+import {
+  isAtOrUnder,
+  mountContaining,
+  mountsUnder,
+  parseMountinfo,
+  type MountEntry,
+} from '../../src/runtime/mountinfo.js';
 
 // Captured on the build machine (kernel 6.18) inside `unshare --mount --propagation private`,
 // after mounting tmpfs on paths with a space, a tab and a backslash, and an ailinux-ns-run chroot.

@@ -13,8 +13,13 @@ const work = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-plan-')), 
 afterAll(() => fs.rmSync(path.dirname(work), { recursive: true, force: true }));
 
 function plan(...args: string[]): string {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'steps', 'phases.js'))) throw new Error('dist/ is missing or stale: run npm run build first');
-  return execFileSync(process.execPath, [CLI, 'plan', ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '' } });
+  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'steps', 'phases.js')))
+    throw new Error('dist/ is missing or stale: run npm run build first');
+  return execFileSync(process.execPath, [CLI, 'plan', ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, SOURCE_DATE_EPOCH: '' },
+  });
 }
 
 const EXPECTED: Array<[string, string]> = [
@@ -51,7 +56,10 @@ describe('ailinux plan --profile ailinux', () => {
   });
 
   it('--json gives each step its phase number and name', () => {
-    const json = JSON.parse(plan('--profile', 'ailinux', '-w', work, '--json')) as { profile: string; steps: Array<{ id: string; phase: number; phaseName: string; action: string }> };
+    const json = JSON.parse(plan('--profile', 'ailinux', '-w', work, '--json')) as {
+      profile: string;
+      steps: Array<{ id: string; phase: number; phaseName: string; action: string }>;
+    };
     expect(json.profile).toBe('ailinux');
     expect(json.steps.map((s) => [s.id, `${s.phase} ${s.phaseName}`])).toEqual(EXPECTED);
   });

@@ -11,7 +11,15 @@ import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
 function doneLedger(fps: ReturnType<typeof fingerprintSteps>): Ledger {
   const ledger: Ledger = {};
   for (const f of fps) {
-    ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material, attempts: 1, endedAt: '2026-01-01T00:00:00.000Z', artifacts: [{ path: `x/${f.id}`, kind: 'dir' }] };
+    ledger[f.id] = {
+      ...emptyLedgerEntry(f.id),
+      status: 'done',
+      fingerprint: f.fingerprint,
+      material: f.material,
+      attempts: 1,
+      endedAt: '2026-01-01T00:00:00.000Z',
+      artifacts: [{ path: `x/${f.id}`, kind: 'dir' }],
+    };
   }
   return ledger;
 }
@@ -44,8 +52,19 @@ describe('planner', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
     const changed = { ...base.config, hostname: 'kiosk' };
     const plan = planBuild(fingerprintSteps(steps, changed, base.baseDir, env), doneLedger(fps), () => true);
-    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(['identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'verify', 'report']);
-    expect(plan.find((p) => p.id === 'identity')!.reasons).toEqual(['config field hostname changed ("ailinux-minimal" -> "kiosk")']);
+    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual([
+      'identity',
+      'chroot-cleanup',
+      'squashfs',
+      'bootloaders',
+      'iso',
+      'checksums',
+      'verify',
+      'report',
+    ]);
+    expect(plan.find((p) => p.id === 'identity')!.reasons).toEqual([
+      'config field hostname changed ("ailinux-minimal" -> "kiosk")',
+    ]);
   });
 
   it('names an input file whose contents changed', () => {
@@ -75,20 +94,30 @@ describe('planner', () => {
       const p = planBuild(fps, ledger, () => true).find((x) => x.id === 'packages')!;
       expect(p.action).toBe('run');
       expect(p.undoFirst).toBe(true);
-      expect(p.reasons[0]).toMatch(status === 'failed' ? /failed last time/ : new RegExp(`was ${status} when the last build stopped`));
+      expect(p.reasons[0]).toMatch(
+        status === 'failed' ? /failed last time/ : new RegExp(`was ${status} when the last build stopped`),
+      );
     }
   });
 
   it('SOURCE_DATE_EPOCH is an input of the steps that write the image, not of the chroot steps', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
-    const plan = planBuild(fingerprintSteps(steps, base.config, base.baseDir, { sourceDateEpoch: 1700000000 }), doneLedger(fps), () => true);
+    const plan = planBuild(
+      fingerprintSteps(steps, base.config, base.baseDir, { sourceDateEpoch: 1700000000 }),
+      doneLedger(fps),
+      () => true,
+    );
     expect(plan.find((p) => p.id === 'packages')!.action).toBe('skip');
-    expect(plan.find((p) => p.id === 'squashfs')!.reasons).toEqual(['config field env.SOURCE_DATE_EPOCH changed (unset -> 1700000000)'.replace('config field env.', 'environment ')]);
+    expect(plan.find((p) => p.id === 'squashfs')!.reasons).toEqual([
+      'config field env.SOURCE_DATE_EPOCH changed (unset -> 1700000000)'.replace('config field env.', 'environment '),
+    ]);
   });
 
   it('describes a step version change', () => {
     const m = { stepVersion: 1, config: {}, files: {}, previous: null };
-    expect(describeChanges(m, { ...m, stepVersion: 2 })).toEqual(["the step's implementation changed (version 1 -> 2)"]);
+    expect(describeChanges(m, { ...m, stepVersion: 2 })).toEqual([
+      "the step's implementation changed (version 1 -> 2)",
+    ]);
   });
 });
 
@@ -99,7 +128,9 @@ describe('planner: a changed step list', () => {
     const plan = planBuild(fingerprintSteps(without, base.config, base.baseDir, env), doneLedger(fps), () => true);
     const byId = Object.fromEntries(plan.map((p) => [p.id, p]));
     expect(byId['packages']!.action).toBe('skip');
-    expect(byId['chroot-cleanup']!.reasons).toEqual(['the steps before it changed (one was added, removed or reordered)']);
+    expect(byId['chroot-cleanup']!.reasons).toEqual([
+      'the steps before it changed (one was added, removed or reordered)',
+    ]);
     expect(byId['squashfs']!.reasons).toEqual(['an earlier step (chroot-cleanup) runs again']);
   });
 });

@@ -41,18 +41,42 @@ describe('profiles are data', () => {
     const minimal = loadConfig({ profile: 'minimal' }).config;
     // the patch: ailinux's values, every field spelled out, as a user's config file could give them
     const patch = structuredClone(ailinux) as unknown as Record<string, unknown>;
-    const merged = validateConfig(mergeConfig(structuredClone(builtInProfiles['minimal']!) as Record<string, unknown>, patch));
+    const merged = validateConfig(
+      mergeConfig(structuredClone(builtInProfiles['minimal']!) as Record<string, unknown>, patch),
+    );
     expect(merged).toEqual(ailinux);
     expect(merged).not.toEqual(minimal);
     // and the sections that differ are the ones the issue names: suite, mirror, live system, package lists, steps (and their consequences)
-    const differ = Object.keys(ailinux).filter((k) => JSON.stringify((ailinux as Record<string, unknown>)[k]) !== JSON.stringify((minimal as Record<string, unknown>)[k]));
-    expect(differ.sort()).toEqual(['branding', 'description', 'distribution', 'hostname', 'installer', 'iso', 'liveSystem', 'liveUser', 'locale', 'name', 'packages', 'retry', 'squashfs', 'steps', 'verify']);
+    const differ = Object.keys(ailinux).filter(
+      (k) =>
+        JSON.stringify((ailinux as Record<string, unknown>)[k]) !==
+        JSON.stringify((minimal as Record<string, unknown>)[k]),
+    );
+    expect(differ.sort()).toEqual([
+      'branding',
+      'description',
+      'distribution',
+      'hostname',
+      'installer',
+      'iso',
+      'liveSystem',
+      'liveUser',
+      'locale',
+      'name',
+      'packages',
+      'retry',
+      'squashfs',
+      'steps',
+      'verify',
+    ]);
   });
 
   it('no source file branches on a profile name (only src/config/profiles/ may name them)', () => {
     const offenders: string[] = [];
     // not profiles: the npm package's own name in package.json
-    const allowed = new Set(["src/runtime/package-root.ts:if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'ailinux') {"]);
+    const allowed = new Set([
+      "src/runtime/package-root.ts:if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'ailinux') {",
+    ]);
     const names = NAMES.join('|');
     const branch = new RegExp(
       [
@@ -65,9 +89,12 @@ describe('profiles are data', () => {
     for (const dir of ['src', 'machines', 'state']) {
       for (const file of sourceFiles(path.join(REPO, dir))) {
         if (file.includes(`${path.sep}config${path.sep}profiles${path.sep}`)) continue;
-        fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-          if (branch.test(line) && !allowed.has(`${path.relative(REPO, file)}:${line.trim()}`)) offenders.push(`${path.relative(REPO, file)}:${i + 1}: ${line.trim()}`);
-        });
+        fs.readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (branch.test(line) && !allowed.has(`${path.relative(REPO, file)}:${line.trim()}`))
+              offenders.push(`${path.relative(REPO, file)}:${i + 1}: ${line.trim()}`);
+          });
       }
     }
     expect(offenders).toEqual([]);
@@ -110,7 +137,8 @@ describe('docs/profiles.md', () => {
     for (const row of rows) {
       const line = table.split('\n').find((l) => l.startsWith(`| \`${row.path}\` |`));
       expect(line, row.path).toBeDefined();
-      if (!['required', 'optional'].includes(row.default) && !row.default.startsWith('its ')) expect(line, row.path).toContain(`\`${row.default}\``);
+      if (!['required', 'optional'].includes(row.default) && !row.default.startsWith('its '))
+        expect(line, row.path).toContain(`\`${row.default}\``);
     }
     // a few that matter, by hand
     expect(table).toContain('| `iso.secureBoot` | boolean | `false` |');
@@ -121,7 +149,9 @@ describe('docs/profiles.md', () => {
 
   it('lists every difference between ailinux and minimal', () => {
     const configs = [loadConfig({ profile: 'ailinux' }).config, loadConfig({ profile: 'minimal' }).config] as const;
-    expect(between('<!-- diff:start -->', '<!-- diff:end -->')).toBe(renderProfileDiff(['ailinux', 'minimal'], configs));
+    expect(between('<!-- diff:start -->', '<!-- diff:end -->')).toBe(
+      renderProfileDiff(['ailinux', 'minimal'], configs),
+    );
   });
 
   it('the guide to a custom profile exists and its example config loads', () => {

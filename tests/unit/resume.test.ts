@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, toPromise } from 'xstate';
-import { createBuildMachine, type BuildMachineInput, type CleanupInput, type RunStepInput, type RunStepOutput } from '../../machines/build-machine.js';
+import {
+  createBuildMachine,
+  type BuildMachineInput,
+  type CleanupInput,
+  type RunStepInput,
+  type RunStepOutput,
+} from '../../machines/build-machine.js';
 import { planBuild } from '../../src/engine/planner.js';
 import type { StepFingerprint } from '../../src/engine/fingerprint.js';
 import type { Ledger } from '../../src/types.js';
@@ -29,7 +35,12 @@ interface Harness {
 }
 
 /** Runs one build invocation; `interruptIn` sends INTERRUPT while that step's actor is running. */
-async function runOnce(ledger: Ledger, runId: string, h: Harness, options: { interruptIn?: string; failIn?: string; changed?: Record<string, string> } = {}) {
+async function runOnce(
+  ledger: Ledger,
+  runId: string,
+  h: Harness,
+  options: { interruptIn?: string; failIn?: string; changed?: Record<string, string> } = {},
+) {
   const plan = planBuild(fingerprints(options.changed), ledger, () => true);
   const machine = createBuildMachine(STEPS).provide({
     actors: {
@@ -39,7 +50,8 @@ async function runOnce(ledger: Ledger, runId: string, h: Harness, options: { int
           actor.send({ type: 'INTERRUPT', signal: 'SIGINT' });
           await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
         }
-        if (input.stepId === options.failIn) throw Object.assign(new Error('no such package'), { code: 'COMMAND', transient: false });
+        if (input.stepId === options.failIn)
+          throw Object.assign(new Error('no such package'), { code: 'COMMAND', transient: false });
         return { artifacts: [] };
       }),
       verifyStep: fromPromise<void, RunStepInput>(async () => {}),
@@ -51,7 +63,12 @@ async function runOnce(ledger: Ledger, runId: string, h: Harness, options: { int
     runId,
     retry: { maxAttempts: 2, backoffMs: 0, backoffFactor: 1 },
     ledger,
-    steps: plan.map((p) => ({ id: p.id, fingerprint: p.fingerprint, material: p.material, skipReason: p.action === 'skip' ? p.reasons[0]! : null })),
+    steps: plan.map((p) => ({
+      id: p.id,
+      fingerprint: p.fingerprint,
+      material: p.material,
+      skipReason: p.action === 'skip' ? p.reasons[0]! : null,
+    })),
   };
   const actor = createActor(machine, { input });
   // what the engine writes to disk after every transition: a deep copy, as JSON would make it
@@ -86,7 +103,9 @@ describe('resume from the persisted ledger', () => {
     const snapshots = h.persisted.slice();
     expect(snapshots.length).toBeGreaterThanOrEqual(STEPS.length * 2);
     for (const saved of snapshots) {
-      const done = Object.values(saved).filter((e) => e.status === 'done').map((e) => e.id);
+      const done = Object.values(saved)
+        .filter((e) => e.status === 'done')
+        .map((e) => e.id);
       const again: Harness = { runs: [], persisted: [] };
       const resumed = await runOnce(saved, 'run-2', again);
       expect(resumed.snapshot.value).toBe('succeeded');

@@ -13,13 +13,29 @@ import { describe, expect, it } from 'vitest';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURE = path.join(REPO, 'tests', 'fixtures', 'safety', 'guard-check.mjs');
 
-interface Attempt { label: string; target: number | null; refused: boolean; code?: string; message?: string; journalGrew?: boolean }
-interface Signal { target: number; signal: string; reason: string; authority: string; delivered: boolean }
+interface Attempt {
+  label: string;
+  target: number | null;
+  refused: boolean;
+  code?: string;
+  message?: string;
+  journalGrew?: boolean;
+}
+interface Signal {
+  target: number;
+  signal: string;
+  reason: string;
+  authority: string;
+  delivered: boolean;
+}
 interface GuardResult {
   uid: number;
   ancestors: number[];
   refusals: Attempt[];
-  allowed: { runner: { outcome: string; signals: Signal[] }; reap: { killed: number[]; leftover: number; leftoverAlive: boolean; lookalikeAlive: boolean; signals: Signal[] } };
+  allowed: {
+    runner: { outcome: string; signals: Signal[] };
+    reap: { killed: number[]; leftover: number; leftoverAlive: boolean; lookalikeAlive: boolean; signals: Signal[] };
+  };
   sentinelsAlive: Record<string, boolean>;
   journal: Signal[];
   refusalCount: number;
@@ -28,7 +44,8 @@ interface GuardResult {
 
 function runGuardCheck(): GuardResult {
   const node = [process.execPath, '--import', 'tsx', FIXTURE];
-  const argv = process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...node] : node;
+  const argv =
+    process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...node] : node;
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as GuardResult;
@@ -44,7 +61,17 @@ describe('signal guard', () => {
 
   it('refuses init, broadcast targets, this process, its group, every ancestor and their groups', () => {
     const labels = result.refusals.map((r) => r.label);
-    expect(labels).toEqual(expect.arrayContaining(['init', 'our own group (0)', 'every process (-1)', 'this process', 'our own process group', 'not a number', 'not an integer']));
+    expect(labels).toEqual(
+      expect.arrayContaining([
+        'init',
+        'our own group (0)',
+        'every process (-1)',
+        'this process',
+        'our own process group',
+        'not a number',
+        'not an integer',
+      ]),
+    );
     expect(result.ancestors.length).toBeGreaterThan(0);
     for (const pid of result.ancestors) expect(labels).toContain(`ancestor ${pid}`);
     for (const r of result.refusals) {

@@ -22,7 +22,13 @@ import {
   SESSION_CRITICAL_UNITS,
 } from '../../src/runtime/host-check.js';
 import { ancestorPids } from '../../src/runtime/process-groups.js';
-import { ancestorChain, detectSession, endedSteps, readProcessInfo, SafetyRecorder } from '../../src/runtime/session.js';
+import {
+  ancestorChain,
+  detectSession,
+  endedSteps,
+  readProcessInfo,
+  SafetyRecorder,
+} from '../../src/runtime/session.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-safety-session-'));
@@ -40,7 +46,10 @@ describe('session detection', () => {
   });
 
   it('graphical from XDG_SESSION_TYPE, DISPLAY or WAYLAND_DISPLAY', () => {
-    expect(detectSession({ XDG_SESSION_TYPE: 'wayland' }, null)).toMatchObject({ kind: 'graphical', evidence: ['XDG_SESSION_TYPE'] });
+    expect(detectSession({ XDG_SESSION_TYPE: 'wayland' }, null)).toMatchObject({
+      kind: 'graphical',
+      evidence: ['XDG_SESSION_TYPE'],
+    });
     expect(detectSession({ DISPLAY: ':0' }, '/dev/pts/0').kind).toBe('graphical');
     expect(detectSession({ WAYLAND_DISPLAY: 'wayland-0' }, null).kind).toBe('graphical');
     // a tty session type is not graphical
@@ -91,8 +100,18 @@ function entry(id: string, status: LedgerEntry['status'], attempts = 1): LedgerE
 
 describe('the invariant recorder', () => {
   it('names each step that ended (or ended again after a retry) between two ledgers', () => {
-    const before: Ledger = { a: entry('a', 'done'), b: entry('b', 'running'), c: entry('c', 'pending', 0), d: entry('d', 'failed', 1) };
-    const after: Ledger = { a: entry('a', 'done'), b: entry('b', 'done'), c: entry('c', 'skipped', 0), d: entry('d', 'failed', 2) };
+    const before: Ledger = {
+      a: entry('a', 'done'),
+      b: entry('b', 'running'),
+      c: entry('c', 'pending', 0),
+      d: entry('d', 'failed', 1),
+    };
+    const after: Ledger = {
+      a: entry('a', 'done'),
+      b: entry('b', 'done'),
+      c: entry('c', 'skipped', 0),
+      d: entry('d', 'failed', 2),
+    };
     expect(endedSteps(before, after)).toEqual(['b', 'c', 'd']);
     expect(endedSteps(after, after)).toEqual([]);
   });
@@ -100,13 +119,24 @@ describe('the invariant recorder', () => {
   it('records the session, the ancestors and a check per call, carrying earlier runs forward', () => {
     const first = new SafetyRecorder('run-1');
     const start = first.check(null, 'start');
-    expect(start).toMatchObject({ runId: 'run-1', step: null, phase: 'start', allOurs: true, ancestorsAlive: true, refused: 0 });
+    expect(start).toMatchObject({
+      runId: 'run-1',
+      step: null,
+      phase: 'start',
+      allOurs: true,
+      ancestorsAlive: true,
+      refused: 0,
+    });
     expect(first.record.ancestors.map((a) => a.pid)).toEqual(ancestorPids());
     expect(first.record.session.kind).toMatch(/^(ssh|graphical|console|none)$/);
     first.check('bootstrap', 'step');
     const second = new SafetyRecorder('run-2', first.record);
     second.check(null, 'start');
-    expect(second.record.checks.map((c) => `${c.runId}:${c.step ?? '-'}`)).toEqual(['run-1:-', 'run-1:bootstrap', 'run-2:-']);
+    expect(second.record.checks.map((c) => `${c.runId}:${c.step ?? '-'}`)).toEqual([
+      'run-1:-',
+      'run-1:bootstrap',
+      'run-2:-',
+    ]);
   });
 
   it('sees an ancestor that died', () => {
@@ -124,11 +154,26 @@ const config = validateConfig(structuredClone(minimalProfile));
 describe('host check', () => {
   it('lists the tools a profile runs, and the GRUB module dirs', () => {
     expect(requiredTools(config).map((t) => t.name)).toEqual([
-      'unshare', 'mount', 'umount', 'debootstrap', 'chroot', 'mksquashfs', 'dpkg-query', 'grub-mkimage', 'mkfs.vfat', 'mmd', 'mcopy', 'xorriso',
+      'unshare',
+      'mount',
+      'umount',
+      'debootstrap',
+      'chroot',
+      'mksquashfs',
+      'dpkg-query',
+      'grub-mkimage',
+      'mkfs.vfat',
+      'mmd',
+      'mcopy',
+      'xorriso',
       // the minimal profile's verify step boots the ISO
       'qemu-system-x86_64',
     ]);
-    const biosOnly = { ...config, iso: { ...config.iso, uefi: false }, bootstrap: { ...config.bootstrap, tool: 'mmdebstrap' as const } };
+    const biosOnly = {
+      ...config,
+      iso: { ...config.iso, uefi: false },
+      bootstrap: { ...config.bootstrap, tool: 'mmdebstrap' as const },
+    };
     const names = requiredTools(biosOnly).map((t) => t.name);
     expect(names).toContain('mmdebstrap');
     expect(names).not.toContain('debootstrap');
@@ -162,8 +207,9 @@ describe('host check', () => {
   });
 
   it('reads services only with `systemctl show`, and warns about installed units that are not active', async () => {
-    const show = SESSION_CRITICAL_UNITS.map((u, i) =>
-      `Id=${u}\nLoadState=${i === 2 ? 'not-found' : 'loaded'}\nActiveState=${i === 0 ? 'failed' : i === 2 ? 'inactive' : 'active'}\nSubState=${i === 0 ? 'failed' : 'running'}`,
+    const show = SESSION_CRITICAL_UNITS.map(
+      (u, i) =>
+        `Id=${u}\nLoadState=${i === 2 ? 'not-found' : 'loaded'}\nActiveState=${i === 0 ? 'failed' : i === 2 ? 'inactive' : 'active'}\nSubState=${i === 0 ? 'failed' : 'running'}`,
     ).join('\n\n');
     const runner = new FakeRunner().on('systemctl', { stdout: `${show}\n` });
     const report = await checkServices(runner, 'systemd');
@@ -171,8 +217,11 @@ describe('host check', () => {
     expect(runner.calls).toHaveLength(1);
     const argv = runner.calls[0]!.argv;
     expect(argv.slice(0, 2)).toEqual(['systemctl', 'show']);
-    for (const verb of ['start', 'stop', 'restart', 'reload', 'enable', 'disable', 'mask', 'kill', 'isolate']) expect(argv).not.toContain(verb);
-    expect(report.units.filter((u) => !u.healthy).map((u) => `${u.unit} ${u.activeState}`)).toEqual([`${SESSION_CRITICAL_UNITS[0]} failed`]);
+    for (const verb of ['start', 'stop', 'restart', 'reload', 'enable', 'disable', 'mask', 'kill', 'isolate'])
+      expect(argv).not.toContain(verb);
+    expect(report.units.filter((u) => !u.healthy).map((u) => `${u.unit} ${u.activeState}`)).toEqual([
+      `${SESSION_CRITICAL_UNITS[0]} failed`,
+    ]);
     // the not-installed display manager is no concern
     expect(report.units[2]).toMatchObject({ loadState: 'not-found', healthy: true });
   });

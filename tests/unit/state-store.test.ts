@@ -41,8 +41,17 @@ function makeState(overrides: Partial<StateFile> = {}): StateFile {
     snapshot: { status: 'active', value: { pipeline: 'iso' } },
     current: 'iso',
     interruptSignal: null,
-    processes: [{ pgid: 4242, argv: ['mmdebstrap', '--variant=minbase'], startTicks: 1234, startedAt: '2025-01-01T00:00:01.000Z' }],
-    history: [{ runId: 'r-1', command: 'build', startedAt: '2025-01-01T00:00:00.000Z', endedAt: null, outcome: 'running' }],
+    processes: [
+      {
+        pgid: 4242,
+        argv: ['mmdebstrap', '--variant=minbase'],
+        startTicks: 1234,
+        startedAt: '2025-01-01T00:00:01.000Z',
+      },
+    ],
+    history: [
+      { runId: 'r-1', command: 'build', startedAt: '2025-01-01T00:00:00.000Z', endedAt: null, outcome: 'running' },
+    ],
     ...overrides,
   };
 }
@@ -271,7 +280,9 @@ describe('migrateState', () => {
   });
 
   it('refuses a version newer than this ailinux', () => {
-    const error = catchError(() => migrateState({ ...makeState(), schemaVersion: STATE_SCHEMA_VERSION + 1 })) as SchemaVersionError;
+    const error = catchError(() =>
+      migrateState({ ...makeState(), schemaVersion: STATE_SCHEMA_VERSION + 1 }),
+    ) as SchemaVersionError;
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect(error.newer).toBe(true);
     expect(error.message).toContain(`schema ${STATE_SCHEMA_VERSION + 1}`);
@@ -280,8 +291,15 @@ describe('migrateState', () => {
   it('runs one migration per version step', () => {
     const seen: number[] = [];
     const table = {
-      1: (d: Record<string, unknown>) => { seen.push(d['schemaVersion'] as number); return { ...d, renamed: d['old'] }; },
-      2: (d: Record<string, unknown>) => { seen.push(d['schemaVersion'] as number); const { old: _old, ...rest } = d; return rest; },
+      1: (d: Record<string, unknown>) => {
+        seen.push(d['schemaVersion'] as number);
+        return { ...d, renamed: d['old'] };
+      },
+      2: (d: Record<string, unknown>) => {
+        seen.push(d['schemaVersion'] as number);
+        const { old: _old, ...rest } = d;
+        return rest;
+      },
     };
     expect(applyMigrations({ schemaVersion: 1, old: 'x' }, table, 3)).toEqual({ schemaVersion: 3, renamed: 'x' });
     expect(seen).toEqual([1, 2]);

@@ -14,7 +14,15 @@ import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, renderEarlyConfig, renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { ISOLINUX_BIN, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from '../../src/steps/isolinux.js';
 import { isoArgv, isoStep } from '../../src/steps/iso.js';
-import { layerTreeDir, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import {
+  layerTreeDir,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -32,7 +40,10 @@ function optionValue(argv: readonly string[], name: string): string {
 /** grub-mkimage and mkfs.vfat leave what the real ones would. */
 function bootRunner(): FakeRunner {
   return new FakeRunner()
-    .on('grub-mkimage', { effect: (call: FakeCall) => fs.writeFileSync(optionValue(call.argv, '--output'), Buffer.concat([Buffer.from('MZ'), Buffer.alloc(700_000)])) })
+    .on('grub-mkimage', {
+      effect: (call: FakeCall) =>
+        fs.writeFileSync(optionValue(call.argv, '--output'), Buffer.concat([Buffer.from('MZ'), Buffer.alloc(700_000)])),
+    })
     .on('mkfs.vfat', {
       effect: (call: FakeCall) => {
         const image = Buffer.alloc(Number(call.argv.at(-1)) * 1024);
@@ -74,10 +85,17 @@ describe('the ailinux boot menus', () => {
   });
 
   it('GRUB with the serial console the e2e test boots with', () => {
-    const config = profileConfig('ailinux', (c) => ((c.iso.serialConsole = true), (c.iso.kernelArgs = ['systemd.show_status=1'])));
+    const config = profileConfig(
+      'ailinux',
+      (c) => ((c.iso.serialConsole = true), (c.iso.kernelArgs = ['systemd.show_status=1'])),
+    );
     const cfg = renderGrubConfig(config);
-    expect(cfg).toContain('serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n');
-    expect(cfg).toContain('\tlinux /casper/vmlinuz boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8\n');
+    expect(cfg).toContain(
+      'serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n',
+    );
+    expect(cfg).toContain(
+      '\tlinux /casper/vmlinuz boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8\n',
+    );
   });
 
   it('ISOLINUX: the same three entries', () => {
@@ -107,10 +125,14 @@ describe('the ailinux boot menus', () => {
         '',
       ].join('\n'),
     );
-    const serial = renderIsolinuxConfig(profileConfig('minimal', (c) => ((c.iso.isolinux = true), (c.iso.menuTimeout = 0))));
+    const serial = renderIsolinuxConfig(
+      profileConfig('minimal', (c) => ((c.iso.isolinux = true), (c.iso.menuTimeout = 0))),
+    );
     expect(serial.split('\n')[0]).toBe('SERIAL 0 115200');
     expect(serial).toContain('TIMEOUT 1\n');
-    expect(serial).toContain('APPEND initrd=/live/initrd.img boot=live verify-checksums console=tty0 console=ttyS0,115200n8\n');
+    expect(serial).toContain(
+      'APPEND initrd=/live/initrd.img boot=live verify-checksums console=tty0 console=ttyS0,115200n8\n',
+    );
   });
 });
 
@@ -152,10 +174,34 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
     const bytes = files.shim.length + files.grub.length + files.mok.length + renderEarlyConfig(config).length;
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
-        'grub-mkimage', '--directory=/usr/lib/grub/i386-pc', '--format=i386-pc-eltorito', `--output=${iso}/boot/grub/bios.img`, '--prefix=/boot/grub',
+        'grub-mkimage',
+        '--directory=/usr/lib/grub/i386-pc',
+        '--format=i386-pc-eltorito',
+        `--output=${iso}/boot/grub/bios.img`,
+        '--prefix=/boot/grub',
         `--config=${workDir}/tmp/bootloaders/early.cfg`,
-        'normal', 'configfile', 'search', 'search_label', 'search_fs_uuid', 'search_fs_file', 'iso9660', 'part_msdos', 'part_gpt', 'linux', 'gzio', 'serial', 'terminal',
-        'echo', 'test', 'true', 'sleep', 'ls', 'cat', 'halt', 'reboot', 'biosdisk',
+        'normal',
+        'configfile',
+        'search',
+        'search_label',
+        'search_fs_uuid',
+        'search_fs_file',
+        'iso9660',
+        'part_msdos',
+        'part_gpt',
+        'linux',
+        'gzio',
+        'serial',
+        'terminal',
+        'echo',
+        'test',
+        'true',
+        'sleep',
+        'ls',
+        'cat',
+        'halt',
+        'reboot',
+        'biosdisk',
       ],
       ['mkfs.vfat', '-C', '-n', 'EFIBOOT', '--invariant', '-i', '6553f100', esp, String(espSizeKiB(bytes))],
       ['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT', '::/EFI/ubuntu'],
@@ -169,14 +215,33 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
     expect(fs.readFileSync(`${iso}/EFI/BOOT/grubx64.efi`).equals(files.grub)).toBe(true);
     expect(fs.readFileSync(`${iso}/EFI/BOOT/mmx64.efi`).equals(files.mok)).toBe(true);
     // Ubuntu's signed GRUB finds the ISO by /.disk/info and reads /boot/grub/grub.cfg; built for disks, it reads /EFI/ubuntu/grub.cfg
-    expect(fs.readFileSync(`${iso}/EFI/ubuntu/grub.cfg`, 'utf8')).toBe("search --no-floppy --set=root --label 'AILINUX_2404'\nset prefix=($root)/boot/grub\nconfigfile /boot/grub/grub.cfg\n");
-    expect(fs.readFileSync(`${iso}/.disk/info`, 'utf8')).toBe('ailinux live - AILinux: Ubuntu 24.04 noble, KDE Plasma, Calamares, casper, BIOS and UEFI (amd64)\n');
+    expect(fs.readFileSync(`${iso}/EFI/ubuntu/grub.cfg`, 'utf8')).toBe(
+      "search --no-floppy --set=root --label 'AILINUX_2404'\nset prefix=($root)/boot/grub\nconfigfile /boot/grub/grub.cfg\n",
+    );
+    expect(fs.readFileSync(`${iso}/.disk/info`, 'utf8')).toBe(
+      'ailinux live - AILinux: Ubuntu 24.04 noble, KDE Plasma, Calamares, casper, BIOS and UEFI (amd64)\n',
+    );
     expect(fs.readFileSync(`${iso}/boot/grub/grub.cfg`, 'utf8')).toBe(GRUB_CFG);
     expect(artifacts.map((a) => a.path)).toEqual([
-      'iso/boot/grub/grub.cfg', 'iso/.disk/info', 'iso/boot/grub/bios.img', 'iso/EFI/BOOT/BOOTX64.EFI', 'iso/EFI/BOOT/grubx64.efi', 'iso/EFI/ubuntu/grub.cfg', 'iso/boot/grub/efi.img',
+      'iso/boot/grub/grub.cfg',
+      'iso/.disk/info',
+      'iso/boot/grub/bios.img',
+      'iso/EFI/BOOT/BOOTX64.EFI',
+      'iso/EFI/BOOT/grubx64.efi',
+      'iso/EFI/ubuntu/grub.cfg',
+      'iso/boot/grub/efi.img',
     ]);
     // every file written into the ISO tree carries SOURCE_DATE_EPOCH (mcopy -m keeps it in the FAT image)
-    for (const f of ['boot/grub/grub.cfg', '.disk/info', 'boot/grub/bios.img', 'EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/grubx64.efi', 'EFI/BOOT/mmx64.efi', 'EFI/ubuntu/grub.cfg', 'boot/grub/efi.img']) {
+    for (const f of [
+      'boot/grub/grub.cfg',
+      '.disk/info',
+      'boot/grub/bios.img',
+      'EFI/BOOT/BOOTX64.EFI',
+      'EFI/BOOT/grubx64.efi',
+      'EFI/BOOT/mmx64.efi',
+      'EFI/ubuntu/grub.cfg',
+      'boot/grub/efi.img',
+    ]) {
       expect(fs.statSync(`${iso}/${f}`).mtimeMs, f).toBe(EPOCH * 1000);
     }
     await expect(bootloadersStep.verify(ctx)).resolves.toBeUndefined();
@@ -185,7 +250,10 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
   it('prefers the newest shim, and takes the signed GRUB built for disks when the CD one is not there', async () => {
     signedFiles({ grub: false });
     const upper = layerDir('installer');
-    writeTree(upper, { 'usr/lib/shim/shimx64.efi.signed.latest': 'MZ latest', 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed': 'MZ grub for disks' });
+    writeTree(upper, {
+      'usr/lib/shim/shimx64.efi.signed.latest': 'MZ latest',
+      'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed': 'MZ grub for disks',
+    });
     const ctx = ctxFor(profileConfig('ailinux'));
     await bootloadersStep.run(ctx);
     expect(fs.readFileSync(`${workDir}/iso/EFI/BOOT/BOOTX64.EFI`, 'utf8')).toBe('MZ latest');
@@ -206,34 +274,64 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
 
     signedFiles({ grub: false });
     const only = ctxFor(profileConfig('ailinux', (c) => (c.iso.bios = false)));
-    await expect(bootloadersStep.run(only)).rejects.toThrow('iso.secureBoot is on, but the image lacks the signed GRUB (/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed, package grub-efi-amd64-signed)');
+    await expect(bootloadersStep.run(only)).rejects.toThrow(
+      'iso.secureBoot is on, but the image lacks the signed GRUB (/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed, package grub-efi-amd64-signed)',
+    );
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 
-describe.skipIf(!fs.existsSync(ISOLINUX_BIN) || !fs.existsSync(`${SYSLINUX_BIOS_DIR}/menu.c32`))('ISOLINUX (needs the host\'s isolinux and syslinux-common)', () => {
-  it('copies isolinux.bin and its modules from the host, writes its menu, and makes no GRUB BIOS core', async () => {
-    const config = profileConfig('ailinux', (c) => ((c.iso.isolinux = true), (c.iso.uefi = false)));
-    const ctx = ctxFor(config);
-    const artifacts = await bootloadersStep.run(ctx);
-    expect(ctx.runner.calls).toEqual([]);
-    const dir = `${workDir}/iso/isolinux`;
-    expect(fs.readdirSync(dir).sort()).toEqual(['isolinux.bin', 'isolinux.cfg', 'ldlinux.c32', 'libcom32.c32', 'libutil.c32', 'menu.c32']);
-    expect(fs.readFileSync(`${dir}/isolinux.bin`).equals(fs.readFileSync(ISOLINUX_BIN))).toBe(true);
-    expect(fs.readFileSync(`${dir}/ldlinux.c32`).equals(fs.readFileSync(`${SYSLINUX_BIOS_DIR}/ldlinux.c32`))).toBe(true);
-    expect(fs.readFileSync(`${dir}/isolinux.cfg`, 'utf8')).toBe(renderIsolinuxConfig(config));
-    expect(fs.existsSync(`${workDir}/iso/boot/grub/bios.img`)).toBe(false);
-    expect(artifacts.map((a) => a.path)).toEqual(['iso/boot/grub/grub.cfg', 'iso/.disk/info', 'iso/isolinux/isolinux.bin', 'iso/isolinux/isolinux.cfg']);
-    await expect(bootloadersStep.verify(ctx)).resolves.toBeUndefined();
-  });
-});
+describe.skipIf(!fs.existsSync(ISOLINUX_BIN) || !fs.existsSync(`${SYSLINUX_BIOS_DIR}/menu.c32`))(
+  "ISOLINUX (needs the host's isolinux and syslinux-common)",
+  () => {
+    it('copies isolinux.bin and its modules from the host, writes its menu, and makes no GRUB BIOS core', async () => {
+      const config = profileConfig('ailinux', (c) => ((c.iso.isolinux = true), (c.iso.uefi = false)));
+      const ctx = ctxFor(config);
+      const artifacts = await bootloadersStep.run(ctx);
+      expect(ctx.runner.calls).toEqual([]);
+      const dir = `${workDir}/iso/isolinux`;
+      expect(fs.readdirSync(dir).sort()).toEqual([
+        'isolinux.bin',
+        'isolinux.cfg',
+        'ldlinux.c32',
+        'libcom32.c32',
+        'libutil.c32',
+        'menu.c32',
+      ]);
+      expect(fs.readFileSync(`${dir}/isolinux.bin`).equals(fs.readFileSync(ISOLINUX_BIN))).toBe(true);
+      expect(fs.readFileSync(`${dir}/ldlinux.c32`).equals(fs.readFileSync(`${SYSLINUX_BIOS_DIR}/ldlinux.c32`))).toBe(
+        true,
+      );
+      expect(fs.readFileSync(`${dir}/isolinux.cfg`, 'utf8')).toBe(renderIsolinuxConfig(config));
+      expect(fs.existsSync(`${workDir}/iso/boot/grub/bios.img`)).toBe(false);
+      expect(artifacts.map((a) => a.path)).toEqual([
+        'iso/boot/grub/grub.cfg',
+        'iso/.disk/info',
+        'iso/isolinux/isolinux.bin',
+        'iso/isolinux/isolinux.cfg',
+      ]);
+      await expect(bootloadersStep.verify(ctx)).resolves.toBeUndefined();
+    });
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 
 describe('xorriso argv of each variant', () => {
   const common = (label: string, out: string) => [
-    'xorriso', '-as', 'mkisofs', '-iso-level', '3', '-rational-rock', '-joliet', '-joliet-long', '-volid', label, '-output', out,
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-iso-level',
+    '3',
+    '-rational-rock',
+    '-joliet',
+    '-joliet-long',
+    '-volid',
+    label,
+    '-output',
+    out,
   ];
   const paths = () => workPaths(workDir);
   const out = () => `${workDir}/output/ailinux-24.04-amd64.iso.partial`;
@@ -243,10 +341,20 @@ describe('xorriso argv of each variant', () => {
   it('BIOS only (GRUB): hybrid MBR from grub-pc-bin, one El Torito entry, no ESP', () => {
     expect(isoArgv(iso({ uefi: false }), paths(), null)).toEqual([
       ...common('AILINUX_2404', out()),
-      '-partition_offset', '16',
-      '--grub2-mbr', '/usr/lib/grub/i386-pc/boot_hybrid.img', '--mbr-force-bootable',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
+      '-partition_offset',
+      '16',
+      '--grub2-mbr',
+      '/usr/lib/grub/i386-pc/boot_hybrid.img',
+      '--mbr-force-bootable',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'boot/grub/bios.img',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
       `${workDir}/iso`,
     ]);
   });
@@ -254,10 +362,20 @@ describe('xorriso argv of each variant', () => {
   it('UEFI only: the ESP appended as a GPT partition and used as the El Torito EFI image', () => {
     expect(isoArgv(iso({ bios: false, secureBoot: false }), paths(), null)).toEqual([
       ...common('AILINUX_2404', out()),
-      '-partition_offset', '16',
-      '-append_partition', '2', '0xef', esp(), '-appended_part_as_gpt',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', '-m', esp(),
+      '-partition_offset',
+      '16',
+      '-append_partition',
+      '2',
+      '0xef',
+      esp(),
+      '-appended_part_as_gpt',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      '-m',
+      esp(),
       `${workDir}/iso`,
     ]);
   });
@@ -266,29 +384,68 @@ describe('xorriso argv of each variant', () => {
     const sb = isoArgv(iso({ secureBoot: true }), paths(), EPOCH);
     expect(sb).toEqual([
       ...common('AILINUX_2404', out()),
-      '--modification-date=2023111422132000', '--set_all_file_dates', '2023111422132000', '--gpt_disk_guid', 'modification-date',
-      '-partition_offset', '16',
-      '--grub2-mbr', '/usr/lib/grub/i386-pc/boot_hybrid.img', '--mbr-force-bootable',
-      '-append_partition', '2', '0xef', esp(), '-appended_part_as_gpt',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
+      '--modification-date=2023111422132000',
+      '--set_all_file_dates',
+      '2023111422132000',
+      '--gpt_disk_guid',
+      'modification-date',
+      '-partition_offset',
+      '16',
+      '--grub2-mbr',
+      '/usr/lib/grub/i386-pc/boot_hybrid.img',
+      '--mbr-force-bootable',
+      '-append_partition',
+      '2',
+      '0xef',
+      esp(),
+      '-appended_part_as_gpt',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'boot/grub/bios.img',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
       '-eltorito-alt-boot',
-      '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', '-m', esp(),
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      '-m',
+      esp(),
       `${workDir}/iso`,
     ]);
     expect(sb).toEqual(isoArgv(iso({ secureBoot: false }), paths(), EPOCH));
   });
 
-  it('ISOLINUX + UEFI: the isohybrid MBR and isolinux.bin take GRUB\'s place for BIOS', () => {
+  it("ISOLINUX + UEFI: the isohybrid MBR and isolinux.bin take GRUB's place for BIOS", () => {
     expect(isoArgv(iso({ isolinux: true }), paths(), null)).toEqual([
       ...common('AILINUX_2404', out()),
-      '-partition_offset', '16',
-      '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin', '--mbr-force-bootable',
-      '-append_partition', '2', '0xef', esp(), '-appended_part_as_gpt',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'isolinux/isolinux.bin', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-partition_offset',
+      '16',
+      '-isohybrid-mbr',
+      '/usr/lib/ISOLINUX/isohdpfx.bin',
+      '--mbr-force-bootable',
+      '-append_partition',
+      '2',
+      '0xef',
+      esp(),
+      '-appended_part_as_gpt',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'isolinux/isolinux.bin',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
       '-eltorito-alt-boot',
-      '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', '-m', esp(),
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      '-m',
+      esp(),
       `${workDir}/iso`,
     ]);
   });
@@ -296,10 +453,19 @@ describe('xorriso argv of each variant', () => {
   it('ISOLINUX, BIOS only', () => {
     expect(isoArgv(iso({ isolinux: true, uefi: false }), paths(), null)).toEqual([
       ...common('AILINUX_2404', out()),
-      '-partition_offset', '16',
-      '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin', '--mbr-force-bootable',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'isolinux/isolinux.bin', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-partition_offset',
+      '16',
+      '-isohybrid-mbr',
+      '/usr/lib/ISOLINUX/isohdpfx.bin',
+      '--mbr-force-bootable',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'isolinux/isolinux.bin',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
       `${workDir}/iso`,
     ]);
   });
@@ -321,15 +487,24 @@ describe('iso: /md5sum.txt for the medium check', () => {
       'EFI/BOOT/BOOTX64.EFI': 'MZ',
     };
     writeTree(`${workDir}/iso`, tree);
-    const runner = new FakeRunner().on('xorriso', { effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('-output') + 1]!, 'CD001') });
+    const runner = new FakeRunner().on('xorriso', {
+      effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('-output') + 1]!, 'CD001'),
+    });
     const ctx = stepContext({ config, workDir, stepId: 'iso', runner, sourceDateEpoch: EPOCH });
     await isoStep.run(ctx);
     const md5 = (s: string) => crypto.createHash('md5').update(Buffer.from(s, 'latin1')).digest('hex');
     const sums = fs.readFileSync(`${workDir}/iso/md5sum.txt`, 'utf8');
     expect(sums).toBe(
-      ['.disk/info', 'EFI/BOOT/BOOTX64.EFI', 'boot/grub/grub.cfg', 'casper/filesystem.squashfs', 'casper/initrd.img', 'casper/vmlinuz']
+      `${[
+        '.disk/info',
+        'EFI/BOOT/BOOTX64.EFI',
+        'boot/grub/grub.cfg',
+        'casper/filesystem.squashfs',
+        'casper/initrd.img',
+        'casper/vmlinuz',
+      ]
         .map((f) => `${md5(tree[f as keyof typeof tree])}  ./${f}`)
-        .join('\n') + '\n',
+        .join('\n')}\n`,
     );
     expect(fs.statSync(`${workDir}/iso/md5sum.txt`).mtimeMs).toBe(EPOCH * 1000);
     // written before xorriso ran, so it is inside the image

@@ -19,7 +19,14 @@ import { brandingInputFiles, brandingStep, imageSize, renderPlymouthTheme } from
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
-import { NS_RUN, makeWorkDir, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import {
+  NS_RUN,
+  makeWorkDir,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 let configDir: string;
@@ -78,7 +85,11 @@ function brandedConfig(patch: Record<string, unknown> = {}): { config: BuildConf
 }
 
 function ctxFor(config: BuildConfig, baseDir: string, runner = new FakeRunner()): TestStepContext {
-  writeTree(`${workDir}/layers/bootstrap/root`, { 'etc/os-release': 'ID=ubuntu\n', 'usr/share/.keep': '', 'usr/local/bin/.keep': '' });
+  writeTree(`${workDir}/layers/bootstrap/root`, {
+    'etc/os-release': 'ID=ubuntu\n',
+    'usr/share/.keep': '',
+    'usr/local/bin/.keep': '',
+  });
   const ctx = stepContext({ config, workDir, stepId: 'branding', runner });
   ctx.baseDir = baseDir;
   return ctx;
@@ -91,8 +102,14 @@ describe('branding step', () => {
   it('installs the logo, the installer images over the placeholders, the plymouth theme (selected through the alternatives link), the wallpaper and the helper', async () => {
     const { config, baseDir } = brandedConfig();
     // the layers below: Calamares' branding dir (installer step) and plymouth with its alternatives link
-    writeTree(`${workDir}/layers/installer/upper`, { 'etc/calamares/branding/ailinux/branding.desc': 'x', 'etc/calamares/branding/ailinux/logo.png': 'placeholder' });
-    writeTree(`${workDir}/layers/packages/upper`, { 'usr/sbin/plymouthd': '', 'etc/alternatives/default.plymouth': '' });
+    writeTree(`${workDir}/layers/installer/upper`, {
+      'etc/calamares/branding/ailinux/branding.desc': 'x',
+      'etc/calamares/branding/ailinux/logo.png': 'placeholder',
+    });
+    writeTree(`${workDir}/layers/packages/upper`, {
+      'usr/sbin/plymouthd': '',
+      'etc/alternatives/default.plymouth': '',
+    });
     const ctx = ctxFor(config, baseDir);
     await brandingStep.run(ctx);
 
@@ -105,9 +122,13 @@ describe('branding step', () => {
     expect(fs.readFileSync(`${u}/usr/share/plymouth/themes/ailinux/ailinux.plymouth`, 'utf8')).toBe(
       '[Plymouth Theme]\nName=AILinux\nDescription=Boot splash written by ailinux from the profile\nModuleName=script\n\n[script]\nImageDir=/usr/share/plymouth/themes/ailinux\nScriptFile=/usr/share/plymouth/themes/ailinux/ailinux.script\n',
     );
-    expect(fs.readFileSync(`${u}/usr/share/plymouth/themes/ailinux/ailinux.script`, 'utf8')).toBe(renderPlymouthTheme(config).script);
+    expect(fs.readFileSync(`${u}/usr/share/plymouth/themes/ailinux/ailinux.script`, 'utf8')).toBe(
+      renderPlymouthTheme(config).script,
+    );
     expect(fs.readFileSync(`${u}/usr/share/wallpapers/ailinux/contents/images/64x48.png`).equals(WALLPAPER)).toBe(true);
-    expect(JSON.parse(fs.readFileSync(`${u}/usr/share/wallpapers/ailinux/metadata.json`, 'utf8')).KPlugin.Id).toBe('ailinux');
+    expect(JSON.parse(fs.readFileSync(`${u}/usr/share/wallpapers/ailinux/metadata.json`, 'utf8')).KPlugin.Id).toBe(
+      'ailinux',
+    );
 
     expect(fs.readFileSync(`${u}/usr/local/bin/ailinux-helper`, 'utf8')).toBe(HELPER_SCRIPT);
     expect(mode(`${u}/usr/local/bin/ailinux-helper`)).toBe(0o755);
@@ -119,19 +140,33 @@ describe('branding step', () => {
     const mnt = `${workDir}/mnt/branding`;
     const theme = '/usr/share/plymouth/themes/ailinux/ailinux.plymouth';
     expect(ctx.runner.calls.map((c) => c.argv.slice(c.argv.indexOf('chroot')))).toEqual([
-      ['chroot', mnt, 'update-alternatives', '--install', '/usr/share/plymouth/themes/default.plymouth', 'default.plymouth', theme, '200'],
+      [
+        'chroot',
+        mnt,
+        'update-alternatives',
+        '--install',
+        '/usr/share/plymouth/themes/default.plymouth',
+        'default.plymouth',
+        theme,
+        '200',
+      ],
       ['chroot', mnt, 'update-alternatives', '--set', 'default.plymouth', theme],
     ]);
     for (const call of ctx.runner.calls) expect(call.argv[6]).toBe(NS_RUN);
     await expect(brandingStep.verify(ctx)).resolves.toBeUndefined();
   });
 
-  it('Debian\'s plymouth-set-default-theme, or no plymouth at all (then only a note)', async () => {
+  it("Debian's plymouth-set-default-theme, or no plymouth at all (then only a note)", async () => {
     const { config, baseDir } = brandedConfig();
-    writeTree(`${workDir}/layers/packages/upper`, { 'usr/sbin/plymouthd': '', 'usr/sbin/plymouth-set-default-theme': '' });
+    writeTree(`${workDir}/layers/packages/upper`, {
+      'usr/sbin/plymouthd': '',
+      'usr/sbin/plymouth-set-default-theme': '',
+    });
     const debian = ctxFor(config, baseDir);
     await brandingStep.run(debian);
-    expect(debian.runner.calls.map((c) => c.argv.slice(c.argv.indexOf('chroot') + 2))).toEqual([['plymouth-set-default-theme', 'ailinux']]);
+    expect(debian.runner.calls.map((c) => c.argv.slice(c.argv.indexOf('chroot') + 2))).toEqual([
+      ['plymouth-set-default-theme', 'ailinux'],
+    ]);
 
     fs.rmSync(`${workDir}/layers`, { recursive: true });
     const none = ctxFor(config, baseDir);
@@ -143,14 +178,28 @@ describe('branding step', () => {
 
   it('the assets are input files: a changed logo reruns branding and what follows, and the plan says "input file branding/logo.png changed"', () => {
     const { config, baseDir } = brandedConfig();
-    expect(brandingInputFiles(config)).toEqual(['branding/logo.png', 'branding/splash.png', 'branding/wallpaper.png', 'helper/ailinux-helper.py', 'helper/helper.conf']);
+    expect(brandingInputFiles(config)).toEqual([
+      'branding/logo.png',
+      'branding/splash.png',
+      'branding/wallpaper.png',
+      'helper/ailinux-helper.py',
+      'helper/helper.conf',
+    ]);
     const steps = resolveSteps(config);
     const before = fingerprintSteps(steps, config, baseDir, { sourceDateEpoch: null });
     const ledger: Ledger = {};
-    for (const f of before) ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material };
+    for (const f of before)
+      ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material };
     fs.writeFileSync(path.join(configDir, 'branding', 'logo.png'), solidPng(32, 32, '#000000'));
     const plan = planBuild(fingerprintSteps(steps, config, baseDir, { sourceDateEpoch: null }), ledger, () => true);
-    expect(plan.filter((p) => p.action === 'skip').map((p) => p.id)).toEqual(['preflight', 'bootstrap', 'configure', 'packages', 'desktop', 'installer']);
+    expect(plan.filter((p) => p.action === 'skip').map((p) => p.id)).toEqual([
+      'preflight',
+      'bootstrap',
+      'configure',
+      'packages',
+      'desktop',
+      'installer',
+    ]);
     expect(plan.find((p) => p.id === 'branding')!.reasons).toEqual(['input file branding/logo.png changed']);
     expect(plan.find((p) => p.id === 'identity')!.reasons).toEqual(['an earlier step (branding) runs again']);
   });
@@ -158,7 +207,9 @@ describe('branding step', () => {
   it('an asset that is not the image it claims to be is refused', async () => {
     const { config, baseDir } = brandedConfig();
     fs.writeFileSync(path.join(configDir, 'branding', 'logo.png'), 'GIF89a not a png');
-    await expect(brandingStep.run(ctxFor(config, baseDir))).rejects.toThrow('branding.logo: branding/logo.png is not a PNG image');
+    await expect(brandingStep.run(ctxFor(config, baseDir))).rejects.toThrow(
+      'branding.logo: branding/logo.png is not a PNG image',
+    );
   });
 
   it('a helper file holding an API key is refused, naming the file, not the key', async () => {
@@ -167,7 +218,9 @@ describe('branding step', () => {
     fs.writeFileSync(path.join(configDir, 'helper', 'helper.conf'), `model = gpt\napi_key = ${key}\n`);
     const error = (await brandingStep.run(ctxFor(config, baseDir)).catch((e: unknown) => e)) as StepError;
     expect(error).toBeInstanceOf(StepError);
-    expect(error.message).toBe('helper.files.1: helper/helper.conf holds what looks like an OpenAI-style API key (sk-...); secrets are never baked into an image');
+    expect(error.message).toBe(
+      'helper.files.1: helper/helper.conf holds what looks like an OpenAI-style API key (sk-...); secrets are never baked into an image',
+    );
     expect(error.message).not.toContain(key);
     expect(fs.existsSync(`${upper()}/etc/ailinux-helper/helper.conf`)).toBe(false);
   });
@@ -175,7 +228,34 @@ describe('branding step', () => {
   it('image sizes come from PNG and JPEG headers', () => {
     expect(imageSize(WALLPAPER)).toEqual({ width: 64, height: 48 });
     // SOI, APP0 (16 bytes), SOF0 with height 1080 and width 1920
-    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, ...Array(14).fill(0), 0xff, 0xc0, 0x00, 0x11, 0x08, 0x04, 0x38, 0x07, 0x80, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const jpeg = Buffer.from([
+      0xff,
+      0xd8,
+      0xff,
+      0xe0,
+      0x00,
+      0x10,
+      ...Array(14).fill(0),
+      0xff,
+      0xc0,
+      0x00,
+      0x11,
+      0x08,
+      0x04,
+      0x38,
+      0x07,
+      0x80,
+      0x03,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+    ]);
     expect(imageSize(jpeg)).toEqual({ width: 1920, height: 1080 });
     expect(imageSize(Buffer.from('not an image'))).toBeNull();
   });
@@ -185,16 +265,32 @@ describe('branding step', () => {
 
 describe('config load: path escapes', () => {
   for (const [field, value, expected] of [
-    ['branding.dir', '../outside', 'a path inside the config file\'s directory ("..", which could escape it, is refused)'],
-    ['branding.dir', 'assets/../../etc', 'a path inside the config file\'s directory ("..", which could escape it, is refused)'],
+    [
+      'branding.dir',
+      '../outside',
+      'a path inside the config file\'s directory ("..", which could escape it, is refused)',
+    ],
+    [
+      'branding.dir',
+      'assets/../../etc',
+      'a path inside the config file\'s directory ("..", which could escape it, is refused)',
+    ],
     ['branding.dir', '/etc/ailinux', 'a path relative to the config file (an absolute path is refused)'],
-    ['branding.logo', '../../root/.ssh/id_rsa.png', 'a path inside the config file\'s directory ("..", which could escape it, is refused)'],
+    [
+      'branding.logo',
+      '../../root/.ssh/id_rsa.png',
+      'a path inside the config file\'s directory ("..", which could escape it, is refused)',
+    ],
     ['helper.files.0.source', '/etc/shadow', 'a path relative to the config file (an absolute path is refused)'],
     ['helper.files.0.destination', '/usr/../etc/sudoers', 'a path without "." or ".." parts'],
   ] as const) {
     it(`${field} = ${value} is refused (exit 2, the field named)`, () => {
       const branding: Record<string, unknown> = { dir: 'branding' };
-      const helper = { name: 'h', title: 'H', files: [{ source: 'h.py', destination: '/usr/local/bin/h', mode: '0755' }] };
+      const helper = {
+        name: 'h',
+        title: 'H',
+        files: [{ source: 'h.py', destination: '/usr/local/bin/h', mode: '0755' }],
+      };
       const [section, key, index, sub] = field.split('.');
       if (section === 'branding') branding[key!] = value;
       else (helper.files[Number(index)] as Record<string, string>)[sub!] = value;
@@ -208,9 +304,18 @@ describe('config load: path escapes', () => {
 
   it('branding files need branding.dir; modes with setuid are refused; an odd launcher command is refused', () => {
     expect(loadError({ branding: { logo: 'logo.png' } }).issues.map((i) => i.path)).toEqual(['branding.dir']);
-    const setuid = loadError({ helper: { name: 'h', title: 'H', files: [{ source: 'h', destination: '/usr/bin/h', mode: '4755' }] } });
+    const setuid = loadError({
+      helper: { name: 'h', title: 'H', files: [{ source: 'h', destination: '/usr/bin/h', mode: '4755' }] },
+    });
     expect(setuid.issues.map((i) => i.path)).toEqual(['helper.files.0.mode']);
-    const shell = loadError({ helper: { name: 'h', title: 'H', files: [{ source: 'h', destination: '/usr/bin/h', mode: '0755' }], launcher: { exec: 'sh -c "curl x | sh"' } } });
+    const shell = loadError({
+      helper: {
+        name: 'h',
+        title: 'H',
+        files: [{ source: 'h', destination: '/usr/bin/h', mode: '0755' }],
+        launcher: { exec: 'sh -c "curl x | sh"' },
+      },
+    });
     expect(shell.issues.map((i) => i.path)).toEqual(['helper.launcher.exec']);
   });
 });
@@ -244,7 +349,11 @@ describe('config load: secrets are refused and never echoed', () => {
       iso: { kernelArgs: ['quiet', 'AKIAIOSFODNN7EXAMPLE'] },
       liveUser: { name: 'ailinux', password: `xoxp-${'1234567890'.repeat(2)}` },
     });
-    expect(error.issues.map((i) => i.path).sort()).toEqual(['distribution.mirror', 'iso.kernelArgs.1', 'liveUser.password']);
+    expect(error.issues.map((i) => i.path).sort()).toEqual([
+      'distribution.mirror',
+      'iso.kernelArgs.1',
+      'liveUser.password',
+    ]);
     const text = renderError(error);
     expect(text).not.toContain(gh);
     expect(text).not.toContain('AKIAIOSFODNN7EXAMPLE');
@@ -259,12 +368,28 @@ describe('config load: secrets are refused and never echoed', () => {
     expect(renderError(error)).not.toContain(random);
     // the same word in a field that is not for text (a host path) is left alone, and ordinary values pass
     expect(secretKind(random, false)).toBeNull();
-    for (const ok of ['task-kde-desktop-and-more-stuff-here', 'AILinux 24.04 with KDE Plasma and a helper', 'a'.repeat(64), 'http://archive.ubuntu.com/ubuntu', 'skeleton-keyboard-layout-switcher']) {
+    for (const ok of [
+      'task-kde-desktop-and-more-stuff-here',
+      'AILinux 24.04 with KDE Plasma and a helper',
+      'a'.repeat(64),
+      'http://archive.ubuntu.com/ubuntu',
+      'skeleton-keyboard-layout-switcher',
+    ]) {
       expect(secretKind(ok, true), ok).toBeNull();
     }
     // the pinned sha256 of the keyring is hex, but not a text field
     const sha = 'ab12'.repeat(16);
-    expect(findSecrets({ distribution: { keyring: { path: '/k', sha256: sha } } }, new Set(['description']))).toEqual([]);
-    expect(() => loadConfig({ configFile: writeConfig({ distribution: { keyring: { path: '/k.gpg', sha256: '80a36b0a6de2f69f49d2df75ef473ccde121e9e190b9ea01d20a4f63778d5c31' } } }) })).not.toThrow();
+    expect(findSecrets({ distribution: { keyring: { path: '/k', sha256: sha } } }, new Set(['description']))).toEqual(
+      [],
+    );
+    expect(() =>
+      loadConfig({
+        configFile: writeConfig({
+          distribution: {
+            keyring: { path: '/k.gpg', sha256: '80a36b0a6de2f69f49d2df75ef473ccde121e9e190b9ea01d20a4f63778d5c31' },
+          },
+        }),
+      }),
+    ).not.toThrow();
   });
 });

@@ -10,7 +10,14 @@ import { chrootCleanupStep, cleanupCommands } from '../../src/steps/chroot-clean
 import { packagesStep } from '../../src/steps/packages.js';
 import { duArgv, parseDuBytes, squashfsStep } from '../../src/steps/squashfs.js';
 import { StepError } from '../../src/errors.js';
-import { layerTreeDir, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree } from '../helpers/step-context.js';
+import {
+  layerTreeDir,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -23,8 +30,16 @@ const inChroot = (argv: readonly string[]) => argv.slice(argv.indexOf('chroot') 
 
 describe('chroot-cleanup (ailinux)', () => {
   it('rebuilds the initramfs (casper.conf and the splash are in it), restores the resolv.conf symlink, in this order', async () => {
-    writeTree(layerDir('bootstrap'), { 'usr/sbin/update-initramfs': '', 'etc/ssh/ssh_host_ed25519_key': 'k', 'var/log/apt/history.log': 'x', 'tmp/.keep': '' });
-    writeTree(layerDir('configure'), { 'etc/resolv.conf': 'nameserver 10.0.0.1\n', 'usr/sbin/policy-rc.d': 'exit 101\n' });
+    writeTree(layerDir('bootstrap'), {
+      'usr/sbin/update-initramfs': '',
+      'etc/ssh/ssh_host_ed25519_key': 'k',
+      'var/log/apt/history.log': 'x',
+      'tmp/.keep': '',
+    });
+    writeTree(layerDir('configure'), {
+      'etc/resolv.conf': 'nameserver 10.0.0.1\n',
+      'usr/sbin/policy-rc.d': 'exit 101\n',
+    });
     const config = profileConfig('ailinux');
     const ctx = stepContext({ config, workDir, stepId: 'chroot-cleanup' });
     await chrootCleanupStep.run(ctx);
@@ -56,7 +71,12 @@ describe('chroot-cleanup (ailinux)', () => {
     writeTree(layerDir('configure'), { 'etc/resolv.conf': 'nameserver 10.0.0.1\n' });
     const ctx = stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'chroot-cleanup' });
     await chrootCleanupStep.run(ctx); // the fake ln changes nothing
-    await expect(chrootCleanupStep.verify(ctx)).rejects.toThrow(new StepError('chroot-cleanup', '/etc/resolv.conf is not the symlink to ../run/systemd/resolve/stub-resolv.conf the profile asks for'));
+    await expect(chrootCleanupStep.verify(ctx)).rejects.toThrow(
+      new StepError(
+        'chroot-cleanup',
+        '/etc/resolv.conf is not the symlink to ../run/systemd/resolve/stub-resolv.conf the profile asks for',
+      ),
+    );
     fs.mkdirSync(`${layerDir('chroot-cleanup')}/etc`, { recursive: true });
     fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', `${layerDir('chroot-cleanup')}/etc/resolv.conf`);
     await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
@@ -64,7 +84,7 @@ describe('chroot-cleanup (ailinux)', () => {
 });
 
 describe('name resolution for apt inside the chroot', () => {
-  it('when a package made /etc/resolv.conf a symlink into /run, the host\'s file goes into the step\'s layer before each network call', async () => {
+  it("when a package made /etc/resolv.conf a symlink into /run, the host's file goes into the step's layer before each network call", async () => {
     writeTree(layerDir('bootstrap'), { 'etc/os-release': 'ID=ubuntu\n', 'var/lib/dpkg/status': '' });
     fs.mkdirSync(`${layerDir('configure')}/etc`, { recursive: true });
     fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', `${layerDir('configure')}/etc/resolv.conf`);
@@ -90,7 +110,13 @@ describe('squashfs (ailinux)', () => {
     runner.on('dpkg-query', { stdout: 'casper\t1.498\n' });
     runner.on('du', { stdout: '5368709120\t/mnt\n' });
     runner.on('cp', { effect: (call) => fs.writeFileSync(call.argv.at(-1)!, 'kernel') });
-    runner.on('mksquashfs', { effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('mksquashfs') + 2]!, Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(60)])) });
+    runner.on('mksquashfs', {
+      effect: (call) =>
+        fs.writeFileSync(
+          call.argv[call.argv.indexOf('mksquashfs') + 2]!,
+          Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(60)]),
+        ),
+    });
   }
 
   it('writes filesystem.size from du over the read-only view, leaving out what mksquashfs leaves out', async () => {
@@ -100,26 +126,54 @@ describe('squashfs (ailinux)', () => {
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
     const du = ctx.runner.calls.find((c) => c.argv.includes('du'))!.argv;
-    expect(du.slice(du.indexOf('du'))).toEqual(['du', '-sx', '--apparent-size', '--block-size=1', `--exclude=${mnt}/var/cache/apt`, `--exclude=${mnt}/root`, mnt]);
+    expect(du.slice(du.indexOf('du'))).toEqual([
+      'du',
+      '-sx',
+      '--apparent-size',
+      '--block-size=1',
+      `--exclude=${mnt}/var/cache/apt`,
+      `--exclude=${mnt}/root`,
+      mnt,
+    ]);
     expect(du).not.toContain('chroot');
     expect(fs.readFileSync(`${workDir}/iso/casper/filesystem.size`, 'utf8')).toBe('5368709120\n');
     await expect(squashfsStep.verify(ctx)).resolves.toBeUndefined();
     fs.writeFileSync(`${workDir}/iso/casper/filesystem.size`, 'lots\n');
-    await expect(squashfsStep.verify(ctx)).rejects.toThrow(`${workDir}/iso/casper/filesystem.size does not hold a byte count`);
+    await expect(squashfsStep.verify(ctx)).rejects.toThrow(
+      `${workDir}/iso/casper/filesystem.size does not hold a byte count`,
+    );
   });
 
   it('under SOURCE_DATE_EPOCH every file it writes into the ISO tree has that time', async () => {
-    const ctx = stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'squashfs', sourceDateEpoch: 1700000000 });
+    const ctx = stepContext({
+      config: profileConfig('ailinux'),
+      workDir,
+      stepId: 'squashfs',
+      sourceDateEpoch: 1700000000,
+    });
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const live = `${workDir}/iso/casper`;
-    expect(fs.readdirSync(live).sort()).toEqual(['filesystem.manifest', 'filesystem.size', 'filesystem.squashfs', 'initrd.img', 'vmlinuz']);
+    expect(fs.readdirSync(live).sort()).toEqual([
+      'filesystem.manifest',
+      'filesystem.size',
+      'filesystem.squashfs',
+      'initrd.img',
+      'vmlinuz',
+    ]);
     for (const f of fs.readdirSync(live)) expect(fs.statSync(`${live}/${f}`).mtimeMs, f).toBe(1700000000 * 1000);
   });
 
   it('du output is parsed strictly', () => {
     expect(parseDuBytes('123\t/x\n')).toBe(123);
     expect(() => parseDuBytes('du: cannot access')).toThrow('du printed no size');
-    expect(duArgv(profileConfig('minimal'), '/m')).toEqual(['du', '-sx', '--apparent-size', '--block-size=1', '--exclude=/m/boot', '/m']);
+    expect(duArgv(profileConfig('minimal'), '/m')).toEqual([
+      'du',
+      '-sx',
+      '--apparent-size',
+      '--block-size=1',
+      '--exclude=/m/boot',
+      '/m',
+    ]);
   });
 });

@@ -16,7 +16,16 @@ import { dearmorKey } from '../../src/steps/apt-keys.js';
 import { configureStep } from '../../src/steps/configure.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
-import { CHROOT_ENV, expectedChrootArgv, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import {
+  CHROOT_ENV,
+  expectedChrootArgv,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -24,15 +33,21 @@ beforeEach(() => {
 });
 afterEach(() => removeWorkDir(workDir));
 
-
 function chrootCmd(command: readonly string[], apt = false): string[] {
   return expectedChrootArgv(workDir, 'configure', ['bootstrap'], command, apt);
 }
 
 /** Binary OpenPGP-ish bytes (a public-key packet tag first) and their ASCII armor. */
-const KEY = Buffer.concat([Buffer.from([0x99, 0x01, 0x0d, 0x04]), crypto.createHash('sha512').update('test key').digest(), Buffer.alloc(200, 7)]);
+const KEY = Buffer.concat([
+  Buffer.from([0x99, 0x01, 0x0d, 0x04]),
+  crypto.createHash('sha512').update('test key').digest(),
+  Buffer.alloc(200, 7),
+]);
 function armor(data: Buffer): string {
-  const b64 = data.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const b64 = data
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: test\n\n${b64}\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n`;
 }
 const sha = (data: string | Buffer) => crypto.createHash('sha256').update(data).digest('hex');
@@ -45,15 +60,31 @@ function withRepositories(): { config: BuildConfig; dir: string } {
   fs.writeFileSync(path.join(dir, 'keys', 'tools.gpg'), KEY);
   const config = profileConfig('ailinux', (c) => {
     c.distribution.extraRepositories = [
-      { name: 'ailinux', uri: 'https://repo.ailinux.example/apt', suites: ['noble'], components: ['main', 'ai'], key: { path: 'keys/ailinux.asc', sha256: sha(armor(KEY)) } },
-      { name: 'tools', uri: 'http://tools.example/debian', suites: ['stable', 'testing'], components: ['main'], key: { path: path.join(dir, 'keys', 'tools.gpg'), sha256: sha(KEY) } },
+      {
+        name: 'ailinux',
+        uri: 'https://repo.ailinux.example/apt',
+        suites: ['noble'],
+        components: ['main', 'ai'],
+        key: { path: 'keys/ailinux.asc', sha256: sha(armor(KEY)) },
+      },
+      {
+        name: 'tools',
+        uri: 'http://tools.example/debian',
+        suites: ['stable', 'testing'],
+        components: ['main'],
+        key: { path: path.join(dir, 'keys', 'tools.gpg'), sha256: sha(KEY) },
+      },
     ];
   });
   return { config, dir };
 }
 
 function ctxFor(config: BuildConfig, baseDir: string): TestStepContext {
-  writeTree(`${workDir}/layers/bootstrap/root`, { 'etc/os-release': 'ID=ubuntu\n', 'etc/apt/.keep': '', 'usr/sbin/.keep': '' });
+  writeTree(`${workDir}/layers/bootstrap/root`, {
+    'etc/os-release': 'ID=ubuntu\n',
+    'etc/apt/.keep': '',
+    'usr/sbin/.keep': '',
+  });
   const ctx = stepContext({ config, workDir, stepId: 'configure' });
   ctx.baseDir = baseDir;
   return ctx;
@@ -124,10 +155,15 @@ describe('configure with extra repositories', () => {
   });
 
   it('an armored file that is not a public key block is refused', () => {
-    expect(() => dearmorKey(Buffer.from('-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n'), 'f')).toThrow(
-      'f: the key file is ASCII-armored but not an OpenPGP public key block',
+    expect(() =>
+      dearmorKey(
+        Buffer.from('-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n'),
+        'f',
+      ),
+    ).toThrow('f: the key file is ASCII-armored but not an OpenPGP public key block');
+    expect(() => dearmorKey(Buffer.from(armor(Buffer.from('plain text, not a packet'))), 'f')).toThrow(
+      'f: the armored key does not decode to OpenPGP data',
     );
-    expect(() => dearmorKey(Buffer.from(armor(Buffer.from('plain text, not a packet'))), 'f')).toThrow('f: the armored key does not decode to OpenPGP data');
     expect(dearmorKey(KEY, 'f')).toBe(KEY);
   });
 
@@ -137,7 +173,8 @@ describe('configure with extra repositories', () => {
     const steps = resolveSteps(config);
     const before = fingerprintSteps(steps, config, dir, { sourceDateEpoch: null });
     const ledger: Ledger = {};
-    for (const f of before) ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material };
+    for (const f of before)
+      ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material };
     fs.writeFileSync(path.join(dir, 'keys', 'ailinux.asc'), armor(Buffer.concat([KEY, Buffer.from([1])])));
     const plan = planBuild(fingerprintSteps(steps, config, dir, { sourceDateEpoch: null }), ledger, () => true);
     expect(plan.filter((p) => p.action === 'skip').map((p) => p.id)).toEqual(['preflight', 'bootstrap']);
@@ -149,7 +186,12 @@ describe('configure with extra repositories', () => {
     const ctx = ctxFor(config, workDir);
     await configureStep.run(ctx);
     const text = fs.readFileSync(`${upper()}/etc/apt/sources.list`, 'utf8');
-    expect(text.split('\n').filter((l) => l.startsWith('deb ')).map((l) => l.split(' ')[2])).toEqual(['noble', 'noble-updates', 'noble-backports', 'noble-security']);
+    expect(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('deb '))
+        .map((l) => l.split(' ')[2]),
+    ).toEqual(['noble', 'noble-updates', 'noble-backports', 'noble-security']);
     expect(fs.existsSync(`${upper()}/etc/apt/keyrings`)).toBe(false);
     // the host name is not configure's: it is set late, by identity
     expect(fs.existsSync(`${upper()}/etc/hostname`)).toBe(false);

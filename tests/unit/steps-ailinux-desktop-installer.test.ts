@@ -14,14 +14,22 @@ import { PNG_SIGNATURE } from '../../src/steps/calamares/png.js';
 import { renderUnpackfsConf } from '../../src/steps/calamares/modules.js';
 import { desktopStep } from '../../src/steps/desktop.js';
 import { installerStep } from '../../src/steps/installer.js';
-import { CHROOT_ENV, expectedChrootArgv, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import {
+  CHROOT_ENV,
+  expectedChrootArgv,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
   workDir = makeWorkDir('ailinux-desktop-');
 });
 afterEach(() => removeWorkDir(workDir));
-
 
 function chrootCmd(step: string, lower: readonly string[], command: readonly string[], apt = false): string[] {
   return expectedChrootArgv(workDir, step, lower, command, apt);
@@ -30,7 +38,10 @@ function chrootCmd(step: string, lower: readonly string[], command: readonly str
 /** What `apt-cache policy` prints for packages that exist (captured format of noble's apt 2.7). */
 function policyOutput(names: readonly string[], virtual: readonly string[] = []): string {
   return [
-    ...names.map((n) => `${n}:\n  Installed: (none)\n  Candidate: 1.0-1ubuntu1\n  Version table:\n     1.0-1ubuntu1 500\n        500 http://archive.ubuntu.com/ubuntu noble/main amd64 Packages\n`),
+    ...names.map(
+      (n) =>
+        `${n}:\n  Installed: (none)\n  Candidate: 1.0-1ubuntu1\n  Version table:\n     1.0-1ubuntu1 500\n        500 http://archive.ubuntu.com/ubuntu noble/main amd64 Packages\n`,
+    ),
     ...virtual.map((n) => `${n}:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n`),
   ].join('');
 }
@@ -61,8 +72,27 @@ function base(): void {
   });
 }
 
-const DESKTOP = ['kde-plasma-desktop', 'sddm', 'xorg', 'konsole', 'dolphin', 'kate', 'okular', 'ark', 'falkon', 'plasma-nm'];
-const INSTALLER = ['calamares', 'grub-pc-bin', 'grub-efi-amd64-signed', 'shim-signed', 'efibootmgr', 'dosfstools', 'cryptsetup'];
+const DESKTOP = [
+  'kde-plasma-desktop',
+  'sddm',
+  'xorg',
+  'konsole',
+  'dolphin',
+  'kate',
+  'okular',
+  'ark',
+  'falkon',
+  'plasma-nm',
+];
+const INSTALLER = [
+  'calamares',
+  'grub-pc-bin',
+  'grub-efi-amd64-signed',
+  'shim-signed',
+  'efibootmgr',
+  'dosfstools',
+  'cryptsetup',
+];
 
 function ctxFor(config: BuildConfig, stepId: string, runner: FakeRunner): TestStepContext {
   return stepContext({ config, workDir, stepId, runner });
@@ -81,7 +111,10 @@ describe('desktop', () => {
       chrootCmd('desktop', lower, ['apt-cache', 'policy', ...DESKTOP]),
       chrootCmd('desktop', lower, ['apt-get', 'install', '-y', '--no-install-recommends', ...DESKTOP], true),
     ]);
-    expect(runner.calls.map((c) => c.options)).toEqual([{ env: CHROOT_ENV }, { env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS }]);
+    expect(runner.calls.map((c) => c.options)).toEqual([
+      { env: CHROOT_ENV },
+      { env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS },
+    ]);
     expect(ctx.infos).toEqual([`installing ${DESKTOP.length} package(s): ${DESKTOP.join(' ')}`]);
     expect(artifacts).toEqual([{ path: 'layers/desktop', kind: 'dir' }]);
     await expect(desktopStep.verify(ctx)).resolves.toBeUndefined();
@@ -89,9 +122,15 @@ describe('desktop', () => {
 
   it('names that are not in the archives fail the step with those names, and apt-get install never runs', async () => {
     base();
-    const config = profileConfig('ailinux', (c) => (c.packages.apps = ['konsole', 'kde-frobnicator', 'dolphin', 'nosuch-app']));
+    const config = profileConfig(
+      'ailinux',
+      (c) => (c.packages.apps = ['konsole', 'kde-frobnicator', 'dolphin', 'nosuch-app']),
+    );
     const names = [...config.packages.desktop, ...config.packages.apps];
-    const runner = aptRunner('desktop', names.filter((n) => !['kde-frobnicator', 'nosuch-app'].includes(n)));
+    const runner = aptRunner(
+      'desktop',
+      names.filter((n) => !['kde-frobnicator', 'nosuch-app'].includes(n)),
+    );
     const ctx = ctxFor(config, 'desktop', runner);
     const run = desktopStep.run(ctx);
     await expect(run).rejects.toBeInstanceOf(StepError);
@@ -113,7 +152,9 @@ describe('desktop', () => {
     const config = profileConfig('ailinux');
     const ctx = ctxFor(config, 'desktop', aptRunner('desktop', DESKTOP));
     await desktopStep.run(ctx);
-    writeTree(`${workDir}/layers/desktop/upper`, { 'var/lib/dpkg/status': dpkgStatus(DESKTOP.filter((p) => p !== 'sddm')) });
+    writeTree(`${workDir}/layers/desktop/upper`, {
+      'var/lib/dpkg/status': dpkgStatus(DESKTOP.filter((p) => p !== 'sddm')),
+    });
     await expect(desktopStep.verify(ctx)).rejects.toThrow('apt finished, but these packages are not installed: sddm');
   });
 
@@ -128,8 +169,13 @@ describe('desktop', () => {
 
   it('parses apt-cache policy: unknown names are absent, virtual ones have no candidate', () => {
     const out = policyOutput(['sddm', 'xorg'], ['x-window-manager']);
-    expect(missingFromPolicy(['sddm', 'nosuch', 'xorg', 'x-window-manager'], out)).toEqual(['nosuch', 'x-window-manager']);
-    expect(missingFromPolicy(['sddm'], 'sddm:amd64:\n  Installed: (none)\n  Candidate: 0.20.0-2ubuntu4.2\n')).toEqual([]);
+    expect(missingFromPolicy(['sddm', 'nosuch', 'xorg', 'x-window-manager'], out)).toEqual([
+      'nosuch',
+      'x-window-manager',
+    ]);
+    expect(missingFromPolicy(['sddm'], 'sddm:amd64:\n  Installed: (none)\n  Candidate: 0.20.0-2ubuntu4.2\n')).toEqual(
+      [],
+    );
   });
 });
 
@@ -324,12 +370,15 @@ describe('installer', () => {
     expect(qml).toContain('source: "logo.png"');
     expect(qml).toContain('text: "Installing AILinux..."');
     // Calamares refuses to start without its branding images: placeholders until the branding step
-    for (const image of ['logo.png', 'welcome.png']) expect(fs.readFileSync(`${branding}/${image}`).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+    for (const image of ['logo.png', 'welcome.png'])
+      expect(fs.readFileSync(`${branding}/${image}`).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(ctx.infos.at(-1)).toBe('Calamares configured: branding ailinux, display managers sddm');
     await expect(installerStep.verify(ctx)).resolves.toBeUndefined();
 
     fs.appendFileSync(`${etc()}/modules/unpackfs.conf`, '# edited\n');
-    await expect(installerStep.verify(ctx)).rejects.toThrow('/etc/calamares/modules/unpackfs.conf in the rootfs is not the one the profile asks for');
+    await expect(installerStep.verify(ctx)).rejects.toThrow(
+      '/etc/calamares/modules/unpackfs.conf in the rootfs is not the one the profile asks for',
+    );
   });
 
   it('the sequences, file system, swap, groups and removals are profile data', async () => {
@@ -353,11 +402,17 @@ describe('installer', () => {
     const modules = `${etc()}/modules`;
     expect(fs.readFileSync(`${modules}/partition.conf`, 'utf8')).toContain('initialSwapChoice: none\n');
     expect(fs.readFileSync(`${modules}/partition.conf`, 'utf8')).toContain('defaultFileSystemType: "btrfs"\n');
-    expect(fs.readFileSync(`${modules}/users.conf`, 'utf8')).toContain('defaultGroups:\n    - "users"\nautologinGroup: autologin\ndoAutologin: false\nsetRootPassword');
-    expect(fs.readFileSync(`${modules}/packages.conf`, 'utf8')).toBe(`${HEAD}backend: apt\nupdate_db: false\nupdate_system: false\noperations: []\n`);
+    expect(fs.readFileSync(`${modules}/users.conf`, 'utf8')).toContain(
+      'defaultGroups:\n    - "users"\nautologinGroup: autologin\ndoAutologin: false\nsetRootPassword',
+    );
+    expect(fs.readFileSync(`${modules}/packages.conf`, 'utf8')).toBe(
+      `${HEAD}backend: apt\nupdate_db: false\nupdate_system: false\noperations: []\n`,
+    );
     expect(fs.readFileSync(`${modules}/bootloader.conf`, 'utf8')).not.toContain('efiBootloaderId');
     // no display manager in the image: the list is empty, not invented
-    expect(fs.readFileSync(`${modules}/displaymanager.conf`, 'utf8')).toBe(`${HEAD}displaymanagers:\nbasicSetup: false\nsysconfigSetup: false\n`);
+    expect(fs.readFileSync(`${modules}/displaymanager.conf`, 'utf8')).toBe(
+      `${HEAD}displaymanagers:\nbasicSetup: false\nsysconfigSetup: false\n`,
+    );
     const desc = fs.readFileSync(`${etc()}/branding/acme/branding.desc`, 'utf8');
     expect(desc).toContain('componentName: acme\n');
     expect(desc).toContain('    versionedName: "Acme OS"\n');
@@ -366,7 +421,9 @@ describe('installer', () => {
 
   it('unpackfs reads the squashfs where the live system mounts the medium: casper /cdrom, live-boot /run/live/medium', () => {
     expect(renderUnpackfsConf(profileConfig('ailinux'))).toContain('source: "/cdrom/casper/filesystem.squashfs"');
-    expect(renderUnpackfsConf(profileConfig('minimal'))).toContain('source: "/run/live/medium/live/filesystem.squashfs"');
+    expect(renderUnpackfsConf(profileConfig('minimal'))).toContain(
+      'source: "/run/live/medium/live/filesystem.squashfs"',
+    );
   });
 
   it('without Calamares in the image (another installer, or none) no Calamares file is written', async () => {
@@ -378,7 +435,11 @@ describe('installer', () => {
     expect(ctx.infos.at(-1)).toBe('the image has no /usr/bin/calamares: no Calamares configuration written');
     await expect(installerStep.verify(ctx)).resolves.toBeUndefined();
     // and the minimal profile runs nothing at all
-    const none = ctxFor(profileConfig('ailinux', (c) => (c.packages.installer = [])), 'installer', new FakeRunner());
+    const none = ctxFor(
+      profileConfig('ailinux', (c) => (c.packages.installer = [])),
+      'installer',
+      new FakeRunner(),
+    );
     await installerStep.run(none);
     expect(none.runner.calls).toEqual([]);
   });
@@ -386,8 +447,13 @@ describe('installer', () => {
   it('a missing installer package is named before apt runs', async () => {
     base();
     const config = profileConfig('ailinux');
-    const runner = aptRunner('installer', INSTALLER.filter((p) => p !== 'shim-signed'));
-    await expect(installerStep.run(ctxFor(config, 'installer', runner))).rejects.toThrow('packages not found in the configured archives: shim-signed');
+    const runner = aptRunner(
+      'installer',
+      INSTALLER.filter((p) => p !== 'shim-signed'),
+    );
+    await expect(installerStep.run(ctxFor(config, 'installer', runner))).rejects.toThrow(
+      'packages not found in the configured archives: shim-signed',
+    );
     expect(runner.calls).toHaveLength(1);
   });
 });

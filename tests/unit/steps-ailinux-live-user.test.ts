@@ -7,7 +7,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { identityStep, renderCasperConf } from '../../src/steps/identity.js';
-import { CHROOT_ENV, layerTreeDir, NS_RUN, makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type TestStepContext } from '../helpers/step-context.js';
+import {
+  CHROOT_ENV,
+  layerTreeDir,
+  NS_RUN,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -21,14 +31,40 @@ const layerDir = (id: string) => layerTreeDir(workDir, id);
 function cmd(command: readonly string[]): string[] {
   const mnt = `${workDir}/mnt/identity`;
   return [
-    'unshare', '--mount', '--propagation', 'private', '--fork', '--', NS_RUN,
-    '--mount', 'overlay', 'overlay', mnt,
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--fork',
+    '--',
+    NS_RUN,
+    '--mount',
+    'overlay',
+    'overlay',
+    mnt,
     `lowerdir=${LOWER.map(layerDir).join(':')},upperdir=${workDir}/layers/identity/upper,workdir=${workDir}/layers/identity/work`,
-    '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-    '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-    '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-    '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
-    '--', 'chroot', mnt, ...command,
+    '--mount',
+    'proc',
+    'proc',
+    `${mnt}/proc`,
+    '-',
+    '--mount',
+    'sysfs',
+    'sysfs',
+    `${mnt}/sys`,
+    '-',
+    '--mount',
+    'devpts',
+    'devpts',
+    `${mnt}/dev/pts`,
+    'newinstance,ptmxmode=0666,mode=0620',
+    '--bind',
+    `${mnt}/dev/pts/ptmx`,
+    `${mnt}/dev/ptmx`,
+    '--',
+    'chroot',
+    mnt,
+    ...command,
   ];
 }
 
@@ -51,7 +87,9 @@ function runnerWithUseradd(user: string): FakeRunner {
   return new FakeRunner().on((argv) => argv.includes('useradd'), {
     effect: () => {
       const upper = layerDir('identity');
-      writeTree(upper, { 'etc/passwd': `root:x:0:0:root:/root:/bin/bash\n${user}:x:1000:1000::/home/${user}:/bin/bash\n` });
+      writeTree(upper, {
+        'etc/passwd': `root:x:0:0:root:/root:/bin/bash\n${user}:x:1000:1000::/home/${user}:/bin/bash\n`,
+      });
       const skel = `${upper}/etc/skel/Desktop`;
       if (fs.existsSync(skel)) fs.cpSync(skel, `${upper}/home/${user}/Desktop`, { recursive: true });
     },
@@ -71,30 +109,55 @@ function withHelper(config: BuildConfig): void {
 const mode = (f: string) => fs.statSync(f).mode & 0o7777;
 const upper = () => layerDir('identity');
 
-const INSTALL_LAUNCHER = '[Desktop Entry]\nType=Application\nVersion=1.0\nName=Install AILinux\nComment=Install AILinux on this computer\nExec=sudo -E calamares\nIcon=calamares\nTerminal=false\nCategories=System;\n';
-const HELPER_LAUNCHER = '[Desktop Entry]\nType=Application\nVersion=1.0\nName=AILinux Helper\nExec=/usr/local/bin/ailinux-helper\nIcon=ailinux\nTerminal=false\nCategories=System;\n';
+const INSTALL_LAUNCHER =
+  '[Desktop Entry]\nType=Application\nVersion=1.0\nName=Install AILinux\nComment=Install AILinux on this computer\nExec=sudo -E calamares\nIcon=calamares\nTerminal=false\nCategories=System;\n';
+const HELPER_LAUNCHER =
+  '[Desktop Entry]\nType=Application\nVersion=1.0\nName=AILinux Helper\nExec=/usr/local/bin/ailinux-helper\nIcon=ailinux\nTerminal=false\nCategories=System;\n';
 
 describe('identity: the ailinux live user', () => {
   it('host name, casper.conf, launchers, useradd, chpasswd, sudoers.d 0440, SDDM autologin, chown of the Desktop: exact argv and files', async () => {
     desktopImage();
     const config = profileConfig('ailinux', withHelper);
-    const ctx: TestStepContext = stepContext({ config, workDir, stepId: 'identity', runner: runnerWithUseradd('ailinux') });
+    const ctx: TestStepContext = stepContext({
+      config,
+      workDir,
+      stepId: 'identity',
+      runner: runnerWithUseradd('ailinux'),
+    });
     await identityStep.run(ctx);
 
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
-      cmd(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'AILinux live user', '--groups', 'sudo,adm,audio,video,plugdev,netdev', 'ailinux']),
+      cmd([
+        'useradd',
+        '--create-home',
+        '--shell',
+        '/bin/bash',
+        '--comment',
+        'AILinux live user',
+        '--groups',
+        'sudo,adm,audio,video,plugdev,netdev',
+        'ailinux',
+      ]),
       cmd(['chpasswd']),
       cmd(['chown', '-R', 'ailinux:', '/home/ailinux/Desktop']),
     ]);
-    expect(ctx.runner.calls.map((c) => c.options)).toEqual([{ env: CHROOT_ENV }, { env: CHROOT_ENV, input: 'ailinux:ailinux\n' }, { env: CHROOT_ENV }]);
+    expect(ctx.runner.calls.map((c) => c.options)).toEqual([
+      { env: CHROOT_ENV },
+      { env: CHROOT_ENV, input: 'ailinux:ailinux\n' },
+      { env: CHROOT_ENV },
+    ]);
 
     const u = upper();
     expect(fs.readFileSync(`${u}/etc/hostname`, 'utf8')).toBe('ailinux\n');
-    expect(fs.readFileSync(`${u}/etc/sudoers.d/ailinux-live`, 'utf8')).toBe('# Written by ailinux: the live user may administer the live system.\nailinux ALL=(ALL:ALL) NOPASSWD: ALL\n');
+    expect(fs.readFileSync(`${u}/etc/sudoers.d/ailinux-live`, 'utf8')).toBe(
+      '# Written by ailinux: the live user may administer the live system.\nailinux ALL=(ALL:ALL) NOPASSWD: ALL\n',
+    );
     expect(mode(`${u}/etc/sudoers.d/ailinux-live`)).toBe(0o440);
     // /etc/sudoers itself is never touched
     expect(fs.existsSync(`${u}/etc/sudoers`)).toBe(false);
-    expect(fs.readFileSync(`${u}/etc/sddm.conf.d/autologin.conf`, 'utf8')).toBe('# Written by ailinux: the live user is logged in at once.\n[Autologin]\nUser=ailinux\nSession=plasma\n');
+    expect(fs.readFileSync(`${u}/etc/sddm.conf.d/autologin.conf`, 'utf8')).toBe(
+      '# Written by ailinux: the live user is logged in at once.\n[Autologin]\nUser=ailinux\nSession=plasma\n',
+    );
     expect(mode(`${u}/etc/sddm.conf.d/autologin.conf`)).toBe(0o644);
     expect(fs.readFileSync(`${u}/etc/casper.conf`, 'utf8')).toBe(
       [
@@ -134,10 +197,15 @@ describe('identity: the ailinux live user', () => {
   it('autologin off and a session of choice are data', async () => {
     desktopImage();
     const off = profileConfig('ailinux', (c) => (c.liveUser.autologin = false));
-    await identityStep.run(stepContext({ config: off, workDir, stepId: 'identity', runner: runnerWithUseradd('ailinux') }));
+    await identityStep.run(
+      stepContext({ config: off, workDir, stepId: 'identity', runner: runnerWithUseradd('ailinux') }),
+    );
     expect(fs.existsSync(`${upper()}/etc/sddm.conf.d/autologin.conf`)).toBe(false);
     fs.rmSync(`${workDir}/layers/identity`, { recursive: true });
-    const wayland = profileConfig('ailinux', (c) => ((c.liveUser.session = 'plasmawayland'), (c.installer.launcher = false)));
+    const wayland = profileConfig(
+      'ailinux',
+      (c) => ((c.liveUser.session = 'plasmawayland'), (c.installer.launcher = false)),
+    );
     const ctx = stepContext({ config: wayland, workDir, stepId: 'identity', runner: runnerWithUseradd('ailinux') });
     await identityStep.run(ctx);
     expect(fs.readFileSync(`${upper()}/etc/sddm.conf.d/autologin.conf`, 'utf8')).toContain('Session=plasmawayland\n');
@@ -160,9 +228,13 @@ describe('identity: the ailinux live user', () => {
     await identityStep.run(ctx);
     await expect(identityStep.verify(ctx)).resolves.toBeUndefined();
     fs.chmodSync(`${upper()}/etc/sudoers.d/ailinux-live`, 0o644);
-    await expect(identityStep.verify(ctx)).rejects.toThrow('/etc/sudoers.d/ailinux-live must have mode 0440, or sudo ignores it');
+    await expect(identityStep.verify(ctx)).rejects.toThrow(
+      '/etc/sudoers.d/ailinux-live must have mode 0440, or sudo ignores it',
+    );
     fs.chmodSync(`${upper()}/etc/sudoers.d/ailinux-live`, 0o440);
     writeTree(upper(), { 'etc/sudoers': 'root ALL=(ALL:ALL) ALL\nailinux ALL=(ALL) NOPASSWD: ALL\n' });
-    await expect(identityStep.verify(ctx)).rejects.toThrow("the live user's rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d");
+    await expect(identityStep.verify(ctx)).rejects.toThrow(
+      "the live user's rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d",
+    );
   });
 });

@@ -11,9 +11,22 @@ import { fingerprintMaterial, fingerprintSteps } from '../../src/engine/fingerpr
 import { StepError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { bootstrapStep } from '../../src/steps/bootstrap.js';
-import { createPreflightStep, DISK_MARGIN_MB, hostFiles, hostTools, peakDiskNeedMb, type HostProbe } from '../../src/steps/preflight.js';
+import {
+  createPreflightStep,
+  DISK_MARGIN_MB,
+  hostFiles,
+  hostTools,
+  peakDiskNeedMb,
+  type HostProbe,
+} from '../../src/steps/preflight.js';
 import { preflightStep, resolveSteps } from '../../src/steps/registry.js';
-import { makeWorkDir, profileConfig, removeWorkDir, stepContext, type TestStepContext } from '../helpers/step-context.js';
+import {
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 let workDir: string;
 let binDir: string;
@@ -80,7 +93,12 @@ function probe(s: ProbeScript, fetched: string[] = []): HostProbe {
 
 const NOBLE = 'http://archive.ubuntu.com/ubuntu/dists/noble/Release';
 const NOBLE_SECURITY = 'http://security.ubuntu.com/ubuntu/dists/noble-security/Release';
-const GRUB_FILES = ['/usr/lib/grub/i386-pc/moddep.lst', '/usr/lib/grub/x86_64-efi/moddep.lst', '/usr/lib/grub/i386-pc/boot_hybrid.img', '/usr/share/debootstrap/scripts/gutsy'];
+const GRUB_FILES = [
+  '/usr/lib/grub/i386-pc/moddep.lst',
+  '/usr/lib/grub/x86_64-efi/moddep.lst',
+  '/usr/lib/grub/i386-pc/boot_hybrid.img',
+  '/usr/share/debootstrap/scripts/gutsy',
+];
 
 function keyring(content = 'ubuntu keyring\n'): { path: string; sha256: string } {
   const file = path.join(workDir, 'ubuntu-archive-keyring.gpg');
@@ -92,7 +110,20 @@ function ctxWith(config: BuildConfig, runner: FakeRunner): TestStepContext {
   return stepContext({ config, workDir, stepId: 'preflight', runner });
 }
 
-const ALL_TOOLS = ['unshare', 'mount', 'umount', 'debootstrap', 'chroot', 'mksquashfs', 'dpkg-query', 'grub-mkimage', 'mkfs.vfat', 'mmd', 'mcopy', 'xorriso'];
+const ALL_TOOLS = [
+  'unshare',
+  'mount',
+  'umount',
+  'debootstrap',
+  'chroot',
+  'mksquashfs',
+  'dpkg-query',
+  'grub-mkimage',
+  'mkfs.vfat',
+  'mmd',
+  'mcopy',
+  'xorriso',
+];
 
 describe('preflight', () => {
   it('is the first step of the ailinux profile, has no layer and no config inputs', () => {
@@ -108,7 +139,10 @@ describe('preflight', () => {
     const config = profileConfig('ailinux', (c) => (c.distribution.keyring = key));
     const runner = installTools(ALL_TOOLS);
     const fetched: string[] = [];
-    const step = createPreflightStep({ probe: probe({ files: GRUB_FILES }, fetched), steps: (c) => resolveSteps(c).filter((s) => s.id !== 'preflight') });
+    const step = createPreflightStep({
+      probe: probe({ files: GRUB_FILES }, fetched),
+      steps: (c) => resolveSteps(c).filter((s) => s.id !== 'preflight'),
+    });
     const ctx = ctxWith(config, runner);
     await expect(step.run(ctx)).resolves.toEqual([]);
     // secureBoot is on, so UEFI needs no GRUB core, but BIOS still does
@@ -140,9 +174,16 @@ describe('preflight', () => {
     });
     // no mksquashfs and no xorriso on this PATH (and they live in /usr/bin, which it does not search)
     const runner = installTools(ALL_TOOLS.filter((t) => t !== 'mksquashfs' && t !== 'xorriso'));
-    const offline = Object.assign(new TypeError('fetch failed'), { cause: new Error('getaddrinfo ENOTFOUND archive.ubuntu.com') });
+    const offline = Object.assign(new TypeError('fetch failed'), {
+      cause: new Error('getaddrinfo ENOTFOUND archive.ubuntu.com'),
+    });
     const step = createPreflightStep({
-      probe: probe({ root: false, freeMb: 2000, files: GRUB_FILES.filter((f) => !f.includes('i386-pc')), http: { [NOBLE]: offline, [NOBLE_SECURITY]: 404 } }),
+      probe: probe({
+        root: false,
+        freeMb: 2000,
+        files: GRUB_FILES.filter((f) => !f.includes('i386-pc')),
+        http: { [NOBLE]: offline, [NOBLE_SECURITY]: 404 },
+      }),
       steps: (c) => resolveSteps(c).filter((s) => s.id !== 'preflight'),
     });
     const ctx = ctxWith(config, runner);
@@ -163,25 +204,45 @@ describe('preflight', () => {
       error = e as StepError;
     }
     expect(error).toBeInstanceOf(StepError);
-    const need = peakDiskNeedMb(config, resolveSteps(config).filter((s) => s.id !== 'preflight')).totalMb;
+    const need = peakDiskNeedMb(
+      config,
+      resolveSteps(config).filter((s) => s.id !== 'preflight'),
+    ).totalMb;
     const m = error!.message;
     expect(m).toMatch(/^the host is not ready for this build \(\d+ problems\): /);
     expect(m).toContain('not running as root [fix: run the build as root (sudo ailinux build ...)');
-    expect(m).toContain('mksquashfs is not installed (needed for the live filesystem (squashfs step)) [fix: apt-get install squashfs-tools]');
-    expect(m).toContain('xorriso is not installed (needed for the ISO image (iso step)) [fix: apt-get install xorriso]');
-    expect(m).toContain(`distribution.keyring: ${path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg')} does not exist [fix: on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg`);
-    expect(m).toContain(`only 2000 MiB free in ${workDir}, the build needs about ${need} MiB [fix: free ${need - 2000} MiB there, or use a --work-dir on a bigger disk]`);
-    expect(m).toContain(`distribution.mirror: cannot reach ${NOBLE} (getaddrinfo ENOTFOUND archive.ubuntu.com) [fix: check the network (and a proxy: http_proxy), or set distribution.mirror to a mirror you can reach]`);
+    expect(m).toContain(
+      'mksquashfs is not installed (needed for the live filesystem (squashfs step)) [fix: apt-get install squashfs-tools]',
+    );
+    expect(m).toContain(
+      'xorriso is not installed (needed for the ISO image (iso step)) [fix: apt-get install xorriso]',
+    );
+    expect(m).toContain(
+      `distribution.keyring: ${path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg')} does not exist [fix: on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg`,
+    );
+    expect(m).toContain(
+      `only 2000 MiB free in ${workDir}, the build needs about ${need} MiB [fix: free ${need - 2000} MiB there, or use a --work-dir on a bigger disk]`,
+    );
+    expect(m).toContain(
+      `distribution.mirror: cannot reach ${NOBLE} (getaddrinfo ENOTFOUND archive.ubuntu.com) [fix: check the network (and a proxy: http_proxy), or set distribution.mirror to a mirror you can reach]`,
+    );
     expect(m).toContain(`distribution.sources.1.uri: ${NOBLE_SECURITY} answered HTTP 404`);
-    expect(error!.hint).toBe('apt-get install squashfs-tools xorriso isolinux syslinux-common; then run the build again');
-    expect(m).toContain('/usr/lib/ISOLINUX/isolinux.bin is missing (ISOLINUX boot loader (iso.isolinux)) [fix: apt-get install isolinux]');
+    expect(error!.hint).toBe(
+      'apt-get install squashfs-tools xorriso isolinux syslinux-common; then run the build again',
+    );
+    expect(m).toContain(
+      '/usr/lib/ISOLINUX/isolinux.bin is missing (ISOLINUX boot loader (iso.isolinux)) [fix: apt-get install isolinux]',
+    );
     // each problem is also a line of its own in the step log
     expect(ctx.infos.filter((l) => l.startsWith('problem: ')).length).toBe(Number(/\((\d+) problems\)/.exec(m)![1]));
   });
 
   it('a pinned keyring with another sha256 is a problem, before 40 minutes of building', async () => {
     const key = keyring('the real one\n');
-    const config = profileConfig('ailinux', (c) => (c.distribution.keyring = { path: key.path, sha256: 'a'.repeat(64) }));
+    const config = profileConfig(
+      'ailinux',
+      (c) => (c.distribution.keyring = { path: key.path, sha256: 'a'.repeat(64) }),
+    );
     const step = createPreflightStep({ probe: probe({ files: GRUB_FILES }), steps: () => [] });
     await expect(step.run(ctxWith(config, installTools(ALL_TOOLS)))).rejects.toThrow(
       `distribution.keyring: ${key.path} has sha256 ${key.sha256}, but the config pins ${'a'.repeat(64)} [fix: use the pinned file, or update the sha256 if you trust this one]`,
@@ -193,29 +254,49 @@ describe('preflight', () => {
     expect(hostTools(plain).map((t) => t.name)).toContain('grub-mkimage');
     const both = profileConfig('ailinux', (c) => ((c.iso.isolinux = true), (c.iso.secureBoot = true)));
     expect(hostTools(both).map((t) => t.name)).not.toContain('grub-mkimage');
-    expect(hostFiles(both).map((f) => f.path).filter((p) => p.startsWith('/usr/lib/grub/'))).toEqual([]);
+    expect(
+      hostFiles(both)
+        .map((f) => f.path)
+        .filter((p) => p.startsWith('/usr/lib/grub/')),
+    ).toEqual([]);
     expect(hostTools(plain).map((t) => t.name)).not.toContain('qemu-system-x86_64');
     const boot = profileConfig('minimal', (c) => {
       c.steps = [...c.steps, 'verify'];
       c.verify = { ...c.verify, boot: true, uefi: true };
     });
-    expect(hostTools(boot).find((t) => t.name === 'qemu-system-x86_64')).toEqual({ name: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the boot test of the verify step', versionArgs: ['--version'] });
-    expect(hostFiles(boot)).toContainEqual({ path: '/usr/share/ovmf/OVMF.fd', pkg: 'ovmf', why: 'UEFI firmware for the boot test' });
+    expect(hostTools(boot).find((t) => t.name === 'qemu-system-x86_64')).toEqual({
+      name: 'qemu-system-x86_64',
+      pkg: 'qemu-system-x86',
+      why: 'the boot test of the verify step',
+      versionArgs: ['--version'],
+    });
+    expect(hostFiles(boot)).toContainEqual({
+      path: '/usr/share/ovmf/OVMF.fd',
+      pkg: 'ovmf',
+      why: 'UEFI firmware for the boot test',
+    });
   });
 
-  it('peak disk need: the steps\' estimates add up (every layer is kept), plus margin and floor', () => {
+  it("peak disk need: the steps' estimates add up (every layer is kept), plus margin and floor", () => {
     const config = profileConfig('ailinux');
     const steps = resolveSteps(config).filter((s) => s.id !== 'preflight');
     const need = peakDiskNeedMb(config, steps);
     const sum = steps.reduce((a, s) => a + (s.diskEstimateMb?.(config) ?? 0), 0);
     expect(need.totalMb).toBe(sum + DISK_MARGIN_MB + config.resources.minFreeDiskMb);
-    expect(need.perStep.map(([id]) => id)).toEqual(['bootstrap', 'packages', 'desktop', 'installer', 'squashfs', 'iso']);
+    expect(need.perStep.map(([id]) => id)).toEqual([
+      'bootstrap',
+      'packages',
+      'desktop',
+      'installer',
+      'squashfs',
+      'iso',
+    ]);
     // a KDE build needs far more than a console one
     const minimal = profileConfig('minimal');
     expect(peakDiskNeedMb(minimal, resolveSteps(minimal)).totalMb).toBeLessThan(need.totalMb / 2);
   });
 
-  it('a file:// mirror is checked on disk; behind a proxy the HTTP check is left to the build\'s tools', async () => {
+  it("a file:// mirror is checked on disk; behind a proxy the HTTP check is left to the build's tools", async () => {
     const key = keyring();
     const mirror = path.join(workDir, 'mirror');
     const config = profileConfig('ailinux', (c) => {
@@ -224,22 +305,35 @@ describe('preflight', () => {
       c.steps = ['preflight', 'bootstrap'];
     });
     const step = createPreflightStep({ probe: probe({ files: GRUB_FILES }), steps: () => [bootstrapStep] });
-    await expect(step.run(ctxWith(config, installTools(ALL_TOOLS)))).rejects.toThrow(`distribution.mirror: file://${mirror}/dists/noble/Release does not exist`);
+    await expect(step.run(ctxWith(config, installTools(ALL_TOOLS)))).rejects.toThrow(
+      `distribution.mirror: file://${mirror}/dists/noble/Release does not exist`,
+    );
     fs.mkdirSync(`${mirror}/dists/noble`, { recursive: true });
     fs.writeFileSync(`${mirror}/dists/noble/Release`, 'Suite: noble\n');
     await expect(step.run(ctxWith(config, installTools(ALL_TOOLS)))).resolves.toEqual([]);
 
     const fetched: string[] = [];
-    const proxied = createPreflightStep({ probe: probe({ files: GRUB_FILES, proxy: 'http://user:secret@proxy:3128' }, fetched), steps: () => [] });
-    const ctx = ctxWith(profileConfig('ailinux', (c) => (c.distribution.keyring = key)), installTools(ALL_TOOLS));
+    const proxied = createPreflightStep({
+      probe: probe({ files: GRUB_FILES, proxy: 'http://user:secret@proxy:3128' }, fetched),
+      steps: () => [],
+    });
+    const ctx = ctxWith(
+      profileConfig('ailinux', (c) => (c.distribution.keyring = key)),
+      installTools(ALL_TOOLS),
+    );
     await proxied.run(ctx);
     expect(fetched).toEqual([]);
-    expect(ctx.infos).toContain("mirror check left to the build's own tools: a proxy is configured (http://***@proxy:3128)");
+    expect(ctx.infos).toContain(
+      "mirror check left to the build's own tools: a proxy is configured (http://***@proxy:3128)",
+    );
   });
 
   it('its fingerprint holds no config and no SOURCE_DATE_EPOCH, so neither reruns the steps after it', () => {
     const a = profileConfig('ailinux');
-    const b = profileConfig('ailinux', (c) => ((c.distribution.mirror = 'http://mirror.example/ubuntu'), (c.iso.isolinux = true)));
+    const b = profileConfig(
+      'ailinux',
+      (c) => ((c.distribution.mirror = 'http://mirror.example/ubuntu'), (c.iso.isolinux = true)),
+    );
     const m1 = fingerprintMaterial(preflightStep, a, workDir, null, { sourceDateEpoch: null });
     const m2 = fingerprintMaterial(preflightStep, b, workDir, null, { sourceDateEpoch: 1700000000 });
     expect(m1).toEqual(m2);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { CommandError, StepError } from '../../src/errors.js';
-import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
+import type { FakeRunner, FakeCall } from '../../src/runtime/fake-runner.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../../src/runtime/runner.js';
 import { bootstrapStep } from '../../src/steps/bootstrap.js';
 import { checksumsStep } from '../../src/steps/checksums.js';
@@ -60,7 +60,11 @@ afterEach(() => {
   }
 });
 
-function ctxFor(config: BuildConfig, stepId: string, extra: { sourceDateEpoch?: number | null; ledger?: Ledger; toolVersion?: string; cores?: number } = {}): TestStepContext {
+function ctxFor(
+  config: BuildConfig,
+  stepId: string,
+  extra: { sourceDateEpoch?: number | null; ledger?: Ledger; toolVersion?: string; cores?: number } = {},
+): TestStepContext {
   const ctx = stepContext({ config, workDir, stepId, ...extra });
   runners.push(ctx.runner);
   return ctx;
@@ -85,7 +89,9 @@ function assertSafeCalls(calls: readonly FakeCall[], work: string): void {
       if (arg === '--bind' || arg === '--bind-ro' || arg === '--rbind') {
         const source = next ?? '';
         for (const host of HOST_ONLY) {
-          expect(source === host || source.startsWith(`${host}/`), `host ${source} bound in ${argv.join(' ')}`).toBe(false);
+          expect(source === host || source.startsWith(`${host}/`), `host ${source} bound in ${argv.join(' ')}`).toBe(
+            false,
+          );
         }
         // Every bind source is the build's own: the rootfs mount point or a cache in the work dir.
         expect(source.startsWith(`${work}/`), `bind of ${source} from outside the work dir`).toBe(true);
@@ -117,7 +123,17 @@ function chrootCmd(step: string, lowerIds: readonly string[], command: readonly 
 
 /** A host command run over the sealed layers, read-only (layer: 'none' steps). */
 function viewCmd(step: string, lowerIds: readonly string[], command: readonly string[]): string[] {
-  return [...ISOLATE, NS_RUN, '--mount', 'overlay', 'overlay', `${workDir}/mnt/${step}`, `lowerdir=${lowerIds.map(layerDir).join(':')}`, '--', ...command];
+  return [
+    ...ISOLATE,
+    NS_RUN,
+    '--mount',
+    'overlay',
+    'overlay',
+    `${workDir}/mnt/${step}`,
+    `lowerdir=${lowerIds.map(layerDir).join(':')}`,
+    '--',
+    ...command,
+  ];
 }
 
 /** A plausible minimal base tree, as debootstrap would leave it. */
@@ -163,15 +179,43 @@ describe('chroot command shape', () => {
     const mnt = `${workDir}/mnt/configure`;
     const argv = ctx.runner.calls[0]!.argv;
     expect(argv).toEqual([
-      'unshare', '--mount', '--propagation', 'private', '--fork', '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--fork',
+      '--',
       NS_RUN,
-      '--mount', 'overlay', 'overlay', mnt,
+      '--mount',
+      'overlay',
+      'overlay',
+      mnt,
       `lowerdir=${workDir}/layers/bootstrap/root,upperdir=${workDir}/layers/configure/upper,workdir=${workDir}/layers/configure/work`,
-      '--mount', 'proc', 'proc', `${mnt}/proc`, '-',
-      '--mount', 'sysfs', 'sysfs', `${mnt}/sys`, '-',
-      '--mount', 'devpts', 'devpts', `${mnt}/dev/pts`, 'newinstance,ptmxmode=0666,mode=0620',
-      '--bind', `${mnt}/dev/pts/ptmx`, `${mnt}/dev/ptmx`,
-      '--', 'chroot', mnt, 'ln', '-sf', '/usr/share/zoneinfo/Etc/UTC', '/etc/localtime',
+      '--mount',
+      'proc',
+      'proc',
+      `${mnt}/proc`,
+      '-',
+      '--mount',
+      'sysfs',
+      'sysfs',
+      `${mnt}/sys`,
+      '-',
+      '--mount',
+      'devpts',
+      'devpts',
+      `${mnt}/dev/pts`,
+      'newinstance,ptmxmode=0666,mode=0620',
+      '--bind',
+      `${mnt}/dev/pts/ptmx`,
+      `${mnt}/dev/ptmx`,
+      '--',
+      'chroot',
+      mnt,
+      'ln',
+      '-sf',
+      '/usr/share/zoneinfo/Etc/UTC',
+      '/etc/localtime',
     ]);
     // The ns-run helper is the real file the package ships.
     expect(fs.existsSync(NS_RUN)).toBe(true);
@@ -181,18 +225,30 @@ describe('chroot command shape', () => {
     const apt = packages.runner.calls[0]!.argv;
     const sep = apt.lastIndexOf('--', apt.indexOf('chroot'));
     expect(apt.slice(sep - 6, sep)).toEqual([
-      '--bind', `${workDir}/mnt/packages/dev/pts/ptmx`, `${workDir}/mnt/packages/dev/ptmx`,
-      '--bind', `${workDir}/cache/apt-archives`, `${workDir}/mnt/packages/var/cache/apt/archives`,
+      '--bind',
+      `${workDir}/mnt/packages/dev/pts/ptmx`,
+      `${workDir}/mnt/packages/dev/ptmx`,
+      '--bind',
+      `${workDir}/cache/apt-archives`,
+      `${workDir}/mnt/packages/var/cache/apt/archives`,
     ]);
   });
 
   it('the safety check itself catches a shell and a host /dev bind', () => {
     expect(() => assertSafeCalls([{ argv: ['chroot', '/x', 'sh', '-c', 'echo hi'], options: {} }], workDir)).toThrow();
     expect(() => assertSafeCalls([{ argv: ['chroot', '/x', 'bash', '-c', 'true'], options: {} }], workDir)).toThrow();
-    expect(() => assertSafeCalls([{ argv: ['x', '--bind', '/dev', `${workDir}/mnt/a/dev`], options: {} }], workDir)).toThrow();
-    expect(() => assertSafeCalls([{ argv: ['x', '--bind', '/dev/pts', `${workDir}/mnt/a/dev/pts`], options: {} }], workDir)).toThrow();
-    expect(() => assertSafeCalls([{ argv: ['x', '--bind-ro', '/run/udev', `${workDir}/mnt/a/run/udev`], options: {} }], workDir)).toThrow();
-    expect(() => assertSafeCalls([{ argv: ['useradd', '--shell', '/bin/bash', 'u'], options: {} }], workDir)).not.toThrow();
+    expect(() =>
+      assertSafeCalls([{ argv: ['x', '--bind', '/dev', `${workDir}/mnt/a/dev`], options: {} }], workDir),
+    ).toThrow();
+    expect(() =>
+      assertSafeCalls([{ argv: ['x', '--bind', '/dev/pts', `${workDir}/mnt/a/dev/pts`], options: {} }], workDir),
+    ).toThrow();
+    expect(() =>
+      assertSafeCalls([{ argv: ['x', '--bind-ro', '/run/udev', `${workDir}/mnt/a/run/udev`], options: {} }], workDir),
+    ).toThrow();
+    expect(() =>
+      assertSafeCalls([{ argv: ['useradd', '--shell', '/bin/bash', 'u'], options: {} }], workDir),
+    ).not.toThrow();
   });
 });
 
@@ -226,8 +282,15 @@ describe('bootstrap', () => {
     const artifacts = await bootstrapStep.run(ctx);
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
-        ...ISOLATE, 'debootstrap', '--variant=minbase', '--arch=amd64', '--components=main',
-        `--cache-dir=${debCache()}`, 'bookworm', target(), 'http://deb.debian.org/debian',
+        ...ISOLATE,
+        'debootstrap',
+        '--variant=minbase',
+        '--arch=amd64',
+        '--components=main',
+        `--cache-dir=${debCache()}`,
+        'bookworm',
+        target(),
+        'http://deb.debian.org/debian',
       ],
     ]);
     expect(ctx.runner.calls[0]!.options).toEqual({ transientPatterns: NETWORK_TRANSIENT_PATTERNS });
@@ -247,8 +310,16 @@ describe('bootstrap', () => {
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
-        ...ISOLATE, 'debootstrap', '--variant=minbase', '--arch=amd64', '--components=main,restricted,universe,multiverse',
-        `--keyring=${key.file}`, `--cache-dir=${debCache()}`, 'noble', target(), 'http://archive.ubuntu.com/ubuntu',
+        ...ISOLATE,
+        'debootstrap',
+        '--variant=minbase',
+        '--arch=amd64',
+        '--components=main,restricted,universe,multiverse',
+        `--keyring=${key.file}`,
+        `--cache-dir=${debCache()}`,
+        'noble',
+        target(),
+        'http://archive.ubuntu.com/ubuntu',
         '/usr/share/debootstrap/scripts/gutsy',
       ],
     ]);
@@ -272,16 +343,34 @@ describe('bootstrap', () => {
     const ctx = ctxFor(config, 'bootstrap');
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls[0]!.argv).toEqual([
-      ...ISOLATE, 'debootstrap', '--arch=amd64', '--components=main,restricted,universe,multiverse',
-      '--include=ca-certificates,gnupg', `--keyring=${key.file}`, `--cache-dir=${debCache()}`,
-      'noble', target(), 'http://archive.ubuntu.com/ubuntu', '/usr/share/debootstrap/scripts/gutsy',
+      ...ISOLATE,
+      'debootstrap',
+      '--arch=amd64',
+      '--components=main,restricted,universe,multiverse',
+      '--include=ca-certificates,gnupg',
+      `--keyring=${key.file}`,
+      `--cache-dir=${debCache()}`,
+      'noble',
+      target(),
+      'http://archive.ubuntu.com/ubuntu',
+      '/usr/share/debootstrap/scripts/gutsy',
     ]);
 
-    const buildd = ctxFor(profileConfig('minimal', (c) => (c.bootstrap.variant = 'buildd')), 'bootstrap');
+    const buildd = ctxFor(
+      profileConfig('minimal', (c) => (c.bootstrap.variant = 'buildd')),
+      'bootstrap',
+    );
     await bootstrapStep.run(buildd);
     expect(buildd.runner.calls[0]!.argv).toEqual([
-      ...ISOLATE, 'debootstrap', '--variant=buildd', '--arch=amd64', '--components=main',
-      `--cache-dir=${debCache()}`, 'bookworm', target(), 'http://deb.debian.org/debian',
+      ...ISOLATE,
+      'debootstrap',
+      '--variant=buildd',
+      '--arch=amd64',
+      '--components=main',
+      `--cache-dir=${debCache()}`,
+      'bookworm',
+      target(),
+      'http://deb.debian.org/debian',
     ]);
   });
 
@@ -292,8 +381,15 @@ describe('bootstrap', () => {
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
-        ...ISOLATE, 'mmdebstrap', '--mode=root', '--variant=minbase', '--architectures=amd64', '--components=main',
-        'bookworm', target(), 'http://deb.debian.org/debian',
+        ...ISOLATE,
+        'mmdebstrap',
+        '--mode=root',
+        '--variant=minbase',
+        '--architectures=amd64',
+        '--components=main',
+        'bookworm',
+        target(),
+        'http://deb.debian.org/debian',
       ],
     ]);
     expect(ctx.runner.calls[0]!.options).toEqual({ transientPatterns: NETWORK_TRANSIENT_PATTERNS });
@@ -310,11 +406,22 @@ describe('bootstrap', () => {
     const ctx = ctxFor(config, 'bootstrap');
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls[0]!.argv).toEqual([
-      ...ISOLATE, 'mmdebstrap', '--mode=root', '--variant=minbase', '--architectures=amd64',
-      '--components=main,restricted,universe,multiverse', '--include=ca-certificates', `--keyring=${key.file}`,
-      'noble', target(), 'http://archive.ubuntu.com/ubuntu',
+      ...ISOLATE,
+      'mmdebstrap',
+      '--mode=root',
+      '--variant=minbase',
+      '--architectures=amd64',
+      '--components=main,restricted,universe,multiverse',
+      '--include=ca-certificates',
+      `--keyring=${key.file}`,
+      'noble',
+      target(),
+      'http://archive.ubuntu.com/ubuntu',
     ]);
-    const dflt = ctxFor(profileConfig('minimal', (c) => ((c.bootstrap.tool = 'mmdebstrap'), (c.bootstrap.variant = 'default'))), 'bootstrap');
+    const dflt = ctxFor(
+      profileConfig('minimal', (c) => ((c.bootstrap.tool = 'mmdebstrap'), (c.bootstrap.variant = 'default'))),
+      'bootstrap',
+    );
     await bootstrapStep.run(dflt);
     expect(dflt.runner.calls[0]!.argv).toContain('--variant=important');
   });
@@ -327,7 +434,9 @@ describe('bootstrap', () => {
     const error = await rejection(bootstrapStep.run(ctx));
     expect(error).toBeInstanceOf(StepError);
     expect((error as StepError).step).toBe('bootstrap');
-    expect((error as StepError).message).toBe(`the keyring ${key.file} has sha256 ${key.sha256}, but the config pins ${pinned}`);
+    expect((error as StepError).message).toBe(
+      `the keyring ${key.file} has sha256 ${key.sha256}, but the config pins ${pinned}`,
+    );
     expect((error as StepError).hint).toMatch(/distribution\.keyring\.sha256/);
     expect(ctx.runner.calls).toEqual([]);
     expect(fs.existsSync(`${workDir}/layers/bootstrap`)).toBe(false);
@@ -335,7 +444,10 @@ describe('bootstrap', () => {
 
   it('a missing keyring is refused with a hint naming the fix (ubuntu: set distribution.keyring.path; debian: install the package)', async () => {
     const missing = path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg');
-    const ubuntu = ctxFor(profileConfig('ailinux', (c) => (c.distribution.keyring = { path: missing })), 'bootstrap');
+    const ubuntu = ctxFor(
+      profileConfig('ailinux', (c) => (c.distribution.keyring = { path: missing })),
+      'bootstrap',
+    );
     const error = (await rejection(bootstrapStep.run(ubuntu))) as StepError;
     expect(error).toBeInstanceOf(StepError);
     expect(error.message).toBe(`the archive keyring ${missing} does not exist on this host`);
@@ -343,7 +455,10 @@ describe('bootstrap', () => {
     expect(error.hint).toContain('distribution.keyring.path');
     expect(ubuntu.runner.calls).toEqual([]);
 
-    const debian = ctxFor(profileConfig('minimal', (c) => (c.distribution.keyring = { path: missing })), 'bootstrap');
+    const debian = ctxFor(
+      profileConfig('minimal', (c) => (c.distribution.keyring = { path: missing })),
+      'bootstrap',
+    );
     const derr = (await rejection(bootstrapStep.run(debian))) as StepError;
     expect(derr).toBeInstanceOf(StepError);
     expect(derr.hint).toContain('apt-get install debian-archive-keyring');
@@ -354,7 +469,8 @@ describe('bootstrap', () => {
     const config = profileConfig('minimal');
     const ctx = ctxFor(config, 'bootstrap');
     ctx.runner.on('debootstrap', {
-      effect: (call) => writeTree(call.argv[call.argv.indexOf('bookworm') + 1]!, { 'var/lib/dpkg/status': '', 'usr/bin/dpkg': '' }),
+      effect: (call) =>
+        writeTree(call.argv[call.argv.indexOf('bookworm') + 1]!, { 'var/lib/dpkg/status': '', 'usr/bin/dpkg': '' }),
     });
     await bootstrapStep.run(ctx);
     await expect(bootstrapStep.verify(ctx)).rejects.toThrow(/^the bootstrapped tree has no \/etc\/os-release$/);
@@ -366,7 +482,11 @@ describe('bootstrap', () => {
 
   it('a failed debootstrap with a network error is transient', async () => {
     const ctx = ctxFor(profileConfig('minimal'), 'bootstrap');
-    ctx.runner.on('debootstrap', { exitCode: 1, stderr: 'E: Failed getting release file http://deb.debian.org/debian/dists/bookworm/Release\nW: Couldn\'t download http://x\n' });
+    ctx.runner.on('debootstrap', {
+      exitCode: 1,
+      stderr:
+        "E: Failed getting release file http://deb.debian.org/debian/dists/bookworm/Release\nW: Couldn't download http://x\n",
+    });
     const error = (await rejection(bootstrapStep.run(ctx))) as CommandError;
     expect(error).toBeInstanceOf(CommandError);
     expect(error.transient).toBe(true);
@@ -405,7 +525,9 @@ describe('configure', () => {
 
     expect(fs.readFileSync(`${upper()}/etc/apt/sources.list`, 'utf8')).toBe(SOURCES.minimal);
     expect(mode(`${upper()}/etc/apt/sources.list`)).toBe(0o644);
-    expect(fs.readFileSync(`${upper()}/usr/sbin/policy-rc.d`, 'utf8')).toBe('#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n');
+    expect(fs.readFileSync(`${upper()}/usr/sbin/policy-rc.d`, 'utf8')).toBe(
+      '#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n',
+    );
     expect(mode(`${upper()}/usr/sbin/policy-rc.d`)).toBe(0o755);
     expect(fs.readFileSync(`${upper()}/etc/default/locale`, 'utf8')).toBe('LANG=C.UTF-8\n');
     expect(fs.readFileSync(`${upper()}/etc/timezone`, 'utf8')).toBe('Etc/UTC\n');
@@ -434,7 +556,9 @@ describe('configure', () => {
     await configureStep.run(ctx);
 
     expect(fs.readFileSync(`${upper()}/etc/apt/sources.list`, 'utf8')).toBe(SOURCES.ailinux);
-    expect(fs.readFileSync(`${upper()}/usr/sbin/policy-rc.d`, 'utf8')).toBe('#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n');
+    expect(fs.readFileSync(`${upper()}/usr/sbin/policy-rc.d`, 'utf8')).toBe(
+      '#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n',
+    );
     expect(mode(`${upper()}/usr/sbin/policy-rc.d`)).toBe(0o755);
     expect(fs.readFileSync(`${upper()}/etc/default/locale`, 'utf8')).toBe('LANG=en_US.UTF-8\n');
     expect(fs.readFileSync(`${upper()}/etc/locale.gen`, 'utf8')).toBe('en_US.UTF-8 UTF-8\nde_DE.UTF-8 UTF-8\n');
@@ -456,7 +580,8 @@ describe('configure', () => {
   it('apt-get update failing on the network is transient; the same text from ln is not', async () => {
     const config = profileConfig('minimal');
     writeBase(config);
-    const stderr = "Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving 'deb.debian.org'\n";
+    const stderr =
+      "Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving 'deb.debian.org'\n";
     const ctx = ctxFor(config, 'configure');
     ctx.runner.on((argv) => argv.at(-1) === 'update', { exitCode: 100, stderr });
     const error = (await rejection(configureStep.run(ctx))) as CommandError;
@@ -478,11 +603,15 @@ describe('configure', () => {
     const ctx = ctxFor(config, 'configure');
     await configureStep.run(ctx);
     fs.writeFileSync(`${upper()}/etc/apt/sources.list`, SOURCES.minimal);
-    await expect(configureStep.verify(ctx)).rejects.toThrow('etc/apt/sources.list in the rootfs is not the one the profile asks for');
+    await expect(configureStep.verify(ctx)).rejects.toThrow(
+      'etc/apt/sources.list in the rootfs is not the one the profile asks for',
+    );
     fs.writeFileSync(`${upper()}/etc/apt/sources.list`, SOURCES.ailinux);
     await expect(configureStep.verify(ctx)).resolves.toBeUndefined();
     fs.rmSync(`${upper()}/usr/sbin/policy-rc.d`);
-    await expect(configureStep.verify(ctx)).rejects.toThrow('the rootfs has no /usr/sbin/policy-rc.d, so package scripts could start services');
+    await expect(configureStep.verify(ctx)).rejects.toThrow(
+      'the rootfs has no /usr/sbin/policy-rc.d, so package scripts could start services',
+    );
   });
 });
 
@@ -492,7 +621,16 @@ const USERLAND: Record<ProfileName, string[]> = {
   minimal: ['live-boot', 'systemd-sysv', 'zstd'],
   // the desktop and the installer have steps of their own now (steps-ailinux-desktop-installer.test.ts); firmware joins the live system
   ailinux: [
-    'casper', 'systemd-sysv', 'systemd-resolved', 'zstd', 'initramfs-tools', 'plymouth', 'plymouth-theme-spinner', 'network-manager', 'sudo', 'locales',
+    'casper',
+    'systemd-sysv',
+    'systemd-resolved',
+    'zstd',
+    'initramfs-tools',
+    'plymouth',
+    'plymouth-theme-spinner',
+    'network-manager',
+    'sudo',
+    'locales',
     'linux-firmware',
   ],
 };
@@ -516,7 +654,9 @@ describe('packages', () => {
           const status = `${workDir}/layers/packages/upper/var/lib/dpkg/status`;
           const before = fs.existsSync(status) ? fs.readFileSync(status, 'utf8') : '';
           const names = call.argv.slice(call.argv.indexOf('install') + 3);
-          writeTree(`${workDir}/layers/packages/upper`, { 'var/lib/dpkg/status': (before ? `${before}\n` : '') + dpkgStatus(names) });
+          writeTree(`${workDir}/layers/packages/upper`, {
+            'var/lib/dpkg/status': (before ? `${before}\n` : '') + dpkgStatus(names),
+          });
         },
       });
       const artifacts = await packagesStep.run(ctx);
@@ -557,7 +697,10 @@ describe('packages', () => {
     const all = [...USERLAND.ailinux, ...KERNEL.ailinux];
     const status = `${workDir}/layers/packages/upper/var/lib/dpkg/status`;
     writeTree(`${workDir}/layers/packages/upper`, {
-      'var/lib/dpkg/status': dpkgStatus(all.filter((p) => p !== 'zstd' && p !== 'linux-generic'), '\nPackage: linux-generic\nStatus: deinstall ok config-files\nVersion: 1\n'),
+      'var/lib/dpkg/status': dpkgStatus(
+        all.filter((p) => p !== 'zstd' && p !== 'linux-generic'),
+        '\nPackage: linux-generic\nStatus: deinstall ok config-files\nVersion: 1\n',
+      ),
     });
     const error = (await rejection(packagesStep.verify(ctx))) as StepError;
     expect(error).toBeInstanceOf(StepError);
@@ -572,7 +715,9 @@ describe('packages', () => {
     writeBase(config);
     const ctx = ctxFor(config, 'packages');
     await packagesStep.run(ctx);
-    await expect(packagesStep.verify(ctx)).rejects.toThrow('apt finished, but these packages are not installed: live-boot, systemd-sysv, zstd, linux-image-amd64');
+    await expect(packagesStep.verify(ctx)).rejects.toThrow(
+      'apt finished, but these packages are not installed: live-boot, systemd-sysv, zstd, linux-image-amd64',
+    );
   });
 });
 
@@ -580,8 +725,9 @@ describe('packages', () => {
 
 describe('identity', () => {
   const upper = () => `${workDir}/layers/identity/upper`;
-  const cmdFor = (profile: ProfileName) => (command: string[]) => chrootCmd('identity', lowerIds(profile, 'identity'), command);
-  const cmd = cmdFor('minimal');
+  const cmdFor = (profile: ProfileName) => (command: string[]) =>
+    chrootCmd('identity', lowerIds(profile, 'identity'), command);
+  const _cmd = cmdFor('minimal');
   const HOSTS = (name: string) =>
     `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n`;
 
@@ -606,7 +752,17 @@ describe('identity', () => {
     ailinux: {
       hostname: 'ailinux',
       // plugdev and netdev are not in the image's /etc/group, so they are left out.
-      useradd: ['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'AILinux live user', '--groups', 'sudo,adm,audio,video', 'ailinux'],
+      useradd: [
+        'useradd',
+        '--create-home',
+        '--shell',
+        '/bin/bash',
+        '--comment',
+        'AILinux live user',
+        '--groups',
+        'sudo,adm,audio,video',
+        'ailinux',
+      ],
       input: 'ailinux:ailinux\n',
       user: 'ailinux',
       leftOut: ['groups not present in the image, left out: plugdev, netdev'],
@@ -627,7 +783,10 @@ describe('identity', () => {
         expect(fs.readFileSync(`${upper()}/etc/hostname`, 'utf8')).toBe(`${e.hostname}\n`);
         expect(mode(`${upper()}/etc/hostname`)).toBe(0o644);
         expect(fs.readFileSync(`${upper()}/etc/hosts`, 'utf8')).toBe(HOSTS(e.hostname));
-        expect(ctx.runner.calls.map((c) => c.argv)).toEqual([cmdFor(profile)(e.useradd), cmdFor(profile)(['chpasswd'])]);
+        expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
+          cmdFor(profile)(e.useradd),
+          cmdFor(profile)(['chpasswd']),
+        ]);
         expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN, { env: CHROOT_ENV, input: e.input }]);
         expect(ctx.infos).toEqual(e.leftOut);
         // The password is only on stdin: no argv element carries the user:password pair.
@@ -635,7 +794,9 @@ describe('identity', () => {
 
         const sudoers = `${upper()}/etc/sudoers.d/ailinux-live`;
         if (withSudo) {
-          expect(fs.readFileSync(sudoers, 'utf8')).toBe(`# Written by ailinux: the live user may administer the live system.\n${e.user} ALL=(ALL:ALL) NOPASSWD: ALL\n`);
+          expect(fs.readFileSync(sudoers, 'utf8')).toBe(
+            `# Written by ailinux: the live user may administer the live system.\n${e.user} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+          );
           expect(mode(sudoers)).toBe(0o440);
         } else {
           expect(fs.existsSync(`${upper()}/etc/sudoers.d`)).toBe(false);
@@ -664,7 +825,17 @@ describe('identity', () => {
     fs.rmSync(`${workDir}/layers/bootstrap/root/etc/group`);
     const ctx = ctxFor(config, 'identity');
     await identityStep.run(ctx);
-    expect(ctx.runner.calls[0]!.argv).toEqual(cmdFor('ailinux')(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'AILinux live user', 'ailinux']));
+    expect(ctx.runner.calls[0]!.argv).toEqual(
+      cmdFor('ailinux')([
+        'useradd',
+        '--create-home',
+        '--shell',
+        '/bin/bash',
+        '--comment',
+        'AILinux live user',
+        'ailinux',
+      ]),
+    );
     expect(ctx.infos).toEqual(['groups not present in the image, left out: sudo, adm, audio, video, plugdev, netdev']);
   });
 
@@ -677,14 +848,17 @@ describe('identity', () => {
     useraddWrites('live').effect();
     await expect(identityStep.verify(ctx)).resolves.toBeUndefined();
     fs.writeFileSync(`${upper()}/etc/hostname`, 'other\n');
-    await expect(identityStep.verify(ctx)).rejects.toThrow('/etc/hostname in the rootfs does not hold the configured host name');
+    await expect(identityStep.verify(ctx)).rejects.toThrow(
+      '/etc/hostname in the rootfs does not hold the configured host name',
+    );
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 
 describe('chroot-cleanup', () => {
-  const cmdFor = (profile: ProfileName) => (command: string[]) => chrootCmd('chroot-cleanup', lowerIds(profile, 'chroot-cleanup'), command);
+  const cmdFor = (profile: ProfileName) => (command: string[]) =>
+    chrootCmd('chroot-cleanup', lowerIds(profile, 'chroot-cleanup'), command);
   const cmd = cmdFor('minimal');
   const ALL = [
     ['apt-get', 'clean'],
@@ -738,7 +912,10 @@ describe('chroot-cleanup', () => {
     const ctx = ctxFor(config, 'chroot-cleanup');
     await chrootCleanupStep.run(ctx); // the fake rm deletes nothing
     await expect(chrootCleanupStep.verify(ctx)).rejects.toThrow(
-      new StepError('chroot-cleanup', 'policy-rc.d is still in the rootfs; services would not start on the live system'),
+      new StepError(
+        'chroot-cleanup',
+        'policy-rc.d is still in the rootfs; services would not start on the live system',
+      ),
     );
   });
 
@@ -750,22 +927,25 @@ describe('chroot-cleanup', () => {
     await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
   });
 
-  it.skipIf(process.getuid?.() !== 0)('verify passes once rm leaves an overlayfs whiteout over policy-rc.d (root: mknod)', async () => {
-    const config = profileConfig('ailinux');
-    writeBase(config);
-    writeTree(`${workDir}/layers/configure/upper`, { 'usr/sbin/policy-rc.d': 'exit 101\n' });
-    const ctx = ctxFor(config, 'chroot-cleanup');
-    ctx.runner.on((argv) => argv.includes('rm'), {
-      effect: () => {
-        // What overlayfs leaves in the upper dir for a deleted lower file: a 0:0 character device.
-        const dir = `${workDir}/layers/chroot-cleanup/upper/usr/sbin`;
-        fs.mkdirSync(dir, { recursive: true });
-        execFileSync('mknod', [`${dir}/policy-rc.d`, 'c', '0', '0']);
-      },
-    });
-    await chrootCleanupStep.run(ctx);
-    await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'verify passes once rm leaves an overlayfs whiteout over policy-rc.d (root: mknod)',
+    async () => {
+      const config = profileConfig('ailinux');
+      writeBase(config);
+      writeTree(`${workDir}/layers/configure/upper`, { 'usr/sbin/policy-rc.d': 'exit 101\n' });
+      const ctx = ctxFor(config, 'chroot-cleanup');
+      ctx.runner.on((argv) => argv.includes('rm'), {
+        effect: () => {
+          // What overlayfs leaves in the upper dir for a deleted lower file: a 0:0 character device.
+          const dir = `${workDir}/layers/chroot-cleanup/upper/usr/sbin`;
+          fs.mkdirSync(dir, { recursive: true });
+          execFileSync('mknod', [`${dir}/policy-rc.d`, 'c', '0', '0']);
+        },
+      });
+      await chrootCleanupStep.run(ctx);
+      await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -791,8 +971,22 @@ describe('squashfs', () => {
   const DU_BYTES = 734003200;
   // ailinux keeps /boot in the squashfs (the installer copies the kernel from it): no -e boot, no --exclude
   const CASES = {
-    minimal: { dir: 'live', kernel: 'vmlinuz', initrd: 'initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '3'], exclude: ['-e', 'boot'], duExclude: ['--exclude=MNT/boot'] },
-    ailinux: { dir: 'casper', kernel: 'boot/vmlinuz', initrd: 'boot/initrd.img', comp: ['-comp', 'zstd', '-Xcompression-level', '15'], exclude: [], duExclude: [] },
+    minimal: {
+      dir: 'live',
+      kernel: 'vmlinuz',
+      initrd: 'initrd.img',
+      comp: ['-comp', 'zstd', '-Xcompression-level', '3'],
+      exclude: ['-e', 'boot'],
+      duExclude: ['--exclude=MNT/boot'],
+    },
+    ailinux: {
+      dir: 'casper',
+      kernel: 'boot/vmlinuz',
+      initrd: 'boot/initrd.img',
+      comp: ['-comp', 'zstd', '-Xcompression-level', '15'],
+      exclude: [],
+      duExclude: [],
+    },
   };
 
   for (const profile of PROFILES) {
@@ -810,9 +1004,23 @@ describe('squashfs', () => {
         viewCmd('squashfs', lower, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
         viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.kernel}`, `${live}/vmlinuz`]),
         viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.initrd}`, `${live}/initrd.img`]),
-        viewCmd('squashfs', lower, ['du', '-sx', '--apparent-size', '--block-size=1', ...c.duExclude.map((e) => e.replace('MNT', mnt)), mnt]),
         viewCmd('squashfs', lower, [
-          'mksquashfs', mnt, `${live}/filesystem.squashfs.partial`, '-noappend', ...c.comp, '-processors', '4', ...c.exclude,
+          'du',
+          '-sx',
+          '--apparent-size',
+          '--block-size=1',
+          ...c.duExclude.map((e) => e.replace('MNT', mnt)),
+          mnt,
+        ]),
+        viewCmd('squashfs', lower, [
+          'mksquashfs',
+          mnt,
+          `${live}/filesystem.squashfs.partial`,
+          '-noappend',
+          ...c.comp,
+          '-processors',
+          '4',
+          ...c.exclude,
         ]),
       ]);
       expect(ctx.runner.calls.map((x) => x.options)).toEqual([{}, {}, {}, {}, {}]);
@@ -844,10 +1052,26 @@ describe('squashfs', () => {
     const mnt = `${workDir}/mnt/squashfs`;
     expect(ctx.runner.calls[4]!.argv).toEqual(
       viewCmd('squashfs', LOWER, [
-        'mksquashfs', mnt, `${workDir}/iso/live/filesystem.squashfs.partial`, '-noappend',
-        '-comp', 'xz', '-b', '1M', '-Xbcj', 'x86', '-processors', '1',
-        '-mkfs-time', '1700000000', '-all-time', '1700000000',
-        '-e', 'boot', '-e', 'var/cache/apt',
+        'mksquashfs',
+        mnt,
+        `${workDir}/iso/live/filesystem.squashfs.partial`,
+        '-noappend',
+        '-comp',
+        'xz',
+        '-b',
+        '1M',
+        '-Xbcj',
+        'x86',
+        '-processors',
+        '1',
+        '-mkfs-time',
+        '1700000000',
+        '-all-time',
+        '1700000000',
+        '-e',
+        'boot',
+        '-e',
+        'var/cache/apt',
       ]),
     );
   });
@@ -858,16 +1082,41 @@ describe('squashfs', () => {
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
     expect(ctx.runner.calls[4]!.argv.slice(ctx.runner.calls[4]!.argv.indexOf('mksquashfs'))).toEqual([
-      'mksquashfs', mnt, `${workDir}/iso/live/filesystem.squashfs.partial`, '-noappend',
-      '-comp', 'zstd', '-Xcompression-level', '3', '-processors', '1',
-      '-mkfs-time', '0', '-all-time', '0', '-e', 'boot',
+      'mksquashfs',
+      mnt,
+      `${workDir}/iso/live/filesystem.squashfs.partial`,
+      '-noappend',
+      '-comp',
+      'zstd',
+      '-Xcompression-level',
+      '3',
+      '-processors',
+      '1',
+      '-mkfs-time',
+      '0',
+      '-all-time',
+      '0',
+      '-e',
+      'boot',
     ]);
 
-    const nolevel = ctxFor(profileConfig('minimal', (c) => (c.squashfs.level = undefined)), 'squashfs', { cores: 2 });
+    const nolevel = ctxFor(
+      profileConfig('minimal', (c) => (c.squashfs.level = undefined)),
+      'squashfs',
+      { cores: 2 },
+    );
     scriptTools(nolevel.runner);
     await squashfsStep.run(nolevel);
     const argv = nolevel.runner.calls[4]!.argv;
-    expect(argv.slice(argv.indexOf('-noappend'))).toEqual(['-noappend', '-comp', 'zstd', '-processors', '2', '-e', 'boot']);
+    expect(argv.slice(argv.indexOf('-noappend'))).toEqual([
+      '-noappend',
+      '-comp',
+      'zstd',
+      '-processors',
+      '2',
+      '-e',
+      'boot',
+    ]);
   });
 
   it('verify fails on a bad magic, a missing image, and an empty kernel', async () => {
@@ -878,18 +1127,24 @@ describe('squashfs', () => {
 
     scriptTools(ctx.runner, 'XXXX');
     await squashfsStep.run(ctx);
-    await expect(squashfsStep.verify(ctx)).rejects.toThrow(`${live}/filesystem.squashfs is not a SquashFS image (bad magic)`);
+    await expect(squashfsStep.verify(ctx)).rejects.toThrow(
+      `${live}/filesystem.squashfs is not a SquashFS image (bad magic)`,
+    );
 
     const good = ctxFor(config, 'squashfs');
     scriptTools(good.runner);
     await squashfsStep.run(good);
     await expect(squashfsStep.verify(good)).resolves.toBeUndefined();
     fs.writeFileSync(`${live}/vmlinuz`, '');
-    await expect(squashfsStep.verify(good)).rejects.toThrow('the live medium has no vmlinuz; is a kernel in packages.kernel?');
+    await expect(squashfsStep.verify(good)).rejects.toThrow(
+      'the live medium has no vmlinuz; is a kernel in packages.kernel?',
+    );
     fs.rmSync(`${live}/vmlinuz`);
     fs.writeFileSync(`${live}/vmlinuz`, 'k');
     fs.rmSync(`${live}/initrd.img`);
-    await expect(squashfsStep.verify(good)).rejects.toThrow('the live medium has no initrd.img; is a kernel in packages.kernel?');
+    await expect(squashfsStep.verify(good)).rejects.toThrow(
+      'the live medium has no initrd.img; is a kernel in packages.kernel?',
+    );
   });
 });
 
@@ -913,7 +1168,9 @@ describe('checksums', () => {
       expect(fs.readFileSync(`${iso}.md5`, 'utf8')).toBe(`${md5}  ${name}\n`);
       // The host tools print the same, and accept the files with -c.
       const cwd = path.dirname(iso);
-      expect(execFileSync('sha256sum', [name], { cwd, encoding: 'utf8' })).toBe(fs.readFileSync(`${iso}.sha256`, 'utf8'));
+      expect(execFileSync('sha256sum', [name], { cwd, encoding: 'utf8' })).toBe(
+        fs.readFileSync(`${iso}.sha256`, 'utf8'),
+      );
       expect(execFileSync('md5sum', [name], { cwd, encoding: 'utf8' })).toBe(fs.readFileSync(`${iso}.md5`, 'utf8'));
       expect(execFileSync('sha256sum', ['-c', `${name}.sha256`], { cwd, encoding: 'utf8' })).toBe(`${name}: OK\n`);
       expect(execFileSync('md5sum', ['-c', `${name}.md5`], { cwd, encoding: 'utf8' })).toBe(`${name}: OK\n`);
@@ -926,7 +1183,9 @@ describe('checksums', () => {
       await expect(checksumsStep.verify(ctx)).resolves.toBeUndefined();
 
       fs.appendFileSync(iso, 'tampered');
-      await expect(checksumsStep.verify(ctx)).rejects.toThrow(new StepError('checksums', `${iso}.sha256 does not match ${iso}`));
+      await expect(checksumsStep.verify(ctx)).rejects.toThrow(
+        new StepError('checksums', `${iso}.sha256 does not match ${iso}`),
+      );
     });
   }
 });
@@ -944,11 +1203,20 @@ describe('report', () => {
   it('minimal: JSON fields and the text rendering from a given ledger', async () => {
     const config = profileConfig('minimal');
     const ledger: Ledger = {
-      bootstrap: entry('bootstrap', { status: 'done', attempts: 2, durationMs: 61234, fingerprint: 'fp-boot', artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }] }),
+      bootstrap: entry('bootstrap', {
+        status: 'done',
+        attempts: 2,
+        durationMs: 61234,
+        fingerprint: 'fp-boot',
+        artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }],
+      }),
       configure: entry('configure', { status: 'skipped', reason: 'unchanged', fingerprint: 'fp-conf' }),
       packages: entry('packages', { status: 'failed', attempts: 3, durationMs: 999 }),
       iso: entry('iso', {
-        status: 'done', attempts: 1, durationMs: 12000, fingerprint: 'fp-iso',
+        status: 'done',
+        attempts: 1,
+        durationMs: 12000,
+        fingerprint: 'fp-iso',
         artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }],
       }),
     };
@@ -958,23 +1226,65 @@ describe('report', () => {
     const artifacts = await reportStep.run(ctx);
     const base = `${workDir}/output/ailinux-minimal-amd64.report`;
 
-    const pending = (id: string) => ({ id, status: 'pending', attempts: 0, durationMs: null, fingerprint: null, artifacts: [], reason: null, resources: null });
+    const pending = (id: string) => ({
+      id,
+      status: 'pending',
+      attempts: 0,
+      durationMs: null,
+      fingerprint: null,
+      artifacts: [],
+      reason: null,
+      resources: null,
+    });
     expect(JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'))).toEqual({
       tool: { name: 'ailinux', version: '1.2.3' },
       profile: 'minimal',
       generatedAt: '2023-11-14T22:13:20.000Z',
       iso: { path: 'output/ailinux-minimal-amd64.iso', size: 1234, sha256: ISO_SHA, volumeLabel: 'AILINUX_MINIMAL' },
       steps: [
-        { id: 'bootstrap', status: 'done', attempts: 2, durationMs: 61234, fingerprint: 'fp-boot', artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }], reason: null, resources: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 } },
-        { id: 'configure', status: 'skipped', attempts: 0, durationMs: null, fingerprint: 'fp-conf', artifacts: [], reason: 'unchanged', resources: null },
-        { id: 'packages', status: 'failed', attempts: 3, durationMs: 999, fingerprint: null, artifacts: [], reason: null, resources: null },
+        {
+          id: 'bootstrap',
+          status: 'done',
+          attempts: 2,
+          durationMs: 61234,
+          fingerprint: 'fp-boot',
+          artifacts: [{ path: 'layers/bootstrap', kind: 'dir' }],
+          reason: null,
+          resources: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 },
+        },
+        {
+          id: 'configure',
+          status: 'skipped',
+          attempts: 0,
+          durationMs: null,
+          fingerprint: 'fp-conf',
+          artifacts: [],
+          reason: 'unchanged',
+          resources: null,
+        },
+        {
+          id: 'packages',
+          status: 'failed',
+          attempts: 3,
+          durationMs: 999,
+          fingerprint: null,
+          artifacts: [],
+          reason: null,
+          resources: null,
+        },
         pending('identity'),
         pending('chroot-cleanup'),
         pending('squashfs'),
         pending('bootloaders'),
         {
-          id: 'iso', status: 'done', attempts: 1, durationMs: 12000, fingerprint: 'fp-iso',
-          artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }], reason: null, resources: null,
+          id: 'iso',
+          status: 'done',
+          attempts: 1,
+          durationMs: 12000,
+          fingerprint: 'fp-iso',
+          artifacts: [{ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 1234, sha256: ISO_SHA }],
+          reason: null,
+          resources: null,
         },
         pending('checksums'),
         pending('verify'),
@@ -1014,7 +1324,10 @@ describe('report', () => {
       ].join('\n'),
     );
     expect(ctx.runner.calls).toEqual([]);
-    expect(artifacts.map((a) => a.path)).toEqual(['output/ailinux-minimal-amd64.report.json', 'output/ailinux-minimal-amd64.report.txt']);
+    expect(artifacts.map((a) => a.path)).toEqual([
+      'output/ailinux-minimal-amd64.report.json',
+      'output/ailinux-minimal-amd64.report.txt',
+    ]);
     await expect(reportStep.verify(ctx)).resolves.toBeUndefined();
     fs.writeFileSync(`${base}.json`, '{"truncated": ');
     await expect(reportStep.verify(ctx)).rejects.toThrow(new StepError('report', `${base}.json is not valid JSON`));
@@ -1031,7 +1344,12 @@ describe('report', () => {
     const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
     expect(json.tool).toEqual({ name: 'ailinux', version: '0.1.0' });
     expect(json.profile).toBe('ailinux');
-    expect(json.iso).toEqual({ path: 'output/ailinux-24.04-amd64.iso', size: null, sha256: null, volumeLabel: 'AILINUX_2404' });
+    expect(json.iso).toEqual({
+      path: 'output/ailinux-24.04-amd64.iso',
+      size: null,
+      sha256: null,
+      volumeLabel: 'AILINUX_2404',
+    });
     expect(json.packages).toEqual([{ name: 'casper', version: '1.498' }]);
     expect(json.steps.map((s: { id: string }) => s.id)).toEqual(config.steps);
     const generated = Date.parse(json.generatedAt);

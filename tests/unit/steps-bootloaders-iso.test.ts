@@ -18,9 +18,28 @@ const EPOCH = 1700000000; // 2023-11-14 22:13:20 UTC, 0x6553f100
 const EFI_BYTES = 700_000;
 
 const BIOS_MODULES = [
-  'normal', 'configfile', 'search', 'search_label', 'search_fs_uuid', 'search_fs_file',
-  'iso9660', 'part_msdos', 'part_gpt', 'linux', 'gzio', 'serial', 'terminal',
-  'echo', 'test', 'true', 'sleep', 'ls', 'cat', 'halt', 'reboot', 'biosdisk',
+  'normal',
+  'configfile',
+  'search',
+  'search_label',
+  'search_fs_uuid',
+  'search_fs_file',
+  'iso9660',
+  'part_msdos',
+  'part_gpt',
+  'linux',
+  'gzio',
+  'serial',
+  'terminal',
+  'echo',
+  'test',
+  'true',
+  'sleep',
+  'ls',
+  'cat',
+  'halt',
+  'reboot',
+  'biosdisk',
 ];
 const UEFI_MODULES = [...BIOS_MODULES.slice(0, -1), 'fat', 'efi_gop', 'efi_uga', 'all_video'];
 
@@ -33,7 +52,12 @@ function ailinux(): BuildConfig {
   return loadConfig({ profile: 'ailinux' }).config;
 }
 
-function makeCtx(config: BuildConfig, workDir: string, runner: FakeRunner, sourceDateEpoch: number | null = null): StepContext {
+function makeCtx(
+  config: BuildConfig,
+  workDir: string,
+  runner: FakeRunner,
+  sourceDateEpoch: number | null = null,
+): StepContext {
   return layerlessContext(config, workPaths(workDir), runner, sourceDateEpoch);
 }
 
@@ -52,7 +76,10 @@ function bootRunner(): { runner: FakeRunner; earlyConfigs: string[] } {
         earlyConfigs.push(fs.readFileSync(optionValue(call.argv, '--config'), 'utf8'));
         const out = optionValue(call.argv, '--output');
         const efi = call.argv.includes('--format=x86_64-efi');
-        fs.writeFileSync(out, Buffer.concat([Buffer.from(efi ? 'MZ' : 'CD'), Buffer.alloc((efi ? EFI_BYTES : 170_000) - 2, 1)]));
+        fs.writeFileSync(
+          out,
+          Buffer.concat([Buffer.from(efi ? 'MZ' : 'CD'), Buffer.alloc((efi ? EFI_BYTES : 170_000) - 2, 1)]),
+        );
       },
     })
     .on('mkfs.vfat', {
@@ -73,11 +100,29 @@ function expectedBootArgv(w: string, bios: boolean, uefi: boolean): string[][] {
   const early = `--config=${w}/tmp/bootloaders/early.cfg`;
   return [
     ...(bios
-      ? [['grub-mkimage', '--directory=/usr/lib/grub/i386-pc', '--format=i386-pc-eltorito', `--output=${w}/iso/boot/grub/bios.img`, '--prefix=/boot/grub', early, ...BIOS_MODULES]]
+      ? [
+          [
+            'grub-mkimage',
+            '--directory=/usr/lib/grub/i386-pc',
+            '--format=i386-pc-eltorito',
+            `--output=${w}/iso/boot/grub/bios.img`,
+            '--prefix=/boot/grub',
+            early,
+            ...BIOS_MODULES,
+          ],
+        ]
       : []),
     ...(uefi
       ? [
-          ['grub-mkimage', '--directory=/usr/lib/grub/x86_64-efi', '--format=x86_64-efi', `--output=${efi}`, '--prefix=/boot/grub', early, ...UEFI_MODULES],
+          [
+            'grub-mkimage',
+            '--directory=/usr/lib/grub/x86_64-efi',
+            '--format=x86_64-efi',
+            `--output=${efi}`,
+            '--prefix=/boot/grub',
+            early,
+            ...UEFI_MODULES,
+          ],
           ['mkfs.vfat', '-C', '-n', 'EFIBOOT', esp, '1024'],
           ['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT'],
           ['mcopy', '-m', '-i', esp, efi, '::/EFI/BOOT/BOOTX64.EFI'],
@@ -138,9 +183,15 @@ describe('renderGrubConfig', () => {
   it('boots casper for the ailinux profile, with its kernel args, an integrity check and no serial console', () => {
     const cfg = renderGrubConfig(ailinux());
     expect(cfg).toContain('set timeout=10\n');
-    expect(cfg).toContain("menuentry 'ailinux live' {\n\tlinux /casper/vmlinuz boot=casper quiet splash\n\tinitrd /casper/initrd.img\n}");
-    expect(cfg).toContain("menuentry 'ailinux live (safe graphics)' {\n\tlinux /casper/vmlinuz boot=casper quiet splash nomodeset\n");
-    expect(cfg).toContain("menuentry 'ailinux live (integrity check)' {\n\tlinux /casper/vmlinuz boot=casper quiet splash integrity-check\n");
+    expect(cfg).toContain(
+      "menuentry 'ailinux live' {\n\tlinux /casper/vmlinuz boot=casper quiet splash\n\tinitrd /casper/initrd.img\n}",
+    );
+    expect(cfg).toContain(
+      "menuentry 'ailinux live (safe graphics)' {\n\tlinux /casper/vmlinuz boot=casper quiet splash nomodeset\n",
+    );
+    expect(cfg).toContain(
+      "menuentry 'ailinux live (integrity check)' {\n\tlinux /casper/vmlinuz boot=casper quiet splash integrity-check\n",
+    );
     expect(cfg).not.toContain('boot=live');
     expect(cfg).not.toContain('verify-checksums');
     expect(cfg).not.toMatch(/^serial|terminal_input|terminal_output|console=ttyS0/m);
@@ -151,7 +202,11 @@ describe('renderGrubConfig', () => {
     expect(off).not.toContain('serial --unit=0');
     expect(off).not.toContain('console=');
     const on = renderGrubConfig(minimal({ serialConsole: true }));
-    for (const line of ['serial --unit=0 --speed=115200', 'terminal_input serial console', 'terminal_output serial console']) {
+    for (const line of [
+      'serial --unit=0 --speed=115200',
+      'terminal_input serial console',
+      'terminal_output serial console',
+    ]) {
       expect(on.split('\n')).toContain(line);
     }
   });
@@ -165,11 +220,35 @@ describe('renderGrubConfig', () => {
 
 describe('bootloadersStep.run', () => {
   const variants = [
-    { name: '(a) minimal profile, BIOS + UEFI', config: () => minimal(), bios: true, uefi: true, label: 'AILINUX_MINIMAL' },
-    { name: '(b) BIOS only', config: () => minimal({ uefi: false }), bios: true, uefi: false, label: 'AILINUX_MINIMAL' },
-    { name: '(c) UEFI only', config: () => minimal({ bios: false }), bios: false, uefi: true, label: 'AILINUX_MINIMAL' },
+    {
+      name: '(a) minimal profile, BIOS + UEFI',
+      config: () => minimal(),
+      bios: true,
+      uefi: true,
+      label: 'AILINUX_MINIMAL',
+    },
+    {
+      name: '(b) BIOS only',
+      config: () => minimal({ uefi: false }),
+      bios: true,
+      uefi: false,
+      label: 'AILINUX_MINIMAL',
+    },
+    {
+      name: '(c) UEFI only',
+      config: () => minimal({ bios: false }),
+      bios: false,
+      uefi: true,
+      label: 'AILINUX_MINIMAL',
+    },
     // the ailinux profile boots UEFI through the signed shim by default: that variant is in steps-ailinux-bootloaders.test.ts
-    { name: '(d) ailinux profile (casper), Secure Boot off', config: () => ({ ...ailinux(), iso: { ...ailinux().iso, secureBoot: false } }), bios: true, uefi: true, label: 'AILINUX_2404' },
+    {
+      name: '(d) ailinux profile (casper), Secure Boot off',
+      config: () => ({ ...ailinux(), iso: { ...ailinux().iso, secureBoot: false } }),
+      bios: true,
+      uefi: true,
+      label: 'AILINUX_2404',
+    },
   ];
 
   for (const v of variants) {
@@ -186,7 +265,9 @@ describe('bootloadersStep.run', () => {
       // every core finds the ISO by its label, then reads the ISO's menu
       expect(earlyConfigs).toHaveLength(Number(v.bios) + Number(v.uefi));
       for (const early of earlyConfigs) {
-        expect(early).toBe(`search --no-floppy --set=root --label '${v.label}'\nset prefix=($root)/boot/grub\nconfigfile /boot/grub/grub.cfg\n`);
+        expect(early).toBe(
+          `search --no-floppy --set=root --label '${v.label}'\nset prefix=($root)/boot/grub\nconfigfile /boot/grub/grub.cfg\n`,
+        );
       }
 
       const iso = path.join(work, 'iso');
@@ -217,11 +298,24 @@ describe('bootloadersStep.run', () => {
     const { runner } = bootRunner();
     await bootloadersStep.run(makeCtx(minimal(), work, runner, EPOCH));
     const esp = `${work}/iso/boot/grub/efi.img`;
-    expect(runner.calls.find((c) => c.argv[0] === 'mkfs.vfat')!.argv).toEqual(['mkfs.vfat', '-C', '-n', 'EFIBOOT', '--invariant', '-i', '6553f100', esp, '1024']);
+    expect(runner.calls.find((c) => c.argv[0] === 'mkfs.vfat')!.argv).toEqual([
+      'mkfs.vfat',
+      '-C',
+      '-n',
+      'EFIBOOT',
+      '--invariant',
+      '-i',
+      '6553f100',
+      esp,
+      '1024',
+    ]);
     for (const call of runner.calls) {
       expect(call.options.env?.['SOURCE_DATE_EPOCH'], call.argv[0]).toBe(String(EPOCH));
     }
-    expect(runner.calls.filter((c) => c.options.env?.['MTOOLS_SKIP_CHECK'] === '1').map((c) => c.argv[0])).toEqual(['mmd', 'mcopy']);
+    expect(runner.calls.filter((c) => c.options.env?.['MTOOLS_SKIP_CHECK'] === '1').map((c) => c.argv[0])).toEqual([
+      'mmd',
+      'mcopy',
+    ]);
     // mcopy -m keeps this mtime inside the FAT image
     expect(fs.statSync(path.join(work, 'iso/EFI/BOOT/BOOTX64.EFI')).mtimeMs).toBe(EPOCH * 1000);
   });
@@ -246,8 +340,13 @@ describe('bootloadersStep.run', () => {
   });
 
   it('fails with the command error when grub-mkimage fails, and leaves no temporary files', async () => {
-    const runner = new FakeRunner().on('grub-mkimage', { exitCode: 1, stderr: 'grub-mkimage: error: cannot open moddep.lst' });
-    await expect(bootloadersStep.run(makeCtx(minimal(), work, runner))).rejects.toThrow(/grub-mkimage exited with code 1/);
+    const runner = new FakeRunner().on('grub-mkimage', {
+      exitCode: 1,
+      stderr: 'grub-mkimage: error: cannot open moddep.lst',
+    });
+    await expect(bootloadersStep.run(makeCtx(minimal(), work, runner))).rejects.toThrow(
+      /grub-mkimage exited with code 1/,
+    );
     expect(fs.existsSync(path.join(work, 'tmp/bootloaders'))).toBe(false);
   });
 
@@ -278,7 +377,14 @@ describe('bootloadersStep.verify and undo', () => {
 
   it('undo removes exactly what run wrote, and is idempotent', async () => {
     const ctx = makeCtx(minimal(), work, bootRunner().runner);
-    const others = ['iso/live/filesystem.squashfs', 'iso/live/vmlinuz', 'iso/.disk/casper-uuid', 'iso/boot/memtest86+.bin', 'tmp/squashfs/x', 'output/old.iso'];
+    const others = [
+      'iso/live/filesystem.squashfs',
+      'iso/live/vmlinuz',
+      'iso/.disk/casper-uuid',
+      'iso/boot/memtest86+.bin',
+      'tmp/squashfs/x',
+      'output/old.iso',
+    ];
     for (const rel of others) {
       fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true });
       fs.writeFileSync(path.join(work, rel), rel);
@@ -304,20 +410,48 @@ describe('bootloadersStep.verify and undo', () => {
 
 describe('isoArgv', () => {
   const common = (w: string) => [
-    'xorriso', '-as', 'mkisofs', '-iso-level', '3', '-rational-rock', '-joliet', '-joliet-long',
-    '-volid', 'AILINUX_MINIMAL', '-output', `${w}/output/ailinux-minimal-amd64.iso.partial`,
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-iso-level',
+    '3',
+    '-rational-rock',
+    '-joliet',
+    '-joliet-long',
+    '-volid',
+    'AILINUX_MINIMAL',
+    '-output',
+    `${w}/output/ailinux-minimal-amd64.iso.partial`,
   ];
 
   it('BIOS + UEFI: hybrid MBR, GPT with the appended ESP, two El Torito entries', () => {
     expect(isoArgv(minimal(), workPaths(work), null)).toEqual([
       ...common(work),
-      '-partition_offset', '16',
-      '--grub2-mbr', '/usr/lib/grub/i386-pc/boot_hybrid.img', '--mbr-force-bootable',
-      '-append_partition', '2', '0xef', `${work}/iso/boot/grub/efi.img`, '-appended_part_as_gpt',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
-      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot',
-      '-m', `${work}/iso/boot/grub/efi.img`,
+      '-partition_offset',
+      '16',
+      '--grub2-mbr',
+      '/usr/lib/grub/i386-pc/boot_hybrid.img',
+      '--mbr-force-bootable',
+      '-append_partition',
+      '2',
+      '0xef',
+      `${work}/iso/boot/grub/efi.img`,
+      '-appended_part_as_gpt',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'boot/grub/bios.img',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
+      '-eltorito-alt-boot',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      '-m',
+      `${work}/iso/boot/grub/efi.img`,
       `${work}/iso`,
     ]);
   });
@@ -325,10 +459,20 @@ describe('isoArgv', () => {
   it('BIOS only: no ESP, no EFI entry', () => {
     expect(isoArgv(minimal({ uefi: false }), workPaths(work), null)).toEqual([
       ...common(work),
-      '-partition_offset', '16',
-      '--grub2-mbr', '/usr/lib/grub/i386-pc/boot_hybrid.img', '--mbr-force-bootable',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-b', 'boot/grub/bios.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
+      '-partition_offset',
+      '16',
+      '--grub2-mbr',
+      '/usr/lib/grub/i386-pc/boot_hybrid.img',
+      '--mbr-force-bootable',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-b',
+      'boot/grub/bios.img',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
       `${work}/iso`,
     ]);
   });
@@ -336,18 +480,32 @@ describe('isoArgv', () => {
   it('UEFI only: no GRUB MBR, the EFI entry first', () => {
     expect(isoArgv(minimal({ bios: false }), workPaths(work), null)).toEqual([
       ...common(work),
-      '-partition_offset', '16',
-      '-append_partition', '2', '0xef', `${work}/iso/boot/grub/efi.img`, '-appended_part_as_gpt',
-      '-eltorito-catalog', 'boot/grub/boot.cat',
-      '-e', '--interval:appended_partition_2:all::', '-no-emul-boot',
-      '-m', `${work}/iso/boot/grub/efi.img`,
+      '-partition_offset',
+      '16',
+      '-append_partition',
+      '2',
+      '0xef',
+      `${work}/iso/boot/grub/efi.img`,
+      '-appended_part_as_gpt',
+      '-eltorito-catalog',
+      'boot/grub/boot.cat',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      '-m',
+      `${work}/iso/boot/grub/efi.img`,
       `${work}/iso`,
     ]);
   });
 
   it('the ailinux profile names its own volume and output', () => {
     const argv = isoArgv(ailinux(), workPaths(work), null);
-    expect(argv.slice(8, 12)).toEqual(['-volid', 'AILINUX_2404', '-output', `${work}/output/ailinux-24.04-amd64.iso.partial`]);
+    expect(argv.slice(8, 12)).toEqual([
+      '-volid',
+      'AILINUX_2404',
+      '-output',
+      `${work}/output/ailinux-24.04-amd64.iso.partial`,
+    ]);
     expect(argv).toContain('--grub2-boot-info');
     expect(argv).toContain('--interval:appended_partition_2:all::');
   });
@@ -356,7 +514,11 @@ describe('isoArgv', () => {
     expect(xorrisoTimestamp(EPOCH)).toBe('2023111422132000');
     const argv = isoArgv(minimal(), workPaths(work), EPOCH);
     expect(argv.slice(12, 17)).toEqual([
-      '--modification-date=2023111422132000', '--set_all_file_dates', '2023111422132000', '--gpt_disk_guid', 'modification-date',
+      '--modification-date=2023111422132000',
+      '--set_all_file_dates',
+      '2023111422132000',
+      '--gpt_disk_guid',
+      'modification-date',
     ]);
     expect(isoArgv(minimal(), workPaths(work), null).some((a) => a.includes('2023'))).toBe(false);
   });
@@ -370,12 +532,21 @@ describe('parseElToritoReport and parseSystemAreaReport on real xorriso output',
 
   it('BIOS + UEFI', () => {
     const r = parseElToritoReport(read('bios-uefi'));
-    expect(r).toMatchObject({ bios: true, uefi: true, volumeId: 'AILINUX_MINIMAL', catalogPath: '/boot/grub/boot.cat' });
+    expect(r).toMatchObject({
+      bios: true,
+      uefi: true,
+      volumeId: 'AILINUX_MINIMAL',
+      catalogPath: '/boot/grub/boot.cat',
+    });
     expect(r.entries.map((e) => [e.index, e.platform, e.bootable, e.emulation])).toEqual([
       [1, 'BIOS', true, 'none'],
       [2, 'UEFI', true, 'none'],
     ]);
-    expect(r.entries[0]).toMatchObject({ loadSize: 4, path: '/boot/grub/bios.img', options: ['boot-info-table', 'grub2-boot-info'] });
+    expect(r.entries[0]).toMatchObject({
+      loadSize: 4,
+      path: '/boot/grub/bios.img',
+      options: ['boot-info-table', 'grub2-boot-info'],
+    });
     expect(r.entries[1]!.path).toBeNull();
     const area = parseSystemAreaReport(read('bios-uefi'));
     expect(area.summary).toMatch(/grub2-mbr/);
@@ -402,7 +573,11 @@ describe('parseElToritoReport and parseSystemAreaReport on real xorriso output',
 
   it('an image without El Torito', () => {
     expect(parseElToritoReport("Volume id    : 'X'\nBoot record  : (none)\n")).toEqual({
-      bios: false, uefi: false, volumeId: 'X', catalogPath: null, entries: [],
+      bios: false,
+      uefi: false,
+      volumeId: 'X',
+      catalogPath: null,
+      entries: [],
     });
   });
 });
@@ -440,7 +615,15 @@ describe('isoStep', () => {
     expect(artifact).toEqual({ path: 'output/ailinux-minimal-amd64.iso', kind: 'file', size: 9, sha256: sha256(iso) });
 
     await isoStep.verify(ctx);
-    expect(runner.calls[1]!.argv).toEqual(['xorriso', '-indev', iso, '-report_el_torito', 'plain', '-report_system_area', 'plain']);
+    expect(runner.calls[1]!.argv).toEqual([
+      'xorriso',
+      '-indev',
+      iso,
+      '-report_el_torito',
+      'plain',
+      '-report_system_area',
+      'plain',
+    ]);
   });
 
   it('leaves neither .iso nor .partial when xorriso fails', async () => {
@@ -469,16 +652,27 @@ describe('isoStep', () => {
     await expect(isoStep.verify(makeCtx(config, work, xorrisoRunner('uefi-only')))).rejects.toThrow(
       /no bootable BIOS El Torito entry; no GRUB hybrid MBR/,
     );
-    await expect(isoStep.verify(makeCtx(minimal({ uefi: false }), work, xorrisoRunner('bios-only')))).resolves.toBeUndefined();
-    await expect(isoStep.verify(makeCtx(minimal({ bios: false }), work, xorrisoRunner('uefi-only')))).resolves.toBeUndefined();
+    await expect(
+      isoStep.verify(makeCtx(minimal({ uefi: false }), work, xorrisoRunner('bios-only'))),
+    ).resolves.toBeUndefined();
+    await expect(
+      isoStep.verify(makeCtx(minimal({ bios: false }), work, xorrisoRunner('uefi-only'))),
+    ).resolves.toBeUndefined();
     const other = { ...minimal(), iso: { ...minimal().iso, volumeLabel: 'OTHER' } };
-    await expect(isoStep.verify(makeCtx(other, work, xorrisoRunner('bios-uefi')))).rejects.toThrow(/volume id is "AILINUX_MINIMAL", not "OTHER"/);
+    await expect(isoStep.verify(makeCtx(other, work, xorrisoRunner('bios-uefi')))).rejects.toThrow(
+      /volume id is "AILINUX_MINIMAL", not "OTHER"/,
+    );
   });
 
-  it('undo removes this output name\'s .iso and .partial only, and is idempotent', async () => {
+  it("undo removes this output name's .iso and .partial only, and is idempotent", async () => {
     const out = path.join(work, 'output');
     fs.mkdirSync(out);
-    const files = ['ailinux-minimal-amd64.iso', 'ailinux-minimal-amd64.iso.partial', 'ailinux-minimal-amd64.iso.sha256', 'other.iso'];
+    const files = [
+      'ailinux-minimal-amd64.iso',
+      'ailinux-minimal-amd64.iso.partial',
+      'ailinux-minimal-amd64.iso.sha256',
+      'other.iso',
+    ];
     for (const f of files) fs.writeFileSync(path.join(out, f), f);
     const ctx = makeCtx(minimal(), work, new FakeRunner());
     await isoStep.undo(ctx);

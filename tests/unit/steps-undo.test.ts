@@ -15,7 +15,14 @@ import { packagesStep } from '../../src/steps/packages.js';
 import { reportStep } from '../../src/steps/report.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
 import type { StepDef } from '../../src/steps/types.js';
-import { makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree, type ProfileName } from '../helpers/step-context.js';
+import {
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+  type ProfileName,
+} from '../helpers/step-context.js';
 
 const PROFILES: readonly ProfileName[] = ['minimal', 'ailinux'];
 const LAYER_STEPS: readonly StepDef[] = [bootstrapStep, configureStep, packagesStep, identityStep, chrootCleanupStep];

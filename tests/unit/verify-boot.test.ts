@@ -32,7 +32,10 @@ class ScriptedQemu implements Runner {
     const log = argv[argv.indexOf('-serial') + 1]!.slice('file:'.length);
     const started = Date.now();
     const fail = (fields: { exitCode: number | null; signal: string | null; cancelled: boolean }, stderr = '') =>
-      new CommandError({ argv: [...argv], ...fields, stderrTail: stderr, rerun: quoteArgv(argv), timedOut: false }, false);
+      new CommandError(
+        { argv: [...argv], ...fields, stderrTail: stderr, rerun: quoteArgv(argv), timedOut: false },
+        false,
+      );
     return new Promise((resolve, reject) => {
       const timers = this.script.writes.map(([ms, text]) => setTimeout(() => fs.appendFileSync(log, text), ms));
       const finish = () => timers.forEach(clearTimeout);
@@ -62,13 +65,30 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const base = () => ({ iso: '/isos/x.iso', firmware: 'bios' as const, memoryMb: 512, logFile: path.join(dir, 'serial.log'), marker: 'x login:', pollMs: 20 });
+const base = () => ({
+  iso: '/isos/x.iso',
+  firmware: 'bios' as const,
+  memoryMb: 512,
+  logFile: path.join(dir, 'serial.log'),
+  marker: 'x login:',
+  pollMs: 20,
+});
 
 describe('bootTest', () => {
   it('stops qemu as soon as the marker appears, and reports when', async () => {
-    const runner = new ScriptedQemu({ writes: [[30, 'GNU GRUB\n'], [120, 'Debian GNU/Linux 12 x ttyS0\n\nx login: ']] });
+    const runner = new ScriptedQemu({
+      writes: [
+        [30, 'GNU GRUB\n'],
+        [120, 'Debian GNU/Linux 12 x ttyS0\n\nx login: '],
+      ],
+    });
     const r = await bootTest({ ...base(), runner, timeoutMs: 5000 });
-    expect(r).toMatchObject({ ok: true, outcome: 'marker', exitCode: null, lastLines: ['GNU GRUB', 'Debian GNU/Linux 12 x ttyS0', 'x login:'] });
+    expect(r).toMatchObject({
+      ok: true,
+      outcome: 'marker',
+      exitCode: null,
+      lastLines: ['GNU GRUB', 'Debian GNU/Linux 12 x ttyS0', 'x login:'],
+    });
     expect(r.markerMs).toBeGreaterThanOrEqual(100);
     expect(runner.abortedAtMs, 'qemu was ended right after the marker, not at the timeout').toBeLessThan(1000);
     expect(r.detail).toMatch(/^"x login:" on the serial console after \d+\.\d s \(BIOS, qemu without KVM\)$/);
@@ -95,11 +115,18 @@ describe('bootTest', () => {
 
   it('says so when the console stayed silent', async () => {
     const r = await bootTest({ ...base(), runner: new ScriptedQemu({ writes: [] }), timeoutMs: 100 });
-    expect(r.detail).toBe('no "x login:" on the serial console within the 0.1 s timeout (BIOS); the serial console printed nothing');
+    expect(r.detail).toBe(
+      'no "x login:" on the serial console within the 0.1 s timeout (BIOS); the serial console printed nothing',
+    );
   });
 
-  it('qemu that exits before the marker: code, qemu\'s own words, the console', async () => {
-    const runner = new ScriptedQemu({ writes: [[5, 'Kernel panic - not syncing: VFS\n']], exitAfterMs: 50, exitCode: 1, stderr: 'qemu-system-x86_64: -drive file=/isos/x.iso: Could not open' });
+  it("qemu that exits before the marker: code, qemu's own words, the console", async () => {
+    const runner = new ScriptedQemu({
+      writes: [[5, 'Kernel panic - not syncing: VFS\n']],
+      exitAfterMs: 50,
+      exitCode: 1,
+      stderr: 'qemu-system-x86_64: -drive file=/isos/x.iso: Could not open',
+    });
     const r = await bootTest({ ...base(), runner, timeoutMs: 5000, firmware: 'uefi', ovmf: THIS_FILE });
     expect(r).toMatchObject({ ok: false, outcome: 'exited', exitCode: 1 });
     expect(r.detail).toMatch(
@@ -110,10 +137,22 @@ describe('bootTest', () => {
 
   it('names the package when qemu or OVMF is missing', async () => {
     const noQemu = new ScriptedQemu({ writes: [], exitAfterMs: 1, exitCode: 127 });
-    expect((await bootTest({ ...base(), runner: noQemu, timeoutMs: 1000 })).detail).toBe('qemu-system-x86_64 is not installed: apt-get install qemu-system-x86');
+    expect((await bootTest({ ...base(), runner: noQemu, timeoutMs: 1000 })).detail).toBe(
+      'qemu-system-x86_64 is not installed: apt-get install qemu-system-x86',
+    );
     const runner = new ScriptedQemu({ writes: [] });
-    const r = await bootTest({ ...base(), runner, timeoutMs: 1000, firmware: 'uefi', ovmf: path.join(dir, 'no-OVMF.fd') });
-    expect(r).toMatchObject({ ok: false, outcome: 'not-run', detail: `${path.join(dir, 'no-OVMF.fd')} is missing: apt-get install ovmf` });
+    const r = await bootTest({
+      ...base(),
+      runner,
+      timeoutMs: 1000,
+      firmware: 'uefi',
+      ovmf: path.join(dir, 'no-OVMF.fd'),
+    });
+    expect(r).toMatchObject({
+      ok: false,
+      outcome: 'not-run',
+      detail: `${path.join(dir, 'no-OVMF.fd')} is missing: apt-get install ovmf`,
+    });
     expect(runner.calls).toEqual([]);
   });
 
@@ -121,7 +160,9 @@ describe('bootTest', () => {
     const runner = new ScriptedQemu({ writes: [[5, 'booting\n']] });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 80);
-    const error = await bootTest({ ...base(), runner, timeoutMs: 5000, signal: controller.signal }).catch((e: unknown) => e);
+    const error = await bootTest({ ...base(), runner, timeoutMs: 5000, signal: controller.signal }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CommandError);
     expect((error as CommandError).failure.cancelled).toBe(true);
     expect(runner.abortedAtMs).toBeLessThan(1000);

@@ -26,7 +26,15 @@ const GOOD_HEADS = () =>
 const GOOD_ESP: EspFacts = { offset: 116250 * 2048, fat: true, bootFiles: ['BOOTX64.EFI'], note: null };
 
 /** Facts as inspectIso gathers them, from a report text, the real listing and a GRUB config. */
-function facts(options: { report?: string; listing?: string; grub?: string | null; heads?: Map<string, Buffer>; esp?: EspFacts | null } = {}): IsoFacts {
+function facts(
+  options: {
+    report?: string;
+    listing?: string;
+    grub?: string | null;
+    heads?: Map<string, Buffer>;
+    esp?: EspFacts | null;
+  } = {},
+): IsoFacts {
   const report = options.report ?? `${REAL_STDOUT}\n${REAL_STDERR}`;
   const grubText = options.grub === undefined ? REAL_GRUB : options.grub;
   return {
@@ -45,7 +53,13 @@ function facts(options: { report?: string; listing?: string; grub?: string | nul
 }
 
 const CLI: VerifyExpectations = { bios: 'auto', uefi: 'required', requireChecksum: false };
-const STEP: VerifyExpectations = { bios: 'required', uefi: 'required', liveSystem: 'live-boot', volumeId: 'AILINUX_MINIMAL', requireChecksum: true };
+const STEP: VerifyExpectations = {
+  bios: 'required',
+  uefi: 'required',
+  liveSystem: 'live-boot',
+  volumeId: 'AILINUX_MINIMAL',
+  requireChecksum: true,
+};
 
 function rows(checks: CheckResult[]): Record<string, { status: string; detail: string }> {
   return Object.fromEntries(checks.map((c) => [c.id, { status: c.status, detail: c.detail }]));
@@ -60,17 +74,37 @@ describe('the real minimal ISO (BIOS + UEFI, live-boot)', () => {
     const cli = staticChecks(facts(), CLI);
     expect(failing(cli)).toEqual([]);
     expect(cli.map((c) => c.name)).toEqual([
-      'El Torito BIOS entry', 'El Torito UEFI entry', 'MBR/GPT hybrid layout', 'GRUB config', 'kernel', 'initrd', 'squashfs', 'boot parameter',
+      'El Torito BIOS entry',
+      'El Torito UEFI entry',
+      'MBR/GPT hybrid layout',
+      'GRUB config',
+      'kernel',
+      'initrd',
+      'squashfs',
+      'boot parameter',
     ]);
     expect(rows(cli)).toEqual({
-      'eltorito-bios': { status: 'ok', detail: '/boot/grub/bios.img, no emulation, load size 4, boot-info-table grub2-boot-info' },
-      'eltorito-uefi': { status: 'ok', detail: 'hidden image at LBA 116250 = GPT partition 2, FAT 1.0 MiB, with /EFI/BOOT/BOOTX64.EFI' },
-      layout: { status: 'ok', detail: 'MBR grub2-mbr boot code; MBR partitions 0xee, 0x00 (active); GPT with the EFI system partition as partition 2 (1.0 MiB)' },
+      'eltorito-bios': {
+        status: 'ok',
+        detail: '/boot/grub/bios.img, no emulation, load size 4, boot-info-table grub2-boot-info',
+      },
+      'eltorito-uefi': {
+        status: 'ok',
+        detail: 'hidden image at LBA 116250 = GPT partition 2, FAT 1.0 MiB, with /EFI/BOOT/BOOTX64.EFI',
+      },
+      layout: {
+        status: 'ok',
+        detail:
+          'MBR grub2-mbr boot code; MBR partitions 0xee, 0x00 (active); GPT with the EFI system partition as partition 2 (1.0 MiB)',
+      },
       'grub-config': { status: 'ok', detail: '/boot/grub/grub.cfg: 3 menu entries, 3 linux lines' },
       kernel: { status: 'ok', detail: '/live/vmlinuz (7.9 MiB, bzImage)' },
       initrd: { status: 'ok', detail: '/live/initrd.img (33.6 MiB, zstd)' },
       squashfs: { status: 'ok', detail: '/live/filesystem.squashfs (184.5 MiB, live-boot)' },
-      'boot-param': { status: 'ok', detail: 'boot=live on 3 linux lines, matching the live system in /live (live-boot)' },
+      'boot-param': {
+        status: 'ok',
+        detail: 'boot=live on 3 linux lines, matching the live system in /live (live-boot)',
+      },
     });
     const step = staticChecks(facts(), STEP);
     expect(failing(step)).toEqual([]);
@@ -91,10 +125,14 @@ describe('El Torito and layout', () => {
 
   it('a BIOS-only image checked as if UEFI were required: no UEFI entry, no EFI system partition', () => {
     const r = rows(staticChecks(facts({ report: biosOnly, esp: null }), CLI));
-    expect(r['eltorito-uefi']).toEqual({ status: 'fail', detail: 'no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img' });
+    expect(r['eltorito-uefi']).toEqual({
+      status: 'fail',
+      detail: 'no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
+    });
     expect(r['layout']).toEqual({
       status: 'fail',
-      detail: 'no GPT and no EFI system partition (type 0xef) in the MBR: written to a USB stick it would not boot on UEFI (system area: MBR grub2-mbr cyl-align-off)',
+      detail:
+        'no GPT and no EFI system partition (type 0xef) in the MBR: written to a USB stick it would not boot on UEFI (system area: MBR grub2-mbr cyl-align-off)',
     });
     expect(r['eltorito-bios']!.status).toBe('ok');
     // and when UEFI is not asked for, the same image passes
@@ -106,11 +144,19 @@ describe('El Torito and layout', () => {
 
   it('a UEFI-only image: BIOS is skipped unless required, then the entry and the MBR boot code are missing', () => {
     const auto = rows(staticChecks(facts({ report: uefiOnly }), CLI));
-    expect(auto['eltorito-bios']).toEqual({ status: 'skipped', detail: 'the ISO does not boot on BIOS (no BIOS entry, no MBR boot code)' });
+    expect(auto['eltorito-bios']).toEqual({
+      status: 'skipped',
+      detail: 'the ISO does not boot on BIOS (no BIOS entry, no MBR boot code)',
+    });
     expect(auto['layout']!.status).toBe('ok');
     const required = rows(staticChecks(facts({ report: uefiOnly }), { ...CLI, bios: 'required' }));
-    expect(required['eltorito-bios']).toEqual({ status: 'fail', detail: 'no BIOS El Torito entry; the ISO has 1 entry: UEFI (hidden image)' });
-    expect(required['layout']!.detail).toMatch(/^no MBR boot code \(neither grub2-mbr nor isohybrid\): written to a USB stick it would not boot on BIOS/);
+    expect(required['eltorito-bios']).toEqual({
+      status: 'fail',
+      detail: 'no BIOS El Torito entry; the ISO has 1 entry: UEFI (hidden image)',
+    });
+    expect(required['layout']!.detail).toMatch(
+      /^no MBR boot code \(neither grub2-mbr nor isohybrid\): written to a USB stick it would not boot on BIOS/,
+    );
   });
 
   it('MBR boot code without a BIOS El Torito entry is a claim the image does not keep', () => {
@@ -118,7 +164,8 @@ describe('El Torito and layout', () => {
     const r = rows(staticChecks(facts({ report }), CLI));
     expect(r['eltorito-bios']).toEqual({
       status: 'fail',
-      detail: 'no BIOS El Torito entry although the MBR carries grub2-mbr boot code; the ISO has 1 entry: UEFI (hidden image)',
+      detail:
+        'no BIOS El Torito entry although the MBR carries grub2-mbr boot code; the ISO has 1 entry: UEFI (hidden image)',
     });
   });
 
@@ -126,28 +173,50 @@ describe('El Torito and layout', () => {
     const report = fixture('xorriso/tiny-no-efi-entry.inspect.stdout.txt');
     const checks = staticChecks(facts({ report, listing: report, esp: null }), CLI);
     expect(failing(checks)).toEqual(['eltorito-uefi']);
-    expect(rows(checks)['eltorito-uefi']!.detail).toBe('no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img');
-    expect(rows(checks)['layout']!.detail).toBe('MBR grub2-mbr boot code; MBR partitions 0xee, 0x00 (active); GPT with the EFI system partition as partition 2 (1.0 MiB)');
+    expect(rows(checks)['eltorito-uefi']!.detail).toBe(
+      'no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
+    );
+    expect(rows(checks)['layout']!.detail).toBe(
+      'MBR grub2-mbr boot code; MBR partitions 0xee, 0x00 (active); GPT with the EFI system partition as partition 2 (1.0 MiB)',
+    );
   });
 
   it('a UEFI entry whose image is not FAT, or has no BOOTX64.EFI, fails', () => {
-    expect(rows(staticChecks(facts({ esp: { ...GOOD_ESP, fat: false, bootFiles: null } }), CLI))['eltorito-uefi']).toEqual({
+    expect(
+      rows(staticChecks(facts({ esp: { ...GOOD_ESP, fat: false, bootFiles: null } }), CLI))['eltorito-uefi'],
+    ).toEqual({
       status: 'fail',
       detail: "the UEFI entry's image (hidden image at LBA 116250) is not a FAT file system",
     });
-    expect(rows(staticChecks(facts({ esp: { ...GOOD_ESP, bootFiles: [], note: 'it has no /EFI/BOOT directory' } }), CLI))['eltorito-uefi']).toEqual({
+    expect(
+      rows(staticChecks(facts({ esp: { ...GOOD_ESP, bootFiles: [], note: 'it has no /EFI/BOOT directory' } }), CLI))[
+        'eltorito-uefi'
+      ],
+    ).toEqual({
       status: 'fail',
-      detail: "the UEFI entry's FAT image (hidden image at LBA 116250) has no /EFI/BOOT/BOOTX64.EFI: it has no /EFI/BOOT directory",
+      detail:
+        "the UEFI entry's FAT image (hidden image at LBA 116250) has no /EFI/BOOT/BOOTX64.EFI: it has no /EFI/BOOT directory",
     });
     // without mtools the entry still counts, and says what was not looked at
-    expect(rows(staticChecks(facts({ esp: { ...GOOD_ESP, bootFiles: null, note: 'contents not listed: mtools is not installed' } }), CLI))['eltorito-uefi']).toEqual({
+    expect(
+      rows(
+        staticChecks(
+          facts({ esp: { ...GOOD_ESP, bootFiles: null, note: 'contents not listed: mtools is not installed' } }),
+          CLI,
+        ),
+      )['eltorito-uefi'],
+    ).toEqual({
       status: 'ok',
-      detail: 'hidden image at LBA 116250 = GPT partition 2, FAT 1.0 MiB (contents not listed: mtools is not installed)',
+      detail:
+        'hidden image at LBA 116250 = GPT partition 2, FAT 1.0 MiB (contents not listed: mtools is not installed)',
     });
   });
 
   it('a GPT without an EFI system partition fails the layout', () => {
-    const report = `${REAL_STDOUT}\n${REAL_STDERR}`.replace(/28732ac11ff8d211ba4b00a0c93ec93b/g, 'a2a0d0ebe5b9334487c068b6b72699c7');
+    const report = `${REAL_STDOUT}\n${REAL_STDERR}`.replace(
+      /28732ac11ff8d211ba4b00a0c93ec93b/g,
+      'a2a0d0ebe5b9334487c068b6b72699c7',
+    );
     expect(rows(staticChecks(facts({ report }), CLI))['layout']!.detail).toBe(
       'the GPT has no EFI system partition (partitions: ISO9660, Appended2, Gap1) (system area: MBR protective-msdos-label grub2-mbr cyl-align-off GPT)',
     );
@@ -156,10 +225,14 @@ describe('El Torito and layout', () => {
 
 describe('the files GRUB points at, and the live system', () => {
   it('a missing squashfs fails only the squashfs row, listing what /live holds', () => {
-    const listing = REAL_STDOUT.split('\n').filter((l) => !l.includes('filesystem.squashfs')).join('\n');
+    const listing = REAL_STDOUT.split('\n')
+      .filter((l) => !l.includes('filesystem.squashfs'))
+      .join('\n');
     const checks = staticChecks(facts({ listing }), CLI);
     expect(failing(checks)).toEqual(['squashfs']);
-    expect(rows(checks)['squashfs']!.detail).toBe('/live/filesystem.squashfs is not on the ISO (/live holds: filesystem.manifest, initrd.img, vmlinuz)');
+    expect(rows(checks)['squashfs']!.detail).toBe(
+      '/live/filesystem.squashfs is not on the ISO (/live holds: filesystem.manifest, initrd.img, vmlinuz)',
+    );
   });
 
   it('boot=casper on a /live layout fails the boot parameter row with both sides named', () => {
@@ -177,7 +250,9 @@ describe('the files GRUB points at, and the live system', () => {
 
   it('menu entries that disagree, or one without boot=, fail', () => {
     const mixed = REAL_GRUB.replace('boot=live nomodeset', 'boot=casper nomodeset');
-    expect(rows(staticChecks(facts({ grub: mixed }), CLI))['boot-param']!.detail).toBe('the menu entries disagree: boot=live (2 lines), boot=casper (1 lines)');
+    expect(rows(staticChecks(facts({ grub: mixed }), CLI))['boot-param']!.detail).toBe(
+      'the menu entries disagree: boot=live (2 lines), boot=casper (1 lines)',
+    );
     const none = REAL_GRUB.replace('boot=live verify-checksums', 'verify-checksums');
     expect(rows(staticChecks(facts({ grub: none }), CLI))['boot-param']!.detail).toBe(
       'the linux line at /boot/grub/grub.cfg:21 has no boot= parameter: the initramfs would not look for a live system',
@@ -185,7 +260,10 @@ describe('the files GRUB points at, and the live system', () => {
   });
 
   it('a kernel path that is not on the ISO, or a file that is not a kernel, fails with the line that names it', () => {
-    const grub = REAL_GRUB.replace('linux /live/vmlinuz boot=live nomodeset', 'linux /live/vmlinuz-old boot=live nomodeset');
+    const grub = REAL_GRUB.replace(
+      'linux /live/vmlinuz boot=live nomodeset',
+      'linux /live/vmlinuz-old boot=live nomodeset',
+    );
     expect(rows(staticChecks(facts({ grub }), CLI))['kernel']).toEqual({
       status: 'fail',
       detail: '/live/vmlinuz-old (linux line at /boot/grub/grub.cfg:16) is not on the ISO',
@@ -194,21 +272,37 @@ describe('the files GRUB points at, and the live system', () => {
     heads.set('/live/vmlinuz', Buffer.from('not a kernel'));
     heads.set('/live/initrd.img', Buffer.from('not an initrd'));
     const r = rows(staticChecks(facts({ heads }), CLI));
-    expect(r['kernel']!.detail).toBe('/live/vmlinuz (linux line at /boot/grub/grub.cfg:11) is not a Linux kernel (no bzImage header)');
-    expect(r['initrd']!.detail).toBe('/live/initrd.img (initrd line at /boot/grub/grub.cfg:12) is not an initramfs (neither cpio nor a known compression)');
+    expect(r['kernel']!.detail).toBe(
+      '/live/vmlinuz (linux line at /boot/grub/grub.cfg:11) is not a Linux kernel (no bzImage header)',
+    );
+    expect(r['initrd']!.detail).toBe(
+      '/live/initrd.img (initrd line at /boot/grub/grub.cfg:12) is not an initramfs (neither cpio nor a known compression)',
+    );
     heads.set('/live/filesystem.squashfs', Buffer.from('nope'));
-    expect(rows(staticChecks(facts({ heads }), CLI))['squashfs']!.detail).toBe('/live/filesystem.squashfs is not a squashfs image (no hsqs signature)');
+    expect(rows(staticChecks(facts({ heads }), CLI))['squashfs']!.detail).toBe(
+      '/live/filesystem.squashfs is not a squashfs image (no hsqs signature)',
+    );
   });
 
   it('paths built from variables are reported, not guessed', () => {
     const grub = `${REAL_GRUB}\nmenuentry x {\n linux $kdir/vmlinuz boot=live\n initrd /live/initrd.img\n}\n`;
-    expect(rows(staticChecks(facts({ grub }), CLI))['kernel']).toEqual({ status: 'ok', detail: '/live/vmlinuz (7.9 MiB, bzImage); not resolved: $kdir/vmlinuz' });
+    expect(rows(staticChecks(facts({ grub }), CLI))['kernel']).toEqual({
+      status: 'ok',
+      detail: '/live/vmlinuz (7.9 MiB, bzImage); not resolved: $kdir/vmlinuz',
+    });
   });
 
   it('no grub.cfg fails the GRUB row and skips the rows that depend on it', () => {
     const r = rows(staticChecks(facts({ grub: null }), CLI));
-    expect(r['grub-config']).toEqual({ status: 'fail', detail: '/boot/grub/grub.cfg is not on the ISO: GRUB would stop at its prompt' });
-    expect([r['kernel']!.status, r['initrd']!.status, r['boot-param']!.status]).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(r['grub-config']).toEqual({
+      status: 'fail',
+      detail: '/boot/grub/grub.cfg is not on the ISO: GRUB would stop at its prompt',
+    });
+    expect([r['kernel']!.status, r['initrd']!.status, r['boot-param']!.status]).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
     expect(r['squashfs']!.status).toBe('ok'); // found through the /live directory
   });
 });

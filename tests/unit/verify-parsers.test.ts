@@ -8,7 +8,14 @@ import { renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { SerialLog, consoleLines, qemuArgv } from '../../src/verify/boot.js';
 import { parseChecksumFile } from '../../src/verify/checksum.js';
 import { bootParamOf, parseGrubConfig, splitGrubWords, stripGrubDevice } from '../../src/verify/grub-config.js';
-import { isoInspectArgv, listIsoDir, normaliseIsoPath, parseIsoListing, resolveIsoPath, unquoteXorriso } from '../../src/verify/iso-listing.js';
+import {
+  isoInspectArgv,
+  listIsoDir,
+  normaliseIsoPath,
+  parseIsoListing,
+  resolveIsoPath,
+  unquoteXorriso,
+} from '../../src/verify/iso-listing.js';
 import { initrdFormat, isFatImage, isIso9660, isLinuxKernel, isSquashfs } from '../../src/verify/magic.js';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -17,13 +24,37 @@ describe('xorriso listing (lsdl + report_lba)', () => {
   it('reads every node of the real minimal ISO with type, size and data block', () => {
     const listing = parseIsoListing(fixture('xorriso/minimal-real.inspect.stdout.txt'));
     expect([...listing.keys()].sort()).toEqual([
-      '/', '/.disk', '/.disk/info', '/EFI', '/EFI/BOOT', '/EFI/BOOT/BOOTX64.EFI', '/boot', '/boot/grub', '/boot/grub/bios.img', '/boot/grub/grub.cfg',
-      '/live', '/live/filesystem.manifest', '/live/filesystem.squashfs', '/live/initrd.img', '/live/vmlinuz',
+      '/',
+      '/.disk',
+      '/.disk/info',
+      '/EFI',
+      '/EFI/BOOT',
+      '/EFI/BOOT/BOOTX64.EFI',
+      '/boot',
+      '/boot/grub',
+      '/boot/grub/bios.img',
+      '/boot/grub/grub.cfg',
+      '/live',
+      '/live/filesystem.manifest',
+      '/live/filesystem.squashfs',
+      '/live/initrd.img',
+      '/live/vmlinuz',
     ]);
-    expect(listing.get('/live/filesystem.squashfs')).toEqual({ path: '/live/filesystem.squashfs', type: 'file', size: 193503232, lba: 519, target: null });
+    expect(listing.get('/live/filesystem.squashfs')).toEqual({
+      path: '/live/filesystem.squashfs',
+      type: 'file',
+      size: 193503232,
+      lba: 519,
+      target: null,
+    });
     expect(listing.get('/live/vmlinuz')).toMatchObject({ size: 8247232, lba: 112223 });
     expect(listing.get('/live')).toMatchObject({ type: 'dir', lba: null });
-    expect(listIsoDir(listing, '/live')).toEqual(['filesystem.manifest', 'filesystem.squashfs', 'initrd.img', 'vmlinuz']);
+    expect(listIsoDir(listing, '/live')).toEqual([
+      'filesystem.manifest',
+      'filesystem.squashfs',
+      'initrd.img',
+      'vmlinuz',
+    ]);
     expect(listIsoDir(listing, '/')).toEqual(['.disk', 'EFI', 'boot', 'live']);
   });
 
@@ -49,14 +80,34 @@ describe('xorriso listing (lsdl + report_lba)', () => {
         "File data lba:  0 ,       40 ,        1 ,     1000 , '/casper/vmlinuz-6.8.0-31-generic'",
       ].join('\n'),
     );
-    expect(resolveIsoPath(listing, '/casper/./vmlinuz')).toMatchObject({ path: '/casper/vmlinuz-6.8.0-31-generic', lba: 40 });
+    expect(resolveIsoPath(listing, '/casper/./vmlinuz')).toMatchObject({
+      path: '/casper/vmlinuz-6.8.0-31-generic',
+      lba: 40,
+    });
     expect(normaliseIsoPath('//a/./b/../c/')).toBe('/a/c');
   });
 
   it('asks xorriso for both boot reports and the listing in one run', () => {
     expect(isoInspectArgv('/x/a.iso')).toEqual([
-      'xorriso', '-indev', '/x/a.iso', '-report_el_torito', 'plain', '-report_system_area', 'plain',
-      '-find', '/', '-exec', 'lsdl', '--', '-find', '/', '-type', 'f', '-exec', 'report_lba', '--',
+      'xorriso',
+      '-indev',
+      '/x/a.iso',
+      '-report_el_torito',
+      'plain',
+      '-report_system_area',
+      'plain',
+      '-find',
+      '/',
+      '-exec',
+      'lsdl',
+      '--',
+      '-find',
+      '/',
+      '-type',
+      'f',
+      '-exec',
+      'report_lba',
+      '--',
     ]);
   });
 });
@@ -85,7 +136,7 @@ describe('GRUB config', () => {
       [
         '# linux /commented/out',
         'if [ x$feature = xy ]; then source ($root)/boot/grub/extra.cfg; fi',
-        "menuentry 'Try \"it\"' --class ubuntu {",
+        'menuentry \'Try "it"\' --class ubuntu {',
         '  linuxefi ($root)/casper/vmlinuz boot=casper "quiet splash" --- ',
         '  initrd (cd0)/casper/ucode.img /casper/initrd   # two of them',
         '}',
@@ -96,7 +147,11 @@ describe('GRUB config', () => {
       '/boot/grub/grub.cfg',
     );
     expect(cfg.menuEntries).toBe(1);
-    expect(cfg.kernels[0]).toMatchObject({ path: '/casper/vmlinuz', args: ['boot=casper', 'quiet splash', '---'], line: 4 });
+    expect(cfg.kernels[0]).toMatchObject({
+      path: '/casper/vmlinuz',
+      args: ['boot=casper', 'quiet splash', '---'],
+      line: 4,
+    });
     expect(cfg.initrds[0]!.paths).toEqual(['/casper/ucode.img', '/casper/initrd']);
     expect(cfg.includes).toEqual(['/boot/grub/extra.cfg']); // $prefix/other.cfg is not a static path
     expect(cfg.kernels[1]).toMatchObject({ path: '/live/vmlinuz', args: ['boot=live'] });
@@ -140,13 +195,13 @@ describe('file signatures', () => {
 });
 
 describe('serial console', () => {
-  it('turns GRUB\'s cursor-drawn menu into readable lines', () => {
+  it("turns GRUB's cursor-drawn menu into readable lines", () => {
     // as captured from the tiny ISO's serial log: the menu box, its entries and the countdown
     const grub =
       '\x1b[H\x1b[J\x1b[1;1H\x1b[?25l\x1b[m\x1b[2;24HGNU GRUB  version 2.06-13+deb12u2\r\n\r\n\x1b[m\x1b[4;2H+-----+\x1b[5;2H|\x1b[5;79H|' +
       '\x1b[16;2H+-----+\x1b[m\x1b[17;2H\x1b[18;2H\x1b[m     Use the ^ and v keys to select which entry is highlighted.          \r\n' +
       '\x1b[5;80H \x1b[7m\x1b[5;3H*minimal live                     \x1b[m\x1b[5;78H\x1b[m\x1b[m\x1b[6;3H minimal live (safe graphics)        \x1b[m' +
-      '\x1b[22;1H   The highlighted entry will be executed automatically in 0s.                 \x1b[5;78H\x1b[?25h\x1b[H\x1b[J\x1b[1;1H  Booting `minimal live\'\r\n\r\n' +
+      "\x1b[22;1H   The highlighted entry will be executed automatically in 0s.                 \x1b[5;78H\x1b[?25h\x1b[H\x1b[J\x1b[1;1H  Booting `minimal live'\r\n\r\n" +
       '[    0.000000] Linux version 6.1.0-57-amd64\r\n';
     expect(consoleLines(grub)).toEqual([
       'GNU GRUB version 2.06-13+deb12u2',
@@ -177,8 +232,24 @@ describe('serial console', () => {
 
   it('runs qemu headless with the serial console in a file, the ISO as a CD (commas escaped), OVMF for UEFI', () => {
     expect(qemuArgv({ iso: '/isos/a,b.iso', firmware: 'uefi', memoryMb: 768, logFile: '/tmp/s.log' })).toEqual([
-      'qemu-system-x86_64', '-m', '768', '-display', 'none', '-monitor', 'none', '-serial', 'file:/tmp/s.log', '-no-reboot', '-net', 'none',
-      '-drive', 'file=/isos/a,,b.iso,media=cdrom,if=ide,index=2,format=raw,readonly=on', '-boot', 'd', '-bios', '/usr/share/ovmf/OVMF.fd',
+      'qemu-system-x86_64',
+      '-m',
+      '768',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-serial',
+      'file:/tmp/s.log',
+      '-no-reboot',
+      '-net',
+      'none',
+      '-drive',
+      'file=/isos/a,,b.iso,media=cdrom,if=ide,index=2,format=raw,readonly=on',
+      '-boot',
+      'd',
+      '-bios',
+      '/usr/share/ovmf/OVMF.fd',
     ]);
     expect(qemuArgv({ iso: '/a.iso', firmware: 'bios', memoryMb: 1024, logFile: '/l' })).not.toContain('-bios');
   });

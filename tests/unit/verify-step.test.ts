@@ -9,10 +9,16 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { StepError } from '../../src/errors.js';
-import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import type { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import type { VerifyReport } from '../../src/verify/types.js';
-import { makeWorkDir, profileConfig, removeWorkDir, stepContext, type TestStepContext } from '../helpers/step-context.js';
+import {
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  type TestStepContext,
+} from '../helpers/step-context.js';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const GRUB = fixture('grub/minimal-real.grub.cfg');
@@ -51,15 +57,24 @@ function writeImage(file: string): void {
 }
 
 function scriptRunner(runner: FakeRunner, grub = GRUB): FakeRunner {
-  return runner
-    .on(['xorriso', '-indev'], { stdout: `${fixture('xorriso/bios-uefi.stdout.txt')}${LISTING}\n`, stderr: fixture('xorriso/bios-uefi.stderr.txt') })
-    .on(['xorriso', '-osirrox'], { effect: (call) => fs.writeFileSync(call.argv[7]!, grub) })
-    .on('mdir', { stdout: '::/EFI/BOOT/BOOTX64.EFI\n' })
-    // qemu prints the marker and powers off
-    .on('qemu-system-x86_64', {
-      delayMs: 30,
-      effect: (call) => fs.writeFileSync(call.argv[call.argv.indexOf('-serial') + 1]!.slice('file:'.length), 'Welcome\nailinux-minimal login: '),
-    });
+  return (
+    runner
+      .on(['xorriso', '-indev'], {
+        stdout: `${fixture('xorriso/bios-uefi.stdout.txt')}${LISTING}\n`,
+        stderr: fixture('xorriso/bios-uefi.stderr.txt'),
+      })
+      .on(['xorriso', '-osirrox'], { effect: (call) => fs.writeFileSync(call.argv[7]!, grub) })
+      .on('mdir', { stdout: '::/EFI/BOOT/BOOTX64.EFI\n' })
+      // qemu prints the marker and powers off
+      .on('qemu-system-x86_64', {
+        delayMs: 30,
+        effect: (call) =>
+          fs.writeFileSync(
+            call.argv[call.argv.indexOf('-serial') + 1]!.slice('file:'.length),
+            'Welcome\nailinux-minimal login: ',
+          ),
+      })
+  );
 }
 
 let workDir = '';
@@ -90,10 +105,35 @@ describe('verifyStep', () => {
     expect(artifacts.map((a) => a.path)).toEqual(['output/ailinux-minimal-amd64.verify.json']);
     const argv = ctx.runner.calls.map((c) => c.argv);
     expect(argv[0]).toEqual([
-      'xorriso', '-indev', iso, '-report_el_torito', 'plain', '-report_system_area', 'plain',
-      '-find', '/', '-exec', 'lsdl', '--', '-find', '/', '-type', 'f', '-exec', 'report_lba', '--',
+      'xorriso',
+      '-indev',
+      iso,
+      '-report_el_torito',
+      'plain',
+      '-report_system_area',
+      'plain',
+      '-find',
+      '/',
+      '-exec',
+      'lsdl',
+      '--',
+      '-find',
+      '/',
+      '-type',
+      'f',
+      '-exec',
+      'report_lba',
+      '--',
     ]);
-    expect(argv[1]!.slice(0, 7)).toEqual(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/boot/grub/grub.cfg']);
+    expect(argv[1]!.slice(0, 7)).toEqual([
+      'xorriso',
+      '-osirrox',
+      'on',
+      '-indev',
+      iso,
+      '-extract',
+      '/boot/grub/grub.cfg',
+    ]);
     expect(argv[1]![7]).toMatch(new RegExp(`^${workDir}/tmp/verify/ailinux-verify-[^/]+/cfg-0$`));
     expect(argv[2]).toEqual(['mdir', '-b', '-i', `${iso}@@${ESP_LBA * 2048}`, '::/EFI/BOOT']);
     expect(ctx.runner.calls[2]!.options.env).toEqual({ MTOOLS_SKIP_CHECK: '1' });
@@ -101,11 +141,30 @@ describe('verifyStep', () => {
     expect(fs.existsSync(path.join(workDir, 'tmp', 'verify')), 'the extraction dir is gone').toBe(false);
 
     const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
-    expect(report).toMatchObject({ iso, ok: true, volumeId: 'AILINUX_MINIMAL', liveSystem: 'live-boot', size: fs.statSync(iso).size, boots: [] });
+    expect(report).toMatchObject({
+      iso,
+      ok: true,
+      volumeId: 'AILINUX_MINIMAL',
+      liveSystem: 'live-boot',
+      size: fs.statSync(iso).size,
+      boots: [],
+    });
     expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual([
-      'eltorito-bios:ok', 'eltorito-uefi:ok', 'layout:ok', 'volume-id:ok', 'grub-config:ok', 'kernel:ok', 'initrd:ok', 'squashfs:ok', 'boot-param:ok', 'checksum:ok',
+      'eltorito-bios:ok',
+      'eltorito-uefi:ok',
+      'layout:ok',
+      'volume-id:ok',
+      'grub-config:ok',
+      'kernel:ok',
+      'initrd:ok',
+      'squashfs:ok',
+      'boot-param:ok',
+      'checksum:ok',
     ]);
-    expect(ctx.infos.some((l) => /^boot parameter\s+ok\s+boot=live on 3 linux lines/.test(l)), ctx.infos.join('\n')).toBe(true);
+    expect(
+      ctx.infos.some((l) => /^boot parameter\s+ok\s+boot=live on 3 linux lines/.test(l)),
+      ctx.infos.join('\n'),
+    ).toBe(true);
     await verifyStep.verify(ctx);
 
     // an ISO rewritten after the check is not the one that passed
@@ -114,34 +173,87 @@ describe('verifyStep', () => {
 
     const before = fs.readdirSync(path.join(workDir, 'output')).sort();
     await verifyStep.undo(ctx);
-    expect(fs.readdirSync(path.join(workDir, 'output')).sort()).toEqual(before.filter((f) => !f.endsWith('.verify.json')));
+    expect(fs.readdirSync(path.join(workDir, 'output')).sort()).toEqual(
+      before.filter((f) => !f.endsWith('.verify.json')),
+    );
     await expect(verifyStep.verify(ctx)).rejects.toThrow('ailinux-minimal-amd64.verify.json is missing or not JSON');
     await verifyStep.undo(ctx); // idempotent
   });
 
   it('with verify.boot boots each firmware the ISO is built for, with the configured marker, memory and timeout', async () => {
     const ctx = context((c) => {
-      c.verify = { ...c.verify, boot: true, bios: true, uefi: true, marker: 'ailinux-minimal login:', memoryMb: 768, timeoutSec: 60 };
+      c.verify = {
+        ...c.verify,
+        boot: true,
+        bios: true,
+        uefi: true,
+        marker: 'ailinux-minimal login:',
+        memoryMb: 768,
+        timeoutSec: 60,
+      };
     });
     await verifyStep.run(ctx);
     const qemu = ctx.runner.calls.filter((c) => c.argv[0] === 'qemu-system-x86_64').map((c) => c.argv);
     const serial = (fw: string) => `file:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log`)}`;
     expect(qemu).toEqual([
-      ['qemu-system-x86_64', '-m', '768', '-display', 'none', '-monitor', 'none', '-serial', serial('bios'), '-no-reboot', '-net', 'none',
-        '-drive', `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`, '-boot', 'd'],
-      ['qemu-system-x86_64', '-m', '768', '-display', 'none', '-monitor', 'none', '-serial', serial('uefi'), '-no-reboot', '-net', 'none',
-        '-drive', `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`, '-boot', 'd', '-bios', '/usr/share/ovmf/OVMF.fd'],
+      [
+        'qemu-system-x86_64',
+        '-m',
+        '768',
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-serial',
+        serial('bios'),
+        '-no-reboot',
+        '-net',
+        'none',
+        '-drive',
+        `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
+        '-boot',
+        'd',
+      ],
+      [
+        'qemu-system-x86_64',
+        '-m',
+        '768',
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-serial',
+        serial('uefi'),
+        '-no-reboot',
+        '-net',
+        'none',
+        '-drive',
+        `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
+        '-boot',
+        'd',
+        '-bios',
+        '/usr/share/ovmf/OVMF.fd',
+      ],
     ]);
     const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
-    expect(report.boots.map((b) => [b.firmware, b.ok, b.outcome])).toEqual([['bios', true, 'marker'], ['uefi', true, 'marker']]);
-    expect(report.checks.slice(-2).map((c) => `${c.name}:${c.status}`)).toEqual(['boot BIOS (qemu):ok', 'boot UEFI (qemu):ok']);
+    expect(report.boots.map((b) => [b.firmware, b.ok, b.outcome])).toEqual([
+      ['bios', true, 'marker'],
+      ['uefi', true, 'marker'],
+    ]);
+    expect(report.checks.slice(-2).map((c) => `${c.name}:${c.status}`)).toEqual([
+      'boot BIOS (qemu):ok',
+      'boot UEFI (qemu):ok',
+    ]);
     await verifyStep.verify(ctx);
   });
 
   it('fails with the failed check named, writes no result file, and does not boot an ISO that failed the static checks', async () => {
-    const ctx = context((c) => {
-      c.verify = { ...c.verify, boot: true };
-    }, GRUB.replace(/boot=live/g, 'boot=casper'));
+    const ctx = context(
+      (c) => {
+        c.verify = { ...c.verify, boot: true };
+      },
+      GRUB.replace(/boot=live/g, 'boot=casper'),
+    );
     const error = await verifyStep.run(ctx).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StepError);
     expect((error as StepError).step).toBe('verify');
@@ -152,7 +264,12 @@ describe('verifyStep', () => {
       `the full table is in the step log (ailinux log verify); to check by hand: ailinux verify --require-checksum --boot --marker login: --timeout 300 --memory 1024 ${iso}`,
     );
     expect(ctx.runner.calls.some((c) => c.argv[0] === 'qemu-system-x86_64')).toBe(false);
-    expect(ctx.infos.some((l) => /^boot BIOS \(qemu\)\s+skipped\s+not run: 1 static check\(s\) failed \(boot parameter\)/.test(l)), ctx.infos.join('\n')).toBe(true);
+    expect(
+      ctx.infos.some((l) =>
+        /^boot BIOS \(qemu\)\s+skipped\s+not run: 1 static check\(s\) failed \(boot parameter\)/.test(l),
+      ),
+      ctx.infos.join('\n'),
+    ).toBe(true);
     expect(fs.existsSync(verifyResultFile(ctx.config, ctx.paths))).toBe(false);
   });
 
@@ -162,14 +279,18 @@ describe('verifyStep', () => {
       'ailinux-minimal-amd64.iso failed verification: checksum file: no ailinux-minimal-amd64.iso.sha256 or ailinux-minimal-amd64.iso.md5 beside the ISO',
     );
     fs.writeFileSync(`${iso}.sha256`, `${'0'.repeat(64)}  ailinux-minimal-amd64.iso\n`);
-    await expect(verifyStep.run(context())).rejects.toThrow(/checksum file: ailinux-minimal-amd64\.iso\.sha256 says 0{64}, but the ISO's sha256 is [0-9a-f]{64}$/);
+    await expect(verifyStep.run(context())).rejects.toThrow(
+      /checksum file: ailinux-minimal-amd64\.iso\.sha256 says 0{64}, but the ISO's sha256 is [0-9a-f]{64}$/,
+    );
   });
 
   it('refuses a boot test with nothing to boot, and a missing ISO, before doing anything', async () => {
     const ctx = context((c) => {
       c.verify = { ...c.verify, boot: true, bios: false, uefi: false };
     });
-    await expect(verifyStep.run(ctx)).rejects.toThrow('verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set');
+    await expect(verifyStep.run(ctx)).rejects.toThrow(
+      'verify.boot is on, but there is nothing to boot: neither verify.bios with iso.bios nor verify.uefi with iso.uefi is set',
+    );
     fs.rmSync(iso);
     const missing = (await verifyStep.run(context()).catch((e: unknown) => e)) as StepError;
     expect(missing.message).toBe(`${iso} does not exist`);

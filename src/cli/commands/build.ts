@@ -18,11 +18,18 @@ export interface BuildCommandOptions {
 /** Each handled once, here; SIGHUP (a dropped ssh session) stops cleanly and resumably, like SIGTERM. */
 const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
-export async function runBuildCommand(command: 'build' | 'resume', options: BuildCommandOptions, io: CliIO): Promise<number> {
+export async function runBuildCommand(
+  command: 'build' | 'resume',
+  options: BuildCommandOptions,
+  io: CliIO,
+): Promise<number> {
   if (io.uid !== 0) {
-    throw new UsageError(`ailinux ${command} needs root: it runs debootstrap and chroot, and mounts inside a private namespace`, {
-      hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan, log, doctor, inspect, verify and schema work without root`,
-    });
+    throw new UsageError(
+      `ailinux ${command} needs root: it runs debootstrap and chroot, and mounts inside a private namespace`,
+      {
+        hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan, log, doctor, inspect, verify and schema work without root`,
+      },
+    );
   }
   const view = createProgressView(io.stderr, io.env, options.quiet === true);
   const request: BuildRequest = {
@@ -46,21 +53,29 @@ export async function runBuildCommand(command: 'build' | 'resume', options: Buil
     const resume = `ailinux resume --work-dir ${path.relative(io.cwd, paths.workDir) || '.'}`;
     if (result.outcome === 'succeeded') {
       const iso = result.state.ledger['iso']?.artifacts.find((a) => a.path.endsWith('.iso'));
-      io.stderr.write(`build succeeded in ${formatDuration(Date.now() - started)}${iso ? `: ${path.join(paths.workDir, iso.path)}` : ''}\n`);
+      io.stderr.write(
+        `build succeeded in ${formatDuration(Date.now() - started)}${iso ? `: ${path.join(paths.workDir, iso.path)}` : ''}\n`,
+      );
       return EXIT.ok;
     }
     if (result.outcome === 'paused') {
-      io.stderr.write(`build paused: ${result.pauseReason ?? 'not enough resources'}\nthe state is saved; once there is room, continue with: ${resume}\n`);
+      io.stderr.write(
+        `build paused: ${result.pauseReason ?? 'not enough resources'}\nthe state is saved; once there is room, continue with: ${resume}\n`,
+      );
       return EXIT.paused;
     }
     if (result.outcome === 'interrupted') {
-      io.stderr.write(`build interrupted by ${result.signal ?? 'a signal'}; the state is saved. Continue with: ${resume}\n`);
+      io.stderr.write(
+        `build interrupted by ${result.signal ?? 'a signal'}; the state is saved. Continue with: ${resume}\n`,
+      );
       return exitCodeForSignal(result.signal);
     }
     const step = result.failedStep ?? '?';
     const entry = result.state.ledger[step];
     const e = entry?.error;
-    const lines = [`build failed at step ${step}${entry && entry.attempts > 1 ? ` after ${entry.attempts} attempts` : ''}: ${e?.message ?? 'unknown error'}`];
+    const lines = [
+      `build failed at step ${step}${entry && entry.attempts > 1 ? ` after ${entry.attempts} attempts` : ''}: ${e?.message ?? 'unknown error'}`,
+    ];
     if (e?.command) lines.push(`  command: ${e.command}`);
     if (e?.exitCode !== undefined && e.exitCode !== null) lines.push(`  exit code: ${e.exitCode}`);
     if (e?.signal) lines.push(`  signal: ${e.signal}`);

@@ -16,7 +16,9 @@ import type { CliIO } from '../io.js';
 
 export async function runCleanCommand(options: { workDir: string; all?: boolean }, io: CliIO): Promise<number> {
   if (io.uid !== 0) {
-    throw new UsageError('ailinux clean needs root: the layers it removes are owned by root', { hint: 'run it as root, e.g. sudo ailinux clean' });
+    throw new UsageError('ailinux clean needs root: the layers it removes are owned by root', {
+      hint: 'run it as root, e.g. sudo ailinux clean',
+    });
   }
   const workDir = checkWorkDir(options.workDir);
   const paths = workPaths(workDir);
@@ -25,7 +27,9 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
     return 0;
   }
   if (!fs.existsSync(paths.stateDir) && !fs.existsSync(paths.layersDir)) {
-    throw new UsageError(`${workDir} does not look like an ailinux work dir (no state/ or layers/)`, { hint: 'check --work-dir' });
+    throw new UsageError(`${workDir} does not look like an ailinux work dir (no state/ or layers/)`, {
+      hint: 'check --work-dir',
+    });
   }
   // Refuse before removing anything: a mount anywhere under the work dir stops the whole clean.
   assertNoMountsUnder(workDir);
@@ -41,8 +45,12 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
       io.stderr.write(`warning: ${(error as Error).message}\n`);
     }
     if (state) {
-      const { killed } = await reapOrphans({ groups: state.processes, marker: { name: WORK_ID_ENV, value: state.workId } });
-      if (killed.length) io.stderr.write(`ended ${killed.length} process(es) left by an earlier build: ${killed.join(', ')}\n`);
+      const { killed } = await reapOrphans({
+        groups: state.processes,
+        marker: { name: WORK_ID_ENV, value: state.workId },
+      });
+      if (killed.length)
+        io.stderr.write(`ended ${killed.length} process(es) left by an earlier build: ${killed.join(', ')}\n`);
     }
     // The ledger goes first: a kill mid-removal must not leave checkpoints that trust half-deleted trees.
     if (store.exists()) {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { resolveBuildConfig } from '../../engine/build.js';
-import { AilinuxError, ConfigError } from '../../errors.js';
+import { type AilinuxError, ConfigError } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { ExecaRunner } from '../../runtime/execa-runner.js';
 import {
@@ -66,13 +66,22 @@ const DEBIAN_KEYRINGS: Record<string, string> = {
   ubuntu: '/usr/share/keyrings/ubuntu-archive-keyring.gpg',
 };
 
-export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env' | 'cwd' | 'uid'>): Promise<DoctorReport> {
+export async function doctorReport(
+  options: DoctorOptions,
+  io: Pick<CliIO, 'env' | 'cwd' | 'uid'>,
+): Promise<DoctorReport> {
   const findings: Finding[] = [];
-  const add = (level: Finding['level'], topic: string, message: string, fix?: string) => findings.push({ level, topic, message, ...(fix ? { fix } : {}) });
+  const add = (level: Finding['level'], topic: string, message: string, fix?: string) =>
+    findings.push({ level, topic, message, ...(fix ? { fix } : {}) });
 
   const session = detectSession(io.env);
   if (session.kind === 'ssh' && !io.env['TMUX'] && !io.env['STY']) {
-    add('warn', 'session', `running over ssh (${session.evidence.join(', ')}): ${session.note}`, 'start long builds inside tmux or screen');
+    add(
+      'warn',
+      'session',
+      `running over ssh (${session.evidence.join(', ')}): ${session.note}`,
+      'start long builds inside tmux or screen',
+    );
   } else {
     add('ok', 'session', `${session.kind}${session.tty ? ` on ${session.tty}` : ''}: ${session.note}`);
   }
@@ -80,7 +89,13 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
 
   const root = io.uid === 0;
   if (root) add('ok', 'root', 'running as root, as a build must');
-  else add('warn', 'root', `running as uid ${io.uid}: ailinux build, resume and clean need root (doctor, status, plan, log, inspect, verify and schema do not)`, 'run the build with sudo');
+  else
+    add(
+      'warn',
+      'root',
+      `running as uid ${io.uid}: ailinux build, resume and clean need root (doctor, status, plan, log, inspect, verify and schema do not)`,
+      'run the build with sudo',
+    );
 
   const report: DoctorReport = {
     session,
@@ -112,7 +127,12 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
       state = readStateReadOnly(paths.stateFile);
       report.build.state = state?.outcome ?? 'none';
       if (state && state.outcome !== 'succeeded' && state.outcome !== 'running') {
-        add('ok', 'state', `an unfinished build (${state.outcome}${state.current ? ` at ${state.current}` : ''}) can be continued`, `ailinux resume --work-dir ${report.workDir}`);
+        add(
+          'ok',
+          'state',
+          `an unfinished build (${state.outcome}${state.current ? ` at ${state.current}` : ''}) can be continued`,
+          `ailinux resume --work-dir ${report.workDir}`,
+        );
       }
     } catch (error) {
       report.build.state = 'unreadable';
@@ -120,9 +140,18 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
     }
     const owner = readLock(paths.lockFile);
     if (owner) {
-      const alive = owner.host === os.hostname() && isProcessAlive(owner.pid) && (owner.procStart === null || readProcStartTicks(owner.pid) === owner.procStart);
+      const alive =
+        owner.host === os.hostname() &&
+        isProcessAlive(owner.pid) &&
+        (owner.procStart === null || readProcStartTicks(owner.pid) === owner.procStart);
       report.build.lock = { pid: owner.pid, alive };
-      if (alive) add('block', 'lock', `another build holds ${paths.lockFile}: pid ${owner.pid}, started ${owner.startedAt}, running "${owner.command}"`, 'wait for it to finish');
+      if (alive)
+        add(
+          'block',
+          'lock',
+          `another build holds ${paths.lockFile}: pid ${owner.pid}, started ${owner.startedAt}, running "${owner.command}"`,
+          'wait for it to finish',
+        );
       else add('ok', 'lock', `a stale lock of pid ${owner.pid} is left; the next build takes it over`);
     }
   }
@@ -130,11 +159,26 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
   let loaded: LoadedConfig | null = null;
   const explicit = Boolean(options.config || options.profile);
   try {
-    loaded = resolveBuildConfig({ command: 'resume', workDir: report.workDir, configFile: options.config ?? null, profile: options.profile ?? null, cwd: io.cwd, commandLine: '' }, state);
+    loaded = resolveBuildConfig(
+      {
+        command: 'resume',
+        workDir: report.workDir,
+        configFile: options.config ?? null,
+        profile: options.profile ?? null,
+        cwd: io.cwd,
+        commandLine: '',
+      },
+      state,
+    );
   } catch (error) {
     // a bad --config is bad usage; a recorded config that is gone blocks the build
     if (explicit || !(error instanceof ConfigError)) throw error;
-    add('block', 'config', `the config this work dir was built with cannot be loaded: ${error.message}`, 'pass --config or --profile');
+    add(
+      'block',
+      'config',
+      `the config this work dir was built with cannot be loaded: ${error.message}`,
+      'pass --config or --profile',
+    );
   }
 
   const runner = new ExecaRunner({ graceMs: 1000 });
@@ -146,28 +190,62 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
     for (const t of report.tools) {
       if (t.path === null) add('block', 'tools', `${t.name} is missing (${t.why})`, `apt-get install ${t.pkg}`);
       // a build runs with this PATH; sudo's secure_path usually has the sbin dirs
-      else if (!t.onPath) add(root ? 'block' : 'warn', 'tools', `${t.name} is at ${t.path}, which is not on PATH`, 'run the build with sudo (its PATH has the sbin dirs), or add the directory to PATH');
+      else if (!t.onPath)
+        add(
+          root ? 'block' : 'warn',
+          'tools',
+          `${t.name} is at ${t.path}, which is not on PATH`,
+          'run the build with sudo (its PATH has the sbin dirs), or add the directory to PATH',
+        );
     }
     const present = report.tools.filter((t) => t.path !== null && t.onPath).length;
-    if (present === report.tools.length) add('ok', 'tools', `all ${present} host tools the ${config.name} profile runs are present`);
+    if (present === report.tools.length)
+      add('ok', 'tools', `all ${present} host tools the ${config.name} profile runs are present`);
     for (const g of requiredGrubDirs(config)) {
       if (!fs.existsSync(g.dir)) add('block', 'tools', `GRUB modules ${g.dir} are missing`, `apt-get install ${g.pkg}`);
     }
     const keyring = config.distribution.keyring?.path ?? null;
     if (keyring) {
-      if (!fs.existsSync(keyring)) add('block', 'keyring', `the archive keyring ${keyring} does not exist on this host`, 'fix distribution.keyring.path, or copy the keyring there');
+      if (!fs.existsSync(keyring))
+        add(
+          'block',
+          'keyring',
+          `the archive keyring ${keyring} does not exist on this host`,
+          'fix distribution.keyring.path, or copy the keyring there',
+        );
     } else {
       const expected = DEBIAN_KEYRINGS[config.distribution.family];
       if (expected && !fs.existsSync(expected)) {
-        add('warn', 'keyring', `${expected} is missing: ${config.bootstrap.tool} cannot verify the ${config.distribution.family} archive without it`, `install ${config.distribution.family}-archive-keyring, or set distribution.keyring.path`);
+        add(
+          'warn',
+          'keyring',
+          `${expected} is missing: ${config.bootstrap.tool} cannot verify the ${config.distribution.family} archive without it`,
+          `install ${config.distribution.family}-archive-keyring, or set distribution.keyring.path`,
+        );
       }
     }
     if (workDirOk) {
-      const disk = checkDisk(report.workDir, config, steps.map((s) => s.diskEstimateMb?.(config) ?? 0));
+      const disk = checkDisk(
+        report.workDir,
+        config,
+        steps.map((s) => s.diskEstimateMb?.(config) ?? 0),
+      );
       report.disk = disk;
       const where = `${disk.freeMb} MiB free in ${disk.measured}`;
-      if (disk.freeMb < disk.firstNeedMb) add('block', 'disk', `${where}; the first step needs ${disk.firstNeedMb} MiB including the floor (resources.minFreeDiskMb ${disk.floorMb}); a build would pause at once`, 'free some space or use another --work-dir');
-      else if (disk.freeMb < disk.peakNeedMb) add('warn', 'disk', `${where}; the biggest step may need ${disk.peakNeedMb} MiB including the floor: the build may pause for disk`, 'free some space; a paused build continues with ailinux resume');
+      if (disk.freeMb < disk.firstNeedMb)
+        add(
+          'block',
+          'disk',
+          `${where}; the first step needs ${disk.firstNeedMb} MiB including the floor (resources.minFreeDiskMb ${disk.floorMb}); a build would pause at once`,
+          'free some space or use another --work-dir',
+        );
+      else if (disk.freeMb < disk.peakNeedMb)
+        add(
+          'warn',
+          'disk',
+          `${where}; the biggest step may need ${disk.peakNeedMb} MiB including the floor: the build may pause for disk`,
+          'free some space; a paused build continues with ailinux resume',
+        );
       else add('ok', 'disk', where);
     }
   }
@@ -175,9 +253,16 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
   report.services = await checkServices(runner);
   if (!report.services.checked) add('ok', 'services', report.services.note);
   for (const u of report.services.units) {
-    if (!u.healthy) add('warn', 'services', `${u.unit} is ${u.activeState} (${u.subState}); ailinux never starts, stops or restarts services`, `look at it yourself: systemctl status ${u.unit}`);
+    if (!u.healthy)
+      add(
+        'warn',
+        'services',
+        `${u.unit} is ${u.activeState} (${u.subState}); ailinux never starts, stops or restarts services`,
+        `look at it yourself: systemctl status ${u.unit}`,
+      );
   }
-  if (report.services.checked && report.services.units.every((u) => u.healthy)) add('ok', 'services', 'session-critical services are healthy (or not installed)');
+  if (report.services.checked && report.services.units.every((u) => u.healthy))
+    add('ok', 'services', 'session-critical services are healthy (or not installed)');
 
   report.blocked = findings.some((f) => f.level === 'block');
   return report;
@@ -185,18 +270,30 @@ export async function doctorReport(options: DoctorOptions, io: Pick<CliIO, 'env'
 
 export function renderDoctor(report: DoctorReport): string {
   const lines: string[] = [];
-  lines.push(`session:   ${report.session.kind}${report.session.tty ? ` (${report.session.tty})` : ''}${report.session.evidence.length ? ` from ${report.session.evidence.join(', ')}` : ''}`);
+  lines.push(
+    `session:   ${report.session.kind}${report.session.tty ? ` (${report.session.tty})` : ''}${report.session.evidence.length ? ` from ${report.session.evidence.join(', ')}` : ''}`,
+  );
   lines.push(`ancestors: ${report.ancestors.map((a) => `${a.comm}[${a.pid}]`).join(' <- ') || '(none readable)'}`);
   lines.push(`user:      uid ${report.user.uid}${report.user.root ? ' (root)' : ''}`);
-  lines.push(`work dir:  ${report.workDir} (build: ${report.build.state}${report.build.lock ? `, lock pid ${report.build.lock.pid}${report.build.lock.alive ? ' running' : ' stale'}` : ''})`);
+  lines.push(
+    `work dir:  ${report.workDir} (build: ${report.build.state}${report.build.lock ? `, lock pid ${report.build.lock.pid}${report.build.lock.alive ? ' running' : ' stale'}` : ''})`,
+  );
   if (report.profile) lines.push(`profile:   ${report.profile}`);
   if (report.tools.length) {
     lines.push('', 'host tools:');
-    for (const t of report.tools) lines.push(`  ${t.name.padEnd(13)} ${t.path === null ? 'MISSING' : `${t.path}${t.version ? `  ${t.version}` : '  (version not reported)'}`}`);
+    for (const t of report.tools)
+      lines.push(
+        `  ${t.name.padEnd(13)} ${t.path === null ? 'MISSING' : `${t.path}${t.version ? `  ${t.version}` : '  (version not reported)'}`}`,
+      );
   }
   lines.push('', `services:  ${report.services.note}`);
-  for (const u of report.services.units) lines.push(`  ${u.unit.padEnd(26)} ${u.loadState}/${u.activeState}/${u.subState}`);
-  if (report.disk) lines.push('', `disk:      ${report.disk.freeMb} MiB free in ${report.disk.measured}; floor ${report.disk.floorMb} MiB; first step needs ${report.disk.firstNeedMb} MiB, the biggest ${report.disk.peakNeedMb} MiB`);
+  for (const u of report.services.units)
+    lines.push(`  ${u.unit.padEnd(26)} ${u.loadState}/${u.activeState}/${u.subState}`);
+  if (report.disk)
+    lines.push(
+      '',
+      `disk:      ${report.disk.freeMb} MiB free in ${report.disk.measured}; floor ${report.disk.floorMb} MiB; first step needs ${report.disk.firstNeedMb} MiB, the biggest ${report.disk.peakNeedMb} MiB`,
+    );
   lines.push('');
   for (const f of report.findings) {
     lines.push(`${f.level === 'ok' ? 'ok   ' : f.level === 'warn' ? 'warn ' : 'BLOCK'} ${f.topic}: ${f.message}`);

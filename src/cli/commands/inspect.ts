@@ -50,7 +50,8 @@ function parseFormat(options: InspectCommandOptions): InspectFormat {
 
 function parsePort(text: string | undefined): number {
   if (text === undefined) return DEFAULT_INSPECT_PORT;
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port ${text} is not a port number`, { hint: 'use 1-65535, or 0 for any free port' });
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw new UsageError(`--port ${text} is not a port number`, { hint: 'use 1-65535, or 0 for any free port' });
   return Number(text);
 }
 
@@ -72,11 +73,18 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
     if (!state && !options.profile && !options.config) {
       io.stderr.write(`no build in ${paths.workDir}; drawing the default profile's machine as it would run\n`);
     }
-    const collector = new InspectCollector({ workDir: paths.workDir, statusReport, fallback: profileMachine(options, io) });
+    const collector = new InspectCollector({
+      workDir: paths.workDir,
+      statusReport,
+      fallback: profileMachine(options, io),
+    });
     const { payload, model } = await collector.collectWithModel();
     text = await renderPayload(format, payload, model);
   } else {
-    if (!options.profile && !options.config) io.stderr.write(`no build in ${workPaths(options.workDir).workDir}; drawing the default profile's machine as it would run\n`);
+    if (!options.profile && !options.config)
+      io.stderr.write(
+        `no build in ${workPaths(options.workDir).workDir}; drawing the default profile's machine as it would run\n`,
+      );
     const m = profileMachine(options, io);
     text = await renderModel(format, modelFromOrder(m.title, m.order));
   }
@@ -87,7 +95,9 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
   const out = path.resolve(io.cwd, options.output);
   const stateDir = workPaths(options.workDir).stateDir;
   if (out === stateDir || out.startsWith(`${stateDir}${path.sep}`)) {
-    throw new UsageError(`refusing to write ${out}: it is inside the work dir's state directory`, { hint: 'write the picture somewhere else' });
+    throw new UsageError(`refusing to write ${out}: it is inside the work dir's state directory`, {
+      hint: 'write the picture somewhere else',
+    });
   }
   fs.writeFileSync(out, text);
   io.stderr.write(`wrote ${out} (${format})\n`);
@@ -96,7 +106,11 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
 
 async function serve(options: InspectCommandOptions, io: CliIO): Promise<number> {
   const paths = workPaths(options.workDir);
-  const collector = new InspectCollector({ workDir: paths.workDir, statusReport, fallback: profileMachine(options, io) });
+  const collector = new InspectCollector({
+    workDir: paths.workDir,
+    statusReport,
+    fallback: profileMachine(options, io),
+  });
   const server = await startInspectServer({
     host: options.host ?? '127.0.0.1',
     port: parsePort(options.port),

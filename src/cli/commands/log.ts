@@ -8,16 +8,22 @@ import type { CliIO } from '../io.js';
 export function runLogCommand(step: string | undefined, options: { workDir: string }, io: CliIO): number {
   const paths = workPaths(options.workDir);
   if (step) {
-    if (!/^[a-z][a-z0-9-]*$/.test(step)) throw new UsageError(`"${step}" is not a step id`, { hint: 'see ailinux status for the step ids' });
+    if (!/^[a-z][a-z0-9-]*$/.test(step))
+      throw new UsageError(`"${step}" is not a step id`, { hint: 'see ailinux status for the step ids' });
     const file = stepLogPath(paths.stepLogsDir, step);
     if (!fs.existsSync(file)) {
-      const have = fs.existsSync(paths.stepLogsDir) ? fs.readdirSync(paths.stepLogsDir).map((f) => f.replace(/\.log$/, '')) : [];
-      throw new UsageError(`no log for step ${step} in ${paths.workDir}`, { hint: have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet' });
+      const have = fs.existsSync(paths.stepLogsDir)
+        ? fs.readdirSync(paths.stepLogsDir).map((f) => f.replace(/\.log$/, ''))
+        : [];
+      throw new UsageError(`no log for step ${step} in ${paths.workDir}`, {
+        hint: have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet',
+      });
     }
     io.stdout.write(fs.readFileSync(file, 'utf8'));
     return 0;
   }
-  if (!fs.existsSync(paths.buildLog)) throw new UsageError(`no build log in ${paths.workDir}`, { hint: 'run ailinux build first' });
+  if (!fs.existsSync(paths.buildLog))
+    throw new UsageError(`no build log in ${paths.workDir}`, { hint: 'run ailinux build first' });
   for (const line of fs.readFileSync(paths.buildLog, 'utf8').split('\n')) {
     if (!line) continue;
     try {

@@ -40,16 +40,32 @@ export function statusReport(workDir: string): StatusReport {
   const owner = fs.existsSync(paths.lockFile) ? readLock(paths.lockFile) : null;
   // The owner is alive only if its pid runs here with the start time it recorded: a reused pid is not it.
   const ownerAlive = (o: NonNullable<typeof owner>) =>
-    o.host === os.hostname() && isProcessAlive(o.pid) && (o.procStart === null || readProcStartTicks(o.pid) === o.procStart);
-  const lock = owner ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: ownerAlive(owner) } : null;
-  if (!state) return { workDir: paths.workDir, exists: false, outcome: null, pauseReason: null, profile: null, current: null, updatedAt: null, lock, steps: [], details: null };
+    o.host === os.hostname() &&
+    isProcessAlive(o.pid) &&
+    (o.procStart === null || readProcStartTicks(o.pid) === o.procStart);
+  const lock = owner
+    ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: ownerAlive(owner) }
+    : null;
+  if (!state)
+    return {
+      workDir: paths.workDir,
+      exists: false,
+      outcome: null,
+      pauseReason: null,
+      profile: null,
+      current: null,
+      updatedAt: null,
+      lock,
+      steps: [],
+      details: null,
+    };
   // A build whose lock owner is gone did not stop cleanly: it crashed or was killed.
   const crashed = state.outcome === 'running' && !(lock?.alive ?? false);
   return {
     workDir: paths.workDir,
     exists: true,
     outcome: state.outcome,
-    pauseReason: state.outcome === 'paused' ? state.pauseReason ?? null : null,
+    pauseReason: state.outcome === 'paused' ? (state.pauseReason ?? null) : null,
     profile: state.profile,
     current: state.current,
     updatedAt: state.updatedAt,
@@ -57,13 +73,20 @@ export function statusReport(workDir: string): StatusReport {
     steps: state.order.map((id) => {
       const e = state.ledger[id];
       const status = e?.status ?? 'pending';
-      const inFlight = status === 'running' || status === 'verifying' || status === 'retrying' || status === 'recovering';
+      const inFlight =
+        status === 'running' || status === 'verifying' || status === 'retrying' || status === 'recovering';
       return {
         id,
         status: crashed && inFlight ? 'interrupted' : status,
         durationMs: e?.durationMs ?? null,
         attempts: e?.attempts ?? 0,
-        note: e?.error ? e.error.message : status === 'skipped' ? e?.reason ?? null : crashed && inFlight ? 'the build process died during this step' : null,
+        note: e?.error
+          ? e.error.message
+          : status === 'skipped'
+            ? (e?.reason ?? null)
+            : crashed && inFlight
+              ? 'the build process died during this step'
+              : null,
         error: e?.error ?? null,
       };
     }),
@@ -80,7 +103,8 @@ export function renderStatus(report: StatusReport): string {
     `updated:  ${report.updatedAt}`,
   ];
   if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
-  if (report.lock?.alive) head.push(`running:  pid ${report.lock.pid} on ${report.lock.host} since ${report.lock.startedAt}`);
+  if (report.lock?.alive)
+    head.push(`running:  pid ${report.lock.pid} on ${report.lock.host} since ${report.lock.startedAt}`);
   const rows = report.steps.map((s) =>
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
   );

@@ -39,7 +39,8 @@ const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function positiveInt(what: string, max: number) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${what}: a whole number from 1 to ${max}`);
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new InvalidArgumentError(`${what}: a whole number from 1 to ${max}`);
     return Number(value);
   };
 }
@@ -52,9 +53,14 @@ function oneLine(value: string): string {
 export function registerVerifyCommand(program: Command, io: CliIO, setExit: (code: number) => void): void {
   program
     .command('verify')
-    .description('check an ISO without mounting it: El Torito BIOS/UEFI, MBR/GPT, kernel/initrd/squashfs where GRUB points, boot=, checksum; --boot also boots it in qemu')
+    .description(
+      'check an ISO without mounting it: El Torito BIOS/UEFI, MBR/GPT, kernel/initrd/squashfs where GRUB points, boot=, checksum; --boot also boots it in qemu',
+    )
     .argument('<iso>', 'the ISO image')
-    .option('--boot', 'also boot it in qemu (BIOS; with --uefi also UEFI) and wait for the marker on the serial console')
+    .option(
+      '--boot',
+      'also boot it in qemu (BIOS; with --uefi also UEFI) and wait for the marker on the serial console',
+    )
     .option('--uefi', 'with --boot, also boot with UEFI (OVMF)')
     .option('--no-uefi', 'a BIOS-only ISO: require no UEFI entry and no EFI system partition')
     .option('--no-bios', 'a UEFI-only ISO: do not check or boot BIOS')
@@ -87,10 +93,15 @@ export async function runVerifyCommand(isoArg: string, opts: VerifyCommandOption
   const problem = isoFileProblem(iso);
   if (problem) throw new UsageError(problem, { hint: 'give the path of an .iso file' });
   const firmwares = commandFirmwares(opts);
-  if (opts.boot && firmwares.length === 0) throw new UsageError('--boot with --no-bios and without --uefi boots nothing', { hint: 'add --uefi, or drop --no-bios' });
+  if (opts.boot && firmwares.length === 0)
+    throw new UsageError('--boot with --no-bios and without --uefi boots nothing', {
+      hint: 'add --uefi, or drop --no-bios',
+    });
 
   const logDir = opts.boot ? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-verify-boot-')) : null;
-  const boot: BootPlan | null = logDir ? { firmwares, marker: opts.marker, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, logDir } : null;
+  const boot: BootPlan | null = logDir
+    ? { firmwares, marker: opts.marker, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, logDir }
+    : null;
   const runner = new ExecaRunner({ graceMs: 3000 });
   const controller = new AbortController();
   let interrupted: NodeJS.Signals | null = null;

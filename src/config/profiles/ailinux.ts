@@ -32,7 +32,18 @@ export const ailinuxProfile: ConfigInput = {
   bootstrap: { tool: 'debootstrap', variant: 'minbase', include: [] },
   liveSystem: 'casper',
   packages: {
-    live: ['casper', 'systemd-sysv', 'systemd-resolved', 'zstd', 'initramfs-tools', 'plymouth', 'plymouth-theme-spinner', 'network-manager', 'sudo', 'locales'],
+    live: [
+      'casper',
+      'systemd-sysv',
+      'systemd-resolved',
+      'zstd',
+      'initramfs-tools',
+      'plymouth',
+      'plymouth-theme-spinner',
+      'network-manager',
+      'sudo',
+      'locales',
+    ],
     firmware: ['linux-firmware'],
     kernel: ['linux-generic'],
     // kde-full is the whole KDE suite (several GB more); kde-plasma-desktop is the Plasma desktop with its core applications
@@ -41,7 +52,15 @@ export const ailinuxProfile: ConfigInput = {
     apps: ['konsole', 'dolphin', 'kate', 'okular', 'ark', 'falkon', 'plasma-nm'],
     // Calamares, and what it needs to install GRUB for BIOS and for UEFI with Secure Boot; the
     // signed shim and GRUB are also what the ISO's own UEFI boot takes (iso.secureBoot)
-    installer: ['calamares', 'grub-pc-bin', 'grub-efi-amd64-signed', 'shim-signed', 'efibootmgr', 'dosfstools', 'cryptsetup'],
+    installer: [
+      'calamares',
+      'grub-pc-bin',
+      'grub-efi-amd64-signed',
+      'shim-signed',
+      'efibootmgr',
+      'dosfstools',
+      'cryptsetup',
+    ],
     extra: [],
     installRecommends: false,
   },
@@ -55,7 +74,12 @@ export const ailinuxProfile: ConfigInput = {
     autologin: true,
     session: 'plasma',
   },
-  locale: { lang: 'en_US.UTF-8', generate: ['en_US.UTF-8', 'de_DE.UTF-8'], timezone: 'Europe/Berlin', keyboardLayout: 'de' },
+  locale: {
+    lang: 'en_US.UTF-8',
+    generate: ['en_US.UTF-8', 'de_DE.UTF-8'],
+    timezone: 'Europe/Berlin',
+    keyboardLayout: 'de',
+  },
   // /boot stays in the squashfs: the installer copies it, kernel included, to the disk
   squashfs: { compression: 'zstd', level: 15, exclude: [] },
   iso: {

@@ -34,7 +34,15 @@ export const minimalProfile: ConfigInput = {
     installRecommends: false,
   },
   hostname: 'ailinux-minimal',
-  liveUser: { name: 'live', fullName: 'Live user', groups: [], shell: '/bin/bash', password: 'live', autologin: false, session: 'plasma' },
+  liveUser: {
+    name: 'live',
+    fullName: 'Live user',
+    groups: [],
+    shell: '/bin/bash',
+    password: 'live',
+    autologin: false,
+    session: 'plasma',
+  },
   locale: { lang: 'C.UTF-8', generate: [], timezone: 'Etc/UTC', keyboardLayout: 'us' },
   squashfs: { compression: 'zstd', level: 3, exclude: ['boot'] },
   iso: {
@@ -53,5 +61,17 @@ export const minimalProfile: ConfigInput = {
   retry: { maxAttempts: 3, backoffMs: 5000, backoffFactor: 2 },
   // The build is gated on a BIOS boot to the login prompt: it never reports success for an ISO that does not boot.
   verify: { boot: true, bios: true, uefi: false, marker: 'login:', timeoutSec: 300, memoryMb: 1024 },
-  steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup', 'squashfs', 'bootloaders', 'iso', 'checksums', 'verify', 'report'],
+  steps: [
+    'bootstrap',
+    'configure',
+    'packages',
+    'identity',
+    'chroot-cleanup',
+    'squashfs',
+    'bootloaders',
+    'iso',
+    'checksums',
+    'verify',
+    'report',
+  ],
 };

@@ -4,7 +4,10 @@ import { GENERATED } from './yaml.js';
 
 export function renderSettingsConf(config: BuildConfig): string {
   const i = config.installer;
-  const block = (kind: 'show' | 'exec', modules: readonly string[]) => [`- ${kind}:`, ...modules.map((m) => `  - ${m}`)];
+  const block = (kind: 'show' | 'exec', modules: readonly string[]) => [
+    `- ${kind}:`,
+    ...modules.map((m) => `  - ${m}`),
+  ];
   return [
     GENERATED,
     '---',
