@@ -2,7 +2,7 @@
  * The static checks: pure functions from what xorriso reported (and a few file heads) to table rows.
  * Each failure says what is wrong and where, in terms a user can act on.
  */
-import { ESP_TYPE_GUID, type ElToritoEntry } from '../steps/iso.js';
+import { ESP_TYPE_GUID, type ElToritoEntry } from './xorriso-reports.js';
 import { bootParamOf, isStaticGrubPath } from './grub-config.js';
 import { listIsoDir, normaliseIsoPath, resolveIsoPath, type IsoNode } from './iso-listing.js';
 import { initrdFormat, isLinuxKernel, isSquashfs } from './magic.js';

@@ -2,7 +2,7 @@
  * What is inside an ISO, read through xorriso without mounting it: one run prints the El Torito
  * and system area reports, an `ls -l` line per node (lsdl) and each file's data extent (report_lba).
  */
-import { isoReportArgv } from '../steps/iso.js';
+import { isoReportArgv } from './xorriso-reports.js';
 
 export type IsoNodeType = 'file' | 'dir' | 'symlink' | 'other';
 

@@ -1,5 +1,5 @@
 /** The verifier's vocabulary: what it is asked to require, and the rows it reports. */
-import type { ElToritoReport, SystemAreaReport } from '../steps/iso.js';
+import type { ElToritoReport, SystemAreaReport } from './xorriso-reports.js';
 import type { GrubConfig } from './grub-config.js';
 import type { IsoListing } from './iso-listing.js';
 

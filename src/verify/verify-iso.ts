@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CommandError, StepError } from '../errors.js';
 import type { Runner } from '../runtime/runner.js';
-import { parseElToritoReport, parseSystemAreaReport, type ElToritoEntry } from '../steps/iso.js';
+import { parseElToritoReport, parseSystemAreaReport, type ElToritoEntry } from './xorriso-reports.js';
 import { bootTest } from './boot.js';
 import { checkChecksum } from './checksum.js';
 import { claimsBios, detectLiveSystem, filesToRead, staticChecks } from './checks.js';

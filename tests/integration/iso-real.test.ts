@@ -13,7 +13,8 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { ExecaRunner } from '../../src/runtime/execa-runner.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, renderGrubConfig } from '../../src/steps/bootloaders.js';
-import { HYBRID_MBR, ESP_TYPE_GUID, isoStep, parseElToritoReport, parseSystemAreaReport } from '../../src/steps/iso.js';
+import { HYBRID_MBR, isoStep } from '../../src/steps/iso.js';
+import { ESP_TYPE_GUID, parseElToritoReport, parseSystemAreaReport } from '../../src/verify/xorriso-reports.js';
 import type { StepContext } from '../../src/steps/types.js';
 import { layerlessContext } from '../helpers/step-context.js';
 

@@ -9,7 +9,8 @@ import { StepError } from '../../src/errors.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, quoteGrub, renderGrubConfig } from '../../src/steps/bootloaders.js';
-import { isoArgv, isoStep, parseElToritoReport, parseSystemAreaReport, xorrisoTimestamp } from '../../src/steps/iso.js';
+import { isoArgv, isoStep, xorrisoTimestamp } from '../../src/steps/iso.js';
+import { parseElToritoReport, parseSystemAreaReport } from '../../src/verify/xorriso-reports.js';
 import type { StepContext } from '../../src/steps/types.js';
 import { layerlessContext, makeWorkDir, removeWorkDir } from '../helpers/step-context.js';
 

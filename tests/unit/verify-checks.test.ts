@@ -1,7 +1,7 @@
 /** The static checks on captured xorriso reports of real ISOs: each row's verdict and its message. */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseElToritoReport, parseSystemAreaReport } from '../../src/steps/iso.js';
+import { parseElToritoReport, parseSystemAreaReport } from '../../src/verify/xorriso-reports.js';
 import { staticChecks } from '../../src/verify/checks.js';
 import { parseGrubConfig } from '../../src/verify/grub-config.js';
 import { parseIsoListing } from '../../src/verify/iso-listing.js';
