@@ -18,12 +18,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { mountsUnder, readMountinfo } from '../../src/runtime/mountinfo.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { runCli } from '../helpers/cli.js';
 import { bootIso } from '../helpers/qemu.js';
 
-const enabled = process.env['AILINUX_E2E_AILINUX'] === '1' && process.getuid?.() === 0;
+// opt-in (npm run test:e2e:ailinux): a full ailinux build takes long; once asked for, it must not skip for want of root
+const optedIn = process.env['AILINUX_E2E_AILINUX'] === '1';
 const BASE = process.env['AILINUX_E2E_AILINUX_DIR'] ?? '/work/builds/ailinux-e2e';
 const WORK = path.join(BASE, 'work');
 const CONFIG_DIR = path.join(BASE, 'config');
@@ -160,7 +162,7 @@ async function bootSecure(
   return { markerMs, log: read() };
 }
 
-describe.skipIf(!enabled)('ailinux profile, built for real and booted', () => {
+describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real and booted', () => {
   const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
 
   beforeAll(async () => {

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { readMountinfo, mountsUnder } from '../../src/runtime/mountinfo.js';
 import { runCli, startCli } from '../helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
 const base = process.env['AILINUX_E2E_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-e2e-'));
 const work = path.join(base, 'work');
 const iso = path.join(work, 'output', 'ailinux-minimal-amd64.iso');
@@ -38,7 +38,7 @@ function readState(): {
   }
 }
 
-describe.skipIf(!isRoot)('minimal profile, built for real and booted', () => {
+describe.skipIf(skipUnlessRoot())('minimal profile, built for real and booted', () => {
   const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
 
   beforeAll(() => {

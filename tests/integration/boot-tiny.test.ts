@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipTestWithout } from '../helpers/root.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { workPaths } from '../../src/runtime/paths.js';
@@ -158,8 +159,8 @@ describe('boot tier: tiny kernel + busybox initramfs from the ISO our steps make
 
   for (const c of cases) {
     it(`boots ${c.name} to the squashfs marker and powers off`, async (t) => {
-      if (skipReason) t.skip(skipReason);
-      if (c.uefi && !fs.existsSync(OVMF)) t.skip(`${OVMF} is missing (apt-get install ovmf)`);
+      skipTestWithout(t, skipReason);
+      skipTestWithout(t, c.uefi && !fs.existsSync(OVMF) ? `${OVMF} is missing (apt-get install ovmf)` : null);
       const logFile = path.join(tmp, `serial-${c.media}-${c.uefi ? 'uefi' : 'bios'}.log`);
       const media =
         c.media === 'cd'

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { runCli } from '../helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-cfg-'));
 
 function configFile(name: string, content: string): string {
@@ -67,7 +67,7 @@ const cases: Array<{ name: string; file: string; content: string; expect: RegExp
   },
 ];
 
-describe.skipIf(!isRoot)('bad config at the edge', () => {
+describe.skipIf(skipUnlessRoot())('bad config at the edge', () => {
   for (const c of cases) {
     it(`refuses ${c.name} with exit 2 and writes nothing`, async () => {
       const work = path.join(dir, `work-${c.file}`);

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, skipUnlessRoot } from '../helpers/root.js';
 import { fakeToolsEnv } from '../helpers/cli.js';
 import {
   allProcesses,
@@ -56,7 +57,6 @@ const EXPECTED_PACKAGES = [
   'zstd',
 ];
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot)
   console.warn(
     'crash.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
@@ -274,7 +274,7 @@ afterAll(async () => {
   else if (tmp) console.log(`crash test: kept ${tmp}`);
 });
 
-describe.skipIf(!isRoot)('crash: SIGKILL at random moments, resume each time', () => {
+describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each time', () => {
   it(`ends with the same ISO as an uninterrupted build, each effect once, nothing left (>= ${MIN_KILLS} kills)`, async () => {
     const testStarted = Date.now();
     const w0 = path.join(tmp, 'w0');

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, missingRoot, skipWithout } from '../helpers/root.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin', 'ailinux.js');
@@ -39,13 +40,13 @@ const CHROMIUM_ARGS = [
 ];
 const NOBODY = 65534;
 
-const isRoot = process.getuid?.() === 0;
 const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium)
   console.warn(
     `inspect-browser.test.ts: browser test skipped: ${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`,
   );
 else if (!isRoot) console.warn('inspect-browser.test.ts: browser test skipped: the build it watches needs root');
+const browserTierMissing = haveChromium ? missingRoot() : `${CHROMIUM} is missing (apt-get install chromium)`;
 
 let tmp = '';
 
@@ -188,7 +189,7 @@ describe('inspect --serve: binding and signals', () => {
   }
 });
 
-describe.skipIf(!isRoot || !haveChromium)('inspect --serve in headless Chromium during a build', () => {
+describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Chromium during a build', () => {
   it('shows the current step change without a reload, and writes nothing to the state', async () => {
     const { chromium } = await import('playwright-core');
     const work = path.join(tmp, 'w');

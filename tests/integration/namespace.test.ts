@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import {
   chrootArgv,
   chrootKernelMounts,
@@ -26,7 +27,6 @@ import { mountsUnder, parseMountinfo, readMountinfo } from '../../src/runtime/mo
 import { nsRunPath } from '../../src/runtime/package-root.js';
 import { removeTree } from '../../src/runtime/safe-remove.js';
 
-const isRoot = process.getuid?.() === 0;
 const HOST_MNTNS = fs.readlinkSync('/proc/self/ns/mnt');
 const env = { ...process.env, AILINUX_HOST_MNTNS: HOST_MNTNS };
 
@@ -144,7 +144,7 @@ function expectHostUntouched(): void {
   expect(now).not.toContain(work);
 }
 
-describe.skipIf(!isRoot)('chroot commands in a private mount namespace', () => {
+describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace', () => {
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-ns-test-'));
     layersDir = path.join(work, 'layers');

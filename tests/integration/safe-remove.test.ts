@@ -8,12 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { UnsafeOperationError } from '../../src/errors.js';
 import { packageRoot } from '../../src/runtime/package-root.js';
 import { assertNoMountsUnder, removeTree } from '../../src/runtime/safe-remove.js';
 import { parseMountinfo } from '../../src/runtime/mountinfo.js';
 
-const isRoot = process.getuid?.() === 0;
 const HOST_MNTNS = fs.readlinkSync('/proc/self/ns/mnt');
 const FIXTURE = path.join(packageRoot(), 'tests/fixtures/remove-under-mount.mjs');
 const MOUNTED_HINT = 'ailinux never unmounts what it did not mount; unmount it yourself or reboot, then retry';
@@ -111,7 +111,7 @@ function runFixture(scenario: string): FixtureResult {
   return result;
 }
 
-describe.skipIf(!isRoot)('removeTree', () => {
+describe.skipIf(skipUnlessRoot())('removeTree', () => {
   beforeEach(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-rm-test-'));
     within = path.join(tmp, 'work');

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { cliEnv, isRoot, makeTmp, procStat, runCli } from '../fixtures/safety/harness.js';
 
 const tmp = makeTmp('ailinux-safety-doctor-');
@@ -149,7 +150,7 @@ describe('ailinux doctor', () => {
     }
   });
 
-  it.skipIf(!isRoot)('a tool found only outside PATH blocks a root build, and says where it is', async () => {
+  it.skipIf(skipUnlessRoot())('a tool found only outside PATH blocks a root build, and says where it is', async () => {
     const bare = { ...cliEnv(tmp), PATH: '/usr/bin:/bin' };
     const { code, report } = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal'], bare);
     const debootstrap = report.tools.find((t) => t.name === 'debootstrap')!;

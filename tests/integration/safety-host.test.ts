@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import {
   CLI,
   REPO,
@@ -137,7 +138,7 @@ function groupMembers(pgids: readonly number[]): number[] {
     });
 }
 
-describe.skipIf(!isRoot)('host safety: sentinels, the mount table and the recorded invariant', () => {
+describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and the recorded invariant', () => {
   it('(a) a build that succeeds sends no signal, records the invariant after every step, and harms nothing', async () => {
     const work = path.join(tmp, 'w-success');
     const r = await runCli(tmp, ['build', '--config', SAFETY_CONFIG, '-w', work], cliEnv(tmp));

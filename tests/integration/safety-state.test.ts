@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import { CLI, REPO, SAFETY_CONFIG, cliEnv, isRoot, makeTmp, runCli } from '../fixtures/safety/harness.js';
 
 if (!isRoot) console.warn('safety-state.test.ts: skipped: it makes a build with `ailinux build`, which needs root');
@@ -83,7 +84,7 @@ function workDirWith(name: string, content: string): { work: string; stateFile: 
   return { work, stateFile };
 }
 
-describe.skipIf(!isRoot)('state safety through the CLI', () => {
+describe.skipIf(skipUnlessRoot())('state safety through the CLI', () => {
   BAD_STATES.forEach((bad, i) => {
     for (const command of ['resume', 'build'] as const) {
       it(`${command} refuses ${bad.name} with exit 2 and keeps a backup beside it`, async () => {

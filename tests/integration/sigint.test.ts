@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, skipUnlessRoot } from '../helpers/root.js';
 import { fakeToolsEnv } from '../helpers/cli.js';
 import {
   hostMountinfo,
@@ -42,7 +43,6 @@ const EXPECTED_PACKAGES = [
   'zstd',
 ];
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot)
   console.warn(
     'sigint.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
@@ -152,7 +152,7 @@ afterAll(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)('signals during a build', () => {
+describe.skipIf(skipUnlessRoot())('signals during a build', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipTestWithout } from '../helpers/root.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import { consoleLines } from '../../src/verify/boot.js';
 import type { VerifyReport } from '../../src/verify/types.js';
@@ -92,8 +93,8 @@ afterAll(() => {
 
 describe('ailinux verify --boot on the tiny busybox ISO', () => {
   it('reaches the marker from inside the squashfs on BIOS and on UEFI (exit 0)', async (t) => {
-    if (skipReason) t.skip(skipReason);
-    if (!fs.existsSync(OVMF)) t.skip(`${OVMF} is missing (apt-get install ovmf)`);
+    skipTestWithout(t, skipReason);
+    skipTestWithout(t, fs.existsSync(OVMF) ? null : `${OVMF} is missing (apt-get install ovmf)`);
     const r = await runVerify(['--boot', '--uefi', '--marker', marker, '--timeout', '90', '--memory', '512', tiny.iso]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const name of ['boot BIOS (qemu)', 'boot UEFI (qemu)']) {
@@ -111,7 +112,7 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
   });
 
   it('a marker that never appears times out: exit 1, the timeout and the last serial lines, the log kept', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const never = `NEVER-PRINTED-${nonce}`;
     const r = await runVerify(['--boot', '--marker', never, '--timeout', '6', tiny.iso]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -139,7 +140,7 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
   });
 
   it('Ctrl-C during the boot ends qemu and exits 130', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const run = startCli(['verify', '--boot', '--marker', `NEVER-${nonce}`, '--timeout', '60', tiny.iso]);
     let stderr = '';
     run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -157,7 +158,7 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
 
 describe('verifyStep with verify.boot', () => {
   it("boots the ISO on BIOS to the marker through the build's runner and records it", async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     // GRUB's own line is the marker here: it proves the step's qemu path in seconds; the squashfs marker is proven above
     const grubMarker = "Booting `minimal live'";
     const ctx = {

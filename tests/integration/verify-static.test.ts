@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipTestWithout } from '../helpers/root.js';
 import { StepError } from '../../src/errors.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import type { VerifyReport } from '../../src/verify/types.js';
@@ -91,7 +92,7 @@ async function verify(args: string[], name: string) {
 
 describe('ailinux verify on tiny real ISOs', () => {
   it('the good ISO passes every check (exit 0), in a table and as JSON', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const iso = isos['good']!.iso;
     const r = await verify([iso], 'good');
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -132,15 +133,15 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('works as a normal user (no root needed)', async (t) => {
-    if (skipReason) t.skip(skipReason);
-    if (!canDropRoot) t.skip('needs root and setpriv to run as nobody');
+    skipTestWithout(t, skipReason);
+    skipTestWithout(t, canDropRoot ? null : 'it needs root and setpriv to run as nobody');
     const r = await runCliAsNobody(['verify', isos['good']!.iso]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(failed(table(r.stdout))).toEqual([]);
   });
 
   it('no EFI entry (xorriso without -e): only the UEFI row fails, and says what the catalog holds', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const r = await verify([isos['no-efi-entry']!.iso], 'no-efi-entry');
     expect(r.code, r.stdout).toBe(1);
     const rows = table(r.stdout);
@@ -152,7 +153,7 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('a BIOS-only build checked as if UEFI were required fails the UEFI entry and the layout; --no-uefi accepts it', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const iso = isos['bios-only']!.iso;
     const r = await verify([iso], 'bios-only');
     expect(r.code).toBe(1);
@@ -170,7 +171,7 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('a missing squashfs fails the squashfs row with what /live holds', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const r = await verify([isos['no-squashfs']!.iso], 'no-squashfs');
     expect(r.code).toBe(1);
     const rows = table(r.stdout);
@@ -179,7 +180,7 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('boot=casper on a /live layout fails the boot parameter row', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const r = await verify([isos['wrong-boot']!.iso], 'wrong-boot');
     expect(r.code).toBe(1);
     const rows = table(r.stdout);
@@ -190,7 +191,7 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('a checksum mismatch fails with both hashes; no checksum file is "missing" unless --require-checksum; .md5 is the fallback', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const iso = isos['bad-checksum']!.iso;
     const r = await verify([iso], 'bad-checksum');
     expect(r.code).toBe(1);
@@ -227,7 +228,7 @@ describe('ailinux verify on tiny real ISOs', () => {
   });
 
   it('bad usage exits 2: no such file, not an ISO, a bad option, --boot that boots nothing', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const missing = await runCli(['verify', path.join(tmp, 'nope.iso')]);
     expect([missing.code, missing.stderr]).toEqual([
       2,
@@ -248,7 +249,7 @@ describe('ailinux verify on tiny real ISOs', () => {
 
 describe('verifyStep on tiny real ISOs (static checks; the build requires the checksum)', () => {
   it('passes the good ISO, records it, verifies the record, and undo removes only the record', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const { ctx } = isos['good']!;
     const t0 = performance.now();
     const artifacts = await verifyStep.run(ctx);
@@ -267,7 +268,7 @@ describe('verifyStep on tiny real ISOs (static checks; the build requires the ch
   });
 
   it('fails the step with a precise StepError for each broken ISO', async (t) => {
-    if (skipReason) t.skip(skipReason);
+    skipTestWithout(t, skipReason);
     const expected: Record<string, string> = {
       'no-efi-entry': 'El Torito UEFI entry: no UEFI El Torito entry: the ISO has 1 entry: BIOS /boot/grub/bios.img',
       'no-squashfs': 'squashfs: /live/filesystem.squashfs is not on the ISO (/live holds: initrd.img, vmlinuz)',

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { skipWithout } from '../helpers/root.js';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { StepError } from '../../src/errors.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
@@ -282,7 +283,9 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe.skipIf(!fs.existsSync(ISOLINUX_BIN) || !fs.existsSync(`${SYSLINUX_BIOS_DIR}/menu.c32`))(
+const isolinuxMissing = [ISOLINUX_BIN, `${SYSLINUX_BIOS_DIR}/menu.c32`].find((f) => !fs.existsSync(f));
+
+describe.skipIf(skipWithout(isolinuxMissing ? `${isolinuxMissing} is missing (apt-get install isolinux)` : null))(
   "ISOLINUX (needs the host's isolinux and syslinux-common)",
   () => {
     it('copies isolinux.bin and its modules from the host, writes its menu, and makes no GRUB BIOS core', async () => {

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { skipUnlessRoot } from '../helpers/root.js';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { CommandError, StepError } from '../../src/errors.js';
 import type { FakeRunner, FakeCall } from '../../src/runtime/fake-runner.js';
@@ -927,7 +928,7 @@ describe('chroot-cleanup', () => {
     await expect(chrootCleanupStep.verify(ctx)).resolves.toBeUndefined();
   });
 
-  it.skipIf(process.getuid?.() !== 0)(
+  it.skipIf(skipUnlessRoot())(
     'verify passes once rm leaves an overlayfs whiteout over policy-rc.d (root: mknod)',
     async () => {
       const config = profileConfig('ailinux');
