@@ -58,6 +58,8 @@ export function useraddArgv(config: BuildConfig, existingGroups: ReadonlySet<str
     '--comment',
     u.fullName,
     ...(groups.length ? ['--groups', groups.join(',')] : []),
+    // the schema refuses a leading "-"; "--" makes sure a name is never read as an option all the same
+    '--',
     u.name,
   ];
 }
@@ -125,7 +127,7 @@ export const identityStep: StepDef = {
     }
     if (launchers.home.length > 0) {
       for (const l of launchers.home) writeLayerFile(ctx.layers, `${homeOf(config)}/Desktop/${l.file}`, l.text, 0o755);
-      await runInChroot(ctx, ['chown', '-R', `${config.liveUser.name}:`, `/${homeOf(config)}/Desktop`]);
+      await runInChroot(ctx, ['chown', '-R', '--', `${config.liveUser.name}:`, `/${homeOf(config)}/Desktop`]);
     }
     return [layerArtifact(ctx)];
   },

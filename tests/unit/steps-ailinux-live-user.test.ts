@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
-import { identityStep, renderCasperConf } from '../../src/steps/identity.js';
+import { identityStep, renderCasperConf, useraddArgv } from '../../src/steps/identity.js';
 import {
   CHROOT_ENV,
   layerTreeDir,
@@ -136,10 +136,11 @@ describe('identity: the ailinux live user', () => {
         'AILinux live user',
         '--groups',
         'sudo,adm,audio,video,plugdev,netdev',
+        '--',
         'ailinux',
       ]),
       cmd(['chpasswd']),
-      cmd(['chown', '-R', 'ailinux:', '/home/ailinux/Desktop']),
+      cmd(['chown', '-R', '--', 'ailinux:', '/home/ailinux/Desktop']),
     ]);
     expect(ctx.runner.calls.map((c) => c.options)).toEqual([
       { env: CHROOT_ENV },
@@ -210,6 +211,26 @@ describe('identity: the ailinux live user', () => {
     await identityStep.run(ctx);
     expect(fs.readFileSync(`${upper()}/etc/sddm.conf.d/autologin.conf`, 'utf8')).toContain('Session=plasmawayland\n');
     expect(fs.existsSync(`${upper()}/home/ailinux/Desktop`)).toBe(false);
+  });
+
+  it('useradd ends its options with "--", so a name that got past the schema is never an option', () => {
+    // the schema refuses "-o"; this config skips it on purpose, to test the second line of defence
+    const config = profileConfig('ailinux', (c) => {
+      c.liveUser.name = '-o';
+      c.liveUser.groups = ['sudo'];
+    });
+    const argv = useraddArgv(config, new Set(['sudo']));
+    expect(argv.slice(-2)).toEqual(['--', '-o']);
+    expect(argv.indexOf('--')).toBe(argv.length - 2);
+    expect(argv.slice(1, -2)).toEqual([
+      '--create-home',
+      '--shell',
+      '/bin/bash',
+      '--comment',
+      'AILinux live user',
+      '--groups',
+      'sudo',
+    ]);
   });
 
   it('casper.conf quotes what the initramfs shell would otherwise expand; live-boot profiles get none', async () => {

@@ -745,7 +745,7 @@ describe('identity', () => {
   const EXPECT = {
     minimal: {
       hostname: 'ailinux-minimal',
-      useradd: ['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'Live user', 'live'],
+      useradd: ['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'Live user', '--', 'live'],
       input: 'live:live\n',
       user: 'live',
       leftOut: [] as string[],
@@ -762,6 +762,7 @@ describe('identity', () => {
         'AILinux live user',
         '--groups',
         'sudo,adm,audio,video',
+        '--',
         'ailinux',
       ],
       input: 'ailinux:ailinux\n',
@@ -834,6 +835,7 @@ describe('identity', () => {
         '/bin/bash',
         '--comment',
         'AILinux live user',
+        '--',
         'ailinux',
       ]),
     );
