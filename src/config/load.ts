@@ -10,6 +10,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { configSchema, type BuildConfig } from './schema.js';
 import { maskSecret, redactSecrets } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
+import { valueAt } from './value-at.js';
 
 export interface ConfigSource {
   profile: string;
@@ -231,15 +232,6 @@ function describeExpected(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
-}
-
-function valueAt(data: unknown, pathParts: string[]): unknown {
-  let cur: unknown = data;
-  for (const part of pathParts) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 /** A short, safe rendering of a bad value for an error message. */

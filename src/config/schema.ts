@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { findSecrets, maskSecret } from './secrets.js';
+import { valueAt } from './value-at.js';
 
 /** Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters; starts alphanumeric. */
 export const debianPackageName = z
@@ -541,7 +542,7 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: found.path,
-        message: `no secret: this looks like ${found.kind}, and secrets must never be baked into an image (${maskSecret(valueAtPath(config, found.path))})`,
+        message: `no secret: this looks like ${found.kind}, and secrets must never be baked into an image (${maskSecret(valueAt(config, found.path))})`,
         params: { secret: true },
       });
     }
@@ -558,13 +559,6 @@ export const TEXT_FIELDS: ReadonlySet<string> = new Set([
   'helper.comment',
   'verify.marker',
 ]);
-
-function valueAtPath(value: unknown, at: readonly string[]): unknown {
-  let cur = value;
-  for (const part of at)
-    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[part] : undefined;
-  return cur;
-}
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type BuildConfig = z.output<typeof configSchema>;

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
+import { valueAt } from '../config/value-at.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
 
@@ -18,15 +19,6 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
-
-export function configValueAt(config: unknown, dotted: string): unknown {
-  let cur: unknown = config;
-  for (const part of dotted.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 function hashFile(file: string): string {
@@ -50,7 +42,7 @@ export function fingerprintMaterial(
   env: EnvironmentInputs,
 ): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
-  for (const field of step.configFields) slice[field] = configValueAt(config, field) ?? null;
+  for (const field of step.configFields) slice[field] = valueAt(config, field) ?? null;
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
