@@ -24,7 +24,7 @@ import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYS
 import { firstFileInLayers } from './layer-files.js';
 import { liveMedium } from './live-medium.js';
 import { pinMtimes } from './iso-tree.js';
-import type { StepContext, StepDef } from './types.js';
+import type { HostFile, StepContext, StepDef } from './types.js';
 
 export { SERIAL_KERNEL_ARGS } from './boot-menu.js';
 
@@ -414,6 +414,56 @@ export const bootloadersStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 11,
+  hostTools: (config) => {
+    const iso = config.iso;
+    // ISOLINUX replaces the BIOS core, and Secure Boot takes the signed GRUB from the image: no core to build then
+    const grubCore = (iso.bios && !iso.isolinux) || (iso.uefi && !iso.secureBoot);
+    return [
+      ...(grubCore
+        ? [
+            {
+              name: 'grub-mkimage',
+              pkg: 'grub-common',
+              why: 'boot images (bootloaders step)',
+              versionArgs: ['--version'],
+            },
+          ]
+        : []),
+      ...(iso.uefi
+        ? [
+            { name: 'mkfs.vfat', pkg: 'dosfstools', why: 'the EFI system partition image', versionArgs: ['--help'] },
+            { name: 'mmd', pkg: 'mtools', why: 'directories in the EFI image', versionArgs: ['--version'] },
+            { name: 'mcopy', pkg: 'mtools', why: 'files into the EFI image', versionArgs: ['--version'] },
+          ]
+        : []),
+    ];
+  },
+  hostFiles: (config) => {
+    const iso = config.iso;
+    const files: HostFile[] = [];
+    if (iso.bios && !iso.isolinux)
+      files.push({
+        path: '/usr/lib/grub/i386-pc/moddep.lst',
+        pkg: 'grub-pc-bin',
+        why: 'GRUB modules for the boot images',
+      });
+    if (iso.uefi && !iso.secureBoot)
+      files.push({
+        path: '/usr/lib/grub/x86_64-efi/moddep.lst',
+        pkg: 'grub-efi-amd64-bin',
+        why: 'GRUB modules for the boot images',
+      });
+    if (iso.bios && iso.isolinux) {
+      files.push({ path: ISOLINUX_BIN, pkg: 'isolinux', why: 'ISOLINUX boot loader (iso.isolinux)' });
+      for (const m of ISOLINUX_MODULES)
+        files.push({
+          path: `${SYSLINUX_BIOS_DIR}/${m}`,
+          pkg: 'syslinux-common',
+          why: 'ISOLINUX modules (iso.isolinux)',
+        });
+    }
+    return files;
+  },
   configFields: [
     'name',
     'description',

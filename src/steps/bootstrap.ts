@@ -81,8 +81,28 @@ export const bootstrapStep: StepDef = {
   version: 1,
   layer: 'base',
   phase: 2,
+  hostTools: (config) => [
+    {
+      name: config.bootstrap.tool,
+      pkg: config.bootstrap.tool,
+      why: 'the base layer (bootstrap step)',
+      versionArgs: ['--version'],
+    },
+  ],
+  hostFiles: (config) =>
+    config.bootstrap.tool === 'debootstrap' && config.distribution.debootstrapScript
+      ? [
+          {
+            path: config.distribution.debootstrapScript,
+            pkg: 'debootstrap',
+            why: 'the debootstrap script for the suite',
+          },
+        ]
+      : [],
   configFields: [
     'architecture',
+    // the disk estimate and the hint for a missing keyring
+    'distribution.family',
     'distribution.suite',
     'distribution.mirror',
     'distribution.components',

@@ -111,7 +111,17 @@ export const isoStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 12,
-  configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi', 'iso.isolinux'],
+  // packages.desktop: the disk estimate
+  hostTools: () => [{ name: 'xorriso', pkg: 'xorriso', why: 'the ISO image (iso step)', versionArgs: ['-version'] }],
+  hostFiles: (config) => {
+    if (!config.iso.bios) return [];
+    return [
+      config.iso.isolinux
+        ? { path: ISOLINUX_MBR, pkg: 'isolinux', why: 'hybrid MBR for USB sticks (iso.isolinux)' }
+        : { path: '/usr/lib/grub/i386-pc/boot_hybrid.img', pkg: 'grub-pc-bin', why: 'hybrid MBR for USB sticks' },
+    ];
+  },
+  configFields: ['iso.volumeLabel', 'iso.outputName', 'iso.bios', 'iso.uefi', 'iso.isolinux', 'packages.desktop'],
   // the ISO holds the squashfs again, plus the boot files
   diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {

@@ -9,16 +9,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import {
-  checkTools,
-  requiredGrubDirs,
-  requiredTools,
-  type ToolCheck,
-  type ToolRequirement,
-} from '../runtime/host-check.js';
+import { checkTools, type ToolCheck } from '../runtime/host-check.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
-import { ISOLINUX_BIN, ISOLINUX_MBR, SYSLINUX_BIOS_DIR, ISOLINUX_MODULES } from './isolinux.js';
 import { hostPathOf } from './config-files.js';
+import { hostRequirements } from './host-requirements.js';
 import type { StepContext, StepDef } from './types.js';
 
 const STEP = 'preflight';
@@ -35,12 +29,6 @@ export interface HostProbe {
   fetchStatus(url: string, timeoutMs: number, signal: AbortSignal): Promise<number>;
   /** A proxy the build's tools would use and node's fetch would not (so the mirror check is left to them). */
   proxy(): string | null;
-}
-
-export interface HostFileRequirement {
-  path: string;
-  pkg: string;
-  why: string;
 }
 
 export interface PreflightProblem {
@@ -74,50 +62,6 @@ export const hostProbe: HostProbe = {
   },
   proxy: () => process.env['http_proxy'] ?? process.env['HTTP_PROXY'] ?? null,
 };
-
-/** The host tools this config's steps run: the shared list (src/runtime/host-check.ts), trimmed and extended for this config. */
-export function hostTools(config: BuildConfig): ToolRequirement[] {
-  const iso = config.iso;
-  const grubCore = (iso.bios && !iso.isolinux) || (iso.uefi && !iso.secureBoot);
-  const tools = requiredTools(config).filter((t) => t.name !== 'grub-mkimage' || grubCore);
-  return tools;
-}
-
-/** Host files (not programs) the steps read. */
-export function hostFiles(config: BuildConfig): HostFileRequirement[] {
-  const iso = config.iso;
-  const files: HostFileRequirement[] = [];
-  const steps = new Set(config.steps);
-  for (const { dir, pkg } of requiredGrubDirs(config)) {
-    if (dir.endsWith('i386-pc') && iso.isolinux) continue;
-    if (dir.endsWith('x86_64-efi') && iso.secureBoot) continue;
-    files.push({ path: `${dir}/moddep.lst`, pkg, why: 'GRUB modules for the boot images' });
-  }
-  if (steps.has('bootloaders') && iso.bios && iso.isolinux) {
-    files.push({ path: ISOLINUX_BIN, pkg: 'isolinux', why: 'ISOLINUX boot loader (iso.isolinux)' });
-    for (const m of ISOLINUX_MODULES)
-      files.push({ path: `${SYSLINUX_BIOS_DIR}/${m}`, pkg: 'syslinux-common', why: 'ISOLINUX modules (iso.isolinux)' });
-  }
-  if (steps.has('iso') && iso.bios) {
-    files.push(
-      iso.isolinux
-        ? { path: ISOLINUX_MBR, pkg: 'isolinux', why: 'hybrid MBR for USB sticks (iso.isolinux)' }
-        : { path: '/usr/lib/grub/i386-pc/boot_hybrid.img', pkg: 'grub-pc-bin', why: 'hybrid MBR for USB sticks' },
-    );
-  }
-  if (config.verify.boot && config.verify.uefi && steps.has('verify')) {
-    files.push({ path: '/usr/share/ovmf/OVMF.fd', pkg: 'ovmf', why: 'UEFI firmware for the boot test' });
-  }
-  if (steps.has('bootstrap') && config.bootstrap.tool === 'debootstrap' && config.distribution.debootstrapScript) {
-    files.push({
-      path: config.distribution.debootstrapScript,
-      pkg: 'debootstrap',
-      why: 'the debootstrap script for the suite',
-    });
-  }
-  const seen = new Set<string>();
-  return files.filter((f) => !seen.has(f.path) && seen.add(f.path));
-}
 
 /** The disk the whole build needs at its peak: every layer and output is kept until the end, so the steps' estimates add up. */
 export function peakDiskNeedMb(
@@ -264,11 +208,12 @@ export async function runPreflight(
       fix: 'run the build as root (sudo ailinux build ...): it runs debootstrap and chroot, and mounts in a private namespace',
     });
 
-  const tools = await checkTools(hostTools(config), ctx.runner, probe.envPath());
+  const needs = hostRequirements(steps, config);
+  const tools = await checkTools(needs.tools, ctx.runner, probe.envPath());
   for (const t of tools) if (t.path) ctx.log.info(`tool ${t.name}: ${t.version ?? 'version unknown'} (${t.path})`);
   problems.push(...toolProblems(tools));
 
-  for (const f of hostFiles(config)) {
+  for (const f of needs.files) {
     if (probe.fileExists(f.path)) ctx.log.info(`file ${f.path}: present`);
     else problems.push({ what: `${f.path} is missing (${f.why})`, fix: `apt-get install ${f.pkg}`, pkg: f.pkg });
   }

@@ -24,7 +24,8 @@ export const preflightStep = createPreflightStep({
   steps: (config) => resolveSteps(config).filter((s) => s.id !== 'preflight'),
 });
 
-export const allSteps: readonly StepDef[] = [
+/** The built-in steps, in the order the `ailinux` profile runs them. */
+export const builtInSteps: readonly StepDef[] = [
   preflightStep,
   bootstrapStep,
   configureStep,
@@ -42,7 +43,33 @@ export const allSteps: readonly StepDef[] = [
   reportStep,
 ];
 
-const byId = new Map(allSteps.map((s) => [s.id, s]));
+const byId = new Map<string, StepDef>(builtInSteps.map((s) => [s.id, s]));
+
+/** Every step a profile can name: the built-in ones, then any registered after them. */
+export function allSteps(): StepDef[] {
+  return [...byId.values()];
+}
+
+export function stepById(id: string): StepDef | undefined {
+  return byId.get(id);
+}
+
+/**
+ * Adds a step a profile can then name in `steps`. One entry is all a step needs: doctor, preflight, the planner,
+ * `plan` and `inspect` all ask the step itself (its tools, files, fields, phase and layer).
+ */
+export function registerStep(step: StepDef): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(step.id))
+    throw new Error(`step id "${step.id}" must be lowercase letters, digits and -`);
+  if (byId.has(step.id)) throw new Error(`a step "${step.id}" is already registered`);
+  byId.set(step.id, step);
+}
+
+/** Removes a step added with registerStep (tests); built-in steps stay. */
+export function unregisterStep(id: string): void {
+  if (builtInSteps.some((s) => s.id === id)) throw new Error(`step "${id}" is built in`);
+  byId.delete(id);
+}
 
 /** The profile's ordered steps; the first must make the base layer and overlay steps need one below. */
 export function resolveSteps(config: BuildConfig): StepDef[] {

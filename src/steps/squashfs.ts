@@ -10,6 +10,7 @@ import { viewArgv } from '../runtime/layers.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { fileArtifact } from './artifacts.js';
 import { pinMtimes } from './iso-tree.js';
+import { NAMESPACE_TOOLS } from './host-requirements.js';
 import { kernelLinks, liveMedium } from './live-medium.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -62,7 +63,19 @@ export const squashfsStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 10,
-  configFields: ['squashfs', 'liveSystem', 'distribution.family'],
+  // it reads the rootfs through an overlay view mounted in a private namespace
+  hostTools: () => [
+    ...NAMESPACE_TOOLS,
+    {
+      name: 'mksquashfs',
+      pkg: 'squashfs-tools',
+      why: 'the live filesystem (squashfs step)',
+      versionArgs: ['-version'],
+    },
+    { name: 'dpkg-query', pkg: 'dpkg', why: 'the package manifest (squashfs step)', versionArgs: ['--version'] },
+  ],
+  // packages.desktop: the disk estimate
+  configFields: ['squashfs', 'liveSystem', 'distribution.family', 'packages.desktop'],
   diskEstimateMb: (config) => (config.packages.desktop.length > 0 ? 3000 : 600),
   async run(ctx) {
     const dir = liveDir(ctx);

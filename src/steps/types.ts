@@ -1,4 +1,5 @@
 /** A build step is data plus three functions: run, verify, undo. The machine is generated from a list of these. */
+import type { ConfigPath } from '../config/paths.js';
 import type { BuildConfig } from '../config/schema.js';
 import type { Runner } from '../runtime/runner.js';
 import type { WorkPaths } from '../runtime/paths.js';
@@ -37,6 +38,23 @@ export interface StepContext {
   baseDir?: string;
 }
 
+/** A program on the host that a step runs, with the Debian package that ships it. */
+export interface HostTool {
+  name: string;
+  pkg: string;
+  /** What the build uses it for, in a few words (doctor and preflight print it). */
+  why: string;
+  /** Arguments that make it print its version (the first line with a number is taken). */
+  versionArgs: string[];
+}
+
+/** A host file (not a program) that a step reads, with the Debian package that ships it. */
+export interface HostFile {
+  path: string;
+  pkg: string;
+  why: string;
+}
+
 export interface StepDef {
   id: string;
   title: string;
@@ -48,14 +66,24 @@ export interface StepDef {
    */
   layer: 'base' | 'overlay' | 'none';
   /** Which of the twelve build phases (docs/profiles.md) the step belongs to; `ailinux plan` shows it. */
-  phase?: number;
+  phase: number;
   /**
    * The step only reads the host and writes nothing into the image (preflight): SOURCE_DATE_EPOCH
    * is not one of its inputs, so changing it does not rerun the steps after it.
    */
   hostOnly?: boolean;
-  /** Config field paths (dotted) whose values are this step's inputs. */
-  configFields: readonly string[];
+  /**
+   * Config fields (dotted paths) whose values are this step's inputs: its fingerprint covers exactly these, so a
+   * field it reads and does not declare would let a stale checkpoint be reused (tests/unit/step-fields.test.ts).
+   */
+  configFields: readonly ConfigPath[];
+  /**
+   * Programs this step runs on the host for this config. Chroot steps get `chroot` and the namespace tools from
+   * their layer kind (src/steps/host-requirements.ts); list only what the step itself adds.
+   */
+  hostTools?(config: BuildConfig): HostTool[];
+  /** Host files (GRUB modules, firmware, boot images) this step reads for this config. */
+  hostFiles?(config: BuildConfig): HostFile[];
   /** Host files this step reads, as the config names them. */
   inputFiles?(config: BuildConfig): string[];
   /** Disk space the step may need at its peak, in MiB; checked before it starts. */

@@ -3,6 +3,7 @@
  * GRUB paths, live system, checksum) and, with verify.boot, boots it in qemu to the marker. A build
  * never reports success for an ISO that fails here. The result file exists only for a passed ISO.
  */
+import { OVMF_PATH } from '../verify/boot.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
@@ -107,6 +108,28 @@ export const verifyStep: StepDef = {
   version: 1,
   layer: 'none',
   phase: 12,
+  hostTools: (config) => [
+    {
+      name: 'xorriso',
+      pkg: 'xorriso',
+      why: 'reading the ISO without mounting it (verify step)',
+      versionArgs: ['-version'],
+    },
+    ...(config.verify.boot
+      ? [
+          {
+            name: 'qemu-system-x86_64',
+            pkg: 'qemu-system-x86',
+            why: 'the boot test of the verify step',
+            versionArgs: ['--version'],
+          },
+        ]
+      : []),
+  ],
+  hostFiles: (config) =>
+    config.verify.boot && config.verify.uefi
+      ? [{ path: OVMF_PATH, pkg: 'ovmf', why: 'UEFI firmware for the boot test' }]
+      : [],
   configFields: [
     'iso.outputName',
     'iso.volumeLabel',

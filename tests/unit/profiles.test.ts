@@ -113,7 +113,7 @@ describe('profiles are data', () => {
 
 describe('the twelve phases', () => {
   it('every registered step names its phase, and the ailinux profile runs all twelve, in order', () => {
-    for (const step of allSteps) expect(step.phase, step.id).toBeGreaterThanOrEqual(1);
+    for (const step of allSteps()) expect(step.phase, step.id).toBeGreaterThanOrEqual(1);
     const steps = resolveSteps(loadConfig({ profile: 'ailinux' }).config);
     const phases = steps.map((s) => s.phase!);
     expect([...new Set(phases)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);

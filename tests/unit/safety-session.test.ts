@@ -10,6 +10,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { minimalProfile } from '../../src/config/profiles/minimal.js';
+import type { BuildConfig } from '../../src/config/schema.js';
+import { hostRequirements } from '../../src/steps/host-requirements.js';
+import { resolveSteps } from '../../src/steps/registry.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import {
   checkServices,
@@ -17,18 +20,11 @@ import {
   findOnPath,
   parseServiceShow,
   pickVersion,
-  requiredGrubDirs,
-  requiredTools,
   SESSION_CRITICAL_UNITS,
 } from '../../src/runtime/host-check.js';
 import { ancestorPids } from '../../src/runtime/process-groups.js';
-import {
-  ancestorChain,
-  detectSession,
-  endedSteps,
-  readProcessInfo,
-  SafetyRecorder,
-} from '../../src/runtime/session.js';
+import { ancestorChain, detectSession, endedSteps, SafetyRecorder } from '../../src/runtime/session.js';
+import { readProcStat } from '../../src/runtime/proc-stat.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-safety-session-'));
@@ -72,7 +68,7 @@ describe('ancestors', () => {
       expect(a.comm.length).toBeGreaterThan(0);
       expect(a.startTicks).toBeGreaterThanOrEqual(0);
     }
-    expect(readProcessInfo('self')!.pid).toBe(process.pid);
+    expect(readProcStat('self')!.pid).toBe(process.pid);
   });
 
   it('parses a comm that holds spaces and parentheses', async () => {
@@ -82,7 +78,7 @@ describe('ancestors', () => {
     const child = spawn(odd, ['5'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 100));
     try {
-      const info = readProcessInfo(child.pid!);
+      const info = readProcStat(child.pid!);
       expect(info).toMatchObject({ pid: child.pid, ppid: process.pid, comm: 'a b) (c' });
     } finally {
       child.kill('SIGKILL');
@@ -90,7 +86,7 @@ describe('ancestors', () => {
   });
 
   it('a gone process reads as null', () => {
-    expect(readProcessInfo(2 ** 22 + 17)).toBeNull();
+    expect(readProcStat(2 ** 22 + 17)).toBeNull();
   });
 });
 
@@ -150,6 +146,8 @@ describe('the invariant recorder', () => {
 });
 
 const config = validateConfig(structuredClone(minimalProfile));
+const requiredTools = (c: BuildConfig) => hostRequirements(resolveSteps(c), c).tools;
+const requiredFiles = (c: BuildConfig) => hostRequirements(resolveSteps(c), c).files.map((f) => f.path);
 
 describe('host check', () => {
   it('lists the tools a profile runs, and the GRUB module dirs', () => {
@@ -178,7 +176,10 @@ describe('host check', () => {
     expect(names).toContain('mmdebstrap');
     expect(names).not.toContain('debootstrap');
     expect(names).not.toContain('mcopy');
-    expect(requiredGrubDirs(biosOnly)).toEqual([{ dir: '/usr/lib/grub/i386-pc', pkg: 'grub-pc-bin' }]);
+    expect(requiredFiles(biosOnly).filter((f) => f.startsWith('/usr/lib/grub/'))).toEqual([
+      '/usr/lib/grub/i386-pc/moddep.lst',
+      '/usr/lib/grub/i386-pc/boot_hybrid.img',
+    ]);
   });
 
   it('finds tools on PATH (then the sbin dirs) and reads their versions, or says they are missing', async () => {

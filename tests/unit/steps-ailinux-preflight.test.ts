@@ -11,15 +11,12 @@ import { fingerprintMaterial, fingerprintSteps } from '../../src/engine/fingerpr
 import { StepError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { bootstrapStep } from '../../src/steps/bootstrap.js';
-import {
-  createPreflightStep,
-  DISK_MARGIN_MB,
-  hostFiles,
-  hostTools,
-  peakDiskNeedMb,
-  type HostProbe,
-} from '../../src/steps/preflight.js';
+import { createPreflightStep, DISK_MARGIN_MB, peakDiskNeedMb, type HostProbe } from '../../src/steps/preflight.js';
 import { preflightStep, resolveSteps } from '../../src/steps/registry.js';
+import { hostRequirements } from '../../src/steps/host-requirements.js';
+
+const hostTools = (c: BuildConfig) => hostRequirements(resolveSteps(c), c).tools.map(({ steps: _, ...t }) => t);
+const hostFiles = (c: BuildConfig) => hostRequirements(resolveSteps(c), c).files.map(({ steps: _, ...f }) => f);
 import {
   makeWorkDir,
   profileConfig,
@@ -188,14 +185,15 @@ describe('preflight', () => {
     });
     const ctx = ctxWith(config, runner);
     const files = hostFiles(config);
+    // in the order the steps first need them: bootstrap, bootloaders, iso
     expect(files.map((f) => f.path)).toEqual([
+      '/usr/share/debootstrap/scripts/gutsy',
       '/usr/lib/ISOLINUX/isolinux.bin',
       '/usr/lib/syslinux/modules/bios/ldlinux.c32',
       '/usr/lib/syslinux/modules/bios/libcom32.c32',
       '/usr/lib/syslinux/modules/bios/libutil.c32',
       '/usr/lib/syslinux/modules/bios/menu.c32',
       '/usr/lib/ISOLINUX/isohdpfx.bin',
-      '/usr/share/debootstrap/scripts/gutsy',
     ]);
     let error: StepError | null = null;
     try {
@@ -261,7 +259,6 @@ describe('preflight', () => {
     ).toEqual([]);
     expect(hostTools(plain).map((t) => t.name)).not.toContain('qemu-system-x86_64');
     const boot = profileConfig('minimal', (c) => {
-      c.steps = [...c.steps, 'verify'];
       c.verify = { ...c.verify, boot: true, uefi: true };
     });
     expect(hostTools(boot).find((t) => t.name === 'qemu-system-x86_64')).toEqual({
