@@ -9,7 +9,7 @@ import { LowSync } from 'lowdb';
 import { StateError } from '../src/errors.js';
 import { CorruptStateFileError, DurableJsonFileSync, fsyncDirectory } from './durable-adapter.js';
 import { migrateState, SchemaVersionError, type StateData } from './migrations.js';
-import { validateStateFile, type StateFile } from './schema.js';
+import { parseStateFile, validateStateFile, type StateFile } from './schema.js';
 
 const FRESH_HINT = 'inspect it, or run `ailinux build --fresh` to start over (the backup is kept)';
 const READ_ONLY_HINT =
@@ -38,16 +38,17 @@ function checkState(file: string, read: () => unknown): CheckedState {
   if (typeof data !== 'object' || Array.isArray(data)) return { problem: 'does not hold a JSON object' };
   const version = (data as Record<string, unknown>)['schemaVersion'];
   if (version === undefined) return { problem: 'is not an ailinux state: field schemaVersion is missing' };
-  let migrated: StateFile;
+  let migrated: Record<string, unknown>;
   try {
     migrated = migrateState(data as StateData);
   } catch (error) {
     if (error instanceof SchemaVersionError) return { problem: error.message, cause: error };
     return { problem: `could not be upgraded: ${(error as Error).message}`, cause: error };
   }
-  const problems = validateStateFile(migrated);
-  if (problems.length > 0) return { problem: `is not a valid ailinux state: ${listProblems(problems)}` };
-  return { state: migrated };
+  // migrations first: the schema describes the current version only
+  const parsed = parseStateFile(migrated);
+  if ('problems' in parsed) return { problem: `is not a valid ailinux state: ${listProblems(parsed.problems)}` };
+  return { state: parsed.state };
 }
 
 function listProblems(problems: string[]): string {

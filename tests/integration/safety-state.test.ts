@@ -72,6 +72,16 @@ const BAD_STATES: Array<{ name: string; make: () => string; message: RegExp }> =
     make: () => JSON.stringify({ ...JSON.parse(goodState), ledger: 'gone' }),
     message: /is not a valid ailinux state: field ledger must be an object/,
   },
+  {
+    name: 'a state file with a ledger entry without fingerprint and material',
+    make: () => {
+      const state = JSON.parse(goodState) as { ledger: Record<string, Record<string, unknown>> };
+      delete state.ledger['bootstrap']!['fingerprint'];
+      delete state.ledger['bootstrap']!['material'];
+      return JSON.stringify(state);
+    },
+    message: /is not a valid ailinux state: field ledger\.bootstrap\.fingerprint is missing/,
+  },
 ];
 
 function workDirWith(name: string, content: string): { work: string; stateFile: string } {
@@ -106,7 +116,7 @@ describe.skipIf(skipUnlessRoot())('state safety through the CLI', () => {
         );
         // nothing else changed: backups (all of the refused bytes) are the only new files, the lock is gone again
         const backups = fs.readdirSync(path.dirname(stateFile)).filter((n) => n.startsWith('state.json.bad-'));
-        expect(backups.length).toBeGreaterThanOrEqual(1);
+        expect(backups).toHaveLength(1);
         for (const b of backups) expect(fs.readFileSync(path.join(path.dirname(stateFile), b), 'utf8')).toBe(content);
         const after = snapshot(work).filter((l) => !l.startsWith('state/state.json.bad-'));
         expect(

@@ -216,6 +216,51 @@ describe('StateStore', () => {
     expect(error.backupPath).toBeDefined();
   });
 
+  it('refuses a ledger entry without fingerprint and material like a corrupt file: one backup, nothing else written', () => {
+    const state = makeState() as unknown as Record<string, Record<string, Record<string, unknown>>>;
+    delete state['ledger']!['bootstrap']!['fingerprint'];
+    delete state['ledger']!['bootstrap']!['material'];
+    writeRaw(state);
+    const original = fs.readFileSync(file, 'utf8');
+    const error = catchError(() => StateStore.open(file).load()) as StateError;
+    expect(error).toBeInstanceOf(StateError);
+    expect(error.code).toBe('STATE');
+    expect(error.message).toContain('is not a valid ailinux state: field ledger.bootstrap.fingerprint is missing');
+    expect(error.message).toContain('field ledger.bootstrap.material is missing');
+    expect(listing()).toEqual(['state.json', path.basename(error.backupPath!)]);
+    expect(fs.readFileSync(error.backupPath!, 'utf8')).toBe(original);
+    expect(fs.readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('refuses a ledger entry whose fields have the wrong shape, naming each', () => {
+    const state = makeState();
+    const entry = state.ledger['bootstrap'] as unknown as Record<string, unknown>;
+    entry['material'] = { stepVersion: 1, config: {}, files: {} };
+    entry['artifacts'] = [{ path: 'layers/bootstrap', kind: 'folder' }];
+    entry['error'] = { message: 'boom', code: 'STEP', transient: 'no', hintArgv: 'ailinux resume' };
+    entry['attempts'] = -1;
+    const problems = validateStateFile(state);
+    expect(problems).toEqual([
+      'field ledger.bootstrap.material.previous is missing',
+      'field ledger.bootstrap.attempts must be 0 or more (found -1)',
+      'field ledger.bootstrap.artifacts.0.kind must be file or dir (found "folder")',
+      'field ledger.bootstrap.error.transient must be true or false (found "no")',
+      'field ledger.bootstrap.error.hintArgv must be an array of strings (found "ailinux resume")',
+    ]);
+  });
+
+  it('keeps a step hint and its argv in the error summary', () => {
+    const store = StateStore.open(file);
+    const state = makeState();
+    state.ledger['iso'] = {
+      ...state.ledger['iso']!,
+      status: 'failed',
+      error: { message: 'no xorriso', code: 'STEP', transient: false, hint: 'install it', hintArgv: ['apt-get', 'x'] },
+    };
+    store.save(state);
+    expect(store.load()?.ledger['iso']?.error).toEqual(state.ledger['iso'].error);
+  });
+
   it('refuses a state without a ledger', () => {
     const state: Record<string, unknown> = { ...makeState() };
     delete state['ledger'];
@@ -256,6 +301,13 @@ describe('readStateReadOnly', () => {
     expect(error.backupPath).toBeUndefined();
     expect(listing()).toEqual(before);
     expect(fs.readFileSync(file, 'utf8')).toBe(contents);
+  });
+
+  it('checks the version (migrations run first) before the schema, which describes the current version only', () => {
+    writeRaw({ ...makeState(), schemaVersion: STATE_SCHEMA_VERSION + 1, ledger: 'a shape from the future' });
+    const error = catchError(() => readStateReadOnly(file)) as StateError;
+    expect(error.message).toContain('was written by a newer ailinux');
+    expect(error.message).not.toContain('field ledger');
   });
 
   it('writes nothing for a newer schema either', () => {
@@ -319,13 +371,18 @@ describe('validateStateFile', () => {
     state['ledger'] = { iso: { id: 'other', status: 'done' }, boot: 'x' };
     state['history'] = [{ runId: 'r', command: 'rebuild', startedAt: 'now', endedAt: null, outcome: 'running' }];
     const problems = validateStateFile(state);
-    expect(problems).toContain('field workId is missing');
-    expect(problems).toContainEqual(expect.stringMatching(/^field order must be an array of strings/));
-    expect(problems).toContainEqual(expect.stringMatching(/^field current must be a string or null/));
-    expect(problems).toContainEqual(expect.stringMatching(/^field ledger\.iso\.id must equal its key "iso"/));
-    expect(problems).toContainEqual(expect.stringMatching(/^field ledger\.boot must be an object/));
-    expect(problems).toContainEqual(expect.stringMatching(/^field history\.0\.command must be build or resume/));
-    expect(problems).toHaveLength(6);
+    const missingFromIso = ['fingerprint', 'material', 'attempts', 'startedAt', 'endedAt', 'durationMs']
+      .concat(['artifacts', 'error', 'reason', 'runId'])
+      .map((key) => `field ledger.iso.${key} is missing`);
+    expect(problems).toEqual([
+      'field workId is missing',
+      'field order must be an array of strings (found "bootstrap")',
+      ...missingFromIso,
+      'field ledger.boot must be an object (found "x")',
+      'field ledger.iso.id must equal its key "iso" (found "other")',
+      'field current must be a string or null (found 3)',
+      'field history.0.command must be build or resume (found "rebuild")',
+    ]);
   });
 
   it('rejects a non-object', () => {
