@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { UnsafeOperationError } from '../errors.js';
+import { readProcStat } from './proc-stat.js';
 
 /** A command's process group as the engine persists it, so a crashed build's orphans can be found. */
 export interface SpawnedGroup {
@@ -16,37 +17,9 @@ export interface SpawnedGroup {
   startedAt: string;
 }
 
-interface ProcStat {
-  state: string;
-  ppid: number;
-  pgrp: number;
-  startTicks: number;
-}
-
 const POLL_MS = 50;
 /** After SIGKILL the kernel needs a moment to tear processes down; we do not wait forever for it. */
 const KILL_SETTLE_MS = 2000;
-
-function readProcStat(pid: number): ProcStat | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // comm is in parentheses and may itself contain spaces or ')': split after the last ')'
-  const close = text.lastIndexOf(')');
-  if (close < 0) return null;
-  const fields = text.slice(close + 2).split(' ');
-  // fields[0] is field 3 (state), so field N is fields[N - 3]
-  const state = fields[0];
-  const ppid = Number(fields[1]);
-  const pgrp = Number(fields[2]);
-  const startTicks = Number(fields[19]);
-  if (state === undefined || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(startTicks))
-    return null;
-  return { state, ppid, pgrp, startTicks };
-}
 
 /** Start time of a process in clock ticks since boot, or null if it is gone or unreadable. */
 export function readProcStartTicks(pid: number): number | null {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import type { StateSafety, StateSafetyCheck } from '../../state/schema.js';
 import type { Ledger, StepStatus } from '../types.js';
 import { ancestorPids, signalJournal, signalRefusals, type SignalRecord } from './process-groups.js';
+import { readProcStat, type ProcStat } from './proc-stat.js';
 
 export type SessionKind = 'ssh' | 'graphical' | 'console' | 'none';
 
@@ -21,51 +22,13 @@ export interface SessionInfo {
   note: string;
 }
 
-export interface ProcessInfo {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  sid: number;
-  /** The kernel's command name (up to 15 characters). */
-  comm: string;
-  /** Start time in clock ticks since boot: with the pid, it names one process for good. */
-  startTicks: number;
-  /** tty_nr of /proc/PID/stat: 0 when the process has no controlling terminal. */
-  ttyNr: number;
-}
-
-/** /proc/PID/stat, with comm; null when the process is gone or unreadable. */
-export function readProcessInfo(pid: number | 'self'): ProcessInfo | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return null;
-  const f = text.slice(close + 2).split(' ');
-  const num = (i: number) => Number(f[i - 3]);
-  const info = {
-    pid: Number(text.slice(0, open).trim()),
-    ppid: num(4),
-    pgrp: num(5),
-    sid: num(6),
-    comm: text.slice(open + 1, close),
-    startTicks: num(22),
-    ttyNr: num(7),
-  };
-  return [info.pid, info.ppid, info.pgrp, info.sid, info.startTicks, info.ttyNr].every(Number.isInteger) ? info : null;
-}
-
 /** Our ancestors, parent first, up to and including pid 1, each with its command name and start time. */
-export function ancestorChain(pid: number = process.pid): ProcessInfo[] {
-  return ancestorPids(pid).flatMap((p) => readProcessInfo(p) ?? []);
+export function ancestorChain(pid: number = process.pid): ProcStat[] {
+  return ancestorPids(pid).flatMap((p) => readProcStat(p) ?? []);
 }
 
 function controllingTty(): string | null {
-  const own = readProcessInfo('self');
+  const own = readProcStat('self');
   if (!own || own.ttyNr === 0) return null;
   for (const fd of [0, 1, 2]) {
     try {
@@ -146,7 +109,7 @@ const KEEP_SIGNALS = 500;
  */
 export class SafetyRecorder {
   readonly record: StateSafety;
-  private readonly ancestors: ProcessInfo[];
+  private readonly ancestors: ProcStat[];
   private readonly earlierSignals: StateSafety['signals'];
 
   constructor(
@@ -166,7 +129,7 @@ export class SafetyRecorder {
   /** Appends one check: step null at the start of the run, the step's id after it ended. */
   check(step: string | null, phase: StateSafetyCheck['phase']): StateSafetyCheck {
     const journal = signalJournal();
-    const own = readProcessInfo('self');
+    const own = readProcStat('self');
     const protectedIds = new Set([1, process.pid, ...this.ancestors.map((a) => a.pid)]);
     const ours = (s: SignalRecord) =>
       !protectedIds.has(Math.abs(s.target)) && !(s.target < 0 && own !== null && -s.target === own.pgrp);
@@ -178,7 +141,7 @@ export class SafetyRecorder {
       signalsSent: journal.length,
       refused: signalRefusals(),
       allOurs: journal.every(ours),
-      ancestorsAlive: this.ancestors.every((a) => readProcessInfo(a.pid)?.startTicks === a.startTicks),
+      ancestorsAlive: this.ancestors.every((a) => readProcStat(a.pid)?.startTicks === a.startTicks),
     };
     this.record.checks.push(check);
     if (this.record.checks.length > KEEP_CHECKS) this.record.checks.splice(0, this.record.checks.length - KEEP_CHECKS);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mountsUnder, parseMountinfo } from '../../src/runtime/mountinfo.js';
+import { readProcStat } from '../../src/runtime/proc-stat.js';
 import { assertCliBuilt } from './cli.js';
 
 /** A work dir's state/state.json as the test's own view of it, or null while there is none (or it is half-written). */
@@ -30,7 +31,7 @@ export function mountPointsUnder(dir: string, table: string): string[] {
 export interface ProcInfo {
   pid: number;
   state: string;
-  startTicks: string;
+  startTicks: number;
   argv: string[];
   /** argv joined by spaces. */
   cmdline: string;
@@ -38,14 +39,14 @@ export interface ProcInfo {
 }
 
 export function procInfo(pid: number): ProcInfo | null {
+  const stat = readProcStat(pid);
+  if (stat === null) return null;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
     return {
       pid,
-      state: fields[0]!,
-      startTicks: fields[19]!,
+      state: stat.state,
+      startTicks: stat.startTicks,
       argv: raw.filter(Boolean),
       cmdline: raw.join(' ').trim(),
       environ: fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0'),

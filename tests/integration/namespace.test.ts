@@ -25,6 +25,7 @@ import {
 } from '../../src/runtime/layers.js';
 import { mountsUnder, parseMountinfo, readMountinfo } from '../../src/runtime/mountinfo.js';
 import { nsRunPath } from '../../src/runtime/package-root.js';
+import { readProcStat } from '../../src/runtime/proc-stat.js';
 import { removeTree } from '../../src/runtime/safe-remove.js';
 
 const HOST_MNTNS = fs.readlinkSync('/proc/self/ns/mnt');
@@ -398,15 +399,9 @@ function processesInGroup(pgid: number): number[] {
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is the state, fields[2] the process group; zombies are gone for our purpose
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(name));
+    const stat = readProcStat(Number(name));
+    // zombies are gone for our purpose
+    if (stat !== null && stat.pgrp === pgid && stat.state !== 'Z') out.push(Number(name));
   }
   return out;
 }
