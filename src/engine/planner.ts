@@ -2,7 +2,14 @@
  * The planner: config fingerprints + ledger -> what a build would run or skip, and why.
  * Pure: the caller passes in the fingerprints and how to check that artifacts are still there.
  */
-import type { Artifact, FingerprintMaterial, Ledger, LedgerEntry } from '../types.js';
+import {
+  IN_FLIGHT_STATUSES,
+  type Artifact,
+  type FingerprintMaterial,
+  type Ledger,
+  type LedgerEntry,
+  type StepStatus,
+} from '../types.js';
 import type { StepFingerprint } from './fingerprint.js';
 import { canonicalJson } from './fingerprint.js';
 
@@ -18,7 +25,8 @@ export interface PlanEntry {
 }
 
 const REUSABLE = new Set(['done', 'skipped']);
-const UNFINISHED = new Set(['running', 'verifying', 'retrying', 'recovering', 'interrupted']);
+/** A step that started and did not end: in flight when the build stopped, or interrupted. */
+const UNFINISHED: ReadonlySet<StepStatus> = new Set([...IN_FLIGHT_STATUSES, 'interrupted']);
 
 export function planBuild(
   fingerprints: readonly StepFingerprint[],

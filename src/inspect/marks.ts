@@ -3,7 +3,7 @@
  * steps with their durations, skipped steps with the reason, failed steps with the error summary,
  * retried steps with their attempts. Pure; every renderer (DOT, Mermaid, SVG, HTML) uses it.
  */
-import type { BuildOutcome, Ledger, LedgerEntry } from '../types.js';
+import { isInFlight, type BuildOutcome, type Ledger, type LedgerEntry } from '../types.js';
 import { activeLeafIds, nodeIndex, stepNodeIds, type MachineGraph } from './graph.js';
 import { formatMs, truncate } from './format.js';
 
@@ -60,8 +60,6 @@ export function previousNote(previous: LedgerEntry): string {
   return `last run: ${previous.status}${previous.durationMs !== null ? ` in ${formatMs(previous.durationMs)}` : ''}`;
 }
 
-const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verifying', 'retrying', 'recovering']);
-
 /** The ids of the states the build is in: from the snapshot's value, else from the ledger's current step. */
 export function activeStateIds(graph: MachineGraph, view: InspectView): string[] {
   const byId = nodeIndex(graph);
@@ -107,7 +105,7 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
       mark(nodeId, 'failed', `failed after ${formatMs(entry.durationMs)}`);
     } else if (s === 'interrupted') {
       mark(nodeId, 'interrupted', 'interrupted');
-    } else if (IN_FLIGHT.has(s)) {
+    } else if (isInFlight(s)) {
       if (live)
         mark(
           nodeId,
@@ -116,7 +114,7 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
         );
       else mark(nodeId, 'interrupted', `${s} when the build process died`);
     }
-    if (entry.error && (s === 'failed' || s === 'interrupted' || IN_FLIGHT.has(s))) {
+    if (entry.error && (s === 'failed' || s === 'interrupted' || isInFlight(s))) {
       mark(
         nodeId,
         null,

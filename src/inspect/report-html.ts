@@ -4,7 +4,7 @@
  * step calls this through StepContext.renderReportHtml, which the engine provides.
  */
 import type { BuildReport } from '../steps/report.js';
-import type { Ledger, LedgerEntry } from '../types.js';
+import { isInFlight, type Ledger } from '../types.js';
 import { renderDot } from './dot.js';
 import { escapeHtml, formatBytes } from './format.js';
 import { nodeIndex } from './graph.js';
@@ -26,8 +26,6 @@ export interface ReportHtmlInput {
   now?: number;
 }
 
-const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verifying', 'retrying', 'recovering']);
-
 /**
  * The ledger as it stands once the report is written: the step writing it (the only one still in
  * flight) is drawn done, the outcome the build reaches when the report verifies.
@@ -35,7 +33,7 @@ const IN_FLIGHT: ReadonlySet<LedgerEntry['status']> = new Set(['running', 'verif
 export function finalLedger(ledger: Ledger, now: number): Ledger {
   const out: Ledger = {};
   for (const [id, e] of Object.entries(ledger)) {
-    out[id] = IN_FLIGHT.has(e.status)
+    out[id] = isInFlight(e.status)
       ? {
           ...e,
           status: 'done',
