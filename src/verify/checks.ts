@@ -82,6 +82,9 @@ export function checkUefiEntry(facts: IsoFacts, expect: VerifyExpectations): Che
     return row('skipped', uefi ? `not required; present: ${describeEntry(uefi)}` : 'not required');
   if (!uefi) return row('fail', `no UEFI El Torito entry: ${describeEntries(entries)}`);
   if (!uefi.bootable) return row('fail', `the UEFI entry ${describeEntry(uefi)} is not marked bootable`);
+  if (uefi.path !== null && resolveIsoPath(facts.listing, uefi.path)?.type !== 'file') {
+    return row('fail', `the UEFI entry's image ${uefi.path} is not in the ISO tree`);
+  }
   const where = uefi.path ?? `hidden image at LBA ${uefi.lba}`;
   const esp = facts.esp;
   if (esp && !esp.fat) return row('fail', `the UEFI entry's image (${where}) is not a FAT file system`);

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseElToritoReport, parseSystemAreaReport } from '../../src/verify/xorriso-reports.js';
-import { staticChecks } from '../../src/verify/checks.js';
+import { filesToRead, staticChecks } from '../../src/verify/checks.js';
 import { parseGrubConfig } from '../../src/verify/grub-config.js';
 import { parseIsoListing } from '../../src/verify/iso-listing.js';
 import type { CheckResult, EspFacts, IsoFacts, VerifyExpectations } from '../../src/verify/types.js';
@@ -304,5 +304,179 @@ describe('the files GRUB points at, and the live system', () => {
       'skipped',
     ]);
     expect(r['squashfs']!.status).toBe('ok'); // found through the /live directory
+  });
+});
+
+/** The defects each check exists for, fed as facts, and real layouts of other tools that must still pass. */
+describe('defects the checks must catch, and real layouts they must not', () => {
+  const REAL = `${REAL_STDOUT}\n${REAL_STDERR}`;
+  const BIOS_ONLY: VerifyExpectations = { bios: 'required', uefi: 'off', requireChecksum: false };
+  const withoutLines = (text: string, needle: string) =>
+    text
+      .split('\n')
+      .filter((l) => !l.includes(needle))
+      .join('\n');
+
+  // grub-mkrescue 2.06 (xorriso 1.5.4) of a tiny /live tree; listing lines of GRUB's module directories left out
+  const MKRESCUE_STDOUT = fixture('xorriso/grub-mkrescue.inspect.stdout.txt');
+  const MKRESCUE = `${MKRESCUE_STDOUT}\n${fixture('xorriso/grub-mkrescue.inspect.stderr.txt')}`;
+  const TINY_GRUB =
+    'set timeout=1\nmenuentry "live" {\n\tlinux /live/vmlinuz boot=live\n\tinitrd /live/initrd.img\n}\n';
+  const mkrescue = (listing = MKRESCUE_STDOUT) =>
+    facts({
+      report: MKRESCUE,
+      listing,
+      grub: TINY_GRUB,
+      esp: { offset: 73 * 2048, fat: true, bootFiles: ['BOOTX64.EFI'], note: null },
+    });
+
+  describe('a BIOS entry that is not bootable', () => {
+    const report = REAL.replace('El Torito boot img :   1  BIOS  y', 'El Torito boot img :   1  BIOS  n');
+
+    for (const [name, expect_] of [
+      ['the CLI', CLI],
+      ['the build step', STEP],
+      ['a BIOS-only check', BIOS_ONLY],
+    ] as const) {
+      it(`fails the BIOS row alone, as ${name} asks`, () => {
+        const checks = staticChecks(facts({ report }), expect_);
+        expect(failing(checks)).toEqual(['eltorito-bios']);
+        expect(rows(checks)['eltorito-bios']!.detail).toBe(
+          'the BIOS entry BIOS /boot/grub/bios.img is not marked bootable',
+        );
+      });
+    }
+
+    it('a bootable BIOS entry beside it is the one checked', () => {
+      const second = `${report}\nEl Torito boot img :   3  BIOS  y   none  0x0000  0x00      4         300\n`;
+      expect(rows(staticChecks(facts({ report: second }), CLI))['eltorito-bios']).toEqual({
+        status: 'ok',
+        detail: 'hidden image at LBA 300, no emulation, load size 4',
+      });
+    });
+
+    it('is only reported when BIOS is not asked for', () => {
+      expect(rows(staticChecks(facts({ report }), { ...CLI, bios: 'off' }))['eltorito-bios']).toEqual({
+        status: 'skipped',
+        detail: 'not required; present: BIOS /boot/grub/bios.img',
+      });
+    });
+
+    it('a UEFI entry that is not bootable fails the UEFI row', () => {
+      const uefi = REAL.replace('El Torito boot img :   2  UEFI  y', 'El Torito boot img :   2  UEFI  n');
+      const checks = staticChecks(facts({ report: uefi }), CLI);
+      expect(failing(checks)).toEqual(['eltorito-uefi']);
+      expect(rows(checks)['eltorito-uefi']!.detail).toBe('the UEFI entry UEFI (hidden image) is not marked bootable');
+    });
+  });
+
+  describe('a boot image the catalog names that is not in the ISO tree', () => {
+    it('BIOS: fails the BIOS row alone', () => {
+      const checks = staticChecks(facts({ listing: withoutLines(REAL_STDOUT, "'/boot/grub/bios.img'") }), CLI);
+      expect(failing(checks)).toEqual(['eltorito-bios']);
+      expect(rows(checks)['eltorito-bios']!.detail).toBe(
+        "the BIOS entry's image /boot/grub/bios.img is not in the ISO tree",
+      );
+    });
+
+    it('BIOS: a directory of that name is not the image either', () => {
+      const listing = REAL_STDOUT.replace(
+        "-r--r--r--    1 0        0          171044 Nov 29 12:37 '/boot/grub/bios.img'",
+        "dr-xr-xr-x    1 0        0               0 Nov 29 12:37 '/boot/grub/bios.img'",
+      ).replace(/^File data lba:.*'\/boot\/grub\/bios\.img'$/m, '');
+      expect(rows(staticChecks(facts({ listing }), CLI))['eltorito-bios']!.status).toBe('fail');
+    });
+
+    it('BIOS: a hidden image (no path in the catalog report) is checked by its LBA instead', () => {
+      const report = withoutLines(REAL, 'El Torito img path :   1');
+      expect(rows(staticChecks(facts({ report }), CLI))['eltorito-bios']).toEqual({
+        status: 'ok',
+        detail: 'hidden image at LBA 75, no emulation, load size 4, boot-info-table grub2-boot-info',
+      });
+    });
+
+    it('UEFI: grub-mkrescue puts the FAT image in the tree as /efi.img; without it the UEFI row fails', () => {
+      const checks = staticChecks(mkrescue(withoutLines(MKRESCUE_STDOUT, "'/efi.img'")), CLI);
+      expect(failing(checks)).toEqual(['eltorito-uefi']);
+      expect(rows(checks)['eltorito-uefi']!.detail).toBe("the UEFI entry's image /efi.img is not in the ISO tree");
+    });
+  });
+
+  describe('a GPT without a protective MBR entry (type 0xee)', () => {
+    const report = REAL.replace('MBR partition      :   1   0x00  0xee', 'MBR partition      :   1   0x00  0x00');
+
+    it('fails the layout alone when the EFI system partition is in the GPT: firmware would ignore that GPT', () => {
+      const checks = staticChecks(facts({ report }), CLI);
+      expect(failing(checks)).toEqual(['layout']);
+      expect(rows(checks)['layout']!.detail).toBe(
+        'a GPT without a protective MBR entry (type 0xee) (system area: MBR protective-msdos-label grub2-mbr cyl-align-off GPT)',
+      );
+      expect(failing(staticChecks(facts({ report }), STEP))).toEqual(['layout']);
+    });
+
+    it("passes a hybrid MBR whose own 0xef entry holds the ESP (xorriso's -isohybrid-gpt-basdat, as Debian's ISOs)", () => {
+      const stdout = fixture('xorriso/isohybrid-gpt-basdat.inspect.stdout.txt');
+      const f = facts({
+        report: `${stdout}\n${fixture('xorriso/isohybrid-gpt-basdat.inspect.stderr.txt')}`,
+        listing: stdout,
+        grub: TINY_GRUB,
+        esp: { offset: 34 * 2048, fat: true, bootFiles: ['BOOTX64.EFI'], note: null },
+      });
+      const checks = staticChecks(f, CLI);
+      expect(failing(checks)).toEqual([]);
+      expect(rows(checks)['layout']!.detail).toBe(
+        'MBR isohybrid boot code; MBR partitions 0x00 (active), 0xef; EFI system partition as MBR partition 2',
+      );
+      expect(rows(checks)['eltorito-uefi']!.detail).toBe('/boot/grub/efi.img, FAT 1.4 MiB, with /EFI/BOOT/BOOTX64.EFI');
+    });
+  });
+
+  describe('an empty kernel, initrd or squashfs', () => {
+    const emptied = (file: string, size: string) =>
+      REAL_STDOUT.replace(new RegExp(`(\\s)${size}( Nov 29 12:37 '${file.replace(/\//g, '\\/')}')`), '$10$2');
+
+    it('an empty kernel fails the kernel row alone, and is not read', () => {
+      const listing = emptied('/live/vmlinuz', '8247232');
+      const f = facts({ listing });
+      expect(f.listing.get('/live/vmlinuz')?.size).toBe(0);
+      const checks = staticChecks(f, CLI);
+      expect(failing(checks)).toEqual(['kernel']);
+      expect(rows(checks)['kernel']!.detail).toBe('/live/vmlinuz (linux line at /boot/grub/grub.cfg:11) is empty');
+      expect(filesToRead(f, CLI).map((n) => n.path)).not.toContain('/live/vmlinuz');
+    });
+
+    it('an empty initrd and an empty squashfs fail their rows', () => {
+      const initrd = rows(staticChecks(facts({ listing: emptied('/live/initrd.img', '35264875') }), CLI));
+      expect(initrd['initrd']!.detail).toBe('/live/initrd.img (initrd line at /boot/grub/grub.cfg:12) is empty');
+      const squashfs = rows(staticChecks(facts({ listing: emptied('/live/filesystem.squashfs', '193503232') }), CLI));
+      expect(squashfs['squashfs']).toEqual({ status: 'fail', detail: '/live/filesystem.squashfs is empty' });
+    });
+
+    it('a one-byte kernel is not empty: it fails as no kernel instead', () => {
+      const listing = REAL_STDOUT.replace("8247232 Nov 29 12:37 '/live/vmlinuz'", "1 Nov 29 12:37 '/live/vmlinuz'");
+      const heads = GOOD_HEADS();
+      heads.set('/live/vmlinuz', Buffer.from('x'));
+      expect(rows(staticChecks(facts({ listing, heads }), CLI))['kernel']!.detail).toBe(
+        '/live/vmlinuz (linux line at /boot/grub/grub.cfg:11) is not a Linux kernel (no bzImage header)',
+      );
+    });
+  });
+
+  it('a real grub-mkrescue ISO passes every static check: 0xee protective entry, /efi.img in the tree', () => {
+    const checks = staticChecks(mkrescue(), CLI);
+    expect(failing(checks)).toEqual([]);
+    expect(rows(checks)).toMatchObject({
+      'eltorito-bios': {
+        status: 'ok',
+        detail: '/boot/grub/i386-pc/eltorito.img, no emulation, load size 4, boot-info-table grub2-boot-info',
+      },
+      'eltorito-uefi': { status: 'ok', detail: '/efi.img = GPT partition 2, FAT 2.8 MiB, with /EFI/BOOT/BOOTX64.EFI' },
+      layout: {
+        status: 'ok',
+        detail:
+          'MBR grub2-mbr boot code; MBR partitions 0xee; GPT with the EFI system partition as partition 2 (2.8 MiB)',
+      },
+      kernel: { status: 'ok', detail: '/live/vmlinuz (4.0 KiB, bzImage)' },
+    });
   });
 });
