@@ -343,7 +343,7 @@ describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace'
       process.kill(-pgid, 'SIGKILL'); // our own group, started above
     }
     expect((await exited).signal).toBe('SIGKILL');
-    await waitFor(() => processesInGroup(pgid).length === 0, 5000);
+    await waitFor(() => processesInGroup(pgid).length === 0, 30_000);
     expectHostUntouched();
     // no mount pins the layer: it can be thrown away
     await removeTree(l.own!.dir, { within: work });

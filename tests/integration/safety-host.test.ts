@@ -43,6 +43,8 @@ if (!isRoot)
     'safety-host.test.ts: skipped: it runs `ailinux build` for real (unshare, overlay mounts, chroot) and needs root',
   );
 
+/** Longer than any test takes: a build held in its packages step stays there until the test acts. */
+const APT_DELAY_S = 600;
 const EXIT_FOR: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGQUIT: 131, SIGHUP: 129 };
 const FINAL = ['done', 'skipped', 'failed', 'interrupted'];
 const SIGNAL_AUTHORITIES = ['runner-group', 'orphan-group', 'orphan-process'];
@@ -100,17 +102,17 @@ function expectInvariant(state: StateView, options: { ancestorsAlive?: boolean }
   return { checks, signals };
 }
 
-/** The fake apt-get of this build is in its 8 s "download" (its sleep child runs, with our marker). */
+/** The fake apt-get of this build is in its long "download" (its sleep child runs, with our marker). */
 function aptIsDownloading(workId: string): boolean {
-  return markedProcesses(`AILINUX_WORK_ID=${workId}`).some((p) => p.argv === 'sleep 8');
+  return markedProcesses(`AILINUX_WORK_ID=${workId}`).some((p) => p.argv === `sleep ${APT_DELAY_S}`);
 }
 
-/** Starts a build whose packages step "downloads" for 8 s, and waits until the fake apt-get is in it. */
+/** Starts a build whose packages step "downloads" for 10 minutes, and waits until the fake apt-get is in it. */
 async function startHeldInPackages(work: string, extraEnv: Record<string, string> = {}) {
   const run = startCli(
     tmp,
     ['build', '--config', SAFETY_CONFIG, '-w', work],
-    cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', ...extraEnv }),
+    cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: String(APT_DELAY_S), ...extraEnv }),
   );
   const state = await waitFor(
     () => {
@@ -119,7 +121,7 @@ async function startHeldInPackages(work: string, extraEnv: Record<string, string
         return null;
       return aptIsDownloading(s.workId) ? s : null;
     },
-    20_000,
+    120_000,
     'the packages step with the fake apt-get downloading',
   );
   return { run, state };
@@ -230,7 +232,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     // `script` gives the CLI a pty as its controlling terminal; killing `script` closes the pty's master side
     const terminal = spawn('script', ['-qfec', command, '/dev/null'], {
       cwd: REPO,
-      env: cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: '8', SHELL: '/bin/bash' }),
+      env: cliEnv(tmp, { FAKE_APT_INSTALL_DELAY: String(APT_DELAY_S), SHELL: '/bin/bash' }),
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);
@@ -241,7 +243,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
           ? s
           : null;
       },
-      20_000,
+      120_000,
       'the packages step under a pty',
     );
     const owner = JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')) as {
@@ -254,7 +256,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
         const s = procStat(owner.pid);
         return s === null || s.startTicks !== owner.procStart || s.state === 'Z';
       },
-      20_000,
+      120_000,
       'the CLI to stop after the hang-up',
     );
     const state = readState(work)!;

@@ -132,7 +132,8 @@ function subscribe(url: string) {
   return { states, pictures, ended: () => ended, close: () => req.destroy() };
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, ms = 3000): Promise<T> {
+/** Polls until fn() gives a value; the deadline is generous because a loaded machine renders the picture slowly. */
+async function waitFor<T>(what: string, fn: () => T | undefined | null | false, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = fn();
@@ -243,7 +244,9 @@ describe('serving a work dir', () => {
   });
 
   for (const mode of ['fs.watch', 'polling only'] as const) {
-    it(`pushes each state change over server-sent events (${mode}), and writes nothing`, async () => {
+    it(`pushes each state change over server-sent events (${mode}), and writes nothing`, {
+      timeout: 120_000,
+    }, async () => {
       const work = path.join(tmp, mode === 'fs.watch' ? 'watch' : 'poll');
       const paths = workPaths(work);
       const store = StateStore.open(paths.stateFile);

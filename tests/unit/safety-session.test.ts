@@ -4,6 +4,7 @@
  * and service health read with `systemctl show` only, never an action on a service.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,8 +76,8 @@ describe('ancestors', () => {
     const odd = path.join(tmp, 'a b) (c');
     fs.copyFileSync('/bin/sleep', odd);
     fs.chmodSync(odd, 0o755);
-    const child = spawn(odd, ['5'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 100));
+    const child = spawn(odd, ['300'], { stdio: 'ignore' });
+    await once(child, 'spawn'); // exec'd: its comm is the copied file's name
     try {
       const info = readProcStat(child.pid!);
       expect(info).toMatchObject({ pid: child.pid, ppid: process.pid, comm: 'a b) (c' });

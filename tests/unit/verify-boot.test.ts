@@ -25,6 +25,8 @@ interface Script {
 class ScriptedQemu implements Runner {
   readonly calls: string[][] = [];
   abortedAtMs: number | null = null;
+  /** The serial log as it was when the abort came. */
+  logAtAbort: string | null = null;
   constructor(private readonly script: Script) {}
 
   run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -41,6 +43,7 @@ class ScriptedQemu implements Runner {
       const finish = () => timers.forEach(clearTimeout);
       options.signal?.addEventListener('abort', () => {
         this.abortedAtMs = Date.now() - started;
+        this.logAtAbort = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
         finish();
         reject(fail({ exitCode: null, signal: 'SIGTERM', cancelled: true }));
       });
@@ -82,7 +85,8 @@ describe('bootTest', () => {
         [120, 'Debian GNU/Linux 12 x ttyS0\n\nx login: '],
       ],
     });
-    const r = await bootTest({ ...base(), runner, timeoutMs: 5000 });
+    // a timeout far past the test's own: the run can only pass by ending qemu on the marker
+    const r = await bootTest({ ...base(), runner, timeoutMs: 120_000 });
     expect(r).toMatchObject({
       ok: true,
       outcome: 'marker',
@@ -90,14 +94,14 @@ describe('bootTest', () => {
       lastLines: ['GNU GRUB', 'Debian GNU/Linux 12 x ttyS0', 'x login:'],
     });
     expect(r.markerMs).toBeGreaterThanOrEqual(100);
-    expect(runner.abortedAtMs, 'qemu was ended right after the marker, not at the timeout').toBeLessThan(1000);
+    expect(runner.logAtAbort, 'qemu was ended once the marker was there').toMatch(/x login: $/);
     expect(r.detail).toMatch(/^"x login:" on the serial console after \d+\.\d s \(BIOS, qemu without KVM\)$/);
     expect(runner.calls).toHaveLength(1);
   });
 
   it('a marker printed just before qemu powers off still counts', async () => {
     const runner = new ScriptedQemu({ writes: [[10, 'x login: ']], exitAfterMs: 10 });
-    const r = await bootTest({ ...base(), runner, timeoutMs: 5000, pollMs: 500 });
+    const r = await bootTest({ ...base(), runner, timeoutMs: 60_000, pollMs: 500 });
     expect(r).toMatchObject({ ok: true, outcome: 'marker', exitCode: 0 });
   });
 
@@ -127,7 +131,7 @@ describe('bootTest', () => {
       exitCode: 1,
       stderr: 'qemu-system-x86_64: -drive file=/isos/x.iso: Could not open',
     });
-    const r = await bootTest({ ...base(), runner, timeoutMs: 5000, firmware: 'uefi', ovmf: THIS_FILE });
+    const r = await bootTest({ ...base(), runner, timeoutMs: 60_000, firmware: 'uefi', ovmf: THIS_FILE });
     expect(r).toMatchObject({ ok: false, outcome: 'exited', exitCode: 1 });
     expect(r.detail).toMatch(
       /^qemu exited with code 1 after \d+\.\d s without printing "x login:" \(UEFI\); qemu said: qemu-system-x86_64: -drive file=\/isos\/x.iso: Could not open; last serial lines:\nKernel panic - not syncing: VFS$/,
@@ -160,11 +164,11 @@ describe('bootTest', () => {
     const runner = new ScriptedQemu({ writes: [[5, 'booting\n']] });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 80);
-    const error = await bootTest({ ...base(), runner, timeoutMs: 5000, signal: controller.signal }).catch(
+    const error = await bootTest({ ...base(), runner, timeoutMs: 120_000, signal: controller.signal }).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(CommandError);
     expect((error as CommandError).failure.cancelled).toBe(true);
-    expect(runner.abortedAtMs).toBeLessThan(1000);
+    expect(runner.abortedAtMs, 'qemu was ended by the abort').not.toBeNull();
   });
 });
