@@ -618,7 +618,7 @@ beforeAll(async () => {
   const r = await runCli(tmp, ['build', '--config', SAFETY_CONFIG, '-w', EXISTING], cliEnv(tmp));
   if (r.code !== 0) throw new Error(`could not make the existing build: ${r.output}`);
   existingBefore = snapshot(EXISTING);
-}, 60_000);
+}, 240_000); // a whole build: minutes on a loaded machine
 
 afterAll(() => {
   if (!isRoot) return;

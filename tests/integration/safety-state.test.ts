@@ -43,7 +43,7 @@ beforeAll(async () => {
   const r = await runCli(tmp, ['build', '--config', SAFETY_CONFIG, '-w', template], cliEnv(tmp));
   if (r.code !== 0) throw new Error(`could not make the template build: ${r.output}`);
   goodState = fs.readFileSync(path.join(template, 'state', 'state.json'), 'utf8');
-}, 60_000);
+}, 240_000); // a whole build: minutes on a loaded machine
 
 afterAll(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
