@@ -66,8 +66,9 @@ async function bootIso(argv: string[], logFile: string, marker: RegExp): Promise
   }
   // qemu may have exited between two polls: the marker is then no later than the exit
   if (state.markerMs === null && marker.test(read())) state.markerMs = state.exitMs ?? elapsed();
-  // give poweroff a moment, then end what we started, by its own pid
-  if (state.exitMs === null) await Promise.race([exited, sleep(5000)]);
+  // wait for the poweroff the init script does after the marker (a loaded machine is slow to get there), then end
+  // what we started, by its own pid
+  if (state.exitMs === null) await Promise.race([exited, sleep(60_000)]);
   if (state.exitMs === null) {
     qemu.kill('SIGTERM');
     await Promise.race([exited, sleep(3000)]);

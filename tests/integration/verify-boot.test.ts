@@ -144,7 +144,7 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
     const run = startCli(['verify', '--boot', '--marker', `NEVER-${nonce}`, '--timeout', '60', tiny.iso]);
     let stderr = '';
     run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && qemusOf(tiny.iso).length === 0) await new Promise((r) => setTimeout(r, 100));
     expect(qemusOf(tiny.iso).length, stderr).toBe(1);
     await new Promise((r) => setTimeout(r, 1000));
