@@ -1,7 +1,7 @@
 /**
  * The build's HTML report (`<outputName>.report.html`): the final machine picture (inline SVG),
  * the timeline, the steps and the ISO, in one file that needs nothing else to be read. The report
- * step calls this through StepContext.renderReportHtml, which the engine provides.
+ * step calls this through the renderHtml the engine composes it with (src/engine/steps.ts).
  */
 import type { BuildReport } from '../steps/report.js';
 import { isInFlight, type Ledger } from '../types.js';

@@ -3,10 +3,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
 import { removeTree } from '../runtime/safe-remove.js';
-import type { LedgerEntry } from '../types.js';
+import { packageVersion } from '../runtime/package-root.js';
+import type { Ledger, LedgerEntry } from '../types.js';
 import { fileArtifact } from './artifacts.js';
 import { liveMedium } from './live-medium.js';
 import type { StepContext, StepDef } from './types.js';
+
+/** Host resource figures of one step: lowest free disk, peak memory in use, peak 1-minute load. */
+export interface StepResourcePeaks {
+  minDiskFreeMb: number;
+  peakMemUsedMb: number;
+  peakLoad1: number;
+}
+
+/** What the report reads from the build that runs it; the engine composes the step with these (src/engine/steps.ts). */
+export interface ReportDeps {
+  /** The ledger as it stands when the report runs. */
+  ledger(): Ledger;
+  /** Host resource figures per step so far. */
+  resourcePeaks(): Record<string, StepResourcePeaks>;
+  /** The tool's own version. */
+  toolVersion(): string;
+  /** Renders the HTML report (machine picture and timeline); without it only the JSON and text reports are written. */
+  renderHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
+}
 
 export interface BuildReport {
   tool: { name: 'ailinux'; version: string };
@@ -15,7 +35,7 @@ export interface BuildReport {
   iso: { path: string; size: number | null; sha256: string | null; volumeLabel: string };
   steps: Array<
     Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'> & {
-      resources: { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number } | null;
+      resources: StepResourcePeaks | null;
     }
   >;
   packages: Array<{ name: string; version: string }>;
@@ -36,15 +56,17 @@ function reportFiles(ctx: StepContext) {
   return { json: `${base}.json`, text: `${base}.txt`, html: `${base}.html` };
 }
 
-export function buildReport(ctx: StepContext): BuildReport {
-  const isoEntry = ctx.ledger['iso'];
+export function buildReport(ctx: StepContext, deps: Omit<ReportDeps, 'renderHtml'>): BuildReport {
+  const ledger = deps.ledger();
+  const peaks = deps.resourcePeaks();
+  const isoEntry = ledger['iso'];
   const isoArtifact = isoEntry?.artifacts.find((a) => a.path.endsWith('.iso'));
   const manifestFile = path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir, 'filesystem.manifest');
   const manifest = fs.existsSync(manifestFile) ? fs.readFileSync(manifestFile, 'utf8') : '';
   const generatedAt =
     ctx.sourceDateEpoch !== null ? new Date(ctx.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   return {
-    tool: { name: 'ailinux', version: ctx.toolVersion },
+    tool: { name: 'ailinux', version: deps.toolVersion() },
     profile: ctx.config.name,
     generatedAt,
     iso: {
@@ -54,7 +76,7 @@ export function buildReport(ctx: StepContext): BuildReport {
       volumeLabel: ctx.config.iso.volumeLabel,
     },
     steps: ctx.config.steps.map((id) => {
-      const e = ctx.ledger[id];
+      const e = ledger[id];
       return {
         id,
         status: e?.status ?? 'pending',
@@ -63,7 +85,7 @@ export function buildReport(ctx: StepContext): BuildReport {
         fingerprint: e?.fingerprint ?? null,
         artifacts: e?.artifacts ?? [],
         reason: e?.reason ?? null,
-        resources: ctx.resourcePeaks?.[id] ?? null,
+        resources: peaks[id] ?? null,
       };
     }),
     packages: parseManifest(manifest),
@@ -91,37 +113,50 @@ export function renderReportText(report: BuildReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const reportStep: StepDef = {
-  id: 'report',
-  title: 'Write the build report',
-  version: 2,
-  layer: 'none',
-  phase: 12,
-  // liveSystem: where the package manifest is; iso.volumeLabel is in the report
-  configFields: ['iso.outputName', 'iso.volumeLabel', 'liveSystem', 'name'],
-  async run(ctx) {
-    const f = reportFiles(ctx);
-    const report = buildReport(ctx);
-    fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
-    fs.writeFileSync(f.json, `${JSON.stringify(report, null, 2)}\n`);
-    fs.writeFileSync(f.text, renderReportText(report));
-    const artifacts = [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
-    if (ctx.renderReportHtml) {
-      fs.writeFileSync(f.html, await ctx.renderReportHtml(report, ctx.ledger));
-      artifacts.push(await fileArtifact(ctx.paths.workDir, f.html));
-    }
-    return artifacts;
-  },
-  async verify(ctx) {
-    const f = reportFiles(ctx);
-    try {
-      JSON.parse(fs.readFileSync(f.json, 'utf8'));
-    } catch (error) {
-      throw new StepError('report', `${f.json} is not valid JSON`, { cause: error });
-    }
-  },
-  async undo(ctx) {
-    const f = reportFiles(ctx);
-    for (const file of [f.json, f.text, f.html]) await removeTree(file, { within: ctx.paths.workDir });
-  },
-};
+/** The report step, reading the ledger and figures of the build that runs it. */
+export function createReportStep(deps: ReportDeps): StepDef {
+  return {
+    id: 'report',
+    title: 'Write the build report',
+    version: 2,
+    layer: 'none',
+    phase: 12,
+    // liveSystem: where the package manifest is; iso.volumeLabel is in the report
+    configFields: ['iso.outputName', 'iso.volumeLabel', 'liveSystem', 'name'],
+    async run(ctx) {
+      const f = reportFiles(ctx);
+      const report = buildReport(ctx, deps);
+      fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
+      fs.writeFileSync(f.json, `${JSON.stringify(report, null, 2)}\n`);
+      fs.writeFileSync(f.text, renderReportText(report));
+      const artifacts = [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
+      if (deps.renderHtml) {
+        fs.writeFileSync(f.html, await deps.renderHtml(report, deps.ledger()));
+        artifacts.push(await fileArtifact(ctx.paths.workDir, f.html));
+      }
+      return artifacts;
+    },
+    async verify(ctx) {
+      const f = reportFiles(ctx);
+      try {
+        JSON.parse(fs.readFileSync(f.json, 'utf8'));
+      } catch (error) {
+        throw new StepError('report', `${f.json} is not valid JSON`, { cause: error });
+      }
+    },
+    async undo(ctx) {
+      const f = reportFiles(ctx);
+      for (const file of [f.json, f.text, f.html]) await removeTree(file, { within: ctx.paths.workDir });
+    },
+  };
+}
+
+/**
+ * The report step outside a build (plan, doctor, inspect and tests ask it for its id, fields and undo): with no
+ * build around it, it reports an empty ledger and writes no HTML. The engine runs its own, composed per run.
+ */
+export const reportStep: StepDef = createReportStep({
+  ledger: () => ({}),
+  resourcePeaks: () => ({}),
+  toolVersion: packageVersion,
+});

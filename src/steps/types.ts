@@ -3,9 +3,8 @@ import type { ConfigPath } from '../config/paths.js';
 import type { BuildConfig } from '../config/schema.js';
 import type { Runner } from '../runtime/runner.js';
 import type { WorkPaths } from '../runtime/paths.js';
-import type { Artifact, Ledger } from '../types.js';
+import type { Artifact } from '../types.js';
 import type { RootfsLayers } from '../runtime/layers.js';
-import type { BuildReport } from './report.js';
 
 export interface StepLog {
   /** A line for the step's readable log (and the build log). */
@@ -22,18 +21,10 @@ export interface StepContext {
   signal: AbortSignal;
   /** The rootfs layers as seen by this step: its own (if it has one) over those of the steps before it. */
   layers: RootfsLayers;
-  /** The ledger so far (read-only), for the report. */
-  ledger: Ledger;
   /** Seconds since the epoch used for timestamps in the image, from SOURCE_DATE_EPOCH when set. */
   sourceDateEpoch: number | null;
   /** Number of processors for parallel tools. */
   cores: number;
-  /** Renders the HTML report (machine picture and timeline); the engine provides it, steps cannot import the renderers. */
-  renderReportHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
-  /** Host resource figures per step so far (lowest free disk, peak memory, peak load), for the report. */
-  resourcePeaks?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number }>;
-  /** The tool's own version, for reports. */
-  toolVersion: string;
   /** Directory that relative host paths in the config (branding, helper files, keys) resolve against: the config file's. */
   baseDir?: string;
 }

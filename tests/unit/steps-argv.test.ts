@@ -19,7 +19,7 @@ import { chrootCleanupStep } from '../../src/steps/chroot-cleanup.js';
 import { configureStep } from '../../src/steps/configure.js';
 import { identityStep } from '../../src/steps/identity.js';
 import { packagesStep } from '../../src/steps/packages.js';
-import { reportStep } from '../../src/steps/report.js';
+import { createReportStep, reportStep } from '../../src/steps/report.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 import {
@@ -64,7 +64,7 @@ afterEach(() => {
 function ctxFor(
   config: BuildConfig,
   stepId: string,
-  extra: { sourceDateEpoch?: number | null; ledger?: Ledger; toolVersion?: string; cores?: number } = {},
+  extra: { sourceDateEpoch?: number | null; cores?: number } = {},
 ): TestStepContext {
   const ctx = stepContext({ config, workDir, stepId, ...extra });
   runners.push(ctx.runner);
@@ -1224,9 +1224,13 @@ describe('report', () => {
       }),
     };
     writeTree(`${workDir}/iso/live`, { 'filesystem.manifest': MANIFEST });
-    const ctx = ctxFor(config, 'report', { ledger, sourceDateEpoch: 1700000000, toolVersion: '1.2.3' });
-    ctx.resourcePeaks = { bootstrap: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 } };
-    const artifacts = await reportStep.run(ctx);
+    const ctx = ctxFor(config, 'report', { sourceDateEpoch: 1700000000 });
+    const step = createReportStep({
+      ledger: () => ledger,
+      resourcePeaks: () => ({ bootstrap: { minDiskFreeMb: 51200, peakMemUsedMb: 812, peakLoad1: 1.5 } }),
+      toolVersion: () => '1.2.3',
+    });
+    const artifacts = await step.run(ctx);
     const base = `${workDir}/output/ailinux-minimal-amd64.report`;
 
     const pending = (id: string) => ({
@@ -1340,9 +1344,9 @@ describe('report', () => {
     const config = profileConfig('ailinux');
     writeTree(`${workDir}/iso/casper`, { 'filesystem.manifest': 'casper\t1.498\n' });
     writeTree(`${workDir}/iso/live`, { 'filesystem.manifest': 'wrong\t1\n' });
-    const ctx = ctxFor(config, 'report', { toolVersion: '0.1.0' });
+    const ctx = ctxFor(config, 'report');
     const before = Date.now();
-    await reportStep.run(ctx);
+    await createReportStep({ ledger: () => ({}), resourcePeaks: () => ({}), toolVersion: () => '0.1.0' }).run(ctx);
     const base = `${workDir}/output/ailinux-24.04-amd64.report`;
     const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
     expect(json.tool).toEqual({ name: 'ailinux', version: '0.1.0' });

@@ -1,0 +1,33 @@
+/**
+ * The steps as the engine runs them: the profile's, with the report step composed for this run (its ledger,
+ * resource figures and HTML renderer). The renderer is imported when the report runs, so the commands that only
+ * resolve steps (plan, status, doctor) never load the inspect renderers and their WASM Graphviz.
+ */
+import { packageVersion } from '../runtime/package-root.js';
+import { createReportStep, type StepResourcePeaks } from '../steps/report.js';
+import type { StepDef } from '../steps/types.js';
+import type { Ledger } from '../types.js';
+
+/** What the report step reads from the run it is part of, at the moment it runs. */
+export interface RunView {
+  runId: string;
+  /** logs/build.ndjson, for the attempts on the report's timeline. */
+  buildLog: string;
+  ledger(): Ledger;
+  resourcePeaks(): Record<string, StepResourcePeaks>;
+}
+
+/** `steps` (from resolveSteps) with the registry's report step replaced by one that reads this run. */
+export function composeSteps(steps: readonly StepDef[], run: RunView): StepDef[] {
+  const order = steps.map((s) => s.id);
+  const report = createReportStep({
+    ledger: run.ledger,
+    resourcePeaks: run.resourcePeaks,
+    toolVersion: packageVersion,
+    renderHtml: async (built, ledger) => {
+      const { renderReportHtml } = await import('../inspect/report-html.js');
+      return renderReportHtml({ report: built, order, ledger, buildLog: run.buildLog, runId: run.runId });
+    },
+  });
+  return steps.map((s) => (s.id === report.id ? report : s));
+}
