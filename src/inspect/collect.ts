@@ -19,7 +19,8 @@ import { buildTimeline, renderTimelineHtml, StepEventReader, type Timeline } fro
 
 /** The part of `ailinux status`'s report the collector needs; the CLI passes its own statusReport in. */
 export interface StatusLike {
-  lock: { pid: number; alive: boolean } | null;
+  /** alive: its owner runs on this host; a lock held from another host (state 'foreign') may be running too. */
+  lock: { pid: number | null; alive: boolean; state?: string } | null;
 }
 
 export interface CollectorOptions<S extends StatusLike = StatusLike> {
@@ -104,7 +105,7 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
       if (errors.length === 0) errors.push((error as Error).message);
     }
     const alive = status?.lock?.alive ?? false;
-    const live = !(state?.outcome === 'running' && !alive);
+    const live = !(state?.outcome === 'running' && !alive && status?.lock?.state !== 'foreign');
     const model: InspectModel = state
       ? modelFromState(state, live)
       : modelFromOrder(options.fallback.title, options.fallback.order);

@@ -5,6 +5,7 @@
  * and writes nothing. The real host tools are only asked for their versions.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ interface DoctorJson {
   user: { uid: number; root: boolean };
   workDir: string;
   profile: string | null;
-  build: { state: string; lock: { pid: number; alive: boolean } | null };
+  build: { state: string; lock: { state: string; pid: number | null; host: string | null; alive: boolean } | null };
   tools: Array<{ name: string; path: string | null; onPath: boolean; version: string | null }>;
   services: { checked: boolean; note: string };
   disk: { freeMb: number; floorMb: number } | null;
@@ -123,9 +124,10 @@ describe('ailinux doctor', () => {
   it('exit 1 while another build holds the lock; a stale lock is only noted', async () => {
     const work = path.join(tmp, 'locked');
     fs.mkdirSync(path.join(work, 'state'), { recursive: true });
-    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    // outlives the test however slow the machine is; ended in finally. spawn returns once it has exec'd
+    const holder = spawn('sleep', ['900'], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 100));
+      await once(holder, 'spawn');
       const lock = {
         pid: holder.pid,
         host: os.hostname(),
@@ -142,9 +144,22 @@ describe('ailinux doctor', () => {
       fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify({ ...lock, procStart: lock.procStart + 1 }));
       const stale = await doctor(['-w', work, '--profile', 'minimal']);
       expect(stale.code, JSON.stringify(blocks(stale.report))).toBe(0);
-      expect(stale.report.build.lock).toEqual({ pid: holder.pid, alive: false });
+      expect(stale.report.build.lock).toMatchObject({ state: 'stale', pid: holder.pid, alive: false });
       // doctor never takes over or removes a lock
       expect(JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')).procStart).toBe(lock.procStart + 1);
+      // a lock from another host cannot be checked from here: it blocks, whatever its pid does on this host
+      const foreignLock = JSON.stringify({ ...lock, host: 'elsewhere.invalid', procStart: lock.procStart + 1 });
+      fs.writeFileSync(path.join(work, 'state', 'lock'), foreignLock);
+      const foreign = await doctor(['-w', work, '--profile', 'minimal']);
+      expect(foreign.code).toBe(1);
+      expect(foreign.report.build.lock).toMatchObject({ state: 'foreign', host: 'elsewhere.invalid', alive: false });
+      expect(blocks(foreign.report)).toContainEqual(
+        expect.objectContaining({
+          topic: 'lock',
+          message: expect.stringContaining('a build on host elsewhere.invalid'),
+        }),
+      );
+      expect(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')).toBe(foreignLock);
     } finally {
       holder.kill('SIGKILL');
     }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LockHeldError, type LockOwner } from '../../src/errors.js';
-import { acquireLock, readLock } from '../../src/runtime/lock.js';
+import { acquireLock, lockState, readLock } from '../../src/runtime/lock.js';
 import { readProcStartTicks } from '../../src/runtime/process-groups.js';
 
 let tmp: string;
@@ -98,7 +98,10 @@ describe('acquireLock', () => {
 
   it('refuses a lock held on another host, even with a dead pid', async () => {
     writeLock({ pid: await pidOfExitedProcess(), host: 'some-other-host.invalid', procStart: 12345 });
+    const before = fs.readFileSync(lockFile, 'utf8');
     expect(() => acquireLock(lockFile, 'ailinux build', warn)).toThrow(LockHeldError);
+    expect(fs.readFileSync(lockFile, 'utf8')).toBe(before);
+    expect(warnings).toEqual([]);
   });
 
   it('takes over a stale lock whose process is gone, with a warning', async () => {
@@ -122,6 +125,7 @@ describe('acquireLock', () => {
     expect(readLock(lockFile)?.pid).toBe(process.pid);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`stale lock left by pid ${reused.pid}`);
+    expect(warnings[0]).toContain('its pid now runs another process');
     handle.release();
   });
 
@@ -150,5 +154,71 @@ describe('readLock', () => {
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
     fs.writeFileSync(lockFile, 'not json');
     expect(readLock(lockFile)).toBeNull();
+  });
+});
+
+describe('lockState', () => {
+  const unchanged = (check: () => void) => {
+    const before = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, 'utf8') : null;
+    check();
+    expect(fs.existsSync(lockFile) ? fs.readFileSync(lockFile, 'utf8') : null).toBe(before);
+    expect(fs.readdirSync(path.dirname(lockFile))).toEqual(before === null ? [] : ['build.lock']);
+  };
+
+  it('is free without a lock file', () => {
+    fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'free' }));
+  });
+
+  it('is held by a live owner on this host, ourselves included', () => {
+    const handle = acquireLock(lockFile, 'ailinux build', warn);
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner: handle.owner }));
+    handle.release();
+    const holder = startLiveProcess();
+    const owner = writeLock({ pid: holder.pid! });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner }));
+  });
+
+  it('holds a live pid that recorded no start time: it cannot be told apart from its owner', () => {
+    const owner = writeLock({ pid: startLiveProcess().pid!, procStart: null });
+    expect(lockState(lockFile)).toEqual({ kind: 'held', owner });
+  });
+
+  it('is foreign, never stale, when another host holds it, whatever its pid does here', async () => {
+    for (const pid of [await pidOfExitedProcess(), startLiveProcess().pid!, process.pid]) {
+      const owner = writeLock({ pid, host: 'some-other-host.invalid', procStart: 12345 });
+      unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'foreign', owner }));
+    }
+  });
+
+  it('is stale when its process is gone, or its pid now runs another process', async () => {
+    const dead = writeLock({ pid: await pidOfExitedProcess(), procStart: 4242 });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'stale', owner: dead, why: 'that process is gone' }));
+    const reused = startLiveProcess();
+    const other = writeLock({ pid: reused.pid!, procStart: readProcStartTicks(reused.pid!)! - 1 });
+    unchanged(() =>
+      expect(lockState(lockFile)).toEqual({
+        kind: 'stale',
+        owner: other,
+        why: 'that process is gone (its pid now runs another process)',
+      }),
+    );
+  });
+
+  it('is unreadable for a file that is no lock, saying why', () => {
+    fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+    for (const [text, why] of [
+      ['{"pid": 12, "host": ', 'it is not valid JSON'],
+      ['', 'it is not valid JSON'],
+      ['{"pid": -1, "host": "h", "startedAt": "t", "command": "c"}', 'it does not name its owner'],
+      ['[1, 2]', 'it does not name its owner'],
+    ] as const) {
+      fs.writeFileSync(lockFile, text);
+      unchanged(() => {
+        const found = lockState(lockFile);
+        expect(found.kind, text).toBe('unreadable');
+        expect(found.kind === 'unreadable' && found.why, text).toContain(why);
+      });
+    }
   });
 });

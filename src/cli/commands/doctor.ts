@@ -5,7 +5,6 @@
  * Exit 0: nothing blocks a build (warnings may be printed); 1: something blocks a build.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { resolveBuildConfig } from '../../engine/build.js';
@@ -16,20 +15,20 @@ import {
   checkDisk,
   checkServices,
   checkTools,
-  requiredGrubDirs,
-  requiredTools,
   type DiskReport,
   type Finding,
   type ServicesReport,
   type ToolCheck,
 } from '../../runtime/host-check.js';
-import { readLock } from '../../runtime/lock.js';
+import { lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
-import { isProcessAlive, readProcStartTicks } from '../../runtime/process-groups.js';
-import { ancestorChain, detectSession, type ProcessInfo, type SessionInfo } from '../../runtime/session.js';
+import type { ProcStat } from '../../runtime/proc-stat.js';
+import { ancestorChain, detectSession, type SessionInfo } from '../../runtime/session.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
+import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
 import type { CliIO } from '../io.js';
+import { statusLock, type StatusLock } from './status.js';
 
 /** doctor's exit codes: 0 nothing blocks a build, 1 something does (2 is bad usage, as everywhere). */
 export const DOCTOR_EXIT = { ok: 0, blocked: 1 } as const;
@@ -49,11 +48,11 @@ export interface DoctorOptions {
 
 export interface DoctorReport {
   session: SessionInfo;
-  ancestors: Array<Pick<ProcessInfo, 'pid' | 'comm' | 'startTicks'>>;
+  ancestors: Array<Pick<ProcStat, 'pid' | 'comm' | 'startTicks'>>;
   user: { uid: number; root: boolean };
   workDir: string;
   profile: string | null;
-  build: { state: StateFile['outcome'] | 'none' | 'unreadable'; lock: { pid: number; alive: boolean } | null };
+  build: { state: StateFile['outcome'] | 'none' | 'unreadable'; lock: StatusLock | null };
   tools: ToolCheck[];
   services: ServicesReport;
   disk: DiskReport | null;
@@ -138,22 +137,10 @@ export async function doctorReport(
       report.build.state = 'unreadable';
       add('block', 'state', (error as AilinuxError).message, (error as AilinuxError).hint);
     }
-    const owner = readLock(paths.lockFile);
-    if (owner) {
-      const alive =
-        owner.host === os.hostname() &&
-        isProcessAlive(owner.pid) &&
-        (owner.procStart === null || readProcStartTicks(owner.pid) === owner.procStart);
-      report.build.lock = { pid: owner.pid, alive };
-      if (alive)
-        add(
-          'block',
-          'lock',
-          `another build holds ${paths.lockFile}: pid ${owner.pid}, started ${owner.startedAt}, running "${owner.command}"`,
-          'wait for it to finish',
-        );
-      else add('ok', 'lock', `a stale lock of pid ${owner.pid} is left; the next build takes it over`);
-    }
+    const lock = lockState(paths.lockFile);
+    report.build.lock = statusLock(lock);
+    const finding = lockFinding(lock, paths.lockFile);
+    if (finding) add(finding.level, 'lock', finding.message, finding.fix);
   }
 
   let loaded: LoadedConfig | null = null;
@@ -186,7 +173,8 @@ export async function doctorReport(
     const config = loaded.config;
     report.profile = config.name;
     const steps = resolveSteps(config);
-    report.tools = await checkTools(requiredTools(config), runner, io.env['PATH']);
+    const needs = hostRequirements(steps, config);
+    report.tools = await checkTools(needs.tools, runner, io.env['PATH']);
     for (const t of report.tools) {
       if (t.path === null) add('block', 'tools', `${t.name} is missing (${t.why})`, `apt-get install ${t.pkg}`);
       // a build runs with this PATH; sudo's secure_path usually has the sbin dirs
@@ -201,8 +189,8 @@ export async function doctorReport(
     const present = report.tools.filter((t) => t.path !== null && t.onPath).length;
     if (present === report.tools.length)
       add('ok', 'tools', `all ${present} host tools the ${config.name} profile runs are present`);
-    for (const g of requiredGrubDirs(config)) {
-      if (!fs.existsSync(g.dir)) add('block', 'tools', `GRUB modules ${g.dir} are missing`, `apt-get install ${g.pkg}`);
+    for (const f of needs.files) {
+      if (!fs.existsSync(f.path)) add('block', 'files', `${f.path} is missing (${f.why})`, `apt-get install ${f.pkg}`);
     }
     const keyring = config.distribution.keyring?.path ?? null;
     if (keyring) {
@@ -268,6 +256,47 @@ export async function doctorReport(
   return report;
 }
 
+/** What the work dir's lock means for a build: one held here or on another host blocks it (exit 3). */
+export function lockFinding(lock: LockState, lockFile: string): Omit<Finding, 'topic'> | null {
+  switch (lock.kind) {
+    case 'free':
+      return null;
+    case 'held':
+      return {
+        level: 'block',
+        message: `another build holds ${lockFile}: pid ${lock.owner.pid}, started ${lock.owner.startedAt}, running "${lock.owner.command}"`,
+        fix: 'wait for it to finish',
+      };
+    case 'foreign':
+      return {
+        level: 'block',
+        message: `a build on host ${lock.owner.host} holds ${lockFile}: pid ${lock.owner.pid}, started ${lock.owner.startedAt}, running "${lock.owner.command}"; ailinux cannot check a process on another host and never takes its lock over`,
+        fix: `wait for it to finish; only if that build is gone for good, remove ${lockFile} by hand`,
+      };
+    case 'stale':
+      return {
+        level: 'ok',
+        message: `a stale lock of pid ${lock.owner.pid} is left (${lock.why}); the next build takes it over`,
+      };
+    case 'unreadable':
+      return { level: 'warn', message: `${lockFile} is unreadable (${lock.why}); the next build takes it over` };
+  }
+}
+
+function renderLock(lock: StatusLock | null): string {
+  if (lock === null) return '';
+  switch (lock.state) {
+    case 'held':
+      return `, lock pid ${lock.pid} running`;
+    case 'foreign':
+      return `, lock pid ${lock.pid} on ${lock.host} (another host, cannot check)`;
+    case 'stale':
+      return `, lock pid ${lock.pid} stale`;
+    case 'unreadable':
+      return ', lock unreadable';
+  }
+}
+
 export function renderDoctor(report: DoctorReport): string {
   const lines: string[] = [];
   lines.push(
@@ -275,9 +304,7 @@ export function renderDoctor(report: DoctorReport): string {
   );
   lines.push(`ancestors: ${report.ancestors.map((a) => `${a.comm}[${a.pid}]`).join(' <- ') || '(none readable)'}`);
   lines.push(`user:      uid ${report.user.uid}${report.user.root ? ' (root)' : ''}`);
-  lines.push(
-    `work dir:  ${report.workDir} (build: ${report.build.state}${report.build.lock ? `, lock pid ${report.build.lock.pid}${report.build.lock.alive ? ' running' : ' stale'}` : ''})`,
-  );
+  lines.push(`work dir:  ${report.workDir} (build: ${report.build.state}${renderLock(report.build.lock)})`);
   if (report.profile) lines.push(`profile:   ${report.profile}`);
   if (report.tools.length) {
     lines.push('', 'host tools:');

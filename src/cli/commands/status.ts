@@ -1,13 +1,10 @@
 /** ailinux status: each step's state, durations, attempts and last error. Reads only; needs no root. */
-import fs from 'node:fs';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { formatDuration } from '../../engine/progress.js';
-import { readLock } from '../../runtime/lock.js';
+import { lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
-import os from 'node:os';
-import { isProcessAlive, readProcStartTicks } from '../../runtime/process-groups.js';
-import type { LedgerEntry } from '../../types.js';
+import { isInFlight, type LedgerEntry } from '../../types.js';
 import { renderStatusDetails, statusDetails, type StatusDetails } from '../../inspect/status-details.js';
 import type { CliIO } from '../io.js';
 
@@ -28,24 +25,46 @@ export interface StatusReport {
   profile: string | null;
   current: string | null;
   updatedAt: string | null;
-  lock: { pid: number; host: string; startedAt: string; command: string; alive: boolean } | null;
+  /** The work dir's lock; null when there is none. */
+  lock: StatusLock | null;
   steps: StatusRow[];
   /** Machine state, timeline, log tail and host figures: what `ailinux inspect --serve` shows. */
   details: StatusDetails | null;
 }
 
+export interface StatusLock {
+  /** held: its owner runs here; foreign: held from another host, which we cannot check; stale: its owner is gone. */
+  state: Exclude<LockState['kind'], 'free'>;
+  /** The owner the lock names; null when it is unreadable. */
+  pid: number | null;
+  host: string | null;
+  startedAt: string | null;
+  command: string | null;
+  /** Its owner runs on this host: the build is live, and its pid is ours to sample. */
+  alive: boolean;
+  /** Why it is stale or unreadable. */
+  why: string | null;
+}
+
+/** The lock as status shows it: read only, never taken or changed. */
+export function statusLock(found: LockState): StatusLock | null {
+  if (found.kind === 'free') return null;
+  if (found.kind === 'unreadable')
+    return { state: 'unreadable', pid: null, host: null, startedAt: null, command: null, alive: false, why: found.why };
+  const { pid, host, startedAt, command } = found.owner;
+  const why = found.kind === 'stale' ? found.why : null;
+  return { state: found.kind, pid, host, startedAt, command, alive: found.kind === 'held', why };
+}
+
+/** No owner runs the build: none here, and none on another host (which may run it; we cannot check). */
+function ownerGone(lock: StatusLock | null): boolean {
+  return !lock?.alive && lock?.state !== 'foreign';
+}
+
 export function statusReport(workDir: string): StatusReport {
   const paths = workPaths(workDir);
   const state = readStateReadOnly(paths.stateFile);
-  const owner = fs.existsSync(paths.lockFile) ? readLock(paths.lockFile) : null;
-  // The owner is alive only if its pid runs here with the start time it recorded: a reused pid is not it.
-  const ownerAlive = (o: NonNullable<typeof owner>) =>
-    o.host === os.hostname() &&
-    isProcessAlive(o.pid) &&
-    (o.procStart === null || readProcStartTicks(o.pid) === o.procStart);
-  const lock = owner
-    ? { pid: owner.pid, host: owner.host, startedAt: owner.startedAt, command: owner.command, alive: ownerAlive(owner) }
-    : null;
+  const lock = statusLock(lockState(paths.lockFile));
   if (!state)
     return {
       workDir: paths.workDir,
@@ -60,7 +79,7 @@ export function statusReport(workDir: string): StatusReport {
       details: null,
     };
   // A build whose lock owner is gone did not stop cleanly: it crashed or was killed.
-  const crashed = state.outcome === 'running' && !(lock?.alive ?? false);
+  const crashed = state.outcome === 'running' && ownerGone(lock);
   return {
     workDir: paths.workDir,
     exists: true,
@@ -73,8 +92,7 @@ export function statusReport(workDir: string): StatusReport {
     steps: state.order.map((id) => {
       const e = state.ledger[id];
       const status = e?.status ?? 'pending';
-      const inFlight =
-        status === 'running' || status === 'verifying' || status === 'retrying' || status === 'recovering';
+      const inFlight = isInFlight(status);
       return {
         id,
         status: crashed && inFlight ? 'interrupted' : status,
@@ -96,20 +114,37 @@ export function statusReport(workDir: string): StatusReport {
 
 export function renderStatus(report: StatusReport): string {
   if (!report.exists) return `no build in ${report.workDir}\n`;
+  const lock = report.lock;
+  const stopped = report.outcome === 'running' && ownerGone(lock);
   const head = [
     `work dir: ${report.workDir}`,
     `profile:  ${report.profile}`,
-    `outcome:  ${report.outcome === 'running' && !report.lock?.alive ? 'stopped (the build process is gone; continue with ailinux resume)' : report.outcome}${report.current ? ` (at ${report.current})` : ''}`,
+    `outcome:  ${stopped ? 'stopped (the build process is gone; continue with ailinux resume)' : report.outcome}${report.current ? ` (at ${report.current})` : ''}`,
     `updated:  ${report.updatedAt}`,
   ];
   if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
-  if (report.lock?.alive)
-    head.push(`running:  pid ${report.lock.pid} on ${report.lock.host} since ${report.lock.startedAt}`);
+  const lockLine = renderStatusLock(lock);
+  if (lockLine) head.push(lockLine);
   const rows = report.steps.map((s) =>
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
   );
   const table = `${head.join('\n')}\n\n${'step'.padEnd(16)} ${'status'.padEnd(11)} ${'duration'.padStart(10)} ${'attempts'.padStart(8)}  note\n${rows.join('\n')}\n`;
   return report.details ? `${table}\n${renderStatusDetails(report.details)}` : table;
+}
+
+function renderStatusLock(lock: StatusLock | null): string | null {
+  if (lock === null) return null;
+  const since = `pid ${lock.pid} on ${lock.host} since ${lock.startedAt}`;
+  switch (lock.state) {
+    case 'held':
+      return `running:  ${since}`;
+    case 'foreign':
+      return `lock:     held by ${since} (another host: ailinux cannot check it from here, and never takes it over)`;
+    case 'stale':
+      return `lock:     stale, left by pid ${lock.pid} (${lock.why}); the next build takes it over`;
+    case 'unreadable':
+      return `lock:     unreadable (${lock.why}); the next build takes it over`;
+  }
 }
 
 export function runStatusCommand(options: { workDir: string; json?: boolean }, io: CliIO): number {
