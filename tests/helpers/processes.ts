@@ -6,15 +6,12 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { expect } from 'vitest';
 import { readProcStartTicks } from '../../src/runtime/process-groups.js';
+import { readProcStat } from '../../src/runtime/proc-stat.js';
 
 /** Gone, or a zombie nobody reaps: either way it runs no more. */
 export function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
+  const stat = readProcStat(pid);
+  return stat !== null && stat.state !== 'Z';
 }
 
 /** Polls check every 20 ms until it holds or timeoutMs passes; answers its last result. */
@@ -44,7 +41,7 @@ export class StartedProcesses {
 
   /** Waits for a pid file (a full line) written by a started process, and remembers that pid. */
   async readPidFile(file: string): Promise<number> {
-    expect(await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 5000)).toBe(true);
+    expect(await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 30_000)).toBe(true);
     return this.remember(Number(fs.readFileSync(file, 'utf8').trim()));
   }
 

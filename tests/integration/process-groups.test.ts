@@ -10,6 +10,7 @@ import {
   reapOrphans,
 } from '../../src/runtime/process-groups.js';
 import { isRunning, StartedProcesses, waitFor } from '../helpers/processes.js';
+import { readProcStat } from '../../src/runtime/proc-stat.js';
 
 let tmp: string;
 /** The children this file started and the grandchildren they left, by pid and start ticks. */
@@ -56,7 +57,9 @@ describe('readProcStartTicks', () => {
     fs.copyFileSync('/bin/sleep', odd);
     fs.chmodSync(odd, 0o755);
     const child = start([odd, '30']);
-    await waitFor(() => fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').includes('(a) b (c)'), 2000);
+    expect(await waitFor(() => fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').includes('(a) b (c)'), 30_000)).toBe(
+      true,
+    );
     const ticks = readProcStartTicks(child.pid!);
     expect(ticks).not.toBeNull();
     expect(ticks!).toBeGreaterThanOrEqual(readProcStartTicks(process.pid)!);
@@ -86,7 +89,7 @@ describe('listProcessesWithMarker', () => {
     const marked = start(['sleep', '30'], { env: { AILINUX_TEST_MARK: value } });
     const near = start(['sleep', '30'], { env: { AILINUX_TEST_MARK: `${value}x` } });
     const sentinel = start(['sleep', '30']);
-    await waitFor(() => listProcessesWithMarker('AILINUX_TEST_MARK', value).length > 0, 2000);
+    expect(await waitFor(() => listProcessesWithMarker('AILINUX_TEST_MARK', value).length > 0, 30_000)).toBe(true);
     const found = listProcessesWithMarker('AILINUX_TEST_MARK', value);
     expect(found).toEqual([marked.pid]);
     expect(found).not.toContain(near.pid);
@@ -108,8 +111,8 @@ describe('reapOrphans', () => {
     };
     const { killed } = await reapOrphans({ groups: [group], graceMs: 1000 });
     expect(killed).toEqual([leader.pid]);
-    expect(await waitFor(() => !isRunning(grandchild), 2000)).toBe(true);
-    expect(await waitFor(() => !isRunning(leader.pid!), 2000)).toBe(true);
+    expect(await waitFor(() => !isRunning(grandchild), 30_000)).toBe(true);
+    expect(await waitFor(() => !isRunning(leader.pid!), 30_000)).toBe(true);
     expect(isRunning(sentinel.pid!)).toBe(true);
   });
 
@@ -141,7 +144,7 @@ describe('reapOrphans', () => {
     const { killed } = await reapOrphans({ groups: [], marker, graceMs: 1000 });
     expect([...killed].sort()).toEqual([inOurGroup.pid!, leader.pid!, grandchild].sort());
     for (const pid of [inOurGroup.pid!, leader.pid!, grandchild]) {
-      expect(await waitFor(() => !isRunning(pid), 2000)).toBe(true);
+      expect(await waitFor(() => !isRunning(pid), 30_000)).toBe(true);
     }
     expect(isRunning(sentinel.pid!)).toBe(true);
     expect(isRunning(otherBuild.pid!)).toBe(true);
@@ -150,13 +153,15 @@ describe('reapOrphans', () => {
 
   it('kills a group that ignores SIGTERM once the grace period is over', async () => {
     const leader = start(['sh', '-c', 'trap "" TERM; sleep 300'], { detached: true });
-    await waitFor(
+    // the sleep in the leader's group shows the trap is set: a TERM before it would end the leader by TERM
+    const trapSet = await waitFor(
       () =>
         fs
           .readdirSync('/proc')
           .some((p) => /^\d+$/.test(p) && readPgrp(Number(p)) === leader.pid && Number(p) !== leader.pid),
-      2000,
+      30_000,
     );
+    expect(trapSet).toBe(true);
     const group = {
       pgid: leader.pid!,
       argv: ['sh'],
@@ -173,10 +178,5 @@ describe('reapOrphans', () => {
 });
 
 function readPgrp(pid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return null;
-  }
+  return readProcStat(pid)?.pgrp ?? null;
 }
