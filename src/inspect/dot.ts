@@ -5,7 +5,7 @@
  * steps) are laid out in rows of `columns`, so the picture is not one very tall column.
  */
 import { nodeIndex, type GraphEdge, type GraphNode, type MachineGraph } from './graph.js';
-import { escapeHtml } from './format.js';
+import { escapeHtml, printable } from './format.js';
 import type { MarkClass, NodeMark } from './marks.js';
 
 export interface DotOptions {
@@ -69,10 +69,15 @@ function attrs(a: Record<string, string | number | undefined>): string {
     .join(', ');
 }
 
+/** Text inside an HTML-like label: entities for < > & " ', and no control characters, which Graphviz refuses. */
+export function dotHtmlText(text: string): string {
+  return escapeHtml(printable(text));
+}
+
 function htmlLabel(title: string, notes: string[], sub: string | null, bold: boolean): string {
-  const parts = [bold ? `<b>${escapeHtml(title)}</b>` : escapeHtml(title)];
-  if (sub) parts.push(`<font point-size="7" color="#868e96">${escapeHtml(sub)}</font>`);
-  for (const n of notes) for (const line of wrap(n, 44)) parts.push(`<font point-size="8">${escapeHtml(line)}</font>`);
+  const parts = [bold ? `<b>${dotHtmlText(title)}</b>` : dotHtmlText(title)];
+  if (sub) parts.push(`<font point-size="7" color="#868e96">${dotHtmlText(sub)}</font>`);
+  for (const n of notes) for (const line of wrap(n, 44)) parts.push(`<font point-size="8">${dotHtmlText(line)}</font>`);
   return `<${parts.join('<br/>')}>`;
 }
 
@@ -112,7 +117,7 @@ export function renderDot(
   out(0, `digraph ${quoteId(graph.rootId)} {`);
   out(
     1,
-    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? `<<b>${escapeHtml(options.title)}</b>>` : undefined })}];`,
+    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? `<<b>${dotHtmlText(options.title)}</b>>` : undefined })}];`,
   );
   out(
     1,
@@ -172,7 +177,7 @@ export function renderDot(
   for (const { edge: e, labels } of merged.values()) {
     // one line per merged label keeps the fan-out below a state narrow
     const a: Record<string, string | number | undefined> = {
-      label: labels.length > 0 ? `<${labels.map(escapeHtml).join('<br/>')}>` : undefined,
+      label: labels.length > 0 ? `<${labels.map(dotHtmlText).join('<br/>')}>` : undefined,
     };
     if (e.kind === 'initial') Object.assign(a, { style: 'dashed', color: '#ced4da', arrowhead: 'vee' });
     else if (e.kind === 'error') Object.assign(a, { color: '#e03131', fontcolor: '#c92a2a' });

@@ -20,8 +20,13 @@ export function formatBytes(bytes: number | null | undefined): string {
   return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Text a picture can show: terminal colour codes dropped, other control characters (a NUL breaks Graphviz) as spaces. */
+export function printable(text: string): string {
+  return text.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+}
+
 export function truncate(text: string, max: number): string {
-  const one = text.replace(/\s+/g, ' ').trim();
+  const one = printable(text).replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 

@@ -4,6 +4,7 @@
  * the marks. Mermaid ids cannot hold dots or dashes, so each XState id maps to a safe one.
  */
 import { nodeIndex, type GraphNode, type MachineGraph } from './graph.js';
+import { printable } from './format.js';
 import type { MarkClass, NodeMark } from './marks.js';
 
 const CLASS_STYLES: Array<[MarkClass, string]> = [
@@ -31,10 +32,26 @@ export function mermaidIds(graph: MachineGraph): Map<string, string> {
   return out;
 }
 
+/** Mermaid's entity codes: it decodes them before parsing, so a quote does not end the text and < & are not HTML. */
+const MERMAID_ENTITY: Record<string, string> = {
+  '"': '#quot;',
+  '<': '#lt;',
+  '>': '#gt;',
+  '&': '#amp;',
+  '#': '#35;',
+  ';': '#59;',
+};
+
+/** A state description as Mermaid draws it: one line, the characters it reads as markup written as entity codes. */
+export function mermaidText(text: string): string {
+  return printable(text)
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/["<>&#;]/g, (c) => MERMAID_ENTITY[c]!);
+}
+
 function labelText(node: GraphNode, mark: NodeMark | undefined): string {
-  const text = [node.key, ...(mark?.notes ?? [])].join(' · ');
-  // Mermaid's state descriptions end at a quote and treat # and ; as markup
-  return text.replace(/"/g, "'").replace(/[#;]/g, ' ').replace(/\s+/g, ' ').trim();
+  return mermaidText([node.key, ...(mark?.notes ?? [])].join(' · '));
 }
 
 export function renderMermaid(graph: MachineGraph, marks: Map<string, NodeMark> = new Map()): string {
@@ -58,7 +75,7 @@ export function renderMermaid(graph: MachineGraph, marks: Map<string, NodeMark> 
   const seen = new Set<string>();
   for (const e of graph.edges) {
     if (e.kind === 'initial') continue;
-    const line = `${ids.get(e.source)} --> ${ids.get(e.target)}${e.label ? ` : ${e.label.replace(/[:;#"]/g, ' ').trim()}` : ''}`;
+    const line = `${ids.get(e.source)} --> ${ids.get(e.target)}${e.label ? ` : ${mermaidText(e.label.replace(/:/g, ' '))}` : ''}`;
     if (seen.has(line)) continue;
     seen.add(line);
     out(1, line);
