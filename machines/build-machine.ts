@@ -1,9 +1,10 @@
 /**
  * The build machine, generated from a profile's ordered step list.
- * It is pure: effects live in the named actors (runStep, verifyStep, undoStep, backoff, cleanup),
- * which the engine provides. The ledger in its context is what the engine persists after every transition.
+ * It is pure: effects live in the named actors (runStep, verifyStep, undoStep, backoff, monitor, cleanup),
+ * which the engine provides. The ledger in its context is what the engine persists after every transition,
+ * and its output is the build's outcome.
  */
-import { assign, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type {
   Artifact,
   BuildOutcome,
@@ -13,10 +14,10 @@ import type {
   RetryPolicy,
   StepErrorSummary,
 } from '../src/types.js';
-import { emptyLedgerEntry } from '../src/types.js';
+import { emptyLedgerEntry, isInFlight } from '../src/types.js';
 
 /** Bumped when the machine's shape changes in a way that makes old snapshots meaningless. */
-export const MACHINE_SHAPE_VERSION = 1;
+export const MACHINE_SHAPE_VERSION = 2;
 
 export interface StepPlanInput {
   id: string;
@@ -48,13 +49,22 @@ export interface BuildContext {
   pauseReason: string | null;
 }
 
+/** What the machine ends with: the engine records exactly this, it never works the outcome out itself. */
+export interface BuildMachineOutput {
+  outcome: Exclude<BuildOutcome, 'running'>;
+  failedStep: string | null;
+  interruptSignal: string | null;
+  pauseReason: string | null;
+  /** The step the build stopped at; null after a success. */
+  current: string | null;
+}
+
 export interface RunStepInput {
   stepId: string;
   attempt: number;
 }
-export interface RunStepOutput {
-  artifacts: Artifact[];
-}
+/** A step's run ends with its artifacts, or without running at all because the disk is short (`pause`). */
+export type RunStepOutput = { artifacts: Artifact[]; pause?: undefined } | { artifacts?: undefined; pause: string };
 export interface BackoffInput {
   stepId: string;
   delayMs: number;
@@ -64,14 +74,20 @@ export interface CleanupInput {
   failedStep: string | null;
 }
 
-export type BuildEvent = { type: 'INTERRUPT'; signal: string } | { type: 'PAUSE'; reason: string };
+/**
+ * START leaves `ready` for the first step. INTERRUPT is a signal (also one that came before START). PAUSE comes
+ * from the resource monitor when free disk falls below the floor.
+ */
+export type BuildEvent = { type: 'START' } | { type: 'INTERRUPT'; signal: string } | { type: 'PAUSE'; reason: string };
 
-/** Turns anything thrown by a step into the summary the ledger keeps. */
+/** Turns anything thrown by a step into the summary the ledger keeps, its hint (and the hint's command) included. */
 export function summarizeError(error: unknown): StepErrorSummary {
   const e = error as {
     message?: unknown;
     code?: unknown;
     transient?: unknown;
+    hint?: unknown;
+    hintArgv?: unknown;
     failure?: Record<string, unknown>;
   } | null;
   const summary: StepErrorSummary = {
@@ -79,6 +95,8 @@ export function summarizeError(error: unknown): StepErrorSummary {
     code: typeof e?.code === 'string' ? e.code : 'ERROR',
     transient: e?.transient === true,
   };
+  if (typeof e?.hint === 'string' && e.hint !== '') summary.hint = e.hint;
+  if (Array.isArray(e?.hintArgv) && e.hintArgv.every((a) => typeof a === 'string')) summary.hintArgv = [...e.hintArgv];
   const f = e?.failure;
   if (f) {
     summary.command = String(f['rerun'] ?? '');
@@ -105,14 +123,7 @@ function finishPatch(entry: LedgerEntry | undefined): Partial<LedgerEntry> {
 function markInFlight(ledger: Ledger, status: 'interrupted'): Ledger {
   let next = ledger;
   for (const entry of Object.values(ledger)) {
-    if (
-      entry.status === 'running' ||
-      entry.status === 'verifying' ||
-      entry.status === 'retrying' ||
-      entry.status === 'recovering'
-    ) {
-      next = patchEntry(next, entry.id, { status, ...finishPatch(entry) });
-    }
+    if (isInFlight(entry.status)) next = patchEntry(next, entry.id, { status, ...finishPatch(entry) });
   }
   return next;
 }
@@ -122,6 +133,7 @@ export const buildMachineSetup = setup({
     context: {} as BuildContext,
     input: {} as BuildMachineInput,
     events: {} as BuildEvent,
+    output: {} as BuildMachineOutput,
   },
   actors: {
     runStep: fromPromise<RunStepOutput, RunStepInput>(async () => {
@@ -146,6 +158,8 @@ export const buildMachineSetup = setup({
         );
       });
     }),
+    /** Samples the host while the pipeline runs and sends PAUSE when the disk runs short; the engine provides it. */
+    monitor: fromCallback<BuildEvent>(() => () => undefined),
     cleanup: fromPromise<void, CleanupInput>(async () => {
       throw new Error('cleanup is provided by the engine');
     }),
@@ -157,6 +171,8 @@ export const buildMachineSetup = setup({
     },
     isSkipped: ({ context }, params: { stepId: string }) => context.plan[params.stepId]?.skipReason != null,
     outcomeIs: ({ context }, params: { outcome: BuildOutcome }) => context.outcome === params.outcome,
+    /** The step's run found too little disk to start and did nothing: the build pauses. */
+    runPaused: (_, params: { output: RunStepOutput }) => params.output.pause !== undefined,
   },
   actions: {
     markSkipped: assign(({ context }, params: { stepId: string }) => {
@@ -221,83 +237,79 @@ export const buildMachineSetup = setup({
     })),
     markSucceeded: assign({ outcome: 'succeeded' as const, current: null }),
     markCleanupFailed: assign({ outcome: 'failed' as const }),
-    markInterrupted: assign(({ context, event }) => ({
+    markInterrupted: assign(({ context }, params: { signal: string }) => ({
       outcome: 'interrupted' as const,
-      interruptSignal: event.type === 'INTERRUPT' ? event.signal : null,
+      interruptSignal: params.signal,
       ledger: markInFlight(context.ledger, 'interrupted'),
     })),
-    markPaused: assign(({ context, event }) => ({
+    markPaused: assign(({ context }, params: { reason: string }) => ({
       outcome: 'paused' as const,
-      pauseReason: event.type === 'PAUSE' ? event.reason : null,
+      pauseReason: params.reason,
       ledger: markInFlight(context.ledger, 'interrupted'),
     })),
   },
 });
 
+type ErrorEvent = { event: { error: unknown } };
+
 function stepState(stepId: string, next: string | null) {
   const p = { stepId };
-  return {
-    initial: 'checking' as const,
+  const recordError = {
+    type: 'recordError' as const,
+    params: ({ event }: ErrorEvent) => ({ stepId, error: event.error }),
+  };
+  const attemptInput = ({ context }: { context: BuildContext }) => ({
+    stepId,
+    attempt: context.ledger[stepId]?.attempts ?? 1,
+  });
+  return buildMachineSetup.createStateConfig({
+    initial: 'checking',
     states: {
       checking: {
-        always: [{ guard: { type: 'isSkipped' as const, params: p }, target: 'skipped' }, { target: 'running' }],
+        always: [{ guard: { type: 'isSkipped', params: p }, target: 'skipped' }, { target: 'running' }],
       },
       running: {
-        entry: { type: 'markRunning' as const, params: p },
+        entry: { type: 'markRunning', params: p },
         invoke: {
           id: `run.${stepId}`,
-          src: 'runStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({
-            stepId,
-            attempt: context.ledger[stepId]?.attempts ?? 1,
-          }),
-          onDone: {
-            target: 'verifying',
-            actions: {
-              type: 'recordArtifacts' as const,
-              params: ({ event }: { event: { output: RunStepOutput } }) => ({
-                stepId,
-                artifacts: event.output.artifacts,
-              }),
+          src: 'runStep',
+          input: attemptInput,
+          onDone: [
+            {
+              guard: { type: 'runPaused', params: ({ event }) => ({ output: event.output }) },
+              target: '#build.cleanup',
+              actions: { type: 'markPaused', params: ({ event }) => ({ reason: event.output.pause ?? '' }) },
             },
-          },
-          onError: {
-            target: 'erred',
-            actions: {
-              type: 'recordError' as const,
-              params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }),
+            {
+              target: 'verifying',
+              actions: {
+                type: 'recordArtifacts',
+                params: ({ event }) => ({ stepId, artifacts: event.output.artifacts ?? [] }),
+              },
             },
-          },
+          ],
+          onError: { target: 'erred', actions: recordError },
         },
       },
       verifying: {
-        entry: { type: 'markStatus' as const, params: { stepId, status: 'verifying' as const } },
+        entry: { type: 'markStatus', params: { stepId, status: 'verifying' as const } },
         invoke: {
           id: `verify.${stepId}`,
-          src: 'verifyStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({
-            stepId,
-            attempt: context.ledger[stepId]?.attempts ?? 1,
-          }),
+          src: 'verifyStep',
+          input: attemptInput,
           onDone: { target: 'done' },
-          onError: {
-            target: 'erred',
-            actions: {
-              type: 'recordError' as const,
-              params: ({ event }: { event: { error: unknown } }) => ({ stepId, error: event.error }),
-            },
-          },
+          onError: { target: 'erred', actions: recordError },
         },
       },
       erred: {
-        always: [{ guard: { type: 'canRetry' as const, params: p }, target: 'retrying' }, { target: 'recovering' }],
+        always: [{ guard: { type: 'canRetry', params: p }, target: 'retrying' }, { target: 'recovering' }],
       },
       retrying: {
-        entry: { type: 'markStatus' as const, params: { stepId, status: 'retrying' as const } },
+        entry: { type: 'markStatus', params: { stepId, status: 'retrying' as const } },
         invoke: {
           id: `backoff.${stepId}`,
-          src: 'backoff' as const,
-          input: ({ context }: { context: BuildContext }) => {
+          src: 'backoff',
+          input: ({ context }) => {
             const attempts = context.ledger[stepId]?.attempts ?? 1;
             return {
               stepId,
@@ -308,27 +320,24 @@ function stepState(stepId: string, next: string | null) {
         },
       },
       recovering: {
-        entry: { type: 'markStatus' as const, params: { stepId, status: 'recovering' as const } },
+        entry: { type: 'markStatus', params: { stepId, status: 'recovering' as const } },
         invoke: {
           id: `undo.${stepId}`,
-          src: 'undoStep' as const,
-          input: ({ context }: { context: BuildContext }) => ({
-            stepId,
-            attempt: context.ledger[stepId]?.attempts ?? 1,
-          }),
+          src: 'undoStep',
+          input: attemptInput,
           onDone: { target: 'failed' },
           onError: { target: 'failed' },
         },
       },
       failed: {
-        entry: { type: 'markFailed' as const, params: p },
+        entry: { type: 'markFailed', params: p },
         always: { target: '#build.cleanup' },
       },
-      done: { type: 'final' as const, entry: { type: 'markDone' as const, params: p } },
-      skipped: { type: 'final' as const, entry: { type: 'markSkipped' as const, params: p } },
+      done: { type: 'final', entry: { type: 'markDone', params: p } },
+      skipped: { type: 'final', entry: { type: 'markSkipped', params: p } },
     },
-    onDone: next === null ? { target: '#build.cleanup', actions: 'markSucceeded' as const } : { target: next },
-  };
+    onDone: next === null ? { target: '#build.cleanup', actions: 'markSucceeded' } : { target: next },
+  });
 }
 
 /** Generates the build machine for an ordered list of step ids. */
@@ -340,7 +349,7 @@ export function createBuildMachine(stepIds: readonly string[]) {
   });
   return buildMachineSetup.createMachine({
     id: 'build',
-    initial: 'pipeline',
+    initial: 'ready',
     context: ({ input }) => {
       const ledger: Ledger = {};
       for (const s of input.steps) ledger[s.id] = input.ledger[s.id] ?? emptyLedgerEntry(s.id);
@@ -358,11 +367,29 @@ export function createBuildMachine(stepIds: readonly string[]) {
       };
     },
     states: {
+      // A signal that came before the start (while the lock was taken or --fresh removed trees) ends here,
+      // through the same cleanup and final states as any other.
+      ready: {
+        on: {
+          START: { target: 'pipeline' },
+          INTERRUPT: {
+            target: 'cleanup',
+            actions: { type: 'markInterrupted', params: ({ event }) => ({ signal: event.signal }) },
+          },
+        },
+      },
       pipeline: {
         initial: stepIds[0]!,
+        invoke: { id: 'monitor', src: 'monitor' },
         on: {
-          INTERRUPT: { target: 'cleanup', actions: 'markInterrupted' },
-          PAUSE: { target: 'cleanup', actions: 'markPaused' },
+          INTERRUPT: {
+            target: 'cleanup',
+            actions: { type: 'markInterrupted', params: ({ event }) => ({ signal: event.signal }) },
+          },
+          PAUSE: {
+            target: 'cleanup',
+            actions: { type: 'markPaused', params: ({ event }) => ({ reason: event.reason }) },
+          },
         },
         states: states as never,
       },
@@ -395,6 +422,13 @@ export function createBuildMachine(stepIds: readonly string[]) {
       interrupted: { type: 'final' },
       paused: { type: 'final' },
     },
+    output: ({ context }) => ({
+      outcome: context.outcome === 'running' ? 'failed' : context.outcome,
+      failedStep: context.failedStep,
+      interruptSignal: context.interruptSignal,
+      pauseReason: context.pauseReason,
+      current: context.outcome === 'succeeded' ? null : context.current,
+    }),
   });
 }
 

@@ -2,15 +2,27 @@
 
 export type ErrorCode = 'CONFIG' | 'USAGE' | 'STATE' | 'LOCKED' | 'COMMAND' | 'STEP' | 'UNSAFE';
 
+export interface ErrorOptions {
+  cause?: unknown;
+  hint?: string;
+  hintArgv?: readonly string[];
+}
+
 export class AilinuxError extends Error {
   readonly code: ErrorCode;
   /** A line telling the user how to get past this error. */
   readonly hint: string | undefined;
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
+  /**
+   * The command the hint suggests, as argv (e.g. ['ailinux', 'resume']): the CLI renders it with the user's own
+   * --work-dir and --config, so a pasted fix acts on the same build.
+   */
+  readonly hintArgv: readonly string[] | undefined;
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.hint = options.hint;
+    this.hintArgv = options.hintArgv;
   }
 }
 
@@ -23,12 +35,7 @@ export interface ConfigIssue {
 export class ConfigError extends AilinuxError {
   readonly issues: ConfigIssue[];
   readonly file: string | undefined;
-  constructor(
-    message: string,
-    issues: ConfigIssue[] = [],
-    file?: string,
-    options: { cause?: unknown; hint?: string } = {},
-  ) {
+  constructor(message: string, issues: ConfigIssue[] = [], file?: string, options: ErrorOptions = {}) {
     super('CONFIG', message, options);
     this.issues = issues;
     this.file = file;
@@ -36,14 +43,14 @@ export class ConfigError extends AilinuxError {
 }
 
 export class UsageError extends AilinuxError {
-  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+  constructor(message: string, options: ErrorOptions = {}) {
     super('USAGE', message, options);
   }
 }
 
 export class StateError extends AilinuxError {
   readonly backupPath: string | undefined;
-  constructor(message: string, options: { cause?: unknown; hint?: string; backupPath?: string } = {}) {
+  constructor(message: string, options: ErrorOptions & { backupPath?: string } = {}) {
     super('STATE', message, options);
     this.backupPath = options.backupPath;
   }
@@ -115,7 +122,7 @@ function commandLabel(argv: readonly string[]): string {
 export class StepError extends AilinuxError {
   readonly step: string;
   readonly transient: boolean;
-  constructor(step: string, message: string, options: { cause?: unknown; hint?: string; transient?: boolean } = {}) {
+  constructor(step: string, message: string, options: ErrorOptions & { transient?: boolean } = {}) {
     super('STEP', message, options);
     this.step = step;
     this.transient = options.transient ?? false;
@@ -123,7 +130,7 @@ export class StepError extends AilinuxError {
 }
 
 export class UnsafeOperationError extends AilinuxError {
-  constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
+  constructor(message: string, options: ErrorOptions = {}) {
     super('UNSAFE', message, options);
   }
 }

@@ -14,6 +14,7 @@ import { runStatusCommand } from './commands/status.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
 import { processIO, type CliIO } from './io.js';
+import type { UserFlags } from './hint.js';
 import { renderError } from './render-error.js';
 
 const workDirOption = () =>
@@ -62,7 +63,9 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .addOption(workDirOption())
     .option('--json', 'machine-readable output')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action((opts) => setExit(runStatusCommand(opts, io)));
+    .action((opts, cmd: Command) =>
+      setExit(runStatusCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
+    );
 
   program
     .command('plan')
@@ -138,8 +141,19 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
 /** Runs the CLI and resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIO = processIO(argv)): Promise<number> {
   let code: number = EXIT.ok;
+  // the flags the user typed, so a fix line names the same work dir and config
+  let flags: UserFlags = {};
   const program = createProgram(io, (c) => {
     code = c;
+  });
+  program.hook('preAction', (_, action) => {
+    const opts = action.opts<{ workDir?: string; config?: string }>();
+    flags = {
+      ...(action.getOptionValueSource('workDir') === 'cli' && opts.workDir !== undefined
+        ? { workDir: opts.workDir }
+        : {}),
+      ...(opts.config !== undefined ? { config: opts.config } : {}),
+    };
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -154,7 +168,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
         return EXIT.ok;
       return EXIT.usage;
     }
-    io.stderr.write(`${renderError(error)}\n`);
+    io.stderr.write(`${renderError(error, flags)}\n`);
     return exitCodeForError(error);
   }
 }

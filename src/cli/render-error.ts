@@ -1,8 +1,9 @@
 /** Turns errors into the messages a user reads: what went wrong, the field or command, and the fix. */
 import { AilinuxError, CommandError, ConfigError, LockHeldError } from '../errors.js';
 import { showValue } from '../config/load.js';
+import { renderHintCommand, type UserFlags } from './hint.js';
 
-export function renderError(error: unknown): string {
+export function renderError(error: unknown, flags: UserFlags = {}): string {
   const lines: string[] = [];
   if (error instanceof ConfigError) {
     lines.push(`ailinux: ${error.message}`);
@@ -21,5 +22,6 @@ export function renderError(error: unknown): string {
     lines.push(`ailinux: internal error: ${(error as Error)?.stack ?? String(error)}`);
   }
   if (error instanceof AilinuxError && error.hint) lines.push(`  fix: ${error.hint}`);
+  if (error instanceof AilinuxError && error.hintArgv) lines.push(`  run: ${renderHintCommand(error.hintArgv, flags)}`);
   return lines.join('\n');
 }

@@ -120,6 +120,7 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
         null,
         `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`,
       );
+      if (entry.error.hint) mark(nodeId, null, `fix: ${truncate(entry.error.hint, 90)}`);
     }
     // a skipped step's attempts are those of the run that made its checkpoint
     if (entry.attempts > 1 && s !== 'skipped') {

@@ -237,14 +237,18 @@ export async function runPreflight(
 }
 
 /** One line per problem, and one apt-get line for every missing package. */
-export function describeProblems(problems: readonly PreflightProblem[]): { message: string; hint: string } {
+export function describeProblems(problems: readonly PreflightProblem[]): {
+  message: string;
+  hint: string;
+  hintArgv?: string[];
+} {
   const pkgs = [...new Set(problems.map((p) => p.pkg).filter((p): p is string => p !== undefined))];
   const message = `the host is not ready for this build (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.map((p) => `${p.what} [fix: ${p.fix}]`).join('; ')}`;
   const hint =
     pkgs.length > 0
       ? `apt-get install ${pkgs.join(' ')}; then run the build again`
       : 'fix the problems listed, then run the build again';
-  return { message, hint };
+  return pkgs.length > 0 ? { message, hint, hintArgv: ['apt-get', 'install', ...pkgs] } : { message, hint };
 }
 
 export function createPreflightStep(deps: {
@@ -264,8 +268,8 @@ export function createPreflightStep(deps: {
       const problems = await runPreflight(ctx, deps.probe, deps.steps(ctx.config));
       for (const p of problems) ctx.log.info(`problem: ${p.what}; fix: ${p.fix}`);
       if (problems.length > 0) {
-        const { message, hint } = describeProblems(problems);
-        throw new StepError(STEP, message, { hint });
+        const { message, hint, hintArgv } = describeProblems(problems);
+        throw new StepError(STEP, message, hintArgv ? { hint, hintArgv } : { hint });
       }
       ctx.log.info('the host is ready');
       return [];

@@ -1,4 +1,5 @@
 /** report: what was built, from what, how long each step took, and every artifact with its checksum. */
+import { quoteArgv } from '../runtime/runner.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
@@ -36,6 +37,8 @@ export interface BuildReport {
   steps: Array<
     Pick<LedgerEntry, 'id' | 'status' | 'attempts' | 'durationMs' | 'fingerprint' | 'artifacts' | 'reason'> & {
       resources: StepResourcePeaks | null;
+      /** Only a step that ended in error has one, with the fix it gave. */
+      error?: LedgerEntry['error'];
     }
   >;
   packages: Array<{ name: string; version: string }>;
@@ -85,6 +88,8 @@ export function buildReport(ctx: StepContext, deps: Omit<ReportDeps, 'renderHtml
         fingerprint: e?.fingerprint ?? null,
         artifacts: e?.artifacts ?? [],
         reason: e?.reason ?? null,
+        // a step that failed an attempt and then succeeded has no error left; a report of a failed run keeps its fix
+        ...(e?.error ? { error: e.error } : {}),
         resources: peaks[id] ?? null,
       };
     }),
@@ -107,6 +112,9 @@ export function renderReportText(report: BuildReport): string {
     lines.push(
       `${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur.padEnd(11)}${res}${s.reason ? `  (${s.reason})` : ''}`.trimEnd(),
     );
+    if (s.error) lines.push(`${' '.repeat(18)}error: ${s.error.message}`);
+    if (s.error?.hint) lines.push(`${' '.repeat(18)}fix: ${s.error.hint}`);
+    if (s.error?.hintArgv) lines.push(`${' '.repeat(18)}run: ${quoteArgv(s.error.hintArgv)}`);
   }
   lines.push('', `packages (${report.packages.length}):`);
   for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);

@@ -14,7 +14,6 @@ import { layersFor, ownLayer, type LayerStep } from '../../src/runtime/layers.js
 import { workPaths, type WorkPaths } from '../../src/runtime/paths.js';
 import { allSteps } from '../../src/steps/registry.js';
 import type { StepContext } from '../../src/steps/types.js';
-import type { Ledger } from '../../src/types.js';
 
 export type ProfileName = 'minimal' | 'ailinux';
 
@@ -39,7 +38,7 @@ export function removeWorkDir(dir: string): void {
 /** The profile's steps as the layer code sees them (id and layer kind, from the registry). */
 export function layerSteps(config: BuildConfig): LayerStep[] {
   return config.steps.map((id) => {
-    const def = allSteps.find((s) => s.id === id);
+    const def = allSteps().find((s) => s.id === id);
     if (!def) throw new Error(`unknown step ${id}`);
     return { id: def.id, layer: def.layer };
   });
@@ -74,10 +73,8 @@ export interface StepContextOptions {
   workDir: string;
   stepId: string;
   runner?: FakeRunner;
-  ledger?: Ledger;
   sourceDateEpoch?: number | null;
   cores?: number;
-  toolVersion?: string;
 }
 
 export function stepContext(options: StepContextOptions): TestStepContext {
@@ -93,10 +90,8 @@ export function stepContext(options: StepContextOptions): TestStepContext {
     log: { info: (m) => infos.push(m), line: () => {} },
     signal: new AbortController().signal,
     layers: layersFor(steps, index, paths.layersDir, paths.mntDir),
-    ledger: options.ledger ?? {},
     sourceDateEpoch: options.sourceDateEpoch ?? null,
     cores: options.cores ?? 2,
-    toolVersion: options.toolVersion ?? '0.0.0-test',
     infos,
   };
 }
@@ -115,10 +110,8 @@ export function layerlessContext(
     log: { info: () => {}, line: () => {} },
     signal: new AbortController().signal,
     layers: { own: null, below: [], mountPoint: '/nonexistent' },
-    ledger: {},
     sourceDateEpoch,
     cores: 2,
-    toolVersion: 'test',
   };
 }
 

@@ -28,12 +28,15 @@ function input(skip: Record<string, string> = {}): BuildMachineInput {
 /** The events a running build can meet: each actor's success or failure, and an interrupt. */
 function outcomeEvents() {
   const events: Array<{ type: string; [k: string]: unknown }> = [
+    { type: 'START' },
     { type: 'INTERRUPT', signal: 'SIGINT' },
     { type: 'PAUSE', reason: 'disk: 10 MiB free' },
   ];
   for (const id of STEPS) {
     events.push(
       { type: `xstate.done.actor.run.${id}`, output: { artifacts: [{ path: `layers/${id}`, kind: 'dir' }] } },
+      // the run found too little disk to start: the machine pauses on its runPaused guard
+      { type: `xstate.done.actor.run.${id}`, output: { pause: `disk: ${id} needs more` } },
       { type: `xstate.error.actor.run.${id}`, error: { message: 'network down', code: 'COMMAND', transient: true } },
       {
         type: `xstate.error.actor.run.${id}`,

@@ -74,6 +74,7 @@ async function runOnce(
   // what the engine writes to disk after every transition: a deep copy, as JSON would make it
   actor.subscribe((s) => h.persisted.push(JSON.parse(JSON.stringify(s.context.ledger))));
   actor.start();
+  actor.send({ type: 'START' });
   await toPromise(actor);
   return { snapshot: actor.getSnapshot(), plan };
 }

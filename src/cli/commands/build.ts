@@ -1,10 +1,12 @@
 /** ailinux build / resume: run the machine, map its outcome to an exit code, print what to do next. */
 import path from 'node:path';
-import { BuildSession, type BuildRequest } from '../../engine/build.js';
+import type { BuildRequest } from '../../engine/build.js';
+import { BuildRun } from '../../engine/build-run.js';
 import { createProgressView, formatDuration } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
+import { renderHintCommand, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
 
 export interface BuildCommandOptions {
@@ -40,7 +42,7 @@ export async function runBuildCommand(
     fresh: options.fresh === true,
     commandLine: io.commandLine,
   };
-  const session = new BuildSession(request, { view, warn: (m) => view.message(`warning: ${m}`), env: io.env });
+  const session = new BuildRun(request, { view, warn: (m) => view.message(`warning: ${m}`), env: io.env });
   const handlers = HANDLED_SIGNALS.map((signal) => {
     const handler = () => session.interrupt(signal);
     process.on(signal, handler);
@@ -50,7 +52,12 @@ export async function runBuildCommand(
     const started = Date.now();
     const result = await session.run();
     const { paths } = result;
-    const resume = `ailinux resume --work-dir ${path.relative(io.cwd, paths.workDir) || '.'}`;
+    // fix lines carry the user's own --work-dir and --config, so a pasted command acts on this build
+    const flags: UserFlags = {
+      workDir: path.relative(io.cwd, paths.workDir) || '.',
+      ...(options.config ? { config: options.config } : {}),
+    };
+    const resume = renderHintCommand(['ailinux', 'resume'], flags);
     if (result.outcome === 'succeeded') {
       const iso = result.state.ledger['iso']?.artifacts.find((a) => a.path.endsWith('.iso'));
       io.stderr.write(
@@ -80,6 +87,8 @@ export async function runBuildCommand(
     if (e?.exitCode !== undefined && e.exitCode !== null) lines.push(`  exit code: ${e.exitCode}`);
     if (e?.signal) lines.push(`  signal: ${e.signal}`);
     if (e?.stderrTail) lines.push('  stderr (last lines):', ...e.stderrTail.split('\n').map((l) => `    ${l}`));
+    if (e?.hint) lines.push(`  fix: ${e.hint}`);
+    if (e?.hintArgv) lines.push(`  run: ${renderHintCommand(e.hintArgv, flags)}`);
     lines.push(`  log: ${stepLogPath(paths.stepLogsDir, step)}`);
     lines.push(`  after fixing the cause, continue with: ${resume}`);
     io.stderr.write(`${lines.join('\n')}\n`);

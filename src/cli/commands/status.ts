@@ -1,4 +1,5 @@
 /** ailinux status: each step's state, durations, attempts and last error. Reads only; needs no root. */
+import { renderHintCommand, type UserFlags } from '../hint.js';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { formatDuration } from '../../engine/progress.js';
@@ -112,7 +113,7 @@ export function statusReport(workDir: string): StatusReport {
   };
 }
 
-export function renderStatus(report: StatusReport): string {
+export function renderStatus(report: StatusReport, flags: UserFlags = {}): string {
   if (!report.exists) return `no build in ${report.workDir}\n`;
   const lock = report.lock;
   const stopped = report.outcome === 'running' && ownerGone(lock);
@@ -125,9 +126,14 @@ export function renderStatus(report: StatusReport): string {
   if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
   const lockLine = renderStatusLock(lock);
   if (lockLine) head.push(lockLine);
-  const rows = report.steps.map((s) =>
+  const rows = report.steps.flatMap((s) => [
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
-  );
+    // a failed step's fix, as the step gave it, under its row, with its command ready to paste
+    ...(s.status === 'failed' && s.error?.hint ? [`${' '.repeat(16)} fix: ${s.error.hint}`] : []),
+    ...(s.status === 'failed' && s.error?.hintArgv
+      ? [`${' '.repeat(16)} run: ${renderHintCommand(s.error.hintArgv, flags)}`]
+      : []),
+  ]);
   const table = `${head.join('\n')}\n\n${'step'.padEnd(16)} ${'status'.padEnd(11)} ${'duration'.padStart(10)} ${'attempts'.padStart(8)}  note\n${rows.join('\n')}\n`;
   return report.details ? `${table}\n${renderStatusDetails(report.details)}` : table;
 }
@@ -147,8 +153,15 @@ function renderStatusLock(lock: StatusLock | null): string | null {
   }
 }
 
-export function runStatusCommand(options: { workDir: string; json?: boolean }, io: CliIO): number {
+export function runStatusCommand(
+  options: { workDir: string; json?: boolean; workDirGiven?: boolean },
+  io: CliIO,
+): number {
   const report = statusReport(options.workDir);
-  io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+  io.stdout.write(
+    options.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : renderStatus(report, options.workDirGiven ? { workDir: options.workDir } : {}),
+  );
   return 0;
 }

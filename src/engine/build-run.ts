@@ -1,0 +1,597 @@
+/**
+ * The applier: one `ailinux build` or `resume`. It prepares (work dir, config, steps; writes nothing), takes the
+ * lock, plans from the ledger, records the run, and drives the build machine with the actors that run the steps.
+ * The ledger and the machine snapshot are written durably after every transition; the outcome is the machine's
+ * output. Resume is driven by the ledger, never by restoring invoked actors.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
+import {
+  type BuildActor,
+  type BuildEvent,
+  type BuildMachineOutput,
+  type BuildSnapshot,
+  createBuildMachine,
+  type RunStepOutput,
+} from '../../machines/build-machine.js';
+import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
+import { StateStore } from '../../state/store.js';
+import type { LoadedConfig } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { ExecaRunner } from '../runtime/execa-runner.js';
+import { layersFor } from '../runtime/layers.js';
+import { acquireLock } from '../runtime/lock.js';
+import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
+import { type WorkPaths, workPaths } from '../runtime/paths.js';
+import { reapOrphans } from '../runtime/process-groups.js';
+import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
+import type { Runner } from '../runtime/runner.js';
+import { assertNoMountsUnder, removeTree } from '../runtime/safe-remove.js';
+import { endedSteps, SafetyRecorder } from '../runtime/session.js';
+import { checkWorkDir } from '../runtime/work-dir.js';
+import { artifactPresent } from '../steps/artifacts.js';
+import { resolveSteps } from '../steps/registry.js';
+import type { StepContext, StepDef } from '../steps/types.js';
+import type { BuildOutcome, Ledger, StepStatus } from '../types.js';
+import {
+  type BuildDeps,
+  type BuildRequest,
+  type BuildResult,
+  diskShortfall,
+  machineVersion,
+  parseSourceDateEpoch,
+  type RunnerHooks,
+  resolveBuildConfig,
+  safePeek,
+  WORK_ID_ENV,
+} from './build.js';
+import { loggingRunner, openBuildLogger, openStepLog } from './build-log.js';
+import { fingerprintSteps } from './fingerprint.js';
+import { type PlanEntry, planBuild } from './planner.js';
+import type { ProgressView } from './progress.js';
+import { composeSteps } from './steps.js';
+
+/** What `prepare` found: everything a build needs to know before it writes anything. */
+interface Prepared {
+  paths: WorkPaths;
+  loaded: LoadedConfig;
+  steps: StepDef[];
+  sourceDateEpoch: number | null;
+}
+
+/** What `plan` decided, from the config and the ledger on disk. */
+interface Planned {
+  runId: string;
+  workId: string;
+  ledger: Ledger;
+  plan: PlanEntry[];
+}
+
+export class BuildRun {
+  private actor: BuildActor | null = null;
+  private runner: Runner | null = null;
+  private interrupts = 0;
+  /** A signal that came before the machine existed (locking, reaping, --fresh removal); delivered at its start. */
+  private pendingSignal: NodeJS.Signals | null = null;
+  /** Step work still settling after its actor was stopped; cleanup waits for it. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly request: BuildRequest,
+    private readonly deps: BuildDeps,
+  ) {}
+
+  /** First signal: stop the running step and clean up. Second: KILL our own process groups. */
+  interrupt(signal: NodeJS.Signals): void {
+    this.interrupts++;
+    if (this.interrupts > 1) {
+      this.deps.view.message(`${signal} again: killing the build's own process groups now`);
+      this.runner?.signalAll('SIGKILL');
+      return;
+    }
+    this.deps.view.message(`${signal}: stopping the current step and cleaning up (press Ctrl-C again to kill at once)`);
+    if (this.actor) this.actor.send({ type: 'INTERRUPT', signal });
+    else this.pendingSignal = signal;
+  }
+
+  async run(): Promise<BuildResult> {
+    const prepared = this.prepare();
+    fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
+    const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
+    try {
+      const store = StateStore.open(prepared.paths.stateFile);
+      const previous = store.load();
+      this.refuseUnfinished(previous, prepared.paths);
+      if (previous) await this.reapLeftovers(previous);
+      const planned = this.plan(prepared, previous);
+      const record = this.startRecord(store, prepared, planned, previous);
+      if (previous && this.request.fresh) await this.discardForFresh(prepared.paths);
+      const logger = openBuildLogger(prepared.paths.buildLog, planned.runId);
+      logger.info(
+        {
+          command: this.request.command,
+          profile: record.state.profile,
+          workDir: prepared.paths.workDir,
+          plan: planned.plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })),
+        },
+        'build started',
+      );
+      for (const p of planned.plan)
+        if (p.action === 'run' && p.undoFirst) this.deps.view.message(`${p.id}: ${p.reasons[0]}`);
+      this.runner = this.createRunner(record, planned.workId);
+      const actor = this.createMachineActor(prepared, planned, record, this.runner, logger);
+      this.actor = actor;
+      this.follow(actor, record, logger);
+      const output = await this.drive(actor, logger);
+      return this.finish(output, record, logger, prepared, planned);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Work dir, SOURCE_DATE_EPOCH, config and steps. Writes nothing: a bad config or nothing to resume stops here. */
+  private prepare(): Prepared {
+    const { request, deps } = this;
+    const workDir = checkWorkDir(request.workDir);
+    const paths = workPaths(workDir);
+    const sourceDateEpoch = parseSourceDateEpoch(deps.env ?? process.env);
+    const loaded = resolveBuildConfig(request, request.command === 'resume' ? safePeek(paths.stateFile) : null);
+    const steps = resolveSteps(loaded.config);
+    if (request.command === 'resume' && !fs.existsSync(paths.stateFile)) {
+      throw new UsageError(`there is no build to resume in ${workDir}`, {
+        hint: 'start one with `ailinux build`',
+        hintArgv: ['ailinux', 'build'],
+      });
+    }
+    return { paths, loaded, steps, sourceDateEpoch };
+  }
+
+  /** `build` without --fresh never starts over an unfinished build: that would throw its checkpoints away. */
+  private refuseUnfinished(previous: StateFile | null, paths: WorkPaths): void {
+    if (this.request.command !== 'build' || !previous || previous.outcome === 'succeeded' || this.request.fresh) return;
+    const where =
+      previous.current ??
+      Object.values(previous.ledger).find((e) => e.status === 'failed' || e.status === 'interrupted')?.id;
+    throw new UsageError(
+      `${paths.workDir} holds an unfinished build (${previous.outcome}${where ? ` at ${where}` : ''})`,
+      {
+        hint: 'continue it with `ailinux resume`, or start over by adding --fresh to this command',
+        hintArgv: ['ailinux', 'resume'],
+      },
+    );
+  }
+
+  /** The ledger carried over (none with --fresh), the fingerprints and the plan; a step to redo starts afresh. */
+  private plan(prepared: Prepared, previous: StateFile | null): Planned {
+    const { steps, loaded, paths, sourceDateEpoch } = prepared;
+    if (previous && previous.machineVersion !== machineVersion(steps)) {
+      this.deps.view.message(
+        'the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)',
+      );
+    }
+    const workId = previous?.workId ?? crypto.randomUUID();
+    const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${crypto.randomBytes(3).toString('hex')}`;
+    const ledger: Ledger = {};
+    if (previous && !this.request.fresh)
+      for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
+    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch });
+    const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
+    for (const p of plan) {
+      const old = ledger[p.id];
+      // A step this run will redo is pending until it starts, with no checkpoint: neither status nor a later plan
+      // (after a pause before the step) may take an old run's result or fingerprint for it.
+      if (p.action === 'run' && old) ledger[p.id] = { ...emptyEntryOf(old.id), attempts: 0 };
+    }
+    return { runId, workId, ledger, plan };
+  }
+
+  /** The state of this run, its session-safety record, and the first durable write. */
+  private startRecord(store: StateStore, prepared: Prepared, planned: Planned, previous: StateFile | null): RunRecord {
+    const { request } = this;
+    const { loaded, steps, paths } = prepared;
+    const now = new Date().toISOString();
+    const state: StateFile = {
+      schemaVersion: STATE_SCHEMA_VERSION,
+      machineVersion: machineVersion(steps),
+      workId: planned.workId,
+      runId: planned.runId,
+      profile: loaded.config.name,
+      configSource: loaded.source,
+      config: redactConfig(loaded.config),
+      outcome: 'running',
+      createdAt: previous && !request.fresh ? previous.createdAt : now,
+      updatedAt: now,
+      order: steps.map((s) => s.id),
+      ledger: planned.ledger,
+      snapshot: null,
+      current: null,
+      interruptSignal: null,
+      processes: [],
+      history: [
+        ...(previous?.history ?? []),
+        {
+          runId: planned.runId,
+          command: request.command,
+          startedAt: now,
+          endedAt: null,
+          outcome: 'running' as BuildOutcome,
+        },
+      ].slice(-50),
+      resources: {},
+    };
+    // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
+    const safety = new SafetyRecorder(planned.runId, request.fresh ? null : previous?.safety);
+    state.safety = safety.record;
+    safety.check(null, 'start');
+    // --fresh refuses a mount under the work dir before it touches anything, the ledger included.
+    if (previous && request.fresh) assertNoMountsUnder(paths.workDir);
+    const record = new RunRecord(store, state, safety);
+    record.persist();
+    return record;
+  }
+
+  /** Only once the emptied ledger is on disk: a kill mid-removal must not leave checkpoints that trust half-deleted trees. */
+  private async discardForFresh(paths: WorkPaths): Promise<void> {
+    this.deps.view.message("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
+    for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) {
+      await removeTree(dir, { within: paths.workDir });
+    }
+  }
+
+  /** Every command carries the work dir's marker; every process group it starts or ends is persisted at once. */
+  private createRunner(record: RunRecord, workId: string): Runner {
+    const hooks: RunnerHooks = {
+      baseEnv: { [WORK_ID_ENV]: workId },
+      onSpawn: (group) => {
+        record.state.processes.push(group);
+        record.persist();
+      },
+      onExit: (pgid) => {
+        record.state.processes = record.state.processes.filter((p) => p.pgid !== pgid);
+        record.persist();
+      },
+    };
+    return (this.deps.createRunner ?? defaultRunner)(hooks);
+  }
+
+  /** The machine with the engine's actors: each step function, the resource monitor and the cleanup. */
+  private createMachineActor(
+    prepared: Prepared,
+    planned: Planned,
+    record: RunRecord,
+    runner: Runner,
+    logger: Logger,
+  ): BuildActor {
+    const { paths, loaded, steps, sourceDateEpoch } = prepared;
+    const { runId, ledger, plan } = planned;
+    const view = this.deps.view;
+    // the report step reads this run's ledger and resource figures when it runs, and renders HTML through inspect
+    const runSteps = composeSteps(steps, {
+      runId,
+      buildLog: paths.buildLog,
+      ledger: () => this.actor?.getSnapshot().context.ledger ?? ledger,
+      resourcePeaks: () => record.state.resources ?? {},
+    });
+    const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
+    const contextFor = (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
+      const index = stepIndex.get(stepId)!;
+      const step = runSteps[index]!;
+      const log = openStepLog(paths.stepLogsDir, stepId, logger, lineSink);
+      const ctx: StepContext = {
+        config: loaded.config,
+        paths,
+        runner: loggingRunner(runner, log, logger, stepId),
+        log,
+        signal,
+        layers: layersFor(steps, index, paths.layersDir, paths.mntDir),
+        sourceDateEpoch,
+        cores: os.availableParallelism(),
+        baseDir: loaded.baseDir,
+      };
+      return { step, ctx, log };
+    };
+    const track = <T>(work: Promise<T>): Promise<T> => {
+      this.inFlight.add(work);
+      void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+      return work;
+    };
+    type StepInput = { stepId: string; attempt: number };
+    const machine = createBuildMachine(steps.map((s) => s.id)).provide({
+      actors: {
+        runStep: fromPromise<RunStepOutput, StepInput>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal, (line) => view.stepLine(input.stepId, line));
+              try {
+                log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
+                // Not enough disk to start: the machine pauses the build (its runPaused guard); nothing was touched.
+                const shortfall = diskShortfall(step, loaded.config, paths.workDir);
+                if (shortfall) return { pause: shortfall };
+                // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
+                await step.undo(ctx);
+                return { artifacts: await step.run(ctx) };
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
+        verifyStep: fromPromise<void, StepInput>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal);
+              try {
+                await step.verify(ctx);
+                log.info('verified');
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
+        undoStep: fromPromise<void, StepInput>(({ input, signal }) =>
+          track(
+            (async () => {
+              const { step, ctx, log } = contextFor(input.stepId, signal);
+              try {
+                log.info('undoing the failed step');
+                await step.undo(ctx);
+              } finally {
+                log.close();
+              }
+            })(),
+          ),
+        ),
+        monitor: fromCallback<BuildEvent>(({ sendBack }) =>
+          watchResources({
+            dir: paths.workDir,
+            intervalMs: loaded.config.resources.sampleIntervalMs,
+            floorMb: loaded.config.resources.minFreeDiskMb,
+            currentStep: () => this.actor?.getSnapshot().context.current ?? null,
+            record: (step, sample) => record.addSample(step, sample),
+            pause: (reason) => sendBack({ type: 'PAUSE', reason }),
+          }),
+        ),
+        cleanup: fromPromise(async () => {
+          await runner.drain();
+          // A stopped step's own work (a layer removal, a file being written) settles before the state is final.
+          await Promise.allSettled([...this.inFlight]);
+          const left = mountsUnder(paths.workDir, readMountinfo());
+          for (const m of left) {
+            this.deps.warn(
+              `a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`,
+            );
+          }
+          logger.info({ mountsLeft: left.length }, 'cleanup finished');
+        }),
+      },
+    });
+    return createActor(machine, {
+      input: {
+        runId,
+        retry: loaded.config.retry,
+        ledger,
+        steps: plan.map((p) => ({
+          id: p.id,
+          fingerprint: p.fingerprint,
+          material: p.material,
+          skipReason: p.action === 'skip' ? p.reasons[0]! : null,
+        })),
+      },
+    });
+  }
+
+  /** After every transition: the ledger and snapshot into the state, a safety check per ended step, a durable write. */
+  private follow(actor: BuildActor, record: RunRecord, logger: Logger): void {
+    let seen: Ledger = { ...record.state.ledger };
+    let pausedSeen = false;
+    actor.subscribe({
+      next: (snapshot: BuildSnapshot) => {
+        const { state } = record;
+        state.ledger = snapshot.context.ledger;
+        state.current = snapshot.context.current;
+        state.interruptSignal = snapshot.context.interruptSignal;
+        state.snapshot = actor.getPersistedSnapshot();
+        for (const id of endedSteps(seen, snapshot.context.ledger)) record.safety.check(id, 'step');
+        record.persist();
+        if (snapshot.context.outcome === 'paused' && !pausedSeen) {
+          pausedSeen = true;
+          this.deps.view.message(`pausing: ${snapshot.context.pauseReason ?? 'not enough resources'}`);
+        }
+        seen = reportTransitions(seen, snapshot.context.ledger, this.deps.view, logger);
+      },
+      error: (error) => logger.error({ err: error }, 'machine error'),
+    });
+  }
+
+  /** Starts the machine; a signal that came before is its first event. Resolves with the machine's output. */
+  private async drive(actor: BuildActor, logger: Logger): Promise<BuildMachineOutput> {
+    actor.start();
+    if (this.pendingSignal) {
+      logger.info({ signal: this.pendingSignal }, 'interrupted before the first step');
+      actor.send({ type: 'INTERRUPT', signal: this.pendingSignal });
+    }
+    actor.send({ type: 'START' });
+    try {
+      return await toPromise(actor);
+    } catch (error) {
+      // A bug in the machine or an actor it does not catch: the build failed where it stood, and the log says why.
+      logger.error({ err: error }, 'the build machine stopped with an error');
+      const { context } = actor.getSnapshot();
+      return {
+        outcome: 'failed',
+        failedStep: context.failedStep ?? context.current,
+        interruptSignal: context.interruptSignal,
+        pauseReason: context.pauseReason,
+        current: context.current,
+      };
+    }
+  }
+
+  /** Records the machine's output in the state and the history, with the last safety check, and reports it. */
+  private finish(
+    output: BuildMachineOutput,
+    record: RunRecord,
+    logger: Logger,
+    prepared: Prepared,
+    planned: Planned,
+  ): BuildResult {
+    const { state } = record;
+    state.outcome = output.outcome;
+    state.pauseReason = output.pauseReason;
+    state.current = output.current;
+    const last = state.history[state.history.length - 1]!;
+    last.endedAt = new Date().toISOString();
+    last.outcome = output.outcome;
+    record.safety.check(state.current, 'end');
+    record.persist();
+    this.deps.view.close();
+    const stateWrites = record.writeStats();
+    logger.info({ outcome: output.outcome, failedStep: output.failedStep, stateWrites }, 'build finished');
+    return {
+      outcome: output.outcome,
+      pauseReason: output.pauseReason,
+      failedStep: output.failedStep,
+      signal: output.interruptSignal,
+      state,
+      plan: planned.plan,
+      paths: prepared.paths,
+      stateWrites,
+    };
+  }
+
+  /** Ends what a crashed earlier run of this work dir left running, and nothing else. */
+  private async reapLeftovers(previous: StateFile): Promise<void> {
+    const { killed } = await reapOrphans({
+      groups: previous.processes,
+      marker: { name: WORK_ID_ENV, value: previous.workId },
+    });
+    if (killed.length > 0)
+      this.deps.warn(
+        `ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`,
+      );
+  }
+}
+
+/** The state of one run, and every durable write of it with its duration. */
+class RunRecord {
+  private readonly writes: number[] = [];
+
+  constructor(
+    private readonly store: StateStore,
+    readonly state: StateFile,
+    readonly safety: SafetyRecorder,
+  ) {}
+
+  persist(): void {
+    this.writes.push(this.store.save(this.state).ms);
+  }
+
+  addSample(step: string, sample: ResourceSample): void {
+    this.state.resources ??= {};
+    const resources = this.state.resources;
+    resources[step] = addSample(resources[step], sample);
+  }
+
+  writeStats(): BuildResult['stateWrites'] {
+    const count = this.writes.length;
+    return {
+      count,
+      meanMs: this.writes.reduce((a, b) => a + b, 0) / Math.max(1, count),
+      maxMs: Math.max(0, ...this.writes),
+    };
+  }
+}
+
+export interface ResourceWatch {
+  dir: string;
+  intervalMs: number;
+  floorMb: number;
+  currentStep(): string | null;
+  record(step: string, sample: ResourceSample): void;
+  pause(reason: string): void;
+  /** Tests pass their own sampler. */
+  sample?: (dir: string) => ResourceSample;
+}
+
+/** Samples disk, memory and load while a step runs; asks for a pause once when free disk falls below the floor. */
+export function watchResources(watch: ResourceWatch): () => void {
+  const sample = watch.sample ?? sampleResources;
+  let paused = false;
+  const timer = setInterval(() => {
+    const step = watch.currentStep();
+    if (!step || paused) return;
+    let s: ResourceSample;
+    try {
+      s = sample(watch.dir);
+    } catch {
+      return;
+    }
+    watch.record(step, s);
+    if (toMb(s.diskFreeBytes) < watch.floorMb) {
+      paused = true;
+      watch.pause(
+        `disk: ${toMb(s.diskFreeBytes)} MiB free in ${watch.dir}, below the floor of ${watch.floorMb} MiB (resources.minFreeDiskMb)`,
+      );
+    }
+  }, watch.intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function emptyEntryOf(id: string): Ledger[string] {
+  return {
+    id,
+    status: 'pending',
+    fingerprint: null,
+    material: null,
+    attempts: 0,
+    startedAt: null,
+    endedAt: null,
+    durationMs: null,
+    artifacts: [],
+    error: null,
+    reason: null,
+    runId: null,
+  };
+}
+
+/** The config as stored in the state: the live user's password is not kept on disk. */
+function redactConfig(config: LoadedConfig['config']): LoadedConfig['config'] {
+  return { ...config, liveUser: { ...config.liveUser, password: '(not stored)' } };
+}
+
+function defaultRunner(hooks: RunnerHooks): Runner {
+  return new ExecaRunner({ baseEnv: hooks.baseEnv, onSpawn: hooks.onSpawn, onExit: hooks.onExit });
+}
+
+const TERMINAL: readonly StepStatus[] = ['done', 'skipped', 'failed', 'interrupted'];
+
+/** Tells the view and the log about each step whose status changed in this transition. */
+function reportTransitions(before: Ledger, after: Ledger, view: ProgressView, logger: Logger): Ledger {
+  for (const entry of Object.values(after)) {
+    const was = before[entry.id];
+    if (was?.status === entry.status && was.attempts === entry.attempts) continue;
+    logger.info(
+      { step: entry.id, status: entry.status, attempts: entry.attempts, error: entry.error ?? undefined },
+      `step ${entry.status}`,
+    );
+    if (entry.status === 'running') view.stepStarted(entry.id, entry.attempts);
+    else if (entry.status === 'retrying')
+      view.stepEnded(
+        entry.id,
+        'retrying',
+        null,
+        `attempt ${entry.attempts} failed: ${entry.error?.message ?? ''}; retrying`,
+      );
+    else if (TERMINAL.includes(entry.status)) {
+      const note =
+        entry.status === 'skipped' ? (entry.reason ?? '') : entry.attempts > 1 ? `${entry.attempts} attempts` : '';
+      view.stepEnded(entry.id, entry.status, entry.status === 'skipped' ? null : entry.durationMs, note);
+    }
+  }
+  return after;
+}
