@@ -79,6 +79,21 @@ describe('planner', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('runs a pending step even when its recorded fingerprint still matches (a pause before it started)', () => {
+    const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
+    const ledger = doneLedger(fps);
+    ledger['squashfs'] = { ...ledger['squashfs']!, status: 'pending' };
+    const plan = planBuild(fps, ledger, () => true);
+    expect(plan.find((p) => p.id === 'squashfs')).toMatchObject({
+      action: 'run',
+      reasons: ['it has not completed in this work dir'],
+      undoFirst: false,
+    });
+    expect(plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual(
+      steps.map((s) => s.id).slice(steps.findIndex((s) => s.id === 'squashfs')),
+    );
+  });
+
   it('reruns a step whose output is gone', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
     const plan = planBuild(fps, doneLedger(fps), (a) => a.path !== 'x/iso');
@@ -88,7 +103,8 @@ describe('planner', () => {
 
   it('undoes first a step that was running, interrupted or failed', () => {
     const fps = fingerprintSteps(steps, base.config, base.baseDir, env);
-    for (const status of ['running', 'interrupted', 'failed', 'recovering'] as const) {
+    // verifying too: a crash while the step checked its own output leaves that output suspect
+    for (const status of ['running', 'verifying', 'retrying', 'interrupted', 'failed', 'recovering'] as const) {
       const ledger = doneLedger(fps);
       ledger['packages'] = { ...ledger['packages']!, status };
       const p = planBuild(fps, ledger, () => true).find((x) => x.id === 'packages')!;
