@@ -201,15 +201,16 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
     {
       path: base.join('.') || '(top level)',
       value: secret ? maskSecret(value) : value,
-      expected: describeExpected(issue),
+      expected: describeExpected(issue, value),
     },
   ];
 }
 
-function describeExpected(issue: z.core.$ZodIssue): string {
+/** `value` is the one the issue is about: zod 4 issues do not carry their input. */
+function describeExpected(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? `a value (the field is required): ${issue.expected}` : `${issue.expected}`;
+      return value === undefined ? `a value (the field is required): ${issue.expected}` : `${issue.expected}`;
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
@@ -226,7 +227,9 @@ function describeExpected(issue: z.core.$ZodIssue): string {
           : `a number <= ${issue.maximum}`;
     case 'invalid_union': {
       // each alternative's first complaint, e.g. "an absolute path" or "a path relative to the config file"
-      const options = [...new Set(issue.errors.map((alt) => (alt[0] ? describeExpected(alt[0]) : '')).filter(Boolean))];
+      const first = (alt: z.core.$ZodIssue[]) =>
+        alt[0] ? describeExpected(alt[0], valueAt(value, alt[0].path.map(String))) : '';
+      const options = [...new Set(issue.errors.map(first).filter(Boolean))];
       return options.length ? `one of: ${options.join('; or ')}` : issue.message;
     }
     default:

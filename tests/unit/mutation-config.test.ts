@@ -1,0 +1,313 @@
+/**
+ * The config loader's messages and the secrets check, word for word: what a user reads when a config
+ * is refused, and which values count as secrets. Written against the survivors of `npm run mutation`
+ * (docs/testing.md); the loader's defences against hostile files are in config-edge.test.ts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, readConfigFile, showValue, validateConfig } from '../../src/config/load.js';
+import {
+  findSecrets,
+  looksLikeRandomToken,
+  maskSecret,
+  redactSecrets,
+  secretKind,
+  shannonEntropy,
+} from '../../src/config/secrets.js';
+import { ConfigError } from '../../src/errors.js';
+import { makeWorkDir, profileConfig, removeWorkDir } from '../helpers/step-context.js';
+
+const dir = makeWorkDir('ailinux-config-');
+afterAll(() => removeWorkDir(dir));
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function refusal(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a config patched with values of the wrong type on purpose
+type Raw = Record<string, any>;
+
+/** The issues of the minimal profile with one change, as the user sees them. */
+function issues(patch: (c: Raw) => void) {
+  const config = profileConfig('minimal') as unknown as Raw;
+  patch(config);
+  return refusal(() => validateConfig(config)).issues;
+}
+
+describe('loadConfig: which profile, and where relative paths start', () => {
+  it('uses the ailinux profile when nothing names one, and the given cwd as the base dir', () => {
+    const loaded = loadConfig({ cwd: dir });
+    expect(loaded.source).toEqual({ profile: 'ailinux', configFile: null });
+    expect(loaded.baseDir).toBe(dir);
+    expect(loaded.config.name).toBe('ailinux');
+  });
+
+  it("takes the profile from the file's extends, resolves the file against cwd, and starts paths at its directory", () => {
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    write('sub/c.json', '{"$schema":"x.json","extends":"minimal","hostname":"kiosk"}');
+    const loaded = loadConfig({ configFile: 'sub/c.json', cwd: dir });
+    expect(loaded.source).toEqual({ profile: 'minimal', configFile: path.join(dir, 'sub/c.json') });
+    expect(loaded.baseDir).toBe(path.join(dir, 'sub'));
+    expect(loaded.config.hostname).toBe('kiosk');
+    expect(loaded.config).not.toHaveProperty('extends');
+    expect(loaded.config).not.toHaveProperty('$schema');
+  });
+
+  it('accepts --profile that agrees with extends, and refuses one that does not', () => {
+    const file = write('m.json', '{"extends":"minimal"}');
+    expect(loadConfig({ configFile: file, profile: 'minimal' }).source.profile).toBe('minimal');
+    const error = refusal(() => loadConfig({ configFile: file, profile: 'ailinux' }));
+    expect(error.message).toBe(`--profile ailinux conflicts with "extends": "minimal" in ${file}`);
+    expect(error.issues).toEqual([
+      { path: 'extends', value: 'minimal', expected: 'the same profile as --profile (ailinux), or leave one out' },
+    ]);
+    expect(error.file).toBe(file);
+  });
+
+  it('names the unknown profile and where it came from', () => {
+    const byFlag = refusal(() => loadConfig({ profile: 'tiny' }));
+    expect(byFlag.message).toBe('unknown profile "tiny"');
+    expect(byFlag.issues).toEqual([{ path: '--profile', value: 'tiny', expected: 'one of: ailinux, minimal' }]);
+    expect(byFlag.file).toBeUndefined();
+    const file = write('t.json', '{"extends":"tiny"}');
+    const byFile = refusal(() => loadConfig({ configFile: file }));
+    expect(byFile.issues[0]!.path).toBe('extends');
+    expect(byFile.file).toBe(file);
+  });
+});
+
+describe('readConfigFile: what is refused before parsing', () => {
+  it('a missing file, with a hint', () => {
+    const file = path.join(dir, 'none.json');
+    const error = refusal(() => readConfigFile(file));
+    expect(error.message).toBe(`config file ${file} does not exist`);
+    expect(error.hint).toBe('check the --config path');
+  });
+
+  it('a directory', () => {
+    expect(refusal(() => readConfigFile(dir)).message).toBe(`config file ${dir} is not a regular file`);
+  });
+
+  it('an empty or blank file, with a hint', () => {
+    const file = write('blank.yaml', ' \n\t\n');
+    const error = refusal(() => readConfigFile(file));
+    expect(error.message).toBe(`config file ${file} is empty`);
+    expect(error.hint).toBe('write at least {"extends": "minimal"}');
+  });
+
+  it('a name that is not .json, .yaml or .yml; the case of the extension does not matter', () => {
+    const file = write('c.toml', 'extends = "minimal"\n');
+    expect(refusal(() => readConfigFile(file)).message).toBe(`config file ${file} must end in .json, .yaml or .yml`);
+    expect(readConfigFile(write('c.YML', 'extends: minimal\n'))).toEqual({ extends: 'minimal' });
+    expect(readConfigFile(write('c.Yaml', 'extends: minimal\n'))).toEqual({ extends: 'minimal' });
+    expect(readConfigFile(write('c.JSON', '{"extends":"minimal"}'))).toEqual({ extends: 'minimal' });
+  });
+
+  it('text that does not parse, with the parser message', () => {
+    const json = write('bad.json', '{"extends":');
+    expect(refusal(() => readConfigFile(json)).message).toMatch(
+      new RegExp(`^config file ${json} cannot be parsed: .*JSON`),
+    );
+    const yaml = write('bad.yaml', 'a: [1, 2\n');
+    expect(refusal(() => readConfigFile(yaml)).message).toMatch(
+      new RegExp(`^config file ${yaml} cannot be parsed: .+`),
+    );
+  });
+});
+
+describe('validateConfig: what the user is told', () => {
+  it('counts the problems and names the first, with the file', () => {
+    const config = profileConfig('minimal') as unknown as Raw;
+    config['hostname'] = 'bad host';
+    expect(refusal(() => validateConfig(config, '/etc/a.json')).message).toBe(
+      'invalid config in /etc/a.json (1 problem); first: hostname: expected an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters)',
+    );
+    config['iso'].menuTimeout = -1;
+    expect(refusal(() => validateConfig(config)).message).toMatch(/^invalid config \(2 problems\); first: /);
+  });
+
+  it('names each unknown field with its value', () => {
+    const found = issues((c) => ((c['colour'] = 'red'), (c['iso'].speed = 2)));
+    expect(found.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      {
+        path: 'colour',
+        value: 'red',
+        expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
+      },
+      {
+        path: 'iso.speed',
+        value: 2,
+        expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
+      },
+    ]);
+  });
+
+  it('says a required field is missing, and what type a wrong one should have (not that it is missing)', () => {
+    expect(issues((c) => delete c['hostname'])).toEqual([
+      { path: 'hostname', value: undefined, expected: 'a value (the field is required): string' },
+    ]);
+    expect(issues((c) => (c['iso'].bios = 'yes'))).toEqual([{ path: 'iso.bios', value: 'yes', expected: 'boolean' }]);
+    expect(issues((c) => (c['distribution'].resolvConf = { symlink: 5 }))).toEqual([
+      {
+        path: 'distribution.resolvConf',
+        value: { symlink: 5 },
+        expected: 'one of: one of "empty"; or string',
+      },
+    ]);
+  });
+
+  it('lists the allowed values of an enum', () => {
+    expect(issues((c) => (c['squashfs'].compression = 'bz2'))).toEqual([
+      { path: 'squashfs.compression', value: 'bz2', expected: 'one of "zstd", "xz", "lz4", "gzip"' },
+    ]);
+  });
+
+  it('gives the bounds of lists, text and numbers in their own words', () => {
+    const expected = (patch: (c: Raw) => void) => issues(patch).map((i) => i.expected);
+    expect(expected((c) => (c['packages'].kernel = []))).toEqual(['at least 1 item(s)']);
+    expect(expected((c) => (c['name'] = ''))).toEqual(['at least 1 character(s)']);
+    expect(expected((c) => (c['iso'].menuTimeout = -1))).toEqual(['a number >= 0']);
+    expect(expected((c) => (c['name'] = 'n'.repeat(65)))).toEqual(['at most 64 character(s)']);
+    expect(expected((c) => (c['iso'].menuTimeout = 301))).toEqual(['a number <= 300']);
+    expect(
+      expected(
+        (c) =>
+          (c['helper'] = {
+            name: 'h',
+            title: 'H',
+            files: Array(201).fill({ source: 'a', destination: '/a', mode: '0644' }),
+          }),
+      ),
+    ).toEqual(['at most 200 item(s)']);
+  });
+
+  it('lists each alternative of a union by its first complaint', () => {
+    expect(issues((c) => (c['distribution'].keyring = { path: '../k.gpg' }))).toEqual([
+      {
+        path: 'distribution.keyring.path',
+        value: '../k.gpg',
+        expected:
+          'one of: an absolute path; or a path inside the config file\'s directory ("..", which could escape it, is refused)',
+      },
+    ]);
+  });
+
+  it('masks a value refused as a secret', () => {
+    const key = `sk-${'A1b2C3d4'.repeat(4)}`;
+    const [issue] = issues((c) => (c['description'] = key));
+    expect(issue!.path).toBe('description');
+    expect(issue!.value).toBe('sk-A... (35 characters, not shown)');
+    expect(issue!.expected).toBe(
+      'no secret: this looks like an OpenAI-style API key (sk-...), and secrets must never be baked into an image (sk-A... (35 characters, not shown))',
+    );
+  });
+});
+
+describe('showValue', () => {
+  it('says missing for undefined, shows JSON, and cuts what is longer than 80 characters to 77 and ...', () => {
+    expect(showValue(undefined)).toBe('(missing)');
+    expect(showValue({ a: [1] })).toBe('{"a":[1]}');
+    const eighty = `"${'x'.repeat(78)}"`;
+    expect(showValue('x'.repeat(78))).toBe(eighty);
+    expect(showValue('x'.repeat(79))).toBe(`"${'x'.repeat(76)}...`);
+  });
+
+  it('never shows a secret whole', () => {
+    expect(showValue(`token ghp_${'a'.repeat(36)}`)).toBe('"token ghp_...(redacted)"');
+  });
+});
+
+describe('the secrets check', () => {
+  const shapes: Array<[string, string, string]> = [
+    ['an OpenAI-style API key (sk-...)', `sk-${'a'.repeat(20)}`, `sk-${'a'.repeat(19)}`],
+    ['an API key (sk-proj-/sk-ant-/sk-svcacct-...)', `sk-ant-${'a_'.repeat(10)}`, `sk-ant-${'a'.repeat(19)}`],
+    ['an AWS access key id (AKIA...)', `AKIA${'A1'.repeat(8)}`, `AKIA${'A1'.repeat(8)}B`],
+    ['a GitHub token (ghp_...)', `ghs_${'a'.repeat(36)}`, `ghx_${'a'.repeat(36)}`],
+    ['a GitHub fine-grained token (github_pat_...)', `github_pat_${'a'.repeat(22)}`, `github_pat_${'a'.repeat(21)}`],
+    ['a Slack token (xoxb-/xoxp-...)', `xoxp-${'1'.repeat(10)}`, `xoxp-${'1'.repeat(9)}`],
+    ['a Google API key (AIza...)', `AIza${'b'.repeat(35)}`, `AIza${'b'.repeat(34)}`],
+    ['a Hugging Face token (hf_...)', `hf_${'c'.repeat(30)}`, `hf_${'c'.repeat(29)}`],
+    ['a GitLab token (glpat-...)', `glpat-${'d'.repeat(20)}`, `glpat-${'d'.repeat(19)}`],
+    ['a private key', '-----BEGIN OPENSSH PRIVATE KEY-----', '-----BEGIN PUBLIC KEY-----'],
+  ];
+
+  for (const [kind, hit, miss] of shapes) {
+    it(`knows ${kind}, and not the value one character short of it`, () => {
+      expect(secretKind(`key: ${hit}`, false)).toBe(kind);
+      expect(secretKind(miss, false)).toBeNull();
+    });
+  }
+
+  it('does not find a shape inside a longer word', () => {
+    expect(secretKind(`task-sk-${'a'.repeat(24)}`, false)).toBeNull();
+    expect(secretKind(`xAKIA${'A1'.repeat(8)}`, false)).toBeNull();
+  });
+
+  it('measures entropy in bits per character', () => {
+    expect(shannonEntropy('aaaa')).toBe(0);
+    expect(shannonEntropy('abab')).toBe(1);
+    expect(shannonEntropy('abcd')).toBe(2);
+    expect(shannonEntropy('aaab')).toBeCloseTo(0.8113, 4);
+  });
+
+  it('takes a random token to be 32 or more characters, of two character classes, as random as a key', () => {
+    const hex = '0123456789abcdef'.repeat(2);
+    expect(looksLikeRandomToken(hex)).toBe(true);
+    expect(looksLikeRandomToken(hex.slice(1))).toBe(false);
+    expect(looksLikeRandomToken('ab'.repeat(16))).toBe(false);
+    const mixed = 'q8ZrT2vLx9WmB4nK7cYp1sDf6GhJ3aE5';
+    expect(looksLikeRandomToken(mixed)).toBe(true);
+    expect(looksLikeRandomToken(`${mixed.slice(0, 31)}!`)).toBe(false);
+    expect(looksLikeRandomToken('qwertyuiopasdfghjklzxcvbnmqwerty')).toBe(false);
+    expect(looksLikeRandomToken('QWERTYUIOPASDFGHJKLZXCVBNM123456')).toBe(true);
+  });
+
+  it('judges entropy only in text fields, in words split at white space, quotes and punctuation', () => {
+    const token = 'q8ZrT2vLx9WmB4nK7cYp1sDf6GhJ3aE5';
+    expect(secretKind(`key:${token};`, false)).toBeNull();
+    for (const sep of [' ', '\t', '"', "'", '`', ',', ';', ':', '(', ')', '<', '>', '[', ']', '{', '}'])
+      expect(secretKind(`a.b${sep}${token}`, true), JSON.stringify(sep)).toBe(
+        'a long random token (an API key or password?)',
+      );
+    // a dot or a bang splits nothing, and a word with one is not a token
+    expect(secretKind(`a.b.${token}`, true)).toBeNull();
+    expect(secretKind(`a.b!${token}`, true)).toBeNull();
+  });
+
+  it('masks a value to its first four characters and its length', () => {
+    expect(maskSecret('abcdefgh')).toBe('abcd... (8 characters, not shown)');
+    expect(maskSecret({ k: 1 })).toBe('{"k"... (7 characters, not shown)');
+  });
+
+  it('redacts every secret in a text, of every shape', () => {
+    const gh = `ghp_${'a'.repeat(36)}`;
+    const aws = `AKIA${'B'.repeat(16)}`;
+    expect(redactSecrets(`${gh} and ${aws} and ${gh}`)).toBe(
+      'ghp_...(redacted) and AKIA...(redacted) and ghp_...(redacted)',
+    );
+  });
+
+  it('reports the path of every secret, with * standing for any list item when it looks up text fields', () => {
+    const token = 'q8ZrT2vLx9WmB4nK7cYp1sDf6GhJ3aE5';
+    const value = { notes: [{ text: token }, { text: 'fine' }], other: token, list: [`hf_${'c'.repeat(30)}`] };
+    expect(findSecrets(value, new Set(['notes.*.text']))).toEqual([
+      { path: ['notes', '0', 'text'], kind: 'a long random token (an API key or password?)' },
+      { path: ['list', '0'], kind: 'a Hugging Face token (hf_...)' },
+    ]);
+    expect(findSecrets(null, new Set())).toEqual([]);
+    expect(findSecrets(42, new Set())).toEqual([]);
+  });
+});
