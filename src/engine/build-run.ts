@@ -257,17 +257,10 @@ export class BuildRun {
     return (this.deps.createRunner ?? defaultRunner)(hooks);
   }
 
-  /** The machine with the engine's actors: each step function, the resource monitor and the cleanup. */
-  private createMachineActor(
-    prepared: Prepared,
-    planned: Planned,
-    record: RunRecord,
-    runner: Runner,
-    logger: Logger,
-  ): BuildActor {
+  /** Opens a step for one actor: the step as this run composes it, its log, and the context it runs with. */
+  private stepContexts(prepared: Prepared, planned: Planned, record: RunRecord, runner: Runner, logger: Logger) {
     const { paths, loaded, steps, sourceDateEpoch } = prepared;
-    const { runId, ledger, plan } = planned;
-    const view = this.deps.view;
+    const { runId, ledger } = planned;
     // the report step reads this run's ledger and resource figures when it runs, and renders HTML through inspect
     const runSteps = composeSteps(steps, {
       runId,
@@ -276,7 +269,7 @@ export class BuildRun {
       resourcePeaks: () => record.state.resources ?? {},
     });
     const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
-    const contextFor = (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
+    return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
       const index = stepIndex.get(stepId)!;
       const step = runSteps[index]!;
       const log = openStepLog(paths.stepLogsDir, stepId, logger, lineSink);
@@ -293,58 +286,57 @@ export class BuildRun {
       };
       return { step, ctx, log };
     };
-    const track = <T>(work: Promise<T>): Promise<T> => {
-      this.inFlight.add(work);
-      void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
-      return work;
-    };
+  }
+
+  /** The machine with the engine's actors: each step function, the resource monitor and the cleanup. */
+  private createMachineActor(
+    prepared: Prepared,
+    planned: Planned,
+    record: RunRecord,
+    runner: Runner,
+    logger: Logger,
+  ): BuildActor {
+    const { paths, loaded, steps } = prepared;
+    const { runId, ledger, plan } = planned;
+    const view = this.deps.view;
+    const contextFor = this.stepContexts(prepared, planned, record, runner, logger);
     type StepInput = { stepId: string; attempt: number };
+    type Opened = ReturnType<typeof contextFor>;
+    // Each step actor opens the step's log, does its work and closes the log; cleanup awaits work still settling.
+    const stepActor = <T>(work: (opened: Opened, input: StepInput) => Promise<T>, withLines = false) =>
+      fromPromise<T, StepInput>(({ input, signal }) => {
+        const sink = withLines ? (line: string) => view.stepLine(input.stepId, line) : undefined;
+        const promise = (async () => {
+          const opened = contextFor(input.stepId, signal, sink);
+          try {
+            return await work(opened, input);
+          } finally {
+            opened.log.close();
+          }
+        })();
+        this.inFlight.add(promise);
+        void promise.finally(() => this.inFlight.delete(promise)).catch(() => undefined);
+        return promise;
+      });
     const machine = createBuildMachine(steps.map((s) => s.id)).provide({
       actors: {
-        runStep: fromPromise<RunStepOutput, StepInput>(({ input, signal }) =>
-          track(
-            (async () => {
-              const { step, ctx, log } = contextFor(input.stepId, signal, (line) => view.stepLine(input.stepId, line));
-              try {
-                log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
-                // Not enough disk to start: the machine pauses the build (its runPaused guard); nothing was touched.
-                const shortfall = diskShortfall(step, loaded.config, paths.workDir);
-                if (shortfall) return { pause: shortfall };
-                // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
-                await step.undo(ctx);
-                return { artifacts: await step.run(ctx) };
-              } finally {
-                log.close();
-              }
-            })(),
-          ),
-        ),
-        verifyStep: fromPromise<void, StepInput>(({ input, signal }) =>
-          track(
-            (async () => {
-              const { step, ctx, log } = contextFor(input.stepId, signal);
-              try {
-                await step.verify(ctx);
-                log.info('verified');
-              } finally {
-                log.close();
-              }
-            })(),
-          ),
-        ),
-        undoStep: fromPromise<void, StepInput>(({ input, signal }) =>
-          track(
-            (async () => {
-              const { step, ctx, log } = contextFor(input.stepId, signal);
-              try {
-                log.info('undoing the failed step');
-                await step.undo(ctx);
-              } finally {
-                log.close();
-              }
-            })(),
-          ),
-        ),
+        runStep: stepActor<RunStepOutput>(async ({ step, ctx, log }, input) => {
+          log.info(`--- ${step.title}: attempt ${input.attempt} (run ${runId})`);
+          // Not enough disk to start: the machine pauses the build (its runPaused guard); nothing was touched.
+          const shortfall = diskShortfall(step, loaded.config, paths.workDir);
+          if (shortfall) return { pause: shortfall };
+          // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
+          await step.undo(ctx);
+          return { artifacts: await step.run(ctx) };
+        }, true),
+        verifyStep: stepActor<void>(async ({ step, ctx, log }) => {
+          await step.verify(ctx);
+          log.info('verified');
+        }),
+        undoStep: stepActor<void>(async ({ step, ctx, log }) => {
+          log.info('undoing the failed step');
+          await step.undo(ctx);
+        }),
         monitor: fromCallback<BuildEvent>(({ sendBack }) =>
           watchResources({
             dir: paths.workDir,
