@@ -35,7 +35,7 @@ import { checkWorkDir } from '../runtime/work-dir.js';
 import { artifactPresent } from '../steps/artifacts.js';
 import { resolveSteps } from '../steps/registry.js';
 import type { StepContext, StepDef } from '../steps/types.js';
-import type { BuildOutcome, Ledger, StepStatus } from '../types.js';
+import { type BuildOutcome, emptyLedgerEntry, type Ledger, type StepStatus } from '../types.js';
 import {
   type BuildDeps,
   type BuildRequest,
@@ -183,7 +183,7 @@ export class BuildRun {
       const old = ledger[p.id];
       // A step this run will redo is pending until it starts, with no checkpoint: neither status nor a later plan
       // (after a pause before the step) may take an old run's result or fingerprint for it.
-      if (p.action === 'run' && old) ledger[p.id] = { ...emptyEntryOf(old.id), attempts: 0 };
+      if (p.action === 'run' && old) ledger[p.id] = emptyLedgerEntry(old.id);
     }
     return { runId, workId, ledger, plan };
   }
@@ -532,23 +532,6 @@ export function watchResources(watch: ResourceWatch): () => void {
   }, watch.intervalMs);
   timer.unref();
   return () => clearInterval(timer);
-}
-
-function emptyEntryOf(id: string): Ledger[string] {
-  return {
-    id,
-    status: 'pending',
-    fingerprint: null,
-    material: null,
-    attempts: 0,
-    startedAt: null,
-    endedAt: null,
-    durationMs: null,
-    artifacts: [],
-    error: null,
-    reason: null,
-    runId: null,
-  };
 }
 
 /** The config as stored in the state: the live user's password is not kept on disk. */
