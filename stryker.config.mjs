@@ -34,6 +34,14 @@ const MUTATE = {
   config: ['src/config/schema.ts', 'src/config/load.ts', 'src/config/secrets.ts'],
 };
 
+/** The config set's tests: the config's own, and the secrets check's (in the branding step's tests). */
+const CONFIG_TESTS = [
+  'tests/unit/profiles.test.ts',
+  'tests/unit/steps-ailinux-branding.test.ts',
+  'tests/unit/config-*.test.ts',
+  'tests/unit/mutation-config*.test.ts',
+];
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -46,6 +54,7 @@ export default {
   concurrency: 2,
   timeoutMS: 10_000,
   mutate: MUTATE[set],
+  testFiles: set === 'config' ? CONFIG_TESTS : [],
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: `reports/mutation/${set}.json` },
   clearTextReporter: { allowEmojis: false, logTests: false },
