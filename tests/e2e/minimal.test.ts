@@ -94,8 +94,7 @@ describe.skipIf(skipUnlessRoot())('minimal profile, built for real and booted', 
     );
     fs.rmSync(iso);
     const failed = await runCli(['build', '--profile', 'minimal', '-w', work], {
-      ...process.env,
-      PATH: `${fakeBin}:${process.env['PATH']}`,
+      env: { ...process.env, PATH: `${fakeBin}:${process.env['PATH']}` },
     });
     expect(failed.code, failed.stderr).toBe(1);
     expect(failed.stderr).toContain('build failed at step iso');

@@ -31,55 +31,136 @@ export function fakeToolsEnv(tmp: string, settings: Record<string, string>): Nod
   };
 }
 
-export interface CliRun {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }>;
+interface CliExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** From the start to the exit. */
+  ms: number;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = REPO): CliRun {
+/** A run on pipes: each stream alone, and both together as they came. */
+export interface CliOutput extends CliExit {
+  stdout: string;
+  stderr: string;
+  output: string;
+}
+
+/** A run with its output in a file: stdout and stderr interleaved there, as the CLI wrote them. */
+export interface CliLogged extends CliExit {
+  output: string;
+  log: string;
+}
+
+export interface CliOptions {
+  /** The CLI's whole environment; ours when not given. */
+  env?: NodeJS.ProcessEnv;
+  /** The repository when not given. */
+  cwd?: string;
+  /**
+   * Both streams into a numbered file in this directory instead of pipes: a pipe stays open (and
+   * the run unfinished) as long as an orphan of the CLI holds it, a file does not.
+   */
+  logDir?: string;
+  /** In its own process group (its pgid is its pid), so a test can signal the whole group. */
+  detached?: boolean;
+  /** SIGKILL to the CLI after this long, so a test that fails half-way leaves no CLI running. */
+  killAfterMs?: number;
+  /** Run as this uid, with the same gid and no supplementary groups (we must be root). */
+  uid?: number;
+}
+
+export interface CliRun<R extends CliExit = CliOutput> {
+  child: ChildProcess;
+  pid: number;
+  /** The exit, once the CLI is gone (on pipes: once both streams are closed too). */
+  done: Promise<R>;
+  /** What it wrote so far, both streams together. */
+  output(): string;
+}
+
+/** CLIs this module started that have not exited yet. */
+const running = new Set<ChildProcess>();
+let runs = 0;
+
+/** Starts the compiled CLI (bin/ailinux.js) with args. */
+export function startCli(args: string[], options: CliOptions & { logDir: string }): CliRun<CliLogged>;
+export function startCli(args: string[], options?: CliOptions & { logDir?: undefined }): CliRun<CliOutput>;
+export function startCli(args: string[], options: CliOptions = {}): CliRun<CliOutput> | CliRun<CliLogged> {
+  return start(args, options);
+}
+
+function start(args: string[], options: CliOptions): CliRun<CliOutput> | CliRun<CliLogged> {
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = options.logDir
+    ? path.join(options.logDir, `cli-${String(++runs).padStart(3, '0')}-${args[0] ?? 'none'}.log`)
+    : null;
+  const fd = log === null ? null : fs.openSync(log, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? REPO,
+      env: options.env ?? process.env,
+      stdio: fd === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+      detached: options.detached ?? false,
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
+    });
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
+  running.add(child);
+  const watchdog =
+    options.killAfterMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+  const exited = new Promise<CliExit>((resolve, reject) => {
+    child.once('error', reject);
+    // on pipes, 'close' comes once the streams are read to their end too
+    child.once(log === null ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) =>
+      resolve({ code, signal, ms: Date.now() - started }),
+    );
+  }).finally(() => {
+    running.delete(child);
+    if (watchdog) clearTimeout(watchdog);
+  });
+
+  if (log !== null) {
+    const output = () => fs.readFileSync(log, 'utf8');
+    const done: Promise<CliLogged> = exited.then((e) => ({ ...e, output: output(), log }));
+    return { child, pid: child.pid, output, done };
+  }
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stdout: string;
-    stderr: string;
-    ms: number;
-  }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    output += d.toString();
   });
-  return { child, done };
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    output += d.toString();
+  });
+  const done: Promise<CliOutput> = exited.then((e) => ({ ...e, stdout, stderr, output }));
+  return { child, pid: child.pid, output: () => output, done };
 }
 
-export function runCli(args: string[], env?: NodeJS.ProcessEnv, cwd?: string) {
-  return startCli(args, env, cwd).done;
+/** Runs the CLI to its exit. */
+export function runCli(args: string[], options: CliOptions & { logDir: string }): Promise<CliLogged>;
+export function runCli(args: string[], options?: CliOptions & { logDir?: undefined }): Promise<CliOutput>;
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliOutput | CliLogged> {
+  return start(args, options).done;
+}
+
+/** SIGKILL to every CLI this module started that is still running, by the handle it holds. */
+export function killRunningClis(): void {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
 export const NOBODY = 65534;
 
-/** The CLI as nobody (through setpriv, so we must be root), with a bare environment, from /. */
-export function runCliAsNobody(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(
-    'setpriv',
-    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, CLI, ...args],
-    {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
-      cwd: '/',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
-  );
+/** The CLI as nobody (so we must be root), with a bare environment, from /. */
+export function runCliAsNobody(args: string[]): Promise<CliOutput> {
+  return runCli(args, {
+    uid: NOBODY,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+    cwd: '/',
+  });
 }

@@ -8,13 +8,13 @@
  *
  * CRASH_SEED=<n> replays a run (the seed is printed); CRASH_KILLS=<n> changes the number of kills.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, skipUnlessRoot } from '../helpers/root.js';
-import { fakeToolsEnv } from '../helpers/cli.js';
+import { fakeToolsEnv, runCli, startCli, type CliLogged, type CliRun } from '../helpers/cli.js';
 import {
   allProcesses,
   hostMountinfo,
@@ -28,7 +28,6 @@ import {
 } from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(REPO, 'bin', 'ailinux.js');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const NS_RUN = path.join(REPO, 'libexec', 'ailinux-ns-run');
 const PAUSE_REMOVAL = path.join(REPO, 'tests', 'fixtures', 'pause-removal.mjs');
@@ -75,42 +74,22 @@ function prng(seed: number): () => number {
   };
 }
 
-interface CliRun {
-  pid: number;
-  log: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 let tmp = '';
-let runCount = 0;
+/** A whole run of the CLI gets this long before it is SIGKILLed. */
+const RUN_LIMIT_MS = 240_000;
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return fakeToolsEnv(tmp, { SOURCE_DATE_EPOCH, FAKE_TOOL_DELAY, FAKE_APT_INSTALL_DELAY, ...extra });
 }
 
-/** Starts the CLI with its output in a file (a pipe would stay open as long as an orphan holds it). */
-function startCli(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliRun {
-  const log = path.join(tmp, `cli-${String(++runCount).padStart(3, '0')}-${args[0]}.log`);
-  const fd = fs.openSync(log, 'w');
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
-  return { pid: child.pid, log, exited };
+/** Starts the CLI with its output in a file in tmp (a pipe would stay open as long as an orphan holds it). */
+function start(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliRun<CliLogged> {
+  return startCli(args, { env, logDir: tmp });
 }
 
-async function runCli(
-  args: string[],
-  timeoutMs = 240_000,
-): Promise<{ code: number | null; output: string; ms: number }> {
-  const started = Date.now();
-  const run = startCli(args);
-  const timer = setTimeout(() => killPid(run.pid), timeoutMs);
-  const { code } = await run.exited.finally(() => clearTimeout(timer));
-  return { code, output: fs.readFileSync(run.log, 'utf8'), ms: Date.now() - started };
+/** Runs the CLI to its end, SIGKILLed after RUN_LIMIT_MS. */
+function runToEnd(args: string[]): Promise<CliLogged> {
+  return runCli(args, { env: cliEnv(), logDir: tmp, killAfterMs: RUN_LIMIT_MS });
 }
 
 /** SIGKILL to one pid we spawned; it may have exited on its own a moment ago. */
@@ -284,7 +263,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
     const w0 = path.join(tmp, 'w0');
     const w1 = path.join(tmp, 'w1');
 
-    const reference = await runCli(['build', '--config', CONFIG, '-w', w0]);
+    const reference = await runToEnd(['build', '--config', CONFIG, '-w', w0]);
     expect(reference.code, reference.output).toBe(0);
     // T: how long an uninterrupted build takes; lowered when a full (--fresh) run finishes sooner, as load changes
     let T = reference.ms;
@@ -310,11 +289,11 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       const afterMs = Math.floor(random() * T);
       const runIdBefore = readState(w1)?.runId ?? null;
       const runStarted = Date.now();
-      const run = startCli(args);
-      const watch = watchReaping(w1, runIdBefore, orphans, run.exited);
-      const early = await Promise.race([run.exited, sleep(afterMs)]);
+      const run = start(args);
+      const watch = watchReaping(w1, runIdBefore, orphans, run.done);
+      const early = await Promise.race([run.done, sleep(afterMs)]);
       if (early === null) killPid(run.pid);
-      const { signal } = await run.exited;
+      const { signal } = await run.done;
       const reaping = await watch;
       if (reaping.checked) {
         unreaped.push(
@@ -331,9 +310,9 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
         continue;
       }
       // It finished before its kill moment.
-      const { code } = await run.exited;
+      const { code } = await run.done;
       if (!reaping.checked) orphans = orphans.filter(stillAlive);
-      const output = fs.readFileSync(run.log, 'utf8');
+      const output = run.output();
       completions.push(`${command} -> ${code}`);
       if (code === 0) {
         if (command === 'fresh') T = Math.min(T, Date.now() - runStarted);
@@ -345,7 +324,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       }
     }
 
-    const final = await runCli(['resume', '-w', w1]);
+    const final = await runToEnd(['resume', '-w', w1]);
     expect(final.code, final.output).toBe(0);
     expect(unreaped, 'every run ended what the killed runs left before it wrote its state').toEqual([]);
 
@@ -369,11 +348,8 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
     expect(byStep.size, 'kills landed in several places').toBeGreaterThanOrEqual(3);
 
     // Every step done or skipped, by the CLI's own account.
-    const status = spawnSync(process.execPath, [CLI, 'status', '-w', w1, '--json'], {
-      encoding: 'utf8',
-      env: cliEnv(),
-    });
-    expect(status.status, status.stderr).toBe(0);
+    const status = await runCli(['status', '-w', w1, '--json'], { env: cliEnv() });
+    expect(status.code, status.stderr).toBe(0);
     const report = JSON.parse(status.stdout) as { outcome: string; steps: { id: string; status: string }[] };
     expect(report.outcome).toBe('succeeded');
     expect(report.steps.map((s) => s.id)).toEqual(readState(w0)!.order);
@@ -405,7 +381,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
   it('the commands a SIGKILLed build leaves running are ended by the next run before it does anything else', async () => {
     const w3 = path.join(tmp, 'w-orphans');
     // the fake apt-get "downloads" for 10 minutes: its process group outlives the killed CLI for sure
-    const build = startCli(['build', '--config', CONFIG, '-w', w3], cliEnv({ FAKE_APT_INSTALL_DELAY: '600' }));
+    const build = start(['build', '--config', CONFIG, '-w', w3], cliEnv({ FAKE_APT_INSTALL_DELAY: '600' }));
     let state: StateView | null = null;
     let orphans: ProcInfo[] = [];
     for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(20)) {
@@ -419,19 +395,19 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       'the fake apt-get sleeps in the packages step',
     ).toContain('sleep 600');
     killPid(build.pid);
-    expect((await build.exited).signal).toBe('SIGKILL');
+    expect((await build.done).signal).toBe('SIGKILL');
     await sleep(300);
     expect(orphans.filter(stillAlive).length, 'the killed CLI left its commands running').toBe(orphans.length);
 
-    const resume = startCli(['resume', '-w', w3]);
-    const reaping = await watchReaping(w3, state!.runId, orphans, resume.exited);
+    const resume = start(['resume', '-w', w3]);
+    const reaping = await watchReaping(w3, state!.runId, orphans, resume.done);
     expect(reaping.checked, 'the resume wrote its state').toBe(true);
     expect(
       reaping.alive.map((p) => `${p.pid} ${p.cmdline}`),
       'alive when the resume wrote its state',
     ).toEqual([]);
-    const { code } = await resume.exited;
-    const output = fs.readFileSync(resume.log, 'utf8');
+    const { code } = await resume.done;
+    const output = resume.output();
     expect(code, output).toBe(0);
     expect(output).toMatch(/ended \d+ process\(es\) left running by an earlier build/);
     expect(readState(w3)!.ledger['packages']?.status).toBe('done');
@@ -452,8 +428,8 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       FAKE_TOOL_DELAY: '0.05',
       FAKE_APT_INSTALL_DELAY: '0.05',
     });
-    const first = startCli(build, env);
-    expect((await first.exited).code, fs.readFileSync(first.log, 'utf8')).toBe(0);
+    const first = start(build, env);
+    expect((await first.done).code, first.output()).toBe(0);
     const iso = path.join(w2, 'output', ISO_NAME);
     const isoBefore = fs.readFileSync(iso);
 
@@ -468,7 +444,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       const name = deleter[0] === 'clean' ? 'clean' : 'build --fresh';
       // the deleter stops itself half-way through the old layer's extra files and says so: the kill lands there
       const paused = path.join(tmp, `paused-${deleter[0]}`);
-      const deleting = startCli([...deleter], {
+      const deleting = start([...deleter], {
         ...env,
         NODE_OPTIONS: `--import ${PAUSE_REMOVAL}`,
         PAUSE_REMOVAL_IN: `${path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc')}/`,
@@ -476,7 +452,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
         PAUSE_REMOVAL_SIGNAL: paused,
       });
       let exitedEarly = false;
-      void deleting.exited.then(() => {
+      void deleting.done.then(() => {
         exitedEarly = true;
       });
       for (const deadline = Date.now() + 120_000; !fs.existsSync(paused) && !exitedEarly && Date.now() < deadline; )
@@ -484,7 +460,7 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       killPid(deleting.pid);
       expect(exitedEarly, `${name} exited before it paused in its removal`).toBe(false);
       expect(fs.existsSync(paused), `${name} paused in its removal`).toBe(true);
-      expect((await deleting.exited).signal).toBe('SIGKILL');
+      expect((await deleting.done).signal).toBe('SIGKILL');
       const docDir = path.join(w2, 'layers', 'bootstrap', 'root', 'usr', 'share', 'fake-doc');
       const left = fs.existsSync(docDir) ? fs.readdirSync(docDir).length : 0;
       console.log(
@@ -492,9 +468,9 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
       );
       expect(left, `the kill landed while ${name} had half deleted the old bootstrap layer`).toBe(EXTRA / 2);
 
-      const next = startCli([...then], env);
-      const { code } = await next.exited;
-      expect(code, fs.readFileSync(next.log, 'utf8')).toBe(0);
+      const next = start([...then], env);
+      const { code } = await next.done;
+      expect(code, next.output()).toBe(0);
       const root = mergedRootfs(w2, path.join(tmp, 'merged-w-deleters'));
       expect(
         fs.existsSync(path.join(root, 'etc', 'os-release')),

@@ -9,17 +9,15 @@
  * and SIGTERM, and neither it nor `status`/`inspect` (run as nobody) writes to the state.
  * The browser part needs root (the build does) and /usr/bin/chromium; it is skipped otherwise.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, missingRoot, skipWithout } from '../helpers/root.js';
+import { CLI, REPO, startCli, type CliRun } from '../helpers/cli.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(REPO, 'bin', 'ailinux.js');
 const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 const CHROMIUM = '/usr/bin/chromium';
@@ -56,26 +54,9 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...extra };
 }
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function start(args: string[], env: NodeJS.ProcessEnv = cliEnv(), uid?: number): Proc {
-  let out = '';
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: REPO,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(uid !== undefined ? { uid, gid: uid } : {}),
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, out: () => out, exited };
+/** The CLI on pipes, its output read while it runs. */
+function start(args: string[], env: NodeJS.ProcessEnv = cliEnv()): CliRun {
+  return startCli(args, { env });
 }
 
 function freePort(): Promise<number> {
@@ -100,9 +81,9 @@ async function waitFor<T>(what: string, fn: () => T | null | undefined | false, 
 }
 
 /** Starts `inspect --serve` and waits until it says where it serves. */
-async function serve(workDir: string, port: number): Promise<Proc & { url: string }> {
+async function serve(workDir: string, port: number): Promise<CliRun & { url: string }> {
   const p = start(['inspect', '--serve', '--port', String(port), '-w', workDir]);
-  const url = await waitFor('the server to start', () => /serving .* at (http:\/\/\S+)/.exec(p.out())?.[1]);
+  const url = await waitFor('the server to start', () => /serving .* at (http:\/\/\S+)/.exec(p.output())?.[1]);
   return { ...p, url };
 }
 
@@ -135,10 +116,10 @@ describe('inspect --serve: binding and signals', () => {
   it('refuses a non-loopback host without --allow-remote, and writes nothing', async () => {
     const w = path.join(tmp, 'refuse');
     const p = start(['inspect', '--serve', '--host', '0.0.0.0', '--port', String(await freePort()), '-w', w]);
-    const { code } = await p.exited;
-    expect(code, p.out()).toBe(2);
-    expect(p.out()).toMatch(/refusing to serve on 0\.0\.0\.0: it is not a loopback address/);
-    expect(p.out()).toMatch(/--allow-remote/);
+    const { code } = await p.done;
+    expect(code, p.output()).toBe(2);
+    expect(p.output()).toMatch(/refusing to serve on 0\.0\.0\.0: it is not a loopback address/);
+    expect(p.output()).toMatch(/--allow-remote/);
     expect(fs.existsSync(w)).toBe(false);
   });
 
@@ -179,10 +160,10 @@ describe('inspect --serve: binding and signals', () => {
       expect(first).toContain('retry:');
       const t0 = Date.now();
       s.child.kill(signal);
-      const { code } = await s.exited;
+      const { code } = await s.done;
       const ms = Date.now() - t0;
-      expect(code, s.out()).toBe(0);
-      expect(s.out()).toContain(`${signal}: stopped serving`);
+      expect(code, s.output()).toBe(0);
+      expect(s.output()).toContain(`${signal}: stopped serving`);
       console.log(`inspect test: ${signal} -> exit 0 after ${ms} ms with an event stream open`);
       await reader.cancel().catch(() => undefined);
       expect(fs.existsSync(w), 'serving a missing work dir does not create it').toBe(false);
@@ -222,7 +203,7 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       args: CHROMIUM_ARGS,
       viewport: { width: 1440, height: 900 },
     });
-    let build: Proc | null = null;
+    let build: CliRun | null = null;
     try {
       const page = context.pages()[0] ?? (await context.newPage());
       let navigations = 0;
@@ -269,8 +250,8 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       if (DOCS_DIR === null) console.log('inspect test: screenshot in test-artifacts/inspect-page.png');
       fs.writeFileSync(squashfsGo, '');
 
-      const result = await build.exited;
-      expect(result.code, build.out()).toBe(0);
+      const result = await build.done;
+      expect(result.code, build.output()).toBe(0);
       await page.waitForFunction(() => document.getElementById('outcome')!.textContent === 'succeeded', undefined, {
         timeout: 60_000,
       });
@@ -341,8 +322,8 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       if (build && build.child.exitCode === null) build.child.kill('SIGKILL');
       await context.close();
       server.child.kill('SIGINT');
-      const { code } = await server.exited;
-      expect(code, server.out()).toBe(0);
+      const { code } = await server.done;
+      expect(code, server.output()).toBe(0);
     }
   });
 });
@@ -389,8 +370,8 @@ async function docsImages(
     .locator('svg')
     .first()
     .screenshot({ path: path.join(dir, 'inspect-machine.png') });
-  const { code } = await build.exited;
-  expect(code, build.out()).toBe(0);
+  const { code } = await build.done;
+  expect(code, build.output()).toBe(0);
   console.log(
     `inspect test: wrote ${['inspect-page.png', 'inspect-machine.png', 'inspect-machine.svg'].map((f) => path.join(dir, f)).join(', ')}`,
   );

@@ -182,7 +182,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
       const { run, state: held } = await startHeldInPackages(work);
       const groups = held.processes.map((p) => p.pgid);
       run.child.kill(signal);
-      const { code } = await run.exited;
+      const { code } = await run.done;
       expect(code, run.output()).toBe(EXIT_FOR[signal]);
       expect(run.output()).toMatch(new RegExp(`build interrupted by ${signal}; the state is saved`));
       const state = readState(work)!;
@@ -207,7 +207,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     const work = path.join(tmp, 'w-SIGHUP');
     const { run } = await startHeldInPackages(work, { SSH_CONNECTION: '192.0.2.10 50022 192.0.2.1 22' });
     run.child.kill('SIGHUP');
-    const { code } = await run.exited;
+    const { code } = await run.done;
     expect(code, run.output()).toBe(129);
     expect(run.output()).toMatch(/build interrupted by SIGHUP; the state is saved. Continue with: ailinux resume/);
     const state = readState(work)!;
@@ -278,7 +278,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     const work = path.join(tmp, 'w-kill-clean');
     const { run, state: held } = await startHeldInPackages(work);
     run.child.kill('SIGKILL');
-    expect((await run.exited).signal).toBe('SIGKILL');
+    expect((await run.done).signal).toBe('SIGKILL');
     const marker = `AILINUX_WORK_ID=${held.workId}`;
     expect(markedProcesses(marker).length, 'orphans of the killed build').toBeGreaterThan(0);
     expectHostUnharmed('SIGKILL');
@@ -298,7 +298,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     const work = path.join(tmp, 'w-kill-resume');
     const { run, state: held } = await startHeldInPackages(work);
     run.child.kill('SIGKILL');
-    await run.exited;
+    await run.done;
     const marker = `AILINUX_WORK_ID=${held.workId}`;
     const orphans = markedProcesses(marker).map((p) => p.pid);
     expect(orphans.length).toBeGreaterThan(0);

@@ -7,13 +7,12 @@
  * the steps before. Also: `build` on an interrupted work dir is refused (2), and a second build on
  * a running one is refused with the owner's pid (3). Needs root; skipped otherwise.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, skipUnlessRoot } from '../helpers/root.js';
-import { fakeToolsEnv } from '../helpers/cli.js';
+import { fakeToolsEnv, killRunningClis, startCli, type CliLogged, type CliRun } from '../helpers/cli.js';
 import {
   hostMountinfo,
   markedProcesses,
@@ -26,7 +25,6 @@ import {
 } from '../helpers/host.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(REPO, 'bin', 'ailinux.js');
 const CONFIG = path.join(REPO, 'tests', 'fixtures', 'crash.config.json');
 /** Longer than the test may take: a build that stops at all did not wait for the fake download. */
 const APT_DELAY_S = 600;
@@ -48,54 +46,17 @@ if (!isRoot)
   );
 
 let tmp = '';
-let runCount = 0;
 let mountinfoBefore = '';
-/** CLI processes this file started and that have not exited yet. */
-const running = new Set<number>();
+/** A test that fails half-way must not leave the CLI running: it is SIGKILLed after this long. */
+const RUN_LIMIT_MS = 240_000;
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return fakeToolsEnv(tmp, { SOURCE_DATE_EPOCH: '1700000000', FAKE_TOOL_DELAY: '0.1', ...extra });
 }
 
-interface CliRun {
-  pid: number;
-  log: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-}
-
-/** Starts the CLI with its output in a file (a pipe would stay open as long as an orphan holds it). */
-function startCli(args: string[], env: NodeJS.ProcessEnv): CliRun {
-  const log = path.join(tmp, `cli-${String(++runCount).padStart(2, '0')}-${args[0]}.log`);
-  const fd = fs.openSync(log, 'w');
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
-  const pid = child.pid;
-  running.add(pid);
-  // a test that fails half-way must not leave the CLI running: end it by its pid after 4 minutes
-  const watchdog = setTimeout(() => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 240_000);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      running.delete(pid);
-      clearTimeout(watchdog);
-      resolve({ code, signal });
-    });
-  });
-  return { pid, log, exited, output: () => fs.readFileSync(log, 'utf8') };
-}
-
-async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  const run = startCli(args, env);
-  const { code } = await run.exited;
-  return { code, output: run.output() };
+/** Starts the CLI with its output in a file in tmp (a pipe would stay open as long as an orphan holds it). */
+function start(args: string[], env: NodeJS.ProcessEnv): CliRun<CliLogged> {
+  return startCli(args, { env, logDir: tmp, killAfterMs: RUN_LIMIT_MS });
 }
 
 function sleep(ms: number): Promise<void> {
@@ -139,15 +100,14 @@ beforeAll(() => {
 
 afterAll(async () => {
   // A test that failed half-way may leave its CLI and the CLI's commands running: end them by pid.
-  const kill = (pid: number) => {
+  killRunningClis();
+  for (const p of processesOfWorkDirsIn(tmp)) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(p.pid, 'SIGKILL');
     } catch {
       // already gone
     }
-  };
-  for (const pid of running) kill(pid);
-  for (const p of processesOfWorkDirsIn(tmp)) kill(p.pid);
+  }
   await sleep(200);
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -159,18 +119,18 @@ describe.skipIf(skipUnlessRoot())('signals during a build', () => {
   ] as const)('%s in the packages step exits %i, stops cleanly, and resume finishes it', async (signal, exitCode) => {
     const work = path.join(tmp, signal.toLowerCase());
     const slowApt = cliEnv({ FAKE_APT_INSTALL_DELAY: String(APT_DELAY_S) });
-    const build = startCli(['build', '--config', CONFIG, '-w', work], slowApt);
+    const build = start(['build', '--config', CONFIG, '-w', work], slowApt);
     const { state: running, sleepProc, apt } = await waitForAptSleep(work);
 
     // A second build on the same work dir while this one runs: refused, naming the owner.
-    const second = await runCli(['build', '--config', CONFIG, '-w', work], slowApt);
+    const second = await start(['build', '--config', CONFIG, '-w', work], slowApt).done;
     expect(second.code, second.output).toBe(3);
     expect(second.output).toContain(`pid ${build.pid}`);
     expect(readState(work)?.runId, 'the refused build wrote nothing').toBe(running.runId);
 
     const signalled = Date.now();
     process.kill(build.pid, signal);
-    const exit = await build.exited;
+    const exit = await build.done;
     const stopMs = Date.now() - signalled;
     expect(exit.code, build.output()).toBe(exitCode);
     console.log(`sigint test: ${signal} -> exit ${exit.code} after ${stopMs} ms`);
@@ -199,13 +159,13 @@ describe.skipIf(skipUnlessRoot())('signals during a build', () => {
     expect(hostMountinfo()).toBe(mountinfoBefore);
 
     // `build` without --fresh on the interrupted work dir: refused, pointing at resume and --fresh.
-    const again = await runCli(['build', '--config', CONFIG, '-w', work], cliEnv());
+    const again = await start(['build', '--config', CONFIG, '-w', work], cliEnv()).done;
     expect(again.code, again.output).toBe(2);
     expect(again.output).toContain('ailinux resume');
     expect(again.output).toContain('--fresh');
     expect(readState(work)?.runId, 'the refused build wrote nothing').toBe(stopped.runId);
 
-    const resumed = await runCli(['resume', '-w', work], cliEnv());
+    const resumed = await start(['resume', '-w', work], cliEnv()).done;
     expect(resumed.code, resumed.output).toBe(0);
     const done = readState(work)!;
     expect(done.outcome).toBe('succeeded');

@@ -142,11 +142,9 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
   it('Ctrl-C during the boot ends qemu and exits 130', async (t) => {
     skipTestWithout(t, skipReason);
     const run = startCli(['verify', '--boot', '--marker', `NEVER-${nonce}`, '--timeout', '60', tiny.iso]);
-    let stderr = '';
-    run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && qemusOf(tiny.iso).length === 0) await new Promise((r) => setTimeout(r, 100));
-    expect(qemusOf(tiny.iso).length, stderr).toBe(1);
+    expect(qemusOf(tiny.iso).length, run.output()).toBe(1);
     await new Promise((r) => setTimeout(r, 1000));
     run.child.kill('SIGINT');
     const done = await run.done;
