@@ -92,10 +92,21 @@ afterAll(() => {
 });
 
 describe('ailinux verify --boot on the tiny busybox ISO', () => {
-  it('reaches the marker from inside the squashfs on BIOS and on UEFI (exit 0)', async (t) => {
+  // qemu without KVM on a loaded machine: a boot can take minutes, so the timeouts are wide (two boots, one after the other)
+  it('reaches the marker from inside the squashfs on BIOS and on UEFI (exit 0)', { timeout: 600_000 }, async (t) => {
     skipTestWithout(t, skipReason);
     skipTestWithout(t, fs.existsSync(OVMF) ? null : `${OVMF} is missing (apt-get install ovmf)`);
-    const r = await runVerify(['--boot', '--uefi', '--marker', marker, '--timeout', '90', '--memory', '512', tiny.iso]);
+    const r = await runVerify([
+      '--boot',
+      '--uefi',
+      '--marker',
+      marker,
+      '--timeout',
+      '240',
+      '--memory',
+      '512',
+      tiny.iso,
+    ]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const name of ['boot BIOS (qemu)', 'boot UEFI (qemu)']) {
       const { status, lines } = row(r.stdout, name);
@@ -114,11 +125,12 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
   it('a marker that never appears times out: exit 1, the timeout and the last serial lines, the log kept', async (t) => {
     skipTestWithout(t, skipReason);
     const never = `NEVER-PRINTED-${nonce}`;
-    const r = await runVerify(['--boot', '--marker', never, '--timeout', '6', tiny.iso]);
+    // long enough for GRUB to draw its menu on a loaded machine, so the last lines have something to show
+    const r = await runVerify(['--boot', '--marker', never, '--timeout', '20', tiny.iso]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     const { status, lines } = row(r.stdout, 'boot BIOS (qemu)');
     expect(status).toBe('FAIL');
-    expect(lines[0]).toBe(`no "${never}" on the serial console within the 6.0 s timeout (BIOS); last serial lines:`);
+    expect(lines[0]).toBe(`no "${never}" on the serial console within the 20.0 s timeout (BIOS); last serial lines:`);
     const serial = lines.filter((l) => l.startsWith('| '));
     expect(serial.length, lines.join('\n')).toBeGreaterThan(0);
     const logLine = lines.find((l) => l.startsWith('full serial log: '));
@@ -133,7 +145,7 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
     expect(consoleLines(fs.readFileSync(logFile, 'latin1')).some((l) => l.startsWith(last))).toBe(true);
     expect(r.stdout).toMatch(/^FAIL: 1 of 10 checks failed \(boot BIOS \(qemu\)\) in /m);
     figures.push(
-      `timeout case (6 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`,
+      `timeout case (20 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`,
     );
     fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
     expect(qemusOf(tiny.iso)).toEqual([]);
@@ -169,7 +181,7 @@ describe('verifyStep with verify.boot', () => {
           bios: true,
           uefi: false,
           marker: grubMarker,
-          timeoutSec: 60,
+          timeoutSec: 240,
           memoryMb: 512,
         },
       },
