@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StepError } from '../../src/errors.js';
 import { dearmorKey, keyringPathOf } from '../../src/steps/apt-keys.js';
 import { integrityCheck } from '../../src/steps/boot-menu.js';
-import { renderBrandingDesc } from '../../src/steps/calamares/branding.js';
+import { renderBrandingDesc, renderShowQml } from '../../src/steps/calamares/branding.js';
 import { renderBootloaderConf, renderPackagesConf, renderUsersConf } from '../../src/steps/calamares/modules.js';
 import { PNG_SIGNATURE, solidPng } from '../../src/steps/calamares/png.js';
 import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
@@ -193,6 +193,45 @@ describe('Calamares files', () => {
   });
 });
 
+describe('the installer slideshow', () => {
+  it('is the QML Calamares loads: the logo, centred, and one line naming the product', () => {
+    const config = profileConfig('ailinux', (c) => (c.branding.productName = 'Acme OS'));
+    expect(renderShowQml(config)).toBe(
+      [
+        '/* Written by ailinux from the profile: the slideshow Calamares shows while it installs. */',
+        'import QtQuick 2.0;',
+        'import calamares.slideshow 1.0;',
+        '',
+        'Presentation',
+        '{',
+        '    id: presentation',
+        '',
+        '    Slide {',
+        '        Image {',
+        '            id: logo',
+        '            source: "logo.png"',
+        '            width: 200; height: 200',
+        '            fillMode: Image.PreserveAspectFit',
+        '            anchors.centerIn: parent',
+        '        }',
+        '        Text {',
+        '            anchors.horizontalCenter: logo.horizontalCenter',
+        '            anchors.top: logo.bottom',
+        '            anchors.topMargin: 20',
+        '            text: "Installing Acme OS..."',
+        '            horizontalAlignment: Text.Center',
+        '        }',
+        '    }',
+        '',
+        '    function onActivate() { }',
+        '    function onLeave() { }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
 describe('the placeholder PNG', () => {
   /** The chunks of a PNG, each with whether its CRC is right, as a decoder checks them. */
   function chunks(png: Buffer): Array<{ type: string; data: Buffer; crcOk: boolean }> {
@@ -257,8 +296,16 @@ describe('host files the config names', () => {
     expect(missing.hint).toBe("relative paths are read from the config file's directory; fix the path or add the file");
 
     const other = 'f'.repeat(64);
-    expect(() => readPinnedFile('configure', { baseDir: dir }, 'key.gpg', 'k.key', other)).toThrow(
-      `k.key: key.gpg has sha256 ${sha}, but the config pins ${other}`,
+    const pinned = (() => {
+      try {
+        readPinnedFile('configure', { baseDir: dir }, 'key.gpg', 'k.key', other);
+      } catch (e) {
+        return e as StepError;
+      }
+    })()!;
+    expect(pinned.message).toContain(`k.key: key.gpg has sha256 ${sha}, but the config pins ${other}`);
+    expect(pinned.hint).toBe(
+      'use the file the config pins, or update the sha256 in the config if you trust the new file',
     );
   });
 });
