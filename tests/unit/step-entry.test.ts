@@ -66,7 +66,21 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+// configFields is typed against the config's dotted paths: a misspelt field does not compile (tsc checks the tests)
+const misspelt: StepDef['configFields'] = [
+  'iso.bios',
+  'liveUser',
+  // @ts-expect-error `hostnmae` is no config field
+  'hostnmae',
+  // @ts-expect-error `iso.bois` is no field of iso
+  'iso.bois',
+];
+
 describe('a step is one entry', () => {
+  it('declares config fields by their typed paths', () => {
+    expect(misspelt).toHaveLength(4);
+  });
+
   it('refuses a second step with the same id, and ids that are not lowercase words', () => {
     expect(() => registerStep(throwaway)).toThrow('a step "frobnicate" is already registered');
     expect(() => registerStep({ ...throwaway, id: 'Frob nicate' })).toThrow('must be lowercase');
