@@ -135,6 +135,20 @@ describe('planBuild: why a step runs', () => {
     expect(plan[2]!.reasons).toEqual(['an earlier step (b) runs again']);
   });
 
+  it('a step whose predecessor changed and that changed itself gives its own reason, not the chain', () => {
+    const fps = chain({ b: { config: { hostname: 'new' } } });
+    const ledger = ledgerOf(chain());
+    ledger['b'] = done(fps[1]!, { fingerprint: 'old-b', material: material({ previous: 'removed-step' }) });
+    expect(planBuild(fps, ledger, present)[1]!.reasons).toEqual(['config field hostname changed (unset -> "new")']);
+  });
+
+  it('reuses a step whose fingerprint matches, whatever its recorded material says: the hash decides, the material explains', () => {
+    const fps = chain();
+    const ledger = ledgerOf(fps);
+    ledger['a'] = done(fps[0]!, { material: material({ stepVersion: 0, config: { recordedBy: 'an older release' } }) });
+    expect(planBuild(fps, ledger, present)[0]!.action).toBe('skip');
+  });
+
   it('names a failed step with its error, or without one when none was kept, and undoes it first', () => {
     const fps = chain();
     const ledger = ledgerOf(fps);
@@ -198,6 +212,10 @@ describe('describeChanges', () => {
     expect(d(['vim', 'htop'], ['htop', 'vim'])).toEqual(['config field packages.extra changed (reordered)']);
     expect(d([1, 2], [2, 3])).toEqual(['config field packages.extra changed ([1,2] -> [2,3])']);
     expect(d(['a'], 'a')).toEqual(['config field packages.extra changed (["a"] -> "a")']);
+    expect(d(['a', 'b'], ['c', 'd', 'a'])).toEqual(['config field packages.extra changed (added c, d; removed b)']);
+    expect(d(['a', 'b', 'c'], ['c'])).toEqual(['config field packages.extra changed (removed a, b)']);
+    // a list that is not all text is shown whole
+    expect(d(['a', 1], ['a', 2])).toEqual(['config field packages.extra changed (["a",1] -> ["a",2])']);
   });
 
   it('names the changed leaves of an object field, in key order', () => {
@@ -206,6 +224,14 @@ describe('describeChanges', () => {
     expect(describeChanges(before, after)).toEqual([
       'config field liveUser.groups changed (added b); config field liveUser.name changed ("live" -> "demo"); config field liveUser.uid changed (unset -> 5)',
     ]);
+  });
+
+  it('shows a section that appears or goes away whole', () => {
+    const d = (a: unknown, b: unknown) =>
+      describeChanges(material({ config: { helper: a } }), material({ config: { helper: b } }));
+    expect(d(null, { name: 'h' })).toEqual(['config field helper changed (null -> {"name":"h"})']);
+    expect(d({ name: 'h' }, null)).toEqual(['config field helper changed ({"name":"h"} -> null)']);
+    expect(d('x', { name: 'h' })).toEqual(['config field helper changed ("x" -> {"name":"h"})']);
   });
 
   it('shortens a long value to 60 characters, and says environment for an environment input', () => {
