@@ -44,7 +44,13 @@ type Raw = Record<string, any>;
 function issues(patch: (c: Raw) => void) {
   const config = profileConfig('minimal') as unknown as Raw;
   patch(config);
-  return refusal(() => validateConfig(config)).issues;
+  try {
+    validateConfig(config);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.issues;
+    throw error;
+  }
 }
 
 describe('loadConfig: which profile, and where relative paths start', () => {
@@ -216,6 +222,53 @@ describe('validateConfig: what the user is told', () => {
   });
 });
 
+describe('path and file name fields', () => {
+  const paths = (patch: (c: Raw) => void) => issues(patch).map((i) => [i.path, i.expected]);
+
+  it('refuses ".." in an absolute host path', () => {
+    expect(paths((c) => (c['liveUser'].shell = '/bin/../sh'))).toEqual([
+      ['liveUser.shell', 'a path without ".." parts'],
+    ]);
+  });
+
+  it('refuses a drive-absolute Windows path as a config-relative one, and only that', () => {
+    const dir = (d: string) => paths((c) => (c['branding'].dir = d));
+    const absolute = 'a path relative to the config file (an absolute path is refused)';
+    expect(dir('C:/brand')).toEqual([['branding.dir', absolute]]);
+    expect(dir('c:\\brand')).toEqual([['branding.dir', absolute]]);
+    for (const ok of ['brand', 'C:brand', 'assets/C:/brand', '1:/brand']) expect(dir(ok), ok).toEqual([]);
+  });
+
+  it('takes the image type from the end of the name', () => {
+    const set = (field: 'logo' | 'wallpaper', name: string) =>
+      paths((c) => ((c['branding'].dir = 'brand'), (c['branding'][field] = name)));
+    expect(set('logo', 'logo.png.svg')).toEqual([
+      ['branding.logo', 'a PNG file (ending in .png): the installer, plymouth and launchers all read PNG'],
+    ]);
+    expect(set('logo', 'LOGO.PNG')).toEqual([]);
+    expect(set('wallpaper', 'w.jpg.exe')).toEqual([
+      ['branding.wallpaper', 'an image file ending in .png, .jpg or .jpeg'],
+    ]);
+    for (const ok of ['w.jpg', 'w.JPEG', 'w.png']) expect(set('wallpaper', ok), ok).toEqual([]);
+  });
+
+  it('needs branding.dir for each kind of branding file', () => {
+    for (const field of ['logo', 'welcome', 'splash', 'wallpaper']) {
+      expect(paths((c) => (c['branding'][field] = 'x.png'))).toEqual([
+        ['branding.dir', 'branding.dir must be set when branding files are named'],
+      ]);
+    }
+  });
+
+  it('refuses "." and ".." parts in a squashfs exclude, and allows dots inside a name', () => {
+    const exclude = (list: string[]) => paths((c) => (c['squashfs'].exclude = list));
+    const message = 'a path relative to the rootfs without "." or ".." parts';
+    expect(exclude(['usr/../etc'])).toEqual([['squashfs.exclude.0', message]]);
+    expect(exclude(['boot', './boot'])).toEqual([['squashfs.exclude.1', message]]);
+    expect(exclude(['boot', 'var/cache/apt', 'a..b', '.hidden'])).toEqual([]);
+  });
+});
+
 describe('showValue', () => {
   it('says missing for undefined, shows JSON, and cuts what is longer than 80 characters to 77 and ...', () => {
     expect(showValue(undefined)).toBe('(missing)');
@@ -273,6 +326,22 @@ describe('the secrets check', () => {
     expect(looksLikeRandomToken(`${mixed.slice(0, 31)}!`)).toBe(false);
     expect(looksLikeRandomToken('qwertyuiopasdfghjklzxcvbnmqwerty')).toBe(false);
     expect(looksLikeRandomToken('QWERTYUIOPASDFGHJKLZXCVBNM123456')).toBe(true);
+    expect(looksLikeRandomToken(`!${mixed.slice(1)}`)).toBe(false);
+    // one class alone is not a token, however random
+    expect(looksLikeRandomToken('QWERTYUIOPASDFGHJKLZXCVBNMQWERTY')).toBe(false);
+  });
+
+  it('has exact thresholds: 3 bits a character for hex, 4 for the rest', () => {
+    // hex with eight symbols: exactly 3 bits
+    expect(looksLikeRandomToken('01234567'.repeat(4))).toBe(true);
+    expect(looksLikeRandomToken('0123'.repeat(8))).toBe(false);
+    // digits only count as hex, not as one class
+    expect(looksLikeRandomToken(`${'0123456789'.repeat(3)}01`)).toBe(true);
+    // a hex start does not make the word hex
+    expect(looksLikeRandomToken(`0123456789abcdef${'g'.repeat(16)}`)).toBe(false);
+    // sixteen symbols in two classes: exactly 4 bits
+    expect(looksLikeRandomToken('abcdefghABCDEFGH'.repeat(2))).toBe(true);
+    expect(looksLikeRandomToken('aB'.repeat(16))).toBe(false);
   });
 
   it('judges entropy only in text fields, in words split at white space, quotes and punctuation', () => {
@@ -306,6 +375,13 @@ describe('the secrets check', () => {
     expect(findSecrets(value, new Set(['notes.*.text']))).toEqual([
       { path: ['notes', '0', 'text'], kind: 'a long random token (an API key or password?)' },
       { path: ['list', '0'], kind: 'a Hugging Face token (hf_...)' },
+    ]);
+    // only a whole number is a list index
+    expect(findSecrets({ notes: { '1a': token, a1: token } }, new Set(['notes.*']))).toEqual([]);
+    const eleven = Array(11).fill('fine');
+    eleven[10] = token;
+    expect(findSecrets({ notes: eleven }, new Set(['notes.*']))).toEqual([
+      { path: ['notes', '10'], kind: 'a long random token (an API key or password?)' },
     ]);
     expect(findSecrets(null, new Set())).toEqual([]);
     expect(findSecrets(42, new Set())).toEqual([]);
