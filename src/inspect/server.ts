@@ -35,7 +35,7 @@ export interface InspectServer {
   port: number;
   close(): Promise<void>;
   /** Publishes so far (for tests and measurements). */
-  stats(): { publishes: number; clients: number; watching: boolean; lastCollectMs: number };
+  stats(): { publishes: number; clients: number; watching: boolean; lastCollectMs: number; listening: boolean };
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -331,7 +331,13 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
     url: `http://${shownHost}:${address.port}/`,
     host: address.address,
     port: address.port,
-    stats: () => ({ publishes, clients: clients.size, watching: watcher.watching, lastCollectMs }),
+    stats: () => ({
+      publishes,
+      clients: clients.size,
+      watching: watcher.watching,
+      lastCollectMs,
+      listening: server.listening,
+    }),
     async close() {
       closed = true;
       if (debounce) clearTimeout(debounce);
