@@ -53,7 +53,16 @@ export function loadConfig(options: {
     configFile = path.resolve(cwd, options.configFile);
     fileData = readConfigFile(configFile);
   }
-  const fromFile = typeof fileData['extends'] === 'string' ? (fileData['extends'] as string) : null;
+  const extendsValue = fileData['extends'];
+  // not left to the schema: "extends" is removed before validation, so a list or number would be ignored unseen
+  if (extendsValue !== undefined && typeof extendsValue !== 'string') {
+    throw new ConfigError(
+      `"extends" in ${configFile} must name a built-in profile`,
+      [{ path: 'extends', value: extendsValue, expected: `one of: ${Object.keys(builtInProfiles).join(', ')}` }],
+      configFile ?? undefined,
+    );
+  }
+  const fromFile = extendsValue ?? null;
   if (options.profile && fromFile && options.profile !== fromFile) {
     throw new ConfigError(
       `--profile ${options.profile} conflicts with "extends": "${fromFile}" in ${configFile}`,

@@ -83,6 +83,20 @@ describe('loadConfig: which profile, and where relative paths start', () => {
     expect(error.file).toBe(file);
   });
 
+  it('refuses an "extends" that is not a profile name, instead of building the default profile', () => {
+    for (const [name, text, value] of [
+      ['list.json', '{"extends":["minimal"]}', ['minimal']],
+      ['number.json', '{"extends":5}', 5],
+      ['empty.yaml', 'extends:\nhostname: kiosk\n', null],
+    ] as const) {
+      const file = write(name, text);
+      const error = refusal(() => loadConfig({ configFile: file }));
+      expect(error.message).toBe(`"extends" in ${file} must name a built-in profile`);
+      expect(error.issues).toEqual([{ path: 'extends', value, expected: 'one of: ailinux, minimal' }]);
+      expect(error.file).toBe(file);
+    }
+  });
+
   it('names the unknown profile and where it came from', () => {
     const byFlag = refusal(() => loadConfig({ profile: 'tiny' }));
     expect(byFlag.message).toBe('unknown profile "tiny"');
@@ -101,10 +115,14 @@ describe('readConfigFile: what is refused before parsing', () => {
     const error = refusal(() => readConfigFile(file));
     expect(error.message).toBe(`config file ${file} does not exist`);
     expect(error.hint).toBe('check the --config path');
+    expect(error.issues).toEqual([]);
+    expect(error.file).toBe(file);
   });
 
   it('a directory', () => {
-    expect(refusal(() => readConfigFile(dir)).message).toBe(`config file ${dir} is not a regular file`);
+    const error = refusal(() => readConfigFile(dir));
+    expect(error.message).toBe(`config file ${dir} is not a regular file`);
+    expect(error.issues).toEqual([]);
   });
 
   it('an empty or blank file, with a hint', () => {
@@ -112,11 +130,13 @@ describe('readConfigFile: what is refused before parsing', () => {
     const error = refusal(() => readConfigFile(file));
     expect(error.message).toBe(`config file ${file} is empty`);
     expect(error.hint).toBe('write at least {"extends": "minimal"}');
+    expect(error.issues).toEqual([]);
   });
 
   it('a name that is not .json, .yaml or .yml; the case of the extension does not matter', () => {
     const file = write('c.toml', 'extends = "minimal"\n');
     expect(refusal(() => readConfigFile(file)).message).toBe(`config file ${file} must end in .json, .yaml or .yml`);
+    expect(refusal(() => readConfigFile(file)).issues).toEqual([]);
     expect(readConfigFile(write('c.YML', 'extends: minimal\n'))).toEqual({ extends: 'minimal' });
     expect(readConfigFile(write('c.Yaml', 'extends: minimal\n'))).toEqual({ extends: 'minimal' });
     expect(readConfigFile(write('c.JSON', '{"extends":"minimal"}'))).toEqual({ extends: 'minimal' });
@@ -127,10 +147,30 @@ describe('readConfigFile: what is refused before parsing', () => {
     expect(refusal(() => readConfigFile(json)).message).toMatch(
       new RegExp(`^config file ${json} cannot be parsed: .*JSON`),
     );
+    const parsed = refusal(() => readConfigFile(json));
+    expect(parsed.issues).toEqual([]);
+    expect(parsed.cause).toBeInstanceOf(SyntaxError);
+    // a YAML error says where it is
     const yaml = write('bad.yaml', 'a: [1, 2\n');
     expect(refusal(() => readConfigFile(yaml)).message).toMatch(
-      new RegExp(`^config file ${yaml} cannot be parsed: .+`),
+      new RegExp(`^config file ${yaml} cannot be parsed: .+ at line 2, column 1:`),
     );
+  });
+
+  it('expands up to 49 aliases of a list, and refuses 50', () => {
+    const aliases = (n: number) => `a: &x [1]\n${Array.from({ length: n }, (_, i) => `k${i}: *x`).join('\n')}\n`;
+    expect(Object.keys(readConfigFile(write('ok.yaml', aliases(49))))).toHaveLength(50);
+    const many = write('many.yaml', aliases(50));
+    expect(refusal(() => readConfigFile(many)).message).toBe(
+      `config file ${many} cannot be parsed: Excessive alias count indicates a resource exhaustion attack`,
+    );
+  });
+
+  it('says what a top level that is not an object holds', () => {
+    const file = write('list.json', '[1]');
+    expect(refusal(() => readConfigFile(file)).issues).toEqual([
+      { path: '(top level)', value: [1], expected: 'an object' },
+    ]);
   });
 });
 
@@ -138,6 +178,8 @@ describe('validateConfig: what the user is told', () => {
   it('counts the problems and names the first, with the file', () => {
     const config = profileConfig('minimal') as unknown as Raw;
     config['hostname'] = 'bad host';
+    expect(refusal(() => validateConfig(config, '/etc/a.json')).file).toBe('/etc/a.json');
+    expect(refusal(() => validateConfig(config)).file).toBeUndefined();
     expect(refusal(() => validateConfig(config, '/etc/a.json')).message).toBe(
       'invalid config in /etc/a.json (1 problem); first: hostname: expected an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters)',
     );
@@ -208,6 +250,18 @@ describe('validateConfig: what the user is told', () => {
         expected:
           'one of: an absolute path; or a path inside the config file\'s directory ("..", which could escape it, is refused)',
       },
+    ]);
+  });
+
+  it('names the top level when the whole config is wrong', () => {
+    expect(refusal(() => validateConfig('minimal')).issues).toEqual([
+      { path: '(top level)', value: 'minimal', expected: 'object' },
+    ]);
+  });
+
+  it('shows a value refused by a rule whole, since only secrets are masked', () => {
+    expect(issues((c) => (c['liveUser'].shell = '/bin/../sh'))).toEqual([
+      { path: 'liveUser.shell', value: '/bin/../sh', expected: 'a path without ".." parts' },
     ]);
   });
 
@@ -384,6 +438,7 @@ describe('the secrets check', () => {
       { path: ['notes', '10'], kind: 'a long random token (an API key or password?)' },
     ]);
     expect(findSecrets(null, new Set())).toEqual([]);
+    expect(findSecrets({ branding: { url: undefined } }, new Set())).toEqual([]);
     expect(findSecrets(42, new Set())).toEqual([]);
   });
 });
