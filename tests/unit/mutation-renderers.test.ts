@@ -311,12 +311,19 @@ describe('host files the config names', () => {
 });
 
 describe('repository keys', () => {
-  const packet = Buffer.from([0x99, 0x01, 0x0d, 0x04]);
-  const armor = (body: string, eol = '\n') =>
+  // a packet long enough that its base64 spans lines, as a real key's does
+  const packet = Buffer.concat([Buffer.from([0x99, 0x01, 0x0d]), Buffer.alloc(120, 7)]);
+  const base64Lines = (data: Buffer) =>
+    data
+      .toString('base64')
+      .match(/.{1,64}/g)!
+      .join('\n');
+  const armor = (body: string, eol = '\n', blank = '') =>
     [
       '-----BEGIN PGP PUBLIC KEY BLOCK-----',
+      'Version: GnuPG v2',
       'Comment: test',
-      '',
+      blank,
       body,
       '=abcd',
       '-----END PGP PUBLIC KEY BLOCK-----',
@@ -324,8 +331,28 @@ describe('repository keys', () => {
     ].join(eol);
 
   it('decodes the armor body, skipping the headers and the checksum line, with LF or CRLF line ends', () => {
-    expect(dearmorKey(Buffer.from(armor(packet.toString('base64'))), 'f').equals(packet)).toBe(true);
-    expect(dearmorKey(Buffer.from(armor(packet.toString('base64'), '\r\n')), 'f').equals(packet)).toBe(true);
+    expect(dearmorKey(Buffer.from(armor(base64Lines(packet))), 'f').equals(packet)).toBe(true);
+    expect(
+      dearmorKey(Buffer.from(armor(base64Lines(packet).replaceAll('\n', '\r\n'), '\r\n')), 'f').equals(packet),
+    ).toBe(true);
+  });
+
+  it('takes a line of white space as the blank line that ends the headers (RFC 4880 6.2)', () => {
+    expect(dearmorKey(Buffer.from(armor(base64Lines(packet), '\n', ' \t')), 'f').equals(packet)).toBe(true);
+  });
+
+  it('refuses for the configure step, which installs the keys', () => {
+    const stepOf = (data: string) => {
+      try {
+        dearmorKey(Buffer.from(data), 'f');
+      } catch (e) {
+        return (e as StepError).step;
+      }
+    };
+    expect(stepOf(armor(''))).toBe('configure');
+    expect(stepOf('-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n')).toBe(
+      'configure',
+    );
   });
 
   it('refuses an armor that decodes to nothing, naming the field', () => {
