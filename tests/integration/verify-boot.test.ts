@@ -125,27 +125,32 @@ describe('ailinux verify --boot on the tiny busybox ISO', () => {
   it('a marker that never appears times out: exit 1, the timeout and the last serial lines, the log kept', async (t) => {
     skipTestWithout(t, skipReason);
     const never = `NEVER-PRINTED-${nonce}`;
-    // long enough for GRUB to draw its menu on a loaded machine, so the last lines have something to show
-    const r = await runVerify(['--boot', '--marker', never, '--timeout', '20', tiny.iso]);
+    // shorter than the tiny system's boot to its own poweroff (12 s idle, 17 s beside other tests), so the timeout ends it
+    const r = await runVerify(['--boot', '--marker', never, '--timeout', '6', tiny.iso]);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     const { status, lines } = row(r.stdout, 'boot BIOS (qemu)');
     expect(status).toBe('FAIL');
-    expect(lines[0]).toBe(`no "${never}" on the serial console within the 20.0 s timeout (BIOS); last serial lines:`);
+    const head = `no "${never}" on the serial console within the 6.0 s timeout (BIOS)`;
     const serial = lines.filter((l) => l.startsWith('| '));
-    expect(serial.length, lines.join('\n')).toBeGreaterThan(0);
     const logLine = lines.find((l) => l.startsWith('full serial log: '));
     expect(logLine).toBeDefined();
     const logFile = logLine!.slice('full serial log: '.length);
-    // the lines are the console's own: GRUB's menu at least, the kernel's messages if it got that far
-    expect(
-      serial.some((l) => /GNU GRUB|minimal live|Linux version/.test(l)),
-      lines.join('\n'),
-    ).toBe(true);
-    const last = serial.at(-1)!.slice(2).replace(/…$/, '');
-    expect(consoleLines(fs.readFileSync(logFile, 'latin1')).some((l) => l.startsWith(last))).toBe(true);
+    // What the console printed within the timeout depends on how loaded the machine is (TCG: GRUB after 3 s idle,
+    // maybe nothing within 20 s beside stress-ng), so the lines shown are checked against the log, whatever it holds.
+    if (lines[0] === `${head}; the serial console printed nothing`) {
+      expect(serial).toEqual([]);
+    } else {
+      expect(lines[0]).toBe(`${head}; last serial lines:`);
+      expect(serial.length, lines.join('\n')).toBeGreaterThan(0);
+      // the lines shown are the console's own, in order (the log may have grown a little since)
+      const logged = consoleLines(fs.readFileSync(logFile, 'latin1'));
+      const shown = serial.map((l) => l.slice(2).replace(/…$/, ''));
+      const at = logged.findIndex((_, k) => shown.every((l, m) => logged[k + m]?.startsWith(l)));
+      expect(at, `${shown.join('\n')}\n--- log:\n${logged.join('\n')}`).toBeGreaterThanOrEqual(0);
+    }
     expect(r.stdout).toMatch(/^FAIL: 1 of 10 checks failed \(boot BIOS \(qemu\)\) in /m);
     figures.push(
-      `timeout case (20 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`,
+      `timeout case (6 s timeout), whole CLI run: ${(r.ms / 1000).toFixed(1)} s; last serial line: ${serial.at(-1)}`,
     );
     fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
     expect(qemusOf(tiny.iso)).toEqual([]);
