@@ -4,8 +4,8 @@
  * Written against the survivors of `npm run mutation` (docs/testing.md); the outcomes themselves are in
  * machine-outcomes.test.ts and machine-paths.test.ts.
  */
-import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, toPromise } from 'xstate';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createActor, fromPromise, toPromise, waitFor } from 'xstate';
 import {
   type BackoffInput,
   type BuildMachineInput,
@@ -188,6 +188,79 @@ describe('retries', () => {
     expect(after['one']!.artifacts).toEqual([{ path: 'layers/one', kind: 'dir' }]);
     expect(after['one']!.fingerprint).toBe('fp-one');
     expect(after['one']!.material).toEqual({ stepVersion: 1, config: { id: 'one' }, files: {}, previous: null });
+  });
+});
+
+describe('the backoff wait the machine brings', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('keeps the step retrying until backoffMs has passed, then runs it again', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const machine = createBuildMachine(['one']).provide({
+      actors: {
+        runStep: fromPromise<RunStepOutput, RunStepInput>(async () => {
+          calls += 1;
+          if (calls === 1) throw transient;
+          return { artifacts: [] };
+        }),
+        verifyStep: fromPromise<void, RunStepInput>(async () => {}),
+        undoStep: fromPromise<void, RunStepInput>(async () => {}),
+        cleanup: fromPromise<void, CleanupInput>(async () => {}),
+      },
+    });
+    const actor = createActor(machine, {
+      input: {
+        runId: 'r',
+        retry: { maxAttempts: 2, backoffMs: 100, backoffFactor: 2 },
+        ledger: {},
+        steps: [
+          {
+            id: 'one',
+            fingerprint: 'f',
+            material: { stepVersion: 1, config: {}, files: {}, previous: null },
+            skipReason: null,
+          },
+        ],
+      },
+    });
+    actor.start();
+    actor.send({ type: 'START' });
+    await waitFor(actor, (s) => s.matches({ pipeline: { one: 'retrying' } }));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(actor.getSnapshot().matches({ pipeline: { one: 'retrying' } })).toBe(true);
+    expect(calls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const output = await toPromise(actor);
+    expect(calls).toBe(2);
+    expect(output.outcome).toBe('succeeded');
+  });
+});
+
+describe('a machine run without the engine', () => {
+  it('fails, naming the actor the engine must provide', async () => {
+    const actor = createActor(createBuildMachine(['one']), {
+      input: {
+        runId: 'r',
+        retry: { maxAttempts: 1, backoffMs: 0, backoffFactor: 1 },
+        ledger: {},
+        steps: [
+          {
+            id: 'one',
+            fingerprint: 'f',
+            material: { stepVersion: 1, config: {}, files: {}, previous: null },
+            skipReason: null,
+          },
+        ],
+      },
+    });
+    actor.start();
+    actor.send({ type: 'START' });
+    const output = await toPromise(actor);
+    expect(output).toMatchObject({ outcome: 'failed', failedStep: 'one' });
+    expect(actor.getSnapshot().context.ledger['one']!.error!.message).toBe('runStep is provided by the engine');
   });
 });
 
