@@ -119,6 +119,13 @@ describe('readConfigFile: what is refused before parsing', () => {
     expect(error.file).toBe(file);
   });
 
+  it('a file over 1 MiB, before reading it, with no field to blame', () => {
+    const file = write('huge.json', `{}${' '.repeat(1024 * 1024)}`);
+    const error = refusal(() => readConfigFile(file));
+    expect(error.message).toBe(`config file ${file} is ${1024 * 1024 + 2} bytes; the limit is ${1024 * 1024}`);
+    expect(error.issues).toEqual([]);
+  });
+
   it('a directory', () => {
     const error = refusal(() => readConfigFile(dir));
     expect(error.message).toBe(`config file ${dir} is not a regular file`);
