@@ -1,6 +1,7 @@
 /** Turns errors into the messages a user reads: what went wrong, the field or command, and the fix. */
 import { AilinuxError, CommandError, ConfigError, LockHeldError } from '../errors.js';
 import { showValue } from '../config/load.js';
+import { terminalText } from '../runtime/terminal-text.js';
 import { renderHintCommand, type UserFlags } from './hint.js';
 
 export function renderError(error: unknown, flags: UserFlags = {}): string {
@@ -23,5 +24,6 @@ export function renderError(error: unknown, flags: UserFlags = {}): string {
   }
   if (error instanceof AilinuxError && error.hint) lines.push(`  fix: ${error.hint}`);
   if (error instanceof AilinuxError && error.hintArgv) lines.push(`  run: ${renderHintCommand(error.hintArgv, flags)}`);
-  return lines.join('\n');
+  // a command's stderr, a path or a config value may carry escape sequences
+  return terminalText(lines.join('\n'));
 }

@@ -3,6 +3,7 @@
  * line with the current step, its elapsed time and its latest output. Honours NO_COLOR; no live
  * line and no escape codes when the stream is not a TTY.
  */
+import { terminalLine, terminalText } from '../runtime/terminal-text.js';
 import type { StepStatus } from '../types.js';
 
 export interface ProgressView {
@@ -63,7 +64,9 @@ export function createProgressView(
     const elapsed = formatDuration(Date.now() - current.started);
     const attempt = current.attempt > 1 ? ` (attempt ${current.attempt})` : '';
     const head = `… ${current.id}${attempt}  ${elapsed}  `;
-    const tail = current.line.replace(/\s+/g, ' ').slice(0, Math.max(0, width - head.length));
+    const tail = terminalLine(current.line)
+      .replace(/\s+/g, ' ')
+      .slice(0, Math.max(0, width - head.length));
     stream.write(`\r\x1b[K${head}${tail}`);
   };
 
@@ -84,13 +87,14 @@ export function createProgressView(
       if (quiet && status !== 'failed') return;
       clearLive();
       const symbol = SYMBOLS[status] ?? '·';
-      const text = `${symbol} ${id.padEnd(16)} ${status.padEnd(11)} ${formatDuration(durationMs).padStart(10)}${note ? `  ${note}` : ''}`;
+      const text = `${symbol} ${id.padEnd(16)} ${status.padEnd(11)} ${formatDuration(durationMs).padStart(10)}${note ? `  ${terminalLine(note)}` : ''}`;
       stream.write(`${paint(status, text)}\n`);
       drawLive();
     },
     message(text) {
       clearLive();
-      stream.write(`${text}\n`);
+      // messages carry pause reasons and warnings built from paths and command output
+      stream.write(`${terminalText(text)}\n`);
       drawLive();
     },
     close() {

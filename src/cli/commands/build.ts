@@ -5,6 +5,10 @@ import { BuildRun } from '../../engine/build-run.js';
 import { createProgressView, formatDuration } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
+import { ExecaRunner } from '../../runtime/execa-runner.js';
+import type { WorkPaths } from '../../runtime/paths.js';
+import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
+import { terminalText } from '../../runtime/terminal-text.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
 import { renderHintCommand, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
@@ -33,6 +37,7 @@ export async function runBuildCommand(
       },
     );
   }
+  requireSandbox(command, io.env);
   const view = createProgressView(io.stderr, io.env, options.quiet === true);
   const request: BuildRequest = {
     command,
@@ -42,7 +47,9 @@ export async function runBuildCommand(
     fresh: options.fresh === true,
     commandLine: io.commandLine,
   };
-  const session = new BuildRun(request, { view, warn: (m) => view.message(`warning: ${m}`), env: io.env });
+  const warn = (m: string) => view.message(`warning: ${m}`);
+  const enterSandbox = (paths: WorkPaths) => enterWorkDirSandbox(paths, new ExecaRunner(), warn, io.env);
+  const session = new BuildRun(request, { view, warn, env: io.env, enterSandbox });
   const handlers = HANDLED_SIGNALS.map((signal) => {
     const handler = () => session.interrupt(signal);
     process.on(signal, handler);
@@ -67,7 +74,7 @@ export async function runBuildCommand(
     }
     if (result.outcome === 'paused') {
       io.stderr.write(
-        `build paused: ${result.pauseReason ?? 'not enough resources'}\nthe state is saved; once there is room, continue with: ${resume}\n`,
+        `build paused: ${terminalText(result.pauseReason ?? 'not enough resources')}\nthe state is saved; once there is room, continue with: ${resume}\n`,
       );
       return EXIT.paused;
     }
@@ -91,7 +98,8 @@ export async function runBuildCommand(
     if (e?.hintArgv) lines.push(`  run: ${renderHintCommand(e.hintArgv, flags)}`);
     lines.push(`  log: ${stepLogPath(paths.stepLogsDir, step)}`);
     lines.push(`  after fixing the cause, continue with: ${resume}`);
-    io.stderr.write(`${lines.join('\n')}\n`);
+    // the message, command and stderr came from the failed command: no escape sequence reaches the terminal
+    io.stderr.write(terminalText(`${lines.join('\n')}\n`));
     return EXIT.buildFailed;
   } finally {
     for (const off of handlers) off();

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
 import { workPaths } from '../../runtime/paths.js';
+import { terminalText } from '../../runtime/terminal-text.js';
 import type { CliIO } from '../io.js';
 
 export function runLogCommand(step: string | undefined, options: { workDir: string }, io: CliIO): number {
@@ -19,7 +20,8 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
         hint: have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet',
       });
     }
-    io.stdout.write(fs.readFileSync(file, 'utf8'));
+    // a step log holds what its commands printed, escape sequences included
+    io.stdout.write(terminalText(fs.readFileSync(file, 'utf8')));
     return 0;
   }
   if (!fs.existsSync(paths.buildLog))
@@ -29,9 +31,9 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
     try {
       const e = JSON.parse(line) as { time?: string; level?: number; msg?: string; step?: string };
       const level = (e.level ?? 30) >= 50 ? 'ERROR' : (e.level ?? 30) >= 40 ? 'WARN ' : 'INFO ';
-      io.stdout.write(`${e.time ?? ''} ${level} ${e.step ? `[${e.step}] ` : ''}${e.msg ?? ''}\n`);
+      io.stdout.write(terminalText(`${e.time ?? ''} ${level} ${e.step ? `[${e.step}] ` : ''}${e.msg ?? ''}\n`));
     } catch {
-      io.stdout.write(`${line}\n`);
+      io.stdout.write(terminalText(`${line}\n`));
     }
   }
   return 0;

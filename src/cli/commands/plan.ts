@@ -2,11 +2,13 @@
 import { readStateReadOnly } from '../../../state/store.js';
 import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js';
 import { fingerprintSteps } from '../../engine/fingerprint.js';
+import { readFingerprintKey } from '../../engine/fingerprint-key.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
 import { workPaths } from '../../runtime/paths.js';
 import { artifactPresent } from '../../steps/artifacts.js';
 import { PHASES, phaseLabel } from '../../steps/phases.js';
 import { resolveSteps } from '../../steps/registry.js';
+import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
 import type { CliIO } from '../io.js';
 
 export function computePlan(
@@ -29,6 +31,7 @@ export function computePlan(
   const steps = resolveSteps(loaded.config);
   const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, {
     sourceDateEpoch: parseSourceDateEpoch(io.env),
+    secretKey: readFingerprintKey(paths.stateDir),
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
   return {
@@ -46,7 +49,9 @@ export function runPlanCommand(
   const { plan, profile, titles, phases } = computePlan(options, io);
   if (options.json) {
     io.stdout.write(
-      `${JSON.stringify({ profile, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst })) }, null, 2)}\n`,
+      terminalJson(
+        `${JSON.stringify({ profile, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst })) }, null, 2)}\n`,
+      ),
     );
     return 0;
   }
@@ -60,6 +65,6 @@ export function runPlanCommand(
   }
   const runs = plan.filter((p) => p.action === 'run').length;
   lines.push(`${runs} step(s) to run, ${plan.length - runs} to skip`);
-  io.stdout.write(`${lines.join('\n')}\n`);
+  io.stdout.write(terminalText(`${lines.join('\n')}\n`));
   return 0;
 }

@@ -7,6 +7,7 @@ import { lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
 import { isInFlight, type LedgerEntry } from '../../types.js';
 import { renderStatusDetails, statusDetails, type StatusDetails } from '../../inspect/status-details.js';
+import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
 import type { CliIO } from '../io.js';
 
 export interface StatusRow {
@@ -52,6 +53,8 @@ export function statusLock(found: LockState): StatusLock | null {
   if (found.kind === 'free') return null;
   if (found.kind === 'unreadable')
     return { state: 'unreadable', pid: null, host: null, startedAt: null, command: null, alive: false, why: found.why };
+  if (found.owner === null)
+    return { state: 'held', pid: null, host: null, startedAt: null, command: null, alive: true, why: null };
   const { pid, host, startedAt, command } = found.owner;
   const why = found.kind === 'stale' ? found.why : null;
   return { state: found.kind, pid, host, startedAt, command, alive: found.kind === 'held', why };
@@ -143,7 +146,7 @@ function renderStatusLock(lock: StatusLock | null): string | null {
   const since = `pid ${lock.pid} on ${lock.host} since ${lock.startedAt}`;
   switch (lock.state) {
     case 'held':
-      return `running:  ${since}`;
+      return lock.pid === null ? 'running:  (its owner is not recorded yet)' : `running:  ${since}`;
     case 'foreign':
       return `lock:     held by ${since} (another host: ailinux cannot check it from here, and never takes it over)`;
     case 'stale':
@@ -158,10 +161,11 @@ export function runStatusCommand(
   io: CliIO,
 ): number {
   const report = statusReport(options.workDir);
+  // the ledger, the log tail and the lock's command line came from commands and files: no escape reaches the terminal
   io.stdout.write(
     options.json
-      ? `${JSON.stringify(report, null, 2)}\n`
-      : renderStatus(report, options.workDirGiven ? { workDir: options.workDir } : {}),
+      ? terminalJson(`${JSON.stringify(report, null, 2)}\n`)
+      : terminalText(renderStatus(report, options.workDirGiven ? { workDir: options.workDir } : {})),
   );
   return 0;
 }
