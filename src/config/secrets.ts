@@ -4,6 +4,18 @@
  * meant for human text (where a key has no business being), so hashes and URLs are not flagged.
  */
 
+/**
+ * Config fields whose values are secrets the build needs (the live user's password reaches chpasswd on stdin).
+ * They never land in the state, the plan or a log: a fingerprint holds their keyed hash
+ * (src/engine/fingerprint.ts), the stored config a placeholder, and `plan` names the field without values.
+ */
+export const SECRET_FIELDS: readonly string[] = ['liveUser.password'];
+
+/** The field is a secret, or an object that holds one (so printing its value would print the secret). */
+export function holdsSecret(field: string): boolean {
+  return SECRET_FIELDS.some((s) => s === field || s.startsWith(`${field}.`));
+}
+
 export interface SecretShape {
   /** What the value looks like, for the error message. */
   kind: string;

@@ -50,6 +50,7 @@ import {
 } from './build.js';
 import { loggingRunner, openBuildLogger, openStepLog } from './build-log.js';
 import { fingerprintSteps } from './fingerprint.js';
+import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
 import type { ProgressView } from './progress.js';
 import { composeSteps } from './steps.js';
@@ -177,7 +178,8 @@ export class BuildRun {
     const ledger: Ledger = {};
     if (previous && !this.request.fresh)
       for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
-    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch });
+    const secretKey = ensureFingerprintKey(paths.stateDir);
+    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch, secretKey });
     const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
     for (const p of plan) {
       const old = ledger[p.id];

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
+import { SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
@@ -32,6 +33,38 @@ function hashFile(file: string): string {
 export interface EnvironmentInputs {
   /** SOURCE_DATE_EPOCH changes the bytes of the image, so it is an input of every step that writes them. */
   sourceDateEpoch: number | null;
+  /**
+   * The work dir's key (fingerprint-key.ts) for the keyed hash that stands for a secret field in the material.
+   * Without one a key of this process is used: nothing is revealed, and a stored fingerprint simply does not match.
+   */
+  secretKey?: Buffer | null;
+}
+
+const PROCESS_KEY = crypto.randomBytes(32);
+
+/** What the material keeps of a secret: its HMAC-SHA256 under the work dir's key, never the value. */
+export function keyedHash(value: unknown, key: Buffer): string {
+  return `hmac-sha256:${crypto.createHmac('sha256', key).update(canonicalJson(value)).digest('hex')}`;
+}
+
+/** The value of `field` with every secret field at or below it replaced by its keyed hash (a copy; unset stays unset). */
+export function sealSecrets(field: string, value: unknown, key: Buffer): unknown {
+  let sealed = value;
+  for (const secret of SECRET_FIELDS) {
+    if (secret === field) return keyedHash(value, key);
+    if (!secret.startsWith(`${field}.`)) continue;
+    const rest = secret.slice(field.length + 1).split('.');
+    sealed = sealAt(sealed, rest, key);
+  }
+  return sealed;
+}
+
+function sealAt(value: unknown, rest: readonly string[], key: Buffer): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const [head, ...tail] = rest as [string, ...string[]];
+  const obj = value as Record<string, unknown>;
+  if (obj[head] === undefined) return value;
+  return { ...obj, [head]: tail.length === 0 ? keyedHash(obj[head], key) : sealAt(obj[head], tail, key) };
 }
 
 export function fingerprintMaterial(
@@ -42,7 +75,8 @@ export function fingerprintMaterial(
   env: EnvironmentInputs,
 ): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
-  for (const field of step.configFields) slice[field] = valueAt(config, field) ?? null;
+  const key = env.secretKey ?? PROCESS_KEY;
+  for (const field of step.configFields) slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key);
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
