@@ -1,5 +1,6 @@
 /** The documented exit codes, and the one place errors become them. */
 import { AilinuxError } from '../errors.js';
+import { systemErrorOf } from './system-error.js';
 
 export const EXIT = {
   ok: 0,
@@ -25,7 +26,9 @@ Exit codes:
   131  interrupted by SIGQUIT (state saved; continue with ailinux resume)
   143  interrupted by SIGTERM (state saved; continue with ailinux resume)`;
 
-export function exitCodeForError(error: unknown): number {
+/** `duringBuild`: the error ended a build or resume, where a file-system mistake is a failed build (1), not usage. */
+export function exitCodeForError(error: unknown, duringBuild = false): number {
+  if (systemErrorOf(error)) return duringBuild ? EXIT.buildFailed : EXIT.usage;
   if (error instanceof AilinuxError) {
     switch (error.code) {
       case 'LOCKED':

@@ -1,8 +1,9 @@
 /** The ailinux command line: the only place that turns errors and outcomes into exit codes. */
+import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { configJsonSchema } from '../config/schema.js';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
-import { DEFAULT_WORK_DIR } from '../runtime/paths.js';
+import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { runBuildCommand } from './commands/build.js';
 import { runCleanCommand } from './commands/clean.js';
@@ -143,11 +144,14 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
   let code: number = EXIT.ok;
   // the flags the user typed, so a fix line names the same work dir and config
   let flags: UserFlags = {};
+  // the command that ran and its work dir: a build's errors exit 1, and an internal error names its build log
+  let ran: { name: string; workDir: string | undefined } = { name: '', workDir: undefined };
   const program = createProgram(io, (c) => {
     code = c;
   });
   program.hook('preAction', (_, action) => {
     const opts = action.opts<{ workDir?: string; config?: string }>();
+    ran = { name: action.name(), workDir: opts.workDir };
     flags = {
       ...(action.getOptionValueSource('workDir') === 'cli' && opts.workDir !== undefined
         ? { workDir: opts.workDir }
@@ -168,7 +172,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
         return EXIT.ok;
       return EXIT.usage;
     }
-    io.stderr.write(`${renderError(error, flags)}\n`);
-    return exitCodeForError(error);
+    const duringBuild = ran.name === 'build' || ran.name === 'resume';
+    const buildLog = duringBuild && ran.workDir !== undefined ? workPaths(ran.workDir).buildLog : null;
+    io.stderr.write(`${renderError(error, flags, buildLog !== null && fs.existsSync(buildLog) ? buildLog : null)}\n`);
+    return exitCodeForError(error, duringBuild);
   }
 }
