@@ -3,8 +3,10 @@
  * chroot-changing step after it writes only into its own overlayfs upper layer. A failed or
  * interrupted step's layer is thrown away whole, so a rerun never trusts a half-modified tree.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { at, errnoCode, openDir, openDirAt } from './dir-fd.js';
 import { nsRunPath } from './package-root.js';
 
 export interface OwnLayer {
@@ -265,9 +267,11 @@ export function readLayerFile(layers: RootfsLayers, rel: string): string | null 
  * Writes a file into the step's own layer. Missing parent dirs are created with the mode and
  * owner they have in the layers below, so the merged view keeps them. Symlinked parents are
  * followed inside the rootfs (writing lib/x on a merged-/usr system lands in usr/lib/x); a
- * symlink at the file itself is replaced by the file.
+ * symlink at the file itself is replaced by the file. The write walks down from the layer's root
+ * by descriptors and never follows a symlink there, so nothing swapped in (a user's home in the
+ * layer belongs to a uid that may exist on the host) can redirect it out of the layer.
  */
-export function writeLayerFile(layers: RootfsLayers, rel: string, content: string, mode: number): string {
+export function writeLayerFile(layers: RootfsLayers, rel: string, content: string | Uint8Array, mode: number): string {
   const own = layers.own;
   if (!own) throw new Error('this step has no layer of its own to write into');
   const normal = path.posix.normalize(rel).replace(/^\/+/, '');
@@ -275,33 +279,64 @@ export function writeLayerFile(layers: RootfsLayers, rel: string, content: strin
     throw new Error(`refusing to write outside the rootfs: ${rel}`);
   const name = path.posix.basename(normal);
   const parentRel = lookupInLayers(layerDirs(layers), path.posix.dirname(normal), true).rel;
-  let dirRel = '';
-  for (const part of parentRel === '' ? [] : parentRel.split('/')) {
-    dirRel = dirRel ? `${dirRel}/${part}` : part;
-    const target = path.join(own.upper, dirRel);
-    let existing: fs.Stats | null = null;
-    try {
-      existing = fs.lstatSync(target);
-    } catch {
-      existing = null;
+  let dirFd = openDir(own.upper);
+  try {
+    let dirRel = '';
+    for (const part of parentRel === '' ? [] : parentRel.split('/')) {
+      dirRel = dirRel ? `${dirRel}/${part}` : part;
+      const next = openOrMakeLayerDir(layers, dirFd, part, dirRel, rel);
+      fs.closeSync(dirFd);
+      dirFd = next;
     }
-    if (existing?.isDirectory()) continue;
-    if (existing) {
-      // A whiteout or a file here: a plain mkdir would bring back what the layers below hold.
-      throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the step's own layer`);
-    }
-    const model = lookupInLayers(layers.below, dirRel, false).entry;
-    if (model && !model.st.isDirectory())
-      throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
-    fs.mkdirSync(target, { mode: 0o755 });
-    if (model) {
-      fs.chmodSync(target, model.st.mode & 0o7777);
-      if (process.getuid?.() === 0) fs.chownSync(target, model.st.uid, model.st.gid);
-    }
+    writeFileAt(dirFd, name, content, mode);
+  } finally {
+    fs.closeSync(dirFd);
   }
-  const file = path.join(own.upper, parentRel, name);
-  fs.rmSync(file, { force: true });
-  fs.writeFileSync(file, content, { mode });
-  fs.chmodSync(file, mode); // the umask must not weaken or widen an explicit mode
-  return file;
+  return path.join(own.upper, parentRel, name);
+}
+
+/** The directory part (at dirRel) inside dirFd, made like the one the layers below have when it is missing. */
+function openOrMakeLayerDir(layers: RootfsLayers, dirFd: number, part: string, dirRel: string, rel: string): number {
+  try {
+    return openDirAt(dirFd, part);
+  } catch (error) {
+    const code = errnoCode(error);
+    // A whiteout, a file or a symlink here: a plain mkdir would bring back what the layers below hold.
+    if (code === 'ENOTDIR' || code === 'ELOOP')
+      throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the step's own layer`, { cause: error });
+    if (code !== 'ENOENT') throw error;
+  }
+  const model = lookupInLayers(layers.below, dirRel, false).entry;
+  if (model && !model.st.isDirectory())
+    throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
+  fs.mkdirSync(at(dirFd, part), { mode: 0o755 });
+  // Opened by name again: if something replaced the new directory meanwhile, this open refuses it.
+  const fd = openDirAt(dirFd, part);
+  if (model) {
+    fs.fchmodSync(fd, model.st.mode & 0o7777);
+    if (process.getuid?.() === 0) fs.fchownSync(fd, model.st.uid, model.st.gid);
+  }
+  return fd;
+}
+
+/**
+ * Writes name inside dirFd: a new file under a temporary name (O_EXCL | O_NOFOLLOW, so never through a
+ * symlink), then renamed over name, which replaces a symlink there instead of following it.
+ */
+function writeFileAt(dirFd: number, name: string, content: string | Uint8Array, mode: number): void {
+  const temp = `.${name}.ailinux-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(at(dirFd, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    try {
+      fs.writeFileSync(fd, content);
+      fs.fchmodSync(fd, mode); // the umask must not weaken or widen an explicit mode
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(at(dirFd, temp), at(dirFd, name));
+  } catch (error) {
+    fs.rmSync(at(dirFd, temp), { force: true });
+    throw error;
+  }
 }

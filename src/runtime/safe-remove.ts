@@ -1,11 +1,13 @@
 /**
  * Removing build trees without ever reaching the host. The old scripts lost user sessions by
  * deleting through mounts of /dev and /run; here nothing is deleted under a path that still has a
- * mount, the walk never leaves the target's filesystem, and symlinks are unlinked, never followed.
+ * mount, the walk never leaves the target's filesystem, and symlinks are unlinked, never followed:
+ * the walk works relative to open directories, so a path swapped after a check cannot redirect it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { UnsafeOperationError } from '../errors.js';
+import { at, chmodDirAt, errnoCode, fdPath, openDir, openDirAt, openDirBeneath } from './dir-fd.js';
 import { isAtOrUnder, mountContaining, mountsUnder, readMountinfo, type MountEntry } from './mountinfo.js';
 
 const MOUNTED_HINT = 'ailinux never unmounts what it did not mount; unmount it yourself or reboot, then retry';
@@ -16,10 +18,6 @@ export const REMOVE_YIELD_EVERY = 2000;
 export interface RemoveTreeOptions {
   /** The directory the target must lie strictly inside (the work dir). */
   within: string;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | null)?.code;
 }
 
 function realOrResolved(p: string): string {
@@ -87,6 +85,27 @@ function checkTarget(target: string, within: string): string | null {
   return realTarget;
 }
 
+/** What readdir says an entry is; undefined when the filesystem does not say (then lstat tells). */
+function kindOfDirent(entry: fs.Dirent): 'dir' | 'other' | undefined {
+  if (entry.isDirectory()) return 'dir';
+  const known =
+    entry.isFile() ||
+    entry.isSymbolicLink() ||
+    entry.isCharacterDevice() ||
+    entry.isBlockDevice() ||
+    entry.isFIFO() ||
+    entry.isSocket();
+  return known ? 'other' : undefined;
+}
+
+/** How often one entry is looked at again when it keeps changing under the walk (someone racing it). */
+const MAX_TRIES = 16;
+
+/**
+ * The walk holds each directory open and works relative to that descriptor (see dir-fd.ts), so a
+ * directory that someone swaps for a symlink after a check is never entered: the swapped name is
+ * unlinked, or its open fails and it is looked at again.
+ */
 class TreeRemover {
   private count = 0;
   constructor(
@@ -102,73 +121,108 @@ class TreeRemover {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
-  /** Removes a directory's content, then the directory; the caller has lstat'ed it as a directory. */
-  async removeDir(dir: string, st: fs.Stats): Promise<void> {
-    // A second, independent guard: whatever path the walk took, the directory it is about to
-    // empty must really lie inside the tree being removed (a followed symlink would not).
-    const real = fs.realpathSync(dir);
+  /**
+   * Removes the entry name of the directory parentFd, whatever it is now; shown names it in messages.
+   * known is what readdir said it was, which saves an lstat; a wrong guess only costs one retry.
+   */
+  async removeEntry(parentFd: number, name: string, shown: string, known?: 'dir' | 'other'): Promise<void> {
+    let guess = known;
+    let lastError: unknown;
+    for (let tries = 0; tries < MAX_TRIES; tries++) {
+      const kind = guess ?? this.kindOf(parentFd, name);
+      guess = undefined;
+      if (kind === null) return;
+      if (kind === 'other') {
+        try {
+          fs.unlinkSync(at(parentFd, name));
+          return;
+        } catch (error) {
+          const code = errnoCode(error);
+          if (code === 'ENOENT') return;
+          lastError = error;
+          if (code === 'EISDIR') continue; // a directory now: look again
+          if (code !== 'EACCES') throw error;
+          fs.fchmodSync(parentFd, 0o700); // only reached when not root: make our own tree writable
+          continue;
+        }
+      }
+      let fd: number;
+      try {
+        fd = openDirAt(parentFd, name);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'ENOENT') return;
+        lastError = error;
+        if (code === 'ENOTDIR' || code === 'ELOOP') continue; // swapped for a symlink or a file: look again
+        if (code !== 'EACCES') throw error;
+        chmodDirAt(parentFd, name, 0o700); // only reached when not root: make our own tree readable
+        continue;
+      }
+      try {
+        await this.emptyDir(fd, shown);
+      } finally {
+        fs.closeSync(fd);
+      }
+      try {
+        fs.rmdirSync(at(parentFd, name));
+        return;
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'ENOENT') return;
+        if (code === 'EBUSY') {
+          throw new UnsafeOperationError(`refusing to remove ${this.top}: ${shown} is a mount point`, {
+            cause: error,
+            hint: MOUNTED_HINT,
+          });
+        }
+        lastError = error;
+        // something else took its place, or was put in it, while it was emptied: look again
+        if (code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') continue;
+        if (code !== 'EACCES') throw error;
+        fs.fchmodSync(parentFd, 0o700);
+      }
+    }
+    throw lastError;
+  }
+
+  private kindOf(parentFd: number, name: string): 'dir' | 'other' | null {
+    try {
+      return fs.lstatSync(at(parentFd, name)).isDirectory() ? 'dir' : 'other';
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  /** Removes everything in the directory fd holds; shown is the path it had when the walk reached it. */
+  private async emptyDir(fd: number, shown: string): Promise<void> {
+    // A second, independent guard: whatever happened to its path, the directory about to be
+    // emptied must really lie inside the tree being removed.
+    const real = fs.readlinkSync(fdPath(fd));
     if (real !== this.top && !real.startsWith(`${this.top}/`)) {
       throw new UnsafeOperationError(
-        `refusing to remove ${this.top}: the walk reached ${dir}, which is really ${real}, outside it`,
+        `refusing to remove ${this.top}: the walk reached ${shown}, which is really ${real}, outside it`,
       );
     }
+    const st = fs.fstatSync(fd);
     if (st.dev !== this.dev) {
       throw new UnsafeOperationError(
-        `refusing to remove ${this.top}: ${dir} is on another filesystem (device ${st.dev}, not ${this.dev}); something was mounted there`,
+        `refusing to remove ${this.top}: ${shown} is on another filesystem (device ${st.dev}, not ${this.dev}); something was mounted there`,
         { hint: MOUNTED_HINT },
       );
     }
-    let names: string[];
+    let entries: fs.Dirent[];
     try {
-      names = fs.readdirSync(dir);
+      entries = fs.readdirSync(fdPath(fd), { withFileTypes: true });
     } catch (error) {
       if (errnoCode(error) !== 'EACCES') throw error;
-      fs.chmodSync(dir, 0o700); // only reached when not root: make our own tree walkable
-      names = fs.readdirSync(dir);
+      fs.fchmodSync(fd, 0o700); // only reached when not root: make our own tree walkable
+      entries = fs.readdirSync(fdPath(fd), { withFileTypes: true });
     }
-    names.sort(); // a stable order makes a failed removal easy to reason about
-    for (const name of names) {
-      const child = path.join(dir, name);
-      let cst: fs.Stats;
-      try {
-        cst = fs.lstatSync(child);
-      } catch (error) {
-        if (errnoCode(error) === 'ENOENT') continue;
-        throw error;
-      }
-      if (cst.isDirectory()) await this.removeDir(child, cst);
-      else this.unlink(child, dir);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // a stable order is easy to reason about
+    for (const entry of entries) {
+      await this.removeEntry(fd, entry.name, `${shown}/${entry.name}`, kindOfDirent(entry));
       await this.tick();
-    }
-    this.rmdir(dir);
-  }
-
-  /** Files, symlinks (never followed), overlay whiteouts (0:0 char devices), fifos, sockets. */
-  unlink(file: string, parent: string): void {
-    try {
-      fs.unlinkSync(file);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT') return;
-      if (code !== 'EACCES') throw error;
-      fs.chmodSync(parent, 0o700);
-      fs.unlinkSync(file);
-    }
-  }
-
-  rmdir(dir: string): void {
-    try {
-      fs.rmdirSync(dir);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT') return;
-      if (code === 'EBUSY') {
-        throw new UnsafeOperationError(`refusing to remove ${this.top}: ${dir} is a mount point`, {
-          cause: error,
-          hint: MOUNTED_HINT,
-        });
-      }
-      throw error;
     }
   }
 }
@@ -176,22 +230,32 @@ class TreeRemover {
 /**
  * Removes a directory tree (or a single file or symlink) that lies strictly inside opts.within.
  * Refuses, with UnsafeOperationError, targets outside it, / and filesystem roots, and any tree
- * that has a mount at or below it. A missing target is not an error.
+ * that has a mount at or below it. A missing target is not an error. The walk goes from the
+ * within directory down by descriptors, so nothing swapped in on the way can redirect it.
  */
 export async function removeTree(target: string, opts: RemoveTreeOptions): Promise<void> {
   const real = checkTarget(target, opts.within);
   if (real === null) return;
   // The target itself may be a symlink to somewhere inside `within`: remove the link, not what it names.
   const abs = path.resolve(target);
-  const own = fs.lstatSync(abs);
-  if (own.isSymbolicLink()) {
-    fs.unlinkSync(abs);
-    return;
+  const realWithin = fs.realpathSync(opts.within);
+  const parent = realOrResolved(path.dirname(abs));
+  if (!isAtOrUnder(parent, realWithin)) refuse(target, `it lies in ${parent}, which is not inside ${realWithin}`);
+  const withinFd = openDir(realWithin);
+  let parentFd: number;
+  try {
+    parentFd = openDirBeneath(withinFd, path.relative(realWithin, parent));
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'ENOENT') throw error;
+    refuse(target, `a directory on its path, under ${realWithin}, was replaced while it was being removed`, error);
+  } finally {
+    fs.closeSync(withinFd);
   }
-  const st = fs.lstatSync(real);
-  if (!st.isDirectory()) {
-    fs.unlinkSync(real);
-    return;
+  try {
+    const dev = fs.fstatSync(parentFd).dev;
+    await new TreeRemover(real, dev).removeEntry(parentFd, path.basename(abs), real);
+  } finally {
+    fs.closeSync(parentFd);
   }
-  await new TreeRemover(real, st.dev).removeDir(real, st);
 }

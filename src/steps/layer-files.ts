@@ -40,10 +40,7 @@ export function firstFileInLayers(
   return null;
 }
 
-/** Writes bytes into the step's own layer, with the parent directories writeLayerFile would make. */
+/** Writes bytes into the step's own layer, as writeLayerFile writes text (never through a symlink). */
 export function writeLayerBytes(layers: RootfsLayers, rel: string, data: Uint8Array, mode: number): string {
-  const file = writeLayerFile(layers, rel, '', mode);
-  fs.writeFileSync(file, data);
-  fs.chmodSync(file, mode);
-  return file;
+  return writeLayerFile(layers, rel, data, mode);
 }

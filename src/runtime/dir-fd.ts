@@ -1,0 +1,88 @@
+/**
+ * File operations relative to an open directory, which a path string that someone swaps cannot redirect.
+ * Node has no openat or unlinkat; `/proc/self/fd/<fd>/<name>` is their equivalent: the kernel resolves the
+ * descriptor's magic link to the very directory it holds, whatever happened to its path since, and looks
+ * up only the last component by name. Unlink, rmdir, rename, mkdir and lstat never follow that component;
+ * opens here add O_NOFOLLOW. So a directory swapped for a symlink is unlinked, or fails the open, and is
+ * never entered.
+ */
+import fs from 'node:fs';
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+
+/** Opening a directory here never follows a symlink, and fails on anything that is not a directory. */
+export const DIR_OPEN_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
+/** O_PATH (Linux; not in fs.constants): a handle to an inode that needs no read permission on it. */
+const O_PATH = 0o10000000;
+
+/** The path through which the kernel reaches the directory behind dirFd itself. */
+export function fdPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}
+
+/** The path of name inside the directory dirFd holds: only name is looked up as a string. */
+export function at(dirFd: number, name: string): string {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0'))
+    throw new Error(`not a single file name: ${JSON.stringify(name)}`);
+  return `${fdPath(dirFd)}/${name}`;
+}
+
+export function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+/**
+ * Opens an absolute directory path that the caller trusts up to its last component (the work dir, a
+ * layer root), refusing a symlink there; then checks that /proc really shows this descriptor, so the
+ * fd-relative paths cannot silently name nothing (a missing /proc would make every entry look absent).
+ */
+export function openDir(dir: string): number {
+  const fd = fs.openSync(dir, DIR_OPEN_FLAGS);
+  try {
+    const viaProc = fs.statSync(fdPath(fd));
+    const own = fs.fstatSync(fd);
+    if (viaProc.ino !== own.ino || viaProc.dev !== own.dev) throw new Error(`${fdPath(fd)} is not ${dir}`);
+  } catch (error) {
+    fs.closeSync(fd);
+    throw new Error(`cannot reach ${dir} through /proc/self/fd (is /proc mounted?): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return fd;
+}
+
+/** Opens the directory name inside dirFd; ENOTDIR or ELOOP when it is a symlink or not a directory. */
+export function openDirAt(dirFd: number, name: string): number {
+  return fs.openSync(at(dirFd, name), DIR_OPEN_FLAGS);
+}
+
+/** Walks rel ('a/b/c', '' for dirFd itself) down from dirFd one directory at a time; returns a new descriptor. */
+export function openDirBeneath(dirFd: number, rel: string): number {
+  // a second descriptor of the same directory (the magic link is the last component: no O_NOFOLLOW here)
+  let fd = fs.openSync(fdPath(dirFd), O_RDONLY | O_DIRECTORY);
+  for (const part of rel === '' ? [] : rel.split('/')) {
+    try {
+      const next = openDirAt(fd, part);
+      fs.closeSync(fd);
+      fd = next;
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+  return fd;
+}
+
+/**
+ * chmod of the directory name inside dirFd when it cannot be opened for reading (not root): through an
+ * O_PATH handle, so it changes that directory and nothing a symlink put in its place points to.
+ */
+export function chmodDirAt(dirFd: number, name: string, mode: number): void {
+  const fd = fs.openSync(at(dirFd, name), O_PATH | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    fs.chmodSync(fdPath(fd), mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
