@@ -50,6 +50,21 @@ function writeAll(fd: number, buffer: Buffer): void {
   while (offset < buffer.length) offset += fs.writeSync(fd, buffer, offset, buffer.length - offset);
 }
 
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+// a new file only, never through a symlink: whatever stands at the temp name is not ours to write into
+const TEMP_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+/** Creates the temp file afresh; one left by a crashed writer with our pid (or a planted link) is unlinked first. */
+function openTempFile(tmp: string): number {
+  try {
+    return fs.openSync(tmp, TEMP_FLAGS, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  fs.unlinkSync(tmp); // removes a symlink itself, never its target
+  return fs.openSync(tmp, TEMP_FLAGS, 0o644);
+}
+
 export class DurableJsonFileSync<T> implements SyncAdapter<T> {
   readonly filename: string;
 
@@ -79,7 +94,7 @@ export class DurableJsonFileSync<T> implements SyncAdapter<T> {
     const tmp = tempFileFor(this.filename);
     const text = JSON.stringify(data, null, 2);
     try {
-      const fd = fs.openSync(tmp, 'w', 0o644);
+      const fd = openTempFile(tmp);
       try {
         writeAll(fd, Buffer.from(text, 'utf8'));
         fs.fsyncSync(fd);

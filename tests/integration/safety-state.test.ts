@@ -82,6 +82,15 @@ const BAD_STATES: Array<{ name: string; make: () => string; message: RegExp }> =
     },
     message: /is not a valid ailinux state: field ledger\.bootstrap\.fingerprint is missing/,
   },
+  {
+    name: 'a state file with a ledger entry without status, attempts and artifacts',
+    make: () => {
+      const state = JSON.parse(goodState) as { ledger: Record<string, Record<string, unknown>> };
+      for (const field of ['status', 'attempts', 'artifacts']) delete state.ledger['packages']![field];
+      return JSON.stringify(state);
+    },
+    message: /is not a valid ailinux state: field ledger\.packages\.status is missing/,
+  },
 ];
 
 function workDirWith(name: string, content: string): { work: string; stateFile: string } {

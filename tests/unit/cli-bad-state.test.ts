@@ -98,3 +98,42 @@ describe('a ledger entry without fingerprint and material', () => {
     expect(fs.readFileSync(stateFile, 'utf8')).toBe(text);
   });
 });
+
+/** The same finished state with these fields of the bootstrap entry taken out. */
+function writeStateWithout(fields: string[]): string {
+  writeStateWithoutFingerprint();
+  const raw = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { ledger: Record<string, Record<string, unknown>> };
+  raw.ledger['bootstrap']!['fingerprint'] = 'f';
+  raw.ledger['bootstrap']!['material'] = {};
+  for (const f of fields) delete raw.ledger['bootstrap']![f];
+  const text = JSON.stringify(raw, null, 2);
+  fs.writeFileSync(stateFile, text);
+  return text;
+}
+
+// resume and build on such a file: tests/integration/safety-state.test.ts (they run only in the sandbox, as root)
+describe('ledger entries that lack fields are refused by plan and status with a clear error (issue 9, finding 10)', () => {
+  const cases: Array<[string, string[]]> = [
+    ['status', ['status']],
+    ['attempts and artifacts', ['attempts', 'artifacts']],
+    ['startedAt and error', ['startedAt', 'error']],
+  ];
+  for (const [what, fields] of cases) {
+    it.each([
+      ['plan', ['plan']],
+      ['status', ['status']],
+      ['status --json', ['status', '--json']],
+    ])(`without ${what}: %s exits 2 naming the field, writes nothing, no TypeError`, async (_, args) => {
+      const text = writeStateWithout(fields);
+      const before = listing();
+      const io = captureIO();
+      const code = await main([...args, '-w', work], io);
+      expect(code, io.output()).toBe(2);
+      expect(io.output()).toContain(`state file ${stateFile} is not a valid ailinux state`);
+      expect(io.output()).toContain(`field ledger.bootstrap.${fields[0]} is missing`);
+      expect(io.output()).not.toMatch(/TypeError|Cannot read properties|internal error/);
+      expect(listing()).toEqual(before);
+      expect(fs.readFileSync(stateFile, 'utf8')).toBe(text);
+    });
+  }
+});
