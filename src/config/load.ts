@@ -7,6 +7,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { checkOwnFilesInside } from './own-files.js';
 import { configSchema, type BuildConfig } from './schema.js';
 import { maskSecret, redactSecrets } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
@@ -95,11 +96,9 @@ export function loadConfig(options: {
   delete merged['extends'];
   delete merged['$schema'];
   const config = validateConfig(merged, configFile);
-  return {
-    config,
-    source: { profile: profileName, configFile },
-    baseDir: configFile ? path.dirname(configFile) : cwd,
-  };
+  const baseDir = configFile ? path.dirname(configFile) : cwd;
+  checkOwnFilesInside(config, baseDir, configFile);
+  return { config, source: { profile: profileName, configFile }, baseDir };
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {

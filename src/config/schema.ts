@@ -3,6 +3,7 @@
  * Value grammars (package names, hostnames, user names) are the real ones, since values reach argv.
  */
 import { z } from 'zod';
+import { CROSS_FIELD_RULES } from './cross-field-rules.js';
 import { findSecrets, maskSecret } from './secrets.js';
 import { valueAt } from './value-at.js';
 
@@ -37,6 +38,23 @@ const mirrorUrl = z
     /^(https?|file):\/\/[^\s'"`$;&|<>\\]+$/,
     'an http://, https:// or file:// URL without spaces or shell characters',
   );
+/**
+ * A URL that lands in a one-line sources.list entry (and debootstrap's): no "#" (a comment), no control characters,
+ * and "[" "]" only around an IPv6 host, so it can neither end the line early nor open an options bracket.
+ */
+const sourcesLineUri = mirrorUrl.refine(
+  (u) => !/[[\]#\x00-\x1f\x7f]/.test(u.replace(/^[a-z]+:\/\/\[[0-9A-Fa-f:.]+\]/, '')),
+  'a URL without "#", control characters, or "[" "]" other than around an IPv6 host: it lands in a sources.list line',
+);
+/** signed-by=... inside the "[ ]" options of a sources line: white space, "]", "," or "=" would add options or keys. */
+const signedByPath = z
+  .string()
+  .max(512)
+  .regex(
+    /^(\/[A-Za-z0-9._+@-]+)+$/,
+    'an absolute path inside the image of letters, digits, . _ + @ - (white space, "]", "," or "=" would add apt options to the sources line)',
+  )
+  .refine((p) => !p.split('/').includes('..'), 'a path without ".." parts');
 const absoluteHostPath = z
   .string()
   .regex(/^\/[^\0\n]*$/, 'an absolute path')
@@ -108,10 +126,10 @@ const brandingId = z
 
 export const aptSourceSchema = z
   .object({
-    uri: mirrorUrl.describe('Archive URL'),
+    uri: sourcesLineUri.describe('Archive URL'),
     suites: z.array(suiteName).min(1).describe('Suites, one deb line each'),
     components: z.array(componentName).min(1).describe('Components of every line'),
-    signedBy: absoluteHostPath.optional().describe('Path of the key inside the image (Signed-By)'),
+    signedBy: signedByPath.optional().describe('Path of the key inside the image (Signed-By)'),
   })
   .strict();
 
@@ -124,7 +142,7 @@ export const extraRepositorySchema = z
         'a repository name (lower-case letters, digits, . _ -): the key lands in /etc/apt/keyrings/<name>.gpg',
       )
       .describe('Repository name: its key becomes /etc/apt/keyrings/<name>.gpg'),
-    uri: mirrorUrl.describe('Repository URL'),
+    uri: sourcesLineUri.describe('Repository URL'),
     suites: z.array(suiteName).min(1).describe('Suites, one deb line each'),
     components: z.array(componentName).min(1).describe('Components of every line'),
     key: z
@@ -158,7 +176,7 @@ export const configSchema = z
             "Distribution family: where the kernel links are, casper.conf values, the signed GRUB's EFI directory",
           ),
         suite: suiteName.describe('Suite to bootstrap (bookworm, noble)'),
-        mirror: mirrorUrl.describe('Archive the base system is bootstrapped from'),
+        mirror: sourcesLineUri.describe('Archive the base system is bootstrapped from'),
         components: z.array(componentName).min(1).describe('Archive components of the bootstrap'),
         keyring: z
           .object({
@@ -538,6 +556,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    for (const rule of CROSS_FIELD_RULES) {
+      const problem = rule.check(config);
+      if (problem) ctx.addIssue({ code: 'custom', path: rule.fields[0]!.split('.'), message: problem });
+    }
     for (const found of findSecrets(config, TEXT_FIELDS)) {
       ctx.addIssue({
         code: 'custom',

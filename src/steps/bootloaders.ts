@@ -414,6 +414,7 @@ export const bootloadersStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 11,
+  needs: ['bootstrap'],
   hostTools: (config) => {
     const iso = config.iso;
     // ISOLINUX replaces the BIOS core, and Secure Boot takes the signed GRUB from the image: no core to build then

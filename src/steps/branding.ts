@@ -190,6 +190,7 @@ export const brandingStep: StepDef = {
   version: 1,
   layer: 'overlay',
   phase: 7,
+  needs: ['bootstrap'],
   configFields: ['branding', 'helper'],
   inputFiles: brandingInputFiles,
   async run(ctx) {

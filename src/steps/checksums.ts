@@ -32,6 +32,7 @@ export const checksumsStep: StepDef = {
   version: 1,
   layer: 'none',
   phase: 12,
+  needs: ['iso'],
   configFields: ['iso.outputName'],
   async run(ctx) {
     const f = checksumFiles(ctx);

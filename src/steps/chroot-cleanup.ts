@@ -35,6 +35,7 @@ export const chrootCleanupStep: StepDef = {
   version: 3,
   layer: 'overlay',
   phase: 9,
+  needs: ['bootstrap'],
   configFields: ['distribution.resolvConf', 'liveSystem'],
   async run(ctx) {
     prepareLayer(ctx);

@@ -50,6 +50,7 @@ export const configureStep: StepDef = {
   version: 2,
   layer: 'overlay',
   phase: 3,
+  needs: ['bootstrap'],
   configFields: ['distribution.sources', 'distribution.extraRepositories', 'locale'],
   inputFiles: (config) => config.distribution.extraRepositories.map((r) => r.key.path),
   async run(ctx) {

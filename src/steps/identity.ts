@@ -92,6 +92,7 @@ export const identityStep: StepDef = {
   version: 2,
   layer: 'overlay',
   phase: 8,
+  needs: ['bootstrap'],
   configFields: [
     'hostname',
     'liveUser',

@@ -54,6 +54,8 @@ export const installerStep: StepDef = {
   version: 1,
   layer: 'overlay',
   phase: 6,
+  // apt reads the lists configure fetched
+  needs: ['configure'],
   configFields: [
     'packages.installer',
     'packages.installRecommends',

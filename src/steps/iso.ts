@@ -111,6 +111,7 @@ export const isoStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 12,
+  needs: ['squashfs', 'bootloaders'],
   // packages.desktop: the disk estimate
   hostTools: () => [{ name: 'xorriso', pkg: 'xorriso', why: 'the ISO image (iso step)', versionArgs: ['-version'] }],
   hostFiles: (config) => {

@@ -30,6 +30,8 @@ export const packagesStep: StepDef = {
   version: 2,
   layer: 'overlay',
   phase: 4,
+  // apt reads the lists configure fetched
+  needs: ['configure'],
   configFields: [
     'packages.live',
     'packages.firmware',

@@ -71,7 +71,7 @@ export function unregisterStep(id: string): void {
   byId.delete(id);
 }
 
-/** The profile's ordered steps; the first must make the base layer and overlay steps need one below. */
+/** The profile's ordered steps: each once, overlay steps over a base, and each step after the steps it needs. */
 export function resolveSteps(config: BuildConfig): StepDef[] {
   const steps = config.steps.map((id, i) => {
     const step = byId.get(id);
@@ -95,6 +95,24 @@ export function resolveSteps(config: BuildConfig): StepDef[] {
         { path: `steps.${i}`, value: step.id, expected: 'a base step such as bootstrap earlier in the list' },
       ]);
     }
+    checkNeeds(step, i, config.steps);
   });
   return steps;
+}
+
+/** Each step the step at index i declares in `needs` is in the list, and before it. */
+function checkNeeds(step: StepDef, i: number, list: readonly string[]): void {
+  for (const need of step.needs ?? []) {
+    const at = list.indexOf(need);
+    if (at === -1) {
+      throw new ConfigError(`step "${step.id}" needs step "${need}", which the step list does not have`, [
+        { path: `steps.${i}`, value: step.id, expected: `"${need}" earlier in steps (${step.id} uses what it makes)` },
+      ]);
+    }
+    if (at > i) {
+      throw new ConfigError(`step "${step.id}" (steps.${i}) needs step "${need}" (steps.${at}) to run before it`, [
+        { path: `steps.${i}`, value: step.id, expected: `"${need}" earlier in steps than "${step.id}"` },
+      ]);
+    }
+  }
 }

@@ -63,6 +63,8 @@ export const squashfsStep: StepDef = {
   version: 2,
   layer: 'none',
   phase: 10,
+  // the kernel and initrd it copies come from the packages step
+  needs: ['packages'],
   // it reads the rootfs through an overlay view mounted in a private namespace
   hostTools: () => [
     ...NAMESPACE_TOOLS,

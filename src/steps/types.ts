@@ -59,6 +59,12 @@ export interface StepDef {
   /** Which of the twelve build phases (docs/profiles.md) the step belongs to; `ailinux plan` shows it. */
   phase: number;
   /**
+   * Steps that must come earlier in the profile's list, because this one uses what they made (a rootfs, the apt
+   * lists, the kernel, the ISO). The list is checked against them at load, before anything is written
+   * (resolveSteps in src/steps/registry.ts): each one present, and before this step.
+   */
+  needs?: readonly string[];
+  /**
    * The step only reads the host and writes nothing into the image (preflight): SOURCE_DATE_EPOCH
    * is not one of its inputs, so changing it does not rerun the steps after it.
    */

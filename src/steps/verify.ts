@@ -108,6 +108,8 @@ export const verifyStep: StepDef = {
   version: 1,
   layer: 'none',
   phase: 12,
+  // it checks the checksum file too
+  needs: ['iso', 'checksums'],
   hostTools: (config) => [
     {
       name: 'xorriso',

@@ -157,6 +157,8 @@ const VARIANTS: readonly Variant[] = [
       c.packages.installer = [];
       c.installer.launcher = false;
       c.iso.uefi = false;
+      // Secure Boot without UEFI is refused at load (a rule across fields)
+      c.iso.secureBoot = false;
       c.squashfs = { compression: 'lz4', exclude: [] };
       c.verify = { ...c.verify, boot: true, bios: false, uefi: true };
     },
