@@ -92,7 +92,7 @@ export class CommandError extends AilinuxError {
   readonly failure: CommandFailure;
   /** A transient failure (network, mirror hiccup) may succeed when retried. */
   readonly transient: boolean;
-  constructor(failure: CommandFailure, transient: boolean, options: { cause?: unknown } = {}) {
+  constructor(failure: CommandFailure, transient: boolean, options: { cause?: unknown; hint?: string } = {}) {
     const how = failure.cancelled
       ? 'was cancelled'
       : failure.timedOut

@@ -63,6 +63,14 @@ export function loadConfig(options: {
       configFile ?? undefined,
     );
   }
+  // "$schema" is removed before validation too: a value that is no string would go unseen
+  if (fileData['$schema'] !== undefined && typeof fileData['$schema'] !== 'string') {
+    throw new ConfigError(
+      `"$schema" in ${configFile} must be a string`,
+      [{ path: '$schema', value: fileData['$schema'], expected: 'a path or URL of the JSON Schema (a string)' }],
+      configFile ?? undefined,
+    );
+  }
   const fromFile = extendsValue ?? null;
   if (options.profile && fromFile && options.profile !== fromFile) {
     throw new ConfigError(
@@ -201,6 +209,12 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
       value: valueAt(data, [...base, key]),
       expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
     }));
+  }
+  // a union where the value took one alternative's shape (an object) and failed inside it: name the inner field
+  if (issue.code === 'invalid_union') {
+    const inside = issue.errors.filter((alt) => alt.length > 0 && alt.every((i) => i.path.length > 0));
+    if (inside.length === 1)
+      return inside[0]!.flatMap((i) => toConfigIssues({ ...i, path: [...issue.path, ...i.path] } as typeof i, data));
   }
   // a value refused as a secret is never echoed back whole
   const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;

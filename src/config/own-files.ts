@@ -89,7 +89,7 @@ export function checkOwnFilesInside(config: BuildConfig, baseDir: string, file: 
         {
           path: field,
           value: rel,
-          expected: `a file inside ${root}; ${via ? `the symlink ${via} points outside it` : 'this path leaves it'}`,
+          expected: `a path inside ${root}; ${via ? `the symlink ${via} points outside it` : 'this path leaves it'}`,
         },
       ],
       file ?? undefined,

@@ -28,6 +28,7 @@ import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
 import { type WorkPaths, workPaths } from '../runtime/paths.js';
 import { reapOrphans } from '../runtime/process-groups.js';
 import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
+import { explainReadOnly } from '../runtime/read-only-error.js';
 import type { Runner } from '../runtime/runner.js';
 import { assertNoMountsUnder, removeTree } from '../runtime/safe-remove.js';
 import { endedSteps, SafetyRecorder } from '../runtime/session.js';
@@ -100,6 +101,7 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = this.prepare();
+    await this.deps.enterSandbox?.(prepared.paths);
     fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
     const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
     try {
@@ -312,6 +314,9 @@ export class BuildRun {
           const opened = contextFor(input.stepId, signal, sink);
           try {
             return await work(opened, input);
+          } catch (error) {
+            // a write outside the work dir met the read-only host: say so, naming the path
+            throw explainReadOnly(error, paths.workDir);
           } finally {
             opened.log.close();
           }

@@ -35,6 +35,8 @@ export interface BuildDeps {
   env?: NodeJS.ProcessEnv;
   /** Replaces the real execa runner (tests). It receives the env marker every command must carry. */
   createRunner?: (hooks: RunnerHooks) => Runner;
+  /** Makes the host read-only but for the work dir (src/runtime/sandbox.ts), once it exists and before the lock. */
+  enterSandbox?: (paths: WorkPaths) => Promise<unknown>;
 }
 
 export interface RunnerHooks {

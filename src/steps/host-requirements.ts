@@ -20,6 +20,12 @@ export const NAMESPACE_TOOLS: readonly HostTool[] = [
     versionArgs: ['--version'],
   },
   { name: 'umount', pkg: 'mount', why: 'teardown inside the private namespace', versionArgs: ['--version'] },
+  {
+    name: 'setpriv',
+    pkg: 'util-linux',
+    why: 'runs each command in the namespace without CAP_SYS_ADMIN, once its mounts are made',
+    versionArgs: ['--version'],
+  },
 ];
 
 export const CHROOT_TOOL: HostTool = {

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(REPO, 'bin', 'ailinux.js');
+/** The ailinux command as installed: it execs node on CLI with the same pid, as root in the sandbox for build/resume/clean. */
+export const LAUNCHER = path.join(REPO, 'bin', 'ailinux');
 
 /** Throws unless the CLI has been compiled (bin/ailinux.js runs dist/). */
 export function assertCliBuilt(): void {
@@ -17,15 +19,15 @@ export const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
 
 /**
  * The environment of a CLI run against the fake host tools (tests/fixtures/bin first on PATH), none
- * of our own or the fakes' variables leaking in from ours; the fakes log their effects in tmp.
+ * of our own or the fakes' variables leaking in from ours. The fakes' effects log is off: in the sandbox only the work
+ * dir is writable, so a test that reads it sets FAKE_EFFECTS_LOG inside the work dir.
  */
-export function fakeToolsEnv(tmp: string, settings: Record<string, string>): NodeJS.ProcessEnv {
+export function fakeToolsEnv(_tmp: string, settings: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
   return {
     ...env,
     PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-    FAKE_EFFECTS_LOG: path.join(tmp, 'effects.log'),
     NO_COLOR: '1',
     ...settings,
   };
@@ -82,7 +84,7 @@ export interface CliRun<R extends CliExit = CliOutput> {
 const running = new Set<ChildProcess>();
 let runs = 0;
 
-/** Starts the compiled CLI (bin/ailinux.js) with args. */
+/** Starts the compiled CLI with args, through the ailinux command (bin/ailinux), so its pid is node's. */
 export function startCli(args: string[], options: CliOptions & { logDir: string }): CliRun<CliLogged>;
 export function startCli(args: string[], options?: CliOptions & { logDir?: undefined }): CliRun<CliOutput>;
 export function startCli(args: string[], options: CliOptions = {}): CliRun<CliOutput> | CliRun<CliLogged> {
@@ -97,7 +99,7 @@ function start(args: string[], options: CliOptions): CliRun<CliOutput> | CliRun<
   const fd = log === null ? null : fs.openSync(log, 'w');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [CLI, ...args], {
+    child = spawn(LAUNCHER, args, {
       cwd: options.cwd ?? REPO,
       env: options.env ?? process.env,
       stdio: fd === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
@@ -107,7 +109,7 @@ function start(args: string[], options: CliOptions): CliRun<CliOutput> | CliRun<
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
-  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
+  if (child.pid === undefined) throw new Error(`could not start ${LAUNCHER}`);
   running.add(child);
   const watchdog =
     options.killAfterMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);

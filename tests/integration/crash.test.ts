@@ -443,7 +443,8 @@ describe.skipIf(skipUnlessRoot())('crash: SIGKILL at random moments, resume each
     ] as const) {
       const name = deleter[0] === 'clean' ? 'clean' : 'build --fresh';
       // the deleter stops itself half-way through the old layer's extra files and says so: the kill lands there
-      const paused = path.join(tmp, `paused-${deleter[0]}`);
+      // in the work dir's logs/ (kept by both): outside the work dir the sandbox is read-only
+      const paused = path.join(w2, 'logs', `paused-${deleter[0]}`);
       const deleting = start([...deleter], {
         ...env,
         NODE_OPTIONS: `--import ${PAUSE_REMOVAL}`,

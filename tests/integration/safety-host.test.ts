@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnlessRoot } from '../helpers/root.js';
 import {
-  CLI,
+  LAUNCHER,
   REPO,
   SAFETY_CONFIG,
   cliEnv,
@@ -227,7 +227,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     const work = path.join(tmp, 'w-hangup');
     const log = path.join(tmp, 'script-hangup.log');
     const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-    const command = [process.execPath, CLI, 'build', '--config', SAFETY_CONFIG, '-w', work].map(quote).join(' ');
+    const command = [LAUNCHER, 'build', '--config', SAFETY_CONFIG, '-w', work].map(quote).join(' ');
     const fd = fs.openSync(log, 'w');
     // `script` gives the CLI a pty as its controlling terminal; killing `script` closes the pty's master side
     const terminal = spawn('script', ['-qfec', command, '/dev/null'], {

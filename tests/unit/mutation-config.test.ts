@@ -215,12 +215,12 @@ describe('validateConfig: what the user is told', () => {
       { path: 'hostname', value: undefined, expected: 'a value (the field is required): string' },
     ]);
     expect(issues((c) => (c['iso'].bios = 'yes'))).toEqual([{ path: 'iso.bios', value: 'yes', expected: 'boolean' }]);
+    // the value took the object alternative of the union: the field inside it is named, not the union
     expect(issues((c) => (c['distribution'].resolvConf = { symlink: 5 }))).toEqual([
-      {
-        path: 'distribution.resolvConf',
-        value: { symlink: 5 },
-        expected: 'one of: one of "empty"; or string',
-      },
+      { path: 'distribution.resolvConf.symlink', value: 5, expected: 'string' },
+    ]);
+    expect(issues((c) => (c['distribution'].resolvConf = 5))).toEqual([
+      { path: 'distribution.resolvConf', value: 5, expected: 'one of: one of "empty"; or object' },
     ]);
   });
 

@@ -22,6 +22,7 @@ import {
 } from '../../runtime/host-check.js';
 import { lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
+import { addSandboxFinding, checkSandbox, type SandboxCheck } from '../../runtime/sandbox-check.js';
 import type { ProcStat } from '../../runtime/proc-stat.js';
 import { ancestorChain, detectSession, type SessionInfo } from '../../runtime/session.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
@@ -55,6 +56,8 @@ export interface DoctorReport {
   build: { state: StateFile['outcome'] | 'none' | 'unreadable'; lock: StatusLock | null };
   tools: ToolCheck[];
   services: ServicesReport;
+  /** The read-only host build, resume and clean run in (once checked). */
+  sandbox?: SandboxCheck;
   disk: DiskReport | null;
   findings: Finding[];
   blocked: boolean;
@@ -237,6 +240,9 @@ export async function doctorReport(
       else add('ok', 'disk', where);
     }
   }
+
+  report.sandbox = await checkSandbox(workPaths(report.workDir), runner, root);
+  addSandboxFinding(report.sandbox, root, add);
 
   report.services = await checkServices(runner);
   if (!report.services.checked) add('ok', 'services', report.services.note);
