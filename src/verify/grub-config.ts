@@ -53,6 +53,13 @@ export function splitGrubWords(line: string): string[] {
       }
       inWord = true;
       i = j;
+    } else if (c === '$' && line[i + 1] === '{') {
+      // ${name} is one variable reference, not a brace (unclosed, GRUB refuses the line; it runs to the end here)
+      const close = line.indexOf('}', i + 2);
+      const end = close < 0 ? line.length - 1 : close;
+      word += line.slice(i, end + 1);
+      inWord = true;
+      i = end;
     } else if (c === '\\' && i + 1 < line.length) {
       word += line[++i];
       inWord = true;
@@ -63,11 +70,11 @@ export function splitGrubWords(line: string): string[] {
     } else if (c === '#' && !inWord) {
       break;
     } else if (c === ';' || c === '{' || c === '}') {
-      // statement separators and braces end a word; the menu's `{` and `}` are not commands
+      // braces end a statement as ; does (`menuentry x { linux /k; }`); they are not commands themselves
       if (inWord) words.push(word);
       word = '';
       inWord = false;
-      if (c === ';') words.push(';');
+      words.push(';');
     } else {
       word += c;
       inWord = true;
@@ -90,9 +97,12 @@ export function isStaticGrubPath(p: string): boolean {
 
 export function parseGrubConfig(text: string, file = '/boot/grub/grub.cfg'): GrubConfig {
   const config: GrubConfig = { menuEntries: 0, kernels: [], initrds: [], includes: [] };
-  // a backslash at the end of a line continues it
-  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/);
-  lines.forEach((raw, i) => {
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    // a backslash at the end of a line continues it; its statements count from the line they start on
+    const lineNo = i + 1;
+    let raw = lines[i]!;
+    while (raw.endsWith('\\') && i + 1 < lines.length) raw = `${raw.slice(0, -1)} ${lines[++i]}`;
     const words = splitGrubWords(raw);
     // a line may hold several statements separated by ;
     const statements: string[][] = [[]];
@@ -107,15 +117,19 @@ export function parseGrubConfig(text: string, file = '/boot/grub/grub.cfg'): Gru
       if (command === undefined) continue;
       if (command === 'menuentry') config.menuEntries++;
       else if (LINUX.has(command) && args[0] !== undefined) {
-        config.kernels.push({ path: stripGrubDevice(args[0]), args: args.slice(1), line: i + 1, file });
+        config.kernels.push({ path: stripGrubDevice(args[0]), args: args.slice(1), line: lineNo, file });
       } else if (INITRD.has(command) && args.length > 0) {
-        config.initrds.push({ paths: args.filter((a) => !a.startsWith('--')).map(stripGrubDevice), line: i + 1, file });
+        config.initrds.push({
+          paths: args.filter((a) => !a.startsWith('--')).map(stripGrubDevice),
+          line: lineNo,
+          file,
+        });
       } else if (INCLUDE.has(command) && args[0] !== undefined) {
         const target = stripGrubDevice(args[0]);
         if (isStaticGrubPath(target)) config.includes.push(target);
       }
     }
-  });
+  }
   return config;
 }
 

@@ -61,7 +61,8 @@ function quotedWordAt(line: string, from: number): { word: string; end: number }
   }
 }
 
-const LSDL = /^([-dlcbps])[-rwxsStT]{9}\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\d+\s+[\d:]+\s+(?=')/;
+// a device node has "major,minor" where other nodes have their size; it is listed with size 0
+const LSDL = /^([-dlcbps])[-rwxsStT]{9}\s+\d+\s+\S+\s+\S+\s+(?:(\d+)|\d+,\d+)\s+\S+\s+\d+\s+[\d:]+\s+(?=')/;
 const LBA = /^File data lba:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(?=')/;
 
 /** Reads the lsdl and report_lba lines of `isoInspectArgv`'s stdout; other lines are ignored. */
@@ -78,7 +79,7 @@ export function parseIsoListing(stdout: string): IsoListing {
       const type: IsoNodeType = kind === '-' ? 'file' : kind === 'd' ? 'dir' : kind === 'l' ? 'symlink' : 'other';
       const arrow = type === 'symlink' ? line.indexOf(' -> ', name.end) : -1;
       const target = arrow >= 0 ? (quotedWordAt(line, arrow + 4)?.word ?? null) : null;
-      nodes.set(name.word, { path: name.word, type, size: Number(ls[2]), lba: null, target });
+      nodes.set(name.word, { path: name.word, type, size: Number(ls[2] ?? 0), lba: null, target });
       continue;
     }
     const lba = LBA.exec(line);
