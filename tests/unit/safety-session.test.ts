@@ -156,6 +156,7 @@ describe('host check', () => {
       'unshare',
       'mount',
       'umount',
+      'setpriv',
       'debootstrap',
       'chroot',
       'mksquashfs',
