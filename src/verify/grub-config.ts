@@ -56,10 +56,10 @@ export function splitGrubWords(line: string): string[] {
     } else if (c === '$' && line[i + 1] === '{') {
       // ${name} is one variable reference, not a brace (unclosed, GRUB refuses the line; it runs to the end here)
       const close = line.indexOf('}', i + 2);
-      const end = close < 0 ? line.length - 1 : close;
-      word += line.slice(i, end + 1);
+      const end = close === -1 ? line.length : close + 1;
+      word += line.slice(i, end);
       inWord = true;
-      i = end;
+      i = end - 1;
     } else if (c === '\\' && i + 1 < line.length) {
       word += line[++i];
       inWord = true;

@@ -9,13 +9,13 @@
  *   --grub2-mbr boot_hybrid.img`;
  * - floppy-emulation: `-b boot/floppy.img` (a 1.44 MB image, floppy emulation); hd-emulation: a no-emulation
  *   BIOS entry and `-b boot/efi.img -hard-disk-boot`; no-boot: no boot options at all;
- * - special-nodes: `-R` of a tree with a fifo, a char and a block device, setuid/setgid files, a sticky directory,
+ * - special-nodes: `-R` of a tree with a fifo, a char and two block devices (7,0 and 259,12), setuid/setgid files, a sticky directory,
  *   absolute, relative and looping symlinks.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type ElToritoEntry,
   isoReportArgv,
@@ -166,6 +166,8 @@ describe('El Torito report', () => {
         'El Torito images   :   N  Pltf  B   Emul  Ld_seg  Hdpt  Ldsiz         LBA',
         'El Torito boot img :   1  BIOS  y   none  0x0000  0x00      4',
         'El Torito boot img :   N  BIOS  y   none  0x0000  0x00      4          75',
+        'El Torito boot img :  1x  BIOS  y   none  0x0000  0x00      4          75',
+        'El Torito boot img :  x1  BIOS  y   none  0x0000  0x00      4          75',
         'El Torito boot img :   3  UEFI  y   none  0x0000  0x00   2048      116250',
       ].join('\n'),
     );
@@ -252,11 +254,14 @@ describe('system area report', () => {
         'MBR partition table:   N Status  Type        Start       Blocks',
         'MBR partition      :   1   0x80  0x00            0',
         'MBR partition      :   N   0x80  0x00            0         8192',
+        'MBR partition      :  1x   0x80  0x00            0         8192',
+        'MBR partition      :  x1   0x80  0x00            0         8192',
         'MBR partition      :   3   0x00  0xef          136         2880   ',
         'MBR partition path :   3  /boot/efi.img',
       ].join('\n'),
     );
     expect(area.summary).toBe('MBR isohybrid');
+    expect(parseSystemAreaReport('System area summary:MBR isohybrid').summary).toBe('MBR isohybrid');
     expect(area.mbrPartitions).toEqual([{ index: 3, status: '0x00', type: '0xef', start: 136, blocks: 2880 }]);
   });
 
@@ -269,6 +274,8 @@ describe('system area report', () => {
         'GPT type GUID      :  12  28732ac11ff8d211ba4b00a0c93ec93b',
         'GPT partition path :   3  /boot/efi.img',
         'GPT type GUID      :   x  28732ac11ff8d211ba4b00a0c93ec93b',
+        'GPT type GUID      :  4x  28732ac11ff8d211ba4b00a0c93ec93b',
+        'GPT type GUID      :  x4  28732ac11ff8d211ba4b00a0c93ec93b',
         'GPT disk GUID      :      e548b24e4331474fb7112cdb48ff615a',
       ].join('\n'),
     );
@@ -332,11 +339,12 @@ describe('lsdl and report_lba listing', () => {
     expect(listing.get('/live/fifo')).toEqual({ path: '/live/fifo', type: 'other', size: 0, lba: null, target: null });
     expect(listing.get('/live/null')).toEqual({ path: '/live/null', type: 'other', size: 0, lba: null, target: null });
     expect(listing.get('/live/blk')).toEqual({ path: '/live/blk', type: 'other', size: 0, lba: null, target: null });
+    expect(listing.get('/live/nvme')).toEqual({ path: '/live/nvme', type: 'other', size: 0, lba: null, target: null });
     expect(listing.get('/live/suid')).toEqual({ path: '/live/suid', type: 'file', size: 2, lba: 34, target: null });
     expect(listing.get('/live/sgid')).toMatchObject({ type: 'file', size: 2, lba: 33 });
     expect(listing.get('/sticky')).toMatchObject({ type: 'dir', size: 0 });
     expect(listing.get('/abs')).toMatchObject({ type: 'symlink', target: '/live/suid' });
-    expect(listIsoDir(listing, '/live')).toEqual(['blk', 'empty', 'fifo', 'null', 'sgid', 'suid']);
+    expect(listIsoDir(listing, '/live')).toEqual(['blk', 'empty', 'fifo', 'null', 'nvme', 'sgid', 'suid']);
     expect(resolveIsoPath(listing, '/abs')?.path).toBe('/live/suid');
     expect(resolveIsoPath(listing, '/sticky/up/suid')?.path).toBe('/live/suid');
     // loop1 -> loop2 -> loop1 ...: given up after the hop limit, not followed forever
@@ -387,6 +395,14 @@ describe('lsdl and report_lba listing', () => {
     });
   });
 
+  it('reads report_lba lines with any spacing, and extent numbers of more than one digit', () => {
+    const listing = parseIsoListing(
+      ["File data lba:0,33,1,5,'/compact'", "File data lba:  12 ,  9000 ,  1 , 10 , '/twelfth-extent'"].join('\n'),
+    );
+    expect(listing.get('/compact')).toEqual({ path: '/compact', type: 'file', size: 5, lba: 33, target: null });
+    expect(listing.get('/twelfth-extent')).toMatchObject({ size: 10, lba: null });
+  });
+
   it('an lsdl line keeps its own size; the extents give its first block', () => {
     const listing = parseIsoListing(
       [
@@ -424,12 +440,14 @@ describe('lsdl and report_lba listing', () => {
         "drwxr-xr-x    1 0 0    0 Dec  7 00:55 '/'",
         "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/a' -> 'unterminated",
         "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/b'",
+        "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/bare' -> bare",
         "-rw-r--r--    1 0 0    1 Dec  7 00:55 '/c -> d'",
         "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/e -> f' -> 'c -> d'",
       ].join('\n'),
     );
     expect(listing.get('/a')).toMatchObject({ type: 'symlink', target: null });
     expect(listing.get('/b')).toMatchObject({ type: 'symlink', target: null });
+    expect(listing.get('/bare')).toMatchObject({ type: 'symlink', target: null });
     expect(listing.get('/c -> d')).toMatchObject({ type: 'file', target: null });
     expect(listing.get('/e -> f')).toMatchObject({ type: 'symlink', target: 'c -> d' });
     expect(resolveIsoPath(listing, '/a')).toEqual(listing.get('/a'));
@@ -481,6 +499,7 @@ describe('GRUB config reader', () => {
     expect(splitGrubWords('a \'\' b ""')).toEqual(['a', '', 'b', '']);
     expect(splitGrubWords("open 'quote and more")).toEqual(['open', 'quote and more']);
     expect(splitGrubWords('open "double and more')).toEqual(['open', 'double and more']);
+    expect(splitGrubWords('open "ends with\\')).toEqual(['open', 'ends with\\']);
     expect(splitGrubWords('trailing\\')).toEqual(['trailing\\']);
     expect(splitGrubWords('a#b # comment')).toEqual(['a#b']);
     expect(splitGrubWords('#whole line')).toEqual([]);
@@ -557,6 +576,8 @@ describe('GRUB config reader', () => {
       { path: '/live/vmlinuz', args: ['boot=live', 'quiet'], line: 2, file: '/boot/grub/grub.cfg' },
     ]);
     expect(cfg.initrds).toEqual([{ paths: ['/live/initrd.img'], line: 4, file: '/boot/grub/grub.cfg' }]);
+    // a backslash on the last line continues nothing
+    expect(parseGrubConfig('linux /k quiet\\').kernels[0]!.args).toEqual(['quiet\\']);
   });
 
   it('merges the configs of grub.cfg and the files it sources, in order', () => {
@@ -590,6 +611,17 @@ describe('file signatures', () => {
       expect(readAt(file, 8, 5).toString()).toBe('89');
       expect(readAt(file, 20, 5).length).toBe(0);
       expect([ISO_BLOCK, HEAD_BYTES]).toEqual([2048, 1024]);
+      // and closes the file it opened
+      const open = vi.spyOn(fs, 'openSync');
+      const close = vi.spyOn(fs, 'closeSync');
+      try {
+        readAt(file, 0, 1);
+        expect(open).toHaveBeenCalledWith(file, 'r');
+        expect(close).toHaveBeenCalledWith(open.mock.results[0]!.value);
+      } finally {
+        open.mockRestore();
+        close.mockRestore();
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
