@@ -7,6 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
+import { hostCommandEnv, keptHostEnv } from './command-env.js';
 import {
   groupHasLiveMembers,
   readProcStartTicks,
@@ -47,6 +48,16 @@ function readHostMountNamespace(): string {
   return hostMountNamespace;
 }
 
+/**
+ * A host command gets the user's environment without loader variables; a clean one (a chroot command) only its
+ * own allow-list and what the user kept. Both carry the runner's markers and the host's mount namespace.
+ */
+function commandEnv(baseEnv: Record<string, string>, options: RunOptions): Record<string, string> {
+  const mntns = { AILINUX_HOST_MNTNS: readHostMountNamespace() };
+  if (options.cleanEnv) return { ...options.env, ...keptHostEnv(process.env), ...baseEnv, ...mntns };
+  return { ...hostCommandEnv(process.env), ...baseEnv, ...options.env, ...mntns };
+}
+
 export class ExecaRunner implements Runner {
   private readonly baseEnv: Record<string, string>;
   private readonly graceMs: number;
@@ -77,7 +88,7 @@ export class ExecaRunner implements Runner {
 
     const child = execa(program, args.slice(1), {
       cwd: options.cwd,
-      env: { ...process.env, ...this.baseEnv, ...options.env, AILINUX_HOST_MNTNS: readHostMountNamespace() },
+      env: commandEnv(this.baseEnv, options),
       extendEnv: false,
       ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' as const }),
       stdout: 'pipe',

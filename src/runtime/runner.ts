@@ -6,6 +6,8 @@ export interface RunOptions {
   cwd?: string;
   /** Extra environment on top of the runner's base environment. */
   env?: Record<string, string>;
+  /** `env -i`: the command gets only `env`, the runner's markers and what AILINUX_CHROOT_ENV_KEEP keeps (chroot). */
+  cleanEnv?: boolean;
   /** Data written to the command's stdin. */
   input?: string;
   timeoutMs?: number;

@@ -2,20 +2,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
+import { chrootEnv } from '../runtime/command-env.js';
 import { chrootArgv, findInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
 import type { StepContext } from './types.js';
 
-/** Environment for package tools inside the chroot: no prompts, no host locale leaking in. */
-export const CHROOT_ENV: Record<string, string> = {
-  DEBIAN_FRONTEND: 'noninteractive',
-  DEBCONF_NONINTERACTIVE_SEEN: 'true',
-  LC_ALL: 'C',
-  LANGUAGE: 'C',
-  HOME: '/root',
-};
+/** Environment for package tools inside the chroot: the allow-list alone, with the config's locale (docs/safety.md). */
+export function chrootCommandEnv(ctx: Pick<StepContext, 'config'>): Record<string, string> {
+  return chrootEnv({ lang: ctx.config.locale.lang }) as Record<string, string>;
+}
 
 export function ownLayerOf(ctx: StepContext) {
   const own = ctx.layers.own;
@@ -51,7 +48,8 @@ export function runInChroot(
   if (network && ctx.layers.own) ensureResolvConf(ctx);
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
   return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
-    env: CHROOT_ENV,
+    env: chrootCommandEnv(ctx),
+    cleanEnv: true,
     signal: ctx.signal,
     onLine: ctx.log.line,
     ...(input === undefined ? {} : { input }),

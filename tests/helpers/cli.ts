@@ -29,6 +29,8 @@ export function fakeToolsEnv(_tmp: string, settings: Record<string, string>): No
     ...env,
     PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
     NO_COLOR: '1',
+    // chroot commands run with env -i: the fake chroot is found on this PATH and reads its FAKE_* settings
+    AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*,AILINUX_NS_RUN_TRACE',
     ...settings,
   };
 }

@@ -115,14 +115,22 @@ export function layerlessContext(
   };
 }
 
-/** What runInChroot passes as env: written out here, so a change to it shows. */
-export const CHROOT_ENV = {
-  DEBIAN_FRONTEND: 'noninteractive',
-  DEBCONF_NONINTERACTIVE_SEEN: 'true',
-  LC_ALL: 'C',
-  LANGUAGE: 'C',
-  HOME: '/root',
-};
+/** What runInChroot passes as env for a config, its whole environment (env -i): written out here, so a change shows. */
+export function chrootEnvOf(config: BuildConfig): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    LANG: config.locale.lang,
+    LC_ALL: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    DEBCONF_NONINTERACTIVE_SEEN: 'true',
+  };
+}
+
+/** The run options of a chroot command: its clean environment, and whatever else the call passes. */
+export function chrootOptions(config: BuildConfig, extra: Record<string, unknown> = {}) {
+  return { env: chrootEnvOf(config), cleanEnv: true, ...extra };
+}
 
 /** A layer's tree in a work dir, spelled out: bootstrap's root, any other step's overlay upper. */
 export function layerTreeDir(workDir: string, id: string): string {

@@ -17,7 +17,7 @@ import { configureStep } from '../../src/steps/configure.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
 import {
-  CHROOT_ENV,
+  chrootOptions,
   expectedChrootArgv,
   makeWorkDir,
   profileConfig,
@@ -126,7 +126,9 @@ describe('configure with extra repositories', () => {
       chrootCmd(['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], true),
       chrootCmd(['locale-gen']),
     ]);
-    expect(ctx.runner.calls[1]!.options).toEqual({ env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS });
+    expect(ctx.runner.calls[1]!.options).toEqual(
+      chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS }),
+    );
     for (const call of ctx.runner.calls) {
       expect(call.argv.some((a) => /curl|wget|gpg|apt-key|repo\.ailinux/.test(a))).toBe(false);
     }

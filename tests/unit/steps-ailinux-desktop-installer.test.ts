@@ -15,7 +15,7 @@ import { renderUnpackfsConf } from '../../src/steps/calamares/modules.js';
 import { desktopStep } from '../../src/steps/desktop.js';
 import { installerStep } from '../../src/steps/installer.js';
 import {
-  CHROOT_ENV,
+  chrootOptions,
   expectedChrootArgv,
   makeWorkDir,
   profileConfig,
@@ -112,8 +112,8 @@ describe('desktop', () => {
       chrootCmd('desktop', lower, ['apt-get', 'install', '-y', '--no-install-recommends', ...DESKTOP], true),
     ]);
     expect(runner.calls.map((c) => c.options)).toEqual([
-      { env: CHROOT_ENV },
-      { env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS },
+      chrootOptions(config),
+      chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS }),
     ]);
     expect(ctx.infos).toEqual([`installing ${DESKTOP.length} package(s): ${DESKTOP.join(' ')}`]);
     expect(artifacts).toEqual([{ path: 'layers/desktop', kind: 'dir' }]);

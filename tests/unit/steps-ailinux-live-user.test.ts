@@ -8,7 +8,7 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { identityStep, renderCasperConf, useraddArgv } from '../../src/steps/identity.js';
 import {
-  CHROOT_ENV,
+  chrootOptions,
   layerTreeDir,
   NS_RUN,
   makeWorkDir,
@@ -143,9 +143,9 @@ describe('identity: the ailinux live user', () => {
       cmd(['chown', '-R', '--', 'ailinux:', '/home/ailinux/Desktop']),
     ]);
     expect(ctx.runner.calls.map((c) => c.options)).toEqual([
-      { env: CHROOT_ENV },
-      { env: CHROOT_ENV, input: 'ailinux:ailinux\n' },
-      { env: CHROOT_ENV },
+      chrootOptions(config),
+      chrootOptions(config, { input: 'ailinux:ailinux\n' }),
+      chrootOptions(config),
     ]);
 
     const u = upper();

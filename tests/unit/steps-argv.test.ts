@@ -23,7 +23,7 @@ import { createReportStep, reportStep } from '../../src/steps/report.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 import {
-  CHROOT_ENV,
+  chrootOptions,
   expectedChrootArgv,
   layerTreeDir,
   NS_RUN,
@@ -39,8 +39,8 @@ import {
 
 const PROFILES: readonly ProfileName[] = ['minimal', 'ailinux'];
 
-const PLAIN = { env: CHROOT_ENV };
-const NETWORK = { env: CHROOT_ENV, transientPatterns: NETWORK_TRANSIENT_PATTERNS };
+const PLAIN = (config: BuildConfig) => chrootOptions(config);
+const NETWORK = (config: BuildConfig) => chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS });
 
 const ISOLATE = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
 
@@ -544,7 +544,7 @@ describe('configure', () => {
       cmd(['ln', '-sf', '/usr/share/zoneinfo/Etc/UTC', '/etc/localtime']),
       cmd(['apt-get', 'update']),
     ]);
-    expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN, NETWORK]);
+    expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN(config), NETWORK(config)]);
     expect(ctx.runner.calls[1]!.options.transientPatterns).toBe(NETWORK_TRANSIENT_PATTERNS);
     expect(artifacts).toEqual([{ path: 'layers/configure', kind: 'dir' }]);
     await expect(configureStep.verify(ctx)).resolves.toBeUndefined();
@@ -573,7 +573,12 @@ describe('configure', () => {
       cmd(['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], true),
       cmd(['locale-gen']),
     ]);
-    expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN, NETWORK, NETWORK, PLAIN]);
+    expect(ctx.runner.calls.map((c) => c.options)).toEqual([
+      PLAIN(config),
+      NETWORK(config),
+      NETWORK(config),
+      PLAIN(config),
+    ]);
     expect(fs.statSync(`${workDir}/cache/apt-archives/partial`).isDirectory()).toBe(true);
     await expect(configureStep.verify(ctx)).resolves.toBeUndefined();
   });
@@ -665,7 +670,7 @@ describe('packages', () => {
         cmd(['apt-get', 'install', '-y', '--no-install-recommends', ...USERLAND[profile]]),
         cmd(['apt-get', 'install', '-y', '--no-install-recommends', ...KERNEL[profile]]),
       ]);
-      expect(ctx.runner.calls.map((c) => c.options)).toEqual([NETWORK, NETWORK]);
+      expect(ctx.runner.calls.map((c) => c.options)).toEqual([NETWORK(config), NETWORK(config)]);
       expect(ctx.infos).toEqual([
         `installing ${USERLAND[profile].length} package(s): ${USERLAND[profile].join(' ')}`,
         `installing the kernel: ${KERNEL[profile].join(' ')}`,
@@ -789,7 +794,10 @@ describe('identity', () => {
           cmdFor(profile)(e.useradd),
           cmdFor(profile)(['chpasswd']),
         ]);
-        expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN, { env: CHROOT_ENV, input: e.input }]);
+        expect(ctx.runner.calls.map((c) => c.options)).toEqual([
+          PLAIN(config),
+          chrootOptions(config, { input: e.input }),
+        ]);
         expect(ctx.infos).toEqual(e.leftOut);
         // The password is only on stdin: no argv element carries the user:password pair.
         for (const call of ctx.runner.calls) expect(call.argv.some((a) => a.includes(e.input.trim()))).toBe(false);
@@ -891,7 +899,7 @@ describe('chroot-cleanup', () => {
       const ctx = ctxFor(config, 'chroot-cleanup');
       const artifacts = await chrootCleanupStep.run(ctx);
       expect(ctx.runner.calls.map((c) => c.argv)).toEqual(ALL_BY_PROFILE[profile].map(cmdFor(profile)));
-      expect(ctx.runner.calls.map((c) => c.options)).toEqual(ALL_BY_PROFILE[profile].map(() => PLAIN));
+      expect(ctx.runner.calls.map((c) => c.options)).toEqual(ALL_BY_PROFILE[profile].map(() => PLAIN(config)));
       for (const call of ctx.runner.calls) {
         expect(call.argv).not.toContain(`${workDir}/cache/apt-archives`);
         expect(call.argv.some((a) => a.endsWith('/var/cache/apt/archives'))).toBe(false);

@@ -1,0 +1,85 @@
+/**
+ * The environment of the commands a build runs. A command in the chroot gets `env -i` plus an allow-list: a fixed
+ * PATH, the config's locale, no prompts and the proxy when one is configured; a host proxy, LD_PRELOAD or a locale
+ * never changes what a maintainer script does. A host command (debootstrap, mksquashfs) keeps the user's
+ * environment, which finds its tools, but never a dynamic-loader variable.
+ */
+
+/** The PATH inside the chroot: Debian's for root, whatever the host's is. */
+export const CHROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Every variable a chroot command may get from ailinux (besides its own markers). The customisation issue's proxy
+ * plugs in through `ChrootEnvSettings.proxy`; a new variable is added here first, so the list stays the one place.
+ */
+export const CHROOT_ENV_ALLOWED = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'DEBIAN_FRONTEND',
+  'DEBCONF_NONINTERACTIVE_SEEN',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+] as const;
+export type ChrootEnvName = (typeof CHROOT_ENV_ALLOWED)[number];
+
+export interface ChrootEnvSettings {
+  /** The image's LANG (config liveSystem.locale.lang). */
+  lang: string;
+  /** Only when the config names one; never taken from the host. */
+  proxy?: { http?: string; https?: string; noProxy?: string };
+}
+
+/**
+ * The chroot command's whole environment. LC_ALL stays C.UTF-8 (present before any locale is generated, so tool
+ * output and sort order are the same in every build); LANG carries the config's locale for scripts that record it.
+ */
+export function chrootEnv(settings: ChrootEnvSettings): Partial<Record<ChrootEnvName, string>> {
+  const { proxy } = settings;
+  return {
+    PATH: CHROOT_PATH,
+    HOME: '/root',
+    LANG: settings.lang,
+    LC_ALL: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    ...(proxy?.http ? { http_proxy: proxy.http } : {}),
+    ...(proxy?.https ? { https_proxy: proxy.https } : {}),
+    ...(proxy?.noProxy ? { no_proxy: proxy.noProxy } : {}),
+  };
+}
+
+/** Variables that make the dynamic loader run or find other code: never passed to any command. */
+function isLoaderVariable(name: string): boolean {
+  return name.startsWith('LD_') || name === 'GCONV_PATH' || name === 'MALLOC_CHECK_' || name === 'GLIBC_TUNABLES';
+}
+
+/** A host command's environment: the user's, without the dynamic-loader variables. */
+export function hostCommandEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env))
+    if (value !== undefined && !isLoaderVariable(name)) out[name] = value;
+  return out;
+}
+
+/**
+ * Host variables the user asked to pass into the chroot anyway: AILINUX_CHROOT_ENV_KEEP, comma-separated names, a
+ * trailing * a prefix. The test suites keep PATH and their FAKE_* settings so their fake tools run; loader
+ * variables are never kept.
+ */
+export const CHROOT_ENV_KEEP = 'AILINUX_CHROOT_ENV_KEEP';
+
+export function keptHostEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const patterns = (env[CHROOT_ENV_KEEP] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || isLoaderVariable(name)) continue;
+    if (patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p))) kept[name] = value;
+  }
+  return kept;
+}
