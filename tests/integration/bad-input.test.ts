@@ -34,6 +34,8 @@ interface Case {
   expect: RegExp[];
   /** Directories that must not gain a state/, logs/ or layers/ (work dirs that are host dirs). */
   untouched?: string[];
+  /** Symlinks made in the case's dir before the run, beside the config: name -> target. */
+  links?: Record<string, string>;
   /** A gap found by this suite and not fixed yet: the case is skipped, and says why. */
   knownGap?: string;
 }
@@ -348,6 +350,78 @@ const cases: Case[] = [
     expect: [/step "configure" changes the rootfs, but no step before it creates one/, /steps\.0/],
   },
   { name: 'an empty step list', config: ext({ steps: [] }), expect: [/steps/, /at least 1/] },
+  // rules across fields (issue 9, finding 13): each used to start a real build that failed minutes later
+  {
+    name: 'a step list out of order (iso before bootstrap)',
+    config: ext({ steps: ['iso', 'bootstrap', 'configure', 'packages', 'squashfs', 'bootloaders'] }),
+    expect: [/step "iso" \(steps\.0\) needs step "squashfs" \(steps\.4\) to run before it/, /steps\.0/],
+  },
+  {
+    name: 'a step without the step it needs',
+    config: ext({ steps: ['bootstrap', 'configure', 'identity', 'checksums'] }),
+    expect: [/step "checksums" needs step "iso", which the step list does not have/, /steps\.3/],
+  },
+  {
+    name: 'an image with neither BIOS nor UEFI boot',
+    config: ext({ iso: { bios: false, uefi: false } }),
+    expect: [/iso\.bios: got false/, /iso\.bios and iso\.uefi are both false/],
+  },
+  {
+    name: 'Secure Boot without UEFI',
+    config: ext({ iso: { uefi: false, secureBoot: true } }),
+    expect: [/iso\.secureBoot: got true/, /iso\.uefi is false/],
+  },
+  {
+    name: 'root as the live user',
+    config: ext({ liveUser: { name: 'root' } }),
+    expect: [/liveUser\.name: got "root"/, /not a system account/],
+  },
+  {
+    name: 'a system account (www-data) as the live user',
+    config: ext({ liveUser: { name: 'www-data' } }),
+    expect: [/liveUser\.name: got "www-data"/, /base-passwd/],
+  },
+  // the sources line (finding 7) and the user's own files (finding 8)
+  {
+    name: 'an apt option smuggled in through signedBy',
+    config: ext({
+      distribution: {
+        sources: [
+          {
+            uri: 'http://deb.debian.org/debian',
+            suites: ['bookworm'],
+            components: ['main'],
+            signedBy: '/k.gpg trusted=yes',
+          },
+        ],
+      },
+    }),
+    expect: [/distribution\.sources\.0\.signedBy: got "\/k\.gpg trusted=yes"/, /apt options/],
+  },
+  {
+    name: 'a helper file that leaves the config dir',
+    config: ext({
+      helper: { name: 'h', title: 'H', files: [{ source: '../x', destination: '/usr/local/bin/h', mode: '0755' }] },
+    }),
+    expect: [/helper\.files\.0\.source: got "\.\.\/x"/],
+  },
+  {
+    name: 'a helper file that is a symlink to /etc/shadow',
+    config: ext({
+      helper: { name: 'h', title: 'H', files: [{ source: 'h.sh', destination: '/usr/local/bin/h', mode: '0755' }] },
+    }),
+    links: { 'h.sh': '/etc/shadow' },
+    expect: [
+      /helper\.files\.0\.source: h\.sh leads out of the config file's directory/,
+      /symlink h\.sh -> \/etc\/shadow/,
+    ],
+  },
+  {
+    name: 'a branding dir that is a symlink to /etc',
+    config: ext({ branding: { dir: 'art', logo: 'passwd.png' } }),
+    links: { art: '/etc' },
+    expect: [/branding\.dir: art leads out/, /symlink art -> \/etc/],
+  },
   // files that are not configs
   { name: 'an empty file', file: 'empty.json', config: '', expect: [/empty\.json is empty/] },
   { name: 'a file of blanks', file: 'blank.yaml', config: '  \n\n\t\n', expect: [/blank\.yaml is empty/] },
@@ -625,6 +699,9 @@ afterAll(() => {
   // the links first, so nothing below can ever walk into / or /etc
   for (const link of ['link-root', 'link-etc', 'link-link', 'link-home'])
     fs.rmSync(path.join(tmp, link), { force: true });
+  for (const dir of fs.readdirSync(tmp).filter((d) => d.startsWith('case-')))
+    for (const name of fs.readdirSync(path.join(tmp, dir)))
+      if (fs.lstatSync(path.join(tmp, dir, name)).isSymbolicLink()) fs.unlinkSync(path.join(tmp, dir, name));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -645,6 +722,7 @@ describe.skipIf(skipUnlessRoot())('bad input: exit 2, the field or argument name
         configPath = path.join(caseDir, c.file ?? 'config.json');
         fs.writeFileSync(configPath, typeof c.config === 'string' ? c.config : JSON.stringify(c.config));
       }
+      for (const [name, target] of Object.entries(c.links ?? {})) fs.symlinkSync(target, path.join(caseDir, name));
       const args = (c.args ?? ['build', '--config', 'CONFIG', '-w', 'WORK']).map((a) =>
         a
           .replace(/^CONFIG$/, configPath)
@@ -664,7 +742,9 @@ describe.skipIf(skipUnlessRoot())('bad input: exit 2, the field or argument name
       if (c.existing) expect(snapshot(EXISTING), 'the existing work dir is byte-identical').toEqual(existingBefore);
       else expect(fs.existsSync(work), 'the work dir was not created').toBe(false);
       expect(
-        fs.readdirSync(caseDir).filter((n) => !n.startsWith('cli-') && n !== path.basename(configPath)),
+        fs
+          .readdirSync(caseDir)
+          .filter((n) => !n.startsWith('cli-') && n !== path.basename(configPath) && !(n in (c.links ?? {}))),
         'nothing else written',
       ).toEqual([]);
       for (const [j, d] of (c.untouched ?? []).entries())
