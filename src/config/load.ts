@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { checkOwnFilesInside } from './own-files.js';
 import { configSchema, type BuildConfig } from './schema.js';
-import { maskSecret, redactSecrets } from './secrets.js';
+import { holdsSecret, maskSecret, redactSecrets } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
 import { valueAt } from './value-at.js';
 
@@ -216,13 +216,14 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
     if (inside.length === 1)
       return inside[0]!.flatMap((i) => toConfigIssues({ ...i, path: [...issue.path, ...i.path] } as typeof i, data));
   }
-  // a value refused as a secret is never echoed back whole
+  // a value refused as a secret is never echoed back whole, and a secret field's value not at all
   const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;
   const value = valueAt(data, base);
+  const hidden = typeof value === 'string' && holdsSecret(base.join('.'));
   return [
     {
       path: base.join('.') || '(top level)',
-      value: secret ? maskSecret(value) : value,
+      value: hidden ? `(${value.length} characters, not shown: a secret)` : secret ? maskSecret(value) : value,
       expected: describeExpected(issue, value),
     },
   ];

@@ -8,12 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computePlan } from '../../src/cli/commands/plan.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, validateConfig } from '../../src/config/load.js';
 import { BuildRun } from '../../src/engine/build-run.js';
 import { FINGERPRINT_KEY_FILE } from '../../src/engine/fingerprint-key.js';
 import { keyedHash, sealSecrets } from '../../src/engine/fingerprint.js';
 import { describeChanges } from '../../src/engine/planner.js';
 import type { BuildDeps } from '../../src/engine/build.js';
+import { ConfigError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { scriptBuildHost } from '../helpers/fake-build-host.js';
 
@@ -99,6 +100,26 @@ describe('the live user password stays out of the state, the logs and the plan',
     const text = JSON.stringify(plan);
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toContain(NEW_PASSWORD);
+  });
+});
+
+describe('a refused secret is not echoed back', () => {
+  it('names the field and the length of a bad password, never its text', () => {
+    const { config } = loadConfig({ profile: 'minimal' });
+    const bad = { ...config, liveUser: { ...config.liveUser, password: 'hunter2\nroot:toor' } };
+    const error = (() => {
+      try {
+        validateConfig(bad);
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.issues).toEqual([
+      { path: 'liveUser.password', value: '(17 characters, not shown: a secret)', expected: expect.any(String) },
+    ]);
+    expect(JSON.stringify(error.issues) + error.message).not.toContain('hunter2');
   });
 });
 
