@@ -66,11 +66,14 @@ export interface LockOwner {
 }
 
 export class LockHeldError extends AilinuxError {
-  readonly owner: LockOwner;
-  constructor(lockPath: string, owner: LockOwner) {
+  /** null: the holder has not written its owner record yet. */
+  readonly owner: LockOwner | null;
+  constructor(lockPath: string, owner: LockOwner | null) {
     super(
       'LOCKED',
-      `another build holds ${lockPath}: pid ${owner.pid} on ${owner.host}, started ${owner.startedAt}, running "${owner.command}"`,
+      owner
+        ? `another build holds ${lockPath}: pid ${owner.pid} on ${owner.host}, started ${owner.startedAt}, running "${owner.command}"`
+        : `another build holds ${lockPath} (it has not recorded its owner yet)`,
       { hint: 'wait for it to finish, or stop that process; ailinux never takes over a live lock' },
     );
     this.owner = owner;

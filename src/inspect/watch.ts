@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { lockOwnerFile } from '../runtime/lock.js';
 import type { WorkPaths } from '../runtime/paths.js';
 
 export interface WorkDirWatcher {
@@ -24,7 +25,7 @@ function statKey(file: string): string {
 
 /** Sizes and mtimes of everything the page is drawn from. */
 export function workDirSignature(paths: WorkPaths): string {
-  const parts = [statKey(paths.stateFile), statKey(paths.lockFile), statKey(paths.buildLog)];
+  const parts = [statKey(paths.stateFile), statKey(lockOwnerFile(paths.lockFile)), statKey(paths.buildLog)];
   try {
     for (const name of fs.readdirSync(paths.stepLogsDir).sort())
       parts.push(`${name}=${statKey(path.join(paths.stepLogsDir, name))}`);

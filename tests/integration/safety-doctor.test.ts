@@ -124,10 +124,14 @@ describe('ailinux doctor', () => {
   it('exit 1 while another build holds the lock; a stale lock is only noted', async () => {
     const work = path.join(tmp, 'locked');
     fs.mkdirSync(path.join(work, 'state'), { recursive: true });
-    // outlives the test however slow the machine is; ended in finally. spawn returns once it has exec'd
-    const holder = spawn('sleep', ['900'], { stdio: 'ignore' });
+    const lockFile = path.join(work, 'state', 'lock');
+    const ownerFile = path.join(work, 'state', 'lock.owner');
+    // holds the lock's flock (the shell's descriptor, kept by the sleep it becomes); ended in finally
+    const holder = spawn('sh', ['-c', 'exec 3<>"$0" && flock -n 3 && echo locked && exec sleep 900', lockFile], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
-      await once(holder, 'spawn');
+      await once(holder.stdout!, 'data');
       const lock = {
         pid: holder.pid,
         host: os.hostname(),
@@ -135,21 +139,24 @@ describe('ailinux doctor', () => {
         command: 'ailinux build',
         procStart: procStat(holder.pid!)!.startTicks,
       };
-      fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify(lock));
+      fs.writeFileSync(ownerFile, JSON.stringify(lock));
       const live = await doctor(['-w', work, '--profile', 'minimal']);
       expect(live.code).toBe(1);
+      expect(live.report.build.lock).toMatchObject({ state: 'held', pid: holder.pid, alive: true });
       expect(blocks(live.report)).toContainEqual(
         expect.objectContaining({ topic: 'lock', fix: 'wait for it to finish' }),
       );
-      fs.writeFileSync(path.join(work, 'state', 'lock'), JSON.stringify({ ...lock, procStart: lock.procStart + 1 }));
+      // the holder dies: the kernel frees the lock, and the owner record it left is stale
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
       const stale = await doctor(['-w', work, '--profile', 'minimal']);
       expect(stale.code, JSON.stringify(blocks(stale.report))).toBe(0);
       expect(stale.report.build.lock).toMatchObject({ state: 'stale', pid: holder.pid, alive: false });
       // doctor never takes over or removes a lock
-      expect(JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')).procStart).toBe(lock.procStart + 1);
+      expect(JSON.parse(fs.readFileSync(ownerFile, 'utf8'))).toEqual(lock);
       // a lock from another host cannot be checked from here: it blocks, whatever its pid does on this host
       const foreignLock = JSON.stringify({ ...lock, host: 'elsewhere.invalid', procStart: lock.procStart + 1 });
-      fs.writeFileSync(path.join(work, 'state', 'lock'), foreignLock);
+      fs.writeFileSync(ownerFile, foreignLock);
       const foreign = await doctor(['-w', work, '--profile', 'minimal']);
       expect(foreign.code).toBe(1);
       expect(foreign.report.build.lock).toMatchObject({ state: 'foreign', host: 'elsewhere.invalid', alive: false });
@@ -159,7 +166,7 @@ describe('ailinux doctor', () => {
           message: expect.stringContaining('a build on host elsewhere.invalid'),
         }),
       );
-      expect(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')).toBe(foreignLock);
+      expect(fs.readFileSync(ownerFile, 'utf8')).toBe(foreignLock);
     } finally {
       holder.kill('SIGKILL');
     }

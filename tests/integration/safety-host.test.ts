@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLockHeld } from '../../src/runtime/lock.js';
 import { skipUnlessRoot } from '../helpers/root.js';
 import {
   LAUNCHER,
@@ -215,7 +216,8 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     expect(state.safety!.session).toMatchObject({ kind: 'ssh', evidence: ['SSH_CONNECTION'] });
     expectInvariant(state);
     expect(markedProcesses(`AILINUX_WORK_ID=${state.workId}`)).toEqual([]);
-    expect(fs.existsSync(path.join(work, 'state', 'lock')), 'the lock is released').toBe(false);
+    expect(isLockHeld(path.join(work, 'state', 'lock')), 'the lock is released').toBe(false);
+    expect(fs.existsSync(path.join(work, 'state', 'lock.owner')), 'with its owner record').toBe(false);
     expectHostUnharmed('SIGHUP');
     const resumed = await runCli(tmp, ['resume', '-w', work], cliEnv(tmp));
     expect(resumed.code, resumed.output).toBe(0);
@@ -246,7 +248,7 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
       120_000,
       'the packages step under a pty',
     );
-    const owner = JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock'), 'utf8')) as {
+    const owner = JSON.parse(fs.readFileSync(path.join(work, 'state', 'lock.owner'), 'utf8')) as {
       pid: number;
       procStart: number;
     };

@@ -12,7 +12,7 @@ import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { lockFinding, renderDoctor, type DoctorReport } from '../../src/cli/commands/doctor.js';
 import { renderStatus, statusLock, statusReport } from '../../src/cli/commands/status.js';
 import type { LockOwner } from '../../src/errors.js';
-import { lockState } from '../../src/runtime/lock.js';
+import { acquireLock, isLockHeld, lockOwnerFile, lockState } from '../../src/runtime/lock.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { readProcStartTicks } from '../../src/runtime/process-groups.js';
 import { emptyLedgerEntry, type Ledger } from '../../src/types.js';
@@ -26,7 +26,7 @@ afterEach(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** A work dir whose state says the build is running configure, with a lock naming owner (none when null). */
+/** A work dir whose state says the build is running configure, with an owner record left (none when null). */
 function runningWorkDir(owner: Partial<LockOwner> | null): { workDir: string; lockFile: string } {
   const workDir = path.join(tmp, `w${++dirs}`);
   const paths = workPaths(workDir);
@@ -66,7 +66,7 @@ function runningWorkDir(owner: Partial<LockOwner> | null): { workDir: string; lo
       procStart: readProcStartTicks(owner.pid ?? process.pid),
       ...owner,
     };
-    fs.writeFileSync(paths.lockFile, JSON.stringify(full));
+    fs.writeFileSync(lockOwnerFile(paths.lockFile), JSON.stringify(full));
   }
   return { workDir, lockFile: paths.lockFile };
 }
@@ -83,12 +83,18 @@ function livePid(): number {
   return child.pid!;
 }
 
-/** statusReport, checking that it left the lock and the state dir as they were. */
+/** statusReport, checking that it left the lock, its owner record and the state dir as they were. */
 function readOnlyStatus(workDir: string, lockFile: string) {
   const stateDir = path.dirname(lockFile);
-  const before = { files: fs.readdirSync(stateDir).sort(), lock: fs.readFileSync(lockFile, 'utf8') };
+  const ownerFile = lockOwnerFile(lockFile);
+  const snapshot = () => ({
+    files: fs.readdirSync(stateDir).sort(),
+    owner: fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, 'utf8') : null,
+    held: isLockHeld(lockFile),
+  });
+  const before = snapshot();
   const report = statusReport(workDir);
-  expect({ files: fs.readdirSync(stateDir).sort(), lock: fs.readFileSync(lockFile, 'utf8') }).toEqual(before);
+  expect(snapshot()).toEqual(before);
   return report;
 }
 
@@ -109,11 +115,23 @@ describe('status and the lock', () => {
   });
 
   it('a live owner here: running, with its pid', () => {
+    const { workDir, lockFile } = runningWorkDir(null);
+    const handle = acquireLock(lockFile, 'ailinux build', () => {});
+    try {
+      const report = readOnlyStatus(workDir, lockFile);
+      expect(report.lock).toMatchObject({ state: 'held', pid: process.pid, alive: true });
+      expect(renderStatus(report)).toContain(`running:  pid ${process.pid} on ${os.hostname()} since`);
+      expect(report.details?.resources.build?.pid).toBe(process.pid);
+    } finally {
+      handle.release();
+    }
+  });
+
+  it('a record naming a live process that does not hold the lock: stopped, the record is stale', () => {
     const { workDir, lockFile } = runningWorkDir({ pid: process.pid });
     const report = readOnlyStatus(workDir, lockFile);
-    expect(report.lock).toMatchObject({ state: 'held', pid: process.pid, alive: true });
-    expect(renderStatus(report)).toContain(`running:  pid ${process.pid} on ${os.hostname()} since`);
-    expect(report.details?.resources.build?.pid).toBe(process.pid);
+    expect(report.lock).toMatchObject({ state: 'stale', pid: process.pid, alive: false });
+    expect(renderStatus(report)).toContain('outcome:  stopped');
   });
 
   it('a stale lock here: the build stopped, its step was interrupted, and the lock is left for the next build', async () => {
@@ -140,7 +158,7 @@ describe('status and the lock', () => {
 
   it('an unreadable lock is shown as such, and the build counts as stopped', () => {
     const { workDir, lockFile } = runningWorkDir(null);
-    fs.writeFileSync(lockFile, '{"pid": 1');
+    fs.writeFileSync(lockOwnerFile(lockFile), '{"pid": 1');
     const report = readOnlyStatus(workDir, lockFile);
     expect(report.lock).toEqual({
       state: 'unreadable',
@@ -181,11 +199,17 @@ describe('doctor and the lock', () => {
       message: `another build holds ${lockFile}: pid 4242, started 2024-01-02T03:04:05.000Z, running "ailinux build"`,
       fix: 'wait for it to finish',
     });
+    expect(lockFinding({ kind: 'held', owner: null }, lockFile)).toEqual({
+      level: 'block',
+      message: `another build holds ${lockFile} (it has not recorded its owner yet)`,
+      fix: 'wait for it to finish',
+    });
+    expect(statusLock({ kind: 'held', owner: null })).toMatchObject({ state: 'held', pid: null, alive: true });
     const foreign = lockFinding({ kind: 'foreign', owner: owner({ host: 'elsewhere.invalid' }) }, lockFile);
     expect(foreign?.level).toBe('block');
     expect(foreign?.message).toContain(`a build on host elsewhere.invalid holds ${lockFile}: pid 4242`);
     expect(foreign?.message).toContain('cannot check a process on another host and never takes its lock over');
-    expect(foreign?.fix).toContain(`remove ${lockFile} by hand`);
+    expect(foreign?.fix).toContain(`remove ${lockFile}.owner by hand`);
   });
 
   it('notes a stale lock, warns about an unreadable one, and says nothing without one', () => {

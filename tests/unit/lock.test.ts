@@ -1,14 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LockHeldError, type LockOwner } from '../../src/errors.js';
-import { acquireLock, lockState, readLock } from '../../src/runtime/lock.js';
+import { acquireLock, isLockHeld, lockOwnerFile, lockState, readLock } from '../../src/runtime/lock.js';
 import { readProcStartTicks } from '../../src/runtime/process-groups.js';
 
 let tmp: string;
 let lockFile: string;
+let ownerFile: string;
 let children: ChildProcess[] = [];
 let warnings: string[] = [];
 const warn = (msg: string): void => {
@@ -18,6 +19,7 @@ const warn = (msg: string): void => {
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-lock-'));
   lockFile = path.join(tmp, 'nested', 'dir', 'build.lock');
+  ownerFile = lockOwnerFile(lockFile);
   warnings = [];
 });
 
@@ -33,13 +35,28 @@ function startLiveProcess(): ChildProcess {
   return child;
 }
 
+/** Another process that holds the lock's flock (the shell's descriptor, kept by the sleep it becomes). */
+async function holdElsewhere(): Promise<ChildProcess> {
+  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  const child = spawn('sh', ['-c', 'exec 3<>"$0" && flock -n 3 && echo locked && exec sleep 300', lockFile], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+  });
+  return child;
+}
+
 async function pidOfExitedProcess(): Promise<number> {
   const child = spawn('true', [], { stdio: 'ignore' });
   await new Promise((r) => child.once('exit', r));
   return child.pid!;
 }
 
-function writeLock(owner: Partial<LockOwner> & { pid: number }): LockOwner {
+/** An owner record, as a holder writes it beside the lock. */
+function writeOwner(owner: Partial<LockOwner> & { pid: number }): LockOwner {
   const full: LockOwner = {
     host: os.hostname(),
     startedAt: '2024-01-02T03:04:05.000Z',
@@ -48,13 +65,14 @@ function writeLock(owner: Partial<LockOwner> & { pid: number }): LockOwner {
     ...owner,
   };
   fs.mkdirSync(path.dirname(lockFile), { recursive: true });
-  fs.writeFileSync(lockFile, JSON.stringify(full));
+  fs.writeFileSync(ownerFile, JSON.stringify(full));
   return full;
 }
 
 describe('acquireLock', () => {
-  it('creates the lock with its owner and removes it on release, once', () => {
+  it('holds the flock, records its owner beside it, and releases both on release, once', () => {
     const handle = acquireLock(lockFile, 'ailinux build', warn);
+    expect(isLockHeld(lockFile)).toBe(true);
     const onDisk = readLock(lockFile);
     expect(onDisk).toEqual(handle.owner);
     expect(onDisk?.pid).toBe(process.pid);
@@ -62,26 +80,32 @@ describe('acquireLock', () => {
     expect(onDisk?.command).toBe('ailinux build');
     expect(onDisk?.procStart).toBe(readProcStartTicks(process.pid));
     expect(Number.isNaN(Date.parse(onDisk!.startedAt))).toBe(false);
+    // the record was renamed into place: no temp file is left
+    expect(fs.readdirSync(path.dirname(lockFile)).sort()).toEqual(['build.lock', 'build.lock.owner']);
 
     handle.release();
-    expect(fs.existsSync(lockFile)).toBe(false);
+    expect(isLockHeld(lockFile)).toBe(false);
+    expect(fs.existsSync(ownerFile)).toBe(false);
+    // the lock file stays: removing it would let two takers lock two different files
+    expect(fs.existsSync(lockFile)).toBe(true);
     expect(() => handle.release()).not.toThrow();
     expect(warnings).toEqual([]);
 
     acquireLock(lockFile, 'ailinux resume', warn).release();
-    expect(fs.existsSync(lockFile)).toBe(false);
+    expect(fs.existsSync(ownerFile)).toBe(false);
   });
 
   it('refuses a lock held by this very process', () => {
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     expect(() => acquireLock(lockFile, 'ailinux build', warn)).toThrow(LockHeldError);
+    expect(readLock(lockFile)).toEqual(handle.owner);
     handle.release();
   });
 
-  it('refuses a lock held by a live process, naming the owner', () => {
-    const holder = startLiveProcess();
-    const owner = writeLock({ pid: holder.pid! });
-    const before = fs.readFileSync(lockFile, 'utf8');
+  it('refuses a lock another process holds, naming the owner it recorded, and changes nothing', async () => {
+    const holder = await holdElsewhere();
+    const owner = writeOwner({ pid: holder.pid! });
+    const before = fs.readFileSync(ownerFile, 'utf8');
     let error: unknown;
     try {
       acquireLock(lockFile, 'ailinux build', warn);
@@ -92,35 +116,51 @@ describe('acquireLock', () => {
     expect((error as LockHeldError).owner).toEqual(owner);
     expect((error as LockHeldError).message).toContain(`pid ${holder.pid}`);
     expect((error as LockHeldError).message).toContain('ailinux build --profile minimal');
-    expect(fs.readFileSync(lockFile, 'utf8')).toBe(before);
+    expect(fs.readFileSync(ownerFile, 'utf8')).toBe(before);
     expect(warnings).toEqual([]);
   });
 
-  it('refuses a lock held on another host, even with a dead pid', async () => {
-    writeLock({ pid: await pidOfExitedProcess(), host: 'some-other-host.invalid', procStart: 12345 });
-    const before = fs.readFileSync(lockFile, 'utf8');
+  it('refuses a lock held by a process that has not recorded its owner yet', async () => {
+    await holdElsewhere();
+    let error: unknown;
+    try {
+      acquireLock(lockFile, 'ailinux build', warn);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(LockHeldError);
+    expect((error as LockHeldError).owner).toBeNull();
+    expect((error as LockHeldError).message).toBe(
+      `another build holds ${lockFile} (it has not recorded its owner yet)`,
+    );
+    expect(fs.existsSync(ownerFile)).toBe(false);
+  });
+
+  it('refuses an owner record from another host, even with a dead pid: its build may run there', async () => {
+    writeOwner({ pid: await pidOfExitedProcess(), host: 'some-other-host.invalid', procStart: 12345 });
+    const before = fs.readFileSync(ownerFile, 'utf8');
     expect(() => acquireLock(lockFile, 'ailinux build', warn)).toThrow(LockHeldError);
-    expect(fs.readFileSync(lockFile, 'utf8')).toBe(before);
+    expect(fs.readFileSync(ownerFile, 'utf8')).toBe(before);
+    expect(isLockHeld(lockFile)).toBe(false);
     expect(warnings).toEqual([]);
   });
 
-  it('takes over a stale lock whose process is gone, with a warning', async () => {
+  it('takes a free lock over the record of a process that is gone, with a warning', async () => {
     const deadPid = await pidOfExitedProcess();
-    writeLock({ pid: deadPid, procStart: 4242 });
+    writeOwner({ pid: deadPid, procStart: 4242 });
     const handle = acquireLock(lockFile, 'ailinux resume', warn);
     expect(readLock(lockFile)?.pid).toBe(process.pid);
     expect(readLock(lockFile)?.command).toBe('ailinux resume');
     expect(warnings).toEqual([
       `taking over a stale lock left by pid ${deadPid} (started 2024-01-02T03:04:05.000Z, "ailinux build --profile minimal"); that process is gone`,
     ]);
-    expect(fs.readdirSync(path.dirname(lockFile))).toEqual(['build.lock']);
     handle.release();
-    expect(fs.existsSync(lockFile)).toBe(false);
+    expect(fs.existsSync(ownerFile)).toBe(false);
   });
 
-  it('takes over a lock whose pid now belongs to another process', () => {
+  it('takes a free lock whose record names a pid that now runs another process', () => {
     const reused = startLiveProcess();
-    writeLock({ pid: reused.pid!, procStart: readProcStartTicks(reused.pid!)! - 1 });
+    writeOwner({ pid: reused.pid!, procStart: readProcStartTicks(reused.pid!)! - 1 });
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     expect(readLock(lockFile)?.pid).toBe(process.pid);
     expect(warnings).toHaveLength(1);
@@ -129,9 +169,19 @@ describe('acquireLock', () => {
     handle.release();
   });
 
-  it('takes over a corrupt lock with a warning', () => {
+  it('takes a free lock whose record names a live process: the kernel, not the record, says who holds it', () => {
+    const alive = startLiveProcess();
+    writeOwner({ pid: alive.pid! });
+    const handle = acquireLock(lockFile, 'ailinux build', warn);
+    expect(readLock(lockFile)?.pid).toBe(process.pid);
+    expect(warnings).toEqual([expect.stringContaining(`pid ${alive.pid}`)]);
+    expect(warnings[0]).toContain('that process no longer holds the lock');
+    handle.release();
+  });
+
+  it('takes over a corrupt record with a warning', () => {
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
-    fs.writeFileSync(lockFile, '{"pid": 12, "host": ');
+    fs.writeFileSync(ownerFile, '{"pid": 12, "host": ');
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     expect(readLock(lockFile)?.pid).toBe(process.pid);
     expect(warnings).toHaveLength(1);
@@ -139,63 +189,107 @@ describe('acquireLock', () => {
     handle.release();
   });
 
-  it('release leaves a lock that someone else now holds', () => {
+  it('is not inherited by the commands this process starts', () => {
+    const handle = acquireLock(lockFile, 'ailinux build', warn);
+    const seen = spawnSync('ls', ['-l', '/proc/self/fd'], { encoding: 'utf8' });
+    expect(seen.status).toBe(0);
+    expect(seen.stdout).toContain('/proc/');
+    expect(seen.stdout).not.toContain(lockFile);
+    // and a command that tries to take it finds it held
+    expect(spawnSync('flock', ['-n', lockFile, 'true']).status).toBe(1);
+    handle.release();
+    expect(spawnSync('flock', ['-n', lockFile, 'true']).status).toBe(0);
+  });
+
+  it('takes the lock again after its directory was removed and made anew (clean --all)', () => {
+    acquireLock(lockFile, 'ailinux clean --all', warn).release();
+    fs.rmSync(path.dirname(lockFile), { recursive: true });
+    const handle = acquireLock(lockFile, 'ailinux build', warn);
+    expect(isLockHeld(lockFile)).toBe(true);
+    handle.release();
+  });
+
+  it('release leaves a record that someone else now owns', () => {
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     const other = startLiveProcess();
-    const theirs = writeLock({ pid: other.pid! });
+    const theirs = writeOwner({ pid: other.pid! });
     handle.release();
     expect(readLock(lockFile)).toEqual(theirs);
+  });
+
+  it('refuses a lock path that is a symlink', () => {
+    fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+    const target = path.join(tmp, 'elsewhere');
+    fs.writeFileSync(target, 'keep');
+    fs.symlinkSync(target, lockFile);
+    expect(() => acquireLock(lockFile, 'ailinux build', warn)).toThrow(/ELOOP/);
+    expect(fs.readFileSync(target, 'utf8')).toBe('keep');
   });
 });
 
 describe('readLock', () => {
-  it('is null without a lock file, and for a corrupt one', () => {
+  it('is null without a record, and for a corrupt one', () => {
     expect(readLock(lockFile)).toBeNull();
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
-    fs.writeFileSync(lockFile, 'not json');
+    fs.writeFileSync(ownerFile, 'not json');
     expect(readLock(lockFile)).toBeNull();
   });
 });
 
 describe('lockState', () => {
+  /** lockState changes nothing: the same files with the same contents, and the flock as it was. */
   const unchanged = (check: () => void) => {
-    const before = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, 'utf8') : null;
+    const dir = path.dirname(lockFile);
+    const snapshot = () => ({
+      files: fs.existsSync(dir) ? fs.readdirSync(dir).sort() : null,
+      owner: fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, 'utf8') : null,
+      held: isLockHeld(lockFile),
+    });
+    const before = snapshot();
     check();
-    expect(fs.existsSync(lockFile) ? fs.readFileSync(lockFile, 'utf8') : null).toBe(before);
-    expect(fs.readdirSync(path.dirname(lockFile))).toEqual(before === null ? [] : ['build.lock']);
+    expect(snapshot()).toEqual(before);
   };
 
-  it('is free without a lock file', () => {
+  it('is free without a lock file, and with one nobody holds', () => {
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'free' }));
+    acquireLock(lockFile, 'ailinux build', warn).release();
     unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'free' }));
   });
 
-  it('is held by a live owner on this host, ourselves included', () => {
+  it('is held by a process that holds the flock, ourselves included', async () => {
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner: handle.owner }));
     handle.release();
-    const holder = startLiveProcess();
-    const owner = writeLock({ pid: holder.pid! });
+    const holder = await holdElsewhere();
+    const owner = writeOwner({ pid: holder.pid! });
     unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner }));
+    const noTicks = writeOwner({ pid: holder.pid!, procStart: null });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner: noTicks }));
   });
 
-  it('holds a live pid that recorded no start time: it cannot be told apart from its owner', () => {
-    const owner = writeLock({ pid: startLiveProcess().pid!, procStart: null });
-    expect(lockState(lockFile)).toEqual({ kind: 'held', owner });
+  it('is held with no owner while the holder has not recorded one, or the record is a dead holder’s', async () => {
+    const holder = await holdElsewhere();
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner: null }));
+    writeOwner({ pid: await pidOfExitedProcess(), procStart: 4242 });
+    unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'held', owner: null }));
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    expect(lockState(lockFile).kind).toBe('stale');
   });
 
-  it('is foreign, never stale, when another host holds it, whatever its pid does here', async () => {
+  it('is foreign, never stale, when a record from another host is left, whatever its pid does here', async () => {
     for (const pid of [await pidOfExitedProcess(), startLiveProcess().pid!, process.pid]) {
-      const owner = writeLock({ pid, host: 'some-other-host.invalid', procStart: 12345 });
+      const owner = writeOwner({ pid, host: 'some-other-host.invalid', procStart: 12345 });
       unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'foreign', owner }));
     }
   });
 
-  it('is stale when its process is gone, or its pid now runs another process', async () => {
-    const dead = writeLock({ pid: await pidOfExitedProcess(), procStart: 4242 });
+  it('is stale when nobody holds the flock and a record is left: its process is gone, reused, or lives on', async () => {
+    const dead = writeOwner({ pid: await pidOfExitedProcess(), procStart: 4242 });
     unchanged(() => expect(lockState(lockFile)).toEqual({ kind: 'stale', owner: dead, why: 'that process is gone' }));
     const reused = startLiveProcess();
-    const other = writeLock({ pid: reused.pid!, procStart: readProcStartTicks(reused.pid!)! - 1 });
+    const other = writeOwner({ pid: reused.pid!, procStart: readProcStartTicks(reused.pid!)! - 1 });
     unchanged(() =>
       expect(lockState(lockFile)).toEqual({
         kind: 'stale',
@@ -203,9 +297,17 @@ describe('lockState', () => {
         why: 'that process is gone (its pid now runs another process)',
       }),
     );
+    const alive = writeOwner({ pid: reused.pid! });
+    unchanged(() =>
+      expect(lockState(lockFile)).toEqual({
+        kind: 'stale',
+        owner: alive,
+        why: 'that process no longer holds the lock',
+      }),
+    );
   });
 
-  it('is unreadable for a file that is no lock, saying why', () => {
+  it('is unreadable for a record that is no owner, saying why', () => {
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
     for (const [text, why] of [
       ['{"pid": 12, "host": ', 'it is not valid JSON'],
@@ -213,7 +315,7 @@ describe('lockState', () => {
       ['{"pid": -1, "host": "h", "startedAt": "t", "command": "c"}', 'it does not name its owner'],
       ['[1, 2]', 'it does not name its owner'],
     ] as const) {
-      fs.writeFileSync(lockFile, text);
+      fs.writeFileSync(ownerFile, text);
       unchanged(() => {
         const found = lockState(lockFile);
         expect(found.kind, text).toBe('unreadable');

@@ -20,7 +20,7 @@ import {
   type ServicesReport,
   type ToolCheck,
 } from '../../runtime/host-check.js';
-import { lockState, type LockState } from '../../runtime/lock.js';
+import { lockOwnerFile, lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
 import { addSandboxFinding, checkSandbox, type SandboxCheck } from '../../runtime/sandbox-check.js';
 import type { ProcStat } from '../../runtime/proc-stat.js';
@@ -270,14 +270,16 @@ export function lockFinding(lock: LockState, lockFile: string): Omit<Finding, 't
     case 'held':
       return {
         level: 'block',
-        message: `another build holds ${lockFile}: pid ${lock.owner.pid}, started ${lock.owner.startedAt}, running "${lock.owner.command}"`,
+        message: lock.owner
+          ? `another build holds ${lockFile}: pid ${lock.owner.pid}, started ${lock.owner.startedAt}, running "${lock.owner.command}"`
+          : `another build holds ${lockFile} (it has not recorded its owner yet)`,
         fix: 'wait for it to finish',
       };
     case 'foreign':
       return {
         level: 'block',
         message: `a build on host ${lock.owner.host} holds ${lockFile}: pid ${lock.owner.pid}, started ${lock.owner.startedAt}, running "${lock.owner.command}"; ailinux cannot check a process on another host and never takes its lock over`,
-        fix: `wait for it to finish; only if that build is gone for good, remove ${lockFile} by hand`,
+        fix: `wait for it to finish; only if that build is gone for good, remove ${lockOwnerFile(lockFile)} by hand`,
       };
     case 'stale':
       return {
@@ -293,7 +295,7 @@ function renderLock(lock: StatusLock | null): string {
   if (lock === null) return '';
   switch (lock.state) {
     case 'held':
-      return `, lock pid ${lock.pid} running`;
+      return lock.pid === null ? ', lock held' : `, lock pid ${lock.pid} running`;
     case 'foreign':
       return `, lock pid ${lock.pid} on ${lock.host} (another host, cannot check)`;
     case 'stale':
