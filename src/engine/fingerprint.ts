@@ -35,20 +35,24 @@ export interface EnvironmentInputs {
   sourceDateEpoch: number | null;
   /**
    * The work dir's key (fingerprint-key.ts) for the keyed hash that stands for a secret field in the material.
-   * Without one a key of this process is used: nothing is revealed, and a stored fingerprint simply does not match.
+   * null: the key could not be read (none yet, or `plan` run by a user who may not read it), and a secret field is
+   * UNKNOWN_SECRET, which the planner reports as not comparable. Left out (tests): a key of this process.
    */
   secretKey?: Buffer | null;
 }
 
 const PROCESS_KEY = crypto.randomBytes(32);
+/** What stands for a secret in material made without the work dir's key. */
+export const UNKNOWN_SECRET = 'hmac-sha256:unknown';
 
 /** What the material keeps of a secret: its HMAC-SHA256 under the work dir's key, never the value. */
-export function keyedHash(value: unknown, key: Buffer): string {
+export function keyedHash(value: unknown, key: Buffer | null): string {
+  if (key === null) return UNKNOWN_SECRET;
   return `hmac-sha256:${crypto.createHmac('sha256', key).update(canonicalJson(value)).digest('hex')}`;
 }
 
 /** The value of `field` with every secret field at or below it replaced by its keyed hash (a copy; unset stays unset). */
-export function sealSecrets(field: string, value: unknown, key: Buffer): unknown {
+export function sealSecrets(field: string, value: unknown, key: Buffer | null): unknown {
   let sealed = value;
   for (const secret of SECRET_FIELDS) {
     if (secret === field) return keyedHash(value, key);
@@ -59,7 +63,7 @@ export function sealSecrets(field: string, value: unknown, key: Buffer): unknown
   return sealed;
 }
 
-function sealAt(value: unknown, rest: readonly string[], key: Buffer): unknown {
+function sealAt(value: unknown, rest: readonly string[], key: Buffer | null): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   const [head, ...tail] = rest as [string, ...string[]];
   const obj = value as Record<string, unknown>;
@@ -75,7 +79,7 @@ export function fingerprintMaterial(
   env: EnvironmentInputs,
 ): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
-  const key = env.secretKey ?? PROCESS_KEY;
+  const key = env.secretKey === undefined ? PROCESS_KEY : env.secretKey;
   for (const field of step.configFields) slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key);
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;

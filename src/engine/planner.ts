@@ -12,7 +12,7 @@ import {
 } from '../types.js';
 import { holdsSecret } from '../config/secrets.js';
 import type { StepFingerprint } from './fingerprint.js';
-import { canonicalJson } from './fingerprint.js';
+import { canonicalJson, UNKNOWN_SECRET } from './fingerprint.js';
 
 export interface PlanEntry {
   id: string;
@@ -115,6 +115,8 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
 function describeFieldChange(field: string, a: unknown, b: unknown): string {
   const label = field.startsWith('env.') ? `environment ${field.slice(4)}` : `config field ${field}`;
   // a secret's values (even its keyed hash, or the plain text an older state may hold) are never shown
+  if (holdsSecret(field) && b === UNKNOWN_SECRET)
+    return `${label} cannot be compared without the work dir's key (state/fingerprint.key: none yet, or readable by root only)`;
   if (holdsSecret(field) && !(isObject(a) && isObject(b))) return `${label} changed`;
   if (Array.isArray(a) && Array.isArray(b) && [...a, ...b].every((x) => typeof x === 'string')) {
     const added = (b as string[]).filter((x) => !(a as string[]).includes(x));

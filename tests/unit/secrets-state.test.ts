@@ -100,6 +100,15 @@ describe('the live user password stays out of the state, the logs and the plan',
     const text = JSON.stringify(plan);
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toContain(NEW_PASSWORD);
+
+    // without the key (plan by a user who may not read it) the secret is not comparable, and the plan says so
+    fs.rmSync(keyFile);
+    writeConfig(dir, PASSWORD);
+    const keyless = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    expect(keyless.plan.find((p) => p.id === 'identity')?.reasons).toEqual([
+      "config field liveUser.password cannot be compared without the work dir's key (state/fingerprint.key: none yet, or readable by root only)",
+    ]);
+    expect(fs.existsSync(keyFile), 'plan makes no key').toBe(false);
   });
 });
 
