@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { CommandError, UnsafeOperationError } from '../../src/errors.js';
 import { parseMountinfo } from '../../src/runtime/mountinfo.js';
 import { explainReadOnly, readOnlyPathIn } from '../../src/runtime/read-only-error.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { inSandboxNamespace, planReadOnly, requireSandbox } from '../../src/runtime/sandbox.js';
+import { addSandboxFinding, checkSandbox, type SandboxCheck } from '../../src/runtime/sandbox-check.js';
 
 const MOUNTINFO = `21 26 0:20 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
 23 26 0:6 / /dev rw,nosuid,relatime - devtmpfs devtmpfs rw,size=12334808k,mode=755
@@ -124,5 +126,40 @@ describe('EROFS, told', () => {
       false,
     );
     expect(explainReadOnly(failure)).toBe(failure);
+  });
+});
+
+describe("doctor's sandbox check", () => {
+  const paths = { workDir: '/srv/work', tmpDir: '/srv/work/tmp' };
+  const findings = (check: SandboxCheck, root: boolean) => {
+    const out: string[] = [];
+    addSandboxFinding(check, root, (level, topic, message, fix) => out.push(`${level} ${topic}: ${message} | ${fix}`));
+    return out;
+  };
+
+  it('as root, tries a throwaway namespace and says what a build may write', async () => {
+    const runner = new FakeRunner();
+    const check = await checkSandbox(paths, runner, true);
+    expect(runner.calls.map((c) => c.argv)).toEqual([['unshare', '--mount', '--propagation', 'private', '--', 'true']]);
+    expect(check).toEqual({ namespace: true, writable: ['/srv/work'], tmpDir: '/srv/work/tmp', problem: null });
+    expect(findings(check, true)).toEqual([
+      'ok sandbox: build, resume and clean see the host read-only; writable: /srv/work (TMPDIR /srv/work/tmp); unshare works here | undefined',
+    ]);
+  });
+
+  it('as root, a host where unshare fails blocks a build, with its error; not as root it is not tried', async () => {
+    const runner = new FakeRunner().on('unshare', {
+      exitCode: 1,
+      stderr: 'unshare: unshare failed: Operation not permitted',
+    });
+    const check = await checkSandbox(paths, runner, true);
+    expect(check.namespace).toBe(false);
+    expect(findings(check, true)).toEqual([
+      'block sandbox: unshare --mount fails here: unshare: unshare failed: Operation not permitted; build, resume and clean run only in a private mount namespace where the host is read-only | run on a host or in a container that allows mount namespaces (CAP_SYS_ADMIN)',
+    ]);
+    const asUser = new FakeRunner();
+    const unchecked = await checkSandbox(paths, asUser, false);
+    expect(asUser.calls).toEqual([]);
+    expect(findings(unchecked, false)[0]).toMatch(/^ok sandbox: .*; unshare not tried \(needs root\)/);
   });
 });
