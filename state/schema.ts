@@ -117,6 +117,8 @@ export const stateFileSchema = object({
   resources: z.record(z.string(), stepResourcesSchema, mustBe('an object')).optional(),
   /** The session-safety invariant, checked at the start of each run and after every step. */
   safety: stateSafetySchema.optional(),
+  /** The mark (`.ailinux-work-dir`) of the work dir this state was written in; absent in states from before it. */
+  workDirMark: object({ id: text, createdAt: text }).optional(),
 });
 export type StateFile = z.infer<typeof stateFileSchema>;
 

@@ -3,6 +3,8 @@ import path from 'node:path';
 
 export interface WorkPaths {
   workDir: string;
+  /** The mark that says ailinux made this directory (work-dir-mark.ts). */
+  markerFile: string;
   stateDir: string;
   stateFile: string;
   lockFile: string;
@@ -19,10 +21,18 @@ export interface WorkPaths {
   tmpDir: string;
 }
 
+/** The file at the top of a work dir that marks it as ailinux's. */
+export const WORK_DIR_MARKER = '.ailinux-work-dir';
+
+/** The top-level entries ailinux makes in a work dir; `clean` and `--fresh` never remove anything else. */
+export const WORK_DIR_ENTRIES = ['state', 'logs', 'layers', 'mnt', 'iso', 'output', 'cache', 'tmp'] as const;
+export type WorkDirEntry = (typeof WORK_DIR_ENTRIES)[number];
+
 export function workPaths(workDir: string): WorkPaths {
   const w = path.resolve(workDir);
   return {
     workDir: w,
+    markerFile: path.join(w, WORK_DIR_MARKER),
     stateDir: path.join(w, 'state'),
     stateFile: path.join(w, 'state', 'state.json'),
     lockFile: path.join(w, 'state', 'lock'),

@@ -83,10 +83,23 @@ function homeDirs(): Set<string> {
   return homes;
 }
 
+/** The nearest existing path at or above p, followed through symlinks; null when even / cannot be read. */
+function nearestExisting(p: string): { path: string; stats: fs.Stats } | null {
+  for (let cur = p; ; cur = path.dirname(cur)) {
+    try {
+      return { path: cur, stats: fs.statSync(cur) };
+    } catch {
+      if (path.dirname(cur) === cur) return null;
+    }
+  }
+}
+
 export function checkWorkDir(workDir: string): string {
+  const fix = 'pick a dedicated directory such as ./ailinux-build with --work-dir';
+  // an empty path would resolve to the current directory, beside the user's own files
+  if (workDir.trim() === '') throw new UsageError('the work dir is empty (--work-dir "")', { hint: fix });
   const abs = path.resolve(workDir);
   const real = resolveThroughLinks(abs);
-  const fix = 'pick a dedicated directory such as ./ailinux-build with --work-dir';
   for (const p of new Set([abs, real])) {
     if (SYSTEM_DIRS.includes(p)) {
       throw new UsageError(
@@ -107,6 +120,15 @@ export function checkWorkDir(workDir: string): string {
         { hint: `${fix}, for example ${path.join(p, 'ailinux-build')}` },
       );
     }
+  }
+  const existing = nearestExisting(abs);
+  if (existing && !existing.stats.isDirectory()) {
+    throw new UsageError(
+      existing.path === abs
+        ? `the work dir ${abs} is not a directory`
+        : `the work dir ${abs} cannot be made: ${existing.path} is not a directory`,
+      { hint: fix },
+    );
   }
   if (/[,:\\\n\0]/.test(real)) {
     throw new UsageError(

@@ -1,0 +1,103 @@
+/**
+ * The mark at the top of a work dir (`.ailinux-work-dir`): JSON written once, when ailinux creates or adopts the
+ * directory. Only a marked directory is one ailinux may clean; the state records the mark it was built under.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { fsyncDirectory } from '../../state/durable-adapter.js';
+import { UsageError } from '../errors.js';
+import { packageVersion } from './package-root.js';
+import { WORK_DIR_MARKER } from './paths.js';
+
+const workDirMarkSchema = z.object({
+  tool: z.literal('ailinux'),
+  /** The ailinux version that made the mark. */
+  version: z.string(),
+  /** Random, fixed for the life of the mark. */
+  id: z.string().min(1),
+  createdAt: z.string(),
+});
+export type WorkDirMark = z.infer<typeof workDirMarkSchema>;
+
+/** The temp file a mark is written to before it is linked into place; a crash can leave one behind. */
+export const MARK_TEMP = /^\.ailinux-work-dir\.\d+\.tmp$/;
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+function unreadableMark(file: string, why: string): UsageError {
+  return new UsageError(`${file} is not an ailinux work dir mark: ${why}`, {
+    hint: 'if the directory is an ailinux work dir, remove that file and retry (a valid state gets it adopted); else use a new directory',
+  });
+}
+
+/** The mark of workDir; null when there is none. A symlink or a file that is not a mark is a UsageError. */
+export function readMark(workDir: string): WorkDirMark | null {
+  const file = path.join(workDir, WORK_DIR_MARKER);
+  let fd: number;
+  try {
+    // never through a symlink: a mark is a regular file that ailinux wrote here
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw unreadableMark(file, 'it is a symlink');
+    throw unreadableMark(file, (error as Error).message);
+  }
+  let text: string;
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw unreadableMark(file, 'it is not a regular file');
+    const buffer = Buffer.alloc(4096);
+    const n = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    text = buffer.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw unreadableMark(file, 'it does not hold JSON');
+  }
+  const parsed = workDirMarkSchema.safeParse(data);
+  if (!parsed.success) throw unreadableMark(file, 'it lacks {tool: "ailinux", version, id, createdAt}');
+  return parsed.data;
+}
+
+/**
+ * Marks workDir (which must exist) and returns the mark. Written to a temp file and linked into place, so the
+ * mark appears whole or not at all; when another run marked it first, that mark is returned.
+ */
+export function writeMark(workDir: string): WorkDirMark {
+  const mark: WorkDirMark = {
+    tool: 'ailinux',
+    version: packageVersion(),
+    id: crypto.randomUUID(),
+    createdAt: new Date().toISOString(),
+  };
+  const file = path.join(workDir, WORK_DIR_MARKER);
+  const temp = path.join(workDir, `${WORK_DIR_MARKER}.${process.pid}.tmp`);
+  fs.rmSync(temp, { force: true });
+  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+  try {
+    fs.writeSync(fd, `${JSON.stringify(mark)}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.linkSync(temp, file);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+    const theirs = readMark(workDir);
+    if (theirs) return theirs;
+    throw error;
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+  fsyncDirectory(workDir);
+  return mark;
+}

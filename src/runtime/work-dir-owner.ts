@@ -1,0 +1,158 @@
+/**
+ * Whose directory the work dir is. ailinux builds, resumes and cleans only in a directory it marked, or a new or
+ * empty one that it then marks. A work dir from before the mark is adopted when it holds a valid state and nothing
+ * but ailinux's own entries; anything else is the user's, and refused (docs/safety.md § An owned work dir).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readStateReadOnly } from '../../state/store.js';
+import { UsageError } from '../errors.js';
+import { readMountinfo } from './mountinfo.js';
+import { WORK_DIR_ENTRIES, WORK_DIR_MARKER, workPaths } from './paths.js';
+import { MARK_TEMP, readMark, type WorkDirMark, writeMark } from './work-dir-mark.js';
+
+export type WorkDirOwnership =
+  | { kind: 'missing' }
+  | { kind: 'empty' }
+  | { kind: 'marked'; mark: WorkDirMark }
+  | { kind: 'adoptable' }
+  | { kind: 'foreign'; reason: string; entries: string[]; hint: string };
+
+/** What ailinux itself keeps in state/: the state, the lock, the fingerprint key, backups, and their temp files. */
+const STATE_DIR_FILE =
+  /^(state\.json|lock|fingerprint\.key)$|^state\.json\.bad-[\w-]+$|^\.(state\.json|lock|fingerprint\.key)\.[\w.-]+$/;
+const SHOWN_ENTRIES = 5;
+const NEW_DIR_HINT =
+  'use an empty or new directory, e.g. --work-dir ./ailinux-build (ailinux creates it and marks it as its own)';
+
+const OWN = new Set<string>([...WORK_DIR_ENTRIES, WORK_DIR_MARKER]);
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+/** Whether something is mounted at dir itself (a dedicated disk or a tmpfs as the work dir). */
+export function isMountPoint(dir: string): boolean {
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    return false;
+  }
+  return readMountinfo().some((m) => m.mountPoint === real);
+}
+
+/** Own entries that are symlinks or not directories: ailinux would write through them, so it refuses. */
+function misshapenEntries(workDir: string, names: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const name of names) {
+    if (!(WORK_DIR_ENTRIES as readonly string[]).includes(name)) continue;
+    const st = fs.lstatSync(path.join(workDir, name));
+    if (st.isSymbolicLink()) found.push(`${name} (a symlink to ${fs.readlinkSync(path.join(workDir, name))})`);
+    else if (!st.isDirectory()) found.push(`${name} (not a directory)`);
+  }
+  return found;
+}
+
+/** Why an unmarked directory of only own-named entries is not adopted, or null when it may be. */
+function adoptionProblem(workDir: string): { reason: string; entries: string[] } | null {
+  const stateDir = workPaths(workDir).stateDir;
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+    names = [];
+  }
+  const foreign = names.filter((n) => !STATE_DIR_FILE.test(n)).map((n) => `state/${n}`);
+  if (foreign.length) return { reason: 'it holds files ailinux did not make', entries: foreign };
+  if (!names.includes('state.json'))
+    return {
+      reason: `it has no ${WORK_DIR_MARKER} mark and no state/state.json, so nothing shows that ailinux made it`,
+      entries: [],
+    };
+  try {
+    readStateReadOnly(workPaths(workDir).stateFile);
+  } catch (error) {
+    return {
+      reason: `it has no ${WORK_DIR_MARKER} mark, and its state/state.json is not a valid ailinux state (${(error as Error).message})`,
+      entries: [],
+    };
+  }
+  return null;
+}
+
+/** Looks at the work dir and says whose it is; reads only. workDir is an absolute path that checkWorkDir passed. */
+export function inspectWorkDir(workDir: string): WorkDirOwnership {
+  try {
+    if (!fs.statSync(workDir).isDirectory())
+      throw new UsageError(`the work dir ${workDir} is not a directory`, { hint: NEW_DIR_HINT });
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
+    throw error;
+  }
+  const mark = readMark(workDir);
+  const names = fs.readdirSync(workDir).sort();
+  const misshapen = misshapenEntries(workDir, names);
+  if (misshapen.length)
+    return {
+      kind: 'foreign',
+      reason: 'ailinux never writes or removes through these entries',
+      entries: misshapen,
+      hint: 'remove or rename them (ailinux makes these names as plain directories), then retry',
+    };
+  if (mark) return { kind: 'marked', mark };
+  // a dedicated disk comes with lost+found at its root; it is left alone
+  const atMountRoot = names.includes('lost+found') && isMountPoint(workDir);
+  const others = names.filter((n) => !OWN.has(n) && !MARK_TEMP.test(n) && !(atMountRoot && n === 'lost+found'));
+  if (others.length)
+    return { kind: 'foreign', reason: 'it holds files ailinux did not make', entries: others, hint: NEW_DIR_HINT };
+  if (!names.some((n) => OWN.has(n))) return { kind: 'empty' };
+  const problem = adoptionProblem(workDir);
+  return problem ? { kind: 'foreign', ...problem, hint: NEW_DIR_HINT } : { kind: 'adoptable' };
+}
+
+/** The UsageError (exit 2) for a directory that is not ailinux's, naming the first few entries it found. */
+export function foreignWorkDirError(workDir: string, ownership: WorkDirOwnership & { kind: 'foreign' }): UsageError {
+  const { entries } = ownership;
+  const shown = entries.slice(0, SHOWN_ENTRIES).join(', ');
+  const more = entries.length > SHOWN_ENTRIES ? ` and ${entries.length - SHOWN_ENTRIES} more` : '';
+  return new UsageError(
+    `refusing to use ${workDir} as the work dir: ${ownership.reason}${entries.length ? `: ${shown}${more}` : ''}`,
+    { hint: ownership.hint },
+  );
+}
+
+/** Throws for a directory that is not ailinux's; reads only. */
+export function assertWorkDirUsable(workDir: string, ownership: WorkDirOwnership): void {
+  if (ownership.kind === 'foreign') throw foreignWorkDirError(workDir, ownership);
+}
+
+/**
+ * Makes the work dir ailinux's: creates and marks a new one, marks an empty one, adopts (marks, with a notice) one
+ * from before the mark. Returns the mark. The ownership must come from inspectWorkDir on the same directory.
+ */
+export function claimWorkDir(
+  workDir: string,
+  ownership: WorkDirOwnership,
+  notice: (message: string) => void,
+): WorkDirMark {
+  switch (ownership.kind) {
+    case 'marked':
+      return ownership.mark;
+    case 'foreign':
+      throw foreignWorkDirError(workDir, ownership);
+    case 'missing':
+      fs.mkdirSync(workDir, { recursive: true });
+      return writeMark(workDir);
+    case 'empty':
+      return writeMark(workDir);
+    case 'adoptable': {
+      const mark = writeMark(workDir);
+      notice(
+        `adopted ${workDir}, a work dir from before ailinux marked its work dirs: it holds a valid state and only ailinux's own entries (marked with ${WORK_DIR_MARKER})`,
+      );
+      return mark;
+    }
+  }
+}
