@@ -8,12 +8,12 @@ import pino, { type Logger } from 'pino';
 import { quoteArgv, type RunOptions, type RunResult, type Runner } from '../runtime/runner.js';
 import type { StepLog } from '../steps/types.js';
 
-export function openBuildLogger(file: string, runId: string): Logger {
+/** `onWriteError`: a line that could not be written (a full disk) goes there instead of throwing at the caller. */
+export function openBuildLogger(file: string, runId: string, onWriteError?: (error: Error) => void): Logger {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  return pino(
-    { base: { runId }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: file, sync: true, mkdir: true }),
-  );
+  const destination = pino.destination({ dest: file, sync: true, mkdir: true });
+  if (onWriteError) destination.on('error', onWriteError);
+  return pino({ base: { runId }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }
 
 export function stepLogPath(stepLogsDir: string, stepId: string): string {
@@ -32,6 +32,7 @@ export function openStepLog(
   stepId: string,
   logger: Logger,
   onLine?: (line: string) => void,
+  onWriteError?: (error: unknown) => void,
 ): OpenStepLog {
   fs.mkdirSync(stepLogsDir, { recursive: true });
   const file = stepLogPath(stepLogsDir, stepId);
@@ -39,7 +40,14 @@ export function openStepLog(
   let lastLine = '';
   let open = true;
   const write = (text: string) => {
-    if (open) fs.writeSync(fd, `${text}\n`);
+    if (!open) return;
+    try {
+      fs.writeSync(fd, `${text}\n`);
+    } catch (error) {
+      // a command's output line arrives in a stream handler, where a throw would crash the build
+      if (!onWriteError) throw error;
+      onWriteError(error);
+    }
   };
   return {
     file,

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
 import {
@@ -30,11 +31,9 @@ import { reapOrphans } from '../runtime/process-groups.js';
 import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import type { Runner } from '../runtime/runner.js';
-import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../runtime/remove-work-entries.js';
+import { assertNoMountsUnder, removeTree } from '../runtime/safe-remove.js';
 import { endedSteps, SafetyRecorder } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
-import type { WorkDirMark } from '../runtime/work-dir-mark.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, type WorkDirOwnership } from '../runtime/work-dir-owner.js';
 import { artifactPresent } from '../steps/artifacts.js';
 import { resolveSteps } from '../steps/registry.js';
 import type { StepContext, StepDef } from '../steps/types.js';
@@ -52,6 +51,7 @@ import {
   WORK_ID_ENV,
 } from './build.js';
 import { loggingRunner, openBuildLogger, openStepLog } from './build-log.js';
+import { diskFullReason, isDiskFull } from './disk-full.js';
 import { fingerprintSteps } from './fingerprint.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
@@ -64,8 +64,6 @@ interface Prepared {
   loaded: LoadedConfig;
   steps: StepDef[];
   sourceDateEpoch: number | null;
-  /** Whose the work dir is; a directory that is not ailinux's was refused. */
-  ownership: WorkDirOwnership;
 }
 
 /** What `plan` decided, from the config and the ledger on disk. */
@@ -84,6 +82,8 @@ export class BuildRun {
   private pendingSignal: NodeJS.Signals | null = null;
   /** Step work still settling after its actor was stopped; cleanup waits for it. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Why the build pauses for a full disk, once something ran out of room (docs/safety.md). */
+  private diskFullPause: string | null = null;
 
   constructor(
     private readonly request: BuildRequest,
@@ -105,7 +105,6 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = this.prepare();
-    const mark = claimWorkDir(prepared.paths.workDir, prepared.ownership, (m) => this.deps.view.message(m));
     await this.deps.enterSandbox?.(prepared.paths);
     fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
     const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
@@ -115,9 +114,11 @@ export class BuildRun {
       this.refuseUnfinished(previous, prepared.paths);
       if (previous) await this.reapLeftovers(previous);
       const planned = this.plan(prepared, previous);
-      const record = this.startRecord(store, prepared, planned, previous, mark);
+      const record = this.startRecord(store, prepared, planned, previous);
       if (previous && this.request.fresh) await this.discardForFresh(prepared.paths);
-      const logger = openBuildLogger(prepared.paths.buildLog, planned.runId);
+      const logger = openBuildLogger(prepared.paths.buildLog, planned.runId, (error) => {
+        if (!this.pauseIfDiskFull(error, 'writing the build log')) throw error;
+      });
       logger.info(
         {
           command: this.request.command,
@@ -154,9 +155,7 @@ export class BuildRun {
         hintArgv: ['ailinux', 'build'],
       });
     }
-    const ownership = inspectWorkDir(workDir);
-    assertWorkDirUsable(workDir, ownership);
-    return { paths, loaded, steps, sourceDateEpoch, ownership };
+    return { paths, loaded, steps, sourceDateEpoch };
   }
 
   /** `build` without --fresh never starts over an unfinished build: that would throw its checkpoints away. */
@@ -200,13 +199,7 @@ export class BuildRun {
   }
 
   /** The state of this run, its session-safety record, and the first durable write. */
-  private startRecord(
-    store: StateStore,
-    prepared: Prepared,
-    planned: Planned,
-    previous: StateFile | null,
-    mark: WorkDirMark,
-  ): RunRecord {
+  private startRecord(store: StateStore, prepared: Prepared, planned: Planned, previous: StateFile | null): RunRecord {
     const { request } = this;
     const { loaded, steps, paths } = prepared;
     const now = new Date().toISOString();
@@ -238,14 +231,13 @@ export class BuildRun {
         },
       ].slice(-50),
       resources: {},
-      workDirMark: { id: mark.id, createdAt: mark.createdAt },
     };
     // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
     const safety = new SafetyRecorder(planned.runId, request.fresh ? null : previous?.safety);
     state.safety = safety.record;
     safety.check(null, 'start');
-    // --fresh refuses a mount or a symlink among what it removes before it touches anything, the ledger included.
-    if (previous && request.fresh) assertRemovable(paths.workDir, BUILD_TREES);
+    // --fresh refuses a mount under the work dir before it touches anything, the ledger included.
+    if (previous && request.fresh) assertNoMountsUnder(paths.workDir);
     const record = new RunRecord(store, state, safety);
     record.persist();
     return record;
@@ -254,7 +246,9 @@ export class BuildRun {
   /** Only once the emptied ledger is on disk: a kill mid-removal must not leave checkpoints that trust half-deleted trees. */
   private async discardForFresh(paths: WorkPaths): Promise<void> {
     this.deps.view.message("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
-    await removeWorkEntries(paths.workDir, BUILD_TREES);
+    for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) {
+      await removeTree(dir, { within: paths.workDir });
+    }
   }
 
   /** Every command carries the work dir's marker; every process group it starts or ends is persisted at once. */
@@ -288,7 +282,9 @@ export class BuildRun {
     return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
       const index = stepIndex.get(stepId)!;
       const step = runSteps[index]!;
-      const log = openStepLog(paths.stepLogsDir, stepId, logger, lineSink);
+      const log = openStepLog(paths.stepLogsDir, stepId, logger, lineSink, (error) => {
+        if (!this.pauseIfDiskFull(error, `writing the log of ${stepId}`)) throw error;
+      });
       const ctx: StepContext = {
         config: loaded.config,
         paths,
@@ -327,6 +323,8 @@ export class BuildRun {
           try {
             return await work(opened, input);
           } catch (error) {
+            // a full disk pauses the build: the step is redone on resume
+            this.pauseIfDiskFull(error, `running ${input.stepId}`);
             // a write outside the work dir met the read-only host: say so, naming the path
             throw explainReadOnly(error, paths.workDir);
           } finally {
@@ -370,9 +368,7 @@ export class BuildRun {
           await runner.drain();
           // A stopped step's own work (a layer removal, a file being written) settles before the state is final.
           await Promise.allSettled([...this.inFlight]);
-          // a mount AT the work dir (its own disk or tmpfs) is not a leftover
-          const real = fs.realpathSync(paths.workDir);
-          const left = mountsUnder(real, readMountinfo()).filter((m) => m.mountPoint !== real);
+          const left = mountsUnder(paths.workDir, readMountinfo());
           for (const m of left) {
             this.deps.warn(
               `a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`,
@@ -409,7 +405,7 @@ export class BuildRun {
         state.interruptSignal = snapshot.context.interruptSignal;
         state.snapshot = actor.getPersistedSnapshot();
         for (const id of endedSteps(seen, snapshot.context.ledger)) record.safety.check(id, 'step');
-        record.persist();
+        this.persistOrPause(record);
         if (snapshot.context.outcome === 'paused' && !pausedSeen) {
           pausedSeen = true;
           this.deps.view.message(`pausing: ${snapshot.context.pauseReason ?? 'not enough resources'}`);
@@ -460,7 +456,8 @@ export class BuildRun {
     last.endedAt = new Date().toISOString();
     last.outcome = output.outcome;
     record.safety.check(state.current, 'end');
-    record.persist();
+    // the final write found a full disk: the last good state stays on disk, and resume goes on from it
+    if (!this.persistOrPause(record)) output = { ...output, outcome: 'paused', pauseReason: this.diskFullPause };
     this.deps.view.close();
     const stateWrites = record.writeStats();
     logger.info({ outcome: output.outcome, failedStep: output.failedStep, stateWrites }, 'build finished');
@@ -474,6 +471,27 @@ export class BuildRun {
       paths: prepared.paths,
       stateWrites,
     };
+  }
+
+  /** A full disk (a command, a write, the state, a log) asks the machine to pause once; false for any other error. */
+  private pauseIfDiskFull(error: unknown, where: string): boolean {
+    if (!isDiskFull(error)) return false;
+    if (this.diskFullPause !== null) return true;
+    this.diskFullPause = diskFullReason(where, path.resolve(this.request.workDir));
+    // once: every later transition's state write fails too, and each would send it again
+    if (this.actor?.getSnapshot().status === 'active') this.actor.send({ type: 'PAUSE', reason: this.diskFullPause });
+    return true;
+  }
+
+  /** A durable write of the state; false when the disk was full, which keeps the last good state and pauses. */
+  private persistOrPause(record: RunRecord): boolean {
+    try {
+      record.persist();
+      return true;
+    } catch (error) {
+      if (!this.pauseIfDiskFull(error, 'writing the state file')) throw error;
+      return false;
+    }
   }
 
   /** Ends what a crashed earlier run of this work dir left running, and nothing else. */

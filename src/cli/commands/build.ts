@@ -1,7 +1,8 @@
 /** ailinux build / resume: run the machine, map its outcome to an exit code, print what to do next. */
 import path from 'node:path';
-import type { BuildRequest } from '../../engine/build.js';
+import type { BuildRequest, BuildResult } from '../../engine/build.js';
 import { BuildRun } from '../../engine/build-run.js';
+import { diskFullReason, isDiskFull } from '../../engine/disk-full.js';
 import { createProgressView, formatDuration } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
@@ -57,7 +58,8 @@ export async function runBuildCommand(
   });
   try {
     const started = Date.now();
-    const result = await session.run();
+    const result = await runOrPause(session, options, io);
+    if (typeof result === 'number') return result;
     const { paths } = result;
     // fix lines carry the user's own --work-dir and --config, so a pasted command acts on this build
     const flags: UserFlags = {
@@ -104,5 +106,26 @@ export async function runBuildCommand(
   } finally {
     for (const off of handlers) off();
     view.close();
+  }
+}
+
+/**
+ * The build, or exit 75 when the disk filled before its machine ran (the lock, the first state write, --fresh's
+ * removal): nothing of the build ran, and the last good state is what is on disk.
+ */
+async function runOrPause(session: BuildRun, options: BuildCommandOptions, io: CliIO): Promise<BuildResult | number> {
+  try {
+    return await session.run();
+  } catch (error) {
+    if (!isDiskFull(error)) throw error;
+    const workDir = path.resolve(io.cwd, options.workDir);
+    const resume = renderHintCommand(['ailinux', 'resume'], {
+      workDir: path.relative(io.cwd, workDir) || '.',
+      ...(options.config ? { config: options.config } : {}),
+    });
+    io.stderr.write(
+      `build paused: ${terminalText(diskFullReason('starting the build', workDir))}\nthe last good state is kept; once there is room, continue with: ${resume}\n`,
+    );
+    return EXIT.paused;
   }
 }
