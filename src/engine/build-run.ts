@@ -31,9 +31,11 @@ import { reapOrphans } from '../runtime/process-groups.js';
 import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import type { Runner } from '../runtime/runner.js';
-import { assertNoMountsUnder, removeTree } from '../runtime/safe-remove.js';
+import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../runtime/remove-work-entries.js';
 import { endedSteps, SafetyRecorder } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
+import type { WorkDirMark } from '../runtime/work-dir-mark.js';
+import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, type WorkDirOwnership } from '../runtime/work-dir-owner.js';
 import { artifactPresent } from '../steps/artifacts.js';
 import { resolveSteps } from '../steps/registry.js';
 import type { StepContext, StepDef } from '../steps/types.js';
@@ -64,6 +66,8 @@ interface Prepared {
   loaded: LoadedConfig;
   steps: StepDef[];
   sourceDateEpoch: number | null;
+  /** Whose the work dir is; a directory that is not ailinux's was refused. */
+  ownership: WorkDirOwnership;
 }
 
 /** What `plan` decided, from the config and the ledger on disk. */
@@ -105,6 +109,7 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = this.prepare();
+    const mark = claimWorkDir(prepared.paths.workDir, prepared.ownership, (m) => this.deps.view.message(m));
     await this.deps.enterSandbox?.(prepared.paths);
     fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
     const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
@@ -114,7 +119,7 @@ export class BuildRun {
       this.refuseUnfinished(previous, prepared.paths);
       if (previous) await this.reapLeftovers(previous);
       const planned = this.plan(prepared, previous);
-      const record = this.startRecord(store, prepared, planned, previous);
+      const record = this.startRecord(store, prepared, planned, previous, mark);
       if (previous && this.request.fresh) await this.discardForFresh(prepared.paths);
       const logger = openBuildLogger(prepared.paths.buildLog, planned.runId, (error) => {
         if (!this.pauseIfDiskFull(error, 'writing the build log')) throw error;
@@ -155,7 +160,9 @@ export class BuildRun {
         hintArgv: ['ailinux', 'build'],
       });
     }
-    return { paths, loaded, steps, sourceDateEpoch };
+    const ownership = inspectWorkDir(workDir);
+    assertWorkDirUsable(workDir, ownership);
+    return { paths, loaded, steps, sourceDateEpoch, ownership };
   }
 
   /** `build` without --fresh never starts over an unfinished build: that would throw its checkpoints away. */
@@ -199,7 +206,13 @@ export class BuildRun {
   }
 
   /** The state of this run, its session-safety record, and the first durable write. */
-  private startRecord(store: StateStore, prepared: Prepared, planned: Planned, previous: StateFile | null): RunRecord {
+  private startRecord(
+    store: StateStore,
+    prepared: Prepared,
+    planned: Planned,
+    previous: StateFile | null,
+    mark: WorkDirMark,
+  ): RunRecord {
     const { request } = this;
     const { loaded, steps, paths } = prepared;
     const now = new Date().toISOString();
@@ -231,13 +244,14 @@ export class BuildRun {
         },
       ].slice(-50),
       resources: {},
+      workDirMark: { id: mark.id, createdAt: mark.createdAt },
     };
     // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
     const safety = new SafetyRecorder(planned.runId, request.fresh ? null : previous?.safety);
     state.safety = safety.record;
     safety.check(null, 'start');
-    // --fresh refuses a mount under the work dir before it touches anything, the ledger included.
-    if (previous && request.fresh) assertNoMountsUnder(paths.workDir);
+    // --fresh refuses a mount or a symlink among what it removes before it touches anything, the ledger included.
+    if (previous && request.fresh) assertRemovable(paths.workDir, BUILD_TREES);
     const record = new RunRecord(store, state, safety);
     record.persist();
     return record;
@@ -246,9 +260,7 @@ export class BuildRun {
   /** Only once the emptied ledger is on disk: a kill mid-removal must not leave checkpoints that trust half-deleted trees. */
   private async discardForFresh(paths: WorkPaths): Promise<void> {
     this.deps.view.message("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
-    for (const dir of [paths.layersDir, paths.mntDir, paths.isoDir, paths.tmpDir]) {
-      await removeTree(dir, { within: paths.workDir });
-    }
+    await removeWorkEntries(paths.workDir, BUILD_TREES);
   }
 
   /** Every command carries the work dir's marker; every process group it starts or ends is persisted at once. */
@@ -368,7 +380,9 @@ export class BuildRun {
           await runner.drain();
           // A stopped step's own work (a layer removal, a file being written) settles before the state is final.
           await Promise.allSettled([...this.inFlight]);
-          const left = mountsUnder(paths.workDir, readMountinfo());
+          // a mount AT the work dir (its own disk or tmpfs) is not a leftover
+          const real = fs.realpathSync(paths.workDir);
+          const left = mountsUnder(real, readMountinfo()).filter((m) => m.mountPoint !== real);
           for (const m of left) {
             this.deps.warn(
               `a mount remains at ${m.mountPoint} under the work dir; ailinux did not make it in this namespace and leaves it alone`,
