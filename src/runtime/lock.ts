@@ -40,7 +40,6 @@ export function lockOwnerFile(lockFile: string): string {
  * died is overwritten with a warning; one that names another host is never taken over (its build may run there).
  */
 export function acquireLock(lockFile: string, command: string, warn: (msg: string) => void): LockHandle {
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
   const fd = openLocked(lockFile);
   if (fd === null) throw new LockHeldError(lockFile, waitForOwner(lockFile));
   const ownerFile = lockOwnerFile(lockFile);
@@ -89,6 +88,8 @@ export function acquireLock(lockFile: string, command: string, warn: (msg: strin
 function openLocked(lockFile: string): number | null {
   const { O_RDWR, O_CREAT, O_NOFOLLOW } = fs.constants;
   for (let attempt = 0; ; attempt++) {
+    // made anew on each attempt: clean --all removes state/ with the lock in it
+    fs.mkdirSync(path.dirname(lockFile), { recursive: true });
     const fd = fs.openSync(lockFile, O_RDWR | O_CREAT | O_NOFOLLOW, 0o644);
     let locked: boolean;
     try {

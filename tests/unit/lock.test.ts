@@ -209,6 +209,31 @@ describe('acquireLock', () => {
     handle.release();
   });
 
+  it('takes the file the path names when its directory was removed between the open and the flock', () => {
+    // a flock(1) first on PATH that, the first time, removes the lock's directory before it locks
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    const once = path.join(tmp, 'removed-once');
+    const realFlock = spawnSync('sh', ['-c', 'command -v flock'], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(
+      path.join(bin, 'flock'),
+      `#!/bin/sh\nif [ ! -e '${once}' ]; then touch '${once}'; rm -r '${path.dirname(lockFile)}'; fi\nexec '${realFlock}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const savedPath = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${savedPath}`;
+    try {
+      const handle = acquireLock(lockFile, 'ailinux build', warn);
+      expect(fs.existsSync(once)).toBe(true);
+      // held on the file that is there now, not on the removed one
+      expect(isLockHeld(lockFile)).toBe(true);
+      expect(readLock(lockFile)).toEqual(handle.owner);
+      handle.release();
+    } finally {
+      process.env['PATH'] = savedPath;
+    }
+  });
+
   it('release leaves a record that someone else now owns', () => {
     const handle = acquireLock(lockFile, 'ailinux build', warn);
     const other = startLiveProcess();
