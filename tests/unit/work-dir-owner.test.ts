@@ -120,6 +120,11 @@ describe('inspectWorkDir: whose the directory is', () => {
 
   it('adopts a work dir from before the mark: a valid state and only its own entries', () => {
     expect(inspectWorkDir(oldWorkDir())).toEqual({ kind: 'adoptable' });
+    // what ailinux keeps in state/ beside the state does not stop the adoption
+    const dir = oldWorkDir();
+    for (const name of ['lock', 'lock.owner', 'fingerprint.key', 'state.json.bad-20260101T000000', '.lock.owner.7.tmp'])
+      fs.writeFileSync(path.join(dir, 'state', name), '');
+    expect(inspectWorkDir(dir)).toEqual({ kind: 'adoptable' });
   });
 
   it('does not adopt an unmarked dir whose state is invalid or missing', () => {
