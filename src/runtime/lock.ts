@@ -8,12 +8,12 @@
  * by rename once the lock is held, so a reader sees a whole owner or none. lockState() is the one answer to "who
  * holds it", for status and doctor; it reads /proc/locks and the owner file and never takes the lock.
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockHeldError, type LockOwner, UsageError } from '../errors.js';
+import { runWithDescriptorSync } from './execa-runner.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { isProcessAlive, readProcStartTicks } from './process-groups.js';
 
@@ -105,15 +105,17 @@ function openLocked(lockFile: string): number | null {
     }
     // the file was removed or replaced between our open and our flock (clean --all): the lock we hold is on a
     // file nobody else will open, so take the one the path names now
-    if (sameFile(fd, lockFile) || attempt >= 5) return fd;
+    if (sameFile(fd, lockFile)) return fd;
     fs.closeSync(fd);
+    if (attempt >= 5) throw new UsageError(`cannot lock ${lockFile}: it is removed or replaced again and again`);
   }
 }
 
 function runFlock(fd: number, lockFile: string): boolean {
-  const result = spawnSync('flock', ['--exclusive', '--nonblock', '--conflict-exit-code', String(CONFLICT_EXIT), '3'], {
-    stdio: ['ignore', 'ignore', 'pipe', fd],
-  });
+  const result = runWithDescriptorSync(
+    ['flock', '--exclusive', '--nonblock', '--conflict-exit-code', String(CONFLICT_EXIT), '3'],
+    fd,
+  );
   if (result.error) {
     throw new UsageError(`cannot lock ${lockFile}: flock cannot be run (${result.error.message})`, {
       hint: 'install util-linux, which provides flock(1)',
@@ -122,7 +124,7 @@ function runFlock(fd: number, lockFile: string): boolean {
   }
   if (result.status === 0) return true;
   if (result.status === CONFLICT_EXIT) return false;
-  throw new UsageError(`cannot lock ${lockFile}: flock failed (${result.stderr.toString().trim() || result.status})`);
+  throw new UsageError(`cannot lock ${lockFile}: flock failed (${result.stderr.trim() || result.status})`);
 }
 
 function sameFile(fd: number, file: string): boolean {
