@@ -343,6 +343,36 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     expectHostUnharmed('disk floor');
   });
 
+  it.each(['in-command', 'after-command'])(
+    'disk full %s: the build pauses (exit 75) with a valid state kept, not internal error: ENOSPC; a resume while still full pauses again and changes nothing; resume completes once there is room',
+    (kind) => {
+      type Run = { label: string; code: number; output: string };
+      const r = runInNamespace(tmp, `disk-full-${kind}`, cliEnv(tmp)) as {
+        runs: Run[];
+        afterPause: { outcome: string; pauseReason: string | null; packages: string | null };
+        stateUnchangedWhileFull: boolean;
+        final: { outcome: string };
+        fixtureError?: string;
+        umountError?: string;
+      };
+      expect(r.fixtureError).toBeUndefined();
+      expect(r.umountError).toBeUndefined();
+      const [build, stillFull, resume] = r.runs;
+      expect(build!.code, build!.output).toBe(75);
+      expect(build!.output).toMatch(/build paused: disk: no space left on device while /);
+      expect(build!.output).not.toMatch(/internal error|ENOSPC/);
+      // the state on disk is the last one written before the disk filled: valid, the build not finished
+      expect(r.afterPause.outcome).toMatch(/^(running|paused)$/);
+      expect(r.afterPause.packages).toMatch(/^(running|verifying|interrupted)$/);
+      expect(stillFull!.code, stillFull!.output).toBe(75);
+      expect(stillFull!.output).toMatch(/build paused: disk: no space left on device while /);
+      expect(r.stateUnchangedWhileFull).toBe(true);
+      expect(resume!.code, resume!.output).toBe(0);
+      expect(r.final.outcome).toBe('succeeded');
+      expectHostUnharmed(`disk full ${kind}`);
+    },
+  );
+
   it('disk estimate: a step whose estimate does not fit pauses before it starts (exit 75); resume completes once there is room', () => {
     const r = runInNamespace(tmp, 'disk-estimate', cliEnv(tmp)) as {
       runs: Array<{ label: string; code: number; output: string }>;
