@@ -18,7 +18,7 @@ import {
   createBuildMachine,
   type RunStepOutput,
 } from '../../machines/build-machine.js';
-import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
+import { STATE_SCHEMA_VERSION, type StateFile, type StateSafetyCheck } from '../../state/schema.js';
 import { StateStore } from '../../state/store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
@@ -32,7 +32,7 @@ import { addSample, type ResourceSample, sampleResources, toMb } from '../runtim
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import type { Runner } from '../runtime/runner.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../runtime/remove-work-entries.js';
-import { endedSteps, SafetyRecorder } from '../runtime/session.js';
+import { checkViolation, endedSteps, SafetyRecorder, summarizeSafety } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
 import type { WorkDirMark } from '../runtime/work-dir-mark.js';
 import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, type WorkDirOwnership } from '../runtime/work-dir-owner.js';
@@ -88,6 +88,8 @@ export class BuildRun {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Why the build pauses for a full disk, once something ran out of room (docs/safety.md). */
   private diskFullPause: string | null = null;
+  /** What a session check found wrong, once one did: the build stops like SIGHUP (docs/safety.md). */
+  private violation: string | null = null;
 
   constructor(
     private readonly request: BuildRequest,
@@ -289,6 +291,7 @@ export class BuildRun {
       buildLog: paths.buildLog,
       ledger: () => this.actor?.getSnapshot().context.ledger ?? ledger,
       resourcePeaks: () => record.state.resources ?? {},
+      safety: () => summarizeSafety(record.state.safety, runId),
     });
     const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
     return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
@@ -418,7 +421,8 @@ export class BuildRun {
         state.current = snapshot.context.current;
         state.interruptSignal = snapshot.context.interruptSignal;
         state.snapshot = actor.getPersistedSnapshot();
-        for (const id of endedSteps(seen, snapshot.context.ledger)) record.safety.check(id, 'step');
+        for (const id of endedSteps(seen, snapshot.context.ledger))
+          this.actOnCheck(record.safety.check(id, 'step'), `after ${id}`);
         this.persistOrPause(record);
         if (snapshot.context.outcome === 'paused' && !pausedSeen) {
           pausedSeen = true;
@@ -469,7 +473,14 @@ export class BuildRun {
     const last = state.history[state.history.length - 1]!;
     last.endedAt = new Date().toISOString();
     last.outcome = output.outcome;
-    record.safety.check(state.current, 'end');
+    this.actOnCheck(record.safety.check(state.current, 'end'), 'at the end');
+    // a violation seen once the last step was done still ends the build like SIGHUP, its work kept
+    if (this.violation && output.outcome === 'succeeded') {
+      output = { ...output, outcome: 'interrupted', interruptSignal: 'SIGHUP' };
+      state.outcome = 'interrupted';
+      state.interruptSignal = 'SIGHUP';
+      last.outcome = 'interrupted';
+    }
     // the final write found a full disk: the last good state stays on disk, and resume goes on from it
     if (!this.persistOrPause(record)) output = { ...output, outcome: 'paused', pauseReason: this.diskFullPause };
     this.deps.view.close();
@@ -485,6 +496,15 @@ export class BuildRun {
       paths: prepared.paths,
       stateWrites,
     };
+  }
+
+  /** A session check that shows a violation stops the build like SIGHUP: state saved, exit 129 (docs/safety.md). */
+  private actOnCheck(check: StateSafetyCheck, when: string): void {
+    const violation = checkViolation(check);
+    if (violation === null || this.violation !== null) return;
+    this.violation = violation;
+    this.deps.view.message(`session check ${when}: ${violation}; stopping the build like SIGHUP (the state is saved)`);
+    if (this.actor?.getSnapshot().status === 'active') this.actor.send({ type: 'INTERRUPT', signal: 'SIGHUP' });
   }
 
   /** A full disk (a command, a write, the state, a log) asks the machine to pause once; false for any other error. */

@@ -3,6 +3,7 @@
  * resource figures and HTML renderer). The renderer is imported when the report runs, so the commands that only
  * resolve steps (plan, status, doctor) never load the inspect renderers and their WASM Graphviz.
  */
+import type { SafetySummary } from '../runtime/session.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { createReportStep, type StepResourcePeaks } from '../steps/report.js';
 import type { StepDef } from '../steps/types.js';
@@ -15,6 +16,8 @@ export interface RunView {
   buildLog: string;
   ledger(): Ledger;
   resourcePeaks(): Record<string, StepResourcePeaks>;
+  /** The run's session record so far, for the report. */
+  safety?: () => SafetySummary | null;
 }
 
 /** `steps` (from resolveSteps) with the registry's report step replaced by one that reads this run. */
@@ -24,6 +27,7 @@ export function composeSteps(steps: readonly StepDef[], run: RunView): StepDef[]
     ledger: run.ledger,
     resourcePeaks: run.resourcePeaks,
     toolVersion: packageVersion,
+    ...(run.safety ? { safety: run.safety } : {}),
     renderHtml: async (built, ledger) => {
       const { renderReportHtml } = await import('../inspect/report-html.js');
       return renderReportHtml({ report: built, order, ledger, buildLog: run.buildLog, runId: run.runId });

@@ -112,11 +112,16 @@ export class SafetyRecorder {
   private readonly ancestors: ProcStat[];
   private readonly earlierSignals: StateSafety['signals'];
 
+  /** Refusals before this run (tests run many builds in one process); the CLI runs one build per process. */
+  private readonly refusalsBefore = signalRefusals();
+
+  /** `ancestors`: our ancestor chain at the start (read from /proc unless a test gives one). */
   constructor(
     private readonly runId: string,
     previous?: StateSafety | null,
+    ancestors: ProcStat[] = ancestorChain(),
   ) {
-    this.ancestors = ancestorChain();
+    this.ancestors = ancestors;
     this.earlierSignals = (previous?.signals ?? []).filter((s) => s.runId !== runId);
     this.record = {
       session: detectSession(),
@@ -130,7 +135,9 @@ export class SafetyRecorder {
   check(step: string | null, phase: StateSafetyCheck['phase']): StateSafetyCheck {
     const journal = signalJournal();
     const own = readProcStat('self');
-    const protectedIds = new Set([1, process.pid, ...this.ancestors.map((a) => a.pid)]);
+    // an ancestor that has exited (the shell of a nohup'd build) protects nothing: its pid may now be a group of ours
+    const alive = this.ancestors.filter((a) => readProcStat(a.pid)?.startTicks === a.startTicks);
+    const protectedIds = new Set([1, process.pid, ...alive.map((a) => a.pid)]);
     const ours = (s: SignalRecord) =>
       !protectedIds.has(Math.abs(s.target)) && !(s.target < 0 && own !== null && -s.target === own.pgrp);
     const check: StateSafetyCheck = {
@@ -139,9 +146,9 @@ export class SafetyRecorder {
       step,
       phase,
       signalsSent: journal.length,
-      refused: signalRefusals(),
+      refused: signalRefusals() - this.refusalsBefore,
       allOurs: journal.every(ours),
-      ancestorsAlive: this.ancestors.every((a) => readProcStat(a.pid)?.startTicks === a.startTicks),
+      ancestorsAlive: alive.length === this.ancestors.length,
     };
     this.record.checks.push(check);
     if (this.record.checks.length > KEEP_CHECKS) this.record.checks.splice(0, this.record.checks.length - KEEP_CHECKS);
@@ -150,4 +157,52 @@ export class SafetyRecorder {
     );
     return check;
   }
+}
+
+/**
+ * What makes a check a violation, in words, or null: a signal the guard refused (a bug it stopped), or one that went
+ * to a process outside the build's groups. An ancestor that exited is not one: a nohup'd build outlives its shell,
+ * and a closed terminal sends SIGHUP, which stops the build anyway.
+ */
+export function checkViolation(check: StateSafetyCheck): string | null {
+  const problems = [
+    ...(check.refused > 0 ? [`the signal guard refused ${check.refused} signal(s)`] : []),
+    ...(check.allOurs ? [] : ["a signal went to a process outside the build's own groups"]),
+  ];
+  return problems.length > 0 ? problems.join('; ') : null;
+}
+
+/** The session record as status and the report show it: the latest run's checks, the last one, any violation. */
+export interface SafetySummary {
+  session: SessionKind;
+  checks: number;
+  lastCheck: { at: string; step: string | null; phase: StateSafetyCheck['phase'] } | null;
+  /** Whether every ancestor of the start was still there at the last check (an exited one is no violation). */
+  ancestorsAlive: boolean | null;
+  /** The first violation of the run, with the step after which it was seen; null when every check was ok. */
+  violation: string | null;
+}
+
+export function summarizeSafety(record: StateSafety | undefined, runId: string): SafetySummary | null {
+  if (!record) return null;
+  const checks = record.checks.filter((c) => c.runId === runId);
+  const last = checks.at(-1) ?? null;
+  const bad = checks.find((c) => checkViolation(c) !== null);
+  return {
+    session: record.session.kind,
+    checks: checks.length,
+    lastCheck: last && { at: last.at, step: last.step, phase: last.phase },
+    ancestorsAlive: last?.ancestorsAlive ?? null,
+    violation: bad ? `${bad.step ? `after ${bad.step}` : `at the ${bad.phase}`}: ${checkViolation(bad)}` : null,
+  };
+}
+
+/** One line for status and the report. */
+export function renderSafetySummary(s: SafetySummary): string {
+  const last = s.lastCheck
+    ? `${s.checks} check(s), the last at ${s.lastCheck.at} (${s.lastCheck.phase}${s.lastCheck.step ? `, ${s.lastCheck.step}` : ''})`
+    : 'no check yet';
+  const verdict = s.violation ? `VIOLATION ${s.violation}` : 'ok';
+  const gone = s.ancestorsAlive === false ? '; a parent process has exited since the start (not a violation)' : '';
+  return `${s.session} session, ${last}: ${verdict}${gone}`;
 }

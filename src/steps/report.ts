@@ -1,4 +1,6 @@
 /** report: what was built, from what, how long each step took, and every artifact with its checksum. */
+import { renderSafetySummary, type SafetySummary } from '../runtime/session.js';
+import { terminalText } from '../runtime/terminal-text.js';
 import { quoteArgv } from '../runtime/runner.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +27,8 @@ export interface ReportDeps {
   resourcePeaks(): Record<string, StepResourcePeaks>;
   /** The tool's own version. */
   toolVersion(): string;
+  /** The session record of the run so far (docs/safety.md); none outside a build. */
+  safety?: () => SafetySummary | null;
   /** Renders the HTML report (machine picture and timeline); without it only the JSON and text reports are written. */
   renderHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
 }
@@ -42,6 +46,8 @@ export interface BuildReport {
     }
   >;
   packages: Array<{ name: string; version: string }>;
+  /** The session-safety checks of this run up to the report: the last one, and any violation. */
+  safety?: SafetySummary | null;
 }
 
 export function parseManifest(text: string): Array<{ name: string; version: string }> {
@@ -94,6 +100,7 @@ export function buildReport(ctx: StepContext, deps: Omit<ReportDeps, 'renderHtml
       };
     }),
     packages: parseManifest(manifest),
+    safety: deps.safety?.() ?? null,
   };
 }
 
@@ -116,9 +123,11 @@ export function renderReportText(report: BuildReport): string {
     if (s.error?.hint) lines.push(`${' '.repeat(18)}fix: ${s.error.hint}`);
     if (s.error?.hintArgv) lines.push(`${' '.repeat(18)}run: ${quoteArgv(s.error.hintArgv)}`);
   }
+  if (report.safety) lines.push('', `session safety: ${renderSafetySummary(report.safety)}`);
   lines.push('', `packages (${report.packages.length}):`);
   for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);
-  return `${lines.join('\n')}\n`;
+  // step errors and package names came from commands: the text is read in terminals
+  return terminalText(`${lines.join('\n')}\n`);
 }
 
 /** The report step, reading the ledger and figures of the build that runs it. */

@@ -7,6 +7,7 @@ import { lockState, type LockState } from '../../runtime/lock.js';
 import { workPaths } from '../../runtime/paths.js';
 import { isInFlight, type LedgerEntry } from '../../types.js';
 import { renderStatusDetails, statusDetails, type StatusDetails } from '../../inspect/status-details.js';
+import { renderSafetySummary, type SafetySummary, summarizeSafety } from '../../runtime/session.js';
 import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
 import type { CliIO } from '../io.js';
 
@@ -32,6 +33,8 @@ export interface StatusReport {
   steps: StatusRow[];
   /** Machine state, timeline, log tail and host figures: what `ailinux inspect --serve` shows. */
   details: StatusDetails | null;
+  /** The latest run's session-safety checks: the last one and any violation (docs/safety.md). */
+  safety: SafetySummary | null;
 }
 
 export interface StatusLock {
@@ -81,6 +84,7 @@ export function statusReport(workDir: string): StatusReport {
       lock,
       steps: [],
       details: null,
+      safety: null,
     };
   // A build whose lock owner is gone did not stop cleanly: it crashed or was killed.
   const crashed = state.outcome === 'running' && ownerGone(lock);
@@ -113,6 +117,7 @@ export function statusReport(workDir: string): StatusReport {
       };
     }),
     details: statusDetails(paths, state, !crashed, lock?.alive ? lock.pid : null),
+    safety: summarizeSafety(state.safety, state.runId),
   };
 }
 
@@ -129,6 +134,7 @@ export function renderStatus(report: StatusReport, flags: UserFlags = {}): strin
   if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
   const lockLine = renderStatusLock(lock);
   if (lockLine) head.push(lockLine);
+  if (report.safety) head.push(`safety:   ${renderSafetySummary(report.safety)}`);
   const rows = report.steps.flatMap((s) => [
     `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
     // a failed step's fix, as the step gave it, under its row, with its command ready to paste
