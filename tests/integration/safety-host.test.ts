@@ -11,7 +11,7 @@
  * (tests/fixtures/safety/in-namespace.mjs). Each build's state records the session-safety
  * invariant at start and after every step. Needs root; skipped otherwise.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -274,6 +274,31 @@ describe.skipIf(skipUnlessRoot())('host safety: sentinels, the mount table and t
     const resumed = await runCli(tmp, ['resume', '-w', work], cliEnv(tmp));
     expect(resumed.code, resumed.output).toBe(0);
     expectHostUnharmed('resume after hang-up');
+  });
+
+  it('a build started with nohup whose shell then exits is no violation: it runs to the end, its checks see the shell gone', async () => {
+    const work = path.join(tmp, 'w-nohup');
+    const log = path.join(tmp, 'nohup.log');
+    const stateFile = path.join(work, 'state', 'state.json');
+    // the shell waits until the build has recorded its ancestors (the first state write), then exits
+    const script = `nohup "${LAUNCHER}" build --config "${SAFETY_CONFIG}" -w "${work}" >"${log}" 2>&1 </dev/null &
+for i in $(seq 1 600); do [ -s "${stateFile}" ] && exit 0; sleep 0.2; done; exit 1`;
+    const shell = spawnSync('sh', ['-c', script], { cwd: REPO, env: cliEnv(tmp), encoding: 'utf8', timeout: 150_000 });
+    expect(shell.status, fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log').toBe(0);
+    const state = await waitFor(
+      () => {
+        const s = readState(work);
+        return s && s.outcome !== 'running' ? s : null;
+      },
+      240_000,
+      'the nohup build to end',
+    );
+    expect(state.outcome, fs.readFileSync(log, 'utf8')).toBe('succeeded');
+    const checks = state.safety!.checks.filter((c) => c.runId === state.runId);
+    expect(checks.at(-1)!.ancestorsAlive, 'the shell that started it is gone by the end').toBe(false);
+    expect(checks.every((c) => c.allOurs && c.refused === 0)).toBe(true);
+    expect(fs.readFileSync(log, 'utf8')).not.toMatch(/session check|violation/i);
+    expectHostUnharmed('nohup');
   });
 
   it('(d) SIGKILL leaves its own groups running; clean ends exactly those, and a new build succeeds', async () => {
