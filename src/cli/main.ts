@@ -6,6 +6,7 @@ import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
 import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
+import { inSandboxNamespace } from '../runtime/sandbox.js';
 import { runBuildCommand } from './commands/build.js';
 import { runCleanCommand } from './commands/clean.js';
 import { DOCTOR_EXIT_HELP, runDoctorCommand } from './commands/doctor.js';
@@ -175,8 +176,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
     }
     const duringBuild = ran.name === 'build' || ran.name === 'resume';
     const buildLog = duringBuild && ran.workDir !== undefined ? workPaths(ran.workDir).buildLog : null;
-    // a write that met the read-only host outside a step (clean) names its path too
-    const shown = explainReadOnly(error);
+    // in the sandbox, a write that met the read-only host outside a step (clean) names its path too
+    const shown = inSandboxNamespace(io.env) ? explainReadOnly(error) : error;
     io.stderr.write(`${renderError(shown, flags, buildLog !== null && fs.existsSync(buildLog) ? buildLog : null)}\n`);
     return exitCodeForError(shown, duringBuild);
   }

@@ -160,11 +160,15 @@ export function killRunningClis(): void {
 
 export const NOBODY = 65534;
 
-/** The CLI as nobody (so we must be root), with a bare environment, from /. */
+/**
+ * The CLI as nobody (so we must be root), with a bare environment, from /. TMPDIR is kept: the tests' own temp dir,
+ * the only place outside a work dir a test may write (the root tiers run in a sandbox where /tmp is read-only).
+ */
 export function runCliAsNobody(args: string[]): Promise<CliOutput> {
+  const tmp = process.env['TMPDIR'];
   return runCli(args, {
     uid: NOBODY,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', ...(tmp ? { TMPDIR: tmp } : {}) },
     cwd: '/',
   });
 }
