@@ -30,6 +30,7 @@ import {
   procStat,
   readState,
   runCli,
+  NAMESPACE_SCENARIO_TIMEOUT_MS,
   runInNamespace,
   startCli,
   startSentinels,
@@ -342,31 +343,35 @@ for i in $(seq 1 600); do [ -s "${stateFile}" ] && exit 0; sleep 0.2; done; exit
     expectHostUnharmed('resume after SIGKILL');
   });
 
-  it('disk floor: a download that fills a tmpfs work dir pauses the build (exit 75, "paused: disk"), not ENOSPC; resume completes once space is freed', () => {
-    const r = runInNamespace(tmp, 'disk-floor', cliEnv(tmp)) as {
-      runs: Array<{ label: string; code: number; output: string }>;
-      afterPause: { outcome: string; pauseReason: string; packages: string; freeMb: number; packagesLog: string };
-      afterSecondPause: { outcome: string; pauseReason: string };
-      final: { outcome: string };
-      fixtureError?: string;
-      umountError?: string;
-    };
-    expect(r.fixtureError).toBeUndefined();
-    expect(r.umountError).toBeUndefined();
-    const [build, stillFull, resume] = r.runs;
-    expect(build!.code, build!.output).toBe(75);
-    expect(build!.output).toMatch(
-      /build paused: disk: \d+ MiB free in .*, below the floor of 24 MiB \(resources\.minFreeDiskMb\)/,
-    );
-    expect(r.afterPause).toMatchObject({ outcome: 'paused', packages: 'interrupted' });
-    expect(r.afterPause.pauseReason).toMatch(/^disk: /);
-    expect(r.afterPause.packagesLog).not.toMatch(/No space left|write failed/);
-    expect(stillFull!.code, 'resume before space is freed pauses again').toBe(75);
-    expect(r.afterSecondPause.pauseReason).toMatch(/^disk: packages needs about 0 MiB plus the floor of 24 MiB/);
-    expect(resume!.code, resume!.output).toBe(0);
-    expect(r.final.outcome).toBe('succeeded');
-    expectHostUnharmed('disk floor');
-  });
+  it(
+    'disk floor: a download that fills a tmpfs work dir pauses the build (exit 75, "paused: disk"), not ENOSPC; resume completes once space is freed',
+    () => {
+      const r = runInNamespace(tmp, 'disk-floor', cliEnv(tmp)) as {
+        runs: Array<{ label: string; code: number; output: string }>;
+        afterPause: { outcome: string; pauseReason: string; packages: string; freeMb: number; packagesLog: string };
+        afterSecondPause: { outcome: string; pauseReason: string };
+        final: { outcome: string };
+        fixtureError?: string;
+        umountError?: string;
+      };
+      expect(r.fixtureError).toBeUndefined();
+      expect(r.umountError).toBeUndefined();
+      const [build, stillFull, resume] = r.runs;
+      expect(build!.code, build!.output).toBe(75);
+      expect(build!.output).toMatch(
+        /build paused: disk: \d+ MiB free in .*, below the floor of 24 MiB \(resources\.minFreeDiskMb\)/,
+      );
+      expect(r.afterPause).toMatchObject({ outcome: 'paused', packages: 'interrupted' });
+      expect(r.afterPause.pauseReason).toMatch(/^disk: /);
+      expect(r.afterPause.packagesLog).not.toMatch(/No space left|write failed/);
+      expect(stillFull!.code, 'resume before space is freed pauses again').toBe(75);
+      expect(r.afterSecondPause.pauseReason).toMatch(/^disk: packages needs about 0 MiB plus the floor of 24 MiB/);
+      expect(resume!.code, resume!.output).toBe(0);
+      expect(r.final.outcome).toBe('succeeded');
+      expectHostUnharmed('disk floor');
+    },
+    NAMESPACE_SCENARIO_TIMEOUT_MS,
+  );
 
   it.each(['in-command', 'after-command'])(
     'disk full %s: the build pauses (exit 75) with a valid state kept, not internal error: ENOSPC; a resume while still full pauses again and changes nothing; resume completes once there is room',
@@ -396,48 +401,57 @@ for i in $(seq 1 600); do [ -s "${stateFile}" ] && exit 0; sleep 0.2; done; exit
       expect(r.final.outcome).toBe('succeeded');
       expectHostUnharmed(`disk full ${kind}`);
     },
+    NAMESPACE_SCENARIO_TIMEOUT_MS,
   );
 
-  it('disk estimate: a step whose estimate does not fit pauses before it starts (exit 75); resume completes once there is room', () => {
-    const r = runInNamespace(tmp, 'disk-estimate', cliEnv(tmp)) as {
-      runs: Array<{ label: string; code: number; output: string }>;
-      afterPause: { outcome: string; pauseReason: string; aptInstallsBeforePause: number };
-      final: { outcome: string };
-      fixtureError?: string;
-    };
-    expect(r.fixtureError).toBeUndefined();
-    expect(r.runs[0]!.code, r.runs[0]!.output).toBe(75);
-    expect(r.afterPause.outcome).toBe('paused');
-    expect(r.afterPause.pauseReason).toMatch(
-      /^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space, then run ailinux resume$/,
-    );
-    expect(r.afterPause.aptInstallsBeforePause, 'the packages step never started').toBe(0);
-    expect(r.runs[1]!.code, r.runs[1]!.output).toBe(0);
-    expect(r.final.outcome).toBe('succeeded');
-    expectHostUnharmed('disk estimate');
-  });
+  it(
+    'disk estimate: a step whose estimate does not fit pauses before it starts (exit 75); resume completes once there is room',
+    () => {
+      const r = runInNamespace(tmp, 'disk-estimate', cliEnv(tmp)) as {
+        runs: Array<{ label: string; code: number; output: string }>;
+        afterPause: { outcome: string; pauseReason: string; aptInstallsBeforePause: number };
+        final: { outcome: string };
+        fixtureError?: string;
+      };
+      expect(r.fixtureError).toBeUndefined();
+      expect(r.runs[0]!.code, r.runs[0]!.output).toBe(75);
+      expect(r.afterPause.outcome).toBe('paused');
+      expect(r.afterPause.pauseReason).toMatch(
+        /^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space, then run ailinux resume$/,
+      );
+      expect(r.afterPause.aptInstallsBeforePause, 'the packages step never started').toBe(0);
+      expect(r.runs[1]!.code, r.runs[1]!.output).toBe(0);
+      expect(r.final.outcome).toBe('succeeded');
+      expectHostUnharmed('disk estimate');
+    },
+    NAMESPACE_SCENARIO_TIMEOUT_MS,
+  );
 
-  it('a mount under the work dir: build --fresh and clean refuse (exit 2) naming it, and leave it and its files alone', () => {
-    const r = runInNamespace(tmp, 'clean-mount', cliEnv(tmp)) as {
-      runs: Array<{ label: string; code: number; output: string }>;
-      mountPoint: string;
-      preciousKept: boolean;
-      stillMounted: boolean;
-      layersLeft: boolean;
-      fixtureError?: string;
-    };
-    expect(r.fixtureError).toBeUndefined();
-    const byLabel = Object.fromEntries(r.runs.map((run) => [run.label, run]));
-    expect(byLabel['build']!.code, byLabel['build']!.output).toBe(0);
-    for (const label of ['fresh-refused', 'clean-refused']) {
-      expect(byLabel[label]!.code, byLabel[label]!.output).toBe(2);
-      expect(byLabel[label]!.output).toContain(`${r.mountPoint} is still mounted`);
-      expect(byLabel[label]!.output).toMatch(/ailinux never unmounts what it did not mount/);
-    }
-    expect(r.preciousKept).toBe(true);
-    expect(r.stillMounted).toBe(true);
-    expect(byLabel['clean']!.code, byLabel['clean']!.output).toBe(0);
-    expect(r.layersLeft).toBe(false);
-    expectHostUnharmed('mount under the work dir');
-  });
+  it(
+    'a mount under the work dir: build --fresh and clean refuse (exit 2) naming it, and leave it and its files alone',
+    () => {
+      const r = runInNamespace(tmp, 'clean-mount', cliEnv(tmp)) as {
+        runs: Array<{ label: string; code: number; output: string }>;
+        mountPoint: string;
+        preciousKept: boolean;
+        stillMounted: boolean;
+        layersLeft: boolean;
+        fixtureError?: string;
+      };
+      expect(r.fixtureError).toBeUndefined();
+      const byLabel = Object.fromEntries(r.runs.map((run) => [run.label, run]));
+      expect(byLabel['build']!.code, byLabel['build']!.output).toBe(0);
+      for (const label of ['fresh-refused', 'clean-refused']) {
+        expect(byLabel[label]!.code, byLabel[label]!.output).toBe(2);
+        expect(byLabel[label]!.output).toContain(`${r.mountPoint} is still mounted`);
+        expect(byLabel[label]!.output).toMatch(/ailinux never unmounts what it did not mount/);
+      }
+      expect(r.preciousKept).toBe(true);
+      expect(r.stillMounted).toBe(true);
+      expect(byLabel['clean']!.code, byLabel['clean']!.output).toBe(0);
+      expect(r.layersLeft).toBe(false);
+      expectHostUnharmed('mount under the work dir');
+    },
+    NAMESPACE_SCENARIO_TIMEOUT_MS,
+  );
 });
