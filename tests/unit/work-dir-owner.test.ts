@@ -12,8 +12,8 @@ import { UnsafeOperationError, UsageError } from '../../src/errors.js';
 import { type WorkDirEntry, WORK_DIR_MARKER, workPaths } from '../../src/runtime/paths.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../src/runtime/remove-work-entries.js';
 import { checkWorkDir } from '../../src/runtime/work-dir.js';
-import { readMark, writeMark } from '../../src/runtime/work-dir-mark.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir } from '../../src/runtime/work-dir-owner.js';
+import { readMark, writeMark } from '../../src/engine/work-dir-mark.js';
+import { assertWorkDirUsable, claimWorkDir, inspectWorkDir } from '../../src/engine/work-dir-owner.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-work-dir-owner-'));
 let dirs = 0;

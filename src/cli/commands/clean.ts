@@ -14,7 +14,7 @@ import { reapOrphans } from '../../runtime/process-groups.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../runtime/remove-work-entries.js';
 import { removeTree } from '../../runtime/safe-remove.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, isMountPoint } from '../../runtime/work-dir-owner.js';
+import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, isMountPoint } from '../../engine/work-dir-owner.js';
 import type { CliIO } from '../io.js';
 
 /** What --all removes beyond the build trees, before state/ (which holds the lock) goes last. */

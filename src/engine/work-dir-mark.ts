@@ -8,8 +8,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { fsyncDirectory } from '../../state/durable-adapter.js';
 import { UsageError } from '../errors.js';
-import { packageVersion } from './package-root.js';
-import { WORK_DIR_MARKER } from './paths.js';
+import { packageVersion } from '../runtime/package-root.js';
+import { WORK_DIR_MARKER } from '../runtime/paths.js';
 
 const workDirMarkSchema = z.object({
   tool: z.literal('ailinux'),

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readStateReadOnly } from '../../state/store.js';
 import { UsageError } from '../errors.js';
-import { readMountinfo } from './mountinfo.js';
-import { WORK_DIR_ENTRIES, WORK_DIR_MARKER, workPaths } from './paths.js';
+import { readMountinfo } from '../runtime/mountinfo.js';
+import { WORK_DIR_ENTRIES, WORK_DIR_MARKER, workPaths } from '../runtime/paths.js';
 import { MARK_TEMP, readMark, type WorkDirMark, writeMark } from './work-dir-mark.js';
 
 export type WorkDirOwnership =
