@@ -51,7 +51,9 @@ let tmp = '';
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
-  return { ...env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...extra };
+  // the fake chroot on PATH is kept in the chroot's env -i, as tests/helpers/cli.ts does
+  const keep = { AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*' };
+  return { ...env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...keep, ...extra };
 }
 
 /** The CLI on pipes, its output read while it runs. */
@@ -175,12 +177,14 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
   it('shows the current step change without a reload, and writes nothing to the state', async () => {
     const { chromium } = await import('playwright-core');
     const work = path.join(tmp, 'w');
-    // the first debootstrap fails like a mirror hiccup, so the bootstrap step is retried (attempts: 2)
+    // the first debootstrap fails like a mirror hiccup, so the bootstrap step is retried (attempts: 2); it notes
+    // that in the work dir's logs/, as the rest is read-only to the build (its sandbox)
     const flakyBin = path.join(tmp, 'flaky-bin');
+    const failedOnce = path.join(work, 'logs', 'flaky-debootstrap-failed-once');
     fs.mkdirSync(flakyBin);
     fs.writeFileSync(
       path.join(flakyBin, 'debootstrap'),
-      `#!/bin/bash\nif [ ! -e "${flakyBin}/.failed-once" ]; then : >"${flakyBin}/.failed-once"; sleep 0.3; echo "E: Failed getting release file: Temporary failure resolving 'deb.debian.org'" >&2; exit 1; fi\nexec "${FAKE_BIN}/debootstrap" "$@"\n`,
+      `#!/bin/bash\nif [ ! -e "${failedOnce}" ]; then : >"${failedOnce}"; sleep 0.3; echo "E: Failed getting release file: Temporary failure resolving 'deb.debian.org'" >&2; exit 1; fi\nexec "${FAKE_BIN}/debootstrap" "$@"\n`,
       { mode: 0o755 },
     );
     // the squashfs step's mksquashfs waits for the test's go-ahead, so the page is checked mid-build at a known step
