@@ -27,7 +27,7 @@ import { layersFor } from '../runtime/layers.js';
 import { acquireLock } from '../runtime/lock.js';
 import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
 import { type WorkPaths, workPaths } from '../runtime/paths.js';
-import { reapOrphans } from '../runtime/process-groups.js';
+import { markerEnv, reapOrphans, workMarker } from '../runtime/process-groups.js';
 import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import type { Runner } from '../runtime/runner.js';
@@ -119,7 +119,7 @@ export class BuildRun {
       const store = StateStore.open(prepared.paths.stateFile);
       const previous = store.load();
       this.refuseUnfinished(previous, prepared.paths);
-      if (previous) await this.reapLeftovers(previous);
+      if (previous) await this.reapLeftovers(previous, prepared.paths.workDir);
       const planned = this.plan(prepared, previous);
       const record = this.startRecord(store, prepared, planned, previous, mark);
       if (previous && this.request.fresh) await this.discardForFresh(prepared.paths);
@@ -137,7 +137,7 @@ export class BuildRun {
       );
       for (const p of planned.plan)
         if (p.action === 'run' && p.undoFirst) this.deps.view.message(`${p.id}: ${p.reasons[0]}`);
-      this.runner = this.createRunner(record, planned.workId);
+      this.runner = this.createRunner(record, planned.workId, prepared.paths.workDir);
       const actor = this.createMachineActor(prepared, planned, record, this.runner, logger);
       this.actor = actor;
       this.follow(actor, record, logger);
@@ -265,10 +265,10 @@ export class BuildRun {
     await removeWorkEntries(paths.workDir, BUILD_TREES);
   }
 
-  /** Every command carries the work dir's marker; every process group it starts or ends is persisted at once. */
-  private createRunner(record: RunRecord, workId: string): Runner {
+  /** Every command carries the work dir's marker (its path, this run's id); every group it starts is persisted at once. */
+  private createRunner(record: RunRecord, workId: string, workDir: string): Runner {
     const hooks: RunnerHooks = {
-      baseEnv: { [WORK_ID_ENV]: workId },
+      baseEnv: { [WORK_ID_ENV]: workId, ...markerEnv(workDir, record.state.runId) },
       onSpawn: (group) => {
         record.state.processes.push(group);
         record.persist();
@@ -529,11 +529,8 @@ export class BuildRun {
   }
 
   /** Ends what a crashed earlier run of this work dir left running, and nothing else. */
-  private async reapLeftovers(previous: StateFile): Promise<void> {
-    const { killed } = await reapOrphans({
-      groups: previous.processes,
-      marker: { name: WORK_ID_ENV, value: previous.workId },
-    });
+  private async reapLeftovers(previous: StateFile, workDir: string): Promise<void> {
+    const { killed } = await reapOrphans({ groups: previous.processes, marker: workMarker(workDir, previous) });
     if (killed.length > 0)
       this.deps.warn(
         `ended ${killed.length} process(es) left running by an earlier build of this work dir: ${killed.join(', ')}`,

@@ -1,11 +1,12 @@
 /**
  * Process groups we started, and how to end them. Only groups and pids proven to be ours
- * (recorded start time, or an exact environment marker) are ever signalled.
+ * (recorded start time, or this work dir's marker and a root or working directory inside it) are ever signalled.
  * sendSignal is the one guarded door every signal goes through: it refuses anything else and
  * journals what it sends.
  */
 import fs from 'node:fs';
 import { UnsafeOperationError } from '../errors.js';
+import { isAtOrUnder } from './mountinfo.js';
 import { readProcStat } from './proc-stat.js';
 
 /** A command's process group as the engine persists it, so a crashed build's orphans can be found. */
@@ -253,9 +254,90 @@ interface Target {
   startTicks: number | null;
 }
 
+/** The work dir's real path, in the environment of every command a build of it starts. */
+export const WORK_DIR_ENV = 'AILINUX_WORK_DIR';
+/** The id of the build (or resume) run that started the command: new for every run. */
+export const BUILD_ID_ENV = 'AILINUX_BUILD_ID';
+
+/** What marks a leftover of one work dir's builds: its real path, and the ids of the runs its state records. */
+export interface WorkMarker {
+  workDir: string;
+  buildIds: readonly string[];
+}
+
+/** The marker variables for the commands of one run. */
+export function markerEnv(workDir: string, buildId: string): Record<string, string> {
+  return { [WORK_DIR_ENV]: realPath(workDir), [BUILD_ID_ENV]: buildId };
+}
+
+/** The marker of a work dir's builds as its state records them: its last run and every run in its history. */
+export function workMarker(
+  workDir: string,
+  state: { runId: string; history: readonly { runId: string }[] },
+): WorkMarker {
+  return { workDir, buildIds: [...new Set([state.runId, ...state.history.map((h) => h.runId)])] };
+}
+
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+function readEnvValue(environ: readonly string[], name: string): string | undefined {
+  const prefix = Buffer.from(`${name}=`, 'utf8').toString('latin1');
+  const entry = environ.find((e) => e.startsWith(prefix));
+  return entry === undefined ? undefined : Buffer.from(entry.slice(prefix.length), 'latin1').toString('utf8');
+}
+
+/** Whether the process's root or working directory lies inside dir (a copy of the state elsewhere has neither). */
+function livesIn(pid: number, dir: string): boolean {
+  for (const link of ['root', 'cwd']) {
+    try {
+      if (isAtOrUnder(fs.readlinkSync(`/proc/${pid}/${link}`).replace(/ \(deleted\)$/, ''), dir)) return true;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether pid is a leftover of this work dir's builds: its marker names this work dir's real path and one of its
+ * runs, and its root or working directory lies inside the work dir. A copy of the work dir (state and all) shares
+ * the run ids but not the path; a process that merely copied the environment does not live in the work dir.
+ */
+export function isWorkDirLeftover(pid: number, marker: WorkMarker): boolean {
+  const environ = readEnviron(pid);
+  if (environ === null) return false;
+  const dir = realPath(marker.workDir);
+  if (readEnvValue(environ, WORK_DIR_ENV) !== dir) return false;
+  const buildId = readEnvValue(environ, BUILD_ID_ENV);
+  return buildId !== undefined && marker.buildIds.includes(buildId) && livesIn(pid, dir);
+}
+
+/**
+ * A recorded group's leader that carries a marker must carry this work dir's: the record may have been copied
+ * along with the state, and then names a live group of the original's build. A leader without a marker (one that
+ * replaced its environment) is vouched for by its start time alone.
+ */
+function leaderMayBeOurs(pgid: number, marker: WorkMarker | undefined): boolean {
+  if (marker === undefined) return true;
+  const environ = readEnviron(pgid);
+  const named = environ === null ? undefined : readEnvValue(environ, WORK_DIR_ENV);
+  return named === undefined || named === realPath(marker.workDir);
+}
+
+/** Pids (other than ours) that are leftovers of this work dir's builds. */
+export function listWorkDirLeftovers(marker: WorkMarker): number[] {
+  return listPids().filter((pid) => pid !== process.pid && isWorkDirLeftover(pid, marker));
+}
+
 export interface ReapOptions {
   groups: SpawnedGroup[];
-  marker?: { name: string; value: string };
+  marker?: WorkMarker;
   graceMs?: number;
 }
 
@@ -274,11 +356,12 @@ export async function reapOrphans(options: ReapOptions): Promise<{ killed: numbe
     if (group.startTicks === null) continue;
     const stat = readProcStat(group.pgid);
     if (stat === null || stat.startTicks !== group.startTicks) continue;
+    if (!leaderMayBeOurs(group.pgid, options.marker)) continue;
     // a leader that moved to another group no longer speaks for the recorded one
     addTarget(stat.pgrp === group.pgid ? -group.pgid : group.pgid, stat.startTicks);
   }
   if (options.marker !== undefined) {
-    for (const pid of listProcessesWithMarker(options.marker.name, options.marker.value)) {
+    for (const pid of listWorkDirLeftovers(options.marker)) {
       const stat = readProcStat(pid);
       if (stat === null) continue;
       addTarget(pid, stat.startTicks);

@@ -5,9 +5,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   isGroupAlive,
+  isWorkDirLeftover,
   listProcessesWithMarker,
+  markerEnv,
   readProcStartTicks,
   reapOrphans,
+  workMarker,
 } from '../../src/runtime/process-groups.js';
 import { isRunning, StartedProcesses, waitFor } from '../helpers/processes.js';
 import { readProcStat } from '../../src/runtime/proc-stat.js';
@@ -26,11 +29,15 @@ afterEach(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function start(argv: string[], options: { detached?: boolean; env?: Record<string, string> } = {}): ChildProcess {
+function start(
+  argv: string[],
+  options: { detached?: boolean; env?: Record<string, string>; cwd?: string } = {},
+): ChildProcess {
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: 'ignore',
     detached: options.detached ?? false,
     env: { ...process.env, ...options.env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   return started.child(child);
 }
@@ -127,28 +134,49 @@ describe('reapOrphans', () => {
     expect(sentinel.exitCode).toBeNull();
   });
 
-  it('ends processes carrying the marker, and the groups they lead, but nothing else', async () => {
-    const value = `reap-${process.pid}-${Date.now()}`;
-    const marker = { name: 'AILINUX_TEST_BUILD', value };
+  it("ends the work dir's marked processes living in it, and the groups they lead, but nothing else", async () => {
+    const workDir = fs.realpathSync(fs.mkdtempSync(path.join(tmp, 'work-')));
+    const buildId = `reap-${process.pid}-${Date.now()}`;
+    const marker = workMarker(workDir, { runId: 'r-last', history: [{ runId: buildId }, { runId: 'r-last' }] });
+    const ours = { env: markerEnv(workDir, buildId), cwd: workDir };
     // in our own group: only the pid may be signalled, never the group
-    const inOurGroup = start(['sleep', '300'], { env: { AILINUX_TEST_BUILD: value } });
+    const inOurGroup = start(['sleep', '300'], ours);
     const pidFile = path.join(tmp, 'grandchild');
-    const leader = start(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
-      detached: true,
-      env: { AILINUX_TEST_BUILD: value },
-    });
+    const leader = start(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { ...ours, detached: true });
     const grandchild = await readPidFile(pidFile);
     const sentinel = start(['sleep', '300']);
-    const otherBuild = start(['sleep', '300'], { detached: true, env: { AILINUX_TEST_BUILD: `${value}-other` } });
+    const otherBuild = start(['sleep', '300'], { detached: true, cwd: workDir, env: markerEnv(workDir, 'r-other') });
+    const otherDir = start(['sleep', '300'], { detached: true, cwd: workDir, env: markerEnv(tmp, buildId) });
+    // the right marker, but neither its root nor its working directory is in the work dir
+    const outside = start(['sleep', '300'], { detached: true, cwd: tmp, env: markerEnv(workDir, buildId) });
+    await waitFor(() => isWorkDirLeftover(inOurGroup.pid!, marker), 30_000);
 
     const { killed } = await reapOrphans({ groups: [], marker, graceMs: 1000 });
     expect([...killed].sort()).toEqual([inOurGroup.pid!, leader.pid!, grandchild].sort());
     for (const pid of [inOurGroup.pid!, leader.pid!, grandchild]) {
       expect(await waitFor(() => !isRunning(pid), 30_000)).toBe(true);
     }
-    expect(isRunning(sentinel.pid!)).toBe(true);
-    expect(isRunning(otherBuild.pid!)).toBe(true);
+    for (const c of [sentinel, otherBuild, otherDir, outside]) expect(isRunning(c.pid!)).toBe(true);
     expect(isRunning(process.pid)).toBe(true);
+  });
+
+  it("leaves a recorded group alone whose leader carries another work dir's marker (a copied state)", async () => {
+    const workDir = fs.realpathSync(fs.mkdtempSync(path.join(tmp, 'work-')));
+    const original = fs.realpathSync(fs.mkdtempSync(path.join(tmp, 'original-')));
+    const theirs = start(['sleep', '300'], { detached: true, cwd: original, env: markerEnv(original, 'r-1') });
+    await waitFor(() => isWorkDirLeftover(theirs.pid!, workMarker(original, { runId: 'r-1', history: [] })), 30_000);
+    const group = {
+      pgid: theirs.pid!,
+      argv: ['sleep'],
+      startTicks: readProcStartTicks(theirs.pid!),
+      startedAt: new Date().toISOString(),
+    };
+    const marker = workMarker(workDir, { runId: 'r-1', history: [] });
+    expect((await reapOrphans({ groups: [group], marker, graceMs: 300 })).killed).toEqual([]);
+    expect(isRunning(theirs.pid!)).toBe(true);
+    // the original's own reap ends it
+    const own = workMarker(original, { runId: 'r-1', history: [] });
+    expect((await reapOrphans({ groups: [group], marker: own, graceMs: 1000 })).killed).toEqual([theirs.pid]);
   });
 
   it('kills a group that ignores SIGTERM once the grace period is over', async () => {

@@ -6,11 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StateStore } from '../../../state/store.js';
-import { WORK_ID_ENV } from '../../engine/build.js';
 import { UsageError } from '../../errors.js';
 import { acquireLock } from '../../runtime/lock.js';
 import { WORK_DIR_MARKER, type WorkDirEntry, workPaths } from '../../runtime/paths.js';
-import { reapOrphans } from '../../runtime/process-groups.js';
+import { reapOrphans, workMarker } from '../../runtime/process-groups.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../runtime/remove-work-entries.js';
 import { removeTree } from '../../runtime/safe-remove.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
@@ -50,10 +49,7 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
       io.stderr.write(`warning: ${(error as Error).message}\n`);
     }
     if (state) {
-      const { killed } = await reapOrphans({
-        groups: state.processes,
-        marker: { name: WORK_ID_ENV, value: state.workId },
-      });
+      const { killed } = await reapOrphans({ groups: state.processes, marker: workMarker(workDir, state) });
       if (killed.length)
         io.stderr.write(`ended ${killed.length} process(es) left by an earlier build: ${killed.join(', ')}\n`);
     }
