@@ -532,6 +532,21 @@ describe('kernel and initrd rows', () => {
   it('a dynamic path beside static ones is kept as written', () => {
     const grub = 'linux /live/vmlinuz boot=live\ninitrd /live/initrd.img $p/../x\n';
     expect(row(checkInitrd(facts({ grub })))).toBe('ok: /live/initrd.img (30.0 MiB, cpio); not resolved: $p/../x');
+    const two = 'linux /live/vmlinuz boot=live\ninitrd /live/initrd.img $a $b\n';
+    expect(row(checkInitrd(facts({ grub: two })))).toBe('ok: /live/initrd.img (30.0 MiB, cpio); not resolved: $a, $b');
+  });
+
+  it('a file that is not what its line loads fails the row (status fail, not only the text)', () => {
+    const heads = LIVE_HEADS();
+    heads.set('/live/vmlinuz', Buffer.from('MZ'));
+    heads.set('/live/filesystem.squashfs', Buffer.from('nope'));
+    const f = facts({ heads });
+    expect(row(checkKernel(f))).toBe(
+      'fail: /live/vmlinuz (linux line at /boot/grub/grub.cfg:2) is not a Linux kernel (no bzImage header)',
+    );
+    expect(row(checkSquashfs(f, CLI))).toBe(
+      'fail: /live/filesystem.squashfs is not a squashfs image (no hsqs signature)',
+    );
   });
 });
 
@@ -566,6 +581,7 @@ describe('the live system and the squashfs row', () => {
     const mixed = `${LIVE_GRUB}${casperGrub}`;
     expect(detect(CASPER_TREE, mixed)).toBe('casper');
     expect(detect(both, mixed)).toBe('live-boot');
+    expect(detect(both, `${casperGrub}${LIVE_GRUB}`)).toBe('live-boot');
   });
 
   it('counts the linux lines per boot= value, null for none', () => {
@@ -623,6 +639,15 @@ describe('boot parameter row', () => {
   it('is skipped without a grub.cfg or a linux line', () => {
     expect(row(param(null))).toBe('skipped: no GRUB menu entry to read it from');
     expect(row(param('menuentry x {\n}\n'))).toBe('skipped: no GRUB menu entry to read it from');
+  });
+
+  it('a linux line without boot=, and entries that disagree, fail', () => {
+    expect(row(param('linux /live/vmlinuz boot=live\nlinux /live/vmlinuz quiet\n'))).toBe(
+      'fail: the linux line at /boot/grub/grub.cfg:2 has no boot= parameter: the initramfs would not look for a live system',
+    );
+    expect(row(param('linux /live/vmlinuz boot=live\nlinux /casper/vmlinuz boot=casper\n'))).toBe(
+      'fail: the menu entries disagree: boot=live (1 lines), boot=casper (1 lines)',
+    );
   });
 
   it('a value that names no live system fails', () => {
@@ -689,6 +714,12 @@ describe('files to read', () => {
       '/live/initrd.img',
       '/live/filesystem.squashfs',
     ]);
+  });
+
+  it('a relative path in the GRUB config is not read, even when the root holds a file of that name', () => {
+    const f = facts({ grub: 'linux live/vmlinuz boot=live\n' });
+    const { heads: _, ...withoutHeads } = f;
+    expect(filesToRead(withoutHeads, CLI).map((n) => n.path)).toEqual(['/live/filesystem.squashfs']);
   });
 
   it('no live system: only the GRUB config’s files', () => {

@@ -143,6 +143,7 @@ describe('El Torito report', () => {
         'El Torito img opts :  10  boot-info-table   grub2-boot-info  ',
         'El Torito img path :  10  /boot/grub/i386-pc/eltorito.img   ',
         'El Torito img path :   7  /nowhere',
+        'El Torito img path :   x 2 /not-a-number-first',
         'El Torito img opts :   x  never',
         'El Torito img path :  /no/number',
       ].join('\n'),
@@ -277,10 +278,14 @@ describe('system area report', () => {
         'GPT type GUID      :  4x  28732ac11ff8d211ba4b00a0c93ec93b',
         'GPT type GUID      :  x4  28732ac11ff8d211ba4b00a0c93ec93b',
         'GPT disk GUID      :      e548b24e4331474fb7112cdb48ff615a',
+        'GPT start and size :   7  100  200',
+        'GPT partname local :   7  a b c d',
       ].join('\n'),
     );
     expect(area.gptPartitions).toEqual([
       { index: 3, typeGuid: 'a2a0d0ebe5b9334487c068b6b72699c7', name: null, start: 0, size: 0 },
+      // a partition with no type GUID line has an empty type; a name of four words is no MBR entry
+      { index: 7, typeGuid: '', name: 'a b c d', start: 100, size: 200 },
       {
         index: 12,
         typeGuid: '28732ac11ff8d211ba4b00a0c93ec93b',
@@ -290,6 +295,7 @@ describe('system area report', () => {
       },
     ]);
     expect(area.esp).toBe(true);
+    expect(area.mbrPartitions).toEqual([]);
     // a type GUID line with no GUID leaves the type empty
     expect(parseSystemAreaReport('GPT type GUID      :   1').gptPartitions).toEqual([
       { index: 1, typeGuid: '', name: null, start: 0, size: 0 },
@@ -298,7 +304,10 @@ describe('system area report', () => {
 
   it('reads only lines that start with a report key', () => {
     const area = parseSystemAreaReport(
-      "-rw-r--r--    1 0        0               3 Dec  7 00:55 '/MBR partition      :   1   0x00  0xef   1   9'",
+      [
+        "-rw-r--r--    1 0        0               3 Dec  7 00:55 '/MBR partition      :   1   0x00  0xef   1   9'",
+        '  MBR partition      :   1   0x00  0xef   1   9',
+      ].join('\n'),
     );
     expect(area).toEqual({ summary: null, mbrPartitions: [], gptPartitions: [], gpt: false, esp: false });
   });
@@ -359,6 +368,9 @@ describe('lsdl and report_lba listing', () => {
       "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/l2' -> 'f'",
       "-rw-r--r--    1 0 0    5 Dec  7 00:55 '/f'",
       "File data lba:  0 ,       40 ,        1 ,        5 , '/f'",
+      "drwxr-xr-x    1 0 0    0 Dec  7 00:55 '/d'",
+      "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/d/abs' -> '/f'",
+      "lrwxrwxrwx    1 0 0    0 Dec  7 00:55 '/d/rel' -> 'sub/'",
     ].join('\n');
     const listing = parseIsoListing(chain);
     expect(resolveIsoPath(listing, '/l1')?.path).toBe('/f');
@@ -368,6 +380,9 @@ describe('lsdl and report_lba listing', () => {
     expect(resolveIsoPath(listing, '/l2', 0)).toBeNull();
     expect(resolveIsoPath(listing, '/f', 0)?.path).toBe('/f');
     expect(resolveIsoPath(listing, '/')?.path).toBe('/');
+    // an absolute target is taken from the root, wherever the link is; a relative one from the link's directory
+    expect(resolveIsoPath(listing, '/d/abs')?.path).toBe('/f');
+    expect(resolveIsoPath(listing, '/d/rel')).toBeNull();
   });
 
   it('a file with several extents (4 GiB and more) starts at its first extent, whatever order they come in', () => {
@@ -429,6 +444,7 @@ describe('lsdl and report_lba listing', () => {
         "xrw-r--r--    1 0 0 5 Dec  7 00:55 '/bad-type'",
         "-rw-r--r--    1 0 0 5 Dec  7 00:55 '/ok'   ",
         "-rw-r--r--    1 0 0 5 Dec  7 00:55 '/crlf'\r",
+        "  -rw-r--r--    1 0 0 5 Dec  7 00:55 '/indented'",
       ].join('\n'),
     );
     expect([...listing.keys()]).toEqual(['/ok', '/crlf']);
@@ -513,6 +529,8 @@ describe('GRUB config reader', () => {
       '$root/x',
     ]);
     expect(splitGrubWords('set a=${b')).toEqual(['set', 'a=${b']);
+    expect(splitGrubWords('a}${v}/b')).toEqual(['a', ';', '${v}/b']);
+    expect(splitGrubWords('echo \\#')).toEqual(['echo', '#']);
     expect(splitGrubWords('  ')).toEqual([]);
   });
 
