@@ -7,11 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StateStore } from '../../../state/store.js';
 import { UsageError } from '../../errors.js';
+import { ExecaRunner } from '../../runtime/execa-runner.js';
 import { acquireLock } from '../../runtime/lock.js';
 import { WORK_DIR_MARKER, type WorkDirEntry, workPaths } from '../../runtime/paths.js';
 import { reapOrphans, workMarker } from '../../runtime/process-groups.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../runtime/remove-work-entries.js';
 import { removeTree } from '../../runtime/safe-remove.js';
+import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
 import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, isMountPoint } from '../../engine/work-dir-owner.js';
 import type { CliIO } from '../io.js';
@@ -25,6 +27,7 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
       hint: 'run it as root, e.g. sudo ailinux clean',
     });
   }
+  requireSandbox('clean', io.env);
   const workDir = checkWorkDir(options.workDir);
   const paths = workPaths(workDir);
   const ownership = inspectWorkDir(workDir);
@@ -36,6 +39,7 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
   const targets = [...BUILD_TREES, ...(options.all ? ALL_EXTRA : [])];
   // Refuse before removing anything: a symlink among the entries, or a mount under one, stops the whole clean.
   assertRemovable(workDir, [...targets, 'state']);
+  await enterWorkDirSandbox(paths, new ExecaRunner(), (m) => io.stderr.write(`warning: ${m}\n`), io.env);
   claimWorkDir(workDir, ownership, (m) => io.stderr.write(`${m}\n`));
   fs.mkdirSync(paths.stateDir, { recursive: true });
   const lock = acquireLock(paths.lockFile, io.commandLine, (m) => io.stderr.write(`warning: ${m}\n`));
