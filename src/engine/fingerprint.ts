@@ -39,6 +39,11 @@ export interface EnvironmentInputs {
    * UNKNOWN_SECRET, which the planner reports as not comparable. Left out (tests): a key of this process.
    */
   secretKey?: Buffer | null;
+  /**
+   * Without the key (`plan` run by a user who may not read it), the keyed hashes the ledger kept for each step's
+   * secret fields stand in for them: a secret is taken as unchanged, and the caller says it was not compared.
+   */
+  storedMaterial?: (stepId: string) => FingerprintMaterial | null | undefined;
 }
 
 const PROCESS_KEY = crypto.randomBytes(32);
@@ -51,24 +56,43 @@ export function keyedHash(value: unknown, key: Buffer | null): string {
   return `hmac-sha256:${crypto.createHmac('sha256', key).update(canonicalJson(value)).digest('hex')}`;
 }
 
-/** The value of `field` with every secret field at or below it replaced by its keyed hash (a copy; unset stays unset). */
-export function sealSecrets(field: string, value: unknown, key: Buffer | null): unknown {
+/** A keyed hash the ledger kept, standing in for a secret that cannot be hashed without the key. */
+function storedHash(key: Buffer | null, stored: unknown): string | null {
+  return key === null && typeof stored === 'string' && stored.startsWith('hmac-sha256:') ? stored : null;
+}
+
+/**
+ * The value of `field` with every secret field at or below it replaced by its keyed hash (a copy; unset stays unset).
+ * `stored` is the field's value in the ledger's material, used only when there is no key.
+ */
+export function sealSecrets(field: string, value: unknown, key: Buffer | null, stored?: unknown): unknown {
   let sealed = value;
   for (const secret of SECRET_FIELDS) {
-    if (secret === field) return keyedHash(value, key);
+    if (secret === field) return storedHash(key, stored) ?? keyedHash(value, key);
     if (!secret.startsWith(`${field}.`)) continue;
     const rest = secret.slice(field.length + 1).split('.');
-    sealed = sealAt(sealed, rest, key);
+    sealed = sealAt(sealed, rest, key, stored);
   }
   return sealed;
 }
 
-function sealAt(value: unknown, rest: readonly string[], key: Buffer | null): unknown {
+function child(value: unknown, name: string): unknown {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[name]
+    : undefined;
+}
+
+function sealAt(value: unknown, rest: readonly string[], key: Buffer | null, stored: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   const [head, ...tail] = rest as [string, ...string[]];
   const obj = value as Record<string, unknown>;
   if (obj[head] === undefined) return value;
-  return { ...obj, [head]: tail.length === 0 ? keyedHash(obj[head], key) : sealAt(obj[head], tail, key) };
+  const below = child(stored, head);
+  return {
+    ...obj,
+    [head]:
+      tail.length === 0 ? (storedHash(key, below) ?? keyedHash(obj[head], key)) : sealAt(obj[head], tail, key, below),
+  };
 }
 
 export function fingerprintMaterial(
@@ -80,7 +104,9 @@ export function fingerprintMaterial(
 ): FingerprintMaterial {
   const slice: Record<string, unknown> = {};
   const key = env.secretKey === undefined ? PROCESS_KEY : env.secretKey;
-  for (const field of step.configFields) slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key);
+  const stored = key === null ? env.storedMaterial?.(step.id)?.config : undefined;
+  for (const field of step.configFields)
+    slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key, stored?.[field]);
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};

@@ -101,13 +101,19 @@ describe('the live user password stays out of the state, the logs and the plan',
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toContain(NEW_PASSWORD);
 
-    // without the key (plan by a user who may not read it) the secret is not comparable, and the plan says so
+    // without the key (plan by a user who may not read it) the secret cannot be compared: the ledger's keyed hash
+    // stands in for it, so an unchanged build plans nothing, and the plan names the secret it took as unchanged
     fs.rmSync(keyFile);
     writeConfig(dir, PASSWORD);
     const keyless = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
-    expect(keyless.plan.find((p) => p.id === 'identity')?.reasons).toEqual([
-      "config field liveUser.password cannot be compared without the work dir's key (state/fingerprint.key: none yet, or readable by root only)",
-    ]);
+    expect(keyless.plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual([]);
+    expect(keyless.uncompared).toEqual(['liveUser.password']);
+    expect(same.uncompared, 'with the key every secret is compared').toEqual([]);
+    // a changed password cannot be seen without the key: the plan is the same, and says so
+    writeConfig(dir, NEW_PASSWORD);
+    const keylessChanged = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    expect(keylessChanged.plan.map((p) => p.action)).toEqual(keyless.plan.map((p) => p.action));
+    expect(keylessChanged.uncompared).toEqual(['liveUser.password']);
     expect(fs.existsSync(keyFile), 'plan makes no key').toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js'
 import { fingerprintSteps } from '../../engine/fingerprint.js';
 import { readFingerprintKey } from '../../engine/fingerprint-key.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
+import { SECRET_FIELDS } from '../../config/secrets.js';
 import { workPaths } from '../../runtime/paths.js';
 import { artifactPresent } from '../../steps/artifacts.js';
 import { PHASES, phaseLabel } from '../../steps/phases.js';
@@ -14,7 +15,14 @@ import type { CliIO } from '../io.js';
 export function computePlan(
   options: { workDir: string; config?: string; profile?: string },
   io: Pick<CliIO, 'env' | 'cwd'>,
-): { plan: PlanEntry[]; profile: string; titles: Record<string, string>; phases: Record<string, number | undefined> } {
+): {
+  plan: PlanEntry[];
+  profile: string;
+  titles: Record<string, string>;
+  phases: Record<string, number | undefined>;
+  /** Secret fields taken as unchanged, because this user may not read the key they are compared with. */
+  uncompared: string[];
+} {
   const paths = workPaths(options.workDir);
   const state = readStateReadOnly(paths.stateFile);
   const loaded = resolveBuildConfig(
@@ -29,9 +37,11 @@ export function computePlan(
     state,
   );
   const steps = resolveSteps(loaded.config);
+  const secretKey = readFingerprintKey(paths.stateDir);
   const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, {
     sourceDateEpoch: parseSourceDateEpoch(io.env),
-    secretKey: readFingerprintKey(paths.stateDir),
+    secretKey,
+    storedMaterial: (id) => state?.ledger[id]?.material,
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
   return {
@@ -39,6 +49,15 @@ export function computePlan(
     profile: loaded.config.name,
     titles: Object.fromEntries(steps.map((s) => [s.id, s.title])),
     phases: Object.fromEntries(steps.map((s) => [s.id, s.phase])),
+    uncompared:
+      secretKey === null
+        ? SECRET_FIELDS.filter((secret) =>
+            steps.some(
+              (s) =>
+                state?.ledger[s.id]?.material && s.configFields.some((f) => f === secret || secret.startsWith(`${f}.`)),
+            ),
+          )
+        : [],
   };
 }
 
@@ -46,11 +65,11 @@ export function runPlanCommand(
   options: { workDir: string; config?: string; profile?: string; json?: boolean },
   io: CliIO,
 ): number {
-  const { plan, profile, titles, phases } = computePlan(options, io);
+  const { plan, profile, titles, phases, uncompared } = computePlan(options, io);
   if (options.json) {
     io.stdout.write(
       terminalJson(
-        `${JSON.stringify({ profile, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst })) }, null, 2)}\n`,
+        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst })) }, null, 2)}\n`,
       ),
     );
     return 0;
@@ -65,6 +84,10 @@ export function runPlanCommand(
   }
   const runs = plan.filter((p) => p.action === 'run').length;
   lines.push(`${runs} step(s) to run, ${plan.length - runs} to skip`);
+  for (const secret of uncompared)
+    lines.push(
+      `note: ${secret} was taken as unchanged: only root may read the key it is compared with (state/fingerprint.key); run ailinux plan as root to compare it`,
+    );
   io.stdout.write(terminalText(`${lines.join('\n')}\n`));
   return 0;
 }
