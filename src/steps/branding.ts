@@ -191,7 +191,7 @@ export const brandingStep: StepDef = {
   layer: 'overlay',
   phase: 7,
   needs: ['bootstrap'],
-  configFields: ['branding', 'helper'],
+  configFields: ['locale.lang', 'branding', 'helper'],
   inputFiles: brandingInputFiles,
   async run(ctx) {
     prepareLayer(ctx);

@@ -36,7 +36,7 @@ export const chrootCleanupStep: StepDef = {
   layer: 'overlay',
   phase: 9,
   needs: ['bootstrap'],
-  configFields: ['distribution.resolvConf', 'liveSystem'],
+  configFields: ['locale.lang', 'distribution.resolvConf', 'liveSystem'],
   async run(ctx) {
     prepareLayer(ctx);
     for (const command of cleanupCommands(ctx.config, ctx.layers)) await runInChroot(ctx, command);

@@ -38,7 +38,7 @@ export const desktopStep: StepDef = {
   phase: 5,
   // apt reads the lists configure fetched
   needs: ['configure'],
-  configFields: ['packages.desktop', 'packages.apps', 'packages.installRecommends'],
+  configFields: ['locale.lang', 'packages.desktop', 'packages.apps', 'packages.installRecommends'],
   // KDE Plasma with its applications unpacks to about 3 GB, and its debs stay in the cache
   diskEstimateMb: (config) => (desktopPackages(config).length > 0 ? 4000 + 50 * config.packages.apps.length : 0),
   async run(ctx) {

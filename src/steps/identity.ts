@@ -94,6 +94,8 @@ export const identityStep: StepDef = {
   phase: 8,
   needs: ['bootstrap'],
   configFields: [
+    // the chroot's LANG (command-env.ts) comes from it
+    'locale.lang',
     'hostname',
     'liveUser',
     'liveSystem',

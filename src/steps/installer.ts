@@ -57,6 +57,8 @@ export const installerStep: StepDef = {
   // apt reads the lists configure fetched
   needs: ['configure'],
   configFields: [
+    // the chroot's LANG (command-env.ts) comes from it
+    'locale.lang',
     'packages.installer',
     'packages.installRecommends',
     'installer',

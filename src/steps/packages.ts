@@ -33,6 +33,8 @@ export const packagesStep: StepDef = {
   // apt reads the lists configure fetched
   needs: ['configure'],
   configFields: [
+    // the chroot's LANG (command-env.ts) comes from it
+    'locale.lang',
     'packages.live',
     'packages.firmware',
     'packages.extra',

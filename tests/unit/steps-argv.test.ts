@@ -1256,6 +1256,8 @@ describe('report', () => {
       profile: 'minimal',
       generatedAt: '2023-11-14T22:13:20.000Z',
       iso: { path: 'output/ailinux-minimal-amd64.iso', size: 1234, sha256: ISO_SHA, volumeLabel: 'AILINUX_MINIMAL' },
+      // no session record outside a build
+      safety: null,
       steps: [
         {
           id: 'bootstrap',
