@@ -58,14 +58,17 @@ export function quoteId(id: string): string {
   return `"${id.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function attrs(a: Record<string, string | number | undefined>): string {
+/** An HTML-like label's markup, written between `<` and `>`; any other text value is quoted, whatever it holds. */
+interface HtmlLabel {
+  html: string;
+}
+
+type AttrValue = string | number | HtmlLabel | undefined;
+
+function attrs(a: Record<string, AttrValue>): string {
   return Object.entries(a)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) =>
-      typeof v === 'string' && v.startsWith('<') && v.endsWith('>')
-        ? `${k}=${v}`
-        : `${k}=${typeof v === 'number' ? v : quoteId(v as string)}`,
-    )
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? `<${v.html}>` : typeof v === 'number' ? v : quoteId(v as string)}`)
     .join(', ');
 }
 
@@ -74,11 +77,11 @@ export function dotHtmlText(text: string): string {
   return escapeHtml(printable(text));
 }
 
-function htmlLabel(title: string, notes: string[], sub: string | null, bold: boolean): string {
+function htmlLabel(title: string, notes: string[], sub: string | null, bold: boolean): HtmlLabel {
   const parts = [bold ? `<b>${dotHtmlText(title)}</b>` : dotHtmlText(title)];
   if (sub) parts.push(`<font point-size="7" color="#868e96">${dotHtmlText(sub)}</font>`);
   for (const n of notes) for (const line of wrap(n, 44)) parts.push(`<font point-size="8">${dotHtmlText(line)}</font>`);
-  return `<${parts.join('<br/>')}>`;
+  return { html: parts.join('<br/>') };
 }
 
 /** Breaks a note into lines of at most `width` characters, at spaces where it can. */
@@ -117,7 +120,7 @@ export function renderDot(
   out(0, `digraph ${quoteId(graph.rootId)} {`);
   out(
     1,
-    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? `<<b>${dotHtmlText(options.title)}</b>>` : undefined })}];`,
+    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? { html: `<b>${dotHtmlText(options.title)}</b>` } : undefined })}];`,
   );
   out(
     1,
@@ -176,8 +179,8 @@ export function renderDot(
   }
   for (const { edge: e, labels } of merged.values()) {
     // one line per merged label keeps the fan-out below a state narrow
-    const a: Record<string, string | number | undefined> = {
-      label: labels.length > 0 ? `<${labels.map(dotHtmlText).join('<br/>')}>` : undefined,
+    const a: Record<string, AttrValue> = {
+      label: labels.length > 0 ? { html: labels.map(dotHtmlText).join('<br/>') } : undefined,
     };
     if (e.kind === 'initial') Object.assign(a, { style: 'dashed', color: '#ced4da', arrowhead: 'vee' });
     else if (e.kind === 'error') Object.assign(a, { color: '#e03131', fontcolor: '#c92a2a' });
@@ -192,7 +195,6 @@ export function renderDot(
     if (isCompound(e.target) && e.target !== e.source && !isAncestor(byId, e.target, e.source))
       a['lhead'] = clusterName(e.target);
     if (e.source === e.target) delete a['ltail'];
-    if (e.kind === 'initial' && placed.has(e.target)) a['constraint'] = 'false';
     a['class'] = `transition ${e.kind}`;
     out(1, `${quoteId(e.source)} -> ${quoteId(e.target)} [${attrs(a)}];`);
   }

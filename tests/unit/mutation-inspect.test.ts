@@ -170,6 +170,19 @@ describe('machineGraph: the graph read from a definition', () => {
     ]);
   });
 
+  it("a delay's label is its name or its milliseconds, without the spaces around a name", () => {
+    const delayed = setup({ delays: { 'slow ': 100 } }).createMachine({
+      id: 'd',
+      initial: 'a',
+      states: { a: { after: { 'slow ': 'b' } }, b: { after: { 20: 'a' } } },
+    });
+    expect(
+      machineGraph(delayed)
+        .edges.filter((e) => e.kind === 'after')
+        .map((e) => e.label),
+    ).toEqual(['after slow', 'after 20']);
+  });
+
   it('describeGuard: a name, a type with text params, or "guard" when it has neither', () => {
     expect(describeGuard(undefined)).toBeNull();
     expect(describeGuard(null)).toBeNull();
@@ -201,6 +214,7 @@ describe('machineGraph: the graph read from a definition', () => {
       'm.steps.b.failed',
     ]);
     expect(descendants(graph, 'm.over')).toEqual(['m.over']);
+    expect(descendants(graph, 'nowhere')).toEqual(['nowhere']);
     expect(nodeIndex(graph).get('m.steps.c')?.key).toBe('c');
     expect(stepContainer(graph, ORDER)?.id).toBe('m.steps');
     // `running` is a child of each step, but no state has children `running` and `end` both
@@ -524,6 +538,16 @@ describe('renderDot: the exact DOT text', () => {
 `);
   });
 
+  it('a retried step whose machine has no retrying state marks the step alone', () => {
+    const retried = markGraph(graph, {
+      order: ORDER,
+      ledger: { a: entry('a', { status: 'done', attempts: 2, durationMs: 400 }) },
+      current: null,
+    });
+    expect([...retried.keys()]).toEqual(['m.steps.a', 'm.steps.a.done', 'm.steps.b', 'm.steps.c']);
+    expect(retried.get('m.steps.a')).toEqual({ classes: ['done', 'retried'], notes: ['done in 0.4 s', '2 attempts'] });
+  });
+
   it('without marks or a title every state is plain; the steps sit two to a row by default, or as many as asked', () => {
     const plain = renderDot(graph);
     expect(plain.split('\n')[1]).toBe(
@@ -541,8 +565,75 @@ describe('renderDot: the exact DOT text', () => {
       '  "m.steps" -> "m.steps.b" [style=invis];',
       '  "m.steps" -> "m.steps.c" [style=invis];',
     ]);
+    // the outermost cluster is white, the ones inside it nearly so; a header without marks has no notes
+    expect(plain).toContain(
+      '  subgraph "cluster_m" {\n    graph [id="cluster:m", class="cluster state compound", label="", style="rounded,filled", fillcolor="white", color="#ced4da", penwidth=1];\n    "m" [id="m", class="state compound header", shape="plaintext", style="", label=<<b>m</b>>];\n',
+    );
+    expect(plain).toContain(
+      '      graph [id="cluster:m.steps.a", class="cluster state compound", label="", style="rounded,filled", fillcolor="#fcfcfd", color="#ced4da", penwidth=1];\n        "m.steps.a" [id="m.steps.a", class="state compound header", shape="plaintext", style="", label=<<b>a</b>>];\n',
+    );
     // a machine without a chain of compound states has no layout edges
     expect(layout(renderDot(machineGraph(createMachine({ id: 'x', initial: 'a', states: { a: {} } }))))).toEqual([]);
+  });
+});
+
+describe('renderDot: merged transitions, clusters as edge ends, and which states form the rows', () => {
+  const layout = (dot: string) => dot.split('\n').filter((l) => l.includes('style=invis'));
+  const edge = (dot: string, from: string, to: string) =>
+    dot.split('\n').find((l) => l.startsWith(`  "${from}" -> "${to}" [`) && !l.includes('style=invis'));
+  // two compound steps run one after the other; the first can also jump to a third, which is no part of the row
+  const steps = createMachine({
+    id: 'y',
+    initial: 'one',
+    states: {
+      one: {
+        initial: 'run',
+        states: {
+          run: {
+            on: { UP: '#y', RETRY: '#y.one', GO: 'fin', STOP: 'fin' },
+            always: [
+              { target: 'fin', guard: 'ready' },
+              { target: 'fin', guard: 'ready' },
+            ],
+          },
+          fin: { type: 'final' },
+        },
+        on: { JUMP: 'three' },
+        onDone: 'two',
+      },
+      two: { initial: 'run', states: { run: {} } },
+      three: { initial: 'run', states: { run: {} } },
+    },
+  });
+  const dot = renderDot(machineGraph(steps));
+
+  it('one drawn edge per pair of states, with each label once, in the style of the first', () => {
+    expect(edge(dot, 'y.one.run', 'y.one.fin')).toBe(
+      '  "y.one.run" -> "y.one.fin" [label=<GO<br/>STOP<br/>[ready]>, color="#7048e8", fontcolor="#5f3dc4", style="bold", class="transition event"];',
+    );
+  });
+
+  it('a transition to an enclosing state ends at its node, not at its cluster, however far up', () => {
+    expect(edge(dot, 'y.one.run', 'y')).toBe(
+      '  "y.one.run" -> "y" [label=<UP>, color="#7048e8", fontcolor="#5f3dc4", style="bold", class="transition event"];',
+    );
+    expect(edge(dot, 'y.one.run', 'y.one')).toBe(
+      '  "y.one.run" -> "y.one" [label=<RETRY>, color="#7048e8", fontcolor="#5f3dc4", style="bold", class="transition event"];',
+    );
+    expect(edge(dot, 'y.one', 'y.three')).toBe(
+      '  "y.one" -> "y.three" [label=<JUMP>, color="#7048e8", fontcolor="#5f3dc4", style="bold", ltail="cluster_y.one", constraint="false", lhead="cluster_y.three", class="transition event"];',
+    );
+  });
+
+  it('a row is the chain of done transitions from the initial compound state; two states make one', () => {
+    expect(layout(dot)).toEqual(['  "y" -> "y.two" [style=invis];']);
+    // an atomic initial state starts no row, even when its actor's done leads to a compound state
+    const atomicFirst = createMachine({
+      id: 'x',
+      initial: 'a',
+      states: { a: { invoke: { src: 'w', onDone: 'b' } }, b: { initial: 'c', states: { c: {} } } },
+    });
+    expect(layout(renderDot(machineGraph(atomicFirst)))).toEqual([]);
   });
 });
 
@@ -628,6 +719,16 @@ describe('renderDot: colours by mark, and the text helpers', () => {
     // an id with a quote or backslash stays one DOT id
     const odd = machineGraph(createMachine({ id: 'q"\\', initial: 'a', states: { a: {} } }));
     expect(renderDot(odd).split('\n')[0]).toBe('digraph "q\\"\\\\" {');
+  });
+
+  it('an id that starts with < and ends with > is still a quoted string, not an HTML-like label', () => {
+    const angled = machineGraph(createMachine({ id: '<q', initial: 'a>', states: { 'a>': {} } }));
+    const dot = renderDot(angled);
+    expect(dot).toContain('"<q.a>" [id="<q.a>", class="state atomic", label=<a&gt;>,');
+    expect(dot).toContain('graph [id="cluster:<q", class="cluster state compound",');
+    expect(dot).toContain(
+      '"<q" -> "<q.a>" [style="dashed", color="#ced4da", arrowhead="vee", class="transition initial"];',
+    );
   });
 
   it('wrap: lines of at most the width, broken at spaces, a longer word cut', () => {
