@@ -4,7 +4,7 @@
  * ledger gives each state. Written against the survivors of `npm run mutation` (docs/testing.md);
  * inspect-graph.test.ts draws the real build machine.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createMachine, setup } from 'xstate';
 import { clusterName, dotHtmlText, quoteId, renderDot, wrap } from '../../src/inspect/dot.js';
 import {
@@ -12,6 +12,7 @@ import {
   describeGuard,
   descendants,
   machineGraph,
+  type MachineGraph,
   nodeIndex,
   stepContainer,
   stepNodeIds,
@@ -239,7 +240,11 @@ describe('machineGraph: the graph read from a definition', () => {
 });
 
 describe('marks: what a ledger gives each state', () => {
-  const graph = machineGraph(pipeline);
+  // built in each test, not while the file loads, so that StrykerJS sees which test runs which code
+  let graph: MachineGraph;
+  beforeEach(() => {
+    graph = machineGraph(pipeline);
+  });
   const ledgerOf = (entries: LedgerEntry[]): Ledger => Object.fromEntries(entries.map((e) => [e.id, e]));
   const marked = (classes: NodeMark['classes'], notes: string[] = []): NodeMark => ({ classes, notes });
 
@@ -458,26 +463,30 @@ describe('renderDot: the exact DOT text', () => {
       over: { type: 'final' },
     },
   });
-  const graph = machineGraph(machine);
-  const marks = markGraph(graph, {
-    order: ORDER,
-    current: 'b',
-    stateValue: { steps: { b: 'running' } },
-    live: true,
-    ledger: {
-      a: entry('a', {
-        status: 'failed',
-        attempts: 1,
-        durationMs: 1500,
-        // 44 characters up to the "x", the wrap width
-        error: {
-          message: `apt-get said: <no such package> & "x" 'y' in a long line`,
-          code: 'COMMAND',
-          transient: false,
-        },
-      }),
-      b: entry('b', { status: 'running', attempts: 1 }),
-    },
+  let graph: MachineGraph;
+  let marks: Map<string, NodeMark>;
+  beforeEach(() => {
+    graph = machineGraph(machine);
+    marks = markGraph(graph, {
+      order: ORDER,
+      current: 'b',
+      stateValue: { steps: { b: 'running' } },
+      live: true,
+      ledger: {
+        a: entry('a', {
+          status: 'failed',
+          attempts: 1,
+          durationMs: 1500,
+          // 44 characters up to the "x", the wrap width
+          error: {
+            message: `apt-get said: <no such package> & "x" 'y' in a long line`,
+            code: 'COMMAND',
+            transient: false,
+          },
+        }),
+        b: entry('b', { status: 'running', attempts: 1 }),
+      },
+    });
   });
 
   it('styles each state by its marks, escapes the text, and lays out one step per row', () => {
@@ -605,7 +614,10 @@ describe('renderDot: merged transitions, clusters as edge ends, and which states
       three: { initial: 'run', states: { run: {} } },
     },
   });
-  const dot = renderDot(machineGraph(steps));
+  let dot: string;
+  beforeEach(() => {
+    dot = renderDot(machineGraph(steps));
+  });
 
   it('one drawn edge per pair of states, with each label once, in the style of the first', () => {
     expect(edge(dot, 'y.one.run', 'y.one.fin')).toBe(
@@ -638,7 +650,10 @@ describe('renderDot: merged transitions, clusters as edge ends, and which states
 });
 
 describe('renderDot: colours by mark, and the text helpers', () => {
-  const graph = machineGraph(pipeline);
+  let graph: MachineGraph;
+  beforeEach(() => {
+    graph = machineGraph(pipeline);
+  });
   const lineOf = (dot: string, start: string) => dot.split('\n').find((l) => l.trimStart().startsWith(start))!;
   const leaf = (classes: NodeMark['classes']) =>
     lineOf(renderDot(graph, new Map([['m.over', { classes, notes: [] }]])), '"m.over" [');
