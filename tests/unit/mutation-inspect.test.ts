@@ -150,6 +150,14 @@ describe('machineGraph: the graph read from a definition', () => {
     ]);
   });
 
+  it('a transition whose target list is empty stays on its state, like one with no target', () => {
+    // xstate keeps `target: []` as an empty list (not undefined) and runs such a transition in place
+    const inPlace = createMachine({ id: 't', initial: 'a', states: { a: { on: { E: { target: [] } } } } });
+    expect(machineGraph(inPlace).edges.filter((e) => e.kind === 'event')).toEqual([
+      { source: 't.a', target: 't.a', kind: 'event', event: 'E', guard: null, label: 'E' },
+    ]);
+  });
+
   it("names an actor's done and error edges, a state's done edge, and what a step invokes", () => {
     const graph = machineGraph(pipeline);
     const from = (source: string) =>
