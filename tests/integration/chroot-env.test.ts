@@ -2,7 +2,7 @@
  * The chroot environment through a real chroot (issue 9, finding 14): a rootfs holding only /usr/bin/env and the
  * libraries it needs, entered the way runInChroot enters one (unshare, libexec/ailinux-ns-run, chroot) by the real
  * ExecaRunner, with LD_PRELOAD, a proxy, LANG=xx and a stray variable in the test's own environment. The command
- * sees the allow-list and ailinux's own variables, and only what bash, which runs the namespace wrapper, adds.
+ * sees the allow-list and ailinux's own variables, and nothing that bash, which runs the namespace wrapper, adds.
  * Needs root; skipped otherwise.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,8 +17,6 @@ import { chrootArgv, type RootfsLayers } from '../../src/runtime/layers.js';
 
 let tmp = '';
 let root = '';
-/** What bash adds to the environment of every command it runs. */
-const BASH_OWN = ['PWD', 'SHLVL', '_'];
 
 /** /usr/bin/env and every library ldd names, copied under root at the same paths. */
 function makeEnvRootfs(dir: string): void {
@@ -77,13 +75,12 @@ describe.skipIf(skipUnlessRoot())('a command in a real chroot', () => {
     );
     expect(env).toMatchObject({ LANG: 'de_DE.UTF-8', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' });
     expect(env['PATH']).toBe('/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-    // what else reached it: ailinux's own variables, and what bash (the namespace wrapper) exports of its own
+    // nothing else reached it: libexec/ailinux-ns-run is a bash script, and bash would add PWD, SHLVL and _ (the
+    // program's path) to what it execs, and OLDPWD once it has changed directory; the wrapper drops them
     const others = Object.keys(env).filter(
       (name) => !(CHROOT_ENV_ALLOWED as readonly string[]).includes(name) && !name.startsWith('AILINUX_'),
     );
-    // libexec/ailinux-ns-run is a bash script: bash exports its cwd, its nesting level and the program's path to what
-    // it execs. Known gap, left to the wrapper's owner (unset PWD SHLVL and exec through env -u _ there).
-    expect(others.filter((name) => !BASH_OWN.includes(name))).toEqual([]);
+    expect(others).toEqual([]);
     expect(env).not.toHaveProperty('AILINUX_TEST_STRAY');
     expect(
       Object.keys(env)
