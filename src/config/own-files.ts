@@ -1,8 +1,11 @@
 /**
  * The user's own files (branding assets, helper files) are named relative to the config file and must stay in its
- * directory: the schema refuses "/" and "..", and this check, at load time, refuses a symlink on the way that leads
- * out, so a host file (/etc/shadow) can never end up in the image. Repository keys and the keyring are host paths
- * (absolute paths are allowed there, and each key is pinned by sha256), so they are not held to this.
+ * directory: the schema refuses "/" and "..", and a symlink on the way that leads out is refused, so a host file
+ * (/etc/shadow) can never end up in the image. The check at load and the read share one walk down from the config
+ * dir by descriptors, never following a symlink on the host (symlinks are resolved by hand and must stay inside);
+ * the bytes are read once per loaded config and both the fingerprint and the step use those same bytes, so nothing
+ * swapped in between is read. Repository keys and the keyring are host paths (absolute paths are allowed there,
+ * and each key is pinned by sha256), so they are not held to this.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,65 +38,170 @@ export function ownFiles(config: BuildConfig): OwnFile[] {
 
 const MAX_LINKS = 40;
 
-/** Where a path really leads: realpath of what exists, a dangling link followed by its text, the rest appended. */
-function realPathOf(abs: string, depth = 0): string {
-  const rest: string[] = [];
-  let cur = abs;
-  for (;;) {
-    try {
-      return path.join(fs.realpathSync(cur), ...rest);
-    } catch {
-      // not there (yet), or a dangling or looping link: look at this component itself
-    }
-    let target: string | null = null;
-    try {
-      if (fs.lstatSync(cur).isSymbolicLink()) target = fs.readlinkSync(cur);
-    } catch {
-      target = null;
-    }
-    if (target !== null && depth < MAX_LINKS)
-      return realPathOf(path.join(path.resolve(path.dirname(cur), target), ...rest), depth + 1);
-    const parent = path.dirname(cur);
-    if (parent === cur) return path.join(cur, ...rest);
-    rest.unshift(path.basename(cur));
-    cur = parent;
+// config imports nothing from runtime (docs/architecture.md), so the few descriptor steps of runtime/dir-fd.ts it
+// needs are spelled out here: /proc/self/fd/<fd>/<name> looks up only name inside the directory fd holds.
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const O_PATH = 0o10000000;
+const inDir = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`;
+const errnoOf = (error: unknown) => (error as NodeJS.ErrnoException | null)?.code;
+
+/** The bytes of the regular file a handle holds, reopened through its magic link (no path is looked up again). */
+function readHeld(handle: number): Buffer | null {
+  if (!fs.fstatSync(handle).isFile()) return null;
+  const fd = fs.openSync(`/proc/self/fd/${handle}`, O_RDONLY);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
-/** The symlinks on the way from dir to dir/rel, each with the text it points to. */
-function linksOnTheWay(dir: string, rel: string): Array<{ link: string; target: string }> {
-  const found: Array<{ link: string; target: string }> = [];
-  let cur = dir;
-  for (const part of rel.split(/[\\/]+/).filter(Boolean)) {
-    cur = path.join(cur, part);
-    try {
-      if (fs.lstatSync(cur).isSymbolicLink()) found.push({ link: cur, target: fs.readlinkSync(cur) });
-    } catch {
-      break;
-    }
-  }
-  return found;
+interface Link {
+  link: string;
+  target: string;
 }
 
-/** Refuses (exit 2, naming the field and where the link points) an own file whose real path leaves baseDir. */
+/** What the walk found at rel: out means a symlink led out of the directory (resolved says where). */
+type Walked =
+  | { kind: 'file'; data: Buffer | null }
+  | { kind: 'dir' | 'other' | 'missing' }
+  | { kind: 'out'; resolved: string; links: Link[] };
+
+function partsOf(rel: string): string[] {
+  return rel.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+}
+
+function isInside(p: string, root: string): boolean {
+  return p === root || p.startsWith(root === '/' ? '/' : `${root}/`);
+}
+
+/**
+ * Walks rel down from root (a real path) one entry at a time through descriptors opened with O_NOFOLLOW; a symlink
+ * is read and its text resolved here, inside root only. read: read a regular file at the end, through its handle.
+ */
+function walkInside(root: string, rel: string, read: boolean): Walked {
+  const links: Link[] = [];
+  const stack = [fs.openSync(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)];
+  const names: string[] = [];
+  const closeFrom = (depth: number) => {
+    for (const fd of stack.splice(depth)) fs.closeSync(fd);
+    names.splice(depth - 1);
+  };
+  try {
+    let todo = partsOf(rel);
+    for (let hops = 0; todo.length > 0; ) {
+      const part = todo.shift()!;
+      if (part === '..') {
+        if (stack.length === 1) return { kind: 'out', resolved: path.resolve(root, '..', ...todo), links };
+        closeFrom(stack.length - 1);
+        continue;
+      }
+      const dirFd = stack[stack.length - 1]!;
+      let handle: number;
+      try {
+        handle = fs.openSync(inDir(dirFd, part), O_PATH | O_NOFOLLOW);
+      } catch (error) {
+        const code = errnoOf(error);
+        if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
+        throw error;
+      }
+      let keep = false;
+      try {
+        const st = fs.fstatSync(handle);
+        if (st.isSymbolicLink()) {
+          const target = fs.readlinkSync(inDir(dirFd, part));
+          links.push({ link: [...names, part].join('/'), target });
+          if (++hops > MAX_LINKS) return { kind: 'missing' };
+          if (!path.isAbsolute(target)) todo = [...partsOf(target), ...todo];
+          else if (!isInside(path.normalize(target), root))
+            return { kind: 'out', resolved: path.join(target, ...todo), links };
+          else {
+            closeFrom(1);
+            todo = [...partsOf(path.relative(root, path.normalize(target))), ...todo];
+          }
+          continue;
+        }
+        if (st.isDirectory()) {
+          if (todo.length === 0) return { kind: 'dir' };
+          stack.push(handle);
+          names.push(part);
+          keep = true;
+          continue;
+        }
+        if (todo.length > 0) return { kind: 'missing' };
+        if (!st.isFile()) return { kind: 'other' };
+        return { kind: 'file', data: read ? readHeld(handle) : null };
+      } finally {
+        if (!keep) fs.closeSync(handle);
+      }
+    }
+    return { kind: 'dir' };
+  } finally {
+    closeFrom(0);
+  }
+}
+
+/** The config dir's real path, or null when it cannot be resolved (then every own file is missing). */
+function realRoot(baseDir: string): string | null {
+  try {
+    return fs.realpathSync(path.resolve(baseDir));
+  } catch {
+    return null;
+  }
+}
+
+function leadsOut(field: string, rel: string, root: string, walked: Walked & { kind: 'out' }, file?: string): never {
+  const via = walked.links.map((l) => `${l.link} -> ${l.target}`).join(', ');
+  throw new ConfigError(
+    `${field}: ${rel} leads out of the config file's directory ${root}: it resolves to ${walked.resolved}${via ? ` (symlink ${via})` : ''}`,
+    [
+      {
+        path: field,
+        value: rel,
+        expected: `a path inside ${root}; ${via ? `the symlink ${via} points outside it` : 'this path leaves it'}`,
+      },
+    ],
+    file,
+    { hint: 'copy the file into the config directory instead of linking to it' },
+  );
+}
+
+/** Refuses (exit 2, naming the field and where the link points) an own file whose path leads out of baseDir. */
 export function checkOwnFilesInside(config: BuildConfig, baseDir: string, file: string | null = null): void {
-  const root = realPathOf(path.resolve(baseDir));
+  const root = realRoot(baseDir);
+  if (root === null) return;
   for (const { field, rel } of ownFiles(config)) {
-    const real = realPathOf(path.resolve(baseDir, rel));
-    if (real === root || real.startsWith(`${root}${path.sep}`)) continue;
-    const links = linksOnTheWay(path.resolve(baseDir), rel);
-    const via = links.map((l) => `${path.relative(baseDir, l.link)} -> ${l.target}`).join(', ');
-    throw new ConfigError(
-      `${field}: ${rel} leads out of the config file's directory ${root}: it resolves to ${real}${via ? ` (symlink ${via})` : ''}`,
-      [
-        {
-          path: field,
-          value: rel,
-          expected: `a path inside ${root}; ${via ? `the symlink ${via} points outside it` : 'this path leaves it'}`,
-        },
-      ],
-      file ?? undefined,
-      { hint: 'copy the file into the config directory instead of linking to it' },
-    );
+    const walked = walkInside(root, rel, false);
+    if (walked.kind === 'out') leadsOut(field, rel, root, walked, file ?? undefined);
   }
+}
+
+/** Bytes read once per loaded config object: the fingerprint and the step that installs a file see the same bytes. */
+const readOnce = new WeakMap<BuildConfig, Map<string, Buffer | null>>();
+
+/**
+ * The bytes of one of the user's own files (rel as ownFiles names it), read through descriptors inside the config
+ * dir the first time it is asked for this config, the same bytes every time after; null when it is missing or not a
+ * regular file. A symlink that leads out by now is refused with the ConfigError of the load-time check.
+ */
+export function readOwnFile(config: BuildConfig, baseDir: string, rel: string): Buffer | null {
+  const cache = readOnce.get(config) ?? new Map<string, Buffer | null>();
+  readOnce.set(config, cache);
+  const key = `${path.resolve(baseDir)}\0${rel}`;
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  const root = realRoot(baseDir);
+  const walked: Walked = root === null ? { kind: 'missing' } : walkInside(root, rel, true);
+  if (walked.kind === 'out') {
+    const field = ownFiles(config).find((o) => o.rel === rel)?.field ?? rel;
+    leadsOut(field, rel, root!, walked);
+  }
+  const data = walked.kind === 'file' ? walked.data : null;
+  cache.set(key, data);
+  return data;
+}
+
+/** Whether rel is one of the config's own files (a path inside the config dir, not a host path like a key). */
+export function isOwnFile(config: BuildConfig, rel: string): boolean {
+  return ownFiles(config).some((o) => o.rel === rel);
 }

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isOwnFile, readOwnFile } from '../config/own-files.js';
 import type { BuildConfig } from '../config/schema.js';
 import { SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
@@ -20,6 +21,10 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+function hashBytes(data: Buffer | null): string {
+  return data === null ? 'missing' : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 function hashFile(file: string): string {
@@ -110,7 +115,10 @@ export function fingerprintMaterial(
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
-  for (const file of step.inputFiles?.(config) ?? []) files[file] = hashFile(path.resolve(baseDir, file));
+  for (const file of step.inputFiles?.(config) ?? [])
+    files[file] = isOwnFile(config, file)
+      ? hashBytes(readOwnFile(config, baseDir, file)) // the very bytes the step will install
+      : hashFile(path.resolve(baseDir, file));
   return { stepVersion: step.version, config: slice, files, previous };
 }
 

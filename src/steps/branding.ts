@@ -12,7 +12,7 @@ import { StepError } from '../errors.js';
 import { findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import { CALAMARES_IMAGES, calamaresBrandingDir } from './calamares/branding.js';
 import { PNG_SIGNATURE } from './calamares/png.js';
-import { readPinnedFile } from './config-files.js';
+import { readOwnConfigFile } from './config-files.js';
 import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { helperLauncher } from './launchers.js';
@@ -58,7 +58,7 @@ export function imageSize(data: Buffer): { width: number; height: number } | nul
 }
 
 function readAsset(ctx: StepContext, role: string, file: string, png: boolean): Buffer {
-  const data = readPinnedFile(STEP, ctx, file, `branding.${role}`);
+  const data = readOwnConfigFile(STEP, ctx, file, `branding.${role}`);
   const size = imageSize(data);
   if (size === null || (png && !data.subarray(0, 8).equals(PNG_SIGNATURE))) {
     throw new StepError(STEP, `branding.${role}: ${file} is not a ${png ? 'PNG' : 'PNG or JPEG'} image`, {
@@ -163,7 +163,7 @@ function installHelper(ctx: StepContext): void {
   const helper = ctx.config.helper;
   if (!helper) return;
   helper.files.forEach((f, i) => {
-    const data = readPinnedFile(STEP, ctx, f.source, `helper.files.${i}.source`);
+    const data = readOwnConfigFile(STEP, ctx, f.source, `helper.files.${i}.source`);
     const head = data.subarray(0, 8192);
     if (!head.includes(0)) {
       const kind = secretKind(data.toString('utf8'), false);

@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readOwnFile } from '../config/own-files.js';
 import { StepError } from '../errors.js';
 import type { StepContext } from './types.js';
 
@@ -38,6 +39,29 @@ export function readPinnedFile(
         hint: 'use the file the config pins, or update the sha256 in the config if you trust the new file',
       });
     }
+  }
+  return data;
+}
+
+/**
+ * One of the user's own files (a branding asset, a helper file), as the fingerprint hashed it: read once, through
+ * descriptors inside the config's directory (own-files.ts), never again by path.
+ */
+export function readOwnConfigFile(
+  step: string,
+  ctx: Pick<StepContext, 'baseDir' | 'config'>,
+  file: string,
+  field: string,
+): Buffer {
+  const data = readOwnFile(ctx.config, ctx.baseDir ?? process.cwd(), file);
+  if (data === null) {
+    throw new StepError(
+      step,
+      `${field}: the file ${file} does not exist or is not a regular file (looked for ${hostPathOf(ctx, file)})`,
+      {
+        hint: "relative paths are read from the config file's directory; fix the path or add the file",
+      },
+    );
   }
   return data;
 }

@@ -191,7 +191,9 @@ describe('branding step', () => {
     for (const f of before)
       ledger[f.id] = { ...emptyLedgerEntry(f.id), status: 'done', fingerprint: f.fingerprint, material: f.material };
     fs.writeFileSync(path.join(configDir, 'branding', 'logo.png'), solidPng(32, 32, '#000000'));
-    const plan = planBuild(fingerprintSteps(steps, config, baseDir, { sourceDateEpoch: null }), ledger, () => true);
+    // the next run loads the config anew (one loaded config reads each own file once, see own-files.ts)
+    const next = loadConfig({ configFile: path.join(configDir, 'ailinux.config.json') }).config;
+    const plan = planBuild(fingerprintSteps(steps, next, baseDir, { sourceDateEpoch: null }), ledger, () => true);
     expect(plan.filter((p) => p.action === 'skip').map((p) => p.id)).toEqual([
       'preflight',
       'bootstrap',
