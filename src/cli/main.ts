@@ -17,6 +17,7 @@ import { runStatusCommand } from './commands/status.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
 import { processIO, type CliIO } from './io.js';
+import { progressOption, quietOption } from './progress-options.js';
 import type { UserFlags } from './hint.js';
 import { renderError } from './render-error.js';
 
@@ -44,7 +45,8 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-p, --profile <name>', `built-in profile: ${profiles}`)
     .addOption(workDirOption())
     .option('--fresh', 'discard an unfinished or finished build in the work dir (caches are kept)')
-    .option('-q, --quiet', 'print only failures')
+    .addOption(quietOption())
+    .addOption(progressOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await runBuildCommand('build', opts, io)));
 
@@ -54,7 +56,8 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .addOption(workDirOption())
     .option('-c, --config <file>', 'use this config instead of the one the build was started with')
     .option('-p, --profile <name>', 'use this profile instead of the one the build was started with')
-    .option('-q, --quiet', 'print only failures')
+    .addOption(quietOption())
+    .addOption(progressOption())
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await runBuildCommand('resume', opts, io)));
 

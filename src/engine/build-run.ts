@@ -111,7 +111,7 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = this.prepare();
-    const mark = claimWorkDir(prepared.paths.workDir, prepared.ownership, (m) => this.deps.view.message(m));
+    const mark = claimWorkDir(prepared.paths.workDir, prepared.ownership, (m) => this.notice(m));
     await this.deps.enterSandbox?.(prepared.paths);
     fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
     const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
@@ -135,8 +135,8 @@ export class BuildRun {
         },
         'build started',
       );
-      for (const p of planned.plan)
-        if (p.action === 'run' && p.undoFirst) this.deps.view.message(`${p.id}: ${p.reasons[0]}`);
+      this.deps.view.stepsPlanned?.(planned.plan.map((p) => p.id));
+      for (const p of planned.plan) if (p.action === 'run' && p.undoFirst) this.notice(`${p.id}: ${p.reasons[0]}`);
       this.runner = this.createRunner(record, planned.workId, prepared.paths.workDir);
       const actor = this.createMachineActor(prepared, planned, record, this.runner, logger);
       this.actor = actor;
@@ -146,6 +146,13 @@ export class BuildRun {
     } finally {
       lock.release();
     }
+  }
+
+  /** Chatter that --quiet drops; a view without notices shows it as a message. */
+  private notice(text: string): void {
+    const { view } = this.deps;
+    if (view.notice) view.notice(text);
+    else view.message(text);
   }
 
   /** Work dir, SOURCE_DATE_EPOCH, config and steps. Writes nothing: a bad config or nothing to resume stops here. */
@@ -186,7 +193,7 @@ export class BuildRun {
   private plan(prepared: Prepared, previous: StateFile | null): Planned {
     const { steps, loaded, paths, sourceDateEpoch } = prepared;
     if (previous && previous.machineVersion !== machineVersion(steps)) {
-      this.deps.view.message(
+      this.notice(
         'the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)',
       );
     }
@@ -261,7 +268,7 @@ export class BuildRun {
 
   /** Only once the emptied ledger is on disk: a kill mid-removal must not leave checkpoints that trust half-deleted trees. */
   private async discardForFresh(paths: WorkPaths): Promise<void> {
-    this.deps.view.message("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
+    this.notice("--fresh: discarding the previous build's layers and ISO tree (caches are kept)");
     await removeWorkEntries(paths.workDir, BUILD_TREES);
   }
 

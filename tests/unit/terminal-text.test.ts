@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { renderError } from '../../src/cli/render-error.js';
-import { createProgressView } from '../../src/engine/progress.js';
+import { createProgressView } from '../../src/cli/progress-view.js';
 import { CommandError } from '../../src/errors.js';
 import { terminalJson, terminalLine, terminalText } from '../../src/runtime/terminal-text.js';
 import { emptyLedgerEntry } from '../../src/types.js';
@@ -157,19 +157,24 @@ describe('commands that print what a command or a file said', () => {
     expect(text).not.toMatch(CONTROL);
   });
 
-  it("the progress view shows a command's latest line, a retry note and a message without their controls", () => {
-    let out = '';
-    const view = createProgressView({ write: (t: string) => (out += t), isTTY: true, columns: 200 }, { NO_COLOR: '1' });
-    view.stepStarted('packages', 1);
-    view.stepLine('packages', `Get:1 ${HOSTILE}`);
-    view.stepEnded('packages', 'retrying', null, `attempt 1 failed: ${HOSTILE}; retrying`);
-    view.message(`warning: ${HOSTILE}`);
-    view.close();
-    // the view's own live line uses CR and erase-line; nothing else may reach the terminal
-    const withoutOwn = out.replaceAll('\r\u001b[K', '');
-    expect(withoutOwn).toContain('Get:1 abcdefghi');
-    expect(withoutOwn).toContain('attempt 1 failed: abcdefghi; retrying');
-    expect(withoutOwn).toContain('warning: abcdefghi');
-    expect(withoutOwn).not.toMatch(CONTROL);
-  });
+  it.each(['tty', 'plain'] as const)(
+    "the %s progress view shows a command's latest line, a retry note and a message without their controls",
+    (mode) => {
+      let out = '';
+      const stream = { write: (t: string) => (out += t), isTTY: mode === 'tty', columns: 200 };
+      const view = createProgressView(stream, { mode, quiet: false, env: { NO_COLOR: '1' } });
+      view.stepStarted('packages', 1);
+      view.stepLine('packages', `Get:1 ${HOSTILE}`);
+      // the live line shows the latest output line when it is drawn (every second, and when a row is printed)
+      view.message(`warning: ${HOSTILE}`);
+      view.stepEnded('packages', 'retrying', null, `attempt 1 failed: ${HOSTILE}; retrying`);
+      view.close();
+      // log-update's own cursor moves, line erases and synchronized output; nothing else may reach the terminal
+      const withoutOwn = out.replace(/\u001b\[(?:\?2026[hl]|\d*[ABG]|2?K)/g, '');
+      expect(withoutOwn).toContain('Get:1 abcdefghi');
+      expect(withoutOwn).toContain('attempt 1 failed: abcdefghi; retrying');
+      expect(withoutOwn).toContain('warning: abcdefghi');
+      expect(withoutOwn).not.toMatch(CONTROL);
+    },
+  );
 });

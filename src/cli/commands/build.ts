@@ -1,9 +1,9 @@
 /** ailinux build / resume: run the machine, map its outcome to an exit code, print what to do next. */
 import path from 'node:path';
-import type { BuildRequest, BuildResult } from '../../engine/build.js';
+import type { BuildDeps, BuildRequest, BuildResult } from '../../engine/build.js';
 import { BuildRun } from '../../engine/build-run.js';
 import { diskFullReason, isDiskFull } from '../../engine/disk-full.js';
-import { createProgressView, formatDuration } from '../../engine/progress.js';
+import { formatDuration } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
 import { ExecaRunner } from '../../runtime/execa-runner.js';
@@ -13,6 +13,8 @@ import { terminalText } from '../../runtime/terminal-text.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
 import { renderHintCommand, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
+import type { ProgressTimers } from '../progress-timers.js';
+import { createProgressView, type ProgressMode } from '../progress-view.js';
 
 export interface BuildCommandOptions {
   config?: string;
@@ -20,6 +22,16 @@ export interface BuildCommandOptions {
   workDir: string;
   fresh?: boolean;
   quiet?: boolean;
+  progress?: ProgressMode;
+}
+
+/** Starts the build behind the command: the real one in its sandbox, or a test's with fake tools. */
+export type StartBuild = (request: BuildRequest, deps: BuildDeps) => BuildRun;
+
+/** What tests replace: how the build starts, and the progress view's clock and timers. */
+export interface BuildCommandSeams {
+  startBuild?: StartBuild;
+  timers?: ProgressTimers;
 }
 
 /** Each handled once, here; SIGHUP (a dropped ssh session) stops cleanly and resumably, like SIGTERM. */
@@ -29,6 +41,7 @@ export async function runBuildCommand(
   command: 'build' | 'resume',
   options: BuildCommandOptions,
   io: CliIO,
+  seams: BuildCommandSeams = {},
 ): Promise<number> {
   if (io.uid !== 0) {
     throw new UsageError(
@@ -38,8 +51,14 @@ export async function runBuildCommand(
       },
     );
   }
-  requireSandbox(command, io.env);
-  const view = createProgressView(io.stderr, io.env, options.quiet === true);
+  const startBuild = seams.startBuild ?? sandboxedBuild(command, io);
+  const quiet = options.quiet === true;
+  const view = createProgressView(io.stderr, {
+    mode: options.progress ?? 'auto',
+    quiet,
+    env: io.env,
+    ...(seams.timers ? { timers: seams.timers } : {}),
+  });
   const request: BuildRequest = {
     command,
     workDir: options.workDir,
@@ -49,8 +68,7 @@ export async function runBuildCommand(
     commandLine: io.commandLine,
   };
   const warn = (m: string) => view.message(`warning: ${m}`);
-  const enterSandbox = (paths: WorkPaths) => enterWorkDirSandbox(paths, new ExecaRunner(), warn, io.env);
-  const session = new BuildRun(request, { view, warn, env: io.env, enterSandbox });
+  const session = startBuild(request, { view, warn, env: io.env });
   const handlers = HANDLED_SIGNALS.map((signal) => {
     const handler = () => session.interrupt(signal);
     process.on(signal, handler);
@@ -68,10 +86,10 @@ export async function runBuildCommand(
     };
     const resume = renderHintCommand(['ailinux', 'resume'], flags);
     if (result.outcome === 'succeeded') {
-      const iso = result.state.ledger['iso']?.artifacts.find((a) => a.path.endsWith('.iso'));
-      io.stderr.write(
-        `build succeeded in ${formatDuration(Date.now() - started)}${iso ? `: ${path.join(paths.workDir, iso.path)}` : ''}\n`,
-      );
+      if (!quiet) io.stderr.write(`build succeeded in ${formatDuration(Date.now() - started)}\n`);
+      // the result, not chatter: even --quiet prints it, so `iso=$(ailinux build ...)` works
+      const iso = isoPath(result);
+      if (iso) io.stdout.write(`${iso}\n`);
       return EXIT.ok;
     }
     if (result.outcome === 'paused') {
@@ -107,6 +125,25 @@ export async function runBuildCommand(
     for (const off of handlers) off();
     view.close();
   }
+}
+
+/** The real build: only in the sandbox bin/ailinux made, which it makes read-only but for the work dir. */
+function sandboxedBuild(command: 'build' | 'resume', io: CliIO): StartBuild {
+  requireSandbox(command, io.env);
+  return (request, deps) =>
+    new BuildRun(request, {
+      ...deps,
+      enterSandbox: (paths: WorkPaths) => enterWorkDirSandbox(paths, new ExecaRunner(), deps.warn, io.env),
+    });
+}
+
+/** The ISO a successful build made, from the ledger in step order (the iso step's in the built-in profiles). */
+function isoPath(result: BuildResult): string | null {
+  for (const id of result.state.order) {
+    const iso = result.state.ledger[id]?.artifacts.find((a) => a.path.endsWith('.iso'));
+    if (iso) return path.join(result.paths.workDir, iso.path);
+  }
+  return null;
 }
 
 /**

@@ -1,0 +1,18 @@
+/** The flags of build and resume that choose what they print while they run. */
+import { Option } from 'commander';
+import { PROGRESS_MODES } from './progress-view.js';
+
+export function progressOption(): Option {
+  return new Option(
+    '--progress <mode>',
+    'tty: a live line per running step; plain: every output line, prefixed with its step; auto: tty on a terminal, otherwise a line when each step starts and ends and a heartbeat every 30 s',
+  )
+    .choices(PROGRESS_MODES)
+    .default('auto');
+}
+
+export function quietOption(): Option {
+  return new Option('-q, --quiet', 'print only what went wrong; on success, only the ISO path (on stdout)').conflicts(
+    'progress',
+  );
+}
