@@ -75,6 +75,39 @@ export function openDirBeneath(dirFd: number, rel: string): number {
 }
 
 /**
+ * A handle (O_PATH | O_NOFOLLOW) on the entry name inside dirFd, whatever it is: a symlink gives the link itself, a
+ * device or FIFO is not opened, so nothing has side effects. fstat tells what it is; a directory handle serves as
+ * dirFd for at(); readRegularFile reads a regular file through it.
+ */
+export function openEntryAt(dirFd: number, name: string): number {
+  return fs.openSync(at(dirFd, name), O_PATH | O_NOFOLLOW);
+}
+
+/**
+ * Reads the file a handle from openEntryAt holds, if it is a regular file (null otherwise): the kernel reopens that
+ * very inode through the descriptor's magic link, so no path is looked up again and nothing swapped in is read.
+ */
+export function readRegularFile(handle: number): Buffer | null {
+  if (!fs.fstatSync(handle).isFile()) return null;
+  // the magic link is the last component, so no O_NOFOLLOW: it leads to the handle's inode, never elsewhere
+  const fd = fs.openSync(fdPath(handle), O_RDONLY);
+  try {
+    // the same inode, checked again: a regular file cannot become anything else, this guards the reopen itself
+    const a = fs.fstatSync(fd);
+    const b = fs.fstatSync(handle);
+    if (a.ino !== b.ino || a.dev !== b.dev) throw new Error(`${fdPath(handle)} reopened another file`);
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The text of the symlink name inside dirFd (read by name: its text is only ever resolved inside a root). */
+export function readLinkAt(dirFd: number, name: string): string {
+  return fs.readlinkSync(at(dirFd, name));
+}
+
+/**
  * chmod of the directory name inside dirFd when it cannot be opened for reading (not root): through an
  * O_PATH handle, so it changes that directory and nothing a symlink put in its place points to.
  */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { at, errnoCode, openDir, openDirAt } from './dir-fd.js';
+import { at, errnoCode, openDir, openDirAt, openEntryAt, readLinkAt, readRegularFile } from './dir-fd.js';
 import { nsRunPath } from './package-root.js';
 
 export interface OwnLayer {
@@ -175,8 +175,14 @@ function isWhiteout(st: fs.Stats): boolean {
 const MAX_SYMLINKS = 40;
 
 interface LayerEntry {
+  /** Where the entry is on the host: for messages and existence only, never opened by this path. */
   path: string;
   st: fs.Stats;
+  /** An O_PATH handle on the entry itself (see dir-fd.ts), valid only while the lookup's callback runs. */
+  handle: number;
+  /** The directory handle the entry was found in, and its name there. */
+  parentFd: number;
+  name: string;
 }
 
 interface LayerLookup {
@@ -186,9 +192,36 @@ interface LayerLookup {
   entry: LayerEntry | null;
 }
 
+interface OpenLayer {
+  dir: string;
+  fd: number;
+}
+
 function cleanRel(rel: string): string {
   // A leading '/' makes '..' stop at the rootfs root, as it does inside a chroot.
   return path.posix.normalize(`/${rel}`).replace(/^\/+/, '');
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds.splice(0)) fs.closeSync(fd);
+}
+
+/** Each layer root that exists, opened (the layer roots are ailinux's own; what lies in them is not). */
+function openLayerRoots(dirs: readonly string[]): OpenLayer[] {
+  const roots: OpenLayer[] = [];
+  try {
+    for (const dir of dirs) {
+      try {
+        roots.push({ dir, fd: openDir(dir) });
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+      }
+    }
+  } catch (error) {
+    for (const r of roots) fs.closeSync(r.fd);
+    throw error;
+  }
+  return roots;
 }
 
 /**
@@ -196,51 +229,89 @@ function cleanRel(rel: string): string {
  * entry wins, whiteouts hide what is below, directories merge down to the first non-directory.
  * Symlinks are resolved against the rootfs root, never the host's, like a chroot does: always in
  * parent components, in the last one only when followLast. Opaque-dir xattrs are not read.
+ * The walk goes from each layer's root down by descriptors and never follows a symlink on the host,
+ * so a directory someone swaps for a symlink (a user's home in a layer, its /tmp) cannot lead it out
+ * of the layers; use gets the result while the entry's handle is still open.
  */
-function lookupInLayers(dirs: readonly string[], rel: string, followLast: boolean): LayerLookup {
-  let current = cleanRel(rel);
-  for (let hops = 0; hops <= MAX_SYMLINKS; hops++) {
-    const parts = current === '' ? [] : current.split('/');
-    if (parts.length === 0) {
-      const top = dirs.find((d) => fs.existsSync(d));
-      return { rel: '', entry: top === undefined ? null : { path: top, st: fs.lstatSync(top) } };
+function lookupInLayers<T>(
+  dirs: readonly string[],
+  rel: string,
+  followLast: boolean,
+  use: (found: LayerLookup) => T,
+): T {
+  const roots = openLayerRoots(dirs);
+  const held: number[] = [];
+  try {
+    let current = cleanRel(rel);
+    for (let hops = 0; hops <= MAX_SYMLINKS; hops++) {
+      const found = walkLayersOnce(roots, current, followLast, held);
+      if (typeof found === 'object') return use(found);
+      closeAll(held);
+      current = found;
     }
-    let live = [...dirs];
-    let restart: string | null = null;
-    for (let i = 0; i < parts.length; i++) {
-      const prefix = parts.slice(0, i + 1).join('/');
-      const last = i === parts.length - 1;
-      let top: LayerEntry | null = null;
-      const merged: string[] = [];
-      for (const dir of live) {
-        const p = path.join(dir, prefix);
-        let st: fs.Stats;
-        try {
-          st = fs.lstatSync(p);
-        } catch {
-          continue;
-        }
-        if (isWhiteout(st)) break;
-        if (top === null) top = { path: p, st };
-        if (!st.isDirectory()) break;
-        if (!top.st.isDirectory()) break;
-        merged.push(dir);
-      }
-      if (top === null) return { rel: current, entry: null };
-      if (top.st.isSymbolicLink() && (!last || followLast)) {
-        const link = fs.readlinkSync(top.path);
-        const base = link.startsWith('/') ? '' : parts.slice(0, i).join('/');
-        restart = cleanRel(path.posix.join(base, link, ...parts.slice(i + 1)));
-        break;
-      }
-      if (last) return { rel: current, entry: top };
-      if (!top.st.isDirectory()) return { rel: current, entry: null };
-      live = merged;
-    }
-    if (restart === null) break;
-    current = restart;
+    throw new Error(`too many levels of symbolic links resolving ${rel} in the rootfs layers`);
+  } finally {
+    closeAll(held);
+    for (const r of roots) fs.closeSync(r.fd);
   }
-  throw new Error(`too many levels of symbolic links resolving ${rel} in the rootfs layers`);
+}
+
+/** One pass down current; a string is the path to walk again from the root (a symlink met, or a racing change). */
+function walkLayersOnce(
+  roots: readonly OpenLayer[],
+  current: string,
+  followLast: boolean,
+  held: number[],
+): LayerLookup | string {
+  const parts = current === '' ? [] : current.split('/');
+  if (parts.length === 0) {
+    const top = roots[0];
+    if (top === undefined) return { rel: '', entry: null };
+    return { rel: '', entry: { path: top.dir, st: fs.fstatSync(top.fd), handle: top.fd, parentFd: -1, name: '' } };
+  }
+  let live: readonly OpenLayer[] = roots;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const last = i === parts.length - 1;
+    let top: LayerEntry | null = null;
+    const merged: OpenLayer[] = [];
+    for (const layer of live) {
+      let handle: number;
+      try {
+        handle = openEntryAt(layer.fd, part);
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw error;
+      }
+      held.push(handle);
+      const st = fs.fstatSync(handle);
+      if (isWhiteout(st)) break;
+      if (top === null) {
+        const where = path.join(layer.dir, ...parts.slice(0, i + 1));
+        top = { path: where, st, handle, parentFd: layer.fd, name: part };
+      }
+      if (!st.isDirectory()) break;
+      if (!top.st.isDirectory()) break;
+      merged.push({ dir: layer.dir, fd: handle });
+    }
+    if (top === null) return { rel: current, entry: null };
+    if (top.st.isSymbolicLink() && (!last || followLast)) {
+      let link: string;
+      try {
+        link = readLinkAt(top.parentFd, top.name);
+      } catch (error) {
+        // replaced since it was opened: walk the same path again (a racer only burns the hop budget)
+        if (errnoCode(error) === 'EINVAL' || errnoCode(error) === 'ENOENT') return current;
+        throw error;
+      }
+      const base = link.startsWith('/') ? '' : parts.slice(0, i).join('/');
+      return cleanRel(path.posix.join(base, link, ...parts.slice(i + 1)));
+    }
+    if (last) return { rel: current, entry: top };
+    if (!top.st.isDirectory()) return { rel: current, entry: null };
+    live = merged;
+  }
+  throw new Error('unreachable: the walk returns at the last component');
 }
 
 function layerDirs(layers: RootfsLayers): string[] {
@@ -250,17 +321,44 @@ function layerDirs(layers: RootfsLayers): string[] {
 /**
  * Finds a file in the topmost layer that has it, honouring overlayfs whiteouts and resolving
  * symlinked parent dirs (merged /usr: lib -> usr/lib) inside the rootfs. A symlink as the last
- * component is returned itself, not followed.
+ * component is returned itself, not followed. The host path is for messages: never open it.
  */
 export function findInLayers(layers: RootfsLayers, rel: string): string | null {
-  return lookupInLayers(layerDirs(layers), rel, false).entry?.path ?? null;
+  return lookupInLayers(layerDirs(layers), rel, false, (found) => found.entry?.path ?? null);
 }
 
-/** Reads a file as the merged rootfs shows it, following symlinks inside the rootfs only. */
+export interface LayerEntryInfo {
+  /** Where it is on the host, for messages only. */
+  hostPath: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  /** A symlink's text, as it was when the entry was looked at; null for anything else. */
+  link: string | null;
+}
+
+/** What rel is in the merged rootfs, without following a symlink at rel itself (parents resolve inside the rootfs). */
+export function entryInLayers(layers: RootfsLayers, rel: string): LayerEntryInfo | null {
+  return lookupInLayers(layerDirs(layers), rel, false, ({ entry }) => {
+    if (entry === null) return null;
+    const st = entry.st;
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    return { hostPath: entry.path, type, link: type === 'symlink' ? readLinkAt(entry.parentFd, entry.name) : null };
+  });
+}
+
+/**
+ * Reads a regular file as the merged rootfs shows it, following symlinks inside the rootfs only, through the
+ * descriptor the lookup opened: null when it is absent or not a regular file (a device, a FIFO, a directory).
+ */
+export function readFileInLayers(layers: RootfsLayers, rel: string): { hostPath: string; data: Buffer } | null {
+  return lookupInLayers(layerDirs(layers), rel, true, ({ entry }) => {
+    const data = entry === null ? null : readRegularFile(entry.handle);
+    return data === null ? null : { hostPath: entry!.path, data };
+  });
+}
+
+/** Reads a text file as the merged rootfs shows it, following symlinks inside the rootfs only. */
 export function readLayerFile(layers: RootfsLayers, rel: string): string | null {
-  const entry = lookupInLayers(layerDirs(layers), rel, true).entry;
-  if (entry === null || !entry.st.isFile()) return null;
-  return fs.readFileSync(entry.path, 'utf8');
+  return readFileInLayers(layers, rel)?.data.toString('utf8') ?? null;
 }
 
 /**
@@ -278,7 +376,7 @@ export function writeLayerFile(layers: RootfsLayers, rel: string, content: strin
   if (normal === '' || normal === '.' || normal.startsWith('..'))
     throw new Error(`refusing to write outside the rootfs: ${rel}`);
   const name = path.posix.basename(normal);
-  const parentRel = lookupInLayers(layerDirs(layers), path.posix.dirname(normal), true).rel;
+  const parentRel = lookupInLayers(layerDirs(layers), path.posix.dirname(normal), true, (found) => found.rel);
   let dirFd = openDir(own.upper);
   try {
     let dirRel = '';
@@ -306,15 +404,14 @@ function openOrMakeLayerDir(layers: RootfsLayers, dirFd: number, part: string, d
       throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the step's own layer`, { cause: error });
     if (code !== 'ENOENT') throw error;
   }
-  const model = lookupInLayers(layers.below, dirRel, false).entry;
-  if (model && !model.st.isDirectory())
-    throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
+  const model = lookupInLayers(layers.below, dirRel, false, (found) => found.entry?.st ?? null);
+  if (model && !model.isDirectory()) throw new Error(`cannot write ${rel}: ${dirRel} is not a directory in the rootfs`);
   fs.mkdirSync(at(dirFd, part), { mode: 0o755 });
   // Opened by name again: if something replaced the new directory meanwhile, this open refuses it.
   const fd = openDirAt(dirFd, part);
   if (model) {
-    fs.fchmodSync(fd, model.st.mode & 0o7777);
-    if (process.getuid?.() === 0) fs.fchownSync(fd, model.st.uid, model.st.gid);
+    fs.fchmodSync(fd, model.mode & 0o7777);
+    if (process.getuid?.() === 0) fs.fchownSync(fd, model.uid, model.gid);
   }
   return fd;
 }

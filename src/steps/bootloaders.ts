@@ -21,7 +21,7 @@ import type { Artifact } from '../types.js';
 import { fileArtifact } from './artifacts.js';
 import { integrityCheck, SERIAL_KERNEL_ARGS } from './boot-menu.js';
 import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from './isolinux.js';
-import { firstFileInLayers } from './layer-files.js';
+import { firstFileInLayers, type LayerFile } from './layer-files.js';
 import { liveMedium } from './live-medium.js';
 import { pinMtimes } from './iso-tree.js';
 import type { HostFile, StepContext, StepDef } from './types.js';
@@ -297,9 +297,9 @@ function installIsolinux(ctx: StepContext, files: BootFiles): string[] {
 
 /** The signed shim, signed GRUB and (if there) MokManager from the rootfs layers; all missing ones named at once. */
 export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): {
-  shim: string;
-  grub: string;
-  mok: string | null;
+  shim: LayerFile;
+  grub: LayerFile;
+  mok: LayerFile | null;
 } {
   const shim = firstFileInLayers(ctx.layers, SIGNED_SHIM.candidates);
   const grub = firstFileInLayers(ctx.layers, SIGNED_GRUB.candidates);
@@ -312,11 +312,7 @@ export function findSignedBootFiles(ctx: Pick<StepContext, 'layers'>): {
       hint: `add ${[shim ? null : SIGNED_SHIM.pkg, grub ? null : SIGNED_GRUB.pkg].filter(Boolean).join(' and ')} to a package list of the profile (packages.installer or packages.live), or set iso.secureBoot to false; a locally built GRUB cannot pass Secure Boot`,
     });
   }
-  return {
-    shim: shim.hostPath,
-    grub: grub.hostPath,
-    mok: firstFileInLayers(ctx.layers, MOK_MANAGER)?.hostPath ?? null,
-  };
+  return { shim, grub, mok: firstFileInLayers(ctx.layers, MOK_MANAGER) };
 }
 
 /** The UEFI files in the ISO tree and what goes onto the ESP: a GRUB core, or shim + signed GRUB. */
@@ -325,14 +321,15 @@ async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFil
   const esp: EspFile[] = [];
   if (ctx.config.iso.secureBoot) {
     const signed = findSignedBootFiles(ctx);
-    fs.copyFileSync(signed.shim, files.efiBinary);
-    fs.copyFileSync(signed.grub, files.grubEfi);
+    // the bytes read through the lookup's descriptor: a host path in a layer could be redirected by then
+    writeFile(files.efiBinary, signed.shim.data);
+    writeFile(files.grubEfi, signed.grub.data);
     esp.push(
       { host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' },
       { host: files.grubEfi, esp: 'EFI/BOOT/grubx64.efi' },
     );
     if (signed.mok) {
-      fs.copyFileSync(signed.mok, files.mokManager);
+      writeFile(files.mokManager, signed.mok.data);
       esp.push({ host: files.mokManager, esp: 'EFI/BOOT/mmx64.efi' });
     }
     const cfgRel = signedGrubCfgRel(ctx.config);
@@ -340,7 +337,7 @@ async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFil
     writeFile(cfg, renderEarlyConfig(ctx.config));
     esp.push({ host: cfg, esp: cfgRel });
     ctx.log.info(
-      `Secure Boot: shim ${signed.shim}, GRUB ${signed.grub}${signed.mok ? `, MokManager ${signed.mok}` : ''}`,
+      `Secure Boot: shim /${signed.shim.rel}, GRUB /${signed.grub.rel}${signed.mok ? `, MokManager /${signed.mok.rel}` : ''}`,
     );
   } else {
     await runTool(ctx, grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg), toolEnv(ctx));

@@ -3,10 +3,9 @@
  * the build's policy-rc.d), /etc/resolv.conf as the distribution ships it, and the initramfs
  * rebuilt once over everything the steps before changed (casper.conf, the splash).
  */
-import fs from 'node:fs';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { findInLayers, type RootfsLayers } from '../runtime/layers.js';
+import { entryInLayers, findInLayers, type RootfsLayers } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { liveMedium } from './live-medium.js';
 import type { StepDef } from './types.js';
@@ -50,12 +49,8 @@ export const chrootCleanupStep: StepDef = {
       );
     }
     const resolv = ctx.config.distribution.resolvConf;
-    const found = findInLayers(ctx.layers, 'etc/resolv.conf');
-    if (
-      resolv !== 'empty' &&
-      found !== null &&
-      (!fs.lstatSync(found).isSymbolicLink() || fs.readlinkSync(found) !== resolv.symlink)
-    ) {
+    const found = entryInLayers(ctx.layers, 'etc/resolv.conf');
+    if (resolv !== 'empty' && found !== null && found.link !== resolv.symlink) {
       throw new StepError(
         'chroot-cleanup',
         `/etc/resolv.conf is not the symlink to ${resolv.symlink} the profile asks for`,

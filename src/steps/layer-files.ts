@@ -1,41 +1,26 @@
 /** Reading files out of the sealed rootfs layers from the host, as the merged rootfs shows them. */
-import fs from 'node:fs';
-import path from 'node:path';
-import { findInLayers, writeLayerFile, type RootfsLayers } from '../runtime/layers.js';
-
-const MAX_LINKS = 40;
-
-/**
- * The host path of the file rel names in the merged rootfs, following symlinks inside the
- * rootfs (never out to the host's own files), or null when there is none.
- */
-export function resolveInLayers(layers: RootfsLayers, rel: string): string | null {
-  let current = rel.replace(/^\/+/, '');
-  for (let hops = 0; hops <= MAX_LINKS; hops++) {
-    const found = findInLayers(layers, current);
-    if (found === null) return null;
-    const st = fs.lstatSync(found);
-    if (!st.isSymbolicLink()) return found;
-    const link = fs.readlinkSync(found);
-    current = link.startsWith('/') ? link.slice(1) : path.posix.join(path.posix.dirname(current), link);
-    current = path.posix.normalize(`/${current}`).slice(1);
-  }
-  throw new Error(`too many levels of symbolic links resolving ${rel} in the rootfs layers`);
-}
+import { findInLayers, readFileInLayers, writeLayerFile, type RootfsLayers } from '../runtime/layers.js';
 
 /** Whether the merged rootfs has rel (a file, directory or symlink). */
 export function existsInLayers(layers: RootfsLayers, rel: string): boolean {
   return findInLayers(layers, rel) !== null;
 }
 
-/** The first of rels the merged rootfs has, as a regular file (symlinks followed). */
-export function firstFileInLayers(
-  layers: RootfsLayers,
-  rels: readonly string[],
-): { rel: string; hostPath: string } | null {
+/** A file read out of the layers: its bytes, read through the descriptor the lookup opened, and where it lay. */
+export interface LayerFile {
+  rel: string;
+  hostPath: string;
+  data: Buffer;
+}
+
+/**
+ * The first of rels the merged rootfs has as a regular file (symlinks followed inside the rootfs, never out to the
+ * host's own files), read whole: copy these bytes, never the host path, which a swapped directory could redirect.
+ */
+export function firstFileInLayers(layers: RootfsLayers, rels: readonly string[]): LayerFile | null {
   for (const rel of rels) {
-    const hostPath = resolveInLayers(layers, rel);
-    if (hostPath !== null && fs.statSync(hostPath).isFile()) return { rel, hostPath };
+    const found = readFileInLayers(layers, rel);
+    if (found !== null) return { rel, ...found };
   }
   return null;
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
 import { chrootEnv } from '../runtime/command-env.js';
-import { chrootArgv, findInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
+import { chrootArgv, entryInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
@@ -63,8 +63,8 @@ export function runInChroot(
  * into the step's own layer. chroot-cleanup puts the image's own resolv.conf back.
  */
 export function ensureResolvConf(ctx: StepContext): void {
-  const found = findInLayers(ctx.layers, 'etc/resolv.conf');
-  if (found !== null && fs.lstatSync(found).isFile()) return;
+  // looked at through descriptors, its parents resolved inside the rootfs: a symlink here is replaced, never followed
+  if (entryInLayers(ctx.layers, 'etc/resolv.conf')?.type === 'file') return;
   const host = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
   writeLayerFile(ctx.layers, 'etc/resolv.conf', host, 0o644);
 }
