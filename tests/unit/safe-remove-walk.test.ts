@@ -216,17 +216,17 @@ describe('writeLayerFile writes by descriptors', () => {
     const upper = path.join(within, 'layers/identity/upper');
     const desktop = path.join(upper, 'home/racer/Desktop');
     fs.mkdirSync(desktop, { recursive: true });
-    const lstat = fs.lstatSync;
+    const open = fs.openSync;
     let swapped = false;
-    // the lookup lstats the parent last; the swap lands right after it
-    vi.spyOn(fs, 'lstatSync').mockImplementation(((p: fs.PathLike, o?: unknown) => {
-      const st = lstat(p, o as never);
-      if (!swapped && String(p) === desktop) {
+    // the lookup takes a handle on the parent (O_PATH, through its dir's descriptor) last; the swap lands right after it
+    vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: number, mode?: number) => {
+      const fd = open(p, flags, mode);
+      if (!swapped && String(p).endsWith('/Desktop') && (Number(flags) & 0o10000000) !== 0) {
         swapped = true;
         swapForSymlink(desktop);
       }
-      return st;
-    }) as typeof fs.lstatSync);
+      return fd;
+    }) as typeof fs.openSync);
     expect(() => writeLayerFile(layersIn(upper), 'home/racer/Desktop/passwd', 'pwned\n', 0o644)).toThrow(
       /home\/racer\/Desktop is not a directory in the step's own layer/,
     );
