@@ -60,6 +60,8 @@ export interface MountSpec {
   bind?: boolean;
   /** Bind read-only (a view of a sealed layer must not be able to change it). */
   readonly?: boolean;
+  /** A read-only bind skipped when its source is absent (a kernel file this kernel may lack). */
+  ifPresent?: boolean;
 }
 
 const UNSAFE_IN_MOUNT_OPTION = /[,:\n\0\\]/;
@@ -108,11 +110,30 @@ export function rootfsMount(layers: RootfsLayers): MountSpec {
   };
 }
 
-/** Fresh kernel filesystems for a chroot: never the host's /dev, /dev/pts or /run. */
+/** A path inside the fresh proc bound onto itself read-only. */
+function readOnlyInPlace(target: string, ifPresent = false): MountSpec {
+  return {
+    type: 'none',
+    source: target,
+    target,
+    options: null,
+    bind: true,
+    readonly: true,
+    ...(ifPresent && { ifPresent }),
+  };
+}
+
+/**
+ * Fresh kernel filesystems for a chroot: never the host's /dev, /dev/pts or /run. /proc/sys, /proc/sysrq-trigger
+ * and sysfs are read-only: their files are the host's kernel settings (hostname, core_pattern, drop_caches, a
+ * reboot), which root may write without CAP_SYS_ADMIN.
+ */
 export function chrootKernelMounts(root: string): MountSpec[] {
   return [
     { type: 'proc', source: 'proc', target: path.join(root, 'proc'), options: null },
-    { type: 'sysfs', source: 'sysfs', target: path.join(root, 'sys'), options: null },
+    readOnlyInPlace(path.join(root, 'proc/sys')),
+    readOnlyInPlace(path.join(root, 'proc/sysrq-trigger'), true),
+    { type: 'sysfs', source: 'sysfs', target: path.join(root, 'sys'), options: 'ro' },
     {
       type: 'devpts',
       source: 'devpts',
@@ -133,7 +154,8 @@ export function chrootKernelMounts(root: string): MountSpec[] {
 export function namespaceArgv(mounts: readonly MountSpec[], command: readonly string[]): string[] {
   const argv = ['unshare', '--mount', '--propagation', 'private', '--fork', '--', nsRunPath()];
   for (const m of mounts) {
-    if (m.bind) argv.push(m.readonly ? '--bind-ro' : '--bind', m.source, m.target);
+    if (m.bind)
+      argv.push(m.readonly ? (m.ifPresent ? '--bind-ro-if-present' : '--bind-ro') : '--bind', m.source, m.target);
     else argv.push('--mount', m.type, m.source, m.target, m.options ?? '-');
   }
   argv.push('--', ...command);

@@ -29,6 +29,8 @@ import { readProcStat } from '../../src/runtime/proc-stat.js';
 import { removeTree } from '../../src/runtime/safe-remove.js';
 
 const HOST_MNTNS = fs.readlinkSync('/proc/self/ns/mnt');
+/** A kernel without CONFIG_MAGIC_SYSRQ has no /proc/sysrq-trigger, and the chroot then has nothing to bind there. */
+const HAS_SYSRQ = fs.existsSync('/proc/sysrq-trigger');
 const env = { ...process.env, AILINUX_HOST_MNTNS: HOST_MNTNS };
 
 const STEPS: LayerStep[] = [
@@ -179,6 +181,12 @@ describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace'
     expect(root?.superOptions).toContain(`lowerdir=${ownLayer(layersDir, STEPS[0]!)!.upper}`);
     expect(byPoint.get(path.join(l.mountPoint, 'proc'))?.fsType).toBe('proc');
     expect(byPoint.get(path.join(l.mountPoint, 'sys'))?.fsType).toBe('sysfs');
+    // the host's kernel settings: read-only (sysctls, sysfs; sysrq-trigger when this kernel has one)
+    expect(byPoint.get(path.join(l.mountPoint, 'sys'))?.options.split(',')).toContain('ro');
+    const procSys = byPoint.get(path.join(l.mountPoint, 'proc/sys'));
+    expect(procSys?.options.split(',')).toContain('ro');
+    expect(procSys?.parentId).toBe(byPoint.get(path.join(l.mountPoint, 'proc'))?.id);
+    expect(byPoint.has(path.join(l.mountPoint, 'proc/sysrq-trigger'))).toBe(HAS_SYSRQ);
     const pts = byPoint.get(path.join(l.mountPoint, 'dev/pts'));
     expect(pts?.fsType).toBe('devpts');
     expect(pts?.superOptions).toContain('ptmxmode=666');
@@ -191,7 +199,9 @@ describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace'
     expect(ptmx?.root).toBe('/ptmx');
     expect(ptmx?.majorMinor).toBe(pts!.majorMinor);
     // the merged view's mounts are children of the overlay, made in order
-    const children = mountsUnder(l.mountPoint, inside).filter((e) => e !== root);
+    const children = mountsUnder(l.mountPoint, inside).filter(
+      (e) => e !== root && !e.mountPoint.startsWith(`${l.mountPoint}/proc/`),
+    );
     expect(children).toHaveLength(4);
     expect(children.filter((e) => e.parentId !== root!.id)).toEqual([]);
     expectHostUntouched();
@@ -204,6 +214,8 @@ describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace'
     expect(inside.map((e) => `${e.fsType} ${e.mountPoint}`)).toEqual([
       'overlay /',
       'proc /proc',
+      'proc /proc/sys',
+      ...(HAS_SYSRQ ? ['proc /proc/sysrq-trigger'] : []),
       'sysfs /sys',
       'devpts /dev/pts',
       'devpts /dev/ptmx',
@@ -305,7 +317,16 @@ describe.skipIf(skipUnlessRoot())('chroot commands in a private mount namespace'
       .filter((s) => s.startsWith('ailinux-ns-run: umount '))
       .map((s) => s.slice('ailinux-ns-run: umount '.length));
     const m = l.mountPoint;
-    expect(made).toEqual([m, `${m}/proc`, `${m}/sys`, `${m}/dev/pts`, `${m}/dev/ptmx`, `${m}/var/cache/apt/archives`]);
+    expect(made).toEqual([
+      m,
+      `${m}/proc`,
+      `${m}/proc/sys`,
+      ...(HAS_SYSRQ ? [`${m}/proc/sysrq-trigger`] : []),
+      `${m}/sys`,
+      `${m}/dev/pts`,
+      `${m}/dev/ptmx`,
+      `${m}/var/cache/apt/archives`,
+    ]);
     expect(unmade).toEqual([...made].reverse());
     // every umount comes before the umount of any mount it lies beneath
     for (let i = 0; i < unmade.length; i++) {

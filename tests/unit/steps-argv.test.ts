@@ -87,7 +87,7 @@ function assertSafeCalls(calls: readonly FakeCall[], work: string): void {
         if (path.basename(arg) === 'busybox') expect(SHELLS.has(next ?? '')).toBe(false);
       }
       expect(arg, `shell snippet in ${argv.join(' ')}`).not.toMatch(/\b(ba|da|z|k)?sh\s+-c\b/);
-      if (arg === '--bind' || arg === '--bind-ro' || arg === '--rbind') {
+      if (arg === '--bind' || arg === '--bind-ro' || arg === '--bind-ro-if-present' || arg === '--rbind') {
         const source = next ?? '';
         for (const host of HOST_ONLY) {
           expect(source === host || source.startsWith(`${host}/`), `host ${source} bound in ${argv.join(' ')}`).toBe(
@@ -197,11 +197,17 @@ describe('chroot command shape', () => {
       'proc',
       `${mnt}/proc`,
       '-',
+      '--bind-ro',
+      `${mnt}/proc/sys`,
+      `${mnt}/proc/sys`,
+      '--bind-ro-if-present',
+      `${mnt}/proc/sysrq-trigger`,
+      `${mnt}/proc/sysrq-trigger`,
       '--mount',
       'sysfs',
       'sysfs',
       `${mnt}/sys`,
-      '-',
+      'ro',
       '--mount',
       'devpts',
       'devpts',
