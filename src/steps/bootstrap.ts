@@ -1,9 +1,17 @@
-/** bootstrap: the base layer, made by debootstrap or mmdebstrap, with a deb cache that survives builds. */
+/**
+ * bootstrap: the base layer, made by debootstrap or mmdebstrap, with a deb cache that survives builds. debootstrap
+ * runs in two stages: the first (download and unpack, no mounts) on the host without CAP_SYS_ADMIN, the second (dpkg
+ * and the maintainer scripts) in the layer's chroot like every later step's commands: fresh read-only kernel mounts,
+ * the clean environment, no CAP_SYS_ADMIN. mmdebstrap mounts in its target itself, so it keeps CAP_SYS_ADMIN.
+ */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
+import { CHROOT_DROPPED_CAPS, HOST_KERNEL_CAPS, withoutCaps } from '../runtime/capability-drop.js';
+import { chrootEnv } from '../runtime/command-env.js';
+import { chrootArgv } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
@@ -22,32 +30,51 @@ export function bootstrapArgv(
   if (b.tool === 'mmdebstrap') {
     return [
       ...isolated,
-      'mmdebstrap',
-      '--mode=root',
-      `--variant=${b.variant === 'minbase' ? 'minbase' : b.variant === 'buildd' ? 'buildd' : 'important'}`,
-      `--architectures=${config.architecture}`,
-      `--components=${d.components.join(',')}`,
-      ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
-      ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
-      d.suite,
-      target,
-      d.mirror,
+      ...withoutCaps(HOST_KERNEL_CAPS, [
+        'mmdebstrap',
+        '--mode=root',
+        `--variant=${b.variant === 'minbase' ? 'minbase' : b.variant === 'buildd' ? 'buildd' : 'important'}`,
+        `--architectures=${config.architecture}`,
+        `--components=${d.components.join(',')}`,
+        ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
+        ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
+        d.suite,
+        target,
+        d.mirror,
+      ]),
     ];
   }
   return [
     ...isolated,
-    'debootstrap',
-    ...(b.variant === 'default' ? [] : [`--variant=${b.variant}`]),
-    `--arch=${config.architecture}`,
-    `--components=${d.components.join(',')}`,
-    ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
-    ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
-    `--cache-dir=${debCache}`,
-    d.suite,
-    target,
-    d.mirror,
-    ...(d.debootstrapScript ? [d.debootstrapScript] : []),
+    ...withoutCaps(CHROOT_DROPPED_CAPS, [
+      'debootstrap',
+      '--foreign',
+      ...(b.variant === 'default' ? [] : [`--variant=${b.variant}`]),
+      `--arch=${config.architecture}`,
+      `--components=${d.components.join(',')}`,
+      ...(b.include.length ? [`--include=${b.include.join(',')}`] : []),
+      ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
+      `--cache-dir=${debCache}`,
+      d.suite,
+      target,
+      d.mirror,
+      ...(d.debootstrapScript ? [d.debootstrapScript] : []),
+    ]),
   ];
+}
+
+/** debootstrap's second stage, run in the chroot of the tree its first stage (--foreign) unpacked. */
+export const DEBOOTSTRAP_SECOND_STAGE = ['/debootstrap/debootstrap', '--second-stage'] as const;
+
+/**
+ * In a container (it looks for /.dockerenv) debootstrap's first stage makes /proc a symlink to /proc; the chroot's
+ * own proc is mounted on /proc, so it must be a directory, as debootstrap's second stage would make it.
+ */
+function replaceProcSymlink(root: string): void {
+  const proc = path.join(root, 'proc');
+  if (!fs.lstatSync(proc, { throwIfNoEntry: false })?.isSymbolicLink()) return;
+  fs.unlinkSync(proc);
+  fs.mkdirSync(proc, { mode: 0o555 });
 }
 
 function checkKeyring(config: BuildConfig, file: string | undefined): void {
@@ -128,6 +155,16 @@ export const bootstrapStep: StepDef = {
       onLine: ctx.log.line,
       transientPatterns: NETWORK_TRANSIENT_PATTERNS,
     });
+    if (ctx.config.bootstrap.tool === 'debootstrap') {
+      replaceProcSymlink(target);
+      // as runInChroot runs a chroot command, but with LANG C.UTF-8: the base layer never depends on the image's locale
+      await ctx.runner.run(chrootArgv(ctx.layers, DEBOOTSTRAP_SECOND_STAGE), {
+        env: chrootEnv({ lang: 'C.UTF-8' }) as Record<string, string>,
+        cleanEnv: true,
+        signal: ctx.signal,
+        onLine: ctx.log.line,
+      });
+    }
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {

@@ -21,6 +21,7 @@ export function innerCommand(argv: readonly string[]): { command: string[]; chro
   const ns = argv.indexOf(NS_RUN);
   let command = ns >= 0 ? argv.slice(argv.indexOf('--', ns) + 1) : [...argv];
   if (ns < 0 && command[0] === 'unshare') command = command.slice(command.indexOf('--') + 1);
+  if (command[0] === 'setpriv') command = command.slice(command.indexOf('--') + 1);
   if (command[0] === 'chroot') return { command: command.slice(2), chrootStep: path.basename(command[1]!) };
   return { command, chrootStep: null };
 }

@@ -43,6 +43,23 @@ const PLAIN = (config: BuildConfig) => chrootOptions(config);
 const NETWORK = (config: BuildConfig) => chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS });
 
 const ISOLATE = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
+/** debootstrap's first stage runs without CAP_SYS_ADMIN and the host-kernel powers; mmdebstrap mounts, so keeps the first. */
+const NO_ADMIN = [
+  'setpriv',
+  '--bounding-set',
+  '-sys_admin,-sys_module,-sys_boot,-sys_time',
+  '--inh-caps',
+  '-sys_admin,-sys_module,-sys_boot,-sys_time',
+  '--',
+];
+const NO_KERNEL = [
+  'setpriv',
+  '--bounding-set',
+  '-sys_module,-sys_boot,-sys_time',
+  '--inh-caps',
+  '-sys_module,-sys_boot,-sys_time',
+  '--',
+];
 
 let workDir: string;
 /** Every runner a test used: afterEach checks each of their calls for shells and host binds. */
@@ -272,6 +289,47 @@ describe('bootstrap', () => {
     return { file, sha256: crypto.createHash('sha256').update(content).digest('hex') };
   }
 
+  /** debootstrap's second stage: in the base layer's chroot, bound on its mount point, with the kernel mounts. */
+  function secondStage(): string[] {
+    const mnt = `${workDir}/mnt/bootstrap`;
+    return [
+      ...ISOLATE,
+      NS_RUN,
+      '--bind',
+      target(),
+      mnt,
+      '--mount',
+      'proc',
+      'proc',
+      `${mnt}/proc`,
+      '-',
+      '--bind-ro',
+      `${mnt}/proc/sys`,
+      `${mnt}/proc/sys`,
+      '--bind-ro-if-present',
+      `${mnt}/proc/sysrq-trigger`,
+      `${mnt}/proc/sysrq-trigger`,
+      '--mount',
+      'sysfs',
+      'sysfs',
+      `${mnt}/sys`,
+      'ro',
+      '--mount',
+      'devpts',
+      'devpts',
+      `${mnt}/dev/pts`,
+      'newinstance,ptmxmode=0666,mode=0620',
+      '--bind',
+      `${mnt}/dev/pts/ptmx`,
+      `${mnt}/dev/ptmx`,
+      '--',
+      'chroot',
+      mnt,
+      '/debootstrap/debootstrap',
+      '--second-stage',
+    ];
+  }
+
   /** The effect of a successful bootstrap: the files verify() looks for, in the target dir. */
   function bootstrapsInto(suite: string) {
     return {
@@ -290,7 +348,9 @@ describe('bootstrap', () => {
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
         ...ISOLATE,
+        ...NO_ADMIN,
         'debootstrap',
+        '--foreign',
         '--variant=minbase',
         '--arch=amd64',
         '--components=main',
@@ -299,9 +359,22 @@ describe('bootstrap', () => {
         target(),
         'http://deb.debian.org/debian',
       ],
+      secondStage(),
     ]);
     expect(ctx.runner.calls[0]!.options).toEqual({ transientPatterns: NETWORK_TRANSIENT_PATTERNS });
     expect(ctx.runner.calls[0]!.options.transientPatterns).toBe(NETWORK_TRANSIENT_PATTERNS);
+    // the second stage needs no network, and runs in the chroot's clean environment like every chroot command
+    expect(ctx.runner.calls[1]!.options).toEqual({
+      env: expect.objectContaining({
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HOME: '/root',
+        // the base layer never depends on the image's locale
+        LANG: 'C.UTF-8',
+        LC_ALL: 'C.UTF-8',
+        DEBIAN_FRONTEND: 'noninteractive',
+      }),
+      cleanEnv: true,
+    });
     expect(artifacts).toEqual([{ path: 'layers/bootstrap', kind: 'dir' }]);
     expect(fs.statSync(debCache()).isDirectory()).toBe(true);
     await expect(bootstrapStep.verify(ctx)).resolves.toBeUndefined();
@@ -318,7 +391,9 @@ describe('bootstrap', () => {
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
         ...ISOLATE,
+        ...NO_ADMIN,
         'debootstrap',
+        '--foreign',
         '--variant=minbase',
         '--arch=amd64',
         '--components=main,restricted,universe,multiverse',
@@ -329,6 +404,7 @@ describe('bootstrap', () => {
         'http://archive.ubuntu.com/ubuntu',
         '/usr/share/debootstrap/scripts/gutsy',
       ],
+      secondStage(),
     ]);
     await expect(bootstrapStep.verify(ctx)).resolves.toBeUndefined();
   });
@@ -351,7 +427,9 @@ describe('bootstrap', () => {
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls[0]!.argv).toEqual([
       ...ISOLATE,
+      ...NO_ADMIN,
       'debootstrap',
+      '--foreign',
       '--arch=amd64',
       '--components=main,restricted,universe,multiverse',
       '--include=ca-certificates,gnupg',
@@ -370,7 +448,9 @@ describe('bootstrap', () => {
     await bootstrapStep.run(buildd);
     expect(buildd.runner.calls[0]!.argv).toEqual([
       ...ISOLATE,
+      ...NO_ADMIN,
       'debootstrap',
+      '--foreign',
       '--variant=buildd',
       '--arch=amd64',
       '--components=main',
@@ -389,6 +469,7 @@ describe('bootstrap', () => {
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       [
         ...ISOLATE,
+        ...NO_KERNEL,
         'mmdebstrap',
         '--mode=root',
         '--variant=minbase',
@@ -414,6 +495,7 @@ describe('bootstrap', () => {
     await bootstrapStep.run(ctx);
     expect(ctx.runner.calls[0]!.argv).toEqual([
       ...ISOLATE,
+      ...NO_KERNEL,
       'mmdebstrap',
       '--mode=root',
       '--variant=minbase',
