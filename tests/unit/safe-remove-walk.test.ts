@@ -219,8 +219,8 @@ describe('writeLayerFile writes by descriptors', () => {
     const open = fs.openSync;
     let swapped = false;
     // the lookup takes a handle on the parent (O_PATH, through its dir's descriptor) last; the swap lands right after it
-    vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: number, mode?: number) => {
-      const fd = open(p, flags, mode);
+    vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null) => {
+      const fd = open(p, flags ?? 'r', mode);
       if (!swapped && String(p).endsWith('/Desktop') && (Number(flags) & 0o10000000) !== 0) {
         swapped = true;
         swapForSymlink(desktop);
