@@ -64,7 +64,7 @@ interface Link {
 /** What the walk found at rel: out means a symlink led out of the directory (resolved says where). */
 type Walked =
   | { kind: 'file'; data: Buffer | null }
-  | { kind: 'dir' | 'other' | 'missing' }
+  | { kind: 'dir' | 'other' | 'missing' | 'unreadable' }
   | { kind: 'out'; resolved: string; links: Link[] };
 
 function partsOf(rel: string): string[] {
@@ -141,6 +141,16 @@ function walkInside(root: string, rel: string, read: boolean): Walked {
   }
 }
 
+/** walkInside, with a file system error on the way (EACCES: a user who may not read it) taken as unreadable. */
+function walkOrUnreadable(root: string, rel: string, read: boolean): Walked {
+  try {
+    return walkInside(root, rel, read);
+  } catch (error) {
+    if (errnoOf(error) === undefined) throw error;
+    return { kind: 'unreadable' };
+  }
+}
+
 /** The config dir's real path, or null when it cannot be resolved (then every own file is missing). */
 function realRoot(baseDir: string): string | null {
   try {
@@ -171,7 +181,7 @@ export function checkOwnFilesInside(config: BuildConfig, baseDir: string, file: 
   const root = realRoot(baseDir);
   if (root === null) return;
   for (const { field, rel } of ownFiles(config)) {
-    const walked = walkInside(root, rel, false);
+    const walked = walkOrUnreadable(root, rel, false);
     if (walked.kind === 'out') leadsOut(field, rel, root, walked, file ?? undefined);
   }
 }
@@ -181,8 +191,8 @@ const readOnce = new WeakMap<BuildConfig, Map<string, Buffer | null>>();
 
 /**
  * The bytes of one of the user's own files (rel as ownFiles names it), read through descriptors inside the config
- * dir the first time it is asked for this config, the same bytes every time after; null when it is missing or not a
- * regular file. A symlink that leads out by now is refused with the ConfigError of the load-time check.
+ * dir the first time it is asked for this config, the same bytes every time after; null when it is missing, not a
+ * regular file, or cannot be read. A symlink that leads out by now is refused with the ConfigError of the load-time check.
  */
 export function readOwnFile(config: BuildConfig, baseDir: string, rel: string): Buffer | null {
   const cache = readOnce.get(config) ?? new Map<string, Buffer | null>();
@@ -191,7 +201,7 @@ export function readOwnFile(config: BuildConfig, baseDir: string, rel: string): 
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
   const root = realRoot(baseDir);
-  const walked: Walked = root === null ? { kind: 'missing' } : walkInside(root, rel, true);
+  const walked: Walked = root === null ? { kind: 'missing' } : walkOrUnreadable(root, rel, true);
   if (walked.kind === 'out') {
     const field = ownFiles(config).find((o) => o.rel === rel)?.field ?? rel;
     leadsOut(field, rel, root!, walked);

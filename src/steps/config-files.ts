@@ -57,7 +57,7 @@ export function readOwnConfigFile(
   if (data === null) {
     throw new StepError(
       step,
-      `${field}: the file ${file} does not exist or is not a regular file (looked for ${hostPathOf(ctx, file)})`,
+      `${field}: the file ${file} does not exist, is not a regular file or cannot be read (looked for ${hostPathOf(ctx, file)})`,
       {
         hint: "relative paths are read from the config file's directory; fix the path or add the file",
       },

@@ -126,7 +126,7 @@ describe("the config's own files are read once, inside the config dir, and used 
     const loaded = load();
     expect(brandingFiles(loaded)['bin/h.sh']).toBe('missing');
     await expect(runBranding(loaded)).rejects.toThrow(
-      'helper.files.0.source: the file bin/h.sh does not exist or is not a regular file',
+      'helper.files.0.source: the file bin/h.sh does not exist, is not a regular file or cannot be read',
     );
   });
 });
