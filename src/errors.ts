@@ -30,6 +30,8 @@ export interface ConfigIssue {
   path: string;
   value: unknown;
   expected: string;
+  /** 'unknown-field': the key itself is wrong, so its line names the fix (`expected`), not the value. */
+  kind?: 'unknown-field';
 }
 
 export class ConfigError extends AilinuxError {
@@ -39,6 +41,19 @@ export class ConfigError extends AilinuxError {
     super('CONFIG', message, options);
     this.issues = issues;
     this.file = file;
+  }
+}
+
+/** A config file that is not valid JSON or YAML: where it broke (1-based), and that line as written. */
+export class ConfigSyntaxError extends ConfigError {
+  readonly line: number;
+  readonly column: number;
+  readonly sourceLine: string;
+  constructor(message: string, file: string, at: { line: number; column: number; sourceLine: string }, cause: unknown) {
+    super(message, [], file, { cause });
+    this.line = at.line;
+    this.column = at.column;
+    this.sourceLine = at.sourceLine;
   }
 }
 

@@ -169,12 +169,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (
-        error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version' ||
-        error.code === 'commander.help'
-      )
-        return EXIT.ok;
+      // a bare `ailinux` gets the help on stderr with a non-zero code from commander: no command given is a usage error
+      if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
       return EXIT.usage;
     }
     const duringBuild = ran.name === 'build' || ran.name === 'resume';

@@ -1,6 +1,6 @@
 /** Turns errors into the messages a user reads: what went wrong, the field or command, and the fix. */
-import { AilinuxError, CommandError, ConfigError, LockHeldError } from '../errors.js';
-import { showValue } from '../config/load.js';
+import { AilinuxError, CommandError, ConfigError, ConfigSyntaxError, LockHeldError } from '../errors.js';
+import { issueLine } from '../config/issue-line.js';
 import { terminalText } from '../runtime/terminal-text.js';
 import { renderHintCommand, type UserFlags } from './hint.js';
 import { describeSystemError, systemErrorOf } from './system-error.js';
@@ -13,10 +13,11 @@ export function renderError(error: unknown, flags: UserFlags = {}, logPath: stri
     // an ordinary mistake at the edge (a missing directory, a read-only disk): one line and its fix, no stack
     const { message, fix } = describeSystemError(system);
     lines.push(`ailinux: ${message}`, `  fix: ${fix}`);
+  } else if (error instanceof ConfigSyntaxError) {
+    lines.push(`ailinux: ${error.message}`, ...sourceExcerpt(error));
   } else if (error instanceof ConfigError) {
     lines.push(`ailinux: ${error.message}`);
-    for (const issue of error.issues)
-      lines.push(`  ${issue.path}: got ${showValue(issue.value)}; expected ${issue.expected}`);
+    for (const issue of error.issues) lines.push(`  ${issueLine(issue)}`);
     if (error.issues.length > 0) lines.push('  nothing was written; fix the config and run the command again');
   } else if (error instanceof LockHeldError) {
     lines.push(`ailinux: ${error.message}`);
@@ -35,4 +36,16 @@ export function renderError(error: unknown, flags: UserFlags = {}, logPath: stri
   if (error instanceof AilinuxError && error.hintArgv) lines.push(`  run: ${renderHintCommand(error.hintArgv, flags)}`);
   // a command's stderr, a path or a config value may carry escape sequences
   return terminalText(lines.join('\n'));
+}
+
+/** The line a syntax error is on, as written, and a caret under its column; a long line is cut around the column. */
+function sourceExcerpt(error: ConfigSyntaxError): string[] {
+  const width = 100;
+  const from = Math.max(0, error.column - 1 - width / 2);
+  const shown = error.sourceLine.slice(from, from + width).replace(/\t/g, ' ');
+  const gutter = String(error.line);
+  return [
+    `  ${gutter} | ${from > 0 ? '...' : ''}${shown}`,
+    `  ${' '.repeat(gutter.length)} | ${' '.repeat((from > 0 ? 3 : 0) + error.column - 1 - from)}^`,
+  ];
 }

@@ -4,14 +4,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { issueLine } from './issue-line.js';
+import { knownFieldsAt } from './known-fields.js';
+import { didYouMean, nearestName } from './nearest-name.js';
 import { checkOwnFilesInside } from './own-files.js';
+import { parseConfigText } from './parse-config-text.js';
 import { configSchema, type BuildConfig } from './schema.js';
-import { holdsSecret, maskSecret, redactSecrets } from './secrets.js';
+import { holdsSecret, maskSecret } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
 import { valueAt } from './value-at.js';
+
+export { showValue } from './issue-line.js';
 
 export interface ConfigSource {
   profile: string;
@@ -89,7 +94,7 @@ export function loadConfig(options: {
   const profile = builtInProfiles[profileName];
   if (!profile) {
     throw new ConfigError(
-      `unknown profile "${profileName}"`,
+      `unknown profile "${profileName}"${didYouMean(profileName, Object.keys(builtInProfiles))}`,
       [
         {
           path: options.profile ? '--profile' : 'extends',
@@ -125,17 +130,9 @@ export function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError(`config file ${file} is empty`, [], file, { hint: 'write at least {"extends": "minimal"}' });
   }
   const ext = path.extname(file).toLowerCase();
-  let data: unknown;
-  try {
-    if (ext === '.json') data = JSON.parse(text);
-    else if (ext === '.yaml' || ext === '.yml') data = parseYaml(text);
-    else throw new ConfigError(`config file ${file} must end in .json, .yaml or .yml`, [], file);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message}`, [], file, {
-      cause: error,
-    });
-  }
+  const format = ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : null;
+  if (!format) throw new ConfigError(`config file ${file} must end in .json, .yaml or .yml`, [], file);
+  const data = parseConfigText(text, format, file);
   if (nestingDepth(data, MAX_NESTING) > MAX_NESTING) {
     throw new ConfigError(
       `config file ${file} is nested more than ${MAX_NESTING} levels deep; no config field needs that`,
@@ -159,15 +156,6 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-function parseYaml(text: string): unknown {
-  // maxAliasCount bounds alias expansion, so a "billion laughs" file fails fast instead of eating memory.
-  const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
-  if (docs.length !== 1) throw new Error(`expected one YAML document, found ${docs.length}`);
-  const doc = docs[0]!;
-  if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message);
-  return doc.toJS({ maxAliasCount: 50 });
-}
-
 /** Objects merge field by field; arrays and scalars replace. */
 export function mergeConfig(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(override)) {
@@ -188,14 +176,14 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 export function validateConfig(data: unknown, file: string | null = null): BuildConfig {
-  const result = configSchema.safeParse(data);
+  // reportInput: zod 4 leaves an issue's input out unless asked
+  const result = configSchema.safeParse(data, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue) => toConfigIssues(issue, data));
   const where = file ? ` in ${file}` : '';
-  const first = issues[0]!;
   const summary = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
   throw new ConfigError(
-    `invalid config${where} (${summary}); first: ${first.path}: expected ${first.expected}`,
+    `invalid config${where} (${summary}); first: ${issueLine(issues[0]!)}`,
     issues,
     file ?? undefined,
   );
@@ -204,11 +192,16 @@ export function validateConfig(data: unknown, file: string | null = null): Build
 function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
   const base = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({
-      path: [...base, key].join('.'),
-      value: valueAt(data, [...base, key]),
-      expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
-    }));
+    const known = knownFieldsAt(base);
+    return issue.keys.map((key) => {
+      const near = nearestName(key, known);
+      return {
+        path: [...base, key].join('.'),
+        value: valueAt(data, [...base, key]),
+        expected: near ? `did you mean "${near}"?` : `the fields here are ${known.join(', ')}`,
+        kind: 'unknown-field' as const,
+      };
+    });
   }
   // a union where the value took one alternative's shape (an object) and failed inside it: name the inner field
   if (issue.code === 'invalid_union') {
@@ -218,7 +211,8 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
   }
   // a value refused as a secret is never echoed back whole, and a secret field's value not at all
   const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;
-  const value = valueAt(data, base);
+  // a rule over the whole config (superRefine) reports the whole config as its input: read the field instead
+  const value = issue.code === 'custom' ? valueAt(data, base) : issue.input;
   const hidden = typeof value === 'string' && holdsSecret(base.join('.'));
   return [
     {
@@ -229,11 +223,11 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
   ];
 }
 
-/** `value` is the one the issue is about: zod 4 issues do not carry their input. */
+/** `value` is the one the issue is about. */
 function describeExpected(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
-      return value === undefined ? `a value (the field is required): ${issue.expected}` : `${issue.expected}`;
+      return value === undefined ? `${issue.expected} (the field is required)` : issue.expected;
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
@@ -253,16 +247,10 @@ function describeExpected(issue: z.core.$ZodIssue, value: unknown): string {
       const first = (alt: z.core.$ZodIssue[]) =>
         alt[0] ? describeExpected(alt[0], valueAt(value, alt[0].path.map(String))) : '';
       const options = [...new Set(issue.errors.map(first).filter(Boolean))];
+      if (options.length === 1) return options[0]!;
       return options.length ? `one of: ${options.join('; or ')}` : issue.message;
     }
     default:
       return issue.message;
   }
-}
-
-/** A short, safe rendering of a bad value for an error message. */
-export function showValue(value: unknown): string {
-  if (value === undefined) return '(missing)';
-  const text = redactSecrets(JSON.stringify(value) ?? String(value));
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -1,4 +1,5 @@
 /** Every step the profiles can name, by id. A profile's `steps` list picks and orders them. */
+import { didYouMean } from '../config/nearest-name.js';
 import type { BuildConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { bootloadersStep } from './bootloaders.js';
@@ -76,7 +77,7 @@ export function resolveSteps(config: BuildConfig): StepDef[] {
   const steps = config.steps.map((id, i) => {
     const step = byId.get(id);
     if (!step) {
-      throw new ConfigError(`unknown step "${id}"`, [
+      throw new ConfigError(`unknown step "${id}"${didYouMean(id, [...byId.keys()])}`, [
         { path: `steps.${i}`, value: id, expected: `one of: ${[...byId.keys()].join(', ')}` },
       ]);
     }

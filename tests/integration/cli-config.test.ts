@@ -31,7 +31,7 @@ const cases: Array<{ name: string; file: string; content: string; expect: RegExp
     name: 'an unknown field',
     file: 'c.json',
     content: JSON.stringify({ extends: 'minimal', hostnmae: 'x' }),
-    expect: [/hostnmae/, /no such field/],
+    expect: [/hostnmae: no such field; did you mean "hostname"\?/],
   },
   {
     name: 'a negative retry count',
@@ -43,10 +43,31 @@ const cases: Array<{ name: string; file: string; content: string; expect: RegExp
     name: 'a wrong type',
     file: 'e.json',
     content: JSON.stringify({ extends: 'minimal', iso: { bios: 'yes' } }),
-    expect: [/iso\.bios/, /boolean/],
+    expect: [/iso\.bios: expected boolean, got string "yes"/],
   },
   { name: 'an empty file', file: 'f.yaml', content: '', expect: [/is empty/] },
-  { name: 'invalid JSON', file: 'g.json', content: '{"extends": "minimal",', expect: [/cannot be parsed/] },
+  {
+    name: 'invalid JSON',
+    file: 'g.json',
+    content: '{"extends": "minimal",\n "hostname": live}',
+    expect: [
+      /g\.json cannot be parsed at line 2, column 14: Unexpected token 'l'\n {2}2 \| {2}"hostname": live\}\n {4}\| {14}\^/,
+    ],
+  },
+  {
+    name: 'invalid YAML',
+    file: 'g.yaml',
+    content: 'extends: minimal\nhostname: "live\n',
+    expect: [
+      /g\.yaml cannot be parsed at line 2, column 16: Missing closing "quote\n {2}2 \| hostname: "live\n {4}\| {16}\^/,
+    ],
+  },
+  {
+    name: 'a misspelt step',
+    file: 'k.json',
+    content: JSON.stringify({ extends: 'minimal', steps: ['preflight', 'bootstrap', 'pakages'] }),
+    expect: [/unknown step "pakages"; did you mean "packages"\?/],
+  },
   {
     name: 'a YAML alias bomb',
     file: 'h.yaml',
@@ -92,7 +113,10 @@ describe.skipIf(skipUnlessRoot())('bad config at the edge', () => {
     expect(fs.existsSync(work)).toBe(false);
   });
 
-  it('an unknown command or option is a usage error', async () => {
+  it('an unknown command or option, or no command at all, is a usage error', async () => {
+    const bare = await runCli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^Usage: ailinux /);
     expect((await runCli(['frobnicate'])).code).toBe(2);
     expect((await runCli(['build', '--no-such-option'])).code).toBe(2);
   });

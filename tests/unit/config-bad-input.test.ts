@@ -4,7 +4,8 @@
  * value out of its range (past a bound, breaking its pattern, off its enum, an empty required list). A field added
  * to the schema gets its cases without a line here; one that has no range at all must be listed in NO_RANGE with
  * the reason. Each case goes through the loader as the CLI calls it, on a config file that sets every field (every
- * optional one too), and must be refused with a ConfigError (exit 2) whose issues name the field.
+ * optional one too), and must be refused with a ConfigError (exit 2) whose issues name the field; a wrong type's line
+ * also says what the field takes and the type and value it got.
  *
  * The fields that name the user's own files (src/config/own-files.ts) each also try a path that leaves the config's
  * directory, directly ("../x") and through a symlink. tests/integration/bad-input.test.ts runs a handful of these
@@ -15,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFieldRows } from '../../src/config/field-docs.js';
+import { describeValue, issueLine } from '../../src/config/issue-line.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ownFiles } from '../../src/config/own-files.js';
 import { type BuildConfig, configJsonSchema } from '../../src/config/schema.js';
@@ -177,6 +179,8 @@ function refusal(config: Record<string, unknown>, links: Record<string, string> 
   }
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const names = (error: ConfigError, field: string) =>
   error.issues.some((i) => i.path === field || i.path.startsWith(`${field}.`));
 
@@ -221,13 +225,23 @@ describe('the generated bad-input suite', () => {
     expect(uncovered.sort()).toEqual(Object.keys(NO_RANGE).sort());
   });
 
-  it.each(typeCases)('$field: the wrong type ($value) is refused, naming the field', ({ field, value }) => {
-    const config = structuredClone(base);
-    setAt(config, field, value);
-    const error = refusal(config);
-    expect(error, `${field} = ${JSON.stringify(value)}`).toBeInstanceOf(ConfigError);
-    expect(names(error as ConfigError, field), JSON.stringify((error as ConfigError).issues)).toBe(true);
-  });
+  it.each(typeCases)(
+    '$field: the wrong type ($value) is refused, naming the field and what it got',
+    ({ field, value }) => {
+      const config = structuredClone(base);
+      setAt(config, field, value);
+      const error = refusal(config);
+      expect(error, `${field} = ${JSON.stringify(value)}`).toBeInstanceOf(ConfigError);
+      expect(names(error as ConfigError, field), JSON.stringify((error as ConfigError).issues)).toBe(true);
+      // the line says what the field takes and what it got, e.g. "hostname: expected string, got number 12345"
+      const lines = (error as ConfigError).issues.filter((i) => i.path === field).map(issueLine);
+      expect(lines, JSON.stringify((error as ConfigError).issues)).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`^${escapeRegExp(field)}: expected .+, got ${escapeRegExp(describeValue(value))}$`),
+        ),
+      );
+    },
+  );
 
   it.each(rangeCases)('$field: $what is refused, naming the field', ({ field, value }) => {
     const config = structuredClone(base);

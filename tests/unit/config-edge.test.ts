@@ -143,8 +143,9 @@ describe('readConfigFile: hostile files fail fast and name the file', () => {
   it('a YAML file of two documents is refused', () => {
     const file = writeFile('two.yaml', 'extends: minimal\n---\nextends: ailinux\n');
     expect(configError(() => readConfigFile(file)).message).toBe(
-      `config file ${file} cannot be parsed: expected one YAML document, found 2`,
+      `config file ${file} cannot be parsed at line 2, column 1: expected one YAML document, found 2`,
     );
+    expect(configError(() => readConfigFile(file))).toMatchObject({ line: 2, sourceLine: '---' });
   });
 
   it('nesting: 32 levels are read, 33 are refused', () => {

@@ -63,7 +63,7 @@ const TYPES_ONLY: Partial<Record<Layer, readonly string[]>> = {
 const PACKAGES: Partial<Record<Layer, readonly string[]>> = {
   machines: ['xstate'],
   state: ['lowdb', 'zod'],
-  config: ['zod', 'yaml'],
+  config: ['zod', 'yaml', 'leven', 'jsonc-parser'],
   types: ['zod'],
   errors: [],
 };

@@ -149,19 +149,20 @@ describe('readConfigFile: what is refused before parsing', () => {
     expect(readConfigFile(write('c.JSON', '{"extends":"minimal"}'))).toEqual({ extends: 'minimal' });
   });
 
-  it('text that does not parse, with the parser message', () => {
+  it('text that does not parse, with the parser message and where it is', () => {
     const json = write('bad.json', '{"extends":');
-    expect(refusal(() => readConfigFile(json)).message).toMatch(
-      new RegExp(`^config file ${json} cannot be parsed: .*JSON`),
+    expect(refusal(() => readConfigFile(json)).message).toBe(
+      `config file ${json} cannot be parsed at line 1, column 12: Unexpected end of JSON input`,
     );
     const parsed = refusal(() => readConfigFile(json));
     expect(parsed.issues).toEqual([]);
     expect(parsed.cause).toBeInstanceOf(SyntaxError);
-    // a YAML error says where it is
+    expect(parsed).toMatchObject({ line: 1, column: 12, sourceLine: '{"extends":' });
     const yaml = write('bad.yaml', 'a: [1, 2\n');
     expect(refusal(() => readConfigFile(yaml)).message).toMatch(
-      new RegExp(`^config file ${yaml} cannot be parsed: .+ at line 2, column 1:`),
+      new RegExp(`^config file ${yaml} cannot be parsed at line 1, column 9: .*end with a \\]$`),
     );
+    expect(refusal(() => readConfigFile(yaml))).toMatchObject({ line: 1, column: 9, sourceLine: 'a: [1, 2' });
   });
 
   it('expands up to 49 aliases of a list, and refuses 50', () => {
@@ -188,31 +189,46 @@ describe('validateConfig: what the user is told', () => {
     expect(refusal(() => validateConfig(config, '/etc/a.json')).file).toBe('/etc/a.json');
     expect(refusal(() => validateConfig(config)).file).toBeUndefined();
     expect(refusal(() => validateConfig(config, '/etc/a.json')).message).toBe(
-      'invalid config in /etc/a.json (1 problem); first: hostname: expected an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters)',
+      'invalid config in /etc/a.json (1 problem); first: hostname: expected an RFC 1123 host name (letters, digits and inner hyphens, labels up to 63 characters), got string "bad host"',
     );
     config['iso'].menuTimeout = -1;
     expect(refusal(() => validateConfig(config)).message).toMatch(/^invalid config \(2 problems\); first: /);
   });
 
-  it('names each unknown field with its value', () => {
+  it('names each unknown field with its value, and the fields there when none is near', () => {
     const found = issues((c) => ((c['colour'] = 'red'), (c['iso'].speed = 2)));
     expect(found.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
       {
         path: 'colour',
         value: 'red',
-        expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
+        expected:
+          'the fields here are $schema, extends, name, description, architecture, distribution, bootstrap, liveSystem, packages, hostname, liveUser, locale, squashfs, iso, branding, helper, installer, verify, resources, retry, steps',
+        kind: 'unknown-field',
       },
       {
         path: 'iso.speed',
         value: 2,
-        expected: 'no such field (unknown fields are refused; check the spelling against the JSON Schema)',
+        expected:
+          'the fields here are volumeLabel, outputName, bios, uefi, kernelArgs, menuTimeout, serialConsole, isolinux, secureBoot',
+        kind: 'unknown-field',
       },
+    ]);
+  });
+
+  it('suggests the nearest field for a misspelt key, at the top level, nested, and inside a list item', () => {
+    const found = issues(
+      (c) => ((c['hostnmae'] = 'x'), (c['iso'].biso = true), (c['distribution'].sources[0].suits = ['a'])),
+    );
+    expect(found.map((i) => [i.path, i.expected, i.kind]).sort()).toEqual([
+      ['distribution.sources.0.suits', 'did you mean "suites"?', 'unknown-field'],
+      ['hostnmae', 'did you mean "hostname"?', 'unknown-field'],
+      ['iso.biso', 'did you mean "bios"?', 'unknown-field'],
     ]);
   });
 
   it('says a required field is missing, and what type a wrong one should have (not that it is missing)', () => {
     expect(issues((c) => delete c['hostname'])).toEqual([
-      { path: 'hostname', value: undefined, expected: 'a value (the field is required): string' },
+      { path: 'hostname', value: undefined, expected: 'string (the field is required)' },
     ]);
     expect(issues((c) => (c['iso'].bios = 'yes'))).toEqual([{ path: 'iso.bios', value: 'yes', expected: 'boolean' }]);
     // the value took the object alternative of the union: the field inside it is named, not the union

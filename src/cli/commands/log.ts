@@ -1,8 +1,10 @@
 /** ailinux log [STEP]: a step's readable log, or the build's event log. Reads only. */
 import fs from 'node:fs';
+import { didYouMean } from '../../config/nearest-name.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { UsageError } from '../../errors.js';
 import { workPaths } from '../../runtime/paths.js';
+import { allSteps, stepById } from '../../steps/registry.js';
 import { terminalText } from '../../runtime/terminal-text.js';
 import type { CliIO } from '../io.js';
 
@@ -16,9 +18,14 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
       const have = fs.existsSync(paths.stepLogsDir)
         ? fs.readdirSync(paths.stepLogsDir).map((f) => f.replace(/\.log$/, ''))
         : [];
-      throw new UsageError(`no log for step ${step} in ${paths.workDir}`, {
-        hint: have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet',
-      });
+      const logsHint = have.length ? `logs exist for: ${have.join(', ')}` : 'no step has run yet';
+      if (!stepById(step) && !have.includes(step)) {
+        const known = [...new Set([...allSteps().map((s) => s.id), ...have])];
+        throw new UsageError(`no step "${step}"${didYouMean(step, known)}`, {
+          hint: `the steps are: ${known.join(', ')}`,
+        });
+      }
+      throw new UsageError(`no log for step ${step} in ${paths.workDir}`, { hint: logsHint });
     }
     // a step log holds what its commands printed, escape sequences included
     io.stdout.write(terminalText(fs.readFileSync(file, 'utf8')));
