@@ -11,7 +11,7 @@ import { buildTimeline, renderTimelineHtml } from './timeline.js';
 export const FORMATS = ['svg', 'html', 'dot', 'mermaid', 'json'] as const;
 export type InspectFormat = (typeof FORMATS)[number];
 
-const EXTENSIONS: Record<string, InspectFormat> = {
+export const EXTENSIONS: Readonly<Record<string, InspectFormat>> = {
   '.svg': 'svg',
   '.html': 'html',
   '.htm': 'html',

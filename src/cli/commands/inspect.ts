@@ -7,10 +7,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
 import { loadConfig } from '../../config/load.js';
+import { didYouMean } from '../../config/nearest-name.js';
 import { UsageError } from '../../errors.js';
 import { InspectCollector } from '../../inspect/collect.js';
 import { modelFromOrder } from '../../inspect/model.js';
-import { FORMATS, formatForFile, renderModel, renderPayload, type InspectFormat } from '../../inspect/render.js';
+import {
+  EXTENSIONS,
+  FORMATS,
+  formatForFile,
+  renderModel,
+  renderPayload,
+  type InspectFormat,
+} from '../../inspect/render.js';
 import { startInspectServer } from '../../inspect/server.js';
 import { workPaths } from '../../runtime/paths.js';
 import { resolveSteps } from '../../steps/registry.js';
@@ -40,12 +48,36 @@ function profileMachine(options: InspectCommandOptions, io: CliIO): { title: str
   return { title: `${loaded.config.name} (as it would run)`, order: resolveSteps(loaded.config).map((s) => s.id) };
 }
 
+/** --format, else the output's extension, else svg; a file whose name says another format is refused, unwritten. */
 function parseFormat(options: InspectCommandOptions): InspectFormat {
-  const named = options.format ?? (options.output ? formatForFile(options.output) : null) ?? 'svg';
-  if (!(FORMATS as readonly string[]).includes(named)) {
-    throw new UsageError(`unknown format "${named}"`, { hint: `use one of: ${FORMATS.join(', ')}` });
+  const named = options.format;
+  if (named !== undefined && !(FORMATS as readonly string[]).includes(named)) {
+    throw new UsageError(`unknown format "${named}"${didYouMean(named, FORMATS)}`, {
+      hint: `use one of: ${FORMATS.join(', ')}`,
+    });
   }
-  return named as InspectFormat;
+  const given = named as InspectFormat | undefined;
+  if (!options.output || options.output === '-') return given ?? 'svg';
+  const fromName = formatForFile(options.output);
+  const extension = path.extname(options.output);
+  const writable = Object.keys(EXTENSIONS).join(' ');
+  if (fromName === null) {
+    // a name without an extension says nothing: --format decides
+    if (extension === '' && given) return given;
+    if (extension === '')
+      throw new UsageError(`cannot tell which format to write to ${options.output}: it has no extension`, {
+        hint: `name the file with one of ${writable}, or give --format (${FORMATS.join(', ')})`,
+      });
+    throw new UsageError(`cannot write a ${extension} file: inspect writes ${writable}`, {
+      hint: `name the file with one of those extensions`,
+    });
+  }
+  if (given && given !== fromName) {
+    throw new UsageError(`--format ${given} does not match ${options.output}, whose name says ${fromName}`, {
+      hint: `leave out --format, or name the file ${Object.keys(EXTENSIONS).find((e) => EXTENSIONS[e] === given)}`,
+    });
+  }
+  return fromName;
 }
 
 function parsePort(text: string | undefined): number {
