@@ -355,6 +355,8 @@ export interface LayerEntryInfo {
   type: 'file' | 'dir' | 'symlink' | 'other';
   /** A symlink's text, as it was when the entry was looked at; null for anything else. */
   link: string | null;
+  /** Its permission bits (the entry's own, a symlink's not followed). */
+  mode: number;
 }
 
 /** What rel is in the merged rootfs, without following a symlink at rel itself (parents resolve inside the rootfs). */
@@ -363,7 +365,8 @@ export function entryInLayers(layers: RootfsLayers, rel: string): LayerEntryInfo
     if (entry === null) return null;
     const st = entry.st;
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-    return { hostPath: entry.path, type, link: type === 'symlink' ? readLinkAt(entry.parentFd, entry.name) : null };
+    const link = type === 'symlink' ? readLinkAt(entry.parentFd, entry.name) : null;
+    return { hostPath: entry.path, type, link, mode: st.mode & 0o7777 };
   });
 }
 

@@ -4,9 +4,8 @@
  * packages, desktop and installer on purpose: these change often (the host name belongs to base
  * configuration, phase 3, but is set here), and changing them must not reinstall anything.
  */
-import fs from 'node:fs';
 import { StepError } from '../errors.js';
-import { findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
+import { entryInLayers, findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import type { BuildConfig } from '../config/schema.js';
 import { hasCalamares } from './installer.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
@@ -146,9 +145,10 @@ export const identityStep: StepDef = {
     if (readLayerFile(ctx.layers, 'etc/sudoers')?.includes(`${config.liveUser.name} ALL=`)) {
       throw new StepError('identity', "the live user's rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d");
     }
-    const sudoers = findInLayers(ctx.layers, SUDOERS_FILE);
-    if (sudoers !== null && (fs.statSync(sudoers).mode & 0o7777) !== 0o440) {
-      throw new StepError('identity', `/${SUDOERS_FILE} must have mode 0440, or sudo ignores it`);
+    // looked at inside the layers, never through a symlink on the host
+    const sudoers = entryInLayers(ctx.layers, SUDOERS_FILE);
+    if (sudoers !== null && (sudoers.type !== 'file' || sudoers.mode !== 0o440)) {
+      throw new StepError('identity', `/${SUDOERS_FILE} must be a regular file with mode 0440, or sudo ignores it`);
     }
   },
   undo: discardLayer,

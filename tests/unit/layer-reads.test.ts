@@ -67,6 +67,7 @@ describe('reads out of the layers stay inside them', () => {
       hostPath: path.join(upper, 'etc/apt/sources.list'),
       type: 'symlink',
       link: path.join(decoyDir, 'sources.list'),
+      mode: 0o777,
     });
   });
 
@@ -92,6 +93,7 @@ describe('reads out of the layers stay inside them', () => {
       hostPath: path.join(base, 'etc/resolv.conf'),
       type: 'symlink',
       link: '../run/systemd/resolve/stub-resolv.conf',
+      mode: 0o777,
     });
     expect(readLayerFile(layers, 'etc/resolv.conf')).toBeNull();
     put(upper, 'run/systemd/resolve/stub-resolv.conf', 'nameserver 127.0.0.53\n');

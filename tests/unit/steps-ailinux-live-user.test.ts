@@ -3,6 +3,8 @@
  * profile: the sudo rule in /etc/sudoers.d (0440), SDDM autologin, casper.conf, and the launchers.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
@@ -256,9 +258,21 @@ describe('identity: the ailinux live user', () => {
     await expect(identityStep.verify(ctx)).resolves.toBeUndefined();
     fs.chmodSync(`${upper()}/etc/sudoers.d/ailinux-live`, 0o644);
     await expect(identityStep.verify(ctx)).rejects.toThrow(
-      '/etc/sudoers.d/ailinux-live must have mode 0440, or sudo ignores it',
+      '/etc/sudoers.d/ailinux-live must be a regular file with mode 0440, or sudo ignores it',
     );
     fs.chmodSync(`${upper()}/etc/sudoers.d/ailinux-live`, 0o440);
+    // a symlink out to a 0440 file: refused, never followed on the host (the decoy lives in a temp dir of its own)
+    const decoyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-sudoers-decoy-'));
+    try {
+      fs.writeFileSync(path.join(decoyDir, 'rule'), 'decoy ALL=(ALL) ALL\n', { mode: 0o440 });
+      fs.renameSync(`${upper()}/etc/sudoers.d/ailinux-live`, `${upper()}/etc/sudoers.d/.kept`);
+      fs.symlinkSync(path.join(decoyDir, 'rule'), `${upper()}/etc/sudoers.d/ailinux-live`);
+      await expect(identityStep.verify(ctx)).rejects.toThrow('must be a regular file with mode 0440');
+      fs.rmSync(`${upper()}/etc/sudoers.d/ailinux-live`);
+      fs.renameSync(`${upper()}/etc/sudoers.d/.kept`, `${upper()}/etc/sudoers.d/ailinux-live`);
+    } finally {
+      fs.rmSync(decoyDir, { recursive: true, force: true });
+    }
     writeTree(upper(), { 'etc/sudoers': 'root ALL=(ALL:ALL) ALL\nailinux ALL=(ALL) NOPASSWD: ALL\n' });
     await expect(identityStep.verify(ctx)).rejects.toThrow(
       "the live user's rule is in /etc/sudoers itself; it belongs in /etc/sudoers.d",
