@@ -21,7 +21,8 @@ export function assertInstalled(ctx: StepContext, step: string, names: readonly 
   const missing = names.filter((p) => !installed.has(p));
   if (missing.length > 0) {
     throw new StepError(step, `apt finished, but these packages are not installed: ${missing.join(', ')}`, {
-      hint: `see the step log: ailinux log ${step}`,
+      hint: 'see the step log',
+      hintArgv: ['ailinux', 'log', step],
     });
   }
 }

@@ -60,7 +60,8 @@ export const packagesStep: StepDef = {
     const missing = [...userlandPackages(ctx.config), ...ctx.config.packages.kernel].filter((p) => !installed.has(p));
     if (missing.length > 0) {
       throw new StepError('packages', `apt finished, but these packages are not installed: ${missing.join(', ')}`, {
-        hint: 'see the step log: ailinux log packages',
+        hint: 'see the step log',
+        hintArgv: ['ailinux', 'log', 'packages'],
       });
     }
   },

@@ -136,6 +136,16 @@ describe('did you mean: each kind of misspelt name', () => {
     const known = await run(['log', 'packages', '-w', work]);
     expect(known.stderr).toMatch(/^ailinux: no log for step packages in /);
   });
+
+  it("log's fix lines are commands with the user's own work dir", async () => {
+    const work = path.join(tmp, 'my work');
+    fs.mkdirSync(work);
+    const r = await run(['log', '-w', work]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`\n  run: ailinux build --work-dir '${work}'\n`);
+    const bad = await run(['log', 'Packages', '-w', work]);
+    expect(bad.stderr).toContain(`\n  run: ailinux status --work-dir '${work}'\n`);
+  });
 });
 
 describe('a config file that does not parse: file, line and column, and the line itself', () => {

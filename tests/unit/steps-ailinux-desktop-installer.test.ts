@@ -156,6 +156,11 @@ describe('desktop', () => {
       'var/lib/dpkg/status': dpkgStatus(DESKTOP.filter((p) => p !== 'sddm')),
     });
     await expect(desktopStep.verify(ctx)).rejects.toThrow('apt finished, but these packages are not installed: sddm');
+    // the fix names the step log as a command, which the CLI prints with the user's own --work-dir
+    await expect(desktopStep.verify(ctx)).rejects.toMatchObject({
+      hint: 'see the step log',
+      hintArgv: ['ailinux', 'log', 'desktop'],
+    });
   });
 
   it('a profile without desktop packages runs nothing', async () => {

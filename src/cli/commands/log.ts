@@ -12,7 +12,10 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
   const paths = workPaths(options.workDir);
   if (step) {
     if (!/^[a-z][a-z0-9-]*$/.test(step))
-      throw new UsageError(`"${step}" is not a step id`, { hint: 'see ailinux status for the step ids' });
+      throw new UsageError(`"${step}" is not a step id`, {
+        hint: 'ailinux status lists the step ids',
+        hintArgv: ['ailinux', 'status'],
+      });
     const file = stepLogPath(paths.stepLogsDir, step);
     if (!fs.existsSync(file)) {
       const have = fs.existsSync(paths.stepLogsDir)
@@ -32,7 +35,7 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
     return 0;
   }
   if (!fs.existsSync(paths.buildLog))
-    throw new UsageError(`no build log in ${paths.workDir}`, { hint: 'run ailinux build first' });
+    throw new UsageError(`no build log in ${paths.workDir}`, { hint: 'build first', hintArgv: ['ailinux', 'build'] });
   for (const line of fs.readFileSync(paths.buildLog, 'utf8').split('\n')) {
     if (!line) continue;
     try {
