@@ -14,18 +14,6 @@ export const EXIT = {
   sigterm: 143,
 } as const;
 
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0    success
-  1    the build failed (the step, command, log and resume command are printed)
-  2    bad usage, bad config, or a state file that cannot be read (nothing is written)
-  3    another build holds the work dir's lock
-  75   paused for lack of disk space (state saved; free space, then ailinux resume)
-  129  interrupted by SIGHUP (state saved; continue with ailinux resume)
-  130  interrupted by SIGINT (Ctrl-C; state saved; continue with ailinux resume)
-  131  interrupted by SIGQUIT (state saved; continue with ailinux resume)
-  143  interrupted by SIGTERM (state saved; continue with ailinux resume)`;
-
 /** `duringBuild`: the error ended a build or resume, where a file-system mistake is a failed build (1), not usage. */
 export function exitCodeForError(error: unknown, duringBuild = false): number {
   if (systemErrorOf(error)) return duringBuild ? EXIT.buildFailed : EXIT.usage;

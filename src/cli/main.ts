@@ -7,15 +7,17 @@ import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import { inSandboxNamespace } from '../runtime/sandbox.js';
+import { commandHelpText, programHelpText } from './command-help.js';
 import { runBuildCommand } from './commands/build.js';
 import { runCleanCommand } from './commands/clean.js';
-import { DOCTOR_EXIT_HELP, runDoctorCommand } from './commands/doctor.js';
+import { registerCompletionCommand } from './commands/completion.js';
+import { runDoctorCommand } from './commands/doctor.js';
 import { DEFAULT_INSPECT_PORT, runInspectCommand } from './commands/inspect.js';
 import { runLogCommand } from './commands/log.js';
 import { runPlanCommand } from './commands/plan.js';
 import { runStatusCommand } from './commands/status.js';
 import { registerVerifyCommand } from './commands/verify.js';
-import { EXIT, EXIT_CODES_HELP, exitCodeForError } from './exit-codes.js';
+import { EXIT, exitCodeForError } from './exit-codes.js';
 import { processIO, type CliIO } from './io.js';
 import { progressOption, quietOption } from './progress-options.js';
 import type { UserFlags } from './hint.js';
@@ -32,7 +34,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description('Builds the AILinux live ISO as a resumable, checkpointed pipeline.')
     .version(packageVersion())
     .showHelpAfterError('(run ailinux --help for usage)')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', programHelpText())
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
 
@@ -47,7 +49,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('--fresh', 'discard an unfinished or finished build in the work dir (caches are kept)')
     .addOption(quietOption())
     .addOption(progressOption())
-    .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await runBuildCommand('build', opts, io)));
 
   program
@@ -58,7 +59,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-p, --profile <name>', 'use this profile instead of the one the build was started with')
     .addOption(quietOption())
     .addOption(progressOption())
-    .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await runBuildCommand('resume', opts, io)));
 
   program
@@ -68,7 +68,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     )
     .addOption(workDirOption())
     .option('--json', 'machine-readable output')
-    .addHelpText('after', EXIT_CODES_HELP)
     .action((opts, cmd: Command) =>
       setExit(runStatusCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
     );
@@ -80,7 +79,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-c, --config <file>', 'plan for this config (default: the one recorded in the work dir)')
     .option('-p, --profile <name>', `plan for this built-in profile: ${profiles}`)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', EXIT_CODES_HELP)
     .action((opts) => setExit(runPlanCommand(opts, io)));
 
   program
@@ -88,7 +86,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description('remove what builds left (layers, ISO tree, partial outputs, ledger); never across a mount point')
     .addOption(workDirOption())
     .option('--all', 'also remove caches, logs and finished outputs')
-    .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await runCleanCommand(opts, io)));
 
   program
@@ -96,7 +93,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description("print a step's log, or the build's event log when no step is given")
     .argument('[step]', 'step id, e.g. packages')
     .addOption(workDirOption())
-    .addHelpText('after', EXIT_CODES_HELP)
     .action((step, opts) => setExit(runLogCommand(step, opts, io)));
 
   program
@@ -106,7 +102,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-c, --config <file>', 'check for this config (default: the one recorded in the work dir)')
     .option('-p, --profile <name>', `check for this built-in profile: ${profiles}`)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', DOCTOR_EXIT_HELP)
     .action(async (opts) => setExit(await runDoctorCommand(opts, io)));
 
   program
@@ -126,7 +121,6 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
       '--allow-remote',
       'let --serve bind a non-loopback address (no authentication: anyone who reaches it sees the build)',
     )
-    .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts, cmd: Command) =>
       setExit(await runInspectCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
     );
@@ -140,6 +134,9 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     });
 
   registerVerifyCommand(program, io, setExit);
+  registerCompletionCommand(program, io, setExit);
+  // every command's exit codes and examples come from one table, shared with docs/cli.md and the completion scripts
+  for (const command of program.commands) command.addHelpText('after', commandHelpText(command.name()));
 
   return program;
 }

@@ -121,11 +121,11 @@ describe.skipIf(skipUnlessRoot())('bad config at the edge', () => {
     expect((await runCli(['build', '--no-such-option'])).code).toBe(2);
   });
 
-  it('every command has --help that lists the exit codes', async () => {
+  it("each command's --help lists its own exit codes (tests/unit/cli-help.test.ts checks each list)", async () => {
     for (const cmd of ['build', 'resume', 'status', 'plan', 'clean', 'log']) {
       const r = await runCli([cmd, '--help']);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain('130  interrupted by SIGINT');
+      expect(r.stdout.includes('130  interrupted by SIGINT'), cmd).toBe(cmd === 'build' || cmd === 'resume');
     }
   });
 });

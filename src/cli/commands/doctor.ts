@@ -34,12 +34,6 @@ import { statusLock, type StatusLock } from './status.js';
 /** doctor's exit codes: 0 nothing blocks a build, 1 something does (2 is bad usage, as everywhere). */
 export const DOCTOR_EXIT = { ok: 0, blocked: 1 } as const;
 
-export const DOCTOR_EXIT_HELP = `
-Exit codes:
-  0    nothing blocks a build (warnings may be printed)
-  1    something blocks a build: each "block" line says what and how to fix it
-  2    bad usage or a config that cannot be read`;
-
 export interface DoctorOptions {
   workDir: string;
   config?: string;

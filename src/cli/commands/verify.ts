@@ -28,13 +28,6 @@ export interface VerifyCommandOptions {
   json?: boolean;
 }
 
-export const VERIFY_EXIT_HELP = `
-Exit codes:
-  0    every check passed (a missing checksum file passes unless --require-checksum)
-  1    a check failed: the table names it and says why
-  2    bad usage: no such file, not an ISO 9660 image, a bad option
-  130  interrupted by SIGINT (143 SIGTERM, 129 SIGHUP); qemu is ended first`;
-
 const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function positiveInt(what: string, max: number) {
@@ -69,7 +62,6 @@ export function registerVerifyCommand(program: Command, io: CliIO, setExit: (cod
     .option('--memory <mb>', 'memory of the qemu machine, MiB', positiveInt('--memory', 16384), 1024)
     .option('--require-checksum', 'fail when there is no <iso>.sha256 or <iso>.md5 beside the ISO')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', VERIFY_EXIT_HELP)
     .action(async (iso: string, opts: VerifyCommandOptions) => setExit(await runVerifyCommand(iso, opts, io)));
 }
 
