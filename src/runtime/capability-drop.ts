@@ -4,11 +4,15 @@
  * withoutCaps.
  */
 
-/** Powers over the host's kernel that no build command needs: load modules, reboot, set the clock. */
-export const HOST_KERNEL_CAPS = ['sys_module', 'sys_boot', 'sys_time'] as const;
+/**
+ * Powers over the host that no build command needs: load modules, reboot, set the clock, and trace other users'
+ * processes or fuller ones (CAP_SYS_PTRACE), which would open /proc/<pid>/root of a host process, its root in the
+ * host's writable mount namespace, past the read-only sandbox.
+ */
+export const HOST_CAPS = ['sys_module', 'sys_boot', 'sys_time', 'sys_ptrace'] as const;
 
-/** What ailinux-ns-run drops: the host-kernel powers, and mount/remount/umount (CAP_SYS_ADMIN). */
-export const CHROOT_DROPPED_CAPS = ['sys_admin', ...HOST_KERNEL_CAPS] as const;
+/** What ailinux-ns-run drops: the host powers, and mount/remount/umount (CAP_SYS_ADMIN). */
+export const CHROOT_DROPPED_CAPS = ['sys_admin', ...HOST_CAPS] as const;
 
 /**
  * argv that runs command without the given capabilities, nor any program it execs: setpriv (util-linux) clears them

@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { CHROOT_DROPPED_CAPS, HOST_KERNEL_CAPS, withoutCaps } from '../runtime/capability-drop.js';
+import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../runtime/capability-drop.js';
 import { chrootEnv } from '../runtime/command-env.js';
 import { chrootArgv } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
 import { hostPathOf } from './config-files.js';
+import { existsInLayers } from './layer-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -30,7 +31,7 @@ export function bootstrapArgv(
   if (b.tool === 'mmdebstrap') {
     return [
       ...isolated,
-      ...withoutCaps(HOST_KERNEL_CAPS, [
+      ...withoutCaps(HOST_CAPS, [
         'mmdebstrap',
         '--mode=root',
         `--variant=${b.variant === 'minbase' ? 'minbase' : b.variant === 'buildd' ? 'buildd' : 'important'}`,
@@ -168,9 +169,9 @@ export const bootstrapStep: StepDef = {
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {
-    const root = ownLayerOf(ctx).upper;
     for (const rel of ['var/lib/dpkg/status', 'usr/bin/dpkg', 'etc/os-release']) {
-      if (!fs.existsSync(path.join(root, rel))) {
+      // looked up inside the layer: fs.existsSync would follow an absolute link there to the host's file
+      if (!existsInLayers(ctx.layers, rel)) {
         throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, {
           hint: 'see the step log: ailinux log bootstrap',
         });

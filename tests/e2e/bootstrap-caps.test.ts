@@ -1,7 +1,7 @@
 /**
  * The real bootstrap step, from the Debian mirror, with its capabilities dropped (issue 9, point 1): a build of the
  * minimal profile's bootstrap step alone, through bin/ailinux (so in the sandbox). debootstrap's first stage runs on
- * the host without CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_BOOT and CAP_SYS_TIME (a wrapper first on PATH prints the
+ * the host without CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_BOOT, CAP_SYS_TIME and CAP_SYS_PTRACE (a wrapper first on PATH prints the
  * bounding set it got, then execs the real one); its second stage runs in the layer's chroot, where /proc/sys and
  * sysfs are read-only and CAP_SYS_ADMIN is gone. The base system must come out whole: dpkg, libc6 and base-files
  * installed, no /debootstrap left, /proc a directory. Needs root and the network.
@@ -19,7 +19,7 @@ const work = path.join(base, 'work');
 const root = path.join(work, 'layers', 'bootstrap', 'root');
 
 /** Capability numbers (linux/capability.h). */
-const CAP = { chown: 0, sysModule: 16, sysAdmin: 21, sysBoot: 22, sysTime: 25, mknod: 27 } as const;
+const CAP = { chown: 0, sysModule: 16, sysPtrace: 19, sysAdmin: 21, sysBoot: 22, sysTime: 25, mknod: 27 } as const;
 
 function hasCap(mask: bigint, cap: number): boolean {
   return ((mask >> BigInt(cap)) & 1n) === 1n;
@@ -56,7 +56,8 @@ describe.skipIf(skipUnlessRoot())('the bootstrap step with real debootstrap', ()
     const bnd = /probe CapBnd:\s*([0-9a-f]+)/.exec(log);
     expect(bnd, log.slice(0, 2000)).not.toBeNull();
     const mask = BigInt(`0x${bnd![1]}`);
-    for (const cap of [CAP.sysAdmin, CAP.sysModule, CAP.sysBoot, CAP.sysTime]) expect(hasCap(mask, cap)).toBe(false);
+    for (const cap of [CAP.sysAdmin, CAP.sysModule, CAP.sysBoot, CAP.sysTime, CAP.sysPtrace])
+      expect(hasCap(mask, cap)).toBe(false);
     // what the first stage does need: chown and mknod (device nodes in the target's /dev)
     for (const cap of [CAP.chown, CAP.mknod]) expect(hasCap(mask, cap)).toBe(true);
     // the second stage ran (only it prints this) and finished: it removes /debootstrap

@@ -3,9 +3,10 @@
  * sysfs hold host-global state (hostname, core_pattern, drop_caches, a reboot) that root may write without
  * CAP_SYS_ADMIN. A rootfs of /bin/sh and cat, entered through chrootArgv, opens each file for appending and closes it
  * without writing a byte (so the test never changes a host setting, before the fix or after): every open gets EROFS,
- * and reads still work. Needs root; skipped otherwise.
+ * and reads still work. Nor can it reach a host process's root through /proc/<pid>/root (the same pid namespace),
+ * which is the host's writable mount namespace: no CAP_SYS_PTRACE. Needs root; skipped otherwise.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,5 +107,24 @@ describe.skipIf(skipUnlessRoot())("a chroot command and the host's kernel settin
     const readOnly = ['/proc/sys', '/sys', ...['/proc/sysrq-trigger'].filter((f) => fs.existsSync(f))];
     for (const mount of readOnly) expect(options.get(mount), mount).toContain('ro');
     expect(options.get('/proc')).toContain('rw');
+  });
+});
+
+describe.skipIf(skipUnlessRoot())("a chroot command and the host's processes", () => {
+  it("cannot open a host process's root or cwd through /proc/<pid> (no CAP_SYS_PTRACE)", async () => {
+    const marker = path.join(tmp, 'host-marker');
+    fs.writeFileSync(marker, 'a host file\n');
+    // a process of the host's: root, all capabilities, its root the test's own (the host's mounts)
+    const host = spawn('sleep', ['60'], { cwd: tmp, stdio: 'ignore' });
+    try {
+      const pid = host.pid!;
+      const result = inChroot(`cat /proc/${pid}/root${marker}; cat /proc/${pid}/cwd/host-marker; exit 0`);
+      expect(result.stdout).toBe('');
+      const denied = result.stderr.trimEnd().split('\n');
+      expect(denied).toHaveLength(2);
+      for (const line of denied) expect(line).toMatch(/Permission denied$/);
+    } finally {
+      host.kill('SIGKILL');
+    }
   });
 });

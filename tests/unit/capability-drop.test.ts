@@ -5,12 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CHROOT_DROPPED_CAPS, HOST_KERNEL_CAPS, withoutCaps } from '../../src/runtime/capability-drop.js';
+import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../../src/runtime/capability-drop.js';
 import { nsRunPath } from '../../src/runtime/package-root.js';
 import { skipUnlessRoot } from '../helpers/root.js';
 
 /** Capability numbers (linux/capability.h). */
-const CAP = { chown: 0, sysModule: 16, sysAdmin: 21, sysBoot: 22, sysTime: 25, mknod: 27 } as const;
+const CAP = { chown: 0, sysModule: 16, sysPtrace: 19, sysAdmin: 21, sysBoot: 22, sysTime: 25, mknod: 27 } as const;
 
 /** The CapBnd and CapEff masks of a command run through withoutCaps(caps). */
 function capsUnder(caps: readonly string[]): { bnd: bigint; eff: bigint } {
@@ -35,7 +35,7 @@ describe('capability drops', () => {
       'debootstrap',
       '--foreign',
     ]);
-    expect(CHROOT_DROPPED_CAPS).toEqual(['sys_admin', 'sys_module', 'sys_boot', 'sys_time']);
+    expect(CHROOT_DROPPED_CAPS).toEqual(['sys_admin', 'sys_module', 'sys_boot', 'sys_time', 'sys_ptrace']);
   });
 
   it('libexec/ailinux-ns-run drops exactly CHROOT_DROPPED_CAPS (the shell wrapper cannot import ours)', () => {
@@ -47,12 +47,13 @@ describe('capability drops', () => {
   it.skipIf(skipUnlessRoot())('the real setpriv leaves a root command without them, and with chown and mknod', () => {
     const chroot = capsUnder(CHROOT_DROPPED_CAPS);
     for (const mask of [chroot.bnd, chroot.eff]) {
-      for (const cap of [CAP.sysAdmin, CAP.sysModule, CAP.sysBoot, CAP.sysTime]) expect(has(mask, cap)).toBe(false);
+      for (const cap of [CAP.sysAdmin, CAP.sysModule, CAP.sysBoot, CAP.sysTime, CAP.sysPtrace])
+        expect(has(mask, cap)).toBe(false);
       for (const cap of [CAP.chown, CAP.mknod]) expect(has(mask, cap)).toBe(true);
     }
     // mmdebstrap keeps CAP_SYS_ADMIN (it mounts in its target), never the host-kernel powers
-    const host = capsUnder(HOST_KERNEL_CAPS);
+    const host = capsUnder(HOST_CAPS);
     expect(has(host.eff, CAP.sysAdmin)).toBe(true);
-    for (const cap of [CAP.sysModule, CAP.sysBoot, CAP.sysTime]) expect(has(host.bnd, cap)).toBe(false);
+    for (const cap of [CAP.sysModule, CAP.sysBoot, CAP.sysTime, CAP.sysPtrace]) expect(has(host.bnd, cap)).toBe(false);
   });
 });

@@ -43,21 +43,21 @@ const PLAIN = (config: BuildConfig) => chrootOptions(config);
 const NETWORK = (config: BuildConfig) => chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS });
 
 const ISOLATE = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
-/** debootstrap's first stage runs without CAP_SYS_ADMIN and the host-kernel powers; mmdebstrap mounts, so keeps the first. */
+/** debootstrap's first stage runs without CAP_SYS_ADMIN and the host powers; mmdebstrap mounts, so keeps the first. */
 const NO_ADMIN = [
   'setpriv',
   '--bounding-set',
-  '-sys_admin,-sys_module,-sys_boot,-sys_time',
+  '-sys_admin,-sys_module,-sys_boot,-sys_time,-sys_ptrace',
   '--inh-caps',
-  '-sys_admin,-sys_module,-sys_boot,-sys_time',
+  '-sys_admin,-sys_module,-sys_boot,-sys_time,-sys_ptrace',
   '--',
 ];
 const NO_KERNEL = [
   'setpriv',
   '--bounding-set',
-  '-sys_module,-sys_boot,-sys_time',
+  '-sys_module,-sys_boot,-sys_time,-sys_ptrace',
   '--inh-caps',
-  '-sys_module,-sys_boot,-sys_time',
+  '-sys_module,-sys_boot,-sys_time,-sys_ptrace',
   '--',
 ];
 
