@@ -1,6 +1,6 @@
 /** The small set of error classes. Only the CLI entry maps them to exit codes. */
 
-export type ErrorCode = 'CONFIG' | 'USAGE' | 'STATE' | 'LOCKED' | 'COMMAND' | 'STEP' | 'UNSAFE';
+export type ErrorCode = 'CONFIG' | 'USAGE' | 'STATE' | 'LOCKED' | 'COMMAND' | 'STEP' | 'UNSAFE' | 'DISK_FULL';
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -150,6 +150,19 @@ export class StepError extends AilinuxError {
 export class UnsafeOperationError extends AilinuxError {
   constructor(message: string, options: ErrorOptions = {}) {
     super('UNSAFE', message, options);
+  }
+}
+
+/**
+ * The disk filled while ailinux wrote a file of its own before a build ran (the work dir's mark, the lock's owner
+ * record): exit 75, like every full disk. Nothing half written is left.
+ */
+export class DiskFullError extends AilinuxError {
+  /** What was being written, e.g. "marking the work dir /w". */
+  readonly where: string;
+  constructor(where: string, options: ErrorOptions = {}) {
+    super('DISK_FULL', `no space left on device while ${where}`, options);
+    this.where = where;
   }
 }
 

@@ -21,6 +21,8 @@ export function exitCodeForError(error: unknown, duringBuild = false): number {
     switch (error.code) {
       case 'LOCKED':
         return EXIT.locked;
+      case 'DISK_FULL':
+        return EXIT.paused;
       case 'CONFIG':
       case 'USAGE':
       case 'STATE':

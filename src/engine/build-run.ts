@@ -24,7 +24,6 @@ import type { LoadedConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { ExecaRunner } from '../runtime/execa-runner.js';
 import { layersFor } from '../runtime/layers.js';
-import { acquireLock } from '../runtime/lock.js';
 import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
 import { type WorkPaths, workPaths } from '../runtime/paths.js';
 import { markerEnv, reapOrphans, workMarker } from '../runtime/process-groups.js';
@@ -35,7 +34,7 @@ import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../runtime/remo
 import { checkViolation, endedSteps, SafetyRecorder, summarizeSafety } from '../runtime/session.js';
 import { checkWorkDir } from '../runtime/work-dir.js';
 import type { WorkDirMark } from './work-dir-mark.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, type WorkDirOwnership } from './work-dir-owner.js';
+import { assertWorkDirUsable, claimAndLockWorkDir, inspectWorkDir, type WorkDirOwnership } from './work-dir-owner.js';
 import { artifactPresent } from '../steps/artifacts.js';
 import { resolveSteps } from '../steps/registry.js';
 import type { StepContext, StepDef } from '../steps/types.js';
@@ -111,10 +110,16 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = this.prepare();
-    const mark = claimWorkDir(prepared.paths.workDir, prepared.ownership, (m) => this.notice(m));
-    await this.deps.enterSandbox?.(prepared.paths);
-    fs.mkdirSync(prepared.paths.stateDir, { recursive: true });
-    const lock = acquireLock(prepared.paths.lockFile, this.request.commandLine, this.deps.warn);
+    // the mark is checked again once the lock is held: a clean --all may remove it between the claim and the lock
+    const { mark, lock } = await claimAndLockWorkDir(prepared.paths.workDir, prepared.ownership, {
+      lockFile: prepared.paths.lockFile,
+      command: this.request.commandLine,
+      warn: this.deps.warn,
+      notice: (m) => this.notice(m),
+      beforeLock: async () => {
+        await this.deps.enterSandbox?.(prepared.paths);
+      },
+    });
     try {
       const store = StateStore.open(prepared.paths.stateFile);
       const previous = store.load();

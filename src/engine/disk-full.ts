@@ -3,7 +3,7 @@
  * state write, a log line) pauses the build with the last good state kept, and `ailinux resume` goes on once there
  * is room (docs/safety.md).
  */
-import { CommandError } from '../errors.js';
+import { CommandError, DiskFullError } from '../errors.js';
 
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 /** What tools print when a write found no room: the C library's strerror, and apt's own check. */
@@ -12,13 +12,16 @@ const FULL_TEXT = /No space left on device|Disk quota exceeded|You don't have en
 /** Whether error (or an error it wraps) says the disk is full: an errno, or a command that said so. */
 export function isDiskFull(error: unknown): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (FULL_CODES.has((e as NodeJS.ErrnoException).code ?? '')) return true;
+    if (e instanceof DiskFullError || FULL_CODES.has((e as NodeJS.ErrnoException).code ?? '')) return true;
     if (e instanceof CommandError && FULL_TEXT.test(e.failure.stderrTail)) return true;
   }
   return false;
 }
 
-/** The pause reason: where the disk filled and what to do. Starts with `disk:` like the monitor's own pauses. */
-export function diskFullReason(where: string, workDir: string): string {
-  return `disk: no space left on device while ${where}; free some space where ${workDir} lies, then run ailinux resume`;
+/**
+ * The pause reason: where the disk filled and what to do. Starts with `disk:` like the monitor's own pauses. `next`
+ * is the command to run once there is room: resume, or the build again when none had started.
+ */
+export function diskFullReason(where: string, workDir: string, next = 'ailinux resume'): string {
+  return `disk: no space left on device while ${where}; free some space where ${workDir} lies, then run ${next}`;
 }

@@ -85,9 +85,13 @@ export function writeMark(workDir: string): WorkDirMark {
   try {
     fs.writeSync(fd, `${JSON.stringify(mark)}\n`);
     fs.fsyncSync(fd);
-  } finally {
+  } catch (error) {
+    // a full disk leaves an empty or partial temp file: never keep one (nothing half written)
     fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw error;
   }
+  fs.closeSync(fd);
   try {
     fs.linkSync(temp, file);
   } catch (error) {

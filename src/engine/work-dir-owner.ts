@@ -6,9 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readStateReadOnly } from '../../state/store.js';
-import { UsageError } from '../errors.js';
+import { DiskFullError, UsageError } from '../errors.js';
+import { acquireLock, type LockHandle } from '../runtime/lock.js';
 import { readMountinfo } from '../runtime/mountinfo.js';
 import { WORK_DIR_ENTRIES, WORK_DIR_MARKER, workPaths } from '../runtime/paths.js';
+import { removeEmptyDir } from '../runtime/remove-work-entries.js';
+import { isDiskFull } from './disk-full.js';
 import { MARK_TEMP, readMark, type WorkDirMark, writeMark } from './work-dir-mark.js';
 
 export type WorkDirOwnership =
@@ -142,17 +145,107 @@ export function claimWorkDir(
       return ownership.mark;
     case 'foreign':
       throw foreignWorkDirError(workDir, ownership);
-    case 'missing':
-      fs.mkdirSync(workDir, { recursive: true });
-      return writeMark(workDir);
+    case 'missing': {
+      const made = fs.mkdirSync(workDir, { recursive: true });
+      try {
+        return markOrSayFull(workDir);
+      } catch (error) {
+        // the directories just made, empty as they are, go too: a failed claim leaves nothing behind
+        if (made !== undefined) removeMadeDirs(workDir, made);
+        throw error;
+      }
+    }
     case 'empty':
-      return writeMark(workDir);
+      return markOrSayFull(workDir);
     case 'adoptable': {
-      const mark = writeMark(workDir);
+      const mark = markOrSayFull(workDir);
       notice(
         `adopted ${workDir}, a work dir from before ailinux marked its work dirs: it holds a valid state and only ailinux's own entries (marked with ${WORK_DIR_MARKER})`,
       );
       return mark;
     }
+  }
+}
+
+export interface ClaimedWorkDir {
+  mark: WorkDirMark;
+  lock: LockHandle;
+}
+
+export interface ClaimAndLockOptions {
+  lockFile: string;
+  /** The command line, for the lock's owner record. */
+  command: string;
+  warn: (message: string) => void;
+  notice: (message: string) => void;
+  /** Hold the lock without its owner record on a full disk (clean). */
+  ownerOptional?: boolean;
+  /** Run once, between the first claim and the lock (build enters its sandbox there). */
+  beforeLock?: () => Promise<void>;
+}
+
+/** How often a claim starts over because the mark went before the lock was taken. */
+const CLAIM_ATTEMPTS = 4;
+
+/**
+ * Claims the work dir and takes its lock, then checks, holding it, that the work dir still carries the mark it was
+ * claimed with: clean --all removes the mark under the lock, so a command that claimed the work dir just before
+ * would otherwise build in a directory that is no longer marked. When the mark went (or another replaced it), what
+ * this call made (the lock file, an empty state/) goes again under the lock, and the claim starts over.
+ */
+export async function claimAndLockWorkDir(
+  workDir: string,
+  ownership: WorkDirOwnership,
+  options: ClaimAndLockOptions,
+): Promise<ClaimedWorkDir> {
+  const stateDir = path.dirname(options.lockFile);
+  let current = ownership;
+  for (let attempt = 1; ; attempt++) {
+    const mark = claimWorkDir(workDir, current, options.notice);
+    if (attempt === 1) await options.beforeLock?.();
+    fs.mkdirSync(stateDir, { recursive: true });
+    const lock = acquireLock(options.lockFile, options.command, options.warn, {
+      ownerOptional: options.ownerOptional === true,
+    });
+    let now: WorkDirMark | null;
+    try {
+      now = readMark(workDir);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+    if (now?.id === mark.id) return { mark, lock };
+    lock.releaseRemovingFile();
+    removeEmptyDir(stateDir);
+    if (attempt >= CLAIM_ATTEMPTS)
+      throw new UsageError(`the mark of ${workDir} was removed ${attempt} times while this command started`, {
+        hint: 'another ailinux clean --all is removing this work dir: run the command again once it has ended',
+      });
+    current = inspectWorkDir(workDir);
+  }
+}
+
+/** writeMark, with a full disk said as what it is: a DiskFullError (exit 75), the temp mark removed. */
+function markOrSayFull(workDir: string): WorkDirMark {
+  try {
+    return writeMark(workDir);
+  } catch (error) {
+    if (!isDiskFull(error)) throw error;
+    throw new DiskFullError(`marking the work dir ${workDir} (${WORK_DIR_MARKER})`, {
+      cause: error,
+      hint: `free some space where ${workDir} lies, then run the command again`,
+    });
+  }
+}
+
+/** rmdir from dir up to top (the first directory mkdir made), each only while empty. */
+function removeMadeDirs(dir: string, top: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || path.dirname(d) === d) return;
   }
 }

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LockHeldError, type LockOwner, UsageError } from '../errors.js';
+import { DiskFullError, LockHeldError, type LockOwner, UsageError } from '../errors.js';
 import { runWithDescriptorSync } from './execa-runner.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { isProcessAlive, readProcStartTicks } from './process-groups.js';
@@ -20,6 +20,20 @@ import { isProcessAlive, readProcStartTicks } from './process-groups.js';
 export interface LockHandle {
   readonly owner: LockOwner;
   release(): void;
+  /**
+   * Releases the lock and removes the lock file with it (clean --all): the owner record and the file go while the
+   * lock is still ours, so no other process can hold a lock on the removed file (a taker that opened it checks,
+   * once its flock succeeds, that the path still names what it locked, and takes the new file instead).
+   */
+  releaseRemovingFile(): void;
+}
+
+export interface AcquireLockOptions {
+  /**
+   * When the owner record cannot be written for lack of disk space, hold the lock without it (warned) instead of
+   * throwing DiskFullError: clean, whose work is to free space, must not need any.
+   */
+  ownerOptional?: boolean;
 }
 
 /** flock(1)'s exit code when another open file description holds the lock (-E). */
@@ -29,6 +43,10 @@ const OWNER_WAIT_MS = 1000;
 /** A refused taker waits less: the owner only makes its message better. */
 const REFUSED_OWNER_WAIT_MS = 250;
 const OWNER_POLL_MS = 10;
+const DISK_FULL_WORDS: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'the disk quota is used up',
+};
 
 /** Where the holder's owner record lives, beside the lock file. */
 export function lockOwnerFile(lockFile: string): string {
@@ -39,7 +57,12 @@ export function lockOwnerFile(lockFile: string): string {
  * Takes the lock, or throws LockHeldError when another process holds it. An owner record left by a holder that
  * died is overwritten with a warning; one that names another host is never taken over (its build may run there).
  */
-export function acquireLock(lockFile: string, command: string, warn: (msg: string) => void): LockHandle {
+export function acquireLock(
+  lockFile: string,
+  command: string,
+  warn: (msg: string) => void,
+  options: AcquireLockOptions = {},
+): LockHandle {
   const fd = openLocked(lockFile);
   if (fd === null) throw new LockHeldError(lockFile, waitForOwner(lockFile));
   const ownerFile = lockOwnerFile(lockFile);
@@ -60,25 +83,58 @@ export function acquireLock(lockFile: string, command: string, warn: (msg: strin
     } else if (left !== 'missing') {
       warn(`taking over an unreadable lock ${ownerFile} (${left}); its owner is unknown`);
     }
-    writeOwner(ownerFile, owner);
+    writeOwnerOrSayFull(ownerFile, owner, options, warn);
   } catch (error) {
     fs.closeSync(fd);
     throw error;
   }
 
   let released = false;
-  return {
-    owner,
-    release(): void {
-      if (released) return;
-      released = true;
+  const release = (removeFile: boolean): void => {
+    if (released) return;
+    released = true;
+    try {
       // the owner goes while the lock is still ours, so no reader sees it beside a free lock
       const current = readOwner(ownerFile);
       if (typeof current === 'object' && isSameOwner(current, owner)) fs.rmSync(ownerFile, { force: true });
-      // the lock file itself stays: removing it would let a taker of the old inode and one of a new file both hold
+      // only the file we hold: removing another would free a lock that someone else holds
+      if (removeFile && sameFile(fd, lockFile)) fs.unlinkSync(lockFile);
+    } finally {
       fs.closeSync(fd);
-    },
+    }
   };
+  return {
+    owner,
+    // the lock file itself stays: removed after the lock is free, a taker of the old inode and one of a new file
+    // could both hold it
+    release: () => release(false),
+    releaseRemovingFile: () => release(true),
+  };
+}
+
+/** The owner record written; a full disk is a DiskFullError (exit 75), or only a warning when the owner is optional. */
+function writeOwnerOrSayFull(
+  ownerFile: string,
+  owner: LockOwner,
+  options: AcquireLockOptions,
+  warn: (msg: string) => void,
+): void {
+  try {
+    writeOwner(ownerFile, owner);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+    if (options.ownerOptional) {
+      warn(
+        `the lock's owner record ${ownerFile} cannot be written: ${DISK_FULL_WORDS[code]}; holding the lock without it`,
+      );
+      return;
+    }
+    throw new DiskFullError(`writing the lock's owner record ${ownerFile}`, {
+      cause: error,
+      hint: `free some space where ${path.dirname(path.dirname(ownerFile))} lies, then run the command again`,
+    });
+  }
 }
 
 /**
@@ -90,7 +146,14 @@ function openLocked(lockFile: string): number | null {
   for (let attempt = 0; ; attempt++) {
     // made anew on each attempt: clean --all removes state/ with the lock in it
     fs.mkdirSync(path.dirname(lockFile), { recursive: true });
-    const fd = fs.openSync(lockFile, O_RDWR | O_CREAT | O_NOFOLLOW, 0o644);
+    let fd: number;
+    try {
+      fd = fs.openSync(lockFile, O_RDWR | O_CREAT | O_NOFOLLOW, 0o644);
+    } catch (error) {
+      // state/ went between the mkdir and the open (clean --all removes it once the lock is free): make it again
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+      throw error;
+    }
     let locked: boolean;
     try {
       if (!fs.fstatSync(fd).isFile()) throw new UsageError(`${lockFile} is not a regular file`);
@@ -296,7 +359,12 @@ function writeOwner(ownerFile: string, owner: LockOwner): void {
     throw error;
   }
   fs.closeSync(fd);
-  fs.renameSync(temp, ownerFile);
+  try {
+    fs.renameSync(temp, ownerFile);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
   syncDirectory(dir);
 }
 

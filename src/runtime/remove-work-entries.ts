@@ -60,3 +60,31 @@ export async function removeWorkEntries(workDir: string, names: readonly WorkDir
   }
   return removed;
 }
+
+/**
+ * Removes what state/ holds but the lock file and its owner record (clean --all, while it holds the lock, which
+ * then goes with releaseRemovingFile); returns the names removed.
+ */
+export async function removeStateEntries(workDir: string, keep: readonly string[]): Promise<string[]> {
+  const stateDir = path.join(workDir, 'state');
+  if (assertRemovable(workDir, ['state']).length === 0) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(stateDir).sort()) {
+    if (keep.includes(name)) continue;
+    await removeTree(path.join(stateDir, name), { within: workDir });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** rmdir: true when the directory went, false when it is gone already or not empty (another process uses it). */
+export function removeEmptyDir(dir: string): boolean {
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw error;
+  }
+}

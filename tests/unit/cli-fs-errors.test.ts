@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exitCodeForError } from '../../src/cli/exit-codes.js';
+import { DiskFullError } from '../../src/errors.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { renderError } from '../../src/cli/render-error.js';
@@ -103,6 +104,22 @@ describe('exit codes and the internal error', () => {
     );
     expect(exitCodeForError(erofs)).toBe(2);
     expect(exitCodeForError(erofs, true)).toBe(1);
+  });
+
+  it('a full disk while ailinux writes its mark or lock owner: exit 75 in and out of a build, what filled and the fix', () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), {
+      code: 'ENOSPC',
+      syscall: 'write',
+    });
+    const full = new DiskFullError('marking the work dir /w (.ailinux-work-dir)', {
+      cause: enospc,
+      hint: 'free some space where /w lies, then run the command again',
+    });
+    expect(exitCodeForError(full)).toBe(75);
+    expect(exitCodeForError(full, true)).toBe(75);
+    expect(renderError(full)).toBe(
+      'ailinux: no space left on device while marking the work dir /w (.ailinux-work-dir)\n  fix: free some space where /w lies, then run the command again',
+    );
   });
 
   it('a code without a syscall is not the OS speaking: still an internal error', () => {

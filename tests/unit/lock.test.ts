@@ -2,8 +2,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LockHeldError, type LockOwner } from '../../src/errors.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DiskFullError, LockHeldError, type LockOwner } from '../../src/errors.js';
 import { acquireLock, isLockHeld, lockOwnerFile, lockState, readLock } from '../../src/runtime/lock.js';
 import { readProcStartTicks } from '../../src/runtime/process-groups.js';
 
@@ -231,6 +231,90 @@ describe('acquireLock', () => {
       handle.release();
     } finally {
       process.env['PATH'] = savedPath;
+    }
+  });
+
+  it('releaseRemovingFile removes the owner record and the lock file while the lock is held, then frees it', () => {
+    const handle = acquireLock(lockFile, 'ailinux clean --all', warn);
+    const held = fs.statSync(lockFile).ino;
+    // a taker that opened the file before it went: it gets the flock once we close, on a file no path names
+    const early = fs.openSync(lockFile, 'r');
+    try {
+      handle.releaseRemovingFile();
+      expect(fs.existsSync(lockFile)).toBe(false);
+      expect(fs.existsSync(ownerFile)).toBe(false);
+      expect(fs.fstatSync(early).ino).toBe(held);
+      // the next taker makes a new file and holds that one: the path names the lock that is held
+      const next = acquireLock(lockFile, 'ailinux build', warn);
+      expect(fs.statSync(lockFile).ino).not.toBe(held);
+      expect(isLockHeld(lockFile)).toBe(true);
+      expect(readLock(lockFile)).toEqual(next.owner);
+      next.release();
+    } finally {
+      fs.closeSync(early);
+    }
+  });
+
+  it('releaseRemovingFile never removes a lock file that is not the one it holds', () => {
+    const handle = acquireLock(lockFile, 'ailinux clean --all', warn);
+    // another file stands at the path now (made by someone else): it is not ours to remove
+    const aside = `${lockFile}.aside`;
+    fs.renameSync(lockFile, aside);
+    fs.writeFileSync(lockFile, '');
+    const theirs = fs.statSync(lockFile).ino;
+    handle.releaseRemovingFile();
+    expect(fs.statSync(lockFile).ino).toBe(theirs);
+  });
+
+  it('takes the lock when its directory goes between the mkdir and the open (clean --all removes an empty state/)', () => {
+    const mkdir = fs.mkdirSync;
+    let removed = 0;
+    const spy = vi.spyOn(fs, 'mkdirSync').mockImplementation(((p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
+      const made = mkdir(p, o as fs.MakeDirectoryOptions & { recursive: true });
+      // the first time: the directory is gone again before the open
+      if (removed++ === 0) fs.rmdirSync(path.dirname(lockFile));
+      return made;
+    }) as typeof fs.mkdirSync);
+    try {
+      const handle = acquireLock(lockFile, 'ailinux build', warn);
+      expect(removed).toBe(2);
+      expect(isLockHeld(lockFile)).toBe(true);
+      handle.release();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a full disk while writing the owner: DiskFullError naming the record, no owner or temp file left, the lock free', () => {
+    const write = fs.writeSync;
+    const spy = vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`).includes('.build.lock.owner.'))
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+      return (write as (...a: unknown[]) => number)(fd, ...rest);
+    }) as typeof fs.writeSync);
+    try {
+      let thrown: unknown;
+      try {
+        acquireLock(lockFile, 'ailinux build', warn);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(DiskFullError);
+      expect((thrown as DiskFullError).message).toBe(
+        `no space left on device while writing the lock's owner record ${ownerFile}`,
+      );
+      expect(fs.readdirSync(path.dirname(lockFile))).toEqual(['build.lock']);
+      expect(isLockHeld(lockFile)).toBe(false);
+      // clean, whose work is to free space, holds the lock without the record (warned)
+      const handle = acquireLock(lockFile, 'ailinux clean', warn, { ownerOptional: true });
+      expect(isLockHeld(lockFile)).toBe(true);
+      expect(fs.readdirSync(path.dirname(lockFile))).toEqual(['build.lock']);
+      expect(warnings).toEqual([
+        `the lock's owner record ${ownerFile} cannot be written: no space left on device; holding the lock without it`,
+      ]);
+      handle.release();
+    } finally {
+      spy.mockRestore();
     }
   });
 

@@ -5,15 +5,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parseStateFile, STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { StateStore } from '../../state/store.js';
-import { UnsafeOperationError, UsageError } from '../../src/errors.js';
+import { DiskFullError, UnsafeOperationError, UsageError } from '../../src/errors.js';
 import { type WorkDirEntry, WORK_DIR_MARKER, workPaths } from '../../src/runtime/paths.js';
 import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../src/runtime/remove-work-entries.js';
 import { checkWorkDir } from '../../src/runtime/work-dir.js';
 import { readMark, writeMark } from '../../src/engine/work-dir-mark.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir } from '../../src/engine/work-dir-owner.js';
+import {
+  assertWorkDirUsable,
+  claimAndLockWorkDir,
+  claimWorkDir,
+  inspectWorkDir,
+} from '../../src/engine/work-dir-owner.js';
+import { lockState } from '../../src/runtime/lock.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-work-dir-owner-'));
 let dirs = 0;
@@ -206,6 +212,91 @@ describe('claimWorkDir: creating, marking and adopting', () => {
     expect(usageError(() => inspectWorkDir(garbage)).message).toMatch(/it does not hold JSON/);
     const other = newDir({ [WORK_DIR_MARKER]: '{"tool":"other"}' });
     expect(usageError(() => readMark(other)).message).toMatch(/it lacks \{tool: "ailinux"/);
+  });
+});
+
+describe('claimAndLockWorkDir: the mark is checked again once the lock is held', () => {
+  const opts = (dir: string, beforeLock?: () => Promise<void>) => ({
+    lockFile: workPaths(dir).lockFile,
+    command: 'ailinux build (test)',
+    warn: () => undefined,
+    notice: () => undefined,
+    ...(beforeLock ? { beforeLock } : {}),
+  });
+
+  it('a marked work dir: the lock and the mark it was claimed with', async () => {
+    const dir = newDir();
+    const mark = writeMark(dir);
+    const { mark: claimed, lock } = await claimAndLockWorkDir(dir, inspectWorkDir(dir), opts(dir));
+    expect(claimed).toEqual(mark);
+    expect(lockState(workPaths(dir).lockFile, 0)).toMatchObject({ kind: 'held', owner: { pid: process.pid } });
+    lock.release();
+  });
+
+  it('the mark removed between the claim and the lock (clean --all): it claims again, and holds a marked work dir', async () => {
+    const dir = newDir();
+    const first = writeMark(dir);
+    // what a clean --all does meanwhile: it removes the mark under its lock, then lets the lock go
+    const cleanAll = async () => fs.rmSync(path.join(dir, WORK_DIR_MARKER));
+    const { mark, lock } = await claimAndLockWorkDir(dir, inspectWorkDir(dir), opts(dir, cleanAll));
+    expect(mark.id).not.toBe(first.id);
+    expect(readMark(dir)).toEqual(mark);
+    expect(inspectWorkDir(dir)).toEqual({ kind: 'marked', mark });
+    lock.release();
+  });
+});
+
+describe('claimWorkDir on a full disk', () => {
+  /** fs.writeSync that finds no room for the mark's temp file, as on a full disk. */
+  function fullForMarks() {
+    const write = fs.writeSync;
+    return vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`).includes(`${WORK_DIR_MARKER}.`))
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+      return (write as (...a: unknown[]) => number)(fd, ...rest);
+    }) as typeof fs.writeSync);
+  }
+
+  it('a new work dir: DiskFullError naming the mark, and the directories it made are gone again', () => {
+    const top = path.join(tmp, `full${++dirs}`);
+    const dir = path.join(top, 'deeper');
+    const spy = fullForMarks();
+    try {
+      const error = (() => {
+        try {
+          claimWorkDir(dir, inspectWorkDir(dir), () => undefined);
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(error).toBeInstanceOf(DiskFullError);
+      expect((error as DiskFullError).message).toBe(
+        `no space left on device while marking the work dir ${dir} (${WORK_DIR_MARKER})`,
+      );
+      expect((error as DiskFullError).hint).toBe(`free some space where ${dir} lies, then run the command again`);
+      expect(fs.existsSync(top)).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('an empty or old work dir: DiskFullError, and no mark or temp mark is left (nothing half written)', () => {
+    const empty = newDir();
+    const old = oldWorkDir();
+    const before = fs.readdirSync(old).sort();
+    const spy = fullForMarks();
+    try {
+      for (const dir of [empty, old]) {
+        expect(() => claimWorkDir(dir, inspectWorkDir(dir), () => undefined)).toThrow(DiskFullError);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readdirSync(empty)).toEqual([]);
+    expect(fs.readdirSync(old).sort()).toEqual(before);
+    // once there is room, the same claim goes through
+    expect(claimWorkDir(empty, inspectWorkDir(empty), () => undefined)).toEqual(readMark(empty));
   });
 });
 

@@ -1,13 +1,14 @@
 /** ailinux build / resume: run the machine, map its outcome to an exit code, print what to do next. */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildDeps, BuildRequest, BuildResult } from '../../engine/build.js';
 import { BuildRun } from '../../engine/build-run.js';
 import { diskFullReason, isDiskFull } from '../../engine/disk-full.js';
 import { formatDuration } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
-import { UsageError } from '../../errors.js';
+import { DiskFullError, UsageError } from '../../errors.js';
 import { ExecaRunner } from '../../runtime/execa-runner.js';
-import type { WorkPaths } from '../../runtime/paths.js';
+import { type WorkPaths, workPaths } from '../../runtime/paths.js';
 import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
 import { terminalText } from '../../runtime/terminal-text.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
@@ -76,7 +77,7 @@ export async function runBuildCommand(
   });
   try {
     const started = Date.now();
-    const result = await runOrPause(session, options, io);
+    const result = await runOrPause(command, session, options, io);
     if (typeof result === 'number') return result;
     const { paths } = result;
     // fix lines carry the user's own --work-dir and --config, so a pasted command acts on this build
@@ -150,18 +151,27 @@ function isoPath(result: BuildResult): string | null {
  * The build, or exit 75 when the disk filled before its machine ran (the lock, the first state write, --fresh's
  * removal): nothing of the build ran, and the last good state is what is on disk.
  */
-async function runOrPause(session: BuildRun, options: BuildCommandOptions, io: CliIO): Promise<BuildResult | number> {
+async function runOrPause(
+  command: 'build' | 'resume',
+  session: BuildRun,
+  options: BuildCommandOptions,
+  io: CliIO,
+): Promise<BuildResult | number> {
   try {
     return await session.run();
   } catch (error) {
     if (!isDiskFull(error)) throw error;
     const workDir = path.resolve(io.cwd, options.workDir);
+    // before the first state write (the mark, the lock's owner) there is nothing to resume: the build runs again
+    const started = fs.existsSync(workPaths(workDir).stateFile);
     const resume = renderHintCommand(['ailinux', 'resume'], {
       workDir: path.relative(io.cwd, workDir) || '.',
       ...(options.config ? { config: options.config } : {}),
     });
+    const where = error instanceof DiskFullError ? error.where : 'starting the build';
+    const next = started ? 'ailinux resume' : `the same ailinux ${command} command again`;
     io.stderr.write(
-      `build paused: ${terminalText(diskFullReason('starting the build', workDir))}\nthe last good state is kept; once there is room, continue with: ${resume}\n`,
+      `build paused: ${terminalText(diskFullReason(where, workDir, next))}\n${started ? `the last good state is kept; once there is room, continue with: ${resume}` : 'the build did not start, so there is nothing to resume'}\n`,
     );
     return EXIT.paused;
   }

@@ -8,17 +8,23 @@ import path from 'node:path';
 import { StateStore } from '../../../state/store.js';
 import { UsageError } from '../../errors.js';
 import { ExecaRunner } from '../../runtime/execa-runner.js';
-import { acquireLock } from '../../runtime/lock.js';
+import { lockOwnerFile } from '../../runtime/lock.js';
 import { WORK_DIR_MARKER, type WorkDirEntry, workPaths } from '../../runtime/paths.js';
 import { reapOrphans, workMarker } from '../../runtime/process-groups.js';
-import { assertRemovable, BUILD_TREES, removeWorkEntries } from '../../runtime/remove-work-entries.js';
+import {
+  assertRemovable,
+  BUILD_TREES,
+  removeEmptyDir,
+  removeStateEntries,
+  removeWorkEntries,
+} from '../../runtime/remove-work-entries.js';
 import { removeTree } from '../../runtime/safe-remove.js';
 import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
-import { assertWorkDirUsable, claimWorkDir, inspectWorkDir, isMountPoint } from '../../engine/work-dir-owner.js';
+import { assertWorkDirUsable, claimAndLockWorkDir, inspectWorkDir, isMountPoint } from '../../engine/work-dir-owner.js';
 import type { CliIO } from '../io.js';
 
-/** What --all removes beyond the build trees, before state/ (which holds the lock) goes last. */
+/** What --all removes beyond the build trees, before state/ (which holds the lock) goes last, under the lock. */
 const ALL_EXTRA: readonly WorkDirEntry[] = ['cache', 'output', 'logs'];
 
 export async function runCleanCommand(options: { workDir: string; all?: boolean }, io: CliIO): Promise<number> {
@@ -40,10 +46,17 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
   // Refuse before removing anything: a symlink among the entries, or a mount under one, stops the whole clean.
   assertRemovable(workDir, [...targets, 'state']);
   await enterWorkDirSandbox(paths, new ExecaRunner(), (m) => io.stderr.write(`warning: ${m}\n`), io.env);
-  claimWorkDir(workDir, ownership, (m) => io.stderr.write(`${m}\n`));
-  fs.mkdirSync(paths.stateDir, { recursive: true });
-  const lock = acquireLock(paths.lockFile, io.commandLine, (m) => io.stderr.write(`warning: ${m}\n`));
+  const { lock } = await claimAndLockWorkDir(workDir, ownership, {
+    lockFile: paths.lockFile,
+    command: io.commandLine,
+    warn: (m) => io.stderr.write(`warning: ${m}\n`),
+    notice: (m) => io.stderr.write(`${m}\n`),
+    // clean frees space: on a full disk it holds the lock without writing its owner record
+    ownerOptional: true,
+  });
   const removed: string[] = [];
+  let released = false;
+  let markRemoved = false;
   try {
     const store = StateStore.open(paths.stateFile);
     let state = null;
@@ -69,34 +82,49 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
         removed.push(`output/${name}`);
       }
     }
+    if (options.all) {
+      // state/ goes while the lock is ours: a build that takes it next starts with a state/ of its own, which
+      // nothing here removes (only an empty state/ is removed below, once the lock is free)
+      await removeStateEntries(workDir, [path.basename(paths.lockFile), path.basename(lockOwnerFile(paths.lockFile))]);
+      // the mark too, under the lock: a build that claimed the work dir before finds it gone once it has the lock
+      markRemoved = removeMarkIfAlone(workDir, io);
+      released = true;
+      lock.releaseRemovingFile();
+    }
   } finally {
-    lock.release();
+    if (!released) lock.release();
   }
   if (options.all) {
-    for (const name of await removeWorkEntries(workDir, ['state'])) removed.push(`${name}/`);
-    removed.push(...removeMarkAndDir(workDir, io));
+    if (removeEmptyDir(paths.stateDir)) removed.push('state/');
+    else if (fs.existsSync(paths.stateDir))
+      io.stderr.write(`kept ${paths.stateDir}: another build took the work dir's lock as clean --all ended\n`);
+    if (markRemoved) removed.push(WORK_DIR_MARKER, ...removeWorkDirIfEmpty(workDir, io));
   }
   io.stdout.write(removed.length ? `removed: ${removed.join(', ')}\n` : 'nothing to remove\n');
   return 0;
 }
 
-/** After --all: the mark, then the work dir, when nothing else is left in it; what was removed, by name. */
-function removeMarkAndDir(workDir: string, io: CliIO): string[] {
-  const atMountRoot = isMountPoint(workDir);
+/** --all, holding the lock: the mark goes when nothing but state/ (going next) is left; whether it went. */
+function removeMarkIfAlone(workDir: string, io: CliIO): boolean {
   // a dedicated disk's lost+found is its own, not a reason to keep the mark
-  const left = fs.readdirSync(workDir).filter((n) => n !== WORK_DIR_MARKER && !(atMountRoot && n === 'lost+found'));
+  const atMountRoot = isMountPoint(workDir);
+  const left = fs
+    .readdirSync(workDir)
+    .filter((n) => n !== WORK_DIR_MARKER && n !== 'state' && !(atMountRoot && n === 'lost+found'));
   if (left.length > 0) {
-    io.stderr.write(`kept what ailinux did not make in ${workDir}: ${left.join(', ')}; the work dir stays marked\n`);
-    return [];
+    io.stderr.write(`kept the mark: ${workDir} still holds ${left.join(', ')}; the work dir stays marked\n`);
+    return false;
   }
   fs.rmSync(path.join(workDir, WORK_DIR_MARKER), { force: true });
-  const removed = [WORK_DIR_MARKER];
-  if (atMountRoot) {
+  return true;
+}
+
+/** --all, once the lock is free: the work dir itself, when it is empty and no mount point; what went, by name. */
+function removeWorkDirIfEmpty(workDir: string, io: CliIO): string[] {
+  if (isMountPoint(workDir)) {
     // in the sandbox the work dir is a mount and its parent read-only; a dedicated disk stays mounted
     io.stderr.write(`the empty work dir ${workDir} is kept: it is a mount point; rmdir it yourself if you like\n`);
-  } else if (fs.readdirSync(workDir).length === 0) {
-    fs.rmdirSync(workDir);
-    removed.push(`the work dir ${workDir}`);
+    return [];
   }
-  return removed;
+  return removeEmptyDir(workDir) ? [`the work dir ${workDir}`] : [];
 }
