@@ -3,6 +3,8 @@
  * compares them) and the completion scripts' command list.
  */
 import { Help } from 'commander';
+import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
+import { DEFAULT_WORK_DIR } from '../runtime/paths.js';
 import { DOCTOR_EXIT } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 
@@ -22,6 +24,8 @@ export interface CommandHelp {
 }
 
 const resumeHint = 'state saved; continue with ailinux resume';
+/** Where a default build leaves its ISO, for verify's example. */
+const defaultIso = `${DEFAULT_WORK_DIR}/output/${builtInProfiles[DEFAULT_PROFILE]?.iso?.outputName ?? 'ailinux'}.iso`;
 
 /** What each code means for a build, and in `ailinux --help`, where every code is listed. */
 export const GENERAL_EXIT_CODES: readonly ExitCodeLine[] = [
@@ -128,7 +132,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       { code: EXIT.sigterm, meaning: 'interrupted by SIGTERM; qemu is ended first' },
     ],
     examples: [
-      { command: 'ailinux verify ailinux-build/output/ailinux.iso', what: 'check the ISO without booting it' },
+      { command: `ailinux verify ${defaultIso}`, what: 'check the ISO of a default build, without booting it' },
       { command: 'ailinux verify my.iso --boot --uefi', what: 'also boot it in qemu, with BIOS and with UEFI' },
     ],
   },

@@ -1,6 +1,6 @@
 /**
- * The help quoted in docs/cli.md is the help the CLI prints (issue 13, point 5): every block that starts with
- * `Usage: ailinux` equals that command's --help, and every command has one, so the docs cannot drift again.
+ * The help quoted in the docs is the help the CLI prints (issue 13, point 5): every block in docs/*.md that starts
+ * with `Usage: ailinux` equals that command's --help, and docs/cli.md has one for every command, so they cannot drift.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { CliIO } from '../../src/cli/io.js';
 import { createProgram, main } from '../../src/cli/main.js';
 
-const DOC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/cli.md');
+const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs');
 
 function io(out: { stdout: string }): CliIO {
   return {
@@ -29,13 +29,13 @@ async function helpOf(command: string | null): Promise<string> {
   return out.stdout.replace(/\n$/, '');
 }
 
-/** The docs' help blocks, by command (null for `ailinux --help`). */
-function quotedHelp(): Map<string | null, string> {
+/** A doc's help blocks, by command (null for `ailinux --help`). */
+function quotedHelp(doc = 'cli.md'): Map<string | null, string> {
   const blocks = new Map<string | null, string>();
-  for (const match of fs.readFileSync(DOC, 'utf8').matchAll(/^```\n(Usage: ailinux [^\n]*\n[\s\S]*?)\n```$/gm)) {
+  for (const match of fs.readFileSync(path.join(DOCS, doc), 'utf8').matchAll(/^```\n(Usage: ailinux [^\n]*\n[\s\S]*?)\n```$/gm)) {
     const text = match[1]!;
     const command = /^Usage: ailinux (\w[\w-]*)/.exec(text)?.[1] ?? null;
-    expect(blocks.has(command), `docs/cli.md quotes the help of ${command ?? 'ailinux'} twice`).toBe(false);
+    expect(blocks.has(command), `docs/${doc} quotes the help of ${command ?? 'ailinux'} twice`).toBe(false);
     blocks.set(command, text);
   }
   return blocks;
@@ -55,4 +55,15 @@ describe('the help quoted in docs/cli.md', () => {
       expect(quotedHelp().get(command)).toBe(await helpOf(command));
     });
   }
+
+  const otherDocs = fs.readdirSync(DOCS).filter((f) => f.endsWith('.md') && f !== 'cli.md');
+  it.skipIf(width !== 80)('the other docs quote it exactly too', async () => {
+    let quoted = 0;
+    for (const doc of otherDocs)
+      for (const [command, text] of quotedHelp(doc)) {
+        expect(text, `docs/${doc}: ${command ?? 'ailinux'} --help`).toBe(await helpOf(command));
+        quoted++;
+      }
+    expect(quoted).toBeGreaterThan(0);
+  });
 });
