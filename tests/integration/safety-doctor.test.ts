@@ -21,6 +21,7 @@ interface DoctorJson {
   ancestors: Array<{ pid: number; comm: string; startTicks: number }>;
   user: { uid: number; root: boolean };
   workDir: string;
+  ownership: { kind: string; reason?: string; entries?: string[] } | null;
   profile: string | null;
   build: { state: string; lock: { state: string; pid: number | null; host: string | null; alive: boolean } | null };
   tools: Array<{ name: string; path: string | null; onPath: boolean; version: string | null }>;
@@ -101,6 +102,33 @@ describe('ailinux doctor', () => {
     );
   });
 
+  it('says whose the work dir is: a new one is fine; one holding other entries blocks, naming five, as build refuses it', async () => {
+    const fresh = await doctor(['-w', path.join(tmp, 'fresh'), '--profile', 'minimal']);
+    expect(fresh.report.ownership).toEqual({ kind: 'missing' });
+    expect(fresh.report.findings).toContainEqual(
+      expect.objectContaining({
+        level: 'ok',
+        topic: 'work dir owner',
+        message: expect.stringMatching(/does not exist yet/),
+      }),
+    );
+    const theirs = path.join(tmp, 'theirs');
+    fs.mkdirSync(path.join(theirs, 'state'), { recursive: true });
+    for (const name of ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt'])
+      fs.writeFileSync(path.join(theirs, name), 'x');
+    const refused = await doctor(['-w', theirs, '--profile', 'minimal']);
+    expect(refused.code).toBe(1);
+    expect(refused.report.ownership).toMatchObject({ kind: 'refused', reason: 'it holds files ailinux did not make' });
+    expect(blocks(refused.report)).toContainEqual({
+      level: 'block',
+      topic: 'work dir owner',
+      message: `refusing to use ${theirs} as the work dir: it holds files ailinux did not make: a.txt, b.txt, c.txt, d.txt, e.txt and 1 more (build, resume and clean refuse it, exit 2)`,
+      fix: expect.stringMatching(/use an empty or new directory/),
+    });
+    // doctor marks nothing
+    expect(fs.readdirSync(theirs).sort()).toEqual(['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'f.txt', 'state']);
+  });
+
   it('exit 1 when the configured keyring is missing, or the disk floor cannot be met', async () => {
     const keyring = config('keyring.json', {
       extends: 'minimal',
@@ -124,6 +152,11 @@ describe('ailinux doctor', () => {
   it('exit 1 while another build holds the lock; a stale lock is only noted', async () => {
     const work = path.join(tmp, 'locked');
     fs.mkdirSync(path.join(work, 'state'), { recursive: true });
+    // a build's work dir carries its mark (without it, doctor blocks on the work dir too, as build would refuse it)
+    fs.writeFileSync(
+      path.join(work, '.ailinux-work-dir'),
+      JSON.stringify({ tool: 'ailinux', version: '0.1.0', id: 'locked', createdAt: '2024-01-01T00:00:00.000Z' }),
+    );
     const lockFile = path.join(work, 'state', 'lock');
     const ownerFile = path.join(work, 'state', 'lock.owner');
     // holds the lock's flock (the shell's descriptor, kept by the sleep it becomes); ended in finally

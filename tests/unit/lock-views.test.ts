@@ -233,6 +233,7 @@ describe('doctor and the lock', () => {
       ancestors: [],
       user: { uid: 0, root: true },
       workDir: '/w',
+      ownership: null,
       profile: null,
       build: { state: 'running', lock: null },
       tools: [],

@@ -29,6 +29,7 @@ import { checkWorkDir } from '../../runtime/work-dir.js';
 import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
 import type { CliIO } from '../io.js';
+import { type OwnershipView, workDirOwnershipFinding } from '../work-dir-finding.js';
 import { statusLock, type StatusLock } from './status.js';
 
 /** doctor's exit codes: 0 nothing blocks a build, 1 something does (2 is bad usage, as everywhere). */
@@ -46,6 +47,8 @@ export interface DoctorReport {
   ancestors: Array<Pick<ProcStat, 'pid' | 'comm' | 'startTicks'>>;
   user: { uid: number; root: boolean };
   workDir: string;
+  /** Whose the work dir is, as build sees it (null when the work dir cannot be used at all). */
+  ownership: OwnershipView | null;
   profile: string | null;
   build: { state: StateFile['outcome'] | 'none' | 'unreadable'; lock: StatusLock | null };
   tools: ToolCheck[];
@@ -98,6 +101,7 @@ export async function doctorReport(
     ancestors,
     user: { uid: io.uid, root },
     workDir: workPaths(options.workDir).workDir,
+    ownership: null,
     profile: null,
     build: { state: 'none', lock: null },
     tools: [],
@@ -138,6 +142,9 @@ export async function doctorReport(
     report.build.lock = statusLock(lock);
     const finding = lockFinding(lock, paths.lockFile);
     if (finding) add(finding.level, 'lock', finding.message, finding.fix);
+    const owner = workDirOwnershipFinding(report.workDir, state);
+    report.ownership = owner.view;
+    add(owner.finding.level, 'work dir owner', owner.finding.message, owner.finding.fix);
   }
 
   let loaded: LoadedConfig | null = null;
@@ -306,7 +313,9 @@ export function renderDoctor(report: DoctorReport): string {
   );
   lines.push(`ancestors: ${report.ancestors.map((a) => `${a.comm}[${a.pid}]`).join(' <- ') || '(none readable)'}`);
   lines.push(`user:      uid ${report.user.uid}${report.user.root ? ' (root)' : ''}`);
-  lines.push(`work dir:  ${report.workDir} (build: ${report.build.state}${renderLock(report.build.lock)})`);
+  lines.push(
+    `work dir:  ${report.workDir} (${report.ownership ? `${report.ownership.kind}, ` : ''}build: ${report.build.state}${renderLock(report.build.lock)})`,
+  );
   if (report.profile) lines.push(`profile:   ${report.profile}`);
   if (report.tools.length) {
     lines.push('', 'host tools:');
