@@ -32,7 +32,8 @@ async function helpOf(command: string | null): Promise<string> {
 /** A doc's help blocks, by command (null for `ailinux --help`). */
 function quotedHelp(doc = 'cli.md'): Map<string | null, string> {
   const blocks = new Map<string | null, string>();
-  for (const match of fs.readFileSync(path.join(DOCS, doc), 'utf8').matchAll(/^```\n(Usage: ailinux [^\n]*\n[\s\S]*?)\n```$/gm)) {
+  const markdown = fs.readFileSync(path.join(DOCS, doc), 'utf8');
+  for (const match of markdown.matchAll(/^```\n(Usage: ailinux [^\n]*\n[\s\S]*?)\n```$/gm)) {
     const text = match[1]!;
     const command = /^Usage: ailinux (\w[\w-]*)/.exec(text)?.[1] ?? null;
     expect(blocks.has(command), `docs/${doc} quotes the help of ${command ?? 'ailinux'} twice`).toBe(false);
