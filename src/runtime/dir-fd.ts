@@ -102,6 +102,25 @@ export function readRegularFile(handle: number): Buffer | null {
   }
 }
 
+/**
+ * Copies the file a handle from openEntryAt holds to dest, if it is a regular file (false otherwise), as
+ * readRegularFile reads it but streamed by the kernel (a kernel or initrd is tens of MB): never read whole.
+ */
+export function copyRegularFile(handle: number, dest: string): boolean {
+  if (!fs.fstatSync(handle).isFile()) return false;
+  const fd = fs.openSync(fdPath(handle), O_RDONLY);
+  try {
+    const a = fs.fstatSync(fd);
+    const b = fs.fstatSync(handle);
+    if (a.ino !== b.ino || a.dev !== b.dev) throw new Error(`${fdPath(handle)} reopened another file`);
+    // fd's own magic link: it leads to the inode just checked, whatever happened to any path since
+    fs.copyFileSync(fdPath(fd), dest);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
 /** The text of the symlink name inside dirFd (read by name: its text is only ever resolved inside a root). */
 export function readLinkAt(dirFd: number, name: string): string {
   return fs.readlinkSync(at(dirFd, name));

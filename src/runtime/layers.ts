@@ -6,7 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { at, errnoCode, openDir, openDirAt, openEntryAt, readLinkAt, readRegularFile } from './dir-fd.js';
+import {
+  at,
+  copyRegularFile,
+  errnoCode,
+  openDir,
+  openDirAt,
+  openEntryAt,
+  readLinkAt,
+  readRegularFile,
+} from './dir-fd.js';
 import { nsRunPath } from './package-root.js';
 
 export interface OwnLayer {
@@ -379,6 +388,21 @@ export function readFileInLayers(layers: RootfsLayers, rel: string): { hostPath:
     const data = entry === null ? null : readRegularFile(entry.handle);
     return data === null ? null : { hostPath: entry!.path, data };
   });
+}
+
+/** Whether rel leads to a regular file in the merged rootfs, following symlinks inside the rootfs only. */
+export function isFileInLayers(layers: RootfsLayers, rel: string): boolean {
+  return lookupInLayers(layerDirs(layers), rel, true, ({ entry }) => entry?.st.isFile() ?? false);
+}
+
+/**
+ * Copies a regular file as the merged rootfs shows it to dest (a path of ailinux's own), following symlinks inside
+ * the rootfs only, streamed from the descriptor the lookup opened: null when it is absent or not a regular file.
+ */
+export function copyFileFromLayers(layers: RootfsLayers, rel: string, dest: string): { hostPath: string } | null {
+  return lookupInLayers(layerDirs(layers), rel, true, ({ entry }) =>
+    entry !== null && copyRegularFile(entry.handle, dest) ? { hostPath: entry.path } : null,
+  );
 }
 
 /** Reads a text file as the merged rootfs shows it, following symlinks inside the rootfs only. */

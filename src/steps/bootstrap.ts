@@ -11,10 +11,9 @@ import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../runtime/capability-drop.js';
 import { chrootEnv } from '../runtime/command-env.js';
-import { chrootArgv } from '../runtime/layers.js';
+import { chrootArgv, isFileInLayers } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
 import { hostPathOf } from './config-files.js';
-import { existsInLayers } from './layer-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -170,8 +169,8 @@ export const bootstrapStep: StepDef = {
   },
   async verify(ctx) {
     for (const rel of ['var/lib/dpkg/status', 'usr/bin/dpkg', 'etc/os-release']) {
-      // looked up inside the layer: fs.existsSync would follow an absolute link there to the host's file
-      if (!existsInLayers(ctx.layers, rel)) {
+      // resolved inside the layer: fs.existsSync followed an absolute link there to the host's file
+      if (!isFileInLayers(ctx.layers, rel)) {
         throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, {
           hint: 'see the step log: ailinux log bootstrap',
         });

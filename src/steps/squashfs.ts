@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { viewArgv } from '../runtime/layers.js';
+import { copyFileFromLayers, entryInLayers, type RootfsLayers, viewArgv } from '../runtime/layers.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { fileArtifact } from './artifacts.js';
+import { checkDpkgAdmindir, DPKG_ADMINDIR } from './dpkg-admindir.js';
 import { pinMtimes } from './iso-tree.js';
 import { NAMESPACE_TOOLS } from './host-requirements.js';
 import { kernelLinks, liveMedium } from './live-medium.js';
@@ -53,6 +54,22 @@ export function parseDuBytes(stdout: string): number {
   return Number(m[1]);
 }
 
+/**
+ * Copies the kernel or initrd at rel (a link the kernel's postinst made) out of the layers into dest, the link
+ * resolved inside the rootfs: never cp by path, which resolves an absolute link against the host's root.
+ */
+export function copyKernelFile(layers: RootfsLayers, rel: string, dest: string): void {
+  if (copyFileFromLayers(layers, rel, dest) !== null) return;
+  const entry = entryInLayers(layers, rel);
+  const what =
+    entry === null
+      ? 'is missing'
+      : entry.type === 'symlink'
+        ? `is a symlink to ${entry.link}, which leads to no regular file inside the rootfs`
+        : 'is not a regular file';
+  throw new StepError('squashfs', `the rootfs's /${rel} ${what}; is a kernel in packages.kernel?`);
+}
+
 export function liveDir(ctx: StepContext): string {
   return path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir);
 }
@@ -87,10 +104,11 @@ export const squashfsStep: StepDef = {
     const run = (argv: string[]) =>
       ctx.runner.run(viewArgv(ctx.layers, argv), { signal: ctx.signal, onLine: ctx.log.line });
 
+    checkDpkgAdmindir(ctx.layers, 'squashfs');
     const manifest = await ctx.runner.run(
       viewArgv(ctx.layers, [
         'dpkg-query',
-        `--admindir=${root}/var/lib/dpkg`,
+        `--admindir=${root}/${DPKG_ADMINDIR}`,
         '-W',
         // dpkg-query's own format fields, not a template
         // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query expands these itself
@@ -101,8 +119,8 @@ export const squashfsStep: StepDef = {
     fs.writeFileSync(path.join(dir, 'filesystem.manifest'), manifest.stdout);
 
     const links = kernelLinks(ctx.config);
-    await run(['cp', '--dereference', path.join(root, links.kernel), path.join(dir, 'vmlinuz')]);
-    await run(['cp', '--dereference', path.join(root, links.initrd), path.join(dir, 'initrd.img')]);
+    copyKernelFile(ctx.layers, links.kernel, path.join(dir, 'vmlinuz'));
+    copyKernelFile(ctx.layers, links.initrd, path.join(dir, 'initrd.img'));
 
     const du = await run(duArgv(ctx.config, root));
     fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseDuBytes(du.stdout)}\n`);

@@ -106,10 +106,13 @@ describe('name resolution for apt inside the chroot', () => {
 });
 
 describe('squashfs (ailinux)', () => {
+  /** The package database and Ubuntu's kernel links in the layers; dpkg-query, du and mksquashfs faked. */
   function scriptTools(runner: FakeRunner): void {
+    writeTree(layerDir('bootstrap'), { 'var/lib/dpkg/status': 'Package: casper\n' });
+    writeTree(layerDir('packages'), { 'boot/vmlinuz-6.8.0-31-generic': 'MZ kernel', 'boot/initrd.img': 'initrd' });
+    fs.symlinkSync('vmlinuz-6.8.0-31-generic', `${layerDir('packages')}/boot/vmlinuz`);
     runner.on('dpkg-query', { stdout: 'casper\t1.498\n' });
     runner.on('du', { stdout: '5368709120\t/mnt\n' });
-    runner.on('cp', { effect: (call) => fs.writeFileSync(call.argv.at(-1)!, 'kernel') });
     runner.on('mksquashfs', {
       effect: (call) =>
         fs.writeFileSync(

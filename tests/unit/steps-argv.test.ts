@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { skipUnlessRoot } from '../helpers/root.js';
@@ -569,6 +570,30 @@ describe('bootstrap', () => {
     await expect(bootstrapStep.verify(empty)).rejects.toThrow('the bootstrapped tree has no /var/lib/dpkg/status');
   });
 
+  it('verify resolves links inside the tree: an absolute link to a host file is no file of the tree', async () => {
+    const decoyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-bootstrap-decoy-'));
+    try {
+      fs.writeFileSync(path.join(decoyDir, 'os-release'), 'ID=decoy\n');
+      const ctx = ctxFor(profileConfig('minimal'), 'bootstrap');
+      ctx.runner.on('debootstrap', {
+        effect: (call) => {
+          const root = call.argv[call.argv.indexOf('bookworm') + 1]!;
+          writeTree(root, { 'var/lib/dpkg/status': '', 'usr/bin/dpkg': '', 'usr/lib/os-release': 'ID=debian\n' });
+          fs.mkdirSync(path.join(root, 'etc'));
+          fs.symlinkSync(path.join(decoyDir, 'os-release'), path.join(root, 'etc/os-release'));
+        },
+      });
+      await bootstrapStep.run(ctx);
+      await expect(bootstrapStep.verify(ctx)).rejects.toThrow(/^the bootstrapped tree has no \/etc\/os-release$/);
+      // Debian's own link is relative and stays inside the tree
+      fs.rmSync(`${layerDir('bootstrap')}/etc/os-release`);
+      fs.symlinkSync('../usr/lib/os-release', `${layerDir('bootstrap')}/etc/os-release`);
+      await expect(bootstrapStep.verify(ctx)).resolves.toBeUndefined();
+    } finally {
+      fs.rmSync(decoyDir, { recursive: true, force: true });
+    }
+  });
+
   it('a failed debootstrap with a network error is transient', async () => {
     const ctx = ctxFor(profileConfig('minimal'), 'bootstrap');
     ctx.runner.on('debootstrap', {
@@ -1054,11 +1079,27 @@ describe('squashfs', () => {
   const SHOWFORMAT = '--showformat=${Package}\t${Version}\n';
   const MANIFEST = 'base-files\t12.4+deb12u5\nzstd\t1.5.4+dfsg2-5\n';
 
-  /** Fakes: dpkg-query prints the manifest, cp and mksquashfs write their last argument. */
+  /** What the file behind a kernel link holds: each family's links lead to files of their own. */
+  const behind = (link: string) => `MZ the file behind ${link}\n`;
+
+  /**
+   * Fakes: dpkg-query prints the manifest, mksquashfs writes its output. The rootfs has the package database, and
+   * both families' kernel and initrd links (relative, as the postinst makes them) in the packages layer.
+   */
   function scriptTools(runner: FakeRunner, squashMagic = 'hsqs'): void {
+    writeTree(layerDir('bootstrap'), { 'var/lib/dpkg/status': 'Package: base-files\n' });
+    for (const [link, target] of [
+      ['vmlinuz', 'boot/vmlinuz-6.1.0-13-amd64'],
+      ['initrd.img', 'boot/initrd.img-6.1.0-13-amd64'],
+      ['boot/vmlinuz', 'vmlinuz-6.8.0-31-generic'],
+      ['boot/initrd.img', 'initrd.img-6.8.0-31-generic'],
+    ] as const) {
+      writeTree(layerDir('packages'), { [path.posix.join(path.posix.dirname(link), target)]: behind(link) });
+      fs.rmSync(`${layerDir('packages')}/${link}`, { force: true });
+      fs.symlinkSync(target, `${layerDir('packages')}/${link}`);
+    }
     runner.on('dpkg-query', { stdout: MANIFEST });
     runner.on('du', { stdout: `${DU_BYTES}\t${workDir}/mnt/squashfs\n` });
-    runner.on('cp', { effect: (call) => fs.writeFileSync(call.argv.at(-1)!, `copy of ${call.argv.at(-2)}`) });
     runner.on('mksquashfs', {
       effect: (call) => {
         const output = call.argv[call.argv.indexOf('mksquashfs') + 2]!;
@@ -1089,7 +1130,7 @@ describe('squashfs', () => {
   };
 
   for (const profile of PROFILES) {
-    it(`${profile}: manifest, kernel and initrd from the family's links, mksquashfs into a .partial then renamed`, async () => {
+    it(`${profile}: manifest, kernel and initrd from the family's links in the layers, mksquashfs into a .partial then renamed`, async () => {
       const config = profileConfig(profile);
       const c = CASES[profile];
       const ctx = ctxFor(config, 'squashfs', { cores: 4 });
@@ -1101,8 +1142,6 @@ describe('squashfs', () => {
       const lower = lowerIds(profile, 'squashfs');
       expect(ctx.runner.calls.map((x) => x.argv)).toEqual([
         viewCmd('squashfs', lower, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
-        viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.kernel}`, `${live}/vmlinuz`]),
-        viewCmd('squashfs', lower, ['cp', '--dereference', `${mnt}/${c.initrd}`, `${live}/initrd.img`]),
         viewCmd('squashfs', lower, [
           'du',
           '-sx',
@@ -1122,16 +1161,18 @@ describe('squashfs', () => {
           ...c.exclude,
         ]),
       ]);
-      expect(ctx.runner.calls.map((x) => x.options)).toEqual([{}, {}, {}, {}, {}]);
+      expect(ctx.runner.calls.map((x) => x.options)).toEqual([{}, {}, {}]);
       expect(fs.readFileSync(`${live}/filesystem.size`, 'utf8')).toBe(`${DU_BYTES}\n`);
       expect(fs.readFileSync(`${live}/filesystem.manifest`, 'utf8')).toBe(MANIFEST);
-      expect(fs.readFileSync(`${live}/vmlinuz`, 'utf8')).toBe(`copy of ${mnt}/${c.kernel}`);
+      // copied out of the layers by the host, the links resolved inside the rootfs: no cp in the view
+      expect(fs.readFileSync(`${live}/vmlinuz`, 'utf8')).toBe(behind(c.kernel));
+      expect(fs.readFileSync(`${live}/initrd.img`, 'utf8')).toBe(behind(c.initrd));
       expect(fs.existsSync(`${live}/filesystem.squashfs.partial`)).toBe(false);
       expect(fs.readFileSync(`${live}/filesystem.squashfs`).subarray(0, 4).toString('latin1')).toBe('hsqs');
       expect(artifacts.map((a) => [a.path, a.kind, a.size])).toEqual([
         [`iso/${c.dir}/filesystem.squashfs`, 'file', 64],
-        [`iso/${c.dir}/vmlinuz`, 'file', `copy of ${mnt}/${c.kernel}`.length],
-        [`iso/${c.dir}/initrd.img`, 'file', `copy of ${mnt}/${c.initrd}`.length],
+        [`iso/${c.dir}/vmlinuz`, 'file', behind(c.kernel).length],
+        [`iso/${c.dir}/initrd.img`, 'file', behind(c.initrd).length],
         [`iso/${c.dir}/filesystem.manifest`, 'file', MANIFEST.length],
         [`iso/${c.dir}/filesystem.size`, 'file', `${DU_BYTES}\n`.length],
       ]);
@@ -1149,7 +1190,7 @@ describe('squashfs', () => {
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    expect(ctx.runner.calls[4]!.argv).toEqual(
+    expect(ctx.runner.calls[2]!.argv).toEqual(
       viewCmd('squashfs', LOWER, [
         'mksquashfs',
         mnt,
@@ -1180,7 +1221,7 @@ describe('squashfs', () => {
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    expect(ctx.runner.calls[4]!.argv.slice(ctx.runner.calls[4]!.argv.indexOf('mksquashfs'))).toEqual([
+    expect(ctx.runner.calls[2]!.argv.slice(ctx.runner.calls[2]!.argv.indexOf('mksquashfs'))).toEqual([
       'mksquashfs',
       mnt,
       `${workDir}/iso/live/filesystem.squashfs.partial`,
@@ -1206,7 +1247,7 @@ describe('squashfs', () => {
     );
     scriptTools(nolevel.runner);
     await squashfsStep.run(nolevel);
-    const argv = nolevel.runner.calls[4]!.argv;
+    const argv = nolevel.runner.calls[2]!.argv;
     expect(argv.slice(argv.indexOf('-noappend'))).toEqual([
       '-noappend',
       '-comp',
@@ -1215,6 +1256,30 @@ describe('squashfs', () => {
       '2',
       '-e',
       'boot',
+    ]);
+  });
+
+  it('a kernel link that is missing or leads nowhere in the rootfs, or a symlinked package database, is refused', async () => {
+    const ctx = ctxFor(profileConfig('minimal'), 'squashfs');
+    scriptTools(ctx.runner);
+    fs.rmSync(`${layerDir('packages')}/vmlinuz`);
+    await expect(squashfsStep.run(ctx)).rejects.toThrow(
+      new StepError('squashfs', "the rootfs's /vmlinuz is missing; is a kernel in packages.kernel?"),
+    );
+    // ../ stops at the rootfs's root, as in a chroot: this names /boot/gone, which the rootfs lacks
+    fs.symlinkSync('../../../boot/gone', `${layerDir('packages')}/vmlinuz`);
+    await expect(squashfsStep.run(ctx)).rejects.toThrow(
+      "the rootfs's /vmlinuz is a symlink to ../../../boot/gone, which leads to no regular file inside the rootfs",
+    );
+    // any symlink on the way to the database is refused, even one that stays inside the rootfs
+    fs.renameSync(`${layerDir('bootstrap')}/var`, `${layerDir('bootstrap')}/srv-var`);
+    fs.symlinkSync('srv-var', `${layerDir('bootstrap')}/var`);
+    await expect(squashfsStep.run(ctx)).rejects.toThrow(
+      "the rootfs's /var is a symlink (to srv-var), not a directory: dpkg-query would read it on the host's side",
+    );
+    expect(ctx.runner.calls.map((c) => c.argv.slice(c.argv.lastIndexOf('--') + 1)[0])).toEqual([
+      'dpkg-query',
+      'dpkg-query',
     ]);
   });
 
