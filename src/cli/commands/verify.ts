@@ -55,7 +55,7 @@ export function registerVerifyCommand(program: Command, io: CliIO, setExit: (cod
       'also boot it in qemu (BIOS; with --uefi also UEFI) and wait for the marker on the serial console',
     )
     .option('--uefi', 'with --boot, also boot with UEFI (OVMF)')
-    .option('--no-uefi', 'a BIOS-only ISO: require no UEFI entry and no EFI system partition')
+    .option('--no-uefi', 'a BIOS-only ISO: skip the UEFI checks and boot (an entry that is there is only noted)')
     .option('--no-bios', 'a UEFI-only ISO: do not check or boot BIOS')
     .option('--marker <text>', 'text on the serial console that proves the system came up', oneLine, 'login:')
     .option('--timeout <sec>', 'seconds to wait for the marker, per boot', positiveInt('--timeout', 3600), 300)
