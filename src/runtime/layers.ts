@@ -10,6 +10,7 @@ import {
   at,
   copyRegularFile,
   errnoCode,
+  fdPath,
   openDir,
   openDirAt,
   openEntryAt,
@@ -221,6 +222,8 @@ interface LayerLookup {
   rel: string;
   /** The topmost entry for rel, or null when it is absent, whited out, or a parent is not a directory. */
   entry: LayerEntry | null;
+  /** When entry is a directory: the layers' directories merged at rel, topmost first (handles, as entry's). */
+  dirs: readonly OpenLayer[];
 }
 
 interface OpenLayer {
@@ -297,8 +300,9 @@ function walkLayersOnce(
   const parts = current === '' ? [] : current.split('/');
   if (parts.length === 0) {
     const top = roots[0];
-    if (top === undefined) return { rel: '', entry: null };
-    return { rel: '', entry: { path: top.dir, st: fs.fstatSync(top.fd), handle: top.fd, parentFd: -1, name: '' } };
+    if (top === undefined) return { rel: '', entry: null, dirs: [] };
+    const entry = { path: top.dir, st: fs.fstatSync(top.fd), handle: top.fd, parentFd: -1, name: '' };
+    return { rel: '', entry, dirs: roots };
   }
   let live: readonly OpenLayer[] = roots;
   for (let i = 0; i < parts.length; i++) {
@@ -325,7 +329,7 @@ function walkLayersOnce(
       if (!top.st.isDirectory()) break;
       merged.push({ dir: layer.dir, fd: handle });
     }
-    if (top === null) return { rel: current, entry: null };
+    if (top === null) return { rel: current, entry: null, dirs: [] };
     if (top.st.isSymbolicLink() && (!last || followLast)) {
       let link: string;
       try {
@@ -338,8 +342,8 @@ function walkLayersOnce(
       const base = link.startsWith('/') ? '' : parts.slice(0, i).join('/');
       return cleanRel(path.posix.join(base, link, ...parts.slice(i + 1)));
     }
-    if (last) return { rel: current, entry: top };
-    if (!top.st.isDirectory()) return { rel: current, entry: null };
+    if (last) return { rel: current, entry: top, dirs: top.st.isDirectory() ? merged : [] };
+    if (!top.st.isDirectory()) return { rel: current, entry: null, dirs: [] };
     live = merged;
   }
   throw new Error('unreachable: the walk returns at the last component');
@@ -387,6 +391,19 @@ export function readFileInLayers(layers: RootfsLayers, rel: string): { hostPath:
   return lookupInLayers(layerDirs(layers), rel, true, ({ entry }) => {
     const data = entry === null ? null : readRegularFile(entry.handle);
     return data === null ? null : { hostPath: entry!.path, data };
+  });
+}
+
+/**
+ * The names in the directory rel of the merged rootfs (parents resolved inside it, rel itself not followed), read
+ * through the lookup's handles: null when rel is no directory. Whiteouts are listed too: look each name up.
+ */
+export function namesInLayersDir(layers: RootfsLayers, rel: string): string[] | null {
+  return lookupInLayers(layerDirs(layers), rel, false, ({ entry, dirs }) => {
+    if (entry === null || !entry.st.isDirectory()) return null;
+    const names = new Set<string>();
+    for (const dir of dirs) for (const name of fs.readdirSync(fdPath(dir.fd))) names.add(name);
+    return [...names].sort();
   });
 }
 

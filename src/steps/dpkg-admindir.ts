@@ -4,7 +4,7 @@
  * image's manifest. The database and the files dpkg-query reads in it must be real entries of the rootfs.
  */
 import { StepError } from '../errors.js';
-import { entryInLayers, type LayerEntryInfo, type RootfsLayers } from '../runtime/layers.js';
+import { entryInLayers, type LayerEntryInfo, namesInLayersDir, type RootfsLayers } from '../runtime/layers.js';
 
 /** The admin dir's path in the rootfs: each of its components must be a directory, none a symlink. */
 export const DPKG_ADMINDIR = 'var/lib/dpkg';
@@ -32,7 +32,11 @@ function describeEntry(entry: LayerEntryInfo): string {
 
 /** Refuses (StepError of stepId) unless var, var/lib, var/lib/dpkg and what dpkg-query reads there are real entries. */
 export function checkDpkgAdmindir(layers: RootfsLayers, stepId: string): void {
-  for (const { rel, type, required } of WANTED) {
+  const journal = (namesInLayersDir(layers, `${DPKG_ADMINDIR}/updates`) ?? []).map(
+    // dpkg-query reads each pending journal entry there as status records
+    (name): Wanted => ({ rel: `${DPKG_ADMINDIR}/updates/${name}`, type: 'file', required: false }),
+  );
+  for (const { rel, type, required } of [...WANTED, ...journal]) {
     const entry = entryInLayers(layers, rel);
     if (entry === null && !required) continue;
     if (entry?.type === type) continue;

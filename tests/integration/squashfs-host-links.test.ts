@@ -137,6 +137,20 @@ describe.skipIf(skipUnlessRoot())('squashfs: absolute links in the layers resolv
     expectRefused(outcome, `the rootfs's /var/lib/dpkg is a symlink (to ${decoyDir}/dpkg), not a directory`);
   });
 
+  it('a journal entry in var/lib/dpkg/updates linked to a host file is refused (dpkg-query reads it as status)', async () => {
+    fs.symlinkSync('boot/vmlinuz-6.1.0-13-amd64', path.join(packages(), 'vmlinuz'));
+    fs.mkdirSync(path.join(base(), 'var/lib/dpkg/updates'));
+    // in the packages layer, over the base's real updates dir: the merged view lists it
+    writeTree(packages(), { 'var/lib/dpkg/updates/0002': STATUS('base-files') });
+    fs.symlinkSync(path.join(decoyDir, 'dpkg/status'), path.join(packages(), 'var/lib/dpkg/updates/0001'));
+    const outcome = await runStep();
+    expectNoDecoyInIsoTree();
+    expectRefused(
+      outcome,
+      `the rootfs's /var/lib/dpkg/updates/0001 is a symlink (to ${decoyDir}/dpkg/status), not a regular file`,
+    );
+  });
+
   it('an absolute var/lib/dpkg/status link is refused as well', async () => {
     fs.symlinkSync('boot/vmlinuz-6.1.0-13-amd64', path.join(packages(), 'vmlinuz'));
     fs.rmSync(path.join(base(), 'var/lib/dpkg/status'));

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   entryInLayers,
   findInLayers,
+  namesInLayersDir,
   readFileInLayers,
   readLayerFile,
   writeLayerFile,
@@ -126,5 +127,20 @@ describe('reads out of the layers stay inside them', () => {
       hostPath: path.join(upper, 'usr/lib/shim/shimx64.efi.signed'),
       data: Buffer.from('MZ upper shim'),
     });
+  });
+
+  it('namesInLayersDir lists a directory merged over the layers, never through an absolute link to the host', () => {
+    put(base, 'var/lib/dpkg/updates/0000', '');
+    put(upper, 'var/lib/dpkg/updates/0001', '');
+    link(upper, 'var/lib/dpkg/updates/0002', path.join(decoyDir, 'sources.list'));
+    expect(namesInLayersDir(layers, 'var/lib/dpkg/updates')).toEqual(['0000', '0001', '0002']);
+    // the link itself is no directory; the host dir it names is not listed
+    link(base, 'etc/apt', decoyDir);
+    expect(namesInLayersDir(layers, 'etc/apt')).toBeNull();
+    expect(namesInLayersDir(layers, 'nothing/here')).toBeNull();
+    // a symlinked parent resolves inside the rootfs
+    link(base, 'var/run', '/run');
+    put(base, 'run/lock/.keep', '');
+    expect(namesInLayersDir(layers, 'var/run/lock')).toEqual(['.keep']);
   });
 });
