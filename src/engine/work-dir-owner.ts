@@ -85,6 +85,18 @@ function adoptionProblem(workDir: string): { reason: string; entries: string[] }
   return null;
 }
 
+/** The lock's own files (the lock, its owner record, their temp files), and nothing else, in state/. */
+const LOCK_FILE = /^(lock|lock\.owner)$|^\.lock\.[\w.-]+$/;
+
+/**
+ * Whether all the directory holds is state/ with at most the lock in it: what clean --all leaves for a moment while
+ * it removes the work dir (the mark goes before the lock, state/ after it). It is treated as empty.
+ */
+function onlyLockLeft(workDir: string, names: readonly string[]): boolean {
+  if (names.length !== 1 || names[0] !== 'state') return false;
+  return fs.readdirSync(workPaths(workDir).stateDir).every((n) => LOCK_FILE.test(n));
+}
+
 /** Looks at the work dir and says whose it is; reads only. workDir is an absolute path that checkWorkDir passed. */
 export function inspectWorkDir(workDir: string): WorkDirOwnership {
   try {
@@ -110,7 +122,7 @@ export function inspectWorkDir(workDir: string): WorkDirOwnership {
   const others = names.filter((n) => !OWN.has(n) && !MARK_TEMP.test(n) && !(atMountRoot && n === 'lost+found'));
   if (others.length)
     return { kind: 'foreign', reason: 'it holds files ailinux did not make', entries: others, hint: NEW_DIR_HINT };
-  if (!names.some((n) => OWN.has(n))) return { kind: 'empty' };
+  if (!names.some((n) => OWN.has(n)) || onlyLockLeft(workDir, names)) return { kind: 'empty' };
   const problem = adoptionProblem(workDir);
   return problem ? { kind: 'foreign', ...problem, hint: NEW_DIR_HINT } : { kind: 'adoptable' };
 }

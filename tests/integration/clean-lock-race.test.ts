@@ -64,8 +64,11 @@ describe.skipIf(skipUnlessRoot())('clean --all while builds take the lock', () =
     const lines = outs.flatMap((o) => fs.readFileSync(o, 'utf8').trim().split('\n').filter(Boolean));
     const count = (prefix: string) => lines.filter((l) => l.startsWith(prefix)).length;
     const refusals = new Map<string, number>();
-    for (const l of lines.filter((x) => x.startsWith('refused ')))
-      refusals.set(l.slice(0, 60), (refusals.get(l.slice(0, 60)) ?? 0) + 1);
+    for (const l of lines.filter((x) => x.startsWith('refused '))) {
+      // the reason, without the temp dir's name
+      const why = l.split(`${work}`).join('W').slice(0, 160);
+      refusals.set(why, (refusals.get(why) ?? 0) + 1);
+    }
     const removedState = cleans.filter((c) => /removed: .*state\/state\.json/.test(c.output)).length;
     console.log(
       `clean --all race: ${cleans.length} cleans (exit codes ${cleans.map((c) => c.code).join(' ')}; ${removedState} removed a build's state), ` +

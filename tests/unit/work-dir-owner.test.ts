@@ -233,6 +233,17 @@ describe('claimAndLockWorkDir: the mark is checked again once the lock is held',
     lock.release();
   });
 
+  it('an unmarked dir that holds only state/ with at most the lock in it (clean --all midway) is empty; anything more is not', () => {
+    const dir = newDir({ 'state/lock': '', 'state/lock.owner': '{}', 'state/.lock.owner.12.ab': '' });
+    expect(inspectWorkDir(dir)).toEqual({ kind: 'empty' });
+    const emptyState = newDir();
+    fs.mkdirSync(path.join(emptyState, 'state'));
+    expect(inspectWorkDir(emptyState)).toEqual({ kind: 'empty' });
+    for (const more of ['state/notes.txt', 'state/state.json', 'layers/x', 'README'])
+      expect(inspectWorkDir(newDir({ 'state/lock': '', [more]: 'x' })).kind).toBe('foreign');
+    expect(inspectWorkDir(newDir({ 'state/.keep': '' })).kind).toBe('foreign');
+  });
+
   it('the mark removed between the claim and the lock (clean --all): it claims again, and holds a marked work dir', async () => {
     const dir = newDir();
     const first = writeMark(dir);
