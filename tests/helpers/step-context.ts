@@ -137,28 +137,11 @@ export function layerTreeDir(workDir: string, id: string): string {
   return id === 'bootstrap' ? `${workDir}/layers/bootstrap/root` : `${workDir}/layers/${id}/upper`;
 }
 
-/** The full argv of a command run in an overlay step's chroot, spelled out independently of chrootArgv. */
-export function expectedChrootArgv(
-  workDir: string,
-  step: string,
-  lowerIds: readonly string[],
-  command: readonly string[],
-  apt = false,
-): string[] {
-  const mnt = `${workDir}/mnt/${step}`;
+/** ailinux-ns-run's arguments for a chroot's fresh kernel file systems under mnt, spelled out independently of
+ * chrootKernelMounts: proc with /proc/sys (and /proc/sysrq-trigger where there is one) read-only, sysfs read-only, a
+ * new devpts instance and its ptmx. */
+export function expectedKernelMountArgv(mnt: string): string[] {
   return [
-    'unshare',
-    '--mount',
-    '--propagation',
-    'private',
-    '--fork',
-    '--',
-    NS_RUN,
-    '--mount',
-    'overlay',
-    'overlay',
-    mnt,
-    `lowerdir=${lowerIds.map((id) => layerTreeDir(workDir, id)).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
     '--mount',
     'proc',
     'proc',
@@ -183,6 +166,32 @@ export function expectedChrootArgv(
     '--bind',
     `${mnt}/dev/pts/ptmx`,
     `${mnt}/dev/ptmx`,
+  ];
+}
+
+/** The full argv of a command run in an overlay step's chroot, spelled out independently of chrootArgv. */
+export function expectedChrootArgv(
+  workDir: string,
+  step: string,
+  lowerIds: readonly string[],
+  command: readonly string[],
+  apt = false,
+): string[] {
+  const mnt = `${workDir}/mnt/${step}`;
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--fork',
+    '--',
+    NS_RUN,
+    '--mount',
+    'overlay',
+    'overlay',
+    mnt,
+    `lowerdir=${lowerIds.map((id) => layerTreeDir(workDir, id)).join(':')},upperdir=${workDir}/layers/${step}/upper,workdir=${workDir}/layers/${step}/work`,
+    ...expectedKernelMountArgv(mnt),
     ...(apt ? ['--bind', `${workDir}/cache/apt-archives`, `${mnt}/var/cache/apt/archives`] : []),
     '--',
     'chroot',
