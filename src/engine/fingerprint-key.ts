@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeNewFileWhole } from '../runtime/new-file.js';
 
 export const FINGERPRINT_KEY_FILE = 'fingerprint.key';
 const KEY_BYTES = 32;
@@ -37,14 +38,7 @@ export function ensureFingerprintKey(stateDir: string): Buffer {
   if (existing) return existing;
   const key = crypto.randomBytes(KEY_BYTES);
   const temp = path.join(stateDir, `.${FINGERPRINT_KEY_FILE}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-  const fd = fs.openSync(temp, flags, 0o600);
-  try {
-    fs.writeSync(fd, key);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeNewFileWhole(temp, key, 0o600);
   fs.renameSync(temp, fingerprintKeyPath(stateDir));
   return key;
 }

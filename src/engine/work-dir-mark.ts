@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { fsyncDirectory } from '../../state/durable-adapter.js';
 import { UsageError } from '../errors.js';
 import { packageVersion } from '../runtime/package-root.js';
+import { writeNewFileWhole } from '../runtime/new-file.js';
 import { WORK_DIR_MARKER } from '../runtime/paths.js';
 
 const workDirMarkSchema = z.object({
@@ -81,17 +82,7 @@ export function writeMark(workDir: string): WorkDirMark {
   const file = path.join(workDir, WORK_DIR_MARKER);
   const temp = path.join(workDir, `${WORK_DIR_MARKER}.${process.pid}.tmp`);
   fs.rmSync(temp, { force: true });
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
-  try {
-    fs.writeSync(fd, `${JSON.stringify(mark)}\n`);
-    fs.fsyncSync(fd);
-  } catch (error) {
-    // a full disk leaves an empty or partial temp file: never keep one (nothing half written)
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
-  fs.closeSync(fd);
+  writeNewFileWhole(temp, `${JSON.stringify(mark)}\n`, 0o644);
   try {
     fs.linkSync(temp, file);
   } catch (error) {

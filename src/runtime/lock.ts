@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DiskFullError, LockHeldError, type LockOwner, UsageError } from '../errors.js';
 import { runWithDescriptorSync } from './execa-runner.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
+import { writeNewFileWhole } from './new-file.js';
 import { isProcessAlive, readProcStartTicks } from './process-groups.js';
 
 export interface LockHandle {
@@ -348,17 +349,7 @@ function isSameOwner(a: LockOwner, b: LockOwner): boolean {
 function writeOwner(ownerFile: string, owner: LockOwner): void {
   const dir = path.dirname(ownerFile);
   const temp = path.join(dir, `.${path.basename(ownerFile)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
-  try {
-    fs.writeSync(fd, `${JSON.stringify(owner, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } catch (error) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
-  fs.closeSync(fd);
+  writeNewFileWhole(temp, `${JSON.stringify(owner, null, 2)}\n`, 0o644);
   try {
     fs.renameSync(temp, ownerFile);
   } catch (error) {
