@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu host tools ailinux drives (as root). Nothing else on the host is changed.
 # --with-test-tools also installs what only the test suite needs (chromium, for the browser test;
 # stress-ng, to load the CPU while the suite runs and show that it does not flake; zsh and fish, whose
-# completion scripts the completion test parses).
+# completion scripts the completion test parses; man-db and groff-base, which render the man page in its test).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-host-tools: run me as root (sudo bash scripts/install-host-tools.sh)" >&2
@@ -16,6 +16,6 @@ apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
   zstd cpio util-linux ca-certificates
 if [ "${1:-}" = "--with-test-tools" ]; then
-  apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish
+  apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish man-db groff-base
 fi
 echo "install-host-tools: done"
