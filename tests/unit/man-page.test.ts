@@ -64,6 +64,8 @@ describe('man/ailinux.1', () => {
       man?: string | string[];
       files?: string[];
     };
+    // an array: npm 11's bin-links links nothing for a string (checked with npm install -g --prefix of the packed tarball)
+    expect(Array.isArray(pkg.man)).toBe(true);
     expect([pkg.man].flat().map((m) => path.normalize(m ?? ''))).toEqual(['man/ailinux.1']);
     expect(pkg.files).toContain('man');
   });
