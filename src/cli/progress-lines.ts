@@ -1,8 +1,10 @@
 /**
- * The view without a TTY (CI, `| tee`): a row when each step starts and when it ends, and a heartbeat row every
- * 30 s while it runs with its latest output line, so a long step never looks like a hang. With `--progress=plain`
+ * The view without a TTY (CI, `| tee`): a row when each step starts (with its expected time from earlier runs, when
+ * there is one) and when it ends, and a heartbeat row every 30 s while it runs with its latest output line, so a
+ * long step never looks like a hang. With `--progress=plain`
  * each output line is streamed too, prefixed with its step; a heartbeat then comes only after a silent interval.
  */
+import { formatClock } from '../engine/durations.js';
 import { formatDuration, type ProgressView } from '../engine/progress.js';
 import { terminalLine, terminalText } from '../runtime/terminal-text.js';
 import { type Colors, endRow, stepNumber, stepRow } from './progress-format.js';
@@ -26,6 +28,12 @@ export function createLinesView(
   streamOutput: boolean,
 ): ProgressView {
   let order: readonly string[] = [];
+  let expected: Readonly<Record<string, number>> = {};
+  /** `expected ~2:20`, or nothing for a step without history. */
+  const expectedNote = (id: string): string => {
+    const ms = expected[id];
+    return ms === undefined ? '' : `expected ~${formatClock(ms)}`;
+  };
   const running = new Map<string, Running>();
   const write = (text: string) => stream.write(`${text}\n`);
   const stop = (id: string) => {
@@ -36,12 +44,22 @@ export function createLinesView(
     const step = running.get(id);
     if (!step) return;
     if (step.streamed) step.streamed = false;
-    else write(stepRow(colors, 'running', id, formatDuration(timers.now() - step.started), step.line));
+    else
+      write(
+        stepRow(
+          colors,
+          'running',
+          id,
+          formatDuration(timers.now() - step.started),
+          [expectedNote(id), step.line].filter(Boolean).join(' · '),
+        ),
+      );
   };
 
   return {
-    stepsPlanned(ids) {
+    stepsPlanned(ids, expectedMs) {
       order = [...ids];
+      expected = { ...expectedMs };
     },
     stepStarted(id, attempt) {
       stop(id);
@@ -49,7 +67,8 @@ export function createLinesView(
       running.set(id, step);
       step.stop = timers.every(HEARTBEAT_MS, () => beat(id));
       const n = stepNumber(order, id);
-      write(stepRow(colors, 'started', id, n ? `step ${n}` : '', attempt > 1 ? `attempt ${attempt}` : ''));
+      const note = [attempt > 1 ? `attempt ${attempt}` : '', expectedNote(id)].filter(Boolean).join(', ');
+      write(stepRow(colors, 'started', id, n ? `step ${n}` : '', note));
     },
     stepLine(id, line) {
       const step = running.get(id);

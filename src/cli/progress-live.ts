@@ -1,9 +1,11 @@
 /**
- * The view on a TTY: one live line per running step (its name, step N of M, elapsed time, latest output line),
- * redrawn every second by log-update, with a row above it for each step that ended and each message.
+ * The view on a TTY: one live line per running step (`▶ [4/15] desktop  1:10 / ~2:20  <latest output line>`: step
+ * N of M, the step, its elapsed time and its expected time from earlier runs when there is one), redrawn every
+ * second by log-update, with a row above it for each step that ended and each message.
  */
 import { createLogUpdate } from 'log-update';
-import { formatDuration, type ProgressView } from '../engine/progress.js';
+import { formatClock } from '../engine/durations.js';
+import type { ProgressView } from '../engine/progress.js';
 import { terminalText } from '../runtime/terminal-text.js';
 import { type Colors, endRow, oneLine, stepNumber } from './progress-format.js';
 import type { ProgressTimers } from './progress-timers.js';
@@ -26,18 +28,19 @@ export function createLiveView(stream: LiveStream, colors: Colors, timers: Progr
   // showCursor: hiding it would make cli-cursor install signal-exit's handlers beside the build's own
   const live = createLogUpdate(stream as NodeJS.WritableStream, { showCursor: true });
   let order: readonly string[] = [];
+  let expected: Readonly<Record<string, number>> = {};
   const running = new Map<string, Running>();
   let stopRedraw: (() => void) | null = null;
 
   const liveLine = (id: string, step: Running): string => {
     const width = Math.max(40, (stream.columns ?? 80) - 1);
     const n = stepNumber(order, id);
-    const of = n ? `step ${n.replace('/', ' of ')}` : '';
-    const attempt = step.attempt > 1 ? `, attempt ${step.attempt}` : '';
-    const elapsed = formatDuration(timers.now() - step.started);
-    const head = `▶ ${id}  ${of}${attempt}  ${elapsed}  `;
+    const place = n ? `[${n}] ` : '';
+    const attempt = step.attempt > 1 ? `  attempt ${step.attempt}` : '';
+    const time = liveTime(timers.now() - step.started, expected[id]);
+    const head = `▶ ${place}${id}${attempt}  ${time}  `;
     const tail = oneLine(step.line, Math.max(1, width - head.length));
-    return `${colors.cyan('▶')} ${colors.bold(id)}  ${of}${attempt}  ${elapsed}  ${colors.dim(tail)}`;
+    return `${colors.cyan('▶')} ${place}${colors.bold(id)}${attempt}  ${time}  ${colors.dim(tail)}`;
   };
   const redraw = () => {
     if (running.size === 0) live.clear();
@@ -51,8 +54,9 @@ export function createLiveView(stream: LiveStream, colors: Colors, timers: Progr
   };
 
   return {
-    stepsPlanned(ids) {
+    stepsPlanned(ids, expectedMs) {
       order = [...ids];
+      expected = { ...expectedMs };
     },
     stepStarted(id, attempt) {
       running.set(id, { started: timers.now(), attempt, line: '' });
@@ -79,4 +83,10 @@ export function createLiveView(stream: LiveStream, colors: Colors, timers: Progr
       live.done();
     },
   };
+}
+
+/** `1:10 / ~2:20` with an expected time, `1:10` without one. */
+export function liveTime(elapsedMs: number, expectedMs: number | undefined): string {
+  const elapsed = formatClock(elapsedMs);
+  return expectedMs === undefined ? elapsed : `${elapsed} / ~${formatClock(expectedMs)}`;
 }

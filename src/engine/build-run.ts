@@ -53,6 +53,15 @@ import {
 } from './build.js';
 import { loggingRunner, openBuildLogger, openStepLog } from './build-log.js';
 import { diskFullReason, isDiskFull } from './disk-full.js';
+import {
+  completedRuns,
+  durationsFile,
+  type EstimateContext,
+  expectedTimes,
+  readDurations,
+  recordDuration,
+  thisHost,
+} from './durations.js';
 import { fingerprintSteps } from './fingerprint.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
@@ -140,12 +149,14 @@ export class BuildRun {
         },
         'build started',
       );
-      this.deps.view.stepsPlanned?.(planned.plan.map((p) => p.id));
+      const durations = durationsFile(prepared.paths.stateDir);
+      const ids = planned.plan.map((p) => p.id);
+      this.deps.view.stepsPlanned?.(ids, expectedTimes(readDurations(durations), ids, this.estimateContext(record)));
       for (const p of planned.plan) if (p.action === 'run' && p.undoFirst) this.notice(`${p.id}: ${p.reasons[0]}`);
       this.runner = this.createRunner(record, planned.workId, prepared.paths.workDir);
       const actor = this.createMachineActor(prepared, planned, record, this.runner, logger);
       this.actor = actor;
-      this.follow(actor, record, logger);
+      this.follow(actor, record, logger, durations);
       const output = await this.drive(actor, logger);
       return this.finish(output, record, logger, prepared, planned);
     } finally {
@@ -423,7 +434,7 @@ export class BuildRun {
   }
 
   /** After every transition: the ledger and snapshot into the state, a safety check per ended step, a durable write. */
-  private follow(actor: BuildActor, record: RunRecord, logger: Logger): void {
+  private follow(actor: BuildActor, record: RunRecord, logger: Logger, durations: string): void {
     let seen: Ledger = { ...record.state.ledger };
     let pausedSeen = false;
     actor.subscribe({
@@ -440,10 +451,36 @@ export class BuildRun {
           pausedSeen = true;
           this.deps.view.message(`pausing: ${snapshot.context.pauseReason ?? 'not enough resources'}`);
         }
+        this.recordDurations(seen, snapshot.context.ledger, record, durations, logger);
         seen = reportTransitions(seen, snapshot.context.ledger, this.deps.view, logger);
       },
       error: (error) => logger.error({ err: error }, 'machine error'),
     });
+  }
+
+  /** Which earlier runs give this run's expected times: the same profile on this host. */
+  private estimateContext(record: RunRecord): EstimateContext {
+    return { profile: record.state.profile, host: thisHost() };
+  }
+
+  /** Each step that ended done adds its duration to state/durations.json; a failed write costs only the estimate. */
+  private recordDurations(before: Ledger, after: Ledger, record: RunRecord, file: string, logger: Logger): void {
+    for (const run of completedRuns(before, after)) {
+      const { profile, host } = this.estimateContext(record);
+      const at = new Date().toISOString();
+      try {
+        recordDuration(file, run.id, {
+          ms: run.ms,
+          at,
+          profile,
+          host,
+          runId: record.state.runId,
+          fingerprint: run.fingerprint,
+        });
+      } catch (error) {
+        logger.warn({ step: run.id, err: error }, `could not record the step's duration in ${file}`);
+      }
+    }
   }
 
   /** Starts the machine; a signal that came before is its first event. Resolves with the machine's output. */

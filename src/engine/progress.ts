@@ -5,8 +5,11 @@
 import type { StepStatus } from '../types.js';
 
 export interface ProgressView {
-  /** The steps in their order, once planned, so a view can say "step N of M". */
-  stepsPlanned?(ids: readonly string[]): void;
+  /**
+   * The steps in their order, once planned, so a view can say "step N of M"; with each step's expected time from
+   * earlier runs (src/engine/durations.ts), for the steps that have one.
+   */
+  stepsPlanned?(ids: readonly string[], expectedMs?: Readonly<Record<string, number>>): void;
   stepStarted(id: string, attempt: number): void;
   stepLine(id: string, line: string): void;
   stepEnded(id: string, status: StepStatus, durationMs: number | null, note?: string): void;

@@ -204,6 +204,56 @@ describe('build output without a TTY', () => {
   });
 });
 
+/** Replaces the work dir's recorded durations with these, for pv-slow, in the first sample's profile and host. */
+function seedDurations(workDir: string, ms: number[]): void {
+  const file = path.join(workDir, 'state', 'durations.json');
+  const recorded = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const first = recorded.steps['pv-slow'][0];
+  const samples = ms.map((m, i) => ({ ...first, ms: m, runId: `seed-${i}` }));
+  fs.writeFileSync(file, JSON.stringify({ version: 1, steps: { 'pv-slow': samples } }));
+}
+
+describe('expected times from earlier runs (issue 11, point 6)', () => {
+  it('a build records each done step; the next one shows the median as the expected time in its rows', async () => {
+    timers = new ManualTimers();
+    midway = () => timers.advance(30_000);
+    const where = setup();
+    const first = await build(where);
+    expect(first.code).toBe(0);
+    expect(first.stderr).not.toMatch(/expected/);
+    const recorded = JSON.parse(fs.readFileSync(path.join(where.workDir, 'state', 'durations.json'), 'utf8'));
+    expect(Object.keys(recorded.steps).sort()).toEqual(['pv-fetch', 'pv-iso', 'pv-slow']);
+    expect(recorded.steps['pv-slow']).toHaveLength(1);
+    expect(recorded.steps['pv-slow'][0]).toMatchObject({ host: os.hostname(), fingerprint: expect.any(String) });
+
+    seedDurations(where.workDir, [150_000, 130_000, 140_000]);
+    const { code, stderr } = await build(where, { fresh: true });
+    expect(code).toBe(0);
+    const lines = normalised(stderr);
+    expect(lines).toContain('▶ pv-slow          started       step 2/3  expected ~2:20');
+    expect(lines).toContain('· pv-slow          running         30.0 s  expected ~2:20 · Unpacking foo (1.0) ...');
+    // no history for pv-fetch (the seed replaced it): its row says nothing about an expected time
+    expect(lines).toContain('▶ pv-fetch         started       step 1/3');
+    // the --fresh run added its own sample to the three seeded ones
+    const after = JSON.parse(fs.readFileSync(path.join(where.workDir, 'state', 'durations.json'), 'utf8'));
+    expect(after.steps['pv-slow']).toHaveLength(4);
+  });
+
+  it('a failed step records no duration', async () => {
+    timers = new ManualTimers();
+    midway = () => undefined;
+    failSlow = true;
+    try {
+      const where = setup();
+      expect((await build(where)).code).toBe(1);
+      const recorded = JSON.parse(fs.readFileSync(path.join(where.workDir, 'state', 'durations.json'), 'utf8'));
+      expect(Object.keys(recorded.steps)).toEqual(['pv-fetch']);
+    } finally {
+      failSlow = false;
+    }
+  });
+});
+
 describe('--quiet', () => {
   it('prints nothing on success but the ISO path on stdout, the --fresh notice included', async () => {
     timers = new ManualTimers();
@@ -271,11 +321,22 @@ describe('build output on a TTY', () => {
       timers,
     });
     expect(code).toBe(0);
-    expect(shown).toContain('▶ pv-slow  step 2 of 3  42.0 s  Unpacking foo (1.0) ...');
+    expect(shown).toContain('▶ [2/3] pv-slow  0:42  Unpacking foo (1.0) ...');
     // no start rows and no heartbeats on a TTY: the live line does their work
     const text = stderr.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
     expect(text).not.toMatch(/started|running/);
     expect(text).toMatch(/✔ pv-slow {10}done/);
     expect(stdout).toBe(`${path.join(where.workDir, 'output', 'pv.iso')}\n`);
+
+    // with history, the live line shows elapsed / expected
+    seedDurations(where.workDir, [140_000]);
+    stderr = '';
+    shown = '';
+    const again = await runBuildCommand('build', { workDir: where.workDir, config: where.config, fresh: true }, io, {
+      startBuild: (request, deps) => new BuildRun(request, { ...deps, createRunner: () => fakeRunner() }),
+      timers,
+    });
+    expect(again).toBe(0);
+    expect(shown).toContain('▶ [2/3] pv-slow  0:42 / ~2:20  Unpacking foo (1.0) ...');
   });
 });
