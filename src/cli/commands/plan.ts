@@ -3,6 +3,7 @@ import { readStateReadOnly } from '../../../state/store.js';
 import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js';
 import { fingerprintSteps } from '../../engine/fingerprint.js';
 import { readFingerprintKey } from '../../engine/fingerprint-key.js';
+import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } from '../../engine/durations.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
 import { SECRET_FIELDS } from '../../config/secrets.js';
 import { workPaths } from '../../runtime/paths.js';
@@ -22,6 +23,8 @@ export function computePlan(
   phases: Record<string, number | undefined>;
   /** Secret fields taken as unchanged, because this user may not read the key they are compared with. */
   uncompared: string[];
+  /** Each step's expected time from earlier runs of this profile on this host, for the steps that have one. */
+  expectedMs: Record<string, number>;
 } {
   const paths = workPaths(options.workDir);
   const state = readStateReadOnly(paths.stateFile);
@@ -44,8 +47,14 @@ export function computePlan(
     storedMaterial: (id) => state?.ledger[id]?.material,
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
+  const expectedMs = expectedTimes(
+    readDurations(durationsFile(paths.stateDir)),
+    steps.map((s) => s.id),
+    { profile: loaded.config.name, host: thisHost() },
+  );
   return {
     plan,
+    expectedMs,
     profile: loaded.config.name,
     titles: Object.fromEntries(steps.map((s) => [s.id, s.title])),
     phases: Object.fromEntries(steps.map((s) => [s.id, s.phase])),
@@ -65,11 +74,12 @@ export function runPlanCommand(
   options: { workDir: string; config?: string; profile?: string; json?: boolean },
   io: CliIO,
 ): number {
-  const { plan, profile, titles, phases, uncompared } = computePlan(options, io);
+  const { plan, profile, titles, phases, uncompared, expectedMs } = computePlan(options, io);
+  const cost = rerunCost(plan, expectedMs);
   if (options.json) {
     io.stdout.write(
       terminalJson(
-        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst })) }, null, 2)}\n`,
+        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
       ),
     );
     return 0;
@@ -77,12 +87,15 @@ export function runPlanCommand(
   const lines = [`plan for profile ${profile} in ${workPaths(options.workDir).workDir}:`];
   for (const p of plan) {
     const phase = phaseLabel(phases[p.id]);
+    const ms = expectedMs[p.id];
+    const time = p.action === 'run' && ms !== undefined ? `  ~${formatClock(ms)}` : '';
     lines.push(
-      `${p.action === 'run' ? 'run ' : 'skip'}  ${p.id.padEnd(16)} ${phase ? `[${phase}] ` : ''}${titles[p.id] ?? ''}`,
+      `${p.action === 'run' ? 'run ' : 'skip'}  ${p.id.padEnd(16)} ${phase ? `[${phase}] ` : ''}${titles[p.id] ?? ''}${time}`,
     );
     for (const r of p.reasons) lines.push(`      - ${r}`);
   }
   const runs = plan.filter((p) => p.action === 'run').length;
+  if (runs > 0) lines.push(renderCost(cost, profile));
   lines.push(`${runs} step(s) to run, ${plan.length - runs} to skip`);
   for (const secret of uncompared)
     lines.push(
@@ -90,4 +103,26 @@ export function runPlanCommand(
     );
   io.stdout.write(terminalText(`${lines.join('\n')}\n`));
   return 0;
+}
+
+/** What the steps that would run cost, from earlier runs: the sum of their expected times, and those without one. */
+export function rerunCost(
+  plan: readonly Pick<PlanEntry, 'id' | 'action'>[],
+  expectedMs: Readonly<Record<string, number>>,
+): { totalMs: number | null; missing: string[] } {
+  const runs = plan.filter((p) => p.action === 'run');
+  const known = runs.filter((p) => expectedMs[p.id] !== undefined);
+  return {
+    totalMs: known.length ? known.reduce((sum, p) => sum + (expectedMs[p.id] ?? 0), 0) : null,
+    missing: runs.filter((p) => expectedMs[p.id] === undefined).map((p) => p.id),
+  };
+}
+
+/** `expected: ~5:40 …`, or that there is no history to go by. */
+export function renderCost(cost: { totalMs: number | null; missing: readonly string[] }, profile: string): string {
+  const source = `profile ${profile} on this host`;
+  if (cost.totalMs === null)
+    return `expected: no history yet (no earlier run of these steps for ${source}; each run that finishes a step records it)`;
+  const missing = cost.missing.length ? `; no history for ${cost.missing.join(', ')}` : '';
+  return `expected: ~${formatClock(cost.totalMs)} for what runs (median of earlier runs for ${source})${missing}`;
 }
