@@ -174,7 +174,14 @@ export function commandHelpText(name: string): string {
   return `\nExit codes:\n${exitCodesText(help.exitCodes)}\n\nExamples:\n${examples}`;
 }
 
-/** The text after `ailinux --help`: every exit code. */
+/** What `ailinux --help` shows of the options before the command. */
+export const PROGRAM_EXAMPLES: readonly Example[] = [
+  { command: 'ailinux -C ~/iso build -p minimal', what: 'change to ~/iso first, then build in ./ailinux-build there' },
+  { command: 'cd ailinux-build/logs && ailinux status', what: 'inside a work dir, ailinux finds it by its mark' },
+];
+
+/** The text after `ailinux --help`: every exit code, and examples of the options before the command. */
 export function programHelpText(): string {
-  return `\nExit codes:\n${exitCodesText(GENERAL_EXIT_CODES)}`;
+  const examples = PROGRAM_EXAMPLES.map((e) => `  ${e.command}\n      ${e.what}`).join('\n');
+  return `\nExit codes:\n${exitCodesText(GENERAL_EXIT_CODES)}\n\nExamples:\n${examples}`;
 }

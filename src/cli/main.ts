@@ -1,5 +1,6 @@
 /** The ailinux command line: the only place that turns errors and outcomes into exit codes. */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { configJsonSchema } from '../config/schema.js';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
@@ -17,11 +18,14 @@ import { runLogCommand } from './commands/log.js';
 import { runPlanCommand } from './commands/plan.js';
 import { runStatusCommand } from './commands/status.js';
 import { registerVerifyCommand } from './commands/verify.js';
+import { UsageError } from '../errors.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
+import { joinDirectories, leadingOptions, resolveDirectories } from './global-options.js';
 import { processIO, type CliIO } from './io.js';
 import { progressOption, quietOption } from './progress-options.js';
 import type { UserFlags } from './hint.js';
 import { renderError } from './render-error.js';
+import { discoverWorkDir } from './work-dir-discovery.js';
 
 const workDirOption = () =>
   new Option('-w, --work-dir <dir>', 'work dir holding state, logs, layers, ISO tree, caches and output/').default(
@@ -34,6 +38,15 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description('Builds the AILinux live ISO as a resumable, checkpointed pipeline.')
     .version(packageVersion())
     .showHelpAfterError('(run ailinux --help for usage)')
+    // options before the command are the program's (-C, -w), those after it the command's, as in git
+    .enablePositionalOptions()
+    .option(
+      '-C, --directory <dir>',
+      'run as if started in <dir>: config and work-dir discovery start there',
+      // given twice, the second is relative to the first, as in git
+      (dir: string, before: string | undefined) => joinDirectories(before === undefined ? [dir] : [before, dir]) ?? dir,
+    )
+    .option('-w, --work-dir <dir>', "the work dir of the command that follows, as that command's own -w")
     .addHelpText('after', programHelpText())
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
@@ -141,8 +154,50 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
   return program;
 }
 
+/**
+ * The work dir of a command that takes one: its own -w, else the -w before the command, else the marked work dir
+ * the current directory lies in (said on stderr), else commander's default, ./ailinux-build.
+ */
+function chooseWorkDir(program: Command, action: Command, io: CliIO): void {
+  const before = program.opts<{ workDir?: string }>().workDir;
+  if (!action.options.some((o) => o.attributeName() === 'workDir')) {
+    if (before !== undefined)
+      throw new UsageError(`${action.name()} takes no work dir, but -w ${before} was given before it`, {
+        hint: `leave out -w ${before}`,
+      });
+    return;
+  }
+  if (action.getOptionValueSource('workDir') === 'cli') {
+    const own = action.opts<{ workDir: string }>().workDir;
+    if (before !== undefined && path.resolve(io.cwd, before) !== path.resolve(io.cwd, own))
+      throw new UsageError(`two work dirs were given: -w ${before} before ${action.name()}, and -w ${own} after it`, {
+        hint: 'give -w once',
+      });
+    return;
+  }
+  if (before !== undefined) {
+    action.setOptionValueWithSource('workDir', before, 'cli');
+    return;
+  }
+  const found = discoverWorkDir(io.cwd);
+  if (found === null) return;
+  action.setOptionValueWithSource('workDir', found.workDir, 'discovered');
+  io.stderr.write(`${found.note}\n`);
+}
+
 /** Runs the CLI and resolves to the exit code. */
-export async function main(argv: readonly string[], io: CliIO = processIO(argv)): Promise<number> {
+export async function main(argv: readonly string[], given: CliIO = processIO(argv)): Promise<number> {
+  // -C as the very first thing, as git, make and tar do: config and work-dir discovery, and every relative path,
+  // then start in that directory
+  let io: CliIO;
+  try {
+    const entered = resolveDirectories(leadingOptions(argv).directories, given.cwd);
+    if (entered !== null) process.chdir(entered);
+    io = entered === null ? given : { ...given, cwd: entered };
+  } catch (error) {
+    given.stderr.write(`${renderError(error, {}, null)}\n`);
+    return exitCodeForError(error, false);
+  }
   let code: number = EXIT.ok;
   // the flags the user typed, so a fix line names the same work dir and config
   let flags: UserFlags = {};
@@ -152,6 +207,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO(argv))
     code = c;
   });
   program.hook('preAction', (_, action) => {
+    chooseWorkDir(program, action, io);
     const opts = action.opts<{ workDir?: string; config?: string }>();
     ran = { name: action.name(), workDir: opts.workDir };
     flags = {

@@ -76,7 +76,22 @@ describe('each command lists only its own exit codes', () => {
     const out = { stdout: '' };
     expect(await main(['--help'], io(out))).toBe(0);
     expect(listedCodes(out.stdout)).toEqual(expected['build']);
-    expect(out.stdout).not.toContain('Examples:');
+  });
+
+  it('ailinux --help has two examples, whose flags before the command are its own (-C, -w)', async () => {
+    const out = { stdout: '' };
+    expect(await main(['--help'], io(out))).toBe(0);
+    const examples = listedExamples(out.stdout);
+    expect(examples).toHaveLength(2);
+    const program = createProgram(io({ stdout: '' }), () => {});
+    const known = new Set(program.options.flatMap((o) => [o.short, o.long]));
+    for (const example of examples) {
+      const words = example.split(/\s+/);
+      const command = words.findIndex((w, i) => i > words.indexOf('ailinux') && commandNames.includes(w));
+      expect(command, example).toBeGreaterThan(0);
+      for (const flag of words.slice(words.indexOf('ailinux') + 1, command).filter((w) => w.startsWith('-')))
+        expect(known.has(flag), `${example}: ${flag}`).toBe(true);
+    }
   });
 });
 
