@@ -112,6 +112,7 @@ export function fingerprintMaterial(
   const stored = key === null ? env.storedMaterial?.(step.id)?.config : undefined;
   for (const field of step.configFields)
     slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key, stored?.[field]);
+  for (const [name, value] of Object.entries(step.pinned?.(config) ?? {})) slice[`pinned.${name}`] = value;
   if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
     slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};

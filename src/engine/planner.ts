@@ -113,7 +113,11 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
 }
 
 function describeFieldChange(field: string, a: unknown, b: unknown): string {
-  const label = field.startsWith('env.') ? `environment ${field.slice(4)}` : `config field ${field}`;
+  const label = field.startsWith('env.')
+    ? `environment ${field.slice(4)}`
+    : field.startsWith('pinned.')
+      ? `the pinned ${field.slice(7)} built into ailinux`
+      : `config field ${field}`;
   // a secret's values (even its keyed hash, or the plain text an older state may hold) are never shown
   if (holdsSecret(field) && b === UNKNOWN_SECRET)
     return `${label} cannot be compared without the work dir's key (state/fingerprint.key: none yet, or readable by root only)`;

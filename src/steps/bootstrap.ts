@@ -13,6 +13,7 @@ import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../runtime/capabili
 import { chrootEnv } from '../runtime/command-env.js';
 import { chrootArgv, isFileInLayers } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
+import { describeKeyringSource, fetchArchiveKeyring, keyringSource, pinnedArchiveKeys } from './archive-keyring.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
@@ -84,7 +85,7 @@ function checkKeyring(config: BuildConfig, file: string | undefined): void {
     throw new StepError('bootstrap', `the archive keyring ${file} does not exist on this host`, {
       hint:
         config.distribution.family === 'ubuntu'
-          ? 'on Debian hosts, copy ubuntu-archive-keyring.gpg from an Ubuntu machine or package and set distribution.keyring.path (and .sha256) in your config'
+          ? 'fix distribution.keyring.path, or leave it at /usr/share/keyrings/ubuntu-archive-keyring.gpg (the default, with no sha256): ailinux then fetches ubuntu-keyring from the archive when the host lacks it (docs/profiles.md)'
           : 'install the keyring package (apt-get install debian-archive-keyring) or fix distribution.keyring.path',
     });
   }
@@ -102,6 +103,24 @@ function checkKeyring(config: BuildConfig, file: string | undefined): void {
   }
 }
 
+/** The keyring debootstrap gets: the configured one, the host's own, or one fetched into the work dir. */
+async function archiveKeyringFor(ctx: StepContext): Promise<string | undefined> {
+  const source = keyringSource(ctx.config, ctx.paths.workDir, (p) => hostPathOf(ctx, p));
+  if (source === null) return undefined;
+  if (source.kind === 'fetch') {
+    await fetchArchiveKeyring(
+      { runner: ctx.runner, signal: ctx.signal, tmpDir: ctx.paths.tmpDir },
+      ctx.config,
+      ctx.paths.workDir,
+      ctx.log.info,
+    );
+  }
+  ctx.log.info(
+    `archive keyring: ${describeKeyringSource(keyringSource(ctx.config, ctx.paths.workDir, (p) => hostPathOf(ctx, p))!)}`,
+  );
+  return source.path;
+}
+
 export const bootstrapStep: StepDef = {
   id: 'bootstrap',
   title: 'Bootstrap the base system',
@@ -115,6 +134,23 @@ export const bootstrapStep: StepDef = {
       why: 'the base layer (bootstrap step)',
       versionArgs: ['--version'],
     },
+    // the Ubuntu archive keyring is fetched when the host lacks it (archive-keyring.ts)
+    ...(pinnedArchiveKeys(config).length > 0 && keyringSource(config, '')?.kind === 'fetch'
+      ? [
+          {
+            name: 'gpg',
+            pkg: 'gpg',
+            why: 'checks the fetched Ubuntu archive keyring against the pinned archive keys',
+            versionArgs: ['--version'],
+          },
+          {
+            name: 'dpkg-deb',
+            pkg: 'dpkg',
+            why: 'unpacks the fetched ubuntu-keyring package',
+            versionArgs: ['--version'],
+          },
+        ]
+      : []),
   ],
   hostFiles: (config) =>
     config.bootstrap.tool === 'debootstrap' && config.distribution.debootstrapScript
@@ -139,10 +175,13 @@ export const bootstrapStep: StepDef = {
   ],
   diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
   inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
+  // the archive keys a fetched keyring must hold: new pins rerun the bootstrap
+  pinned: (config) => {
+    const keys = pinnedArchiveKeys(config);
+    return keys.length > 0 ? { 'archive keys': keys } : {};
+  },
   async run(ctx: StepContext) {
-    const keyringPath = ctx.config.distribution.keyring
-      ? hostPathOf(ctx, ctx.config.distribution.keyring.path)
-      : undefined;
+    const keyringPath = await archiveKeyringFor(ctx);
     checkKeyring(ctx.config, keyringPath);
     prepareLayer(ctx);
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });

@@ -11,6 +11,7 @@ import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { checkTools, type ToolCheck } from '../runtime/host-check.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
+import { describeKeyringSource, keyringSource, UBUNTU_ARCHIVE_KEYRING } from './archive-keyring.js';
 import { hostPathOf } from './config-files.js';
 import { hostRequirements } from './host-requirements.js';
 import type { StepContext, StepDef } from './types.js';
@@ -106,14 +107,24 @@ function pinnedFileProblems(ctx: StepContext, probe: HostProbe): PreflightProble
   const problems: PreflightProblem[] = [];
   const d = ctx.config.distribution;
   const pinned: Array<{ file: string; sha256?: string; field: string; fix: string }> = [];
-  if (d.keyring && ctx.config.steps.includes('bootstrap')) {
+  const source = ctx.config.steps.includes('bootstrap')
+    ? keyringSource(
+        ctx.config,
+        ctx.paths.workDir,
+        (p) => hostPathOf(ctx, p),
+        (p) => probe.fileExists(p),
+      )
+    : null;
+  if (source) ctx.log.info(`archive keyring: ${describeKeyringSource(source)}`);
+  // a keyring the bootstrap step fetches is checked there, against the pinned archive keys
+  if (d.keyring && source && source.kind !== 'fetch') {
     pinned.push({
       file: d.keyring.path,
       ...(d.keyring.sha256 ? { sha256: d.keyring.sha256 } : {}),
       field: 'distribution.keyring',
       fix:
         d.family === 'ubuntu'
-          ? 'on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg from the ubuntu-keyring .deb and set distribution.keyring.path and .sha256 (docs/profiles.md)'
+          ? `fix distribution.keyring.path, or set it to ${UBUNTU_ARCHIVE_KEYRING} with no sha256: ailinux then fetches ubuntu-keyring from the archive when the host lacks it (docs/profiles.md)`
           : 'apt-get install debian-archive-keyring, or fix distribution.keyring.path',
     });
   }

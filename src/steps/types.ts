@@ -83,6 +83,11 @@ export interface StepDef {
   hostFiles?(config: BuildConfig): HostFile[];
   /** Host files this step reads, as the config names them. */
   inputFiles?(config: BuildConfig): string[];
+  /**
+   * Values built into ailinux that this step's result depends on for this config (the archive keys a fetched keyring
+   * must hold): its fingerprint covers them as `pinned.<name>`, so a new pin reruns the step.
+   */
+  pinned?(config: BuildConfig): Record<string, unknown>;
   /** Disk space the step may need at its peak, in MiB; checked before it starts. */
   diskEstimateMb?(config: BuildConfig): number;
   run(ctx: StepContext): Promise<Artifact[]>;

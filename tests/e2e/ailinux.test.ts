@@ -5,21 +5,27 @@
  * kernel. Several GB and a long time: it runs only through `npm run test:e2e:ailinux` (which sets
  * AILINUX_E2E_AILINUX=1), as root, in /work/builds/ailinux-e2e (AILINUX_E2E_AILINUX_DIR to change).
  *
- * The Ubuntu archive keyring: Debian hosts have no ubuntu-keyring package, so the test downloads
- * the ubuntu-keyring .deb of noble from the archive's pool and takes
- * usr/share/keyrings/ubuntu-archive-keyring.gpg out of it with dpkg-deb. Both the .deb and the
- * keyring are pinned by sha256 below. That is trust on first use, said plainly: the pins were
- * computed from the files as downloaded over plain HTTP when this test was written (and the keys'
- * fingerprints looked at with gpg --show-keys); nothing else vouches for them. A changed file
- * fails the test instead of being trusted.
+ * The Ubuntu archive keyring comes the product's way: the config keeps the profile's default
+ * (/usr/share/keyrings/ubuntu-archive-keyring.gpg, no sha256). On a Debian host, which lacks that file, the
+ * bootstrap step fetches ubuntu-keyring from the archive, requires the pinned 2012 and 2018 archive keys in it and
+ * exports them into the work dir (src/steps/archive-keyring.ts); on an Ubuntu host it uses the host's own. The test
+ * downloads nothing itself; it checks that plan says where the keyring comes from, and after the build, that the
+ * fetched keyring holds exactly the pinned keys.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnlessRoot } from '../helpers/root.js';
+import { loadConfig } from '../../src/config/load.js';
+import { ExecaRunner } from '../../src/runtime/execa-runner.js';
 import { mountsUnder, readMountinfo } from '../../src/runtime/mountinfo.js';
+import {
+  describeKeyringSource,
+  keyringSource,
+  showKeys,
+  UBUNTU_ARCHIVE_KEYS,
+} from '../../src/steps/archive-keyring.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { runCli } from '../helpers/cli.js';
 import { bootIso } from '../helpers/qemu.js';
@@ -32,12 +38,6 @@ const CONFIG_DIR = path.join(BASE, 'config');
 const CONFIG = path.join(CONFIG_DIR, 'ailinux-e2e.config.json');
 const ISO = path.join(WORK, 'output', 'ailinux-24.04-amd64.iso');
 
-/** noble's ubuntu-keyring, pinned (trust on first use, see above). */
-const KEYRING_DEB_URL =
-  'http://archive.ubuntu.com/ubuntu/pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb';
-const KEYRING_DEB_SHA256 = '36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8';
-const KEYRING_SHA256 = '80a36b0a6de2f69f49d2df75ef473ccde121e9e190b9ea01d20a4f63778d5c31';
-
 const BUILD_TIMEOUT_MS = 4 * 3600_000;
 const BOOT_TIMEOUT_MS = 15 * 60_000;
 /** systemd (show_status on, console on ttyS0) prints this when the desktop's target is reached; SDDM starts just before. */
@@ -45,31 +45,6 @@ const GRAPHICAL_MARKER =
   /Reached target .*graphical\.target|Reached target Graphical Interface|Started .*sddm\.service/;
 
 const figures: string[] = [];
-
-function sha256(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-async function download(url: string, file: string): Promise<void> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(120_000) });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  fs.writeFileSync(file, Buffer.from(await response.arrayBuffer()));
-}
-
-/** The Ubuntu archive keyring next to the config, from the pinned ubuntu-keyring .deb. */
-async function obtainKeyring(): Promise<string> {
-  const keyring = path.join(CONFIG_DIR, 'ubuntu-archive-keyring.gpg');
-  if (fs.existsSync(keyring) && sha256(keyring) === KEYRING_SHA256) return keyring;
-  const deb = path.join(BASE, 'ubuntu-keyring.deb');
-  if (!fs.existsSync(deb) || sha256(deb) !== KEYRING_DEB_SHA256) await download(KEYRING_DEB_URL, deb);
-  expect(sha256(deb), 'the ubuntu-keyring .deb is not the pinned one').toBe(KEYRING_DEB_SHA256);
-  const unpacked = path.join(BASE, 'ubuntu-keyring');
-  fs.rmSync(unpacked, { recursive: true, force: true });
-  execFileSync('dpkg-deb', ['-x', deb, unpacked]);
-  fs.copyFileSync(path.join(unpacked, 'usr/share/keyrings/ubuntu-archive-keyring.gpg'), keyring);
-  expect(sha256(keyring), 'the keyring in the .deb is not the pinned one').toBe(KEYRING_SHA256);
-  return keyring;
-}
 
 /** Branding assets and a tiny helper application, next to the config, as a user's would be. */
 function writeAssets(): void {
@@ -89,7 +64,6 @@ function writeConfig(): void {
   const config = {
     extends: 'ailinux',
     description: 'AILinux end-to-end test build (serial console)',
-    distribution: { keyring: { path: 'ubuntu-archive-keyring.gpg', sha256: KEYRING_SHA256 } },
     // a headless boot is watched on ttyS0: no quiet, no splash, systemd's status lines on the console
     iso: { serialConsole: true, kernelArgs: ['systemd.show_status=1'] },
     ...(level ? { squashfs: { level: Number(level) } } : {}),
@@ -167,7 +141,6 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
 
   beforeAll(async () => {
     fs.mkdirSync(CONFIG_DIR, { recursive: true });
-    await obtainKeyring();
     writeAssets();
     writeConfig();
     console.log(`ailinux e2e: config ${CONFIG}, work dir ${WORK}`);
@@ -182,6 +155,14 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
     expect(r.code, r.stderr).toBe(0);
     const phases = new Set((JSON.parse(r.stdout) as { steps: Array<{ phase: number }> }).steps.map((s) => s.phase));
     expect([...phases].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  });
+
+  it("plan says where the archive keyring comes from: the host's own, or fetched and checked", async () => {
+    const r = await runCli(['plan', '--profile', 'ailinux', '--config', CONFIG, '-w', WORK, '--json']);
+    const { keyring } = JSON.parse(r.stdout) as { keyring: string };
+    const source = keyringSource(loadConfig({ configFile: CONFIG }).config, WORK);
+    expect(keyring).toBe(describeKeyringSource(source!));
+    figures.push(`archive keyring: ${keyring}`);
   });
 
   it('builds the AILinux ISO from the Ubuntu archive', { timeout: BUILD_TIMEOUT_MS }, async () => {
@@ -201,6 +182,26 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
     figures.push(`  ISO size: ${(size / 1048576).toFixed(0)} MiB`);
     expect(size).toBeGreaterThan(1024 * 1048576);
     expect(mountsUnder(WORK, readMountinfo())).toEqual([]);
+  });
+
+  it('the keyring debootstrap verified the archive with holds exactly the pinned archive keys', async () => {
+    const source = keyringSource(loadConfig({ configFile: CONFIG }).config, WORK);
+    if (source?.kind !== 'fetch') return; // an Ubuntu host's own keyring: nothing was fetched
+    expect(source.record, 'cache/keyrings/ubuntu-archive-keyring.json').not.toBeNull();
+    const tmpDir = fs.mkdtempSync(path.join(BASE, 'gpg-'));
+    try {
+      const keys = await showKeys(
+        { runner: new ExecaRunner(), signal: new AbortController().signal, tmpDir },
+        source.path,
+      );
+      expect(keys.map((k) => k.fingerprint)).toEqual(UBUNTU_ARCHIVE_KEYS.map((k) => k.fingerprint));
+    } finally {
+      fs.rmSync(tmpDir, { recursive: true, force: true });
+    }
+    const log = (await runCli(['log', 'bootstrap', '-w', WORK])).stdout;
+    expect(log).toMatch(
+      /Valid Release signature \(key id (790BC7277767219C42C86F933B4FE6ACC0B21F32|F6ECB3762474EDA9D21B7022871920D1991BC93C)\)/,
+    );
   });
 
   it('the ISO has BIOS and UEFI El Torito entries, shim and the signed GRUB on its ESP, casper and md5sum.txt', () => {

@@ -10,6 +10,7 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { fingerprintMaterial, fingerprintSteps } from '../../src/engine/fingerprint.js';
 import { StepError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import { UBUNTU_ARCHIVE_KEYRING } from '../../src/steps/archive-keyring.js';
 import { bootstrapStep } from '../../src/steps/bootstrap.js';
 import { createPreflightStep, DISK_MARGIN_MB, peakDiskNeedMb, type HostProbe } from '../../src/steps/preflight.js';
 import { preflightStep, resolveSteps } from '../../src/steps/registry.js';
@@ -50,6 +51,8 @@ const VERSIONS: Record<string, string> = {
   mcopy: 'mcopy (GNU mtools) 4.0.32',
   xorriso: 'xorriso 1.5.4 : RockRidge filesystem manipulator, libburnia project.',
   'qemu-system-x86_64': 'QEMU emulator version 7.2.22',
+  gpg: 'gpg (GnuPG) 2.2.40',
+  'dpkg-deb': "Debian 'dpkg-deb' package archive backend version 1.21.22 (amd64).",
 };
 
 function installTools(names: readonly string[]): FakeRunner {
@@ -166,6 +169,34 @@ describe('preflight', () => {
     expect(ctx.infos.at(-1)).toBe('the host is ready');
   });
 
+  it.skipIf(fs.existsSync(UBUNTU_ARCHIVE_KEYRING))(
+    "the profile's Ubuntu keyring missing on a Debian host is no problem: the bootstrap step fetches it, with gpg and dpkg-deb",
+    async () => {
+      const config = profileConfig('ailinux');
+      expect(config.distribution.keyring).toEqual({ path: UBUNTU_ARCHIVE_KEYRING });
+      expect(hostTools(config).filter((t) => t.name === 'gpg' || t.name === 'dpkg-deb')).toEqual([
+        expect.objectContaining({ name: 'gpg', pkg: 'gpg' }),
+        expect.objectContaining({ name: 'dpkg-deb', pkg: 'dpkg' }),
+      ]);
+      const step = createPreflightStep({
+        probe: probe({ files: GRUB_FILES }),
+        steps: (c) => resolveSteps(c).filter((s) => s.id !== 'preflight'),
+      });
+      const ctx = ctxWith(config, installTools(ALL_TOOLS));
+      const error = (await step.run(ctx).catch((e: unknown) => e)) as StepError;
+      // gpg is not on the test's PATH: that, and nothing about the keyring, is the problem
+      expect(error.message).toContain('gpg is not installed (needed for checks the fetched Ubuntu archive keyring');
+      expect(error.message).toContain('[fix: apt-get install gpg]');
+      expect(error.message).toContain('dpkg-deb is not installed');
+      expect(error.message).not.toContain('distribution.keyring');
+      expect(ctx.infos).toContain(
+        `archive keyring: not on this host: the bootstrap step fetches ubuntu-keyring from http://archive.ubuntu.com/ubuntu (noble) and checks it against the 2012 and 2018 Ubuntu archive keys, into ${path.join(workDir, 'cache', 'keyrings', 'ubuntu-archive-keyring.gpg')}`,
+      );
+      const ready = ctxWith(config, installTools([...ALL_TOOLS, 'gpg', 'dpkg-deb']));
+      await expect(step.run(ready)).resolves.toEqual([]);
+    },
+  );
+
   it('reports every problem at once, each with its fix, and one apt-get line for the missing packages', async () => {
     const config = profileConfig('ailinux', (c) => {
       c.distribution.keyring = { path: path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg') };
@@ -218,7 +249,7 @@ describe('preflight', () => {
       'xorriso is not installed (needed for the ISO image (iso step)) [fix: apt-get install xorriso]',
     );
     expect(m).toContain(
-      `distribution.keyring: ${path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg')} does not exist [fix: on Ubuntu: apt-get install ubuntu-keyring; on Debian (no such package): extract usr/share/keyrings/ubuntu-archive-keyring.gpg`,
+      `distribution.keyring: ${path.join(workDir, 'nope', 'ubuntu-archive-keyring.gpg')} does not exist [fix: fix distribution.keyring.path, or set it to /usr/share/keyrings/ubuntu-archive-keyring.gpg with no sha256: ailinux then fetches ubuntu-keyring from the archive when the host lacks it`,
     );
     expect(m).toContain(
       `only 2000 MiB free in ${workDir}, the build needs about ${need} MiB [fix: free ${need - 2000} MiB there, or use a --work-dir on a bigger disk]`,

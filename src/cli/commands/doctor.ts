@@ -5,6 +5,7 @@
  * Exit 0: nothing blocks a build (warnings may be printed); 1: something blocks a build.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { resolveBuildConfig } from '../../engine/build.js';
@@ -26,6 +27,7 @@ import { addSandboxFinding, checkSandbox, type SandboxCheck } from '../../runtim
 import type { ProcStat } from '../../runtime/proc-stat.js';
 import { ancestorChain, detectSession, type SessionInfo } from '../../runtime/session.js';
 import { checkWorkDir } from '../../runtime/work-dir.js';
+import { describeKeyringSource, keyringSource, type KeyringSource } from '../../steps/archive-keyring.js';
 import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
 import type { CliIO } from '../io.js';
@@ -56,6 +58,8 @@ export interface DoctorReport {
   /** The read-only host build, resume and clean run in (once checked). */
   sandbox?: SandboxCheck;
   disk: DiskReport | null;
+  /** Where the build's archive keyring comes from (null: none configured, debootstrap's default). */
+  keyring?: (KeyringSource & { description: string }) | null;
   findings: Finding[];
   blocked: boolean;
 }
@@ -196,15 +200,18 @@ export async function doctorReport(
     for (const f of needs.files) {
       if (!fs.existsSync(f.path)) add('block', 'files', `${f.path} is missing (${f.why})`, `apt-get install ${f.pkg}`);
     }
-    const keyring = config.distribution.keyring?.path ?? null;
-    if (keyring) {
-      if (!fs.existsSync(keyring))
+    const source = keyringSource(config, report.workDir, (p) => path.resolve(loaded!.baseDir, p));
+    report.keyring = source ? { ...source, description: describeKeyringSource(source) } : null;
+    if (source?.kind === 'fetch') add('ok', 'keyring', describeKeyringSource(source));
+    else if (source) {
+      if (!fs.existsSync(source.path))
         add(
           'block',
           'keyring',
-          `the archive keyring ${keyring} does not exist on this host`,
+          `the archive keyring ${source.path} does not exist on this host`,
           'fix distribution.keyring.path, or copy the keyring there',
         );
+      else add('ok', 'keyring', describeKeyringSource(source));
     } else {
       const expected = DEBIAN_KEYRINGS[config.distribution.family];
       if (expected && !fs.existsSync(expected)) {

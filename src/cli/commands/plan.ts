@@ -1,4 +1,5 @@
 /** ailinux plan: what a build (or resume) would run or skip, step by step, and why. Reads only. */
+import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
 import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js';
 import { fingerprintSteps } from '../../engine/fingerprint.js';
@@ -7,6 +8,7 @@ import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } fr
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
 import { SECRET_FIELDS } from '../../config/secrets.js';
 import { workPaths } from '../../runtime/paths.js';
+import { describeKeyringSource, keyringSource } from '../../steps/archive-keyring.js';
 import { artifactPresent } from '../../steps/artifacts.js';
 import { PHASES, phaseLabel } from '../../steps/phases.js';
 import { resolveSteps } from '../../steps/registry.js';
@@ -23,6 +25,8 @@ export function computePlan(
   phases: Record<string, number | undefined>;
   /** Secret fields taken as unchanged, because this user may not read the key they are compared with. */
   uncompared: string[];
+  /** Where the bootstrap step's archive keyring comes from (null: no bootstrap step, or no keyring configured). */
+  keyring: string | null;
   /** Each step's expected time from earlier runs of this profile on this host, for the steps that have one. */
   expectedMs: Record<string, number>;
 } {
@@ -47,6 +51,9 @@ export function computePlan(
     storedMaterial: (id) => state?.ledger[id]?.material,
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
+  const source = steps.some((s) => s.id === 'bootstrap')
+    ? keyringSource(loaded.config, paths.workDir, (p) => path.resolve(loaded.baseDir, p))
+    : null;
   const expectedMs = expectedTimes(
     readDurations(durationsFile(paths.stateDir)),
     steps.map((s) => s.id),
@@ -54,6 +61,7 @@ export function computePlan(
   );
   return {
     plan,
+    keyring: source ? describeKeyringSource(source) : null,
     expectedMs,
     profile: loaded.config.name,
     titles: Object.fromEntries(steps.map((s) => [s.id, s.title])),
@@ -74,17 +82,18 @@ export function runPlanCommand(
   options: { workDir: string; config?: string; profile?: string; json?: boolean },
   io: CliIO,
 ): number {
-  const { plan, profile, titles, phases, uncompared, expectedMs } = computePlan(options, io);
+  const { plan, profile, titles, phases, uncompared, expectedMs, keyring } = computePlan(options, io);
   const cost = rerunCost(plan, expectedMs);
   if (options.json) {
     io.stdout.write(
       terminalJson(
-        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
+        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, keyring, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
       ),
     );
     return 0;
   }
   const lines = [`plan for profile ${profile} in ${workPaths(options.workDir).workDir}:`];
+  if (keyring) lines.push(`archive keyring: ${keyring}`);
   for (const p of plan) {
     const phase = phaseLabel(phases[p.id]);
     const ms = expectedMs[p.id];
