@@ -65,10 +65,37 @@ function followActive() {
   box.scrollLeft += r.left + r.width / 2 - (b.left + b.width / 2);
 }
 
+/** Each step's sub-states, as web/expand.js expects them: a <details> per step, opened beside its node on click. */
+function stepDetails(steps) {
+  const box = document.createElement('div');
+  box.className = 'step-details';
+  for (const [id, svg] of Object.entries(steps ?? {})) {
+    const d = document.createElement('details');
+    d.className = 'step-detail';
+    d.id = `detail:${id}`;
+    d.dataset.step = id;
+    const s = document.createElement('summary');
+    s.textContent = `${id.slice(id.lastIndexOf('.') + 1)}: its states`;
+    d.append(s);
+    // in a template: the sub-states enter the page only when the step is opened (web/expand.js)
+    const t = document.createElement('template');
+    t.innerHTML = svg;
+    d.append(t);
+    box.append(d);
+  }
+  return box;
+}
+
 function applyPicture(picture) {
   if (!picture?.svg || picture.key === lastPictureKey) return;
   lastPictureKey = picture.key;
-  $('picture').innerHTML = picture.svg;
+  const box = $('picture');
+  // the steps open now stay open in the new picture
+  const open = window.ailinuxExpand?.openSteps(box) ?? [];
+  box.innerHTML = picture.svg;
+  box.append(stepDetails(picture.steps));
+  window.ailinuxExpand?.wire(box.parentElement);
+  window.ailinuxExpand?.reopen(box, open);
   followActive();
 }
 
@@ -158,9 +185,13 @@ function connect() {
   });
 }
 
-$('zoom-fit').addEventListener('click', () => $('picture').classList.add('fit'));
+$('zoom-fit').addEventListener('click', () => {
+  $('picture').classList.add('fit');
+  window.ailinuxExpand?.sync($('picture'));
+});
 $('zoom-actual').addEventListener('click', () => {
   $('picture').classList.remove('fit');
+  window.ailinuxExpand?.sync($('picture'));
   followActive();
 });
 $('follow').addEventListener('change', followActive);

@@ -118,7 +118,10 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       usage('bad usage: a format or an --output extension it cannot write, a bad config'),
     ],
     examples: [
-      { command: 'ailinux inspect -o machine.svg', what: "draw ./ailinux-build's machine with its progress" },
+      {
+        command: 'ailinux inspect -o machine.svg',
+        what: "draw ./ailinux-build's steps with status, duration and attempts",
+      },
       { command: 'ailinux inspect --serve --port 8080', what: 'a live page of the build on 127.0.0.1:8080' },
     ],
   },

@@ -127,6 +127,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-c, --config <file>', 'draw the machine this config would run')
     .option('-f, --format <format>', "svg, html, dot, mermaid or json (default: from --output's extension, else svg)")
     .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--detail', "draw every step's sub-states (the whole machine), not one node per step")
     .option('--serve', 'serve a live page of the build (picture, timeline, log tail, resources) until Ctrl-C')
     .option('--port <n>', `port for --serve (0: any free port)`, String(DEFAULT_INSPECT_PORT))
     .option('--host <address>', 'address for --serve; only loopback unless --allow-remote', '127.0.0.1')

@@ -4,16 +4,16 @@
  * log and the host's resource figures. Used by the server; `ailinux status` uses the same pieces.
  */
 import crypto from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { readStateReadOnly } from '../../state/store.js';
 import type { StateFile } from '../../state/schema.js';
 import { workPaths, type WorkPaths } from '../runtime/paths.js';
 import type { Ledger } from '../types.js';
-import { renderDot } from './dot.js';
 import { logStepOf, resourceFigures, stepLogTail, type LogTail, type ResourceFigures } from './figures.js';
 import type { MachineGraph } from './graph.js';
 import { renderStepsTableHtml } from './html.js';
 import type { NodeMark } from './marks.js';
-import { marksObject, modelFromOrder, modelFromState, type InspectModel } from './model.js';
+import { marksObject, modelFromOrder, modelFromState, pictureDot, stepDetailDots, type InspectModel } from './model.js';
 import { renderSvg } from './svg.js';
 import { buildTimeline, renderTimelineHtml, StepEventReader, type Timeline } from './timeline.js';
 
@@ -29,6 +29,10 @@ export interface CollectorOptions<S extends StatusLike = StatusLike> {
   /** What to draw while the work dir holds no build: a profile's machine. */
   fallback: { title: string; order: string[] };
   logLines?: number;
+  /** Draw the whole machine (`inspect --detail`) instead of the compact picture. */
+  detail?: boolean;
+  /** Also draw each step's sub-states (the pages expand them on click); default true. */
+  stepPictures?: boolean;
 }
 
 export interface InspectPayload<S extends StatusLike = StatusLike> {
@@ -68,13 +72,32 @@ export interface Picture {
   key: string;
   svg: string | null;
   renderMs: number;
+  /** Each step's sub-states as SVG, by the step's node id (what a click on the step expands); null when not drawn. */
+  steps?: Record<string, string> | null;
+}
+
+type RenderedPicture = Picture & { svg: string };
+
+/** The compact (or detailed) picture and, unless told not to, every step's sub-state picture. */
+export async function renderPicture(
+  model: InspectModel,
+  options: { detail?: boolean; stepPictures?: boolean } = {},
+): Promise<{ svg: string; renderMs: number; steps: Record<string, string> | null }> {
+  const started = performance.now();
+  const { svg } = await renderSvg(pictureDot(model, options.detail === true));
+  let steps: Record<string, string> | null = null;
+  if (options.stepPictures !== false && !options.detail) {
+    steps = {};
+    for (const [id, dot] of stepDetailDots(model)) steps[id] = (await renderSvg(dot)).svg;
+  }
+  return { svg, renderMs: Math.round(performance.now() - started), steps };
 }
 
 export class InspectCollector<S extends StatusLike = StatusLike> {
   readonly paths: WorkPaths;
   private readonly events: StepEventReader;
-  private svg: { key: string; svg: string; renderMs: number } | null = null;
-  private rendering: { key: string; done: Promise<{ key: string; svg: string; renderMs: number }> } | null = null;
+  private svg: RenderedPicture | null = null;
+  private rendering: { key: string; done: Promise<RenderedPicture> } | null = null;
 
   constructor(private readonly options: CollectorOptions<S>) {
     this.paths = workPaths(options.workDir);
@@ -163,12 +186,15 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
    * current step at once and the picture when Graphviz is done with it.
    */
   private async picture(model: InspectModel, wait: boolean): Promise<Picture> {
-    const dot = renderDot(model.graph, model.marks, { title: model.title });
-    const key = crypto.createHash('sha256').update(dot).digest('hex').slice(0, 16);
+    const how = { detail: this.options.detail === true, stepPictures: this.options.stepPictures !== false };
+    const hash = crypto.createHash('sha256').update(pictureDot(model, how.detail));
+    hash.update(JSON.stringify(how));
+    if (how.stepPictures && !how.detail) for (const dot of stepDetailDots(model).values()) hash.update(dot);
+    const key = hash.digest('hex').slice(0, 16);
     if (this.svg?.key === key) return this.svg;
     if (this.rendering?.key !== key) {
-      const done = renderSvg(dot).then((r) => {
-        const picture = { key, svg: r.svg, renderMs: Math.round(r.ms) };
+      const done = renderPicture(model, how).then((r) => {
+        const picture: RenderedPicture = { key, svg: r.svg, renderMs: r.renderMs, steps: r.steps };
         if (this.rendering?.key === key) {
           this.svg = picture;
           this.rendering = null;
@@ -184,7 +210,7 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
   }
 
   /** The picture with this key, once rendered; null if a newer one replaced it meanwhile. */
-  async pictureFor(key: string): Promise<{ key: string; svg: string; renderMs: number } | null> {
+  async pictureFor(key: string): Promise<RenderedPicture | null> {
     if (this.svg?.key === key) return this.svg;
     if (this.rendering?.key === key) return this.rendering.done;
     return null;

@@ -13,6 +13,8 @@ export interface DotOptions {
   title?: string;
   /** Chained compound states (the steps) per row; default 2. */
   columns?: number;
+  /** Put before every SVG element id, so a second picture of the same states can sit in one page (a step's sub-states beside the compact picture). */
+  idPrefix?: string;
 }
 
 /** Graphviz sizes text with Helvetica's metrics (its WASM build has no fonts); svg.ts names the fonts browsers draw it with. */
@@ -113,6 +115,7 @@ export function renderDot(
   options: DotOptions = {},
 ): string {
   const byId = nodeIndex(graph);
+  const idPrefix = options.idPrefix ?? '';
   const isCompound = (id: string) => (byId.get(id)?.children.length ?? 0) > 0;
   const lines: string[] = [];
   const out = (depth: number, text: string) => lines.push(`${'  '.repeat(depth)}${text}`);
@@ -120,7 +123,7 @@ export function renderDot(
   out(0, `digraph ${quoteId(graph.rootId)} {`);
   out(
     1,
-    `graph [${attrs({ rankdir: 'TB', compound: 'true', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? { html: `<b>${dotHtmlText(options.title)}</b>` } : undefined })}];`,
+    `graph [${attrs({ rankdir: 'TB', compound: 'true', remincross: 'false', fontname: FONT, fontsize: 11, nodesep: 0.22, ranksep: 0.32, pad: 0.15, bgcolor: 'white', labelloc: 't', label: options.title ? { html: `<b>${dotHtmlText(options.title)}</b>` } : undefined })}];`,
   );
   out(
     1,
@@ -137,13 +140,21 @@ export function renderDot(
       out(depth, `subgraph ${quoteId(clusterName(node.id))} {`);
       out(
         depth + 1,
-        `graph [${attrs({ id: `cluster:${node.id}`, class: `cluster ${classes}`, label: '', style: 'rounded,filled', fillcolor: fill ?? (node.depth === 0 ? 'white' : '#fcfcfd'), color: pal?.border ?? '#ced4da', penwidth: mark?.classes.includes('active-parent') ? 1.5 : 1 })}];`,
+        `graph [${attrs({ id: `${idPrefix}cluster:${node.id}`, class: `cluster ${classes}`, label: '', style: 'rounded,filled', fillcolor: fill ?? (node.depth === 0 ? 'white' : '#fcfcfd'), color: pal?.border ?? '#ced4da', penwidth: mark?.classes.includes('active-parent') ? 1.5 : 1 })}];`,
       );
       out(
         depth + 1,
-        `${quoteId(node.id)} [${attrs({ id: node.id, class: `${classes} header`, shape: 'plaintext', style: '', label: htmlLabel(node.key, mark?.notes ?? [], null, true), fontcolor: pal?.border })}];`,
+        `${quoteId(node.id)} [${attrs({ id: `${idPrefix}${node.id}`, class: `${classes} header`, shape: 'plaintext', style: '', label: htmlLabel(node.key, mark?.notes ?? [], null, true), fontcolor: pal?.border })}];`,
       );
       for (const c of node.children) emitNode(byId.get(c)!, depth + 1);
+      // a choice between sub-states (erred: retrying or recovering) is drawn the same way round in every step
+      for (const c of node.children) {
+        const branch = branchTargets(graph, c, node.children, byId);
+        if (branch.length < 2) continue;
+        out(depth + 1, `{ rank=same; ${branch.map(quoteId).join('; ')}; }`);
+        for (let i = 1; i < branch.length; i++)
+          out(depth + 1, `${quoteId(branch[i - 1]!)} -> ${quoteId(branch[i]!)} [style=invis];`);
+      }
       out(depth, '}');
       return;
     }
@@ -153,7 +164,7 @@ export function renderDot(
     out(
       depth,
       `${quoteId(node.id)} [${attrs({
-        id: node.id,
+        id: `${idPrefix}${node.id}`,
         class: classes,
         label: htmlLabel(node.key, mark?.notes ?? [], sub, mark?.classes.includes('active') ?? false),
         style,
@@ -161,6 +172,10 @@ export function renderDot(
         color: pal?.border,
         penwidth: pal?.penwidth,
         peripheries: node.kind === 'final' ? 2 : undefined,
+        ordering:
+          node.parent && branchTargets(graph, node.id, byId.get(node.parent)!.children, byId).length > 1
+            ? 'out'
+            : undefined,
       })}];`,
     );
   };
@@ -239,6 +254,29 @@ function chainPlacement(graph: MachineGraph, columns: number): Map<string, strin
     });
   }
   return placed;
+}
+
+/**
+ * The atomic siblings a state chooses between with its eventless transitions, in definition order
+ * (the guarded ones, then the fallback): laid out left to right on one rank, with the chooser's
+ * out-edges kept in that order, so the choice looks the same in every step (Graphviz would otherwise
+ * order each one as it likes: the retry and recover boxes swapped sides from step to step).
+ */
+export function branchTargets(
+  graph: MachineGraph,
+  source: string,
+  siblings: readonly string[],
+  byId: Map<string, GraphNode> = nodeIndex(graph),
+): string[] {
+  const edges = graph.edges.filter(
+    (e) =>
+      e.source === source &&
+      e.kind === 'always' &&
+      e.target !== source &&
+      siblings.includes(e.target) &&
+      (byId.get(e.target)?.children.length ?? 0) === 0,
+  );
+  return [...new Set(edges.map((e) => e.target))];
 }
 
 function isAncestor(byId: Map<string, GraphNode>, ancestor: string, id: string): boolean {

@@ -1,7 +1,8 @@
 /**
  * Static HTML: the steps table, the legend, and a self-contained document (picture, timeline,
  * steps, log tail) for `ailinux inspect --format html` and the build's HTML report. The CSS is
- * the live page's own web/style.css, inlined, so the three look the same.
+ * the live page's own web/style.css, inlined, so the three look the same; so is web/expand.js,
+ * the one script, which expands a step of the compact picture on click.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,32 @@ export function pageCss(): string {
     }
   }
   return cssCache;
+}
+
+let expandCache: string | null = null;
+/** web/expand.js, which the documents inline: a click on a step's node expands its sub-states. */
+export function expandJs(): string {
+  if (expandCache === null) {
+    try {
+      expandCache = fs.readFileSync(path.join(webDir(), 'expand.js'), 'utf8');
+    } catch {
+      expandCache = '';
+    }
+  }
+  return expandCache;
+}
+
+/**
+ * Each step's sub-state picture, as a <details> per step holding it in a <template>: web/expand.js
+ * opens one beside its node when the node is clicked and only then puts the picture in the page.
+ */
+export function stepDetailsHtml(stepSvgs: Record<string, string> | null | undefined): string {
+  if (!stepSvgs || Object.keys(stepSvgs).length === 0) return '';
+  const items = Object.entries(stepSvgs).map(([id, svg]) => {
+    const key = id.slice(id.lastIndexOf('.') + 1);
+    return `<details class="step-detail" id="detail:${escapeHtml(id)}" data-step="${escapeHtml(id)}"><summary>${escapeHtml(key)}: its states</summary><template>${svg}</template></details>`;
+  });
+  return `<div class="step-details">${items.join('')}</div>`;
 }
 
 export interface StepRowInput {
@@ -79,6 +106,8 @@ export interface DocumentInput {
   meta: Array<[string, string]>;
   outcome?: string | null;
   svg: string;
+  /** Each step's sub-states as SVG, by the step's node id: a click on the step's node shows them. */
+  stepSvgs?: Record<string, string> | null;
   timelineHtml: string;
   stepsHtml: string;
   logTail?: LogTail | null;
@@ -115,9 +144,9 @@ ${pageCss()}
 <section class="panel"><h2>Timeline</h2>${d.timelineHtml}</section>
 <section class="panel"><h2>Steps</h2>${d.stepsHtml}</section>
 ${log}${extra}
-<section class="panel picture-panel"><h2>Machine</h2>${LEGEND_HTML}<div class="picture">${d.svg}</div></section>
+<section class="panel picture-panel"><h2>Machine</h2>${LEGEND_HTML}${d.stepSvgs ? '<p class="hint">Click a step (or Tab to it and press Enter) to show its states; again to hide them.</p>' : ''}<div class="picture expandable">${d.svg}${stepDetailsHtml(d.stepSvgs)}</div></section>
 </main>
-</body>
+${d.stepSvgs ? `<script>\n${expandJs().replace(/<\/script/gi, '<\\/script')}</script>\n` : ''}</body>
 </html>
 `;
 }

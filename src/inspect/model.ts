@@ -5,6 +5,8 @@
 import type { StateFile } from '../../state/schema.js';
 import { createBuildMachine } from '../../machines/build-machine.js';
 import type { Ledger } from '../types.js';
+import { compactGraph, compactMarks, renderCompactDot, stepDetailGraph, type CompactGraph } from './compact.js';
+import { renderDot } from './dot.js';
 import { machineGraph, type MachineGraph } from './graph.js';
 import { activeStateIds, markGraph, type InspectView, type NodeMark } from './marks.js';
 
@@ -14,6 +16,9 @@ export interface InspectModel {
   view: InspectView;
   marks: Map<string, NodeMark>;
   active: string[];
+  /** The picture drawn by default: one node per step, then cleanup and the final states. */
+  compact: CompactGraph;
+  compactMarks: Map<string, NodeMark>;
 }
 
 const graphs = new Map<string, MachineGraph>();
@@ -31,7 +36,36 @@ export function graphFor(order: readonly string[]): MachineGraph {
 
 export function buildModel(title: string, view: InspectView): InspectModel {
   const graph = graphFor(view.order);
-  return { title, graph, view, marks: markGraph(graph, view), active: activeStateIds(graph, view) };
+  const marks = markGraph(graph, view);
+  const active = activeStateIds(graph, view);
+  const compact = compactGraph(graph, view.order);
+  return {
+    title,
+    graph,
+    view,
+    marks,
+    active,
+    compact,
+    compactMarks: compactMarks(graph, compact, view, marks, active),
+  };
+}
+
+/** The DOT of the picture: the compact one, or with `detail` the whole machine. */
+export function pictureDot(model: InspectModel, detail = false): string {
+  return detail
+    ? renderDot(model.graph, model.marks, { title: model.title })
+    : renderCompactDot(model.compact, model.compactMarks, { title: model.title, full: model.graph });
+}
+
+/** Before the ids of a step's sub-state picture: the page holds it beside the compact picture, whose step node has the step's id. */
+export const DETAIL_ID_PREFIX = 'detail:';
+
+/** Each step's sub-states as DOT, by the step's node id: what the pages show when a step is expanded. */
+export function stepDetailDots(model: InspectModel): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const nodeId of model.compact.steps.values())
+    out.set(nodeId, renderDot(stepDetailGraph(model.graph, nodeId), model.marks, { idPrefix: DETAIL_ID_PREFIX }));
+  return out;
 }
 
 /** The machine as the state file records it. `live` is false when the build's process died mid-run. */

@@ -1,11 +1,11 @@
 /** One picture in each output format of `ailinux inspect`: svg, html, dot, mermaid, json. */
 import { packageVersion } from '../runtime/package-root.js';
 import type { InspectPayload, StatusLike } from './collect.js';
-import { renderDot } from './dot.js';
+import { renderPicture } from './collect.js';
 import { renderDocument, renderStepsTableHtml } from './html.js';
 import { renderMermaid } from './mermaid.js';
-import { marksObject, type InspectModel } from './model.js';
-import { renderSvg, svgDocument } from './svg.js';
+import { marksObject, pictureDot, type InspectModel } from './model.js';
+import { svgDocument } from './svg.js';
 import { buildTimeline, renderTimelineHtml } from './timeline.js';
 
 export const FORMATS = ['svg', 'html', 'dot', 'mermaid', 'json'] as const;
@@ -32,17 +32,23 @@ export function generator(): string {
   return `ailinux ${packageVersion()} inspect`;
 }
 
-/** A work dir's picture in a format, from what the collector read. */
+/** Mermaid of the picture: the compact graph, or with `detail` the whole machine. */
+function mermaidOf(model: InspectModel, detail: boolean): string {
+  return detail ? renderMermaid(model.graph, model.marks) : renderMermaid(model.compact.graph, model.compactMarks);
+}
+
+/** A work dir's picture in a format, from what the collector read (with `detail`, the whole machine). */
 export async function renderPayload(
   format: InspectFormat,
   payload: InspectPayload<StatusLike>,
   model: InspectModel,
+  detail = false,
 ): Promise<string> {
   switch (format) {
     case 'dot':
-      return renderDot(model.graph, model.marks, { title: model.title });
+      return pictureDot(model, detail);
     case 'mermaid':
-      return renderMermaid(model.graph, model.marks);
+      return mermaidOf(model, detail);
     case 'svg':
       return svgDocument(payload.picture.svg ?? '');
     case 'json':
@@ -59,6 +65,7 @@ export async function renderPayload(
           ['run', payload.runId ?? '-'],
         ],
         svg: payload.picture.svg ?? '',
+        stepSvgs: payload.picture.steps ?? null,
         timelineHtml: payload.timelineHtml,
         stepsHtml: payload.stepsHtml,
         logTail: payload.logTail,
@@ -67,24 +74,25 @@ export async function renderPayload(
   }
 }
 
-/** A profile's machine (nothing has run) in a format. */
-export async function renderModel(format: InspectFormat, model: InspectModel): Promise<string> {
-  const dot = renderDot(model.graph, model.marks, { title: model.title });
+/** A profile's machine (nothing has run) in a format (with `detail`, the whole machine). */
+export async function renderModel(format: InspectFormat, model: InspectModel, detail = false): Promise<string> {
   switch (format) {
     case 'dot':
-      return dot;
+      return pictureDot(model, detail);
     case 'mermaid':
-      return renderMermaid(model.graph, model.marks);
+      return mermaidOf(model, detail);
     case 'svg':
-      return svgDocument((await renderSvg(dot)).svg);
+      return svgDocument((await renderPicture(model, { detail, stepPictures: false })).svg);
     case 'json':
       return `${JSON.stringify({ title: model.title, activeStates: model.active, graph: model.graph, marks: marksObject(model.marks) }, null, 2)}\n`;
     case 'html': {
       const timeline = buildTimeline({ order: model.view.order, ledger: model.view.ledger });
+      const picture = await renderPicture(model, { detail });
       return renderDocument({
         title: `ailinux machine: ${model.title}`,
         meta: [['steps', model.view.order.join(' → ')]],
-        svg: (await renderSvg(dot)).svg,
+        svg: picture.svg,
+        stepSvgs: picture.steps,
         timelineHtml: renderTimelineHtml(timeline),
         stepsHtml: renderStepsTableHtml({ order: model.view.order, ledger: model.view.ledger }),
         generator: generator(),

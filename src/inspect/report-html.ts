@@ -1,17 +1,16 @@
 /**
- * The build's HTML report (`<outputName>.report.html`): the final machine picture (inline SVG),
+ * The build's HTML report (`<outputName>.report.html`): the final machine picture (inline SVG, compact, a step's sub-states shown on click),
  * the timeline, the steps and the ISO, in one file that needs nothing else to be read. The report
  * step calls this through the renderHtml the engine composes it with (src/engine/steps.ts).
  */
 import type { BuildReport } from '../steps/report.js';
 import { isInFlight, type Ledger } from '../types.js';
-import { renderDot } from './dot.js';
 import { escapeHtml, formatBytes } from './format.js';
 import { nodeIndex } from './graph.js';
 import { renderDocument, renderStepsTableHtml } from './html.js';
+import { renderPicture } from './collect.js';
 import { buildModel, graphFor } from './model.js';
 import { generator } from './render.js';
-import { renderSvg } from './svg.js';
 import { buildTimeline, renderTimelineHtml, StepEventReader, type StepEvent } from './timeline.js';
 
 export interface ReportHtmlInput {
@@ -61,8 +60,12 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
     live: true,
   });
   let svg: string;
+  let stepSvgs: Record<string, string> | null = null;
   try {
-    svg = (await renderSvg(renderDot(model.graph, model.marks, { title: model.title }))).svg;
+    // the compact picture; a click on a step shows its sub-states (web/expand.js, inlined)
+    const picture = await renderPicture(model);
+    svg = picture.svg;
+    stepSvgs = picture.steps;
   } catch (error) {
     // the picture is a view of the build, not part of it: a report without it beats a failed build
     svg = `<p class="error">the machine picture could not be drawn: ${escapeHtml((error as Error).message)}</p>`;
@@ -90,6 +93,7 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
       ['ISO', r.iso.path],
     ],
     svg,
+    stepSvgs,
     timelineHtml: renderTimelineHtml(timeline),
     stepsHtml: renderStepsTableHtml({ order: input.order, ledger, resources }),
     sections: [

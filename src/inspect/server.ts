@@ -42,6 +42,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/expand.js': { file: 'expand.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 
@@ -120,11 +121,11 @@ export async function startInspectServer<S extends StatusLike>(options: ServerOp
   };
 
   const sendState = (client: Client, payload: InspectPayload<S>) => {
-    // the SVG only travels when it changed for this client (a picture still rendering follows as a `picture` event)
+    // the SVGs (the picture and its steps') only travel when they changed for this client (a picture still rendering follows as a `picture` event)
     if (payload.picture.svg === null) return send(client, 'state', payload);
     const same = client.pictureKey === payload.picture.key;
     client.pictureKey = payload.picture.key;
-    send(client, 'state', same ? { ...payload, picture: { ...payload.picture, svg: null } } : payload);
+    send(client, 'state', same ? { ...payload, picture: { ...payload.picture, svg: null, steps: null } } : payload);
   };
 
   /** Sends a picture that was still rendering when its state went out, once Graphviz is done. */

@@ -109,7 +109,7 @@ function request(
 /** A server-sent events client: collects `state` events as they arrive. */
 function subscribe(url: string) {
   const states: Array<{ at: number; data: InspectPayload }> = [];
-  const pictures: Array<{ at: number; data: { key: string; svg: string } }> = [];
+  const pictures: Array<{ at: number; data: { key: string; svg: string; steps?: Record<string, string> | null } }> = [];
   let ended = false;
   let buffer = '';
   const req = http.get(`${url}api/events`, (res) => {
@@ -123,7 +123,10 @@ function subscribe(url: string) {
         const data = /^data: (.*)$/m.exec(block)?.[1];
         if (event === 'state' && data) states.push({ at: Date.now(), data: JSON.parse(data) as InspectPayload });
         if (event === 'picture' && data)
-          pictures.push({ at: Date.now(), data: JSON.parse(data) as { key: string; svg: string } });
+          pictures.push({
+            at: Date.now(),
+            data: JSON.parse(data) as { key: string; svg: string; steps?: Record<string, string> | null },
+          });
       }
     });
     res.on('end', () => (ended = true));
@@ -275,7 +278,17 @@ describe('serving a work dir', () => {
           got.data.picture.svg ??
           (await waitFor('the new picture', () => sub.pictures.find((p) => p.data.key === got.data.picture.key))).data
             .svg;
-        expect(svg).toContain(`id="build.pipeline.${step}.running" class="node state atomic active"`);
+        // the compact picture: the step's node is the current one; its sub-states, drawn for the click that expands it, say where in it
+        expect(svg).toMatch(
+          new RegExp(`id="build\\.pipeline\\.${step}" class="node state step active in(-|&#45;)flight"`),
+        );
+        const steps =
+          got.data.picture.steps ??
+          (await waitFor('the new picture', () => sub.pictures.find((p) => p.data.key === got.data.picture.key))).data
+            .steps;
+        expect(steps?.[`build.pipeline.${step}`]).toContain(
+          `id="detail:build.pipeline.${step}.running" class="node state atomic active"`,
+        );
       }
       console.log(`server push latency (${mode}): ${lags.join(', ')} ms after the state write`);
 

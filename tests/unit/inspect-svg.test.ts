@@ -126,10 +126,13 @@ describe('the HTML report', () => {
     };
     const html = await renderReportHtml({ report, order, ledger, events, runId: null, now: t0 + 8000 });
     expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(count(html, '<svg')).toBe(1);
+    // the compact picture in the page, and each step's sub-states in a template until its node is clicked
+    expect(count(html.replace(/<template>[\s\S]*?<\/template>/g, ''), '<svg')).toBe(1);
+    expect(count(html, '<template><svg')).toBe(order.length);
     // the final picture: every step done (the report's own too), the build in its succeeded state
     expect(html).toMatch(/<g id="build\.succeeded" class="node state final active"/);
-    expect(html).toMatch(/<g id="build\.pipeline\.report" class="node state compound done header"/);
+    expect(html).toMatch(/<g id="build\.pipeline\.report" class="node state step done"/);
+    expect(html).toMatch(/<g id="detail:build\.pipeline\.report" class="node state compound done header"/);
     expect(html).not.toMatch(/class="node [^"]*\bin-flight\b/);
     expect(html).toContain('class="timeline"');
     // attempt 1 ran for 1 s of the 6 s the run's bars span, and failed
@@ -138,8 +141,10 @@ describe('the HTML report', () => {
     expect(html).toContain('<i>#2</i>');
     expect(html).toContain('done · 1.5 s · 2 attempts');
     expect(html).toContain('AILINUX_MINIMAL');
-    // self-contained: styles inline, no script, nothing loaded from elsewhere
+    // self-contained: styles inline, one inline script (web/expand.js), nothing loaded from elsewhere
     expect(html).toContain('.tl-seg');
-    expect(html).not.toMatch(/<script|<link|src="/);
+    expect(count(html, '<script')).toBe(1);
+    expect(html).toContain('<script>\n// Expanding a step of the compact machine picture');
+    expect(html).not.toMatch(/<link|src="/);
   });
 });

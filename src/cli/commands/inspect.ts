@@ -40,6 +40,8 @@ export interface InspectCommandOptions {
   port?: string;
   host?: string;
   allowRemote?: boolean;
+  /** Draw the whole machine (every step's sub-states) instead of one node per step. */
+  detail?: boolean;
 }
 
 /** The machine a profile (or config) would run, for when there is no build to draw. */
@@ -109,16 +111,19 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
       workDir: paths.workDir,
       statusReport,
       fallback: profileMachine(options, io),
+      detail: options.detail === true,
+      // only the HTML page expands a step on click
+      stepPictures: format === 'html',
     });
     const { payload, model } = await collector.collectWithModel();
-    text = await renderPayload(format, payload, model);
+    text = await renderPayload(format, payload, model, options.detail === true);
   } else {
     if (!options.profile && !options.config)
       io.stderr.write(
         `no build in ${workPaths(options.workDir).workDir}; drawing the default profile's machine as it would run\n`,
       );
     const m = profileMachine(options, io);
-    text = await renderModel(format, modelFromOrder(m.title, m.order));
+    text = await renderModel(format, modelFromOrder(m.title, m.order), options.detail === true);
   }
   if (!options.output || options.output === '-') {
     io.stdout.write(text);
@@ -142,6 +147,7 @@ async function serve(options: InspectCommandOptions, io: CliIO): Promise<number>
     workDir: paths.workDir,
     statusReport,
     fallback: profileMachine(options, io),
+    detail: options.detail === true,
   });
   const server = await startInspectServer({
     host: options.host ?? '127.0.0.1',
