@@ -1,3 +1,5 @@
+import type { UserFlags } from './hint.js';
+
 /** What the CLI needs from its process, passed in so commands can be run in tests. */
 export interface CliIO {
   stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
@@ -6,6 +8,10 @@ export interface CliIO {
   cwd: string;
   uid: number;
   commandLine: string;
+  /** The arguments after `ailinux`, as given: a fix that repeats the whole command (under sudo, say) quotes them. */
+  argv?: readonly string[];
+  /** The -C, --work-dir and --config the user typed, set once the command is parsed: fix lines carry them. */
+  hintFlags?: UserFlags;
 }
 
 /** A terminal that went away (SIGHUP, a closed pipe) must not crash a build that is cleaning up. */
@@ -25,5 +31,6 @@ export function processIO(argv: readonly string[]): CliIO {
     cwd: process.cwd(),
     uid: process.getuid?.() ?? -1,
     commandLine: ['ailinux', ...argv].join(' '),
+    argv,
   };
 }

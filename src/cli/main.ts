@@ -23,7 +23,7 @@ import { EXIT, exitCodeForError } from './exit-codes.js';
 import { joinDirectories, leadingOptions, resolveDirectories } from './global-options.js';
 import { processIO, type CliIO } from './io.js';
 import { progressOption, quietOption } from './progress-options.js';
-import type { UserFlags } from './hint.js';
+import { type UserFlags, userFlags } from './hint.js';
 import { renderError } from './render-error.js';
 import { discoverWorkDir } from './work-dir-discovery.js';
 
@@ -204,19 +204,17 @@ export async function main(argv: readonly string[], given: CliIO = processIO(arg
   let flags: UserFlags = {};
   // the command that ran and its work dir: a build's errors exit 1, and an internal error names its build log
   let ran: { name: string; workDir: string | undefined } = { name: '', workDir: undefined };
-  const program = createProgram(io, (c) => {
+  // the commands' own io: it gets the flags once the command is parsed, and the caller's io is left as it was
+  const cliIO: CliIO = { ...io };
+  const program = createProgram(cliIO, (c) => {
     code = c;
   });
   program.hook('preAction', (_, action) => {
     chooseWorkDir(program, action, io);
-    const opts = action.opts<{ workDir?: string; config?: string }>();
+    const opts = action.opts<{ workDir?: string }>();
     ran = { name: action.name(), workDir: opts.workDir };
-    flags = {
-      ...(action.getOptionValueSource('workDir') === 'cli' && opts.workDir !== undefined
-        ? { workDir: opts.workDir }
-        : {}),
-      ...(opts.config !== undefined ? { config: opts.config } : {}),
-    };
+    flags = userFlags(action);
+    cliIO.hintFlags = flags;
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -32,6 +32,12 @@ const PAINT: Partial<Record<RowKind, keyof Colors>> = {
   retrying: 'yellow',
 };
 
+/** text in the colour of a step's status (`status` paints its status column with it); unpainted for the others. */
+export function paintStatus(colors: Colors, kind: RowKind, text: string): string {
+  const paint = PAINT[kind];
+  return paint ? (colors[paint] as (s: string) => string)(text) : text;
+}
+
 /** A heartbeat's output line is cut here: a log line, not a screenful. */
 const MAX_NOTE = 200;
 
@@ -58,8 +64,7 @@ export function oneLine(text: string, max = MAX_NOTE): string {
 /** `✔ packages         done            32.8 s  note`: the columns of docs/cli.md's samples. */
 export function stepRow(colors: Colors, kind: RowKind, id: string, figure: string, note = ''): string {
   const text = `${SYMBOLS[kind] ?? '·'} ${id.padEnd(16)} ${kind.padEnd(11)} ${figure.padStart(10)}`;
-  const paint = PAINT[kind];
-  const painted = paint ? (colors[paint] as (s: string) => string)(text) : text;
+  const painted = paintStatus(colors, kind, text);
   const shown = oneLine(note);
   return shown ? `${painted}  ${shown}` : painted;
 }

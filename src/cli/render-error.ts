@@ -2,7 +2,7 @@
 import { AilinuxError, CommandError, ConfigError, ConfigSyntaxError, LockHeldError } from '../errors.js';
 import { issueLine } from '../config/issue-line.js';
 import { terminalText } from '../runtime/terminal-text.js';
-import { renderHintCommand, type UserFlags } from './hint.js';
+import { renderHintCommand, renderHintText, type UserFlags } from './hint.js';
 import { describeSystemError, systemErrorOf } from './system-error.js';
 
 /** `logPath`: the build log to name under an internal error, when the command has one. */
@@ -32,7 +32,8 @@ export function renderError(error: unknown, flags: UserFlags = {}, logPath: stri
     lines.push('  this is a bug in ailinux; please report it with the lines above');
     if (logPath) lines.push(`  log: ${logPath}`);
   }
-  if (error instanceof AilinuxError && error.hint) lines.push(`  fix: ${error.hint}`);
+  // a command in the fix's prose (`ailinux build --fresh`) carries the user's flags as the run line does
+  if (error instanceof AilinuxError && error.hint) lines.push(`  fix: ${renderHintText(error.hint, flags)}`);
   if (error instanceof AilinuxError && error.hintArgv) lines.push(`  run: ${renderHintCommand(error.hintArgv, flags)}`);
   // a command's stderr, a path or a config value may carry escape sequences
   return terminalText(lines.join('\n'));

@@ -210,7 +210,7 @@ export class BuildRun {
     const { steps, loaded, paths, sourceDateEpoch } = prepared;
     if (previous && previous.machineVersion !== machineVersion(steps)) {
       this.notice(
-        'the step list or a step implementation changed since the last run; the ledger decides what is reused (ailinux plan says why)',
+        'the step list or a step implementation changed since the last run; the ledger decides what is reused (`ailinux plan` says why)',
       );
     }
     const workId = previous?.workId ?? crypto.randomUUID();

@@ -96,7 +96,7 @@ export function diskShortfall(step: StepDef, config: LoadedConfig['config'], wor
   const need = config.resources.checkEstimates ? (step.diskEstimateMb?.(config) ?? 0) : 0;
   const free = toMb(freeDiskBytes(workDir));
   if (free >= need + floor) return null;
-  return `disk: ${step.id} needs about ${need} MiB plus the floor of ${floor} MiB, but ${workDir} has ${free} MiB free; free some space, then run ailinux resume`;
+  return `disk: ${step.id} needs about ${need} MiB plus the floor of ${floor} MiB, but ${workDir} has ${free} MiB free; free some space`;
 }
 
 export function safePeek(stateFile: string): StateFile | null {

@@ -19,9 +19,9 @@ export function isDiskFull(error: unknown): boolean {
 }
 
 /**
- * The pause reason: where the disk filled and what to do. Starts with `disk:` like the monitor's own pauses. `next`
- * is the command to run once there is room: resume, or the build again when none had started.
+ * The pause reason: where the disk filled and what to do. Starts with `disk:` like the monitor's own pauses. It
+ * names no command: the CLI says how to go on (`ailinux resume` with the user's own flags, or the build again).
  */
-export function diskFullReason(where: string, workDir: string, next = 'ailinux resume'): string {
-  return `disk: no space left on device while ${where}; free some space where ${workDir} lies, then run ${next}`;
+export function diskFullReason(where: string, workDir: string): string {
+  return `disk: no space left on device while ${where}; free some space where ${workDir} lies`;
 }

@@ -41,7 +41,11 @@ export function statusDetails(
   };
 }
 
-export function renderStatusDetails(d: StatusDetails): string {
+/** `logCommand`: the command that prints a step's whole log, as the CLI renders it (with the user's own flags). */
+export function renderStatusDetails(
+  d: StatusDetails,
+  logCommand: (step: string) => string = (step) => `ailinux log ${step}`,
+): string {
   const lines: string[] = [];
   lines.push(`state:    ${d.activeStates.join(', ') || '-'}`);
   const gantt = renderTimelineText(d.timeline);
@@ -55,7 +59,7 @@ export function renderStatusDetails(d: StatusDetails): string {
   if (d.logTail && d.logTail.lines.length > 0) {
     lines.push(
       '',
-      `log of ${d.logTail.step} (last ${d.logTail.lines.length} lines; ailinux log ${d.logTail.step} for all):`,
+      `log of ${d.logTail.step} (last ${d.logTail.lines.length} lines; ${logCommand(d.logTail.step)} for all):`,
       ...d.logTail.lines.map((l) => `  ${l}`),
     );
   }

@@ -58,7 +58,7 @@ export function detectSession(
       kind: 'ssh',
       tty,
       evidence: ssh,
-      note: 'if the connection drops, the build gets SIGHUP, stops cleanly and saves its state (exit 129); run it under tmux or screen, or continue later with ailinux resume',
+      note: 'if the connection drops, the build gets SIGHUP, stops cleanly and saves its state (exit 129); run it under tmux or screen, or continue later with `ailinux resume`',
     };
   }
   const type = env['XDG_SESSION_TYPE'] ?? '';

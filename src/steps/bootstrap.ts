@@ -211,7 +211,8 @@ export const bootstrapStep: StepDef = {
       // resolved inside the layer: fs.existsSync followed an absolute link there to the host's file
       if (!isFileInLayers(ctx.layers, rel)) {
         throw new StepError('bootstrap', `the bootstrapped tree has no /${rel}`, {
-          hint: 'see the step log: ailinux log bootstrap',
+          hint: 'see the step log',
+          hintArgv: ['ailinux', 'log', 'bootstrap'],
         });
       }
     }

@@ -216,7 +216,7 @@ export async function runPreflight(
   if (!probe.isRoot())
     problems.push({
       what: 'not running as root',
-      fix: 'run the build as root (sudo ailinux build ...): it runs debootstrap and chroot, and mounts in a private namespace',
+      fix: 'run the build as root (`sudo ailinux resume`): it runs debootstrap and chroot, and mounts in a private namespace',
     });
 
   const needs = hostRequirements(steps, config);

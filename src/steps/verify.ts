@@ -174,7 +174,8 @@ export const verifyStep: StepDef = {
     for (const line of renderVerifyTable(report.checks).split('\n')) ctx.log.info(line);
     if (!report.ok) {
       throw new StepError(STEP, `${path.basename(iso)} failed verification: ${failureSummary(report)}`, {
-        hint: `the full table is in the step log (ailinux log verify); to check by hand: ${verifyCommandLine(ctx.config, iso)}`,
+        // in backticks: the CLI gives `ailinux log verify` the user's --work-dir (verify itself takes none)
+        hint: `the full table is in the step log (\`ailinux log verify\`); to check by hand: \`${verifyCommandLine(ctx.config, iso)}\``,
       });
     }
     writeResult(resultFile, report);

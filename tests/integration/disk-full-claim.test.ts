@@ -58,8 +58,8 @@ describe.skipIf(skipUnlessRoot())('a full disk while claiming the work dir or ta
     const markWork = path.join(base, 'mark', 'w');
     expect(mark.code, mark.output).toBe(75);
     expect(mark.output).toBe(
-      `build paused: disk: no space left on device while marking the work dir ${markWork} (${MARKER}); free some space where ${markWork} lies, then run the same ailinux build command again\n` +
-        'the build did not start, so there is nothing to resume\n',
+      `build paused: disk: no space left on device while marking the work dir ${markWork} (${MARKER}); free some space where ${markWork} lies\n` +
+        `the build did not start, so there is nothing to resume; once there is room, run it again: ailinux build --profile minimal -w ${markWork}\n`,
     );
     // the work dir it made is gone again, and no temp mark is left
     expect(mark.left).toBeNull();
@@ -69,7 +69,7 @@ describe.skipIf(skipUnlessRoot())('a full disk while claiming the work dir or ta
     expect(owner.code, owner.output).toBe(75);
     expect(owner.output).toMatch(
       new RegExp(
-        `^build paused: disk: no space left on device while writing the lock's owner record ${ownerWork}/state/lock\\.owner; free some space where ${ownerWork} lies, then run the same ailinux build command again\n`,
+        `^build paused: disk: no space left on device while writing the lock's owner record ${ownerWork}/state/lock\\.owner; free some space where ${ownerWork} lies\nthe build did not start, so there is nothing to resume; once there is room, run it again: ailinux build --profile minimal -w ${ownerWork}\n`,
       ),
     );
     expect(owner.output).not.toMatch(/internal error|ENOSPC/);

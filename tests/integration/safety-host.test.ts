@@ -417,7 +417,7 @@ for i in $(seq 1 600); do [ -s "${stateFile}" ] && exit 0; sleep 0.2; done; exit
       expect(r.runs[0]!.code, r.runs[0]!.output).toBe(75);
       expect(r.afterPause.outcome).toBe('paused');
       expect(r.afterPause.pauseReason).toMatch(
-        /^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space, then run ailinux resume$/,
+        /^disk: packages needs about 1000 MiB plus the floor of 16 MiB, but .* has \d+ MiB free; free some space$/,
       );
       expect(r.afterPause.aptInstallsBeforePause, 'the packages step never started').toBe(0);
       expect(r.runs[1]!.code, r.runs[1]!.output).toBe(0);

@@ -112,7 +112,7 @@ describe('a full disk pauses the build', () => {
     const { result, messages } = await build('build', where);
     expect(result.outcome).toBe('paused');
     expect(result.pauseReason).toBe(
-      `disk: no space left on device while running df-two; free some space where ${where.workDir} lies, then run ailinux resume`,
+      `disk: no space left on device while running df-two; free some space where ${where.workDir} lies`,
     );
     expect(messages).toContain(`pausing: ${result.pauseReason}`);
     expect(runs).toEqual({ 'df-one': 1, 'df-two': 1 });

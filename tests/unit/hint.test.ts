@@ -34,7 +34,7 @@ describe('hint commands', () => {
     });
     expect(renderError(error, { workDir: '/w', config: 'my.yaml' }).split('\n')).toEqual([
       'ailinux: /w holds an unfinished build (failed at iso)',
-      '  fix: continue it with `ailinux resume`, or start over by adding --fresh to this command',
+      '  fix: continue it with `ailinux resume --work-dir /w --config my.yaml`, or start over by adding --fresh to this command',
       '  run: ailinux resume --work-dir /w --config my.yaml',
     ]);
     expect(renderError(new StepError('x', 'boom', { hint: 'look' }))).toBe('ailinux: boom\n  fix: look');

@@ -144,7 +144,8 @@ describe('status and the lock', () => {
       note: 'the build process died during this step',
     });
     const text = renderStatus(report);
-    expect(text).toContain('outcome:  stopped (the build process is gone; continue with ailinux resume)');
+    expect(text).toContain('outcome:  stopped (the build process is gone)');
+    expect(text).toContain('next:     ailinux resume\n');
     expect(text).toContain(`lock:     stale, left by pid ${pid} (that process is gone); the next build takes it over`);
   });
 

@@ -241,7 +241,7 @@ describe('preflight', () => {
     ).totalMb;
     const m = error!.message;
     expect(m).toMatch(/^the host is not ready for this build \(\d+ problems\): /);
-    expect(m).toContain('not running as root [fix: run the build as root (sudo ailinux build ...)');
+    expect(m).toContain('not running as root [fix: run the build as root (`sudo ailinux resume`)');
     expect(m).toContain(
       'mksquashfs is not installed (needed for the live filesystem (squashfs step)) [fix: apt-get install squashfs-tools]',
     );

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { skipUnlessRoot } from '../helpers/root.js';
 import type { BuildConfig } from '../../src/config/schema.js';
+import { renderError } from '../../src/cli/render-error.js';
 import { CommandError, StepError } from '../../src/errors.js';
 import type { FakeRunner, FakeCall } from '../../src/runtime/fake-runner.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../../src/runtime/runner.js';
@@ -523,6 +524,11 @@ describe('bootstrap', () => {
     fs.rmSync(`${workDir}/layers/bootstrap`, { recursive: true });
     await bootstrapStep.run(empty);
     await expect(bootstrapStep.verify(empty)).rejects.toThrow('the bootstrapped tree has no /var/lib/dpkg/status');
+    // its fix names the step log with the user's own work dir, as the CLI prints it (issue 13, point 2)
+    const missing = await bootstrapStep.verify(empty).catch((e: unknown) => e);
+    expect(renderError(missing, { workDir: '/x y', config: 'my.yaml' })).toContain(
+      "  fix: see the step log\n  run: ailinux log bootstrap --work-dir '/x y'",
+    );
   });
 
   it('verify resolves links inside the tree: an absolute link to a host file is no file of the tree', async () => {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
+import { renderHintText } from '../../src/cli/hint.js';
 import { StepError } from '../../src/errors.js';
 import type { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
@@ -261,7 +262,11 @@ describe('verifyStep', () => {
       'ailinux-minimal-amd64.iso failed verification: boot parameter: the GRUB config says boot=casper, but the live system is live-boot (boot=live, /live)',
     );
     expect((error as StepError).hint).toBe(
-      `the full table is in the step log (ailinux log verify); to check by hand: ailinux verify --require-checksum --boot --marker login: --timeout 300 --memory 1024 ${iso}`,
+      `the full table is in the step log (\`ailinux log verify\`); to check by hand: \`ailinux verify --require-checksum --boot --marker login: --timeout 300 --memory 1024 ${iso}\``,
+    );
+    // as the CLI prints it after `build -w /x -c my.yaml`: the log command gets the work dir, verify takes none
+    expect(renderHintText((error as StepError).hint!, { workDir: '/x', config: 'my.yaml' })).toBe(
+      `the full table is in the step log (\`ailinux log verify --work-dir /x\`); to check by hand: \`ailinux verify --require-checksum --boot --marker login: --timeout 300 --memory 1024 ${iso}\``,
     );
     expect(ctx.runner.calls.some((c) => c.argv[0] === 'qemu-system-x86_64')).toBe(false);
     expect(

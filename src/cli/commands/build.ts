@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { BuildDeps, BuildRequest, BuildResult } from '../../engine/build.js';
 import { BuildRun } from '../../engine/build-run.js';
 import { diskFullReason, isDiskFull } from '../../engine/disk-full.js';
-import { formatDuration } from '../../engine/progress.js';
+import { formatDuration, type ProgressView } from '../../engine/progress.js';
 import { stepLogPath } from '../../engine/build-log.js';
 import { DiskFullError, UsageError } from '../../errors.js';
 import { ExecaRunner } from '../../runtime/execa-runner.js';
@@ -12,7 +12,7 @@ import { type WorkPaths, workPaths } from '../../runtime/paths.js';
 import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
 import { terminalText } from '../../runtime/terminal-text.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
-import { renderHintCommand, type UserFlags } from '../hint.js';
+import { renderHintCommand, renderHintText, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
 import type { ProgressTimers } from '../progress-timers.js';
 import { createProgressView, type ProgressMode } from '../progress-view.js';
@@ -48,18 +48,25 @@ export async function runBuildCommand(
     throw new UsageError(
       `ailinux ${command} needs root: it runs debootstrap and chroot, and mounts inside a private namespace`,
       {
-        hint: `run it as root, e.g. sudo ailinux ${command} ...; status, plan, log, doctor, inspect, verify and schema work without root`,
+        hint: 'run it as root, with the same arguments; status, plan, log, doctor, inspect, verify and schema work without root',
+        // the user's own command line under sudo; without it (a test's io), the command with their -C, -w and -c
+        hintArgv: ['sudo', 'ailinux', ...(io.argv ?? [command])],
       },
     );
   }
   const startBuild = seams.startBuild ?? sandboxedBuild(command, io);
   const quiet = options.quiet === true;
-  const view = createProgressView(io.stderr, {
-    mode: options.progress ?? 'auto',
-    quiet,
-    env: io.env,
-    ...(seams.timers ? { timers: seams.timers } : {}),
-  });
+  // fix lines carry the user's own -C, --work-dir and --config, so a pasted command acts on this build
+  const flags = io.hintFlags ?? {};
+  const view = withUserFlags(
+    createProgressView(io.stderr, {
+      mode: options.progress ?? 'auto',
+      quiet,
+      env: io.env,
+      ...(seams.timers ? { timers: seams.timers } : {}),
+    }),
+    flags,
+  );
   const request: BuildRequest = {
     command,
     workDir: options.workDir,
@@ -80,11 +87,6 @@ export async function runBuildCommand(
     const result = await runOrPause(command, session, options, io);
     if (typeof result === 'number') return result;
     const { paths } = result;
-    // fix lines carry the user's own --work-dir and --config, so a pasted command acts on this build
-    const flags: UserFlags = {
-      workDir: path.relative(io.cwd, paths.workDir) || '.',
-      ...(options.config ? { config: options.config } : {}),
-    };
     const resume = renderHintCommand(['ailinux', 'resume'], flags);
     if (result.outcome === 'succeeded') {
       if (!quiet) io.stderr.write(`build succeeded in ${formatDuration(Date.now() - started)}\n`);
@@ -95,7 +97,7 @@ export async function runBuildCommand(
     }
     if (result.outcome === 'paused') {
       io.stderr.write(
-        `build paused: ${terminalText(result.pauseReason ?? 'not enough resources')}\nthe state is saved; once there is room, continue with: ${resume}\n`,
+        `build paused: ${terminalText(renderHintText(result.pauseReason ?? 'not enough resources', flags))}\nthe state is saved; once there is room, continue with: ${resume}\n`,
       );
       return EXIT.paused;
     }
@@ -109,13 +111,13 @@ export async function runBuildCommand(
     const entry = result.state.ledger[step];
     const e = entry?.error;
     const lines = [
-      `build failed at step ${step}${entry && entry.attempts > 1 ? ` after ${entry.attempts} attempts` : ''}: ${e?.message ?? 'unknown error'}`,
+      `build failed at step ${step}${entry && entry.attempts > 1 ? ` after ${entry.attempts} attempts` : ''}: ${renderHintText(e?.message ?? 'unknown error', flags)}`,
     ];
     if (e?.command) lines.push(`  command: ${e.command}`);
     if (e?.exitCode !== undefined && e.exitCode !== null) lines.push(`  exit code: ${e.exitCode}`);
     if (e?.signal) lines.push(`  signal: ${e.signal}`);
     if (e?.stderrTail) lines.push('  stderr (last lines):', ...e.stderrTail.split('\n').map((l) => `    ${l}`));
-    if (e?.hint) lines.push(`  fix: ${e.hint}`);
+    if (e?.hint) lines.push(`  fix: ${renderHintText(e.hint, flags)}`);
     if (e?.hintArgv) lines.push(`  run: ${renderHintCommand(e.hintArgv, flags)}`);
     lines.push(`  log: ${stepLogPath(paths.stepLogsDir, step)}`);
     lines.push(`  after fixing the cause, continue with: ${resume}`);
@@ -126,6 +128,16 @@ export async function runBuildCommand(
     for (const off of handlers) off();
     view.close();
   }
+}
+
+/** The view with the commands in the engine's messages and notices (`ailinux plan`, say) given the user's flags. */
+function withUserFlags(view: ProgressView, flags: UserFlags): ProgressView {
+  const { notice } = view;
+  return {
+    ...view,
+    message: (text) => view.message(renderHintText(text, flags)),
+    ...(notice ? { notice: (text: string) => notice(renderHintText(text, flags)) } : {}),
+  };
 }
 
 /** The real build: only in the sandbox bin/ailinux made, which it makes read-only but for the work dir. */
@@ -164,14 +176,13 @@ async function runOrPause(
     const workDir = path.resolve(io.cwd, options.workDir);
     // before the first state write (the mark, the lock's owner) there is nothing to resume: the build runs again
     const started = fs.existsSync(workPaths(workDir).stateFile);
-    const resume = renderHintCommand(['ailinux', 'resume'], {
-      workDir: path.relative(io.cwd, workDir) || '.',
-      ...(options.config ? { config: options.config } : {}),
-    });
+    const flags = io.hintFlags ?? {};
+    const resume = renderHintCommand(['ailinux', 'resume'], flags);
     const where = error instanceof DiskFullError ? error.where : 'starting the build';
-    const next = started ? 'ailinux resume' : `the same ailinux ${command} command again`;
+    // before the first state write, the next command is the one that was run: the user's own line, or its kind
+    const again = io.argv ? renderHintCommand(['ailinux', ...io.argv]) : renderHintCommand(['ailinux', command], flags);
     io.stderr.write(
-      `build paused: ${terminalText(diskFullReason(where, workDir, next))}\n${started ? `the last good state is kept; once there is room, continue with: ${resume}` : 'the build did not start, so there is nothing to resume'}\n`,
+      `build paused: ${terminalText(diskFullReason(where, workDir))}\n${started ? `the last good state is kept; once there is room, continue with: ${resume}` : `the build did not start, so there is nothing to resume; once there is room, run it again: ${terminalText(again)}`}\n`,
     );
     return EXIT.paused;
   }

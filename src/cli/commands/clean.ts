@@ -30,7 +30,9 @@ const ALL_EXTRA: readonly WorkDirEntry[] = ['cache', 'output', 'logs'];
 export async function runCleanCommand(options: { workDir: string; all?: boolean }, io: CliIO): Promise<number> {
   if (io.uid !== 0) {
     throw new UsageError('ailinux clean needs root: the layers it removes are owned by root', {
-      hint: 'run it as root, e.g. sudo ailinux clean',
+      hint: 'run it as root, with the same arguments',
+      // the user's own command line under sudo; without it (a test's io), clean with their -C and -w
+      hintArgv: ['sudo', 'ailinux', ...(io.argv ?? ['clean'])],
     });
   }
   requireSandbox('clean', io.env);

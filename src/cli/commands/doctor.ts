@@ -30,6 +30,7 @@ import { checkWorkDir } from '../../runtime/work-dir.js';
 import { describeKeyringSource, keyringSource, type KeyringSource } from '../../steps/archive-keyring.js';
 import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
+import { renderHintText } from '../hint.js';
 import type { CliIO } from '../io.js';
 import { type OwnershipView, workDirOwnershipFinding } from '../work-dir-finding.js';
 import { statusLock, type StatusLock } from './status.js';
@@ -71,7 +72,7 @@ const DEBIAN_KEYRINGS: Record<string, string> = {
 
 export async function doctorReport(
   options: DoctorOptions,
-  io: Pick<CliIO, 'env' | 'cwd' | 'uid'>,
+  io: Pick<CliIO, 'env' | 'cwd' | 'uid'> & Partial<Pick<CliIO, 'hintFlags'>>,
 ): Promise<DoctorReport> {
   const findings: Finding[] = [];
   const add = (level: Finding['level'], topic: string, message: string, fix?: string) =>
@@ -135,7 +136,7 @@ export async function doctorReport(
           'ok',
           'state',
           `an unfinished build (${state.outcome}${state.current ? ` at ${state.current}` : ''}) can be continued`,
-          `ailinux resume --work-dir ${report.workDir}`,
+          `\`ailinux resume\``,
         );
       }
     } catch (error) {
@@ -243,7 +244,7 @@ export async function doctorReport(
           'warn',
           'disk',
           `${where}; the biggest step may need ${disk.peakNeedMb} MiB including the floor: the build may pause for disk`,
-          'free some space; a paused build continues with ailinux resume',
+          'free some space; a paused build continues with `ailinux resume`',
         );
       else add('ok', 'disk', where);
     }
@@ -266,6 +267,13 @@ export async function doctorReport(
   if (report.services.checked && report.services.units.every((u) => u.healthy))
     add('ok', 'services', 'session-critical services are healthy (or not installed)');
 
+  // every command a finding names (`ailinux resume`) carries the user's own -C, --work-dir and --config
+  const flags = io.hintFlags ?? {};
+  report.session = { ...session, note: renderHintText(session.note, flags) };
+  for (const f of findings) {
+    f.message = renderHintText(f.message, flags);
+    if (f.fix !== undefined) f.fix = renderHintText(f.fix, flags);
+  }
   report.blocked = findings.some((f) => f.level === 'block');
   return report;
 }

@@ -13,7 +13,7 @@ export function runLogCommand(step: string | undefined, options: { workDir: stri
   if (step) {
     if (!/^[a-z][a-z0-9-]*$/.test(step))
       throw new UsageError(`"${step}" is not a step id`, {
-        hint: 'ailinux status lists the step ids',
+        hint: '`ailinux status` lists the step ids',
         hintArgv: ['ailinux', 'status'],
       });
     const file = stepLogPath(paths.stepLogsDir, step);

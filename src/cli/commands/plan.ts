@@ -13,6 +13,7 @@ import { artifactPresent } from '../../steps/artifacts.js';
 import { PHASES, phaseLabel } from '../../steps/phases.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
+import { renderHintCommand } from '../hint.js';
 import type { CliIO } from '../io.js';
 
 export function computePlan(
@@ -106,9 +107,11 @@ export function runPlanCommand(
   const runs = plan.filter((p) => p.action === 'run').length;
   if (runs > 0) lines.push(renderCost(cost, profile));
   lines.push(`${runs} step(s) to run, ${plan.length - runs} to skip`);
+  // the same plan as root: the user's own command line under sudo, or plan with their -C, -w and -c
+  const asRoot = renderHintCommand(['sudo', 'ailinux', ...(io.argv ?? ['plan'])], io.hintFlags);
   for (const secret of uncompared)
     lines.push(
-      `note: ${secret} was taken as unchanged: only root may read the key it is compared with (state/fingerprint.key); run ailinux plan as root to compare it`,
+      `note: ${secret} was taken as unchanged: only root may read the key it is compared with (state/fingerprint.key); run it as root to compare it: ${asRoot}`,
     );
   io.stdout.write(terminalText(`${lines.join('\n')}\n`));
   return 0;

@@ -1,5 +1,4 @@
 /** ailinux status: each step's state, durations, attempts and last error. Reads only; needs no root. */
-import { renderHintCommand, type UserFlags } from '../hint.js';
 import { readStateReadOnly } from '../../../state/store.js';
 import type { StateFile } from '../../../state/schema.js';
 import { formatDuration } from '../../engine/progress.js';
@@ -9,7 +8,10 @@ import { isInFlight, type LedgerEntry } from '../../types.js';
 import { renderStatusDetails, statusDetails, type StatusDetails } from '../../inspect/status-details.js';
 import { renderSafetySummary, type SafetySummary, summarizeSafety } from '../../runtime/session.js';
 import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
+import pc from 'picocolors';
+import { renderHintCommand, renderHintText, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
+import { type Colors, colourFor, paintStatus } from '../progress-format.js';
 
 export interface StatusRow {
   id: string;
@@ -121,30 +123,56 @@ export function statusReport(workDir: string): StatusReport {
   };
 }
 
-export function renderStatus(report: StatusReport, flags: UserFlags = {}): string {
-  if (!report.exists) return `no build in ${report.workDir}\n`;
+/** The outcome's colour: as a step's status (succeeded as done), a pause as an interruption. */
+const OUTCOME_PAINT: Record<string, Parameters<typeof paintStatus>[1]> = {
+  succeeded: 'done',
+  failed: 'failed',
+  paused: 'interrupted',
+  interrupted: 'interrupted',
+  stopped: 'interrupted',
+  running: 'started',
+};
+
+/**
+ * The report as text. Every command in it (a fix, the command that goes on) carries `flags`, the user's own -C,
+ * --work-dir and --config; `colors` paints the outcome and the status column (off by default). Text that came from
+ * the state, a log or a lock file is made safe for the terminal here, piece by piece, so the colours survive.
+ */
+export function renderStatus(
+  report: StatusReport,
+  flags: UserFlags = {},
+  colors: Colors = pc.createColors(false),
+): string {
+  const safe = (text: string) => terminalText(renderHintText(text, flags));
+  if (!report.exists) return `no build in ${terminalText(report.workDir)}\n`;
   const lock = report.lock;
   const stopped = report.outcome === 'running' && ownerGone(lock);
+  const outcome = stopped ? 'stopped' : String(report.outcome);
+  const resume = renderHintCommand(['ailinux', 'resume'], flags);
   const head = [
-    `work dir: ${report.workDir}`,
-    `profile:  ${report.profile}`,
-    `outcome:  ${stopped ? 'stopped (the build process is gone; continue with ailinux resume)' : report.outcome}${report.current ? ` (at ${report.current})` : ''}`,
-    `updated:  ${report.updatedAt}`,
+    `work dir: ${terminalText(report.workDir)}`,
+    `profile:  ${terminalText(String(report.profile))}`,
+    `outcome:  ${paintStatus(colors, OUTCOME_PAINT[outcome] ?? 'running', outcome)}${stopped ? ' (the build process is gone)' : ''}${report.current ? ` (at ${terminalText(report.current)})` : ''}`,
+    `updated:  ${terminalText(String(report.updatedAt))}`,
   ];
-  if (report.pauseReason) head.push(`paused:   ${report.pauseReason}`);
+  if (report.pauseReason) head.push(`paused:   ${safe(report.pauseReason)}`);
+  // what to type to go on: after a failure (once its cause is fixed), a pause, an interruption or a crash
+  if (stopped || ['failed', 'paused', 'interrupted'].includes(outcome)) head.push(`next:     ${terminalText(resume)}`);
   const lockLine = renderStatusLock(lock);
-  if (lockLine) head.push(lockLine);
-  if (report.safety) head.push(`safety:   ${renderSafetySummary(report.safety)}`);
+  if (lockLine) head.push(terminalText(lockLine));
+  if (report.safety) head.push(`safety:   ${terminalText(renderSafetySummary(report.safety))}`);
   const rows = report.steps.flatMap((s) => [
-    `${s.id.padEnd(16)} ${s.status.padEnd(11)} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${s.note ?? ''}`.trimEnd(),
+    `${terminalText(s.id).padEnd(16)} ${paintStatus(colors, s.status, s.status.padEnd(11))} ${formatDuration(s.durationMs).padStart(10)} ${String(s.attempts).padStart(8)}  ${safe(s.note ?? '')}`.trimEnd(),
     // a failed step's fix, as the step gave it, under its row, with its command ready to paste
-    ...(s.status === 'failed' && s.error?.hint ? [`${' '.repeat(16)} fix: ${s.error.hint}`] : []),
+    ...(s.status === 'failed' && s.error?.hint ? [`${' '.repeat(16)} fix: ${safe(s.error.hint)}`] : []),
     ...(s.status === 'failed' && s.error?.hintArgv
-      ? [`${' '.repeat(16)} run: ${renderHintCommand(s.error.hintArgv, flags)}`]
+      ? [`${' '.repeat(16)} run: ${terminalText(renderHintCommand(s.error.hintArgv, flags))}`]
       : []),
   ]);
   const table = `${head.join('\n')}\n\n${'step'.padEnd(16)} ${'status'.padEnd(11)} ${'duration'.padStart(10)} ${'attempts'.padStart(8)}  note\n${rows.join('\n')}\n`;
-  return report.details ? `${table}\n${renderStatusDetails(report.details)}` : table;
+  if (!report.details) return table;
+  const logCommand = (step: string) => renderHintCommand(['ailinux', 'log', step], flags);
+  return `${table}\n${terminalText(renderStatusDetails(report.details, logCommand))}`;
 }
 
 function renderStatusLock(lock: StatusLock | null): string | null {
@@ -167,11 +195,13 @@ export function runStatusCommand(
   io: CliIO,
 ): number {
   const report = statusReport(options.workDir);
-  // the ledger, the log tail and the lock's command line came from commands and files: no escape reaches the terminal
+  const flags = io.hintFlags ?? (options.workDirGiven ? { workDir: options.workDir } : {});
+  // the ledger, the log tail and the lock's command line came from commands and files: no escape reaches the
+  // terminal (renderStatus cleans each piece); colour on a terminal, per NO_COLOR and FORCE_COLOR
   io.stdout.write(
     options.json
       ? terminalJson(`${JSON.stringify(report, null, 2)}\n`)
-      : terminalText(renderStatus(report, options.workDirGiven ? { workDir: options.workDir } : {})),
+      : renderStatus(report, flags, colourFor(io.stdout, io.env)),
   );
   return 0;
 }
