@@ -428,6 +428,28 @@ export const configSchema = z
       .strict()
       .optional()
       .describe('An optional helper application, given as files to install; never a secret'),
+    overlays: z
+      .object({
+        early: z
+          .array(configRelativePath.describe('A directory relative to the config file, copied into the rootfs'))
+          .max(32)
+          .default([])
+          .describe(
+            'Overlay directories copied into the rootfs right after bootstrap, before the package steps (apt and dpkg configuration); the overlay-early step',
+          ),
+        late: z
+          .array(configRelativePath.describe('A directory relative to the config file, copied into the rootfs'))
+          .max(32)
+          .default([])
+          .describe(
+            'Overlay directories copied into the rootfs after the last package step, before the live user is made; the overlay-late step',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "Directory trees copied into the rootfs (modes, symlinks and empty directories kept; owners root:root unless the overlay's .ailinux-overlay.yaml says otherwise); docs/custom-profile.md",
+      ),
     installer: z
       .object({
         showSequence: z

@@ -63,6 +63,7 @@ import {
   thisHost,
 } from './durations.js';
 import { fingerprintSteps } from './fingerprint.js';
+import { InputHashCache } from './input-hash-cache.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
 import type { ProgressView } from './progress.js';
@@ -219,7 +220,13 @@ export class BuildRun {
     if (previous && !this.request.fresh)
       for (const s of steps) if (previous.ledger[s.id]) ledger[s.id] = previous.ledger[s.id]!;
     const secretKey = ensureFingerprintKey(paths.stateDir);
-    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, { sourceDateEpoch, secretKey });
+    const hashCache = InputHashCache.forWorkDir(paths.cacheDir);
+    const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, {
+      sourceDateEpoch,
+      secretKey,
+      hashCache,
+    });
+    saveHashCache(hashCache);
     const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
     for (const p of plan) {
       const old = ledger[p.id];
@@ -688,4 +695,13 @@ function reportTransitions(before: Ledger, after: Ledger, view: ProgressView, lo
     }
   }
   return after;
+}
+
+/** The input hashes kept for the next build: only a speed-up, so a cache that cannot be written is left as it was. */
+function saveHashCache(cache: InputHashCache): void {
+  try {
+    cache.save();
+  } catch {
+    // the next build hashes those files again: nothing is lost but time
+  }
 }

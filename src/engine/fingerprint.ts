@@ -11,6 +11,7 @@ import { SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
+import { InputHashCache } from './input-hash-cache.js';
 
 /** JSON with object keys sorted, so equal values always hash the same. */
 export function canonicalJson(value: unknown): string {
@@ -49,6 +50,8 @@ export interface EnvironmentInputs {
    * secret fields stand in for them: a secret is taken as unchanged, and the caller says it was not compared.
    */
   storedMaterial?: (stepId: string) => FingerprintMaterial | null | undefined;
+  /** Hashes the files of the steps' input trees (overlays): once per build, reused across builds while unchanged. */
+  hashCache?: InputHashCache;
 }
 
 const PROCESS_KEY = crypto.randomBytes(32);
@@ -120,6 +123,13 @@ export function fingerprintMaterial(
     files[file] = isOwnFile(config, file)
       ? hashBytes(readOwnFile(config, baseDir, file)) // the very bytes the step will install
       : hashFile(path.resolve(baseDir, file));
+  if (step.inputTree) {
+    const cache = env.hashCache ?? new InputHashCache({ file: null });
+    Object.assign(
+      files,
+      step.inputTree(config, baseDir, (handle, hostPath) => cache.hashHandle(handle, hostPath)),
+    );
+  }
   return { stepVersion: step.version, config: slice, files, previous };
 }
 
@@ -144,8 +154,9 @@ export function fingerprintSteps(
   env: EnvironmentInputs,
 ): StepFingerprint[] {
   let previous: string | null = null;
+  const withCache = { ...env, hashCache: env.hashCache ?? new InputHashCache({ file: null }) };
   return steps.map((step) => {
-    const material = fingerprintMaterial(step, config, baseDir, previous, env);
+    const material = fingerprintMaterial(step, config, baseDir, previous, withCache);
     const fingerprint = fingerprintOf(step.id, material);
     previous = fingerprint;
     return { id: step.id, fingerprint, material };

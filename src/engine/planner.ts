@@ -104,12 +104,41 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     const a = before.files[file];
     const b = after.files[file];
     if (a === b) continue;
-    if (a === undefined) out.push(`input file ${file} is new`);
+    if (file.startsWith(OVERLAY_KEY)) out.push(describeOverlayChange(file.slice(OVERLAY_KEY.length), a, b));
+    else if (a === undefined) out.push(`input file ${file} is new`);
     else if (b === undefined) out.push(`input file ${file} is no longer used`);
     else if (b === 'missing') out.push(`input file ${file} is missing`);
     else out.push(`input file ${file} changed`);
   }
   return out;
+}
+
+/** The prefix of an overlay entry's key in the material (OVERLAY_KEY_PREFIX of src/steps/overlays.ts). */
+const OVERLAY_KEY = 'overlay:';
+const KIND_WORD: Record<string, string> = { file: 'file', dir: 'directory', symlink: 'symlink' };
+
+/** An overlay entry's value (describeEntry): `file 0644 0:0 sha256:...`, `dir 0755 0:0`, `symlink 0:0 -> target`. */
+function parseOverlayValue(v: string): { kind: string; mode: string; owner: string; rest: string } {
+  const [kind = '', ...words] = v.split(' ');
+  if (kind === 'symlink') return { kind, mode: '', owner: words[0] ?? '', rest: words.slice(2).join(' ') };
+  return { kind, mode: words[0] ?? '', owner: words[1] ?? '', rest: words.slice(2).join(' ') };
+}
+
+/** `overlay file etc/motd changed`, `... added`, `... removed`, with what changed when it is not the content. */
+function describeOverlayChange(rel: string, a: string | undefined, b: string | undefined): string {
+  const before = a === undefined ? null : parseOverlayValue(a);
+  const after = b === undefined ? null : parseOverlayValue(b);
+  const word = (p: { kind: string }) => KIND_WORD[p.kind] ?? p.kind;
+  if (before === null) return `overlay ${word(after!)} ${rel} added`;
+  if (after === null) return `overlay ${word(before)} ${rel} removed`;
+  if (before.kind !== after.kind) return `overlay ${rel} changed (${word(before)} -> ${word(after)})`;
+  const what: string[] = [];
+  if (before.mode !== after.mode) what.push(`mode ${before.mode} -> ${after.mode}`);
+  if (before.owner !== after.owner) what.push(`owner ${before.owner} -> ${after.owner}`);
+  if (before.rest !== after.rest && after.kind === 'symlink') what.push(`target ${before.rest} -> ${after.rest}`);
+  else if (before.rest !== after.rest && after.kind === 'dir') what.push('named in the manifest or not');
+  else if (before.rest !== after.rest && what.length > 0) what.push('content');
+  return `overlay ${word(after)} ${rel} changed${what.length ? ` (${what.join(', ')})` : ''}`;
 }
 
 function describeFieldChange(field: string, a: unknown, b: unknown): string {

@@ -459,6 +459,138 @@ export function writeLayerFile(layers: RootfsLayers, rel: string, content: strin
   return path.join(own.upper, parentRel, name);
 }
 
+/** An entry an overlay puts into a step's own layer (src/steps/overlays.ts): owners are numeric. */
+export type LayerNode =
+  | {
+      kind: 'dir';
+      mode: number;
+      uid: number;
+      gid: number;
+      /** Give a directory the rootfs already has this mode and owner too (else it keeps its own). */
+      force: boolean;
+    }
+  | { kind: 'file'; mode: number; uid: number; gid: number; write(fd: number): void }
+  | { kind: 'symlink'; target: string; uid: number; gid: number };
+
+/** What writeLayerNode did at rel: made it anew, or (a directory) found it in the rootfs already. */
+export type LayerNodeResult = 'created' | 'existed';
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Puts one entry into the step's own layer at rel, as writeLayerFile puts a file: parents are resolved inside the
+ * rootfs (a symlinked directory such as lib -> usr/lib is entered, never replaced) and walked down by descriptors,
+ * never through a symlink on the host. A directory that the rootfs has is kept (mode and owner unless force); a
+ * file or symlink replaces what stands at rel (a symlink is replaced, never written through), but never a
+ * directory: an overlay that puts a file where the rootfs has a directory is refused. Owners are set only as root,
+ * before the mode, since chown clears setuid and setgid bits.
+ */
+export function writeLayerNode(layers: RootfsLayers, rel: string, node: LayerNode): LayerNodeResult {
+  const own = layers.own;
+  if (!own) throw new Error('this step has no layer of its own to write into');
+  const normal = cleanRel(rel);
+  if (normal === '') throw new Error(`refusing to write the rootfs root itself: ${rel}`);
+  const dirs = layerDirs(layers);
+  if (node.kind === 'dir') {
+    const found = lookupInLayers(dirs, normal, true, (f) => ({ rel: f.rel, st: f.entry?.st ?? null }));
+    if (found.st && !found.st.isDirectory())
+      throw new Error(`cannot make the directory ${rel}: ${found.rel} is not a directory in the rootfs`);
+    const fd = openLayerPath(layers, own.upper, found.rel, rel, found.st ? null : node);
+    try {
+      if (found.st && node.force) setOwnerAndMode(fd, node);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return found.st ? 'existed' : 'created';
+  }
+  const name = path.posix.basename(normal);
+  const parentRel = lookupInLayers(dirs, path.posix.dirname(normal), true, (found) => found.rel);
+  const at_ = parentRel === '' ? name : `${parentRel}/${name}`;
+  const there = lookupInLayers(dirs, at_, false, (found) => found.entry?.st ?? null);
+  if (there?.isDirectory()) throw new Error(`cannot put a ${node.kind} at ${rel}: ${at_} is a directory in the rootfs`);
+  const dirFd = openLayerPath(layers, own.upper, parentRel, rel, null);
+  try {
+    const temp = `.${name}.ailinux-${process.pid}-${randomBytes(6).toString('hex')}`;
+    try {
+      if (node.kind === 'symlink') {
+        fs.symlinkSync(node.target, at(dirFd, temp));
+        if (isRoot()) fs.lchownSync(at(dirFd, temp), node.uid, node.gid);
+      } else {
+        const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+        const fd = fs.openSync(at(dirFd, temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        try {
+          node.write(fd);
+          setOwnerAndMode(fd, node);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      fs.renameSync(at(dirFd, temp), at(dirFd, name));
+    } catch (error) {
+      fs.rmSync(at(dirFd, temp), { force: true });
+      throw error;
+    }
+  } finally {
+    fs.closeSync(dirFd);
+  }
+  return 'created';
+}
+
+function setOwnerAndMode(fd: number, owner: { uid: number; gid: number; mode: number }): void {
+  if (isRoot()) fs.fchownSync(fd, owner.uid, owner.gid);
+  fs.fchmodSync(fd, owner.mode); // after chown, which would clear setuid and setgid; the umask plays no part
+}
+
+/**
+ * Opens dirRel (resolved inside the rootfs already) in the own layer, making each missing directory like the one
+ * the layers below have; the last one, when the rootfs has none and fresh is given, with fresh's mode and owner.
+ */
+function openLayerPath(
+  layers: RootfsLayers,
+  upper: string,
+  dirRel: string,
+  rel: string,
+  fresh: { mode: number; uid: number; gid: number } | null,
+): number {
+  let dirFd = openDir(upper);
+  try {
+    const parts = dirRel === '' ? [] : dirRel.split('/');
+    let sofar = '';
+    for (const [i, part] of parts.entries()) {
+      sofar = sofar ? `${sofar}/${part}` : part;
+      const next =
+        i === parts.length - 1 && fresh !== null
+          ? makeFreshDir(dirFd, part, sofar, rel, fresh)
+          : openOrMakeLayerDir(layers, dirFd, part, sofar, rel);
+      fs.closeSync(dirFd);
+      dirFd = next;
+    }
+    return dirFd;
+  } catch (error) {
+    fs.closeSync(dirFd);
+    throw error;
+  }
+}
+
+/** A new directory the rootfs does not have yet, with the overlay's mode and owner. */
+function makeFreshDir(
+  dirFd: number,
+  part: string,
+  dirRel: string,
+  rel: string,
+  fresh: { mode: number; uid: number; gid: number },
+): number {
+  try {
+    fs.mkdirSync(at(dirFd, part), { mode: 0o700 });
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+    throw new Error(`cannot make the directory ${rel}: ${dirRel} is already in the step's own layer`, { cause: error });
+  }
+  const fd = openDirAt(dirFd, part);
+  setOwnerAndMode(fd, fresh);
+  return fd;
+}
+
 /** The directory part (at dirRel) inside dirFd, made like the one the layers below have when it is missing. */
 function openOrMakeLayerDir(layers: RootfsLayers, dirFd: number, part: string, dirRel: string, rel: string): number {
   try {

@@ -12,6 +12,7 @@ import { desktopStep } from './desktop.js';
 import { identityStep } from './identity.js';
 import { installerStep } from './installer.js';
 import { isoStep } from './iso.js';
+import { overlayEarlyStep, overlayLateStep } from './overlays.js';
 import { packagesStep } from './packages.js';
 import { createPreflightStep, hostProbe } from './preflight.js';
 import { reportStep } from './report.js';
@@ -29,11 +30,13 @@ export const preflightStep = createPreflightStep({
 export const builtInSteps: readonly StepDef[] = [
   preflightStep,
   bootstrapStep,
+  overlayEarlyStep,
   configureStep,
   packagesStep,
   desktopStep,
   installerStep,
   brandingStep,
+  overlayLateStep,
   identityStep,
   chrootCleanupStep,
   squashfsStep,
@@ -74,6 +77,57 @@ export function unregisterStep(id: string): void {
 
 /** The profile's ordered steps: each once, overlay steps over a base, and each step after the steps it needs. */
 export function resolveSteps(config: BuildConfig): StepDef[] {
+  const listed = knownSteps(config);
+  const ids = expandSteps(config);
+  const steps = ids.map((id) => byId.get(id)!);
+  let haveBase = false;
+  steps.forEach((step, i) => {
+    if (step.layer === 'base') haveBase = true;
+    else if (step.layer === 'overlay' && !haveBase) {
+      throw new ConfigError(`step "${step.id}" changes the rootfs, but no step before it creates one`, [
+        {
+          path: stepPath(step, listed, i, config),
+          value: step.id,
+          expected: 'a base step such as bootstrap earlier in the list',
+        },
+      ]);
+    }
+    checkNeeds(step, i, ids, stepPath(step, listed, i, config));
+  });
+  return steps;
+}
+
+/** Where a step's problem is reported: its place in `steps`, or the field that brought it in (autoPlace). */
+function stepPath(step: StepDef, listed: readonly StepDef[], i: number, config: BuildConfig): string {
+  const at = config.steps.indexOf(step.id);
+  if (at !== -1) return `steps.${at}`;
+  return step.configFields[0] ?? `steps.${Math.min(i, listed.length)}`;
+}
+
+/**
+ * The step ids a build runs: the config's `steps`, and each step that places itself (autoPlace) and that the config
+ * uses without listing it, at the place it asks for, in registry order. A step the list names stays where it is.
+ */
+export function expandSteps(config: BuildConfig): string[] {
+  let steps = knownSteps(config);
+  for (const step of byId.values()) {
+    if (!step.autoPlace || steps.includes(step)) continue;
+    const at = step.autoPlace(config, steps);
+    if (at === null) continue;
+    steps = [...steps.slice(0, at), step, ...steps.slice(at)];
+  }
+  return steps.map((s) => s.id);
+}
+
+/** The loaded config with its `steps` as a build runs them (expandSteps): what plan, inspect and the report show. */
+export function withPlacedSteps<T extends { config: BuildConfig }>(loaded: T): T {
+  const steps = expandSteps(loaded.config);
+  if (steps.length === loaded.config.steps.length) return loaded;
+  return { ...loaded, config: { ...loaded.config, steps } };
+}
+
+/** The listed steps, each known and listed once (errors name the entry of `steps`). */
+function knownSteps(config: BuildConfig): StepDef[] {
   const steps = config.steps.map((id, i) => {
     const step = byId.get(id);
     if (!step) {
@@ -88,31 +142,21 @@ export function resolveSteps(config: BuildConfig): StepDef[] {
     throw new ConfigError(`step "${dup}" is listed twice`, [
       { path: 'steps', value: config.steps, expected: 'each step once' },
     ]);
-  let haveBase = false;
-  steps.forEach((step, i) => {
-    if (step.layer === 'base') haveBase = true;
-    else if (step.layer === 'overlay' && !haveBase) {
-      throw new ConfigError(`step "${step.id}" changes the rootfs, but no step before it creates one`, [
-        { path: `steps.${i}`, value: step.id, expected: 'a base step such as bootstrap earlier in the list' },
-      ]);
-    }
-    checkNeeds(step, i, config.steps);
-  });
   return steps;
 }
 
 /** Each step the step at index i declares in `needs` is in the list, and before it. */
-function checkNeeds(step: StepDef, i: number, list: readonly string[]): void {
+function checkNeeds(step: StepDef, i: number, list: readonly string[], where: string): void {
   for (const need of step.needs ?? []) {
     const at = list.indexOf(need);
     if (at === -1) {
       throw new ConfigError(`step "${step.id}" needs step "${need}", which the step list does not have`, [
-        { path: `steps.${i}`, value: step.id, expected: `"${need}" earlier in steps (${step.id} uses what it makes)` },
+        { path: where, value: step.id, expected: `"${need}" earlier in steps (${step.id} uses what it makes)` },
       ]);
     }
     if (at > i) {
-      throw new ConfigError(`step "${step.id}" (steps.${i}) needs step "${need}" (steps.${at}) to run before it`, [
-        { path: `steps.${i}`, value: step.id, expected: `"${need}" earlier in steps than "${step.id}"` },
+      throw new ConfigError(`step "${step.id}" (${where}) needs step "${need}" (steps.${at}) to run before it`, [
+        { path: where, value: step.id, expected: `"${need}" earlier in steps than "${step.id}"` },
       ]);
     }
   }

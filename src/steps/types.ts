@@ -29,6 +29,9 @@ export interface StepContext {
   baseDir?: string;
 }
 
+/** sha256 (hex) of the regular file an O_PATH | O_NOFOLLOW handle holds; hostPath names it (messages, the cache's key). */
+export type HostFileHasher = (handle: number, hostPath: string) => string;
+
 /** A program on the host that a step runs, with the Debian package that ships it. */
 export interface HostTool {
   name: string;
@@ -88,6 +91,18 @@ export interface StepDef {
    * must hold): its fingerprint covers them as `pinned.<name>`, so a new pin reruns the step.
    */
   pinned?(config: BuildConfig): Record<string, unknown>;
+  /**
+   * Host directory trees this step copies (the overlays), as fingerprint material: one entry per path, its key and
+   * a line with its kind, mode, owner, link text and content hash. hashFile hashes a regular file through an
+   * O_PATH handle (the engine's input hash cache: read once per build, reused while size and times hold).
+   */
+  inputTree?(config: BuildConfig, baseDir: string, hashFile: HostFileHasher): Record<string, string>;
+  /**
+   * A step no profile needs to list: when the config uses it (its field is set), it joins the steps at the index
+   * this returns, given the listed steps; null keeps it out. A list that names it keeps it where it stands
+   * (expandSteps in src/steps/registry.ts).
+   */
+  autoPlace?(config: BuildConfig, listed: readonly StepDef[]): number | null;
   /** Disk space the step may need at its peak, in MiB; checked before it starts. */
   diskEstimateMb?(config: BuildConfig): number;
   run(ctx: StepContext): Promise<Artifact[]>;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
 import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js';
 import { fingerprintSteps } from '../../engine/fingerprint.js';
+import { InputHashCache } from '../../engine/input-hash-cache.js';
 import { readFingerprintKey } from '../../engine/fingerprint-key.js';
 import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } from '../../engine/durations.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
@@ -50,6 +51,8 @@ export function computePlan(
     sourceDateEpoch: parseSourceDateEpoch(io.env),
     secretKey,
     storedMaterial: (id) => state?.ledger[id]?.material,
+    // read, never written: plan changes nothing in the work dir
+    hashCache: InputHashCache.forWorkDir(paths.cacheDir),
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
   const source = steps.some((s) => s.id === 'bootstrap')
