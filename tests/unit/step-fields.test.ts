@@ -23,10 +23,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type BuildConfig } from '../../src/config/schema.js';
+import { InputHashCache } from '../../src/engine/input-hash-cache.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { ISOLINUX_BIN, ISOLINUX_MODULES, SYSLINUX_BIOS_DIR } from '../../src/steps/isolinux.js';
-import { resolveSteps } from '../../src/steps/registry.js';
+import { expandSteps, resolveSteps } from '../../src/steps/registry.js';
 import { OVMF_PATH } from '../../src/verify/boot.js';
 import type { StepContext, StepDef } from '../../src/steps/types.js';
 import { recordingConfig, type ConfigRead } from '../helpers/config-recorder.js';
@@ -123,6 +124,15 @@ const VARIANTS: readonly Variant[] = [
     },
   },
   {
+    name: 'minimal with early and late overlays (the steps join the list by autoPlace)',
+    profile: 'minimal',
+    sourceDateEpoch: null,
+    patch: (c) => {
+      c.overlays = { early: ['overlay-early'], late: ['overlay-late', 'overlay-late-2'] };
+      c.steps = expandSteps(c);
+    },
+  },
+  {
     name: 'minimal, UEFI only, symlinked resolv.conf, generated locales, helper without launcher',
     profile: 'minimal',
     sourceDateEpoch: null,
@@ -203,6 +213,9 @@ function writeHostFiles(dir: string): HostFiles {
     write(`branding/${image}.png`, solidPng(32, 16, '#3daee9'));
   write('helper/ai-helper', '#!/bin/sh\nexec echo "ask me"\n');
   write('helper/notes.txt', 'Notes for the live user.\n');
+  write('overlay-early/etc/apt/apt.conf.d/99test', 'Acquire::Retries "3";\n');
+  write('overlay-late/etc/motd', 'hello\n');
+  write('overlay-late-2/usr/local/bin/tool', '#!/bin/sh\n');
   return {
     keyringSha256: write('keys/ubuntu-archive-keyring.gpg', Buffer.from([0x99, 0x01, 0x0d, 0x04, 0x5a])),
     repoKeySha256: write('keys/extra.gpg', Buffer.from([0x99, 0x01, 0x0d, 0x04, 0x6b])),
@@ -256,6 +269,7 @@ async function runVariant(variant: Variant, files: HostFiles): Promise<void> {
     };
     contexts.push({ step, ctx, setPhase });
     step.inputFiles?.(recorded);
+    step.inputTree?.(recorded, hostDir, (handle) => new InputHashCache({ file: null }).hashHandle(handle, 'x'));
     setPhase('diskEstimateMb');
     step.diskEstimateMb?.(recorded);
     setPhase('run');
