@@ -44,7 +44,8 @@ export function quoteArgv(argv: readonly string[]): string {
 
 function quoteArg(arg: string): string {
   if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
+  // a quote at either end of arg leaves an empty '' there, which goes: 'it'\''s'\' and not 'it'\''s'\'''
+  return `'${arg.replace(/'/g, `'\\''`)}'`.replace(/^''(?=.)/, '').replace(/(?<=.)''$/, '');
 }
 
 /** Transient network failures of apt, debootstrap and friends. */
