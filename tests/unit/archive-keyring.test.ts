@@ -16,6 +16,8 @@ import { fingerprintMaterial, fingerprintOf } from '../../src/engine/fingerprint
 import { describeChanges } from '../../src/engine/planner.js';
 import { StepError } from '../../src/errors.js';
 import { ExecaRunner } from '../../src/runtime/execa-runner.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import type { Runner } from '../../src/runtime/runner.js';
 import {
   type ArchiveKey,
   describeKeyringSource,
@@ -33,7 +35,7 @@ import {
   UBUNTU_ARCHIVE_KEYS,
 } from '../../src/steps/archive-keyring.js';
 import { bootstrapStep } from '../../src/steps/bootstrap.js';
-import { profileConfig } from '../helpers/step-context.js';
+import { profileConfig, stepContext } from '../helpers/step-context.js';
 
 const haveTools = ['gpg', 'dpkg-deb'].every((t) => {
   try {
@@ -337,6 +339,57 @@ describe.skipIf(!haveTools)('the keyring check, with real gpg and throwaway keys
     expect(fs.existsSync(fetchedKeyringPaths(work).keyring)).toBe(false);
     expect(fs.existsSync(fetchedKeyringPaths(work).record)).toBe(false);
   });
+
+  it.skipIf(fs.existsSync(UBUNTU_ARCHIVE_KEYRING))(
+    'the bootstrap step fetches the keyring before debootstrap and hands it over with --keyring',
+    async () => {
+      const mirror = fakeArchive('archive-step', [keys.a2012, keys.cd, keys.b2018]);
+      const config = profileConfig('ailinux', (c) => {
+        c.distribution.mirror = mirror;
+      });
+      const work = path.join(tmp, 'work-step');
+      fs.mkdirSync(work);
+      // gpg and dpkg-deb for real; debootstrap and the chroot scripted
+      const fake = new FakeRunner();
+      const runner: Runner = {
+        run: (argv, o) => (argv[0] === 'gpg' || argv[0] === 'dpkg-deb' ? real.run(argv, o) : fake.run(argv, o)),
+        drain: async () => {},
+        signalAll: () => {},
+      };
+      const real = new ExecaRunner({ graceMs: 1000 });
+      const ctx = { ...stepContext({ config, workDir: work, stepId: 'bootstrap' }), runner };
+      // the expected keys are the pinned ones: the test's keys stand in for them through the record a first fetch left
+      await fetchArchiveKeyring(
+        { runner: real, signal: ctx.signal, tmpDir: ctx.paths.tmpDir },
+        config,
+        work,
+        () => {},
+        expected(),
+      );
+      const keyring = fetchedKeyringPaths(work).keyring;
+      // the step rechecks the cached keyring against UBUNTU_ARCHIVE_KEYS, which these test keys are not: it fetches
+      // again, finds the package without the pinned keys, and stops before debootstrap
+      const error = (await bootstrapStep.run(ctx).catch((e: unknown) => e)) as StepError;
+      expect(error).toBeInstanceOf(StepError);
+      expect(error.message).toContain(`expected ${UBUNTU_ARCHIVE_KEYS[0]!.fingerprint}`);
+      expect(error.message).toContain(keys.b2018.fingerprint);
+      expect(fake.calls.filter((c) => c.argv.some((a) => a.endsWith('debootstrap')))).toEqual([]);
+      expect(fs.existsSync(keyring)).toBe(true); // the old one stays until a good one replaces it
+      // with the pins the package does hold, the step hands the fetched keyring to debootstrap
+      const pinned = UBUNTU_ARCHIVE_KEYS as ArchiveKey[];
+      const saved = pinned.splice(0, pinned.length, ...expected());
+      try {
+        await bootstrapStep.run(ctx);
+      } finally {
+        pinned.splice(0, pinned.length, ...saved);
+      }
+      const debootstrap = fake.calls.find((c) => c.argv.includes('debootstrap'))!;
+      expect(debootstrap.argv).toContain(`--keyring=${keyring}`);
+      expect(ctx.infos).toContain(
+        `archive keyring: fetched from ${mirror} ubuntu-keyring 2099.01.01, checked against the 2012 and 2018 Ubuntu archive keys (${keyring})`,
+      );
+    },
+  );
 
   it('stops on a .deb whose sha256 is not the one the Packages index lists', async () => {
     const mirror = fakeArchive('archive-changed', [keys.a2012, keys.b2018], true);
