@@ -5,7 +5,7 @@
 import { Help } from 'commander';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
 import { DEFAULT_WORK_DIR } from '../runtime/paths.js';
-import { DOCTOR_EXIT } from './commands/doctor.js';
+import { DOCTOR_EXIT } from './command-constants.js';
 import { EXIT } from './exit-codes.js';
 
 export interface ExitCodeLine {

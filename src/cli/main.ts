@@ -8,18 +8,21 @@ import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { explainReadOnly } from '../runtime/read-only-error.js';
 import { inSandboxNamespace } from '../runtime/sandbox.js';
+import { DEFAULT_INSPECT_PORT } from './command-constants.js';
 import { commandHelpText, programHelpText } from './command-help.js';
-import { runBuildCommand } from './commands/build.js';
-import { runCleanCommand } from './commands/clean.js';
 import { registerCompletionCommand } from './commands/completion.js';
-import { runDoctorCommand } from './commands/doctor.js';
-import { DEFAULT_INSPECT_PORT, runInspectCommand } from './commands/inspect.js';
-import { runLogCommand } from './commands/log.js';
-import { runPlanCommand } from './commands/plan.js';
-import { runStatusCommand } from './commands/status.js';
-import { registerVerifyCommand } from './commands/verify.js';
+import { registerVerifyCommand } from './commands/verify-register.js';
 import { UsageError } from '../errors.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
+import {
+  runBuildCommand,
+  runCleanCommand,
+  runDoctorCommand,
+  runInspectCommand,
+  runLogCommand,
+  runPlanCommand,
+  runStatusCommand,
+} from './lazy-commands.js';
 import { joinDirectories, leadingOptions, resolveDirectories } from './global-options.js';
 import { processIO, type CliIO } from './io.js';
 import { progressOption, quietOption } from './progress-options.js';
@@ -81,8 +84,8 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     )
     .addOption(workDirOption())
     .option('--json', 'machine-readable output')
-    .action((opts, cmd: Command) =>
-      setExit(runStatusCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
+    .action(async (opts, cmd: Command) =>
+      setExit(await runStatusCommand({ ...opts, workDirGiven: cmd.getOptionValueSource('workDir') === 'cli' }, io)),
     );
 
   program
@@ -92,7 +95,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .option('-c, --config <file>', 'plan for this config (default: the one recorded in the work dir)')
     .option('-p, --profile <name>', `plan for this built-in profile: ${profiles}`)
     .option('--json', 'machine-readable output')
-    .action((opts) => setExit(runPlanCommand(opts, io)));
+    .action(async (opts) => setExit(await runPlanCommand(opts, io)));
 
   program
     .command('clean')
@@ -106,7 +109,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description("print a step's log, or the build's event log when no step is given")
     .argument('[step]', 'step id, e.g. packages')
     .addOption(workDirOption())
-    .action((step, opts) => setExit(runLogCommand(step, opts, io)));
+    .action(async (step, opts) => setExit(await runLogCommand(step, opts, io)));
 
   program
     .command('doctor')

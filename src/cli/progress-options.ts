@@ -1,6 +1,9 @@
 /** The flags of build and resume that choose what they print while they run. */
 import { Option } from 'commander';
-import { PROGRESS_MODES } from './progress-view.js';
+
+/** The --progress modes; here, not in progress-view.ts, so the CLI's start-up does not load the views. */
+export const PROGRESS_MODES = ['auto', 'plain', 'tty'] as const;
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
 export function progressOption(): Option {
   return new Option(

@@ -7,10 +7,10 @@ import { terminalText } from '../runtime/terminal-text.js';
 import { type Colors, colourFor, endRow } from './progress-format.js';
 import { createLinesView } from './progress-lines.js';
 import { createLiveView, type LiveStream } from './progress-live.js';
+import { PROGRESS_MODES, type ProgressMode } from './progress-options.js';
 import { type ProgressTimers, realTimers } from './progress-timers.js';
 
-export const PROGRESS_MODES = ['auto', 'plain', 'tty'] as const;
-export type ProgressMode = (typeof PROGRESS_MODES)[number];
+export { PROGRESS_MODES, type ProgressMode };
 
 export interface ViewSettings {
   /** auto: tty when the stream is a TTY, rows and heartbeats when it is not. */

@@ -2,7 +2,6 @@
  * The real Runner: execa, each command in its own process group. Cancellation, timeouts and
  * leftovers after exit end the whole group (TERM, then KILL after a grace period), never more.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -201,24 +200,7 @@ export class ExecaRunner implements Runner {
 }
 
 /** A program that never started, in the shell's terms: 127 not found, 126 not executable. */
-/** What a short synchronous command did: its exit status, its stderr, or why it could not run. */
-export interface SyncOutcome {
-  status: number | null;
-  stderr: string;
-  error: Error | null;
-}
-
-/**
- * A short command run synchronously with one of our descriptors as its fd 3: flock(1) on the work dir's lock, which
- * must be held before anything else happens. No timeout and no signal: it ends on its own at once, and what it did
- * to the descriptor (the lock) outlives it.
- */
-export function runWithDescriptorSync(argv: readonly string[], fd: number): SyncOutcome {
-  const program = argv[0];
-  if (program === undefined) throw new TypeError('runWithDescriptorSync() needs a non-empty argv');
-  const result = spawnSync(program, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', fd] });
-  return { status: result.status, stderr: result.stderr?.toString() ?? '', error: result.error ?? null };
-}
+export { runWithDescriptorSync, type SyncOutcome } from './spawn-sync.js';
 
 function describeSpawnFailure(program: string, result: { code?: string; message?: string }): Outcome {
   const base = { signal: null, stdout: '', timedOut: false, cancelled: false };

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DiskFullError, LockHeldError, type LockOwner, UsageError } from '../errors.js';
-import { runWithDescriptorSync } from './execa-runner.js';
+import { runWithDescriptorSync } from './spawn-sync.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { writeNewFileWhole } from './new-file.js';
 import { isProcessAlive, readProcStartTicks } from './process-groups.js';

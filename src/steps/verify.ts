@@ -13,7 +13,7 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { failureSummary, renderVerifyTable } from '../verify/render.js';
 import type { Firmware, VerifyExpectations, VerifyReport } from '../verify/types.js';
-import { isoFileProblem, verifyIso, type BootPlan } from '../verify/verify-iso.js';
+import type { BootPlan } from '../verify/verify-iso.js';
 import { fileArtifact } from './artifacts.js';
 import { isoFiles } from './iso.js';
 import type { StepDef } from './types.js';
@@ -146,6 +146,8 @@ export const verifyStep: StepDef = {
     'verify.memoryMb',
   ],
   async run(ctx) {
+    // the ISO verifier is loaded when the step runs: plan and status, which read this step's definition, start without it
+    const { isoFileProblem, verifyIso } = await import('../verify/verify-iso.js');
     const { iso } = isoFiles(ctx.config, ctx.paths);
     const resultFile = verifyResultFile(ctx.config, ctx.paths);
     const problem = isoFileProblem(iso);

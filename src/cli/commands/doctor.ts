@@ -31,12 +31,13 @@ import { describeKeyringSource, keyringSource, type KeyringSource } from '../../
 import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { renderHintText } from '../hint.js';
+import { DOCTOR_EXIT } from '../command-constants.js';
 import type { CliIO } from '../io.js';
 import { type OwnershipView, workDirOwnershipFinding } from '../work-dir-finding.js';
 import { statusLock, type StatusLock } from './status.js';
 
 /** doctor's exit codes: 0 nothing blocks a build, 1 something does (2 is bad usage, as everywhere). */
-export const DOCTOR_EXIT = { ok: 0, blocked: 1 } as const;
+export { DOCTOR_EXIT };
 
 export interface DoctorOptions {
   workDir: string;

@@ -23,10 +23,11 @@ import { startInspectServer } from '../../inspect/server.js';
 import { workPaths } from '../../runtime/paths.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { EXIT } from '../exit-codes.js';
+import { DEFAULT_INSPECT_PORT } from '../command-constants.js';
 import type { CliIO } from '../io.js';
 import { statusReport } from './status.js';
 
-export const DEFAULT_INSPECT_PORT = 7357;
+export { DEFAULT_INSPECT_PORT };
 
 export interface InspectCommandOptions {
   workDir: string;
