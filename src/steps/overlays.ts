@@ -399,7 +399,7 @@ async function runOverlay(ctx: StepContext, stepId: string, point: OverlayPoint)
               throw new StepError(
                 stepId,
                 `overlay file ${e.rel} (in ${e.dir}) changed after the build fingerprinted it: it has sha256 ${got}, not ${e.sha256}`,
-                { hint: 'leave the overlay alone while a build runs, then run ailinux resume' },
+                { hint: 'leave the overlay alone while a build runs, then run `ailinux resume`' },
               );
           },
         });
