@@ -299,6 +299,15 @@ describe('each place that says what to type', () => {
     const status = testIO();
     expect(await main(['status', '--work-dir', work], status)).toBe(0);
     expect(shArgv(commandAfter(status.out(), 'next:'))).toEqual(['ailinux', 'resume', '--work-dir', work]);
+    // -C before the command comes first in the line, and the work dir given before the command is carried too
+    const chdir = testIO();
+    const here = process.cwd();
+    try {
+      expect(await main(['-C', tmp, '--work-dir', work, 'log', 'NOT A STEP'], chdir)).toBe(2);
+    } finally {
+      process.chdir(here);
+    }
+    expect(shArgv(commandAfter(chdir.err(), 'run: '))).toEqual(['ailinux', '-C', tmp, 'status', '--work-dir', work]);
     // the default work dir: nothing added
     const empty = testIO({ cwd: fs.mkdtempSync(path.join(tmp, 'cwd-')) });
     expect(await main(['log'], empty)).toBe(2);
