@@ -165,7 +165,22 @@ describe('the one formatter', () => {
   });
 
   it('a printed command reads back through sh as the argv it was made from, and shellWords agrees', () => {
-    const awkward = ["it's", "'", "'quoted'", "end'", 'a b', '', '$HOME', '`x`', 'tab\there', 'back\\slash', '"dq"', '*', '~', 'line\nbreak'];
+    const awkward = [
+      "it's",
+      "'",
+      "'quoted'",
+      "end'",
+      'a b',
+      '',
+      '$HOME',
+      '`x`',
+      'tab\there',
+      'back\\slash',
+      '"dq"',
+      '*',
+      '~',
+      'line\nbreak',
+    ];
     const line = renderHintCommand(['ailinux', 'log', 'x'], { chdir: awkward.join('|'), workDir: work, config });
     expect(shArgv(line)).toEqual(['ailinux', '-C', awkward.join('|'), 'log', 'x', '--work-dir', work]);
     expect(shellWords(line)).toEqual(shArgv(line));
