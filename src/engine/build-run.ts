@@ -62,7 +62,7 @@ import {
   recordDuration,
   thisHost,
 } from './durations.js';
-import { fingerprintSteps } from './fingerprint.js';
+import { checkInputTrees, fingerprintSteps } from './fingerprint.js';
 import { InputHashCache } from './input-hash-cache.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
@@ -180,6 +180,8 @@ export class BuildRun {
     const sourceDateEpoch = parseSourceDateEpoch(deps.env ?? process.env);
     const loaded = resolveBuildConfig(request, request.command === 'resume' ? safePeek(paths.stateFile) : null);
     const steps = resolveSteps(loaded.config);
+    // a missing overlay directory or a bad manifest is a config error before the work dir is touched
+    checkInputTrees(steps, loaded.config, loaded.baseDir);
     if (request.command === 'resume' && !fs.existsSync(paths.stateFile)) {
       throw new UsageError(`there is no build to resume in ${workDir}`, {
         hint: 'start one with `ailinux build`',

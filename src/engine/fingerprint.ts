@@ -140,6 +140,14 @@ export function fingerprintOf(stepId: string, material: FingerprintMaterial): st
     .digest('hex');
 }
 
+/**
+ * Walks the steps' input trees (the overlays) without reading a file: what the fingerprint would refuse (a missing
+ * directory, a FIFO, a bad manifest) is refused by this first, before a build touches the work dir.
+ */
+export function checkInputTrees(steps: readonly StepDef[], config: BuildConfig, baseDir: string): void {
+  for (const step of steps) step.inputTree?.(config, baseDir, () => 'not read');
+}
+
 export interface StepFingerprint {
   id: string;
   fingerprint: string;

@@ -117,7 +117,7 @@ function readManifest(rootFd: number, where: string, field: string): Manifest {
   }
   const refuse = (problem: string): never => {
     throw new ConfigError(`${field}: the overlay manifest ${file} ${problem}`, [], undefined, {
-      hint: `see "Overlays" in docs/custom-profile.md for ${OVERLAY_MANIFEST}`,
+      hint: `see "Files of your own: overlays" in docs/custom-profile.md for ${OVERLAY_MANIFEST}`,
     });
   };
   if (data === null) return refuse('is not a regular file');
@@ -317,6 +317,9 @@ const fingerprinted = new WeakMap<BuildConfig, Map<OverlayPoint, OverlayEntry[]>
 function overlayMaterial(point: OverlayPoint) {
   return (config: BuildConfig, baseDir: string, hashFile: HostFileHasher): Record<string, string> => {
     const entries = scanOverlays(config, baseDir, point, hashFile);
+    // a walk that hashed nothing (checkInputTrees) is no fingerprint to copy against
+    if (entries.some((e) => e.kind === 'file' && !/^[0-9a-f]{64}$/.test(e.sha256 ?? '')))
+      return Object.fromEntries(entries.map((e) => [`${OVERLAY_KEY_PREFIX}${e.rel}`, describeEntry(e)]));
     const seen = fingerprinted.get(config) ?? new Map<OverlayPoint, OverlayEntry[]>();
     seen.set(point, entries);
     fingerprinted.set(config, seen);

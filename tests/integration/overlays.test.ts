@@ -80,6 +80,16 @@ describe.skipIf(!isRoot)('overlays with the fake tools', () => {
     }
   });
 
+  it('a missing overlay directory is exit 2 before the work dir is made', async () => {
+    const bad = path.join(project, 'bad.config.json');
+    fs.writeFileSync(bad, JSON.stringify({ extends: 'minimal', overlays: { early: ['nope'] } }));
+    const badWork = path.join(tmp, 'bad-work');
+    const build = await cli(['build', '-c', bad, '-w', badWork]);
+    expect(build.code, build.output).toBe(2);
+    expect(build.stderr).toContain('overlays.early.0: the overlay directory nope does not exist');
+    expect(fs.existsSync(badWork)).toBe(false);
+  });
+
   it('builds with both overlays in their places', async () => {
     const plan = await cli(['plan', '-c', config, '-w', work]);
     expect(plan.code, plan.output).toBe(0);

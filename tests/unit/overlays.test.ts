@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { ConfigError, StepError } from '../../src/errors.js';
-import { fingerprintSteps } from '../../src/engine/fingerprint.js';
+import { checkInputTrees, fingerprintSteps } from '../../src/engine/fingerprint.js';
 import { InputHashCache } from '../../src/engine/input-hash-cache.js';
 import { describeChanges, planBuild } from '../../src/engine/planner.js';
 import { overlayEarlyStep, overlayLateStep, scanOverlays } from '../../src/steps/overlays.js';
@@ -196,6 +196,20 @@ describe.skipIf(!asRoot)('copying an overlay into the layer (as root, in a temp 
     await expect(overlayEarlyStep.run(ctx)).rejects.toThrow(
       /overlay file usr\/lib.*usr\/lib is a directory in the rootfs/,
     );
+  });
+
+  it('the walk before a build (checkInputTrees) refuses a bad overlay, and leaves nothing for the copy to trust', async () => {
+    const config = configWith(['overlay']);
+    const steps = resolveSteps(config);
+    expect(() => checkInputTrees(steps, config, project)).not.toThrow();
+    const ctx = ctxFor(config);
+    // had the dry walk's entries (no hashes) been kept, the copy would refuse every file as changed
+    await overlayEarlyStep.run(ctx);
+    expect(fs.readFileSync(path.join(upper(), 'etc/motd'), 'utf8')).toBe('hello\n');
+    fs.mkdirSync(path.join(project, 'gone'));
+    execFileSync('mkfifo', [path.join(project, 'gone', 'pipe')]);
+    const bad = configWith(['gone']);
+    expect(() => checkInputTrees(resolveSteps(bad), bad, project)).toThrow(/is a device, FIFO or socket/);
   });
 
   it('refuses a file that changed after the build fingerprinted it', async () => {
