@@ -48,14 +48,22 @@ export function inSandboxNamespace(env: NodeJS.ProcessEnv): boolean {
   }
 }
 
-/** A command that writes, run as root, must run in the sandbox: bin/ailinux.js alone cannot make one. */
-export function requireSandbox(command: (typeof SANDBOXED_COMMANDS)[number], env: NodeJS.ProcessEnv): void {
+/**
+ * A command that writes, run as root, must run in the sandbox: bin/ailinux.js alone cannot make one. `argv`: the
+ * arguments the user gave after the command's name, so the fix repeats them after bin/ailinux.
+ */
+export function requireSandbox(
+  command: (typeof SANDBOXED_COMMANDS)[number],
+  env: NodeJS.ProcessEnv,
+  argv: readonly string[] = [command],
+): void {
   if (inSandboxNamespace(env)) return;
   const launcher = path.join(packageRoot(), 'bin', 'ailinux');
   throw new UsageError(
     `ailinux ${command} runs only in its sandbox (a private mount namespace where the host is read-only), and this process is not in one`,
     {
-      hint: `start it with the ailinux command (${launcher} ${command} ...), not with node bin/ailinux.js: node cannot make the namespace itself`,
+      hint: `start it with the ailinux command (${launcher}), not with node bin/ailinux.js: node cannot make the namespace itself`,
+      hintArgv: [launcher, ...argv],
     },
   );
 }

@@ -1,8 +1,11 @@
 /** The read-only host's pure parts: which mounts become read-only with which flags, and how EROFS is told. */
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { renderError } from '../../src/cli/render-error.js';
 import { CommandError, UnsafeOperationError } from '../../src/errors.js';
 import { parseMountinfo } from '../../src/runtime/mountinfo.js';
+import { packageRoot } from '../../src/runtime/package-root.js';
 import { explainReadOnly, readOnlyPathIn } from '../../src/runtime/read-only-error.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { inSandboxNamespace, planReadOnly, requireSandbox } from '../../src/runtime/sandbox.js';
@@ -64,8 +67,20 @@ describe('the sandbox namespace check', () => {
     try {
       requireSandbox('clean', {});
     } catch (error) {
-      expect((error as { hint: string }).hint).toMatch(/bin\/ailinux clean .*not with node bin\/ailinux\.js/);
+      expect((error as { hint: string }).hint).toMatch(/bin\/ailinux\), not with node bin\/ailinux\.js/);
+      expect((error as { hintArgv: string[] }).hintArgv).toEqual([path.join(packageRoot(), 'bin', 'ailinux'), 'clean']);
     }
+    // the user's own arguments follow bin/ailinux, quoted for the shell
+    const error = (() => {
+      try {
+        requireSandbox('build', {}, ['build', '-c', 'my config.yaml', '-w', '/x']);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(renderError(error, { workDir: '/x', config: 'my config.yaml' })).toContain(
+      `  run: ${path.join(packageRoot(), 'bin', 'ailinux')} build -c 'my config.yaml' -w /x`,
+    );
   });
 });
 

@@ -142,7 +142,7 @@ function withUserFlags(view: ProgressView, flags: UserFlags): ProgressView {
 
 /** The real build: only in the sandbox bin/ailinux made, which it makes read-only but for the work dir. */
 function sandboxedBuild(command: 'build' | 'resume', io: CliIO): StartBuild {
-  requireSandbox(command, io.env);
+  requireSandbox(command, io.env, io.argv);
   return (request, deps) =>
     new BuildRun(request, {
       ...deps,

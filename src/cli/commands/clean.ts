@@ -35,7 +35,7 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
       hintArgv: ['sudo', 'ailinux', ...(io.argv ?? ['clean'])],
     });
   }
-  requireSandbox('clean', io.env);
+  requireSandbox('clean', io.env, io.argv);
   const workDir = checkWorkDir(options.workDir);
   const paths = workPaths(workDir);
   const ownership = inspectWorkDir(workDir);
