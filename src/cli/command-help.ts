@@ -95,10 +95,19 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   log: {
-    exitCodes: [success('the log is printed'), usage('bad usage, no such step, or no log yet')],
+    exitCodes: [
+      success('the log is printed; with -f: the step was done or skipped, or the build succeeded'),
+      { code: EXIT.buildFailed, meaning: 'with -f: the step failed, or the build failed or stopped before it ended' },
+      usage('bad usage, no such step, or no log yet'),
+      { code: EXIT.paused, meaning: 'with -f: the build paused for lack of disk space' },
+      { code: EXIT.sighup, meaning: 'with -f: the build was interrupted by SIGHUP' },
+      { code: EXIT.sigint, meaning: 'with -f: Ctrl-C (the build goes on), or the build was interrupted by SIGINT' },
+      { code: EXIT.sigquit, meaning: 'with -f: the build was interrupted by SIGQUIT' },
+      { code: EXIT.sigterm, meaning: 'with -f: SIGTERM (the build goes on), or the build was interrupted by SIGTERM' },
+    ],
     examples: [
       { command: 'ailinux log packages', what: "the packages step's log" },
-      { command: 'ailinux log -w /var/tmp/ai', what: "the build's event log" },
+      { command: 'ailinux log -f squashfs', what: 'follow the squashfs step as it runs, until it ends' },
     ],
   },
   doctor: {

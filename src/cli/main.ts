@@ -109,6 +109,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .description("print a step's log, or the build's event log when no step is given")
     .argument('[step]', 'step id, e.g. packages')
     .addOption(workDirOption())
+    .option('-f, --follow', 'follow the log as it grows, until the step ends or the build stops; exits with its result')
     .action(async (step, opts) => setExit(await runLogCommand(step, opts, io)));
 
   program

@@ -55,7 +55,7 @@ describe('each command lists only its own exit codes', () => {
     status: [0, 2],
     plan: [0, 2],
     clean: [0, 2, 3, 75],
-    log: [0, 2],
+    log: [0, 1, 2, 75, 129, 130, 131, 143],
     doctor: [0, 1, 2],
     inspect: [0, 2],
     verify: [0, 1, 2, 129, 130, 143],
