@@ -132,10 +132,20 @@ function apply(p) {
     if (atBottom) log.scrollTop = log.scrollHeight;
   }
   applyResources(p.resources);
+  applyEta(p.eta);
   // for tests and measurements: when this page last applied a state, and which
   document.body.dataset.appliedAt = String(Date.now());
   document.body.dataset.stateUpdatedAt = p.updatedAt ?? '';
   document.body.dataset.current = p.current ?? '';
+}
+
+/** The build's ETA from earlier runs: when it should end, and how long that is from now. */
+function applyEta(eta) {
+  if (!eta) return setText('eta', '–');
+  const left = Math.round(eta.remainingMs / 1000);
+  const clock = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  const missing = eta.withoutHistory.length ? `; no history for ${eta.withoutHistory.join(', ')}` : '';
+  setText('eta', `${new Date(eta.endsAt).toLocaleTimeString()} (~${clock} left${missing})`);
 }
 
 async function load() {

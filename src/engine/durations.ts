@@ -192,3 +192,46 @@ export function formatClock(ms: number): string {
   const s = String(total % 60).padStart(2, '0');
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
+
+/** What is left of a running build, from the expected times: the live page's ETA. */
+export interface Eta {
+  /** The expected time of the steps still to run, less what the running ones have already taken. */
+  remainingMs: number;
+  /** now + remainingMs, ISO 8601. */
+  endsAt: string;
+  /** Steps still to run that have no expected time: the ETA leaves them out. */
+  withoutHistory: string[];
+}
+
+const FINISHED = new Set(['done', 'skipped']);
+const RUNNING = new Set(['running', 'verifying', 'retrying', 'recovering']);
+
+/**
+ * The ETA of a running build: each step not yet done or skipped costs its expected time (a running one, what is
+ * left of it, never below 0). The build resets every step it will run to pending, so a pending step is one to run.
+ * Null when none of the steps left has an expected time.
+ */
+export function estimateRemaining(
+  order: readonly string[],
+  ledger: Ledger,
+  expected: Readonly<Record<string, number>>,
+  now: number,
+): Eta | null {
+  let remainingMs = 0;
+  let known = 0;
+  const withoutHistory: string[] = [];
+  for (const id of order) {
+    const entry = ledger[id];
+    if (entry && FINISHED.has(entry.status)) continue;
+    const ms = expected[id];
+    if (ms === undefined) {
+      withoutHistory.push(id);
+      continue;
+    }
+    known++;
+    const started = entry && RUNNING.has(entry.status) && entry.startedAt ? Date.parse(entry.startedAt) : null;
+    remainingMs += started === null || Number.isNaN(started) ? ms : Math.max(0, ms - (now - started));
+  }
+  if (known === 0) return null;
+  return { remainingMs, endsAt: new Date(now + remainingMs).toISOString(), withoutHistory };
+}

@@ -7,6 +7,14 @@ import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { readStateReadOnly } from '../../state/store.js';
 import type { StateFile } from '../../state/schema.js';
+import {
+  durationsFile,
+  estimateRemaining,
+  type Eta,
+  expectedTimes,
+  readDurations,
+  thisHost,
+} from '../engine/durations.js';
 import { workPaths, type WorkPaths } from '../runtime/paths.js';
 import type { Ledger } from '../types.js';
 import { logStepOf, resourceFigures, stepLogTail, type LogTail, type ResourceFigures } from './figures.js';
@@ -64,6 +72,8 @@ export interface InspectPayload<S extends StatusLike = StatusLike> {
   stepsHtml: string;
   logTail: LogTail | null;
   resources: ResourceFigures;
+  /** A running build's ETA from earlier runs' durations (src/engine/durations.ts); null when none applies. */
+  eta: Eta | null;
   /** A state file that could not be read, or a status that failed: what went wrong. */
   error: string | null;
 }
@@ -175,6 +185,18 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
       }),
       logTail: state ? stepLogTail(paths.stepLogsDir, logStepOf(order, ledger, current), options.logLines ?? 30) : null,
       resources: resourceFigures(paths.workDir, alive ? status!.lock!.pid : null),
+      eta:
+        state && live && state.outcome === 'running'
+          ? estimateRemaining(
+              order,
+              ledger,
+              expectedTimes(readDurations(durationsFile(paths.stateDir)), order, {
+                profile: state.profile,
+                host: thisHost(),
+              }),
+              now,
+            )
+          : null,
       error: errors[0] ?? null,
     };
     return { payload, model };

@@ -9,6 +9,7 @@ import {
   type DurationSample,
   type DurationsFile,
   emptyDurations,
+  estimateRemaining,
   expectedMs,
   expectedTimes,
   formatClock,
@@ -145,5 +146,34 @@ describe('formats', () => {
   it("the live line's time: elapsed / ~expected with history, elapsed alone without", () => {
     expect(liveTime(70_000, 140_000)).toBe('1:10 / ~2:20');
     expect(liveTime(70_000, undefined)).toBe('1:10');
+  });
+});
+
+describe('estimateRemaining: the live page ETA', () => {
+  const now = Date.parse('2026-12-07T12:00:00.000Z');
+  const entry = (id: string, over: Partial<LedgerEntry>): LedgerEntry => ({ ...emptyLedgerEntry(id), ...over });
+
+  it('what the running step has left plus every step still pending; done and skipped steps cost nothing', () => {
+    const ledger: Ledger = {
+      bootstrap: entry('bootstrap', { status: 'skipped' }),
+      packages: entry('packages', { status: 'done' }),
+      desktop: entry('desktop', { status: 'running', startedAt: new Date(now - 70_000).toISOString() }),
+      squashfs: entry('squashfs', { status: 'pending' }),
+      iso: entry('iso', { status: 'pending' }),
+    };
+    const expected = { bootstrap: 20_000, packages: 80_000, desktop: 140_000, squashfs: 130_000 };
+    const eta = estimateRemaining(Object.keys(ledger), ledger, expected, now);
+    // desktop: 140 - 70 = 70 s left; squashfs 130 s; iso has no history
+    expect(eta).toEqual({ remainingMs: 200_000, endsAt: '2026-12-07T12:03:20.000Z', withoutHistory: ['iso'] });
+  });
+
+  it('a step running past its expected time counts 0, not less', () => {
+    const ledger: Ledger = { a: entry('a', { status: 'running', startedAt: new Date(now - 90_000).toISOString() }) };
+    expect(estimateRemaining(['a'], ledger, { a: 60_000 }, now)?.remainingMs).toBe(0);
+  });
+
+  it('is null with no history for what is left', () => {
+    const ledger: Ledger = { a: entry('a', { status: 'done' }), b: entry('b', { status: 'pending' }) };
+    expect(estimateRemaining(['a', 'b'], ledger, { a: 5_000 }, now)).toBeNull();
   });
 });
