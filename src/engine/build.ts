@@ -11,6 +11,7 @@ import { UsageError } from '../errors.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
 import type { Runner } from '../runtime/runner.js';
+import { withPlacedSteps } from '../steps/registry.js';
 import type { StepDef } from '../steps/types.js';
 import type { BuildOutcome } from '../types.js';
 import type { PlanEntry } from './planner.js';
@@ -73,21 +74,25 @@ export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
   return Number(raw);
 }
 
-/** Loads the config a build or resume will use; writes nothing. */
+/** Loads the config a build or resume will use, with the steps its fields bring in (the overlays); writes nothing. */
 export function resolveBuildConfig(request: BuildRequest, existing: StateFile | null): LoadedConfig {
   const explicit = Boolean(request.configFile || request.profile);
   if (request.command === 'resume' && existing && !explicit) {
-    return loadConfig({
-      configFile: existing.configSource.configFile,
-      profile: existing.configSource.configFile ? null : existing.configSource.profile,
-      ...(request.cwd ? { cwd: request.cwd } : {}),
-    });
+    return withPlacedSteps(
+      loadConfig({
+        configFile: existing.configSource.configFile,
+        profile: existing.configSource.configFile ? null : existing.configSource.profile,
+        ...(request.cwd ? { cwd: request.cwd } : {}),
+      }),
+    );
   }
-  return loadConfig({
-    configFile: request.configFile ?? null,
-    profile: request.profile ?? null,
-    ...(request.cwd ? { cwd: request.cwd } : {}),
-  });
+  return withPlacedSteps(
+    loadConfig({
+      configFile: request.configFile ?? null,
+      profile: request.profile ?? null,
+      ...(request.cwd ? { cwd: request.cwd } : {}),
+    }),
+  );
 }
 
 /** Says why a step cannot start for lack of disk space, or null when there is room. */
