@@ -13,7 +13,13 @@ import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../runtime/capabili
 import { chrootEnv } from '../runtime/command-env.js';
 import { chrootArgv, isFileInLayers } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
-import { describeKeyringSource, fetchArchiveKeyring, keyringSource, pinnedArchiveKeys } from './archive-keyring.js';
+import {
+  describeKeyringSource,
+  fetchArchiveKeyring,
+  keyringSource,
+  pinnedArchiveKeys,
+  UBUNTU_ARCHIVE_KEYRING,
+} from './archive-keyring.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
@@ -135,7 +141,7 @@ export const bootstrapStep: StepDef = {
       versionArgs: ['--version'],
     },
     // the Ubuntu archive keyring is fetched when the host lacks it (archive-keyring.ts)
-    ...(pinnedArchiveKeys(config).length > 0 && keyringSource(config, '')?.kind === 'fetch'
+    ...(pinnedArchiveKeys(config).length > 0 && !fs.existsSync(UBUNTU_ARCHIVE_KEYRING)
       ? [
           {
             name: 'gpg',
