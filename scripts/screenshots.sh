@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's images of `ailinux inspect` (docs/images/inspect-page.png,
-# inspect-machine.png and inspect-machine.svg) with the browser test itself: it builds, runs a
+# inspect-machine.png and inspect-machine.svg, and the compact picture of both profiles and of an
+# expanded step: inspect-compact-minimal.png, inspect-compact-ailinux.png, inspect-expanded.png)
+# with the browser test itself: it builds, runs a
 # fake-tools build twice (the second reuses the first one's checkpoints) in headless Chromium, and
 # saves the page and the machine picture mid-build. Needs root and Debian's chromium.
 set -euo pipefail

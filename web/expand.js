@@ -4,6 +4,7 @@
 // only then puts that SVG in the page; the same again closes them and takes it out.
 (() => {
   const PANEL_GAP = 12;
+  const MIN_ROOM = 220;
 
   function panelFor(box, id) {
     for (const d of box.querySelectorAll('details.step-detail')) if (d.dataset.step === id) return d;
@@ -14,8 +15,18 @@
   function place(box, node, panel) {
     const b = box.getBoundingClientRect();
     const r = node.getBoundingClientRect();
+    const left = r.right - b.left + box.scrollLeft + PANEL_GAP;
     panel.style.top = `${Math.max(0, r.top - b.top + box.scrollTop)}px`;
-    panel.style.left = `${r.right - b.left + box.scrollLeft + PANEL_GAP}px`;
+    panel.style.left = `${left}px`;
+    // a picture wider than the room right of the node is scaled down to it (not below a readable size)
+    const svg = panel.querySelector(':scope > svg');
+    if (!svg) return;
+    svg.style.maxWidth = '';
+    const room = box.clientWidth - (left - box.scrollLeft) - 2 * PANEL_GAP;
+    if (svg.getBoundingClientRect().width > room && room >= MIN_ROOM) {
+      svg.style.maxWidth = `${room}px`;
+      svg.style.height = 'auto';
+    }
   }
 
   /** An open panel shows its picture (taken from its template); a closed one holds none, so the page has only what it shows. */

@@ -281,7 +281,7 @@ export function renderCompactDot(
         style: 'dashed',
         color: '#e03131',
         fontcolor: '#c92a2a',
-        label: { html: labels.map(dotHtmlText).join('<br/>') },
+        label: { html: ['<i>from any step</i>', ...labels.map(dotHtmlText)].join('<br/>') },
       })}];`,
     );
   }

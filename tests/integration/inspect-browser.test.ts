@@ -83,8 +83,8 @@ async function waitFor<T>(what: string, fn: () => T | null | undefined | false, 
 }
 
 /** Starts `inspect --serve` and waits until it says where it serves. */
-async function serve(workDir: string, port: number): Promise<CliRun & { url: string }> {
-  const p = start(['inspect', '--serve', '--port', String(port), '-w', workDir]);
+async function serve(workDir: string, port: number, extra: string[] = []): Promise<CliRun & { url: string }> {
+  const p = start(['inspect', '--serve', '--port', String(port), '-w', workDir, ...extra]);
   const url = await waitFor('the server to start', () => /serving .* at (http:\/\/\S+)/.exec(p.output())?.[1]);
   return { ...p, url };
 }
@@ -174,6 +174,29 @@ describe('inspect --serve: binding and signals', () => {
 });
 
 describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Chromium during a build', () => {
+  it('draws the ailinux profile compact: one node per step, cleanup and the final states', async () => {
+    const { chromium } = await import('playwright-core');
+    const server = await serve(path.join(tmp, 'no-build-yet'), await freePort(), ['-p', 'ailinux']);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      await page.goto(server.url);
+      await page.waitForSelector('#picture > svg g.node.step');
+      if (DOCS_DIR) fs.mkdirSync(DOCS_DIR, { recursive: true });
+      const counts = await compactPicture(page, 'inspect-compact-ailinux.png');
+      const order = await page.evaluate(
+        async () => ((await (await fetch('/api/state')).json()) as { order: string[] }).order,
+      );
+      expect(order).toHaveLength(15);
+      expect(counts).toEqual({ nodes: order.length + 5, steps: order.length });
+      console.log(`inspect test: ailinux profile drawn with ${counts.nodes} nodes (${counts.steps} steps)`);
+    } finally {
+      await browser.close();
+      server.child.kill('SIGINT');
+      await server.done;
+    }
+  });
+
   it('shows the current step change without a reload, and writes nothing to the state', async () => {
     const { chromium } = await import('playwright-core');
     const work = path.join(tmp, 'w');
@@ -239,8 +262,7 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       await page.waitForFunction(
         () =>
           document.getElementById('current-step')!.textContent === 'squashfs' &&
-          document.querySelector('#picture svg g.node.active')?.getAttribute('id') ===
-            'build.pipeline.squashfs.running',
+          document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.squashfs',
         undefined,
         { timeout: 120_000 },
       );
@@ -249,9 +271,12 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
         active: document.querySelector('#picture svg g.node.active')?.getAttribute('id') ?? null,
         bootstrapClass:
           document.querySelector('#picture svg g[id="build.pipeline.bootstrap"]')?.getAttribute('class') ?? null,
+        squashfsText: document.querySelector('#picture svg g[id="build.pipeline.squashfs"]')?.textContent ?? '',
       }));
       await page.screenshot({ path: path.join(ARTIFACTS, 'inspect-page.png') });
       if (DOCS_DIR === null) console.log('inspect test: screenshot in test-artifacts/inspect-page.png');
+      const compactMinimal = await compactPicture(page, 'inspect-compact-minimal.png');
+      const expansion = await expandStep(page, 'build.pipeline.bootstrap', 'inspect-expanded.png');
       fs.writeFileSync(squashfsGo, '');
 
       const result = await build.done;
@@ -283,7 +308,21 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       for (const s of steps) expect(order).toContain(s);
       // shown in build order
       expect(steps.map((s) => order.indexOf(s))).toEqual([...steps.map((s) => order.indexOf(s))].sort((a, b) => a - b));
-      expect(mid).toMatchObject({ current: 'squashfs', active: 'build.pipeline.squashfs.running' });
+      expect(mid).toMatchObject({ current: 'squashfs', active: 'build.pipeline.squashfs' });
+      expect(mid.squashfsText).toContain('now: running');
+      // the compact picture: the 11 steps of this minimal config, cleanup and 4 final states
+      expect(compactMinimal.nodes).toBe(order.length + 5);
+      expect(compactMinimal.steps).toBe(order.length);
+      // a click put the bootstrap step's sub-states in the page beside it, a second (Enter) took them out
+      expect(expansion).toEqual({
+        before: 0,
+        opened: 10,
+        beside: true,
+        retrying: expect.stringContaining('1×') as unknown as string,
+        expanded: 'true',
+        after: 0,
+        collapsed: 'false',
+      });
       expect(mid.bootstrapClass).toContain('done');
       expect(mid.bootstrapClass).toContain('retried');
       expect(await page.textContent('#picture svg g[id="build.pipeline.bootstrap"]')).toContain('2 attempts');
@@ -295,7 +334,18 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
       expect(html).toContain('<svg');
       expect(html).toContain('id="build.succeeded"');
       expect(html).toContain('class="timeline"');
-      expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+      // one inline script (web/expand.js), nothing loaded from elsewhere
+      expect(html.match(/<script/g)).toHaveLength(1);
+      expect(html).not.toMatch(/<script[^>]*\ssrc=|<link|https?:\/\/(?!www\.w3\.org)/);
+      // opened from the output folder, the report expands a step on click too
+      const report = await context.newPage();
+      await report.goto(`file://${path.join(work, 'output', 'ailinux-minimal-amd64.report.html')}`);
+      const reportStates = () =>
+        document.querySelectorAll('details.step-detail[data-step="build.pipeline.packages"] > svg g.node').length;
+      expect(await report.evaluate(reportStates)).toBe(0);
+      await report.locator('.picture > svg g.node.step[id="build.pipeline.packages"]').click();
+      expect(await report.evaluate(reportStates)).toBe(10);
+      await report.close();
 
       // never writes to the state: the server (still serving) nor status/inspect run as nobody
       const before = listing(path.join(work, 'state'));
@@ -333,6 +383,77 @@ describe.skipIf(skipWithout(browserTierMissing))('inspect --serve in headless Ch
 });
 
 /**
+ * The compact picture on the page, whole (the viewport made tall enough for it): saved in test-artifacts/ and,
+ * with INSPECT_SCREENSHOTS_DIR, beside the README's images. Returns how many nodes and step nodes it drew.
+ */
+async function compactPicture(
+  page: import('playwright-core').Page,
+  file: string,
+): Promise<{ nodes: number; steps: number }> {
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: 1440, height: 1600 });
+  const picture = page.locator('#picture > svg');
+  await picture.screenshot({ path: path.join(ARTIFACTS, file) });
+  if (DOCS_DIR) {
+    fs.mkdirSync(DOCS_DIR, { recursive: true });
+    fs.copyFileSync(path.join(ARTIFACTS, file), path.join(DOCS_DIR, file));
+  }
+  const counts = await page.evaluate(() => ({
+    nodes: document.querySelectorAll('#picture > svg g.node').length,
+    steps: document.querySelectorAll('#picture > svg g.node.step').length,
+  }));
+  if (viewport) await page.setViewportSize(viewport);
+  return counts;
+}
+
+/**
+ * Clicks a step's node and checks that its sub-states entered the page beside it (and were not there before);
+ * saves the picture with them open; then closes them with Enter on the focused node, as a keyboard user would.
+ */
+async function expandStep(page: import('playwright-core').Page, stepNode: string, file: string) {
+  const inPanel = (id: string) =>
+    document.querySelectorAll(`#picture details.step-detail[data-step="${id}"] > svg g.node`).length;
+  const before = await page.evaluate(inPanel, stepNode);
+  const node = page.locator(`#picture > svg g.node.step[id="${stepNode}"]`);
+  await node.click();
+  await page.waitForFunction(inPanel, stepNode);
+  const opened = await page.evaluate((id) => {
+    const panel = document.querySelector(`#picture details.step-detail[data-step="${id}"]`)!;
+    const n = document.querySelector(`#picture > svg g.node.step[id="${id}"]`)!;
+    const p = panel.getBoundingClientRect();
+    const r = n.getBoundingClientRect();
+    return {
+      opened: panel.querySelectorAll('svg g.node').length,
+      // beside the node: to its right, level with it, and shown
+      beside: p.width > 0 && p.left >= r.right && Math.abs(p.top - r.top) < 2,
+      retrying: panel.querySelector(`[id="detail:${id}.retrying"]`)?.textContent ?? '',
+      expanded: n.getAttribute('aria-expanded'),
+    };
+  }, stepNode);
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: 1440, height: 1600 });
+  await page.evaluate(() =>
+    (window as unknown as { ailinuxExpand?: { sync(box: Element): void } }).ailinuxExpand?.sync(
+      document.getElementById('picture')!,
+    ),
+  );
+  await page.locator('#picture').screenshot({ path: path.join(ARTIFACTS, file) });
+  if (DOCS_DIR) {
+    fs.mkdirSync(DOCS_DIR, { recursive: true });
+    fs.copyFileSync(path.join(ARTIFACTS, file), path.join(DOCS_DIR, file));
+  }
+  if (viewport) await page.setViewportSize(viewport);
+  await node.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(
+    (id) => document.querySelectorAll(`#picture details.step-detail[data-step="${id}"] > svg`).length === 0,
+    stepNode,
+  );
+  const after = await page.evaluate(inPanel, stepNode);
+  return { before, ...opened, after, collapsed: await node.getAttribute('aria-expanded') };
+}
+
+/**
  * The README's images: a second build with another hostname reuses the first build's checkpoints
  * (skipped), reruns the rest, and is caught mid-way; the page and the machine picture are saved.
  */
@@ -357,7 +478,7 @@ async function docsImages(
   await page.waitForFunction(
     () =>
       document.getElementById('current-step')!.textContent === 'bootloaders' &&
-      document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.bootloaders.running',
+      document.querySelector('#picture svg g.node.active')?.getAttribute('id') === 'build.pipeline.bootloaders',
     undefined,
     { timeout: 60_000 },
   );
