@@ -79,6 +79,15 @@ describe('bash completion', () => {
     expect(complete('help', 'st')).toEqual(['status']);
   });
 
+  it('completes past the options before the command (-C DIR, -w DIR), and a directory after them', () => {
+    fs.mkdirSync(path.join(tmp, 'proj'), { recursive: true });
+    expect(complete('-C', 'build', 'bu')).toEqual(['build']);
+    expect(complete('-w', 'x', '--directory', 'y', 'log', 'pa')).toEqual(['packages']);
+    expect(complete('-C', 'pro')).toEqual(['proj']);
+    expect(complete('--work-dir', 'pro')).toEqual(['proj']);
+    expect(complete('-')).toEqual(expect.arrayContaining(['-C', '--directory', '-w', '--work-dir']));
+  });
+
   it('completes files after -c and directories after -w', () => {
     fs.writeFileSync(path.join(tmp, 'my.yaml'), 'extends: minimal\n');
     fs.mkdirSync(path.join(tmp, 'mywork'), { recursive: true });

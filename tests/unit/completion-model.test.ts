@@ -43,6 +43,19 @@ describe('the completion model', () => {
     expect(build.options.find((o) => o.flags.includes('--fresh'))?.values).toBeNull();
     const log = model.commands.find((c) => c.name === 'log')!;
     expect(log.argument).toEqual({ kind: 'words', words: builtInSteps.map((s) => s.id) });
+    expect(log.options.find((o) => o.flags.includes('--follow'))).toMatchObject({
+      flags: ['-f', '--follow'],
+      values: null,
+    });
+  });
+
+  it('holds the options before the command: -C and -w, each taking a directory', () => {
+    const model = completionModel(createProgram(io, () => {}));
+    for (const flags of [
+      ['-C', '--directory'],
+      ['-w', '--work-dir'],
+    ])
+      expect(model.options.find((o) => o.flags.includes(flags[0]!))).toMatchObject({ flags, values: { kind: 'dir' } });
   });
 
   it('a step registered later is offered after log, in bash, zsh and fish', () => {
