@@ -228,8 +228,9 @@ export async function downloadBytes(url: string, signal: AbortSignal): Promise<B
   } catch (error) {
     if (signal.aborted) throw error;
     const why = (error as { cause?: Error }).cause?.message ?? (error as Error).message;
+    const proxy = process.env['http_proxy'] ?? process.env['HTTP_PROXY'];
     throw new StepError(STEP, `cannot fetch ${url} (${why})`, {
-      hint: 'check the network and distribution.mirror; or install ubuntu-keyring on the host, or set distribution.keyring.path',
+      hint: `${proxy ? 'http_proxy is set, but this download does not use it: ' : 'check the network and distribution.mirror, or '}install ubuntu-keyring on the host, or set distribution.keyring.path (and .sha256) to a keyring you have`,
       transient: true,
     });
   }

@@ -21,6 +21,7 @@ import type { Runner } from '../../src/runtime/runner.js';
 import {
   type ArchiveKey,
   describeKeyringSource,
+  downloadBytes,
   exportArchiveKeyring,
   fetchArchiveKeyring,
   fetchedKeyringPaths,
@@ -198,6 +199,30 @@ describe('reading gpg and Packages output', () => {
     });
     expect(packageEntry(index.replace('pool/main/u', '../../etc'), 'ubuntu-keyring')).toBeNull();
     expect(packageEntry('Package: zsh\n', 'ubuntu-keyring')).toBeNull();
+  });
+});
+
+describe('downloads', () => {
+  it('a network failure is transient, says what to check, and that a proxy is not used', async () => {
+    const saved = process.env['http_proxy'];
+    try {
+      delete process.env['http_proxy'];
+      const plain = (await downloadBytes('http://127.0.0.1:9/Packages.gz', new AbortController().signal).catch(
+        (e: unknown) => e,
+      )) as StepError;
+      expect(plain).toBeInstanceOf(StepError);
+      expect(plain.message).toMatch(/^cannot fetch http:\/\/127\.0\.0\.1:9\/Packages\.gz \(.+\)$/);
+      expect(plain.transient).toBe(true);
+      expect(plain.hint).toMatch(/^check the network and distribution\.mirror, or install ubuntu-keyring on the host/);
+      process.env['http_proxy'] = 'http://proxy.invalid:3128';
+      const proxied = (await downloadBytes('http://127.0.0.1:9/x', new AbortController().signal).catch(
+        (e: unknown) => e,
+      )) as StepError;
+      expect(proxied.hint).toMatch(/^http_proxy is set, but this download does not use it: install ubuntu-keyring/);
+    } finally {
+      if (saved === undefined) delete process.env['http_proxy'];
+      else process.env['http_proxy'] = saved;
+    }
   });
 });
 
