@@ -28,7 +28,7 @@ if (!fs.existsSync(path.join(repo, 'dist/src/cli/main.js'))) {
 const { StateStore } = await import(path.join(repo, 'dist/state/store.js'));
 const { STATE_SCHEMA_VERSION } = await import(path.join(repo, 'dist/state/schema.js'));
 const { emptyLedgerEntry } = await import(path.join(repo, 'dist/src/types.js'));
-const { durationsFile, recordDuration, thisHost } = await import(path.join(repo, 'dist/src/engine/durations.js'));
+const { durationsFile, recordDuration, thisHost } = await import(path.join(repo, 'dist/state/durations.js'));
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-bench-startup-'));
 

@@ -48,9 +48,12 @@ export function userFlags(command: Command): UserFlags {
  * argv as a line a POSIX shell reads back as argv. An ailinux command (also after sudo) gets the user's -C first, and
  * their --work-dir and --config after the command's name and arguments, before its options, unless it has its own.
  */
+/** The program's own name, as a hint's argv starts (not a profile's name). */
+const PROGRAM = 'ailinux';
+
 export function renderHintCommand(argv: readonly string[], flags: UserFlags = {}): string {
   const at = PREFIXES.has(argv[0] ?? '') ? 1 : 0;
-  if (argv[at] !== 'ailinux') return quoteArgv(argv);
+  if (argv[at] !== PROGRAM) return quoteArgv(argv);
   const name = argv[at + 1] ?? '';
   const rest = argv.slice(at + 2);
   const has = (...spellings: string[]) => rest.some((a) => spellings.some((s) => a === s || a.startsWith(`${s}=`)));

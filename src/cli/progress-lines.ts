@@ -4,7 +4,7 @@
  * long step never looks like a hang. With `--progress=plain`
  * each output line is streamed too, prefixed with its step; a heartbeat then comes only after a silent interval.
  */
-import { formatClock } from '../engine/durations.js';
+import { formatClock } from '../../state/durations.js';
 import { formatDuration, type ProgressView } from '../engine/progress.js';
 import { terminalLine, terminalText } from '../runtime/terminal-text.js';
 import { type Colors, endRow, stepNumber, stepRow } from './progress-format.js';

@@ -4,7 +4,7 @@
  * second by log-update, with a row above it for each step that ended and each message.
  */
 import { createLogUpdate } from 'log-update';
-import { formatClock } from '../engine/durations.js';
+import { formatClock } from '../../state/durations.js';
 import type { ProgressView } from '../engine/progress.js';
 import { terminalText } from '../runtime/terminal-text.js';
 import { type Colors, endRow, oneLine, stepNumber } from './progress-format.js';

@@ -61,7 +61,7 @@ import {
   readDurations,
   recordDuration,
   thisHost,
-} from './durations.js';
+} from '../../state/durations.js';
 import { checkInputTrees, fingerprintSteps } from './fingerprint.js';
 import { InputHashCache } from './input-hash-cache.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';

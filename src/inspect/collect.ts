@@ -14,7 +14,7 @@ import {
   expectedTimes,
   readDurations,
   thisHost,
-} from '../engine/durations.js';
+} from '../../state/durations.js';
 import { workPaths, type WorkPaths } from '../runtime/paths.js';
 import type { Ledger } from '../types.js';
 import { logStepOf, resourceFigures, stepLogTail, type LogTail, type ResourceFigures } from './figures.js';
@@ -72,7 +72,7 @@ export interface InspectPayload<S extends StatusLike = StatusLike> {
   stepsHtml: string;
   logTail: LogTail | null;
   resources: ResourceFigures;
-  /** A running build's ETA from earlier runs' durations (src/engine/durations.ts); null when none applies. */
+  /** A running build's ETA from earlier runs' durations (state/durations.ts); null when none applies. */
   eta: Eta | null;
   /** A state file that could not be read, or a status that failed: what went wrong. */
   error: string | null;

@@ -19,7 +19,7 @@ import {
   readDurations,
   recordDuration,
   withSample,
-} from '../../src/engine/durations.js';
+} from '../../state/durations.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
 
 const here = { profile: 'ailinux', host: 'builder' };

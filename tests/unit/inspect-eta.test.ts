@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STATE_SCHEMA_VERSION, type StateFile } from '../../state/schema.js';
 import { StateStore } from '../../state/store.js';
-import { durationsFile, recordDuration, thisHost } from '../../src/engine/durations.js';
+import { durationsFile, recordDuration, thisHost } from '../../state/durations.js';
 import { InspectCollector } from '../../src/inspect/collect.js';
 import { emptyLedgerEntry } from '../../src/types.js';
 

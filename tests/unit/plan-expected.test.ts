@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderCost, rerunCost, runPlanCommand } from '../../src/cli/commands/plan.js';
 import type { CliIO } from '../../src/cli/io.js';
-import type { DurationSample } from '../../src/engine/durations.js';
+import type { DurationSample } from '../../state/durations.js';
 import type { PlanEntry } from '../../src/engine/planner.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-plan-expected-'));

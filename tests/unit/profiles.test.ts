@@ -75,7 +75,6 @@ describe('profiles are data', () => {
     const offenders: string[] = [];
     // not profiles: the npm package's own name in package.json, and the program's own name in a hint's argv
     const allowed = new Set([
-      "src/cli/hint.ts:if (argv[0] !== 'ailinux') return quoteArgv(argv);",
       "src/runtime/package-root.ts:if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'ailinux') {",
     ]);
     const names = NAMES.join('|');

@@ -5,7 +5,7 @@ import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js'
 import { fingerprintSteps } from '../../engine/fingerprint.js';
 import { InputHashCache } from '../../engine/input-hash-cache.js';
 import { readFingerprintKey } from '../../engine/fingerprint-key.js';
-import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } from '../../engine/durations.js';
+import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } from '../../../state/durations.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
 import { SECRET_FIELDS } from '../../config/secrets.js';
 import { workPaths } from '../../runtime/paths.js';

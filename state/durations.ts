@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Ledger } from '../types.js';
+import type { Ledger } from '../src/types.js';
 
 export const DURATIONS_FILE = 'durations.json';
 /** Samples kept per step; older ones are dropped. */
