@@ -30,8 +30,11 @@ export interface ConfigIssue {
   path: string;
   value: unknown;
   expected: string;
-  /** 'unknown-field': the key itself is wrong, so its line names the fix (`expected`), not the value. */
-  kind?: 'unknown-field';
+  /**
+   * 'unknown-field': the key itself is wrong, so its line names the fix (`expected`), not the value.
+   * 'unused-field': the field is fine, but no step of the config's steps reads it; `expected` says which would.
+   */
+  kind?: 'unknown-field' | 'unused-field';
 }
 
 export class ConfigError extends AilinuxError {

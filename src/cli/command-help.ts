@@ -148,6 +148,19 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       { command: 'ailinux verify my.iso --boot --uefi', what: 'also boot it in qemu, with BIOS and with UEFI' },
     ],
   },
+  config: {
+    exitCodes: [
+      success('the config is printed'),
+      usage('bad usage or a bad config: two config files here, a field no step of its steps reads, an invalid value'),
+    ],
+    examples: [
+      { command: 'ailinux config', what: './ailinux.config.yaml over its profile, each value with where it came from' },
+      {
+        command: `ailinux config -c my.yaml --json | jq '.fields[] | select(.source == "file")'`,
+        what: 'the values my.yaml itself sets, for scripts',
+      },
+    ],
+  },
   schema: {
     exitCodes: [success('the schema is printed')],
     examples: [

@@ -5,6 +5,7 @@
  */
 import type * as Build from './commands/build.js';
 import type * as Clean from './commands/clean.js';
+import type * as Config from './commands/config.js';
 import type * as Doctor from './commands/doctor.js';
 import type * as Inspect from './commands/inspect.js';
 import type * as Log from './commands/log.js';
@@ -17,6 +18,17 @@ export async function runBuildCommand(...args: Parameters<typeof Build.runBuildC
 
 export async function runCleanCommand(...args: Parameters<typeof Clean.runCleanCommand>): Promise<number> {
   return (await import('./commands/clean.js')).runCleanCommand(...args);
+}
+
+export async function runConfigCommand(...args: Parameters<typeof Config.runConfigCommand>): Promise<number> {
+  return (await import('./commands/config.js')).runConfigCommand(...args);
+}
+
+/** Prints `ailinux schema`: the config schema as users write it (src/cli/commands/schema.ts). */
+export async function runSchemaCommand(io: { stdout: { write(text: string): unknown } }): Promise<number> {
+  const { userConfigJsonSchema } = await import('./commands/schema.js');
+  io.stdout.write(`${JSON.stringify(userConfigJsonSchema(), null, 2)}\n`);
+  return 0;
 }
 
 export async function runDoctorCommand(...args: Parameters<typeof Doctor.runDoctorCommand>): Promise<number> {

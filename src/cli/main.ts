@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { configJsonSchema } from '../config/schema.js';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
 import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
@@ -17,10 +16,12 @@ import { EXIT, exitCodeForError } from './exit-codes.js';
 import {
   runBuildCommand,
   runCleanCommand,
+  runConfigCommand,
   runDoctorCommand,
   runInspectCommand,
   runLogCommand,
   runPlanCommand,
+  runSchemaCommand,
   runStatusCommand,
 } from './lazy-commands.js';
 import { joinDirectories, leadingOptions, resolveDirectories } from './global-options.js';
@@ -144,12 +145,22 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     );
 
   program
+    .command('config')
+    .description(
+      'print the config a build here would use: merged over its profile, with defaults, and where each value came from; secrets masked',
+    )
+    .option(
+      '-c, --config <file>',
+      'this config (default: ./ailinux.config.yaml, .yml or .json, else the default profile)',
+    )
+    .option('-p, --profile <name>', `a built-in profile alone: ${profiles}`)
+    .option('--json', 'machine-readable output')
+    .action(async (opts) => setExit(await runConfigCommand(opts, io)));
+
+  program
     .command('schema')
     .description('print the JSON Schema of ailinux.config.json / .yaml, for editors')
-    .action(() => {
-      io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
-      setExit(EXIT.ok);
-    });
+    .action(async () => setExit(await runSchemaCommand(io)));
 
   registerVerifyCommand(program, io, setExit);
   registerCompletionCommand(program, io, setExit);

@@ -20,5 +20,6 @@ export function describeValue(value: unknown): string {
 /** `hostname: expected string, got number 123`; an unknown key: `hostnmae: no such field; did you mean "hostname"?`. */
 export function issueLine(issue: ConfigIssue): string {
   if (issue.kind === 'unknown-field') return `${issue.path}: no such field; ${issue.expected}`;
+  if (issue.kind === 'unused-field') return `${issue.path}: ${issue.expected}`;
   return `${issue.path}: expected ${issue.expected}, got ${describeValue(issue.value)}`;
 }

@@ -28,6 +28,39 @@ export interface LoadedConfig {
   source: ConfigSource;
   /** Directory relative input paths in the config resolve against. */
   baseDir: string;
+  /**
+   * What each layer gave before the schema's defaults: the built-in profile, and the file as written (without
+   * `extends` and `$schema`; empty without a file). Where a value came from, and which fields the user set.
+   */
+  layers: { profile: Record<string, unknown>; file: Record<string, unknown> };
+}
+
+/** The names a config is found by in the current directory when no --config is given, in this order. */
+export const DISCOVERED_NAMES = ['ailinux.config.yaml', 'ailinux.config.yml', 'ailinux.config.json'] as const;
+
+/**
+ * The config file in `dir` when no --config is given: one of DISCOVERED_NAMES, or null when there is none. Two or
+ * more is an error naming them, since either could be the one meant. A name that is there but no file (a directory,
+ * a dangling link) is found too, and refused when read.
+ */
+export function discoverConfigFile(dir: string): string | null {
+  const present = DISCOVERED_NAMES.filter((name) => {
+    try {
+      fs.lstatSync(path.join(dir, name));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (present.length > 1) {
+    throw new ConfigError(
+      `${dir} holds more than one config file (${present.join(', ')}); ailinux cannot tell which one to use`,
+      [],
+      undefined,
+      { hint: `keep one of them, or name one with --config (e.g. --config ./${present[0]})` },
+    );
+  }
+  return present[0] ? path.join(dir, present[0]) : null;
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -111,7 +144,13 @@ export function loadConfig(options: {
   const config = validateConfig(merged, configFile);
   const baseDir = configFile ? path.dirname(configFile) : cwd;
   checkOwnFilesInside(config, baseDir, configFile);
-  return { config, source: { profile: profileName, configFile }, baseDir };
+  const { extends: _extends, $schema: _schema, ...written } = fileData;
+  return {
+    config,
+    source: { profile: profileName, configFile },
+    baseDir,
+    layers: { profile: structuredClone(profile) as Record<string, unknown>, file: written },
+  };
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {

@@ -131,7 +131,8 @@ export const aptSourceSchema = z
     components: z.array(componentName).min(1).describe('Components of every line'),
     signedBy: signedByPath.optional().describe('Path of the key inside the image (Signed-By)'),
   })
-  .strict();
+  .strict()
+  .describe('An apt source of the image: one deb line per suite');
 
 export const extraRepositorySchema = z
   .object({
@@ -155,7 +156,8 @@ export const extraRepositorySchema = z
       .strict()
       .describe('The repository signing key: a host file, pinned by sha256'),
   })
-  .strict();
+  .strict()
+  .describe('An apt repository beyond the distribution, with its pinned signing key');
 
 export const configSchema = z
   .object({
@@ -203,16 +205,19 @@ export const configSchema = z
               .object({
                 symlink: z
                   .string()
-                  .regex(/^[A-Za-z0-9._/-]+$/, 'a symlink target such as ../run/systemd/resolve/stub-resolv.conf'),
+                  .regex(/^[A-Za-z0-9._/-]+$/, 'a symlink target such as ../run/systemd/resolve/stub-resolv.conf')
+                  .describe('Where /etc/resolv.conf points'),
               })
-              .strict(),
+              .strict()
+              .describe('/etc/resolv.conf as a symlink (systemd-resolved)'),
           ])
           .default('empty')
           .describe(
             'What /etc/resolv.conf is in the shipped image: an empty file (NetworkManager fills it) or a symlink (systemd-resolved)',
           ),
       })
-      .strict(),
+      .strict()
+      .describe('The distribution: what is bootstrapped, from where, and the apt sources the image keeps'),
     bootstrap: z
       .object({
         tool: z.enum(['debootstrap', 'mmdebstrap']).default('debootstrap').describe('Bootstrap tool'),
@@ -223,7 +228,8 @@ export const configSchema = z
           .describe('Extra packages in the base layer (ca-certificates for https repositories)'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('How the base system is bootstrapped (the bootstrap step)'),
     liveSystem: z
       .enum(['live-boot', 'casper'])
       .describe('live-boot (Debian, boot=live) or casper (Ubuntu, boot=casper)'),
@@ -259,7 +265,8 @@ export const configSchema = z
           .default(false)
           .describe('Install Recommends too (every apt-get install of the build)'),
       })
-      .strict(),
+      .strict()
+      .describe('The package lists, installed by the packages, desktop and installer steps'),
     hostname: hostname.describe('Host name of the live system (set late, in identity: changing it reinstalls nothing)'),
     liveUser: z
       .object({
@@ -291,7 +298,8 @@ export const configSchema = z
           .default('plasma')
           .describe('Desktop session of the autologin (a file name in /usr/share/xsessions without .desktop)'),
       })
-      .strict(),
+      .strict()
+      .describe('The user of the live system (the identity step)'),
     locale: z
       .object({
         lang: localeName.default('C.UTF-8').describe('LANG of the image'),
@@ -307,7 +315,8 @@ export const configSchema = z
           .describe('XKB keyboard layout'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Language, generated locales, time zone and keyboard of the image'),
     squashfs: z
       .object({
         compression: z.enum(['zstd', 'xz', 'lz4', 'gzip']).default('zstd').describe('zstd (fast), xz (smallest ISO)'),
@@ -326,7 +335,8 @@ export const configSchema = z
           .describe('Paths left out of the squashfs (and of filesystem.size)'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('The compressed root file system of the medium (the squashfs step)'),
     iso: z
       .object({
         volumeLabel: volumeLabel.describe('ISO volume label; the boot loaders find the medium by it'),
@@ -350,7 +360,8 @@ export const configSchema = z
           .default(false)
           .describe("UEFI boot through the distribution's signed shim and signed GRUB, taken from the image"),
       })
-      .strict(),
+      .strict()
+      .describe('The ISO image: its label and name, the boot firmware it supports and the boot menu'),
     branding: z
       .object({
         id: brandingId
@@ -381,7 +392,8 @@ export const configSchema = z
           path: ['dir'],
         },
       )
-      .prefault({}),
+      .prefault({})
+      .describe('The product name, id and look: installer, boot splash, wallpaper (the branding step)'),
     helper: z
       .object({
         name: z
@@ -398,7 +410,8 @@ export const configSchema = z
                 destination: imagePath.describe('Where it goes in the image'),
                 mode: fileMode.describe('Its mode in the image, always explicit ("0755", "0644")'),
               })
-              .strict(),
+              .strict()
+              .describe('A file of the helper: where it comes from, where it goes, its mode'),
           )
           .min(1)
           .max(200)
@@ -507,7 +520,8 @@ export const configSchema = z
         launcher: z.boolean().default(true).describe('An "Install" launcher on the live user\'s desktop'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('The Calamares installer of the live system (the installer step)'),
     verify: z
       .object({
         boot: z
@@ -533,7 +547,8 @@ export const configSchema = z
         memoryMb: z.number().int().min(256).max(16384).default(1024).describe('Memory of the test machine'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('The checks of the finished ISO, and its boot test in qemu (the verify step)'),
     resources: z
       .object({
         minFreeDiskMb: z
@@ -556,7 +571,8 @@ export const configSchema = z
           .describe('How often disk, memory and load are sampled'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Disk space and host sampling during the build'),
     retry: z
       .object({
         maxAttempts: z
@@ -570,13 +586,17 @@ export const configSchema = z
         backoffFactor: z.number().min(1).max(10).default(2).describe('Each further wait is this much longer'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Retries of a step whose failure is transient (the network)'),
     steps: z
       .array(z.string().regex(/^[a-z][a-z0-9-]*$/))
       .min(1)
       .describe('The ordered step list of the build'),
   })
   .strict()
+  .describe(
+    'An ailinux build config (ailinux.config.json, .yaml or .yml): a built-in profile (extends) with the fields this file changes; objects merge field by field, lists and values replace',
+  )
   .superRefine((config, ctx) => {
     for (const rule of CROSS_FIELD_RULES) {
       const problem = rule.check(config);

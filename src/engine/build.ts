@@ -7,11 +7,12 @@ import { MACHINE_SHAPE_VERSION } from '../../machines/build-machine.js';
 import type { StateFile } from '../../state/schema.js';
 import { readStateReadOnly } from '../../state/store.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { checkFieldsUsed } from '../steps/field-use.js';
+import { withPlacedSteps } from '../steps/registry.js';
 import { UsageError } from '../errors.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
 import type { Runner } from '../runtime/runner.js';
-import { withPlacedSteps } from '../steps/registry.js';
 import type { StepDef } from '../steps/types.js';
 import type { BuildOutcome } from '../types.js';
 import type { PlanEntry } from './planner.js';
@@ -74,25 +75,32 @@ export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
   return Number(raw);
 }
 
-/** Loads the config a build or resume will use, with the steps its fields bring in (the overlays); writes nothing. */
+/**
+ * A config as every command that builds, plans or draws a build loads it: the file over its profile, validated, and
+ * refused when the file sets a field that no step of its steps reads (src/steps/field-use.ts). Writes nothing.
+ */
+export function loadBuildConfig(options: Parameters<typeof loadConfig>[0]): LoadedConfig {
+  // the steps a config brings in by its fields (the overlays) are in its steps before the check, as in the build
+  const loaded = withPlacedSteps(loadConfig(options));
+  checkFieldsUsed(loaded.layers.file, loaded.config.steps, loaded.source.configFile);
+  return loaded;
+}
+
+/** Loads the config a build or resume will use; writes nothing. */
 export function resolveBuildConfig(request: BuildRequest, existing: StateFile | null): LoadedConfig {
   const explicit = Boolean(request.configFile || request.profile);
   if (request.command === 'resume' && existing && !explicit) {
-    return withPlacedSteps(
-      loadConfig({
-        configFile: existing.configSource.configFile,
-        profile: existing.configSource.configFile ? null : existing.configSource.profile,
-        ...(request.cwd ? { cwd: request.cwd } : {}),
-      }),
-    );
-  }
-  return withPlacedSteps(
-    loadConfig({
-      configFile: request.configFile ?? null,
-      profile: request.profile ?? null,
+    return loadBuildConfig({
+      configFile: existing.configSource.configFile,
+      profile: existing.configSource.configFile ? null : existing.configSource.profile,
       ...(request.cwd ? { cwd: request.cwd } : {}),
-    }),
-  );
+    });
+  }
+  return loadBuildConfig({
+    configFile: request.configFile ?? null,
+    profile: request.profile ?? null,
+    ...(request.cwd ? { cwd: request.cwd } : {}),
+  });
 }
 
 /** Says why a step cannot start for lack of disk space, or null when there is room. */

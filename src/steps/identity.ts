@@ -102,7 +102,11 @@ export const identityStep: StepDef = {
     'branding.id',
     'branding.productName',
     'installer.launcher',
-    'helper',
+    // the helper's launcher only (launchers.ts): its files are branding's, so a profile without branding refuses them
+    'helper.name',
+    'helper.title',
+    'helper.comment',
+    'helper.launcher',
   ],
   async run(ctx) {
     prepareLayer(ctx);

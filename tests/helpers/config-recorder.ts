@@ -8,7 +8,7 @@
  * - An array is one value: taking it out of the config reads its whole path, and what is done with
  *   it afterwards (length, elements, iteration) is not tracked further.
  * - A field that is absent (an optional one, `branding.logo`, `helper`) is read too: its absence
- *   decides what the step does.
+ *   decides what the step does. Such a read is marked `absent`.
  * - Enumerating an object's keys (Object.keys, spread, JSON.stringify, for..in) reads the object as
  *   a whole, since the step then depends on keys that may appear later; the values taken out after
  *   the enumeration are recorded one by one as well.
@@ -20,6 +20,8 @@ export type ReadKind = 'value' | 'keys';
 export interface ConfigRead {
   path: string;
   kind: ReadKind;
+  /** The field was not there (an optional object such as `helper`): its absence is what the step read. */
+  absent?: boolean;
 }
 
 /** Names JavaScript itself looks up on objects (JSON.stringify's toJSON, await's then, string conversion). */
@@ -52,7 +54,7 @@ export function recordingConfig<T extends object>(config: T, onRead: (read: Conf
     const take = (key: string, value: unknown): unknown => {
       const at = join(prefix, key);
       if (isRecord(value)) return wrap(value, at);
-      onRead({ path: at, kind: 'value' });
+      onRead(value === undefined ? { path: at, kind: 'value', absent: true } : { path: at, kind: 'value' });
       return value;
     };
     const proxy = new Proxy(target, {
@@ -63,7 +65,8 @@ export function recordingConfig<T extends object>(config: T, onRead: (read: Conf
         return take(key, value);
       },
       has(t, key) {
-        if (typeof key === 'string') onRead({ path: join(prefix, key), kind: 'value' });
+        if (typeof key === 'string')
+          onRead({ path: join(prefix, key), kind: 'value', ...(t[key] === undefined ? { absent: true } : {}) });
         return Reflect.has(t, key);
       },
       ownKeys(t) {

@@ -59,6 +59,7 @@ describe('each command lists only its own exit codes', () => {
     doctor: [0, 1, 2],
     inspect: [0, 2],
     verify: [0, 1, 2, 129, 130, 143],
+    config: [0, 2],
     schema: [0],
     completion: [0, 2],
   };

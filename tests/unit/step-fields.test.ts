@@ -200,7 +200,7 @@ function recordOf(stepId: string): StepRecord {
 
 function readName(read: ConfigRead): string {
   const field = read.path === '' ? '(the whole config)' : read.path;
-  return read.kind === 'keys' ? `${field} (its keys)` : field;
+  return read.kind === 'keys' ? `${field} (its keys)` : read.absent ? `${field} (absent)` : field;
 }
 
 function writeHostFiles(dir: string): HostFiles {
@@ -283,9 +283,16 @@ async function runVariant(variant: Variant, files: HostFiles): Promise<void> {
   }
 }
 
+/**
+ * A declared field covers a read of itself or of a field under it. A read of an absent object (`helper` when the
+ * config has none) is covered by a declared field under it too: the object's absence is all the step saw, and once it
+ * is there, each of its fields the step reads is recorded (and must be declared) on its own. So a step may declare
+ * only the parts of an object it reads (identity: helper.launcher, not helper.files).
+ */
 function covers(field: string, read: string): boolean {
-  const path = read.replace(/ \(its keys\)$/, '');
-  return path === field || path.startsWith(`${field}.`);
+  const absent = read.endsWith(' (absent)');
+  const path = read.replace(/ \((its keys|absent)\)$/, '');
+  return path === field || path.startsWith(`${field}.`) || (absent && field.startsWith(`${path}.`));
 }
 
 /** Per step, the fields it read that neither its declaration nor an exemption covers, with where they were read. */
@@ -407,9 +414,17 @@ describe('the recording config', () => {
     expect(readsOf((c) => [...c.iso.kernelArgs])).toEqual(['iso.kernelArgs']);
   });
 
-  it('records an absent optional field', () => {
-    expect(readsOf((c) => c.helper?.name)).toEqual(['helper']);
-    expect(readsOf((c) => 'helper' in c)).toEqual(['helper']);
+  it('records an absent optional field, as absent', () => {
+    expect(readsOf((c) => c.helper?.name)).toEqual(['helper (absent)']);
+    expect(readsOf((c) => 'helper' in c)).toEqual(['helper (absent)']);
+    expect(readsOf((c) => 'name' in c)).toEqual(['name']);
+  });
+
+  it("covers an absent object's read by a declared field under it, and only an absent one's", () => {
+    expect(covers('helper.launcher', 'helper (absent)')).toBe(true);
+    expect(covers('helper.launcher', 'helper')).toBe(false);
+    expect(covers('helper.launcher', 'helperx (absent)')).toBe(false);
+    expect(covers('helper.launcher', 'helper.files (absent)')).toBe(false);
   });
 
   it('records a spread, JSON.stringify or Object.keys as reading the object whole and each value in it', () => {

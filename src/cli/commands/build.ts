@@ -11,6 +11,7 @@ import { ExecaRunner } from '../../runtime/execa-runner.js';
 import { type WorkPaths, workPaths } from '../../runtime/paths.js';
 import { enterWorkDirSandbox, requireSandbox } from '../../runtime/sandbox.js';
 import { terminalText } from '../../runtime/terminal-text.js';
+import { withDiscoveredConfig } from '../config-discovery.js';
 import { EXIT, exitCodeForSignal } from '../exit-codes.js';
 import { renderHintCommand, renderHintText, type UserFlags } from '../hint.js';
 import type { CliIO } from '../io.js';
@@ -67,11 +68,15 @@ export async function runBuildCommand(
     }),
     flags,
   );
+  // a build with neither --config nor --profile takes ./ailinux.config.yaml (.yml, .json) over the default profile;
+  // resume keeps the config its build recorded (a notice: --quiet drops it)
+  const say = (line: string) => (view.notice ? view.notice(line) : view.message(line));
+  const chosen = command === 'build' ? withDiscoveredConfig(options, io, say) : options;
   const request: BuildRequest = {
     command,
     workDir: options.workDir,
-    configFile: options.config ?? null,
-    profile: options.profile ?? null,
+    configFile: chosen.config ?? null,
+    profile: chosen.profile ?? null,
     fresh: options.fresh === true,
     commandLine: io.commandLine,
   };

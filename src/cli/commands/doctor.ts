@@ -32,6 +32,7 @@ import { hostRequirements } from '../../steps/host-requirements.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { renderHintText } from '../hint.js';
 import { DOCTOR_EXIT } from '../command-constants.js';
+import { withDiscoveredConfig } from '../config-discovery.js';
 import type { CliIO } from '../io.js';
 import { type OwnershipView, workDirOwnershipFinding } from '../work-dir-finding.js';
 import { statusLock, type StatusLock } from './status.js';
@@ -73,7 +74,7 @@ const DEBIAN_KEYRINGS: Record<string, string> = {
 
 export async function doctorReport(
   options: DoctorOptions,
-  io: Pick<CliIO, 'env' | 'cwd' | 'uid'> & Partial<Pick<CliIO, 'hintFlags'>>,
+  io: Pick<CliIO, 'env' | 'cwd' | 'uid'> & Partial<Pick<CliIO, 'hintFlags' | 'stderr'>>,
 ): Promise<DoctorReport> {
   const findings: Finding[] = [];
   const add = (level: Finding['level'], topic: string, message: string, fix?: string) =>
@@ -154,14 +155,16 @@ export async function doctorReport(
   }
 
   let loaded: LoadedConfig | null = null;
-  const explicit = Boolean(options.config || options.profile);
+  // with no build in the work dir, the default profile would apply: a config in the current directory comes first
+  const chosen = state ? options : withDiscoveredConfig(options, io);
+  const explicit = Boolean(chosen.config || chosen.profile);
   try {
     loaded = resolveBuildConfig(
       {
         command: 'resume',
         workDir: report.workDir,
-        configFile: options.config ?? null,
-        profile: options.profile ?? null,
+        configFile: chosen.config ?? null,
+        profile: chosen.profile ?? null,
         cwd: io.cwd,
         commandLine: '',
       },

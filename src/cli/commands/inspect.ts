@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
-import { loadConfig } from '../../config/load.js';
 import { didYouMean } from '../../config/nearest-name.js';
+import { loadBuildConfig } from '../../engine/build.js';
 import { UsageError } from '../../errors.js';
 import { InspectCollector } from '../../inspect/collect.js';
 import { modelFromOrder } from '../../inspect/model.js';
@@ -24,6 +24,7 @@ import { workPaths } from '../../runtime/paths.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { EXIT } from '../exit-codes.js';
 import { DEFAULT_INSPECT_PORT } from '../command-constants.js';
+import { withDiscoveredConfig } from '../config-discovery.js';
 import type { CliIO } from '../io.js';
 import { statusReport } from './status.js';
 
@@ -47,7 +48,7 @@ export interface InspectCommandOptions {
 
 /** The machine a profile (or config) would run, for when there is no build to draw. */
 function profileMachine(options: InspectCommandOptions, io: CliIO): { title: string; order: string[] } {
-  const loaded = loadConfig({ configFile: options.config ?? null, profile: options.profile ?? null, cwd: io.cwd });
+  const loaded = loadBuildConfig({ configFile: options.config ?? null, profile: options.profile ?? null, cwd: io.cwd });
   return { title: `${loaded.config.name} (as it would run)`, order: resolveSteps(loaded.config).map((s) => s.id) };
 }
 
@@ -105,13 +106,15 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
     const paths = workPaths(options.workDir);
     // read first: a state file that cannot be read is an error here, not a fallback picture
     const state = readStateReadOnly(paths.stateFile);
-    if (!state && !options.profile && !options.config) {
+    // no build to draw: the default profile would be drawn, unless a config in the current directory comes first
+    const chosen = state ? options : withDiscoveredConfig(options, io);
+    if (!state && !chosen.profile && !chosen.config) {
       io.stderr.write(`no build in ${paths.workDir}; drawing the default profile's machine as it would run\n`);
     }
     const collector = new InspectCollector({
       workDir: paths.workDir,
       statusReport,
-      fallback: profileMachine(options, io),
+      fallback: profileMachine(chosen, io),
       detail: options.detail === true,
       // only the HTML page expands a step on click
       stepPictures: format === 'html',
@@ -119,11 +122,12 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
     const { payload, model } = await collector.collectWithModel();
     text = await renderPayload(format, payload, model, options.detail === true);
   } else {
-    if (!options.profile && !options.config)
+    const chosen = withDiscoveredConfig(options, io);
+    if (!chosen.profile && !chosen.config)
       io.stderr.write(
         `no build in ${workPaths(options.workDir).workDir}; drawing the default profile's machine as it would run\n`,
       );
-    const m = profileMachine(options, io);
+    const m = profileMachine(chosen, io);
     text = await renderModel(format, modelFromOrder(m.title, m.order), options.detail === true);
   }
   if (!options.output || options.output === '-') {
@@ -144,10 +148,12 @@ export async function runInspectCommand(options: InspectCommandOptions, io: CliI
 
 async function serve(options: InspectCommandOptions, io: CliIO): Promise<number> {
   const paths = workPaths(options.workDir);
+  // the picture until a build starts in the work dir: a config in the current directory, else the default profile
+  const chosen = fs.existsSync(paths.stateFile) ? options : withDiscoveredConfig(options, io);
   const collector = new InspectCollector({
     workDir: paths.workDir,
     statusReport,
-    fallback: profileMachine(options, io),
+    fallback: profileMachine(chosen, io),
     detail: options.detail === true,
   });
   const server = await startInspectServer({

@@ -15,11 +15,12 @@ import { PHASES, phaseLabel } from '../../steps/phases.js';
 import { resolveSteps } from '../../steps/registry.js';
 import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
 import { renderHintCommand } from '../hint.js';
+import { withDiscoveredConfig } from '../config-discovery.js';
 import type { CliIO } from '../io.js';
 
 export function computePlan(
   options: { workDir: string; config?: string; profile?: string },
-  io: Pick<CliIO, 'env' | 'cwd'>,
+  io: Pick<CliIO, 'env' | 'cwd'> & Partial<Pick<CliIO, 'stderr'>>,
 ): {
   plan: PlanEntry[];
   profile: string;
@@ -34,12 +35,14 @@ export function computePlan(
 } {
   const paths = workPaths(options.workDir);
   const state = readStateReadOnly(paths.stateFile);
+  // with no build to plan on, the default profile would apply: a config in the current directory comes first
+  const chosen = state ? options : withDiscoveredConfig(options, io);
   const loaded = resolveBuildConfig(
     {
       command: 'resume',
       workDir: paths.workDir,
-      configFile: options.config ?? null,
-      profile: options.profile ?? null,
+      configFile: chosen.config ?? null,
+      profile: chosen.profile ?? null,
       cwd: io.cwd,
       commandLine: '',
     },
