@@ -112,7 +112,13 @@ export function withSample(durations: DurationsFile, stepId: string, sample: Dur
 /** Writes the file whole: a temp file, fsync, rename; readable by everyone, so `plan` as a user sees it. */
 export function writeDurations(file: string, durations: DurationsFile): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+  // a leftover of this pid's earlier write goes; then the temp file is new, and a link planted there is refused
+  fs.rmSync(tmp, { force: true });
+  const fd = fs.openSync(
+    tmp,
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+    0o644,
+  );
   try {
     fs.fchmodSync(fd, 0o644);
     fs.writeFileSync(fd, `${JSON.stringify(durations, null, 2)}\n`);
