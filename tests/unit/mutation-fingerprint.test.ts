@@ -144,7 +144,8 @@ describe('fingerprintSteps', () => {
         const changed = structuredClone(base) as unknown as Record<string, unknown>;
         const parts = field.split('.');
         let cur = changed;
-        for (const part of parts.slice(0, -1)) cur = cur[part] as Record<string, unknown>;
+        // an optional object the profile leaves out (helper) is made, so a field declared under it can change
+        for (const part of parts.slice(0, -1)) cur = (cur[part] ??= {}) as Record<string, unknown>;
         cur[parts.at(-1)!] = { changed: field };
         const after = fingerprintMaterial(s, changed as unknown as typeof base, dir, null, noEpoch);
         expect(fingerprintOf(s.id, after), `${s.id}: ${field}`).not.toBe(fingerprintOf(s.id, before));
