@@ -18,6 +18,9 @@ const SCANNED_DIRS = ['src', 'machines', 'state', 'libexec', 'bin'];
 const GUARD_MODULE = 'src/runtime/process-groups.ts';
 const GUARD_FUNCTION = 'sendSignal';
 const RUNNER_MODULE = 'src/runtime/execa-runner.ts';
+/** The one other module that may import node:child_process, and only spawnSync: the lock's flock, without execa. */
+const SYNC_SPAWN_MODULE = 'src/runtime/spawn-sync.ts';
+const SYNC_SPAWN_IMPORT = "import { spawnSync } from 'node:child_process';";
 const SERVICE_QUERY_MODULE = 'src/runtime/host-check.ts';
 
 const FORBIDDEN_TOOLS = /\b(pkill|killall|fuser)\b/;
@@ -163,7 +166,8 @@ function scanScript(rel: string, text: string, push: (offset: number, rule: stri
       const from = node.moduleSpecifier.text;
       if (/^(node:)?process$/.test(from) && /\bkill\b/.test(node.importClause?.getText(source) ?? ''))
         push(at, 'imports kill from process', snippet(node));
-      if ((/^(node:)?child_process$/.test(from) || from === 'execa') && rel !== RUNNER_MODULE)
+      const syncSpawn = rel === SYNC_SPAWN_MODULE && node.getText(source) === SYNC_SPAWN_IMPORT;
+      if ((/^(node:)?child_process$/.test(from) || from === 'execa') && rel !== RUNNER_MODULE && !syncSpawn)
         push(at, `spawns commands outside ${RUNNER_MODULE} (the one Runner port)`, snippet(node));
     }
     if (
@@ -211,7 +215,13 @@ describe('safety source rules', () => {
     const { files, violations } = scanRepo();
     expect(files.length).toBeGreaterThan(40);
     expect(files.map((f) => path.relative(REPO, f))).toEqual(
-      expect.arrayContaining([GUARD_MODULE, RUNNER_MODULE, 'libexec/ailinux-ns-run', 'bin/ailinux.js']),
+      expect.arrayContaining([
+        GUARD_MODULE,
+        RUNNER_MODULE,
+        SYNC_SPAWN_MODULE,
+        'libexec/ailinux-ns-run',
+        'bin/ailinux.js',
+      ]),
     );
     expect(violations.map((v) => `${v.file}:${v.line}: ${v.rule}: ${v.text}`)).toEqual([]);
   });
@@ -270,6 +280,13 @@ describe('safety source rules', () => {
         /spawns commands outside/,
       ],
       ['execa outside the runner', 'src/steps/x.ts', "import { execa } from 'execa';", /spawns commands outside/],
+      [
+        'spawn beside spawnSync in the sync module',
+        SYNC_SPAWN_MODULE,
+        "import { spawn, spawnSync } from 'node:child_process';",
+        /spawns commands outside/,
+      ],
+      ['spawnSync outside the sync module', 'src/x.ts', SYNC_SPAWN_IMPORT, /spawns commands outside/],
       [
         'execa with a timeout',
         RUNNER_MODULE,
