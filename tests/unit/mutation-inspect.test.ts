@@ -499,7 +499,7 @@ describe('renderDot: the exact DOT text', () => {
 
   it('styles each state by its marks, escapes the text, and lays out one step per row', () => {
     expect(renderDot(graph, marks, { title: `t <x> & "q"`, columns: 1 })).toBe(`digraph "m" {
-  graph [rankdir="TB", compound="true", fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.32, pad=0.15, bgcolor="white", labelloc="t", label=<<b>t &lt;x&gt; &amp; &quot;q&quot;</b>>];
+  graph [rankdir="TB", compound="true", remincross="false", fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.32, pad=0.15, bgcolor="white", labelloc="t", label=<<b>t &lt;x&gt; &amp; &quot;q&quot;</b>>];
   node [shape="box", style="rounded,filled", fillcolor="white", color="#adb5bd", fontname="Helvetica", fontsize=10, height=0.3, margin="0.08,0.03"];
   edge [color="#868e96", fontname="Helvetica", fontsize=8, fontcolor="#495057", arrowsize=0.6];
   subgraph "cluster_m" {
@@ -568,7 +568,7 @@ describe('renderDot: the exact DOT text', () => {
   it('without marks or a title every state is plain; the steps sit two to a row by default, or as many as asked', () => {
     const plain = renderDot(graph);
     expect(plain.split('\n')[1]).toBe(
-      '  graph [rankdir="TB", compound="true", fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.32, pad=0.15, bgcolor="white", labelloc="t"];',
+      '  graph [rankdir="TB", compound="true", remincross="false", fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.32, pad=0.15, bgcolor="white", labelloc="t"];',
     );
     expect(plain).not.toMatch(/#ffe08a|#ffd8d8|#fff9db|#fffbea|active|failed header/);
     const layout = (dot: string) => dot.split('\n').filter((l) => l.includes('style=invis'));

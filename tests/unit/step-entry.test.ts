@@ -173,9 +173,22 @@ describe('a step is one entry', () => {
   });
 
   it('inspect draws it as a step of the machine, between its neighbours', async () => {
+    // the compact picture: one node per step, in the list's order
+    const compact = io();
+    expect(
+      await runInspectCommand({ workDir: path.join(tmp, 'w-inspect'), config: configFile, format: 'dot' }, compact),
+    ).toBe(0);
+    const small = compact.out.join('');
+    const node = (id: string) => small.indexOf(`"build.pipeline.${id}" [`);
+    expect(node('bootloaders')).toBeGreaterThan(0);
+    expect(node('bootloaders')).toBeLessThan(node('frobnicate'));
+    expect(node('frobnicate')).toBeLessThan(node('iso'));
+    expect(small).not.toContain('"build.pipeline.frobnicate.running"');
+
+    // --detail: the whole machine
     const cli = io();
     const code = await runInspectCommand(
-      { workDir: path.join(tmp, 'w-inspect'), config: configFile, format: 'dot' },
+      { workDir: path.join(tmp, 'w-inspect'), config: configFile, format: 'dot', detail: true },
       cli,
     );
     expect(code).toBe(0);
