@@ -127,14 +127,17 @@ export class CommandError extends AilinuxError {
   }
 }
 
-/** Names the program a wrapped argv really runs (apt-get, not unshare); kept here so errors need no imports. */
-function commandLabel(argv: readonly string[]): string {
+/** Wrappers whose own options end at `--`, before the command they run. */
+const WRAPPERS = ['unshare', 'ailinux-ns-run', 'setpriv'];
+
+/** Names the program a wrapped argv really runs (apt-get, not unshare or setpriv); kept here so errors need no imports. */
+export function commandLabel(argv: readonly string[]): string {
   let cmd = argv;
-  for (const wrapper of ['unshare', 'ailinux-ns-run']) {
-    if (cmd[0] === wrapper || cmd[0]?.endsWith(`/${wrapper}`)) {
-      const i = cmd.indexOf('--');
-      if (i >= 0) cmd = cmd.slice(i + 1);
-    }
+  for (;;) {
+    const program = cmd[0] ?? '';
+    const i = cmd.indexOf('--');
+    if (i < 0 || !WRAPPERS.some((w) => program === w || program.endsWith(`/${w}`))) break;
+    cmd = cmd.slice(i + 1);
   }
   if (cmd[0] === 'chroot' && cmd.length > 2) cmd = cmd.slice(2);
   return cmd.slice(0, cmd[0] === 'apt-get' ? 2 : 1).join(' ') || '?';

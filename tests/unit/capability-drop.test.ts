@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CommandError, commandLabel } from '../../src/errors.js';
 import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../../src/runtime/capability-drop.js';
 import { nsRunPath } from '../../src/runtime/package-root.js';
 import { skipUnlessRoot } from '../helpers/root.js';
@@ -36,6 +37,27 @@ describe('capability drops', () => {
       '--foreign',
     ]);
     expect(CHROOT_DROPPED_CAPS).toEqual(['sys_admin', 'sys_module', 'sys_boot', 'sys_time', 'sys_ptrace']);
+  });
+
+  it('a failure names the command setpriv runs, not setpriv, through any wrappers around it', () => {
+    const wrapped = withoutCaps([...HOST_CAPS], ['debootstrap', '--foreign', 'noble', '/x']);
+    expect(commandLabel(wrapped)).toBe('debootstrap');
+    expect(
+      commandLabel(['/usr/bin/unshare', '--mount', '--', ...withoutCaps(['sys_admin'], ['apt-get', 'install', 'x'])]),
+    ).toBe('apt-get install');
+    expect(commandLabel(['ailinux-ns-run', '/r', '--', 'chroot', '/r', 'useradd', 'live'])).toBe('useradd');
+    // setpriv without its -- runs nothing we can name past it
+    expect(commandLabel(['setpriv', '--dump'])).toBe('setpriv');
+    const failure = {
+      argv: wrapped,
+      exitCode: 1,
+      signal: null,
+      stderrTail: '',
+      rerun: '',
+      timedOut: false,
+      cancelled: false,
+    };
+    expect(new CommandError(failure, false).message).toBe('command debootstrap exited with code 1');
   });
 
   it('libexec/ailinux-ns-run drops exactly CHROOT_DROPPED_CAPS (the shell wrapper cannot import ours)', () => {
