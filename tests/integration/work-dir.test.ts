@@ -251,6 +251,7 @@ describe.skipIf(skipUnlessRoot())('an owned work dir (CLI)', () => {
       expect(run['clean']!.entries).not.toContain('layers');
       expect(run['clean-all']!.output).toMatch(/removed: .*cache\/, output\/, logs\/, state\/, \.ailinux-work-dir/);
       expect(run['clean-all']!.entries, 'only what ailinux made was removed; the mount point stays').toEqual([]);
+      expect(run['clean-all']!.output).toMatch(/the empty work dir \S+ is kept: /);
       expect(hostMountinfo()).not.toContain(base);
     },
     4 * BUILD_MS,

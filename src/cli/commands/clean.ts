@@ -47,7 +47,12 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
   const targets = [...BUILD_TREES, ...(options.all ? ALL_EXTRA : [])];
   // Refuse before removing anything: a symlink among the entries, or a mount under one, stops the whole clean.
   assertRemovable(workDir, [...targets, 'state']);
-  await enterWorkDirSandbox(paths, new ExecaRunner(), (m) => io.stderr.write(`warning: ${m}\n`), io.env);
+  const sandbox = await enterWorkDirSandbox(
+    paths,
+    new ExecaRunner(),
+    (m) => io.stderr.write(`warning: ${m}\n`),
+    io.env,
+  );
   const { lock } = await claimAndLockWorkDir(workDir, ownership, {
     lockFile: paths.lockFile,
     command: io.commandLine,
@@ -100,7 +105,8 @@ export async function runCleanCommand(options: { workDir: string; all?: boolean 
     if (removeEmptyDir(paths.stateDir)) removed.push('state/');
     else if (fs.existsSync(paths.stateDir))
       io.stderr.write(`kept ${paths.stateDir}: another build took the work dir's lock as clean --all ended\n`);
-    if (markRemoved) removed.push(WORK_DIR_MARKER, ...removeWorkDirIfEmpty(workDir, io));
+    if (markRemoved)
+      removed.push(WORK_DIR_MARKER, ...removeWorkDirIfEmpty(workDir, io, sandbox.writable.includes(workDir)));
   }
   io.stdout.write(removed.length ? `removed: ${removed.join(', ')}\n` : 'nothing to remove\n');
   return 0;
@@ -122,9 +128,16 @@ function removeMarkIfAlone(workDir: string, io: CliIO): boolean {
 }
 
 /** --all, once the lock is free: the work dir itself, when it is empty and no mount point; what went, by name. */
-function removeWorkDirIfEmpty(workDir: string, io: CliIO): string[] {
+function removeWorkDirIfEmpty(workDir: string, io: CliIO, boundBySandbox: boolean): string[] {
+  if (boundBySandbox) {
+    // the sandbox bound the work dir onto itself, writable, and made its parent read-only with the rest of the host
+    io.stderr.write(
+      `the empty work dir ${workDir} is kept: clean runs with everything outside the work dir read-only, so it cannot remove the directory itself; rmdir ${workDir} does\n`,
+    );
+    return [];
+  }
   if (isMountPoint(workDir)) {
-    // in the sandbox the work dir is a mount and its parent read-only; a dedicated disk stays mounted
+    // a dedicated disk or tmpfs stays mounted
     io.stderr.write(`the empty work dir ${workDir} is kept: it is a mount point; rmdir it yourself if you like\n`);
     return [];
   }
