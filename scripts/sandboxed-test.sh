@@ -17,6 +17,20 @@ tmp=$(mktemp -d /tmp/ailinux-tests-XXXXXX)
 chmod 1777 "$tmp"
 # what vitest writes in the checkout: its cache, its bundled config, coverage reports, the browser test's screenshots
 writable=("$repo/node_modules/.vite" "$repo/node_modules/.vite-temp" "$repo/coverage" "$repo/test-artifacts")
+# and what a caller adds, ':'-separated absolute paths: the opt-in ailinux end-to-end test keeps its build there
+if [ -n "${AILINUX_TEST_WRITABLE:-}" ]; then
+  IFS=: read -r -a extra <<<"$AILINUX_TEST_WRITABLE"
+  for dir in "${extra[@]}"; do
+    case "$dir" in
+      /?*) writable+=("$dir") ;;
+      *)
+        echo "test sandbox: AILINUX_TEST_WRITABLE takes absolute paths, got '$dir'" >&2
+        rmdir -- "$tmp"
+        exit 2
+        ;;
+    esac
+  done
+fi
 mkdir -p "${writable[@]}"
 export AILINUX_SANDBOX_FROM
 AILINUX_SANDBOX_FROM=$(readlink /proc/self/ns/mnt)
