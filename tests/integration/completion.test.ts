@@ -52,7 +52,7 @@ describe('bash completion', () => {
 
   it('completes ailinux bu to build, and the commands and global flags', () => {
     expect(complete('bu')).toEqual(['build']);
-    expect(complete('c')).toEqual(['clean', 'completion']);
+    expect(complete('c')).toEqual(['clean', 'config', 'completion']);
     expect(complete('--v')).toEqual(['--version']);
   });
 

@@ -120,8 +120,10 @@ describe.skipIf(skipUnlessRoot())('state safety through the CLI', () => {
         expect(path.dirname(kept!)).toBe(path.dirname(stateFile));
         expect(fs.readFileSync(kept!, 'utf8'), 'the backup holds the refused bytes').toBe(content);
         expect(fs.readFileSync(stateFile, 'utf8'), 'the original is untouched').toBe(content);
-        expect(r.output).toMatch(
-          /fix: inspect it, or run `ailinux build --fresh` to start over \(the backup is kept\)/,
+        // the fix carries the -w and --config that were typed (no quoting needed for these paths)
+        const typed = command === 'build' ? ` --config ${SAFETY_CONFIG}` : '';
+        expect(r.output).toContain(
+          `fix: inspect it, or run \`ailinux build --work-dir ${work}${typed} --fresh\` to start over (the backup is kept)`,
         );
         // nothing else changed: backups (all of the refused bytes) are the only new files, the lock is free again
         const backups = fs.readdirSync(path.dirname(stateFile)).filter((n) => n.startsWith('state.json.bad-'));
