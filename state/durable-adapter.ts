@@ -67,9 +67,12 @@ function openTempFile(tmp: string): number {
 
 export class DurableJsonFileSync<T> implements SyncAdapter<T> {
   readonly filename: string;
+  /** The file's mode whatever the umask (set on the temp file before the rename); else 0644 less the umask. */
+  readonly mode: number | undefined;
 
-  constructor(filename: string) {
+  constructor(filename: string, mode?: number) {
     this.filename = filename;
+    this.mode = mode;
   }
 
   /** The parsed file, or null when it does not exist. Throws CorruptStateFileError on invalid JSON. */
@@ -96,6 +99,7 @@ export class DurableJsonFileSync<T> implements SyncAdapter<T> {
     try {
       const fd = openTempFile(tmp);
       try {
+        if (this.mode !== undefined) fs.fchmodSync(fd, this.mode);
         writeAll(fd, Buffer.from(text, 'utf8'));
         fs.fsyncSync(fd);
       } finally {

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Ledger } from '../src/types.js';
+import { DurableJsonFileSync } from './durable-adapter.js';
 
 export const DURATIONS_FILE = 'durations.json';
 /** Samples kept per step; older ones are dropped. */
@@ -109,32 +110,9 @@ export function withSample(durations: DurationsFile, stepId: string, sample: Dur
   return { version: 1, steps: { ...durations.steps, [stepId]: list } };
 }
 
-/** Writes the file whole: a temp file, fsync, rename; readable by everyone, so `plan` as a user sees it. */
+/** Writes the file whole (temp file, fsync, rename: state's own writer); mode 0644, so `plan` as a user sees it. */
 export function writeDurations(file: string, durations: DurationsFile): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  // a leftover of this pid's earlier write goes; then the temp file is new, and a link planted there is refused
-  fs.rmSync(tmp, { force: true });
-  const fd = fs.openSync(
-    tmp,
-    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    fs.fchmodSync(fd, 0o644);
-    fs.writeFileSync(fd, `${JSON.stringify(durations, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } catch (error) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (error) {
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
+  new DurableJsonFileSync<DurationsFile>(file, 0o644).write(durations);
 }
 
 /** Adds one sample to the file (read, append, write). */
