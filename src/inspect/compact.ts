@@ -7,7 +7,7 @@
  * finals by their kind; no state name is assumed. The step's own sub-states are drawn on demand
  * (stepDetailGraph): `inspect --detail` draws them all, the pages expand one on click.
  */
-import { dotHtmlText, quoteId, type DotOptions } from './dot.js';
+import { dotHtmlText, PALETTE, quoteId, type DotOptions, type Palette } from './dot.js';
 import { formatMs, truncate } from './format.js';
 import { descendants, nodeIndex, stepContainer, type GraphEdge, type GraphNode, type MachineGraph } from './graph.js';
 import { entryInRun, previousNote, type InspectView, type MarkClass, type NodeMark } from './marks.js';
@@ -142,15 +142,12 @@ export function compactMarks(
   return marks;
 }
 
-/** Styling by class for the compact picture; the first class in this order wins (as in dot.ts). */
-const COMPACT_PALETTE: Array<[MarkClass, { fill: string; border: string; penwidth: number; style?: string }]> = [
-  ['active', { fill: '#ffe08a', border: '#d9480f', penwidth: 3 }],
-  ['stale', { fill: '#ffe8cc', border: '#d9480f', penwidth: 2, style: 'dashed' }],
-  ['failed', { fill: '#ffd8d8', border: '#c92a2a', penwidth: 2 }],
-  ['interrupted', { fill: '#e5dbff', border: '#6741d9', penwidth: 1.5 }],
-  ['in-flight', { fill: '#fff3bf', border: '#e67700', penwidth: 2 }],
-  ['done', { fill: '#d3f9d8', border: '#2b8a3e', penwidth: 1.2 }],
-  ['skipped', { fill: '#e9ecef', border: '#868e96', penwidth: 1, style: 'dashed' }],
+/**
+ * Styling by class for the compact picture: the full picture's palette (dot.ts), first class in that order wins,
+ * without the retried mark (a step node says its attempts in words) and with pending drawn plain.
+ */
+const COMPACT_PALETTE: Array<[MarkClass, Palette]> = [
+  ...PALETTE.filter(([cls]) => cls !== 'retried'),
   ['pending', { fill: '#ffffff', border: '#adb5bd', penwidth: 1 }],
 ];
 

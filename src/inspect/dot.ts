@@ -20,7 +20,7 @@ export interface DotOptions {
 /** Graphviz sizes text with Helvetica's metrics (its WASM build has no fonts); svg.ts names the fonts browsers draw it with. */
 const FONT = 'Helvetica';
 
-interface Palette {
+export interface Palette {
   fill: string;
   border: string;
   text?: string;
@@ -29,7 +29,7 @@ interface Palette {
 }
 
 /** Styling by class; the first class in this order wins. */
-const PALETTE: Array<[MarkClass, Palette]> = [
+export const PALETTE: Array<[MarkClass, Palette]> = [
   ['active', { fill: '#ffe08a', border: '#d9480f', penwidth: 3 }],
   ['stale', { fill: '#ffe8cc', border: '#d9480f', penwidth: 2, style: 'dashed' }],
   ['failed', { fill: '#ffd8d8', border: '#c92a2a', penwidth: 2 }],
