@@ -117,6 +117,12 @@ export const stateFileSchema = object({
   resources: z.record(z.string(), stepResourcesSchema, mustBe('an object')).optional(),
   /** The session-safety invariant, checked at the start of each run and after every step. */
   safety: stateSafetySchema.optional(),
+  /**
+   * The flags the user typed for the latest build or resume (-C, --work-dir, --config; not defaults, not what
+   * ailinux found), as typed, so the fix lines the report and inspect show later carry them as the CLI's do.
+   * Absent in states from before it.
+   */
+  userFlags: object({ chdir: text.optional(), workDir: text.optional(), config: text.optional() }).optional(),
   /** The mark (`.ailinux-work-dir`) of the work dir this state was written in; absent in states from before it. */
   workDirMark: object({ id: text, createdAt: text }).optional(),
 });

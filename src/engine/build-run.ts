@@ -278,6 +278,8 @@ export class BuildRun {
         },
       ].slice(-50),
       resources: {},
+      // as typed for this run (a resume records its own): the report's and inspect's fix lines carry them
+      userFlags: { ...request.userFlags },
       workDirMark: { id: mark.id, createdAt: mark.createdAt },
     };
     // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
@@ -324,6 +326,7 @@ export class BuildRun {
       ledger: () => this.actor?.getSnapshot().context.ledger ?? ledger,
       resourcePeaks: () => record.state.resources ?? {},
       safety: () => summarizeSafety(record.state.safety, runId),
+      userFlags: () => record.state.userFlags ?? {},
     });
     const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
     return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {

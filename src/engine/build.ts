@@ -10,6 +10,7 @@ import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { checkFieldsUsed } from '../steps/field-use.js';
 import { withPlacedSteps } from '../steps/registry.js';
 import { UsageError } from '../errors.js';
+import type { UserFlags } from '../runtime/hint-command.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
 import type { Runner } from '../runtime/runner.js';
@@ -29,6 +30,8 @@ export interface BuildRequest {
   cwd?: string;
   /** The command line, recorded in the lock. */
   commandLine: string;
+  /** The flags the user typed (-C, --work-dir, --config), recorded in the state for the fix lines shown later. */
+  userFlags?: UserFlags;
 }
 
 export interface BuildDeps {

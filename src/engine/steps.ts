@@ -3,6 +3,7 @@
  * resource figures and HTML renderer). The renderer is imported when the report runs, so the commands that only
  * resolve steps (plan, status, doctor) never load the inspect renderers and their WASM Graphviz.
  */
+import type { UserFlags } from '../runtime/hint-command.js';
 import type { SafetySummary } from '../runtime/session.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { createReportStep, type StepResourcePeaks } from '../steps/report.js';
@@ -18,6 +19,8 @@ export interface RunView {
   resourcePeaks(): Record<string, StepResourcePeaks>;
   /** The run's session record so far, for the report. */
   safety?: () => SafetySummary | null;
+  /** The flags the user typed for this run, for the report's fix and run lines. */
+  userFlags?: () => UserFlags;
 }
 
 /** `steps` (from resolveSteps) with the registry's report step replaced by one that reads this run. */
@@ -28,6 +31,7 @@ export function composeSteps(steps: readonly StepDef[], run: RunView): StepDef[]
     resourcePeaks: run.resourcePeaks,
     toolVersion: packageVersion,
     ...(run.safety ? { safety: run.safety } : {}),
+    ...(run.userFlags ? { userFlags: run.userFlags } : {}),
     renderHtml: async (built, ledger) => {
       const { renderReportHtml } = await import('../inspect/report-html.js');
       return renderReportHtml({ report: built, order, ledger, buildLog: run.buildLog, runId: run.runId });

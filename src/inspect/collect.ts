@@ -182,6 +182,7 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
         current,
         runId: state?.runId ?? null,
         resources: state?.resources,
+        flags: state?.userFlags,
       }),
       logTail: state ? stepLogTail(paths.stepLogsDir, logStepOf(order, ledger, current), options.logLines ?? 30) : null,
       resources: resourceFigures(paths.workDir, alive ? status!.lock!.pid : null),

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../runtime/package-root.js';
+import { renderHintCommand, renderHintText, type UserFlags } from '../runtime/hint-command.js';
 import type { Ledger } from '../types.js';
 import { escapeHtml, formatMs, truncate } from './format.js';
 import type { LogTail } from './figures.js';
@@ -62,6 +63,8 @@ export interface StepRowInput {
   runId?: string | null;
   /** Per-step resource peaks, when the state has them. */
   resources?: Record<string, { minDiskFreeMb: number; peakMemUsedMb: number; peakLoad1: number }> | undefined;
+  /** The flags the user typed for the build (its state's userFlags), which a failed step's fix and run lines carry. */
+  flags?: UserFlags | undefined;
 }
 
 export function renderStepsTableHtml(input: StepRowInput): string {
@@ -82,7 +85,12 @@ export function renderStepsTableHtml(input: StepRowInput): string {
       ? `<td class="num">${r ? `${r.peakMemUsedMb} MiB` : ''}</td><td class="num">${r ? `${r.minDiskFreeMb} MiB` : ''}</td>`
       : '';
     const cur = input.current === id ? ' current' : '';
-    return `<tr class="st-${escapeHtml(status)}${cur}"><td>${escapeHtml(id)}</td><td><span class="badge st-${escapeHtml(status)}">${escapeHtml(status)}</span></td><td class="num">${escapeHtml(status === 'skipped' ? '-' : formatMs(e?.durationMs ?? null))}</td><td class="num">${e?.attempts ?? 0}</td>${res}<td class="note">${escapeHtml(truncate(note, 200))}</td></tr>`;
+    // what to type, whole (a cut command is worse than none), with the flags the build was started with
+    const fix =
+      !seen.previous && e?.error && status !== 'done' && status !== 'skipped'
+        ? `${e.error.hint ? `<div class="fix">fix: ${escapeHtml(renderHintText(e.error.hint, input.flags))}</div>` : ''}${e.error.hintArgv ? `<div class="fix">run: <code>${escapeHtml(renderHintCommand(e.error.hintArgv, input.flags))}</code></div>` : ''}`
+        : '';
+    return `<tr class="st-${escapeHtml(status)}${cur}"><td>${escapeHtml(id)}</td><td><span class="badge st-${escapeHtml(status)}">${escapeHtml(status)}</span></td><td class="num">${escapeHtml(status === 'skipped' ? '-' : formatMs(e?.durationMs ?? null))}</td><td class="num">${e?.attempts ?? 0}</td>${res}<td class="note">${escapeHtml(truncate(note, 200))}${fix}</td></tr>`;
   });
   const resHead = hasResources ? '<th class="num">peak mem</th><th class="num">min free disk</th>' : '';
   return `<table class="steps"><thead><tr><th>step</th><th>status</th><th class="num">duration</th><th class="num">attempts</th>${resHead}<th>note</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;

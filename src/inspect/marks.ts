@@ -5,6 +5,7 @@
  */
 import { isInFlight, type BuildOutcome, type Ledger, type LedgerEntry } from '../types.js';
 import { activeLeafIds, nodeIndex, stepNodeIds, type MachineGraph } from './graph.js';
+import { renderHintText, type UserFlags } from '../runtime/hint-command.js';
 import { formatMs, truncate } from './format.js';
 
 export type MarkClass =
@@ -38,6 +39,8 @@ export interface InspectView {
   live?: boolean;
   /** The run drawn; entries an earlier run left on steps this one has not reached are drawn pending. */
   runId?: string | null;
+  /** The flags the user typed for the build (its state's userFlags), which a failed step's fix carries. */
+  flags?: UserFlags | undefined;
 }
 
 /**
@@ -120,7 +123,8 @@ export function markGraph(graph: MachineGraph, view: InspectView): Map<string, N
         null,
         `error: ${truncate(`${entry.error.message}${entry.error.code && entry.error.code !== 'ERROR' ? ` (${entry.error.code})` : ''}`, 90)}`,
       );
-      if (entry.error.hint) mark(nodeId, null, `fix: ${truncate(entry.error.hint, 90)}`);
+      // whole, with the build's flags: a command cut short is worse than none (the label wraps it)
+      if (entry.error.hint) mark(nodeId, null, `fix: ${renderHintText(entry.error.hint, view.flags)}`);
     }
     // a skipped step's attempts are those of the run that made its checkpoint
     if (entry.attempts > 1 && s !== 'skipped') {

@@ -79,6 +79,7 @@ export function modelFromState(state: StateFile, live: boolean): InspectModel {
     outcome: state.outcome,
     live,
     runId: state.runId,
+    flags: state.userFlags,
   });
 }
 

@@ -94,7 +94,11 @@ export async function renderModel(format: InspectFormat, model: InspectModel, de
         svg: picture.svg,
         stepSvgs: picture.steps,
         timelineHtml: renderTimelineHtml(timeline),
-        stepsHtml: renderStepsTableHtml({ order: model.view.order, ledger: model.view.ledger }),
+        stepsHtml: renderStepsTableHtml({
+          order: model.view.order,
+          ledger: model.view.ledger,
+          flags: model.view.flags,
+        }),
         generator: generator(),
       });
     }

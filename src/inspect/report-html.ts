@@ -58,6 +58,7 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
     stateValue: end ? end.slice(graph.rootId.length + 1) : null,
     outcome: 'succeeded',
     live: true,
+    flags: input.report.userFlags,
   });
   let svg: string;
   let stepSvgs: Record<string, string> | null = null;
@@ -95,7 +96,7 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
     svg,
     stepSvgs,
     timelineHtml: renderTimelineHtml(timeline),
-    stepsHtml: renderStepsTableHtml({ order: input.order, ledger, resources }),
+    stepsHtml: renderStepsTableHtml({ order: input.order, ledger, resources, flags: input.report.userFlags }),
     sections: [
       { title: 'Image', html: iso },
       { title: 'Packages', html: packages },

@@ -1,7 +1,7 @@
 /** report: what was built, from what, how long each step took, and every artifact with its checksum. */
 import { renderSafetySummary, type SafetySummary } from '../runtime/session.js';
 import { terminalText } from '../runtime/terminal-text.js';
-import { quoteArgv } from '../runtime/runner.js';
+import { renderHintCommand, renderHintText, type UserFlags } from '../runtime/hint-command.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
@@ -29,6 +29,8 @@ export interface ReportDeps {
   toolVersion(): string;
   /** The session record of the run so far (docs/safety.md); none outside a build. */
   safety?: () => SafetySummary | null;
+  /** The flags the user typed for this run (-C, --work-dir, --config), which its fix and run lines carry. */
+  userFlags?: () => UserFlags;
   /** Renders the HTML report (machine picture and timeline); without it only the JSON and text reports are written. */
   renderHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
 }
@@ -48,6 +50,12 @@ export interface BuildReport {
   packages: Array<{ name: string; version: string }>;
   /** The session-safety checks of this run up to the report: the last one, and any violation. */
   safety?: SafetySummary | null;
+  /**
+   * The flags the user typed for the run that wrote the report (-C, --work-dir, --config; not defaults, not what
+   * ailinux found). A step's error keeps its fix as the step wrote it; the text and HTML reports render the commands
+   * in it with these, as the CLI does.
+   */
+  userFlags?: UserFlags;
 }
 
 export function parseManifest(text: string): Array<{ name: string; version: string }> {
@@ -101,10 +109,13 @@ export function buildReport(ctx: StepContext, deps: Omit<ReportDeps, 'renderHtml
     }),
     packages: parseManifest(manifest),
     safety: deps.safety?.() ?? null,
+    // outside a build there are none
+    ...(deps.userFlags ? { userFlags: deps.userFlags() } : {}),
   };
 }
 
 export function renderReportText(report: BuildReport): string {
+  const flags = report.userFlags ?? {};
   const lines = [
     `AILinux build report (ailinux ${report.tool.version}, profile ${report.profile})`,
     `generated: ${report.generatedAt}`,
@@ -120,8 +131,8 @@ export function renderReportText(report: BuildReport): string {
       `${s.id.padEnd(18)}${s.status.padEnd(10)}${String(s.attempts).padEnd(10)}${dur.padEnd(11)}${res}${s.reason ? `  (${s.reason})` : ''}`.trimEnd(),
     );
     if (s.error) lines.push(`${' '.repeat(18)}error: ${s.error.message}`);
-    if (s.error?.hint) lines.push(`${' '.repeat(18)}fix: ${s.error.hint}`);
-    if (s.error?.hintArgv) lines.push(`${' '.repeat(18)}run: ${quoteArgv(s.error.hintArgv)}`);
+    if (s.error?.hint) lines.push(`${' '.repeat(18)}fix: ${renderHintText(s.error.hint, flags)}`);
+    if (s.error?.hintArgv) lines.push(`${' '.repeat(18)}run: ${renderHintCommand(s.error.hintArgv, flags)}`);
   }
   if (report.safety) lines.push('', `session safety: ${renderSafetySummary(report.safety)}`);
   lines.push('', `packages (${report.packages.length}):`);

@@ -79,6 +79,7 @@ export async function runBuildCommand(
     profile: chosen.profile ?? null,
     fresh: options.fresh === true,
     commandLine: io.commandLine,
+    userFlags: flags,
   };
   const warn = (m: string) => view.message(`warning: ${m}`);
   const session = startBuild(request, { view, warn, env: io.env });
