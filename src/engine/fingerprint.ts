@@ -116,8 +116,8 @@ export function fingerprintMaterial(
   for (const field of step.configFields)
     slice[field] = sealSecrets(field, valueAt(config, field) ?? null, key, stored?.[field]);
   for (const [name, value] of Object.entries(step.pinned?.(config) ?? {})) slice[`pinned.${name}`] = value;
-  if (step.layer === 'none' && !step.hostOnly && env.sourceDateEpoch !== null)
-    slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
+  // every step that writes the image: the layers too, since chroot commands get it (shadow's dates, the initrd)
+  if (!step.hostOnly && env.sourceDateEpoch !== null) slice['env.SOURCE_DATE_EPOCH'] = env.sourceDateEpoch;
   const files: Record<string, string> = {};
   for (const file of step.inputFiles?.(config) ?? [])
     files[file] = isOwnFile(config, file)

@@ -1,6 +1,6 @@
 /**
  * The environment of the commands a build runs. A command in the chroot gets `env -i` plus an allow-list: a fixed
- * PATH, the config's locale, no prompts and the proxy when one is configured; a host proxy, LD_PRELOAD or a locale
+ * PATH, the config's locale, no prompts, the build's SOURCE_DATE_EPOCH and the proxy when one is configured; a host proxy, LD_PRELOAD or a locale
  * never changes what a maintainer script does. A host command (debootstrap, mksquashfs) keeps the user's
  * environment, which finds its tools, but never a dynamic-loader variable.
  */
@@ -19,6 +19,7 @@ export const CHROOT_ENV_ALLOWED = [
   'LC_ALL',
   'DEBIAN_FRONTEND',
   'DEBCONF_NONINTERACTIVE_SEEN',
+  'SOURCE_DATE_EPOCH',
   'http_proxy',
   'https_proxy',
   'no_proxy',
@@ -28,6 +29,11 @@ export type ChrootEnvName = (typeof CHROOT_ENV_ALLOWED)[number];
 export interface ChrootEnvSettings {
   /** The image's LANG (config liveSystem.locale.lang). */
   lang: string;
+  /**
+   * The build's SOURCE_DATE_EPOCH, when set: shadow (useradd, chpasswd: the last-change day in /etc/shadow),
+   * mkinitramfs (file times and cpio order in the initrd) and other maintainer scripts stamp it instead of the clock.
+   */
+  sourceDateEpoch?: number | null;
   /** Only when the config names one; never taken from the host. */
   proxy?: { http?: string; https?: string; noProxy?: string };
 }
@@ -45,6 +51,7 @@ export function chrootEnv(settings: ChrootEnvSettings): Partial<Record<ChrootEnv
     LC_ALL: 'C.UTF-8',
     DEBIAN_FRONTEND: 'noninteractive',
     DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    ...(settings.sourceDateEpoch == null ? {} : { SOURCE_DATE_EPOCH: String(settings.sourceDateEpoch) }),
     ...(proxy?.http ? { http_proxy: proxy.http } : {}),
     ...(proxy?.https ? { https_proxy: proxy.https } : {}),
     ...(proxy?.noProxy ? { no_proxy: proxy.noProxy } : {}),

@@ -204,7 +204,7 @@ export const bootstrapStep: StepDef = {
       replaceProcSymlink(target);
       // as runInChroot runs a chroot command, but with LANG C.UTF-8: the base layer never depends on the image's locale
       await ctx.runner.run(chrootArgv(ctx.layers, DEBOOTSTRAP_SECOND_STAGE), {
-        env: chrootEnv({ lang: 'C.UTF-8' }) as Record<string, string>,
+        env: chrootEnv({ lang: 'C.UTF-8', sourceDateEpoch: ctx.sourceDateEpoch }) as Record<string, string>,
         cleanEnv: true,
         signal: ctx.signal,
         onLine: ctx.log.line,

@@ -1,6 +1,7 @@
 /**
  * chroot-cleanup: what must not ship in the image (apt caches, logs, machine id, SSH host keys,
- * the build's policy-rc.d), /etc/resolv.conf as the distribution ships it, and the initramfs
+ * the build's policy-rc.d, caches that would differ between two builds of the same inputs),
+ * /etc/resolv.conf as the distribution ships it, and the initramfs
  * rebuilt once over everything the steps before changed (casper.conf, the splash).
  */
 import type { BuildConfig } from '../config/schema.js';
@@ -25,13 +26,19 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   if (has('etc/ssh')) commands.push(['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete']);
   if (has('var/log')) commands.push(['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+']);
   if (has('tmp')) commands.push(['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete']);
+  // caches that differ from one build of the same inputs to the next (docs/architecture.md#reproducible-builds):
+  // ldconfig's aux-cache holds the libraries' inode numbers and times (ldconfig makes it again when it next runs),
+  // debconf's and dpkg's -old copies are whatever the last write before them left
+  commands.push(['rm', '-f', '/var/cache/ldconfig/aux-cache']);
+  for (const dir of ['var/cache/debconf', 'var/lib/dpkg'])
+    if (has(dir)) commands.push(['find', `/${dir}`, '-maxdepth', '1', '-name', '*-old', '-type', 'f', '-delete']);
   return commands;
 }
 
 export const chrootCleanupStep: StepDef = {
   id: 'chroot-cleanup',
   title: 'Clean the rootfs for shipping',
-  version: 3,
+  version: 4,
   layer: 'overlay',
   phase: 9,
   needs: ['bootstrap'],

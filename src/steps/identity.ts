@@ -10,6 +10,7 @@ import type { BuildConfig } from '../config/schema.js';
 import { hasCalamares } from './installer.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { helperLauncher, installerLauncher, type Launcher } from './launchers.js';
+import { chpasswdLine } from './password-hash.js';
 import type { StepContext, StepDef } from './types.js';
 
 export function renderHosts(hostname: string): string {
@@ -88,7 +89,7 @@ export function launcherPlan(ctx: Pick<StepContext, 'config' | 'layers'>): { ske
 export const identityStep: StepDef = {
   id: 'identity',
   title: 'Set the host name and create the live user',
-  version: 2,
+  version: 3,
   layer: 'overlay',
   phase: 8,
   needs: ['bootstrap'],
@@ -123,8 +124,9 @@ export const identityStep: StepDef = {
     const absent = config.liveUser.groups.filter((g) => !groups.has(g));
     if (absent.length) ctx.log.info(`groups not present in the image, left out: ${absent.join(', ')}`);
     await runInChroot(ctx, useraddArgv(config, groups));
-    // The password goes through stdin, never argv, so it is not visible in the process list.
-    await runInChroot(ctx, ['chpasswd'], { input: `${config.liveUser.name}:${config.liveUser.password}\n` });
+    // Hashed here with a salt derived from the build's inputs (chpasswd would salt it at random: password-hash.ts);
+    // the hash goes through stdin, never argv, so it is not visible in the process list.
+    await runInChroot(ctx, ['chpasswd', '--encrypted'], { input: chpasswdLine(config, ctx.sourceDateEpoch) });
     if (findInLayers(ctx.layers, 'usr/bin/sudo') !== null) {
       writeLayerFile(ctx.layers, SUDOERS_FILE, renderSudoers(config.liveUser.name), 0o440);
     }

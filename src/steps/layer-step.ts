@@ -9,9 +9,12 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
 import type { StepContext } from './types.js';
 
-/** Environment for package tools inside the chroot: the allow-list alone, with the config's locale (docs/safety.md). */
-export function chrootCommandEnv(ctx: Pick<StepContext, 'config'>): Record<string, string> {
-  return chrootEnv({ lang: ctx.config.locale.lang }) as Record<string, string>;
+/**
+ * Environment for package tools inside the chroot: the allow-list alone, with the config's locale and the build's
+ * SOURCE_DATE_EPOCH (docs/safety.md, docs/architecture.md#reproducible-builds).
+ */
+export function chrootCommandEnv(ctx: Pick<StepContext, 'config' | 'sourceDateEpoch'>): Record<string, string> {
+  return chrootEnv({ lang: ctx.config.locale.lang, sourceDateEpoch: ctx.sourceDateEpoch }) as Record<string, string>;
 }
 
 export function ownLayerOf(ctx: StepContext) {

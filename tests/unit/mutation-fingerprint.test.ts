@@ -85,7 +85,7 @@ describe('fingerprintMaterial', () => {
     });
   });
 
-  it('adds SOURCE_DATE_EPOCH only for a step that writes the image outside the rootfs layers, and only when set', () => {
+  it('adds SOURCE_DATE_EPOCH for every step that writes the image (layers too, not a host-only one), and only when set', () => {
     const epoch = { sourceDateEpoch: 1700000000 };
     expect(fingerprintMaterial(step({ layer: 'none' }), config, dir, null, epoch).config).toEqual({
       'env.SOURCE_DATE_EPOCH': 1700000000,
@@ -95,8 +95,12 @@ describe('fingerprintMaterial', () => {
     });
     expect(fingerprintMaterial(step({ layer: 'none' }), config, dir, null, noEpoch).config).toEqual({});
     expect(fingerprintMaterial(step({ layer: 'none', hostOnly: true }), config, dir, null, epoch).config).toEqual({});
-    expect(fingerprintMaterial(step({ layer: 'overlay' }), config, dir, null, epoch).config).toEqual({});
-    expect(fingerprintMaterial(step({ layer: 'base' }), config, dir, null, epoch).config).toEqual({});
+    for (const layer of ['overlay', 'base'] as const) {
+      expect(fingerprintMaterial(step({ layer }), config, dir, null, epoch).config).toEqual({
+        'env.SOURCE_DATE_EPOCH': 1700000000,
+      });
+      expect(fingerprintMaterial(step({ layer }), config, dir, null, noEpoch).config).toEqual({});
+    }
   });
 });
 

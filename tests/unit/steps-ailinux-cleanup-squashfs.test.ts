@@ -52,6 +52,7 @@ describe('chroot-cleanup (ailinux)', () => {
       ['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete'],
       ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
       ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
+      ['rm', '-f', '/var/cache/ldconfig/aux-cache'],
     ]);
   });
 
@@ -64,6 +65,7 @@ describe('chroot-cleanup (ailinux)', () => {
       ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
       ['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf'],
       ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
+      ['rm', '-f', '/var/cache/ldconfig/aux-cache'],
     ]);
   });
 

@@ -125,12 +125,15 @@ describe('identity: the ailinux live user', () => {
         '--',
         'ailinux',
       ]),
-      cmd(['chpasswd']),
+      cmd(['chpasswd', '--encrypted']),
       cmd(['chown', '-R', '--', 'ailinux:', '/home/ailinux/Desktop']),
     ]);
     expect(ctx.runner.calls.map((c) => c.options)).toEqual([
       chrootOptions(config),
-      chrootOptions(config, { input: 'ailinux:ailinux\n' }),
+      chrootOptions(config, {
+        input:
+          'ailinux:$6$QYVYzOP8fWNjiLcn$rjyULMuwf8w5r3z/80v0XhOvmxFvmtdXmHAlifZed8fRrLKJ5cqkN46ZCN1KfIv5JdupVAF5Drivd4HtZ0PVL.\n',
+      }),
       chrootOptions(config),
     ]);
 

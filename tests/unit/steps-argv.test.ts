@@ -21,6 +21,7 @@ import { chrootCleanupStep } from '../../src/steps/chroot-cleanup.js';
 import { configureStep } from '../../src/steps/configure.js';
 import { identityStep } from '../../src/steps/identity.js';
 import { packagesStep } from '../../src/steps/packages.js';
+import { passwordSalt, sha512Crypt } from '../../src/steps/password-hash.js';
 import { createReportStep, reportStep } from '../../src/steps/report.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
 import { emptyLedgerEntry, type Ledger, type LedgerEntry } from '../../src/types.js';
@@ -335,6 +336,16 @@ describe('bootstrap', () => {
     expect(artifacts).toEqual([{ path: 'layers/bootstrap', kind: 'dir' }]);
     expect(fs.statSync(debCache()).isDirectory()).toBe(true);
     await expect(bootstrapStep.verify(ctx)).resolves.toBeUndefined();
+  });
+
+  it('under SOURCE_DATE_EPOCH the second stage gets it in its clean environment (the dates in the base layer shadow file)', async () => {
+    const config = profileConfig('minimal');
+    const ctx = ctxFor(config, 'bootstrap', { sourceDateEpoch: 1733500000 });
+    ctx.runner.on('debootstrap', bootstrapsInto('bookworm'));
+    await bootstrapStep.run(ctx);
+    expect(ctx.runner.calls[1]!.argv.at(-1)).toBe('--second-stage');
+    expect(ctx.runner.calls[1]!.options.env).toMatchObject({ SOURCE_DATE_EPOCH: '1733500000', LANG: 'C.UTF-8' });
+    expect(ctx.runner.calls[1]!.options.cleanEnv).toBe(true);
   });
 
   it('ailinux: debootstrap of noble with the keyring and the gutsy script last', async () => {
@@ -825,7 +836,9 @@ describe('identity', () => {
     minimal: {
       hostname: 'ailinux-minimal',
       useradd: ['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'Live user', '--', 'live'],
-      input: 'live:live\n',
+      // SHA-crypt of "live" under the salt derived from the host and user names (openssl passwd -6 -salt … live)
+      input:
+        'live:$6$Z1VLyOi0zLvdazZp$QRsTJVwVMtQ/qWk8KKNhPfrleWF9c9e3YIC0uEv9/KhgCvzfc3gwgC/OIKwO8bz.vIUeoVIsk8li3/0cDjmoj.\n',
       user: 'live',
       leftOut: [] as string[],
     },
@@ -844,7 +857,8 @@ describe('identity', () => {
         '--',
         'ailinux',
       ],
-      input: 'ailinux:ailinux\n',
+      input:
+        'ailinux:$6$QYVYzOP8fWNjiLcn$rjyULMuwf8w5r3z/80v0XhOvmxFvmtdXmHAlifZed8fRrLKJ5cqkN46ZCN1KfIv5JdupVAF5Drivd4HtZ0PVL.\n',
       user: 'ailinux',
       leftOut: ['groups not present in the image, left out: plugdev, netdev'],
     },
@@ -866,7 +880,7 @@ describe('identity', () => {
         expect(fs.readFileSync(`${upper()}/etc/hosts`, 'utf8')).toBe(HOSTS(e.hostname));
         expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
           cmdFor(profile)(e.useradd),
-          cmdFor(profile)(['chpasswd']),
+          cmdFor(profile)(['chpasswd', '--encrypted']),
         ]);
         expect(ctx.runner.calls.map((c) => c.options)).toEqual([
           PLAIN(config),
@@ -891,15 +905,16 @@ describe('identity', () => {
     }
   }
 
-  it('a distinctive password never reaches argv, only stdin', async () => {
+  it('a distinctive password never reaches argv, and stdin carries only its salted hash', async () => {
     const password = 'Pa55-w0rd;$(reboot)';
     const config = profileConfig('ailinux', (c) => (c.liveUser.password = password));
     writeBase(config);
     const ctx = ctxFor(config, 'identity');
     await identityStep.run(ctx);
     for (const call of ctx.runner.calls) expect(call.argv.some((a) => a.includes(password))).toBe(false);
-    const chpasswd = ctx.runner.calls.find((c) => c.argv.at(-1) === 'chpasswd')!;
-    expect(chpasswd.options.input).toBe(`ailinux:${password}\n`);
+    const chpasswd = ctx.runner.calls.find((c) => c.argv.at(-1) === '--encrypted')!;
+    expect(chpasswd.options.input).toBe(`ailinux:${sha512Crypt(password, passwordSalt(config, null))}\n`);
+    expect(chpasswd.options.input).not.toContain(password);
     expect(ctx.runner.calls.filter((c) => c.options.input !== undefined)).toHaveLength(1);
   });
 
@@ -952,6 +967,9 @@ describe('chroot-cleanup', () => {
     ['find', '/etc/ssh', '-maxdepth', '1', '-name', 'ssh_host_*', '-delete'],
     ['find', '/var/log', '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'],
     ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
+    // caches that differ between two builds of the same inputs (the base has /var/lib/dpkg, no /var/cache/debconf)
+    ['rm', '-f', '/var/cache/ldconfig/aux-cache'],
+    ['find', '/var/lib/dpkg', '-maxdepth', '1', '-name', '*-old', '-type', 'f', '-delete'],
   ];
   // ailinux ships /etc/resolv.conf as systemd-resolved's symlink (distribution.resolvConf), not an empty file
   const ALL_BY_PROFILE: Record<ProfileName, string[][]> = {
@@ -1019,7 +1037,7 @@ describe('chroot-cleanup', () => {
       writeBase(config);
       writeTree(`${workDir}/layers/configure/upper`, { 'usr/sbin/policy-rc.d': 'exit 101\n' });
       const ctx = ctxFor(config, 'chroot-cleanup');
-      ctx.runner.on((argv) => argv.includes('rm'), {
+      ctx.runner.on((argv) => argv.includes('/usr/sbin/policy-rc.d'), {
         effect: () => {
           // What overlayfs leaves in the upper dir for a deleted lower file: a 0:0 character device.
           const dir = `${workDir}/layers/chroot-cleanup/upper/usr/sbin`;
