@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu host tools ailinux drives (as root). Nothing else on the host is changed.
 # gpg (of the GnuPG suite) checks the Ubuntu archive keyring a Debian host fetches for the ailinux profile
-# (src/steps/archive-keyring.ts); dpkg-deb, which unpacks it, is in dpkg and always there.
+# (src/steps/archive-keyring.ts); dpkg-deb, which unpacks it, is in dpkg and always there. dpkg-dev's
+# dpkg-scanpackages indexes packages.local's .deb files into a local apt repository (src/steps/local-packages.ts).
 # --with-test-tools also installs what only the test suite needs (chromium, for the browser test;
 # stress-ng, to load the CPU while the suite runs and show that it does not flake; zsh and fish, whose
 # completion scripts the completion test parses; man-db and groff-base, which render the man page in its test).
@@ -16,7 +17,7 @@ apt-get install -y -qq --no-install-recommends \
   debootstrap mmdebstrap squashfs-tools xorriso \
   grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools \
   qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
-  zstd cpio util-linux ca-certificates gpg
+  zstd cpio util-linux ca-certificates gpg dpkg-dev
 if [ "${1:-}" = "--with-test-tools" ]; then
   apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish man-db groff-base
 fi

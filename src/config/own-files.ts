@@ -33,6 +33,7 @@ export function ownFiles(config: BuildConfig): OwnFile[] {
   config.helper?.files.forEach((f, i) => {
     out.push({ field: `helper.files.${i}.source`, rel: f.source });
   });
+  if (config.packages.local !== undefined) out.push({ field: 'packages.local', rel: config.packages.local });
   return out;
 }
 

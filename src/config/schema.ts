@@ -260,6 +260,11 @@ export const configSchema = z
           .array(debianPackageName)
           .default([])
           .describe('More packages, installed with the live system (packages step)'),
+        local: configRelativePath
+          .optional()
+          .describe(
+            'A directory of .deb files, relative to the config file: made a local apt repository for the package steps, and every package in it installed with the live system (packages step); apt picks versions as always, so a local package replaces an archive one only when its version is higher',
+          ),
         installRecommends: z
           .boolean()
           .default(false)

@@ -105,7 +105,10 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     const b = after.files[file];
     if (a === b) continue;
     if (file.startsWith(OVERLAY_KEY)) out.push(describeOverlayChange(file.slice(OVERLAY_KEY.length), a, b));
-    else if (a === undefined) out.push(`input file ${file} is new`);
+    else if (file.startsWith(LOCAL_PACKAGE_KEY)) {
+      const name = file.slice(LOCAL_PACKAGE_KEY.length);
+      out.push(`local package ${name} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
+    } else if (a === undefined) out.push(`input file ${file} is new`);
     else if (b === undefined) out.push(`input file ${file} is no longer used`);
     else if (b === 'missing') out.push(`input file ${file} is missing`);
     else out.push(`input file ${file} changed`);
@@ -115,6 +118,8 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
 
 /** The prefix of an overlay entry's key in the material (OVERLAY_KEY_PREFIX of src/steps/overlays.ts). */
 const OVERLAY_KEY = 'overlay:';
+/** The prefix of a local package's key (LOCAL_PACKAGE_KEY_PREFIX of src/steps/local-packages.ts). */
+const LOCAL_PACKAGE_KEY = 'local-package:';
 const KIND_WORD: Record<string, string> = { file: 'file', dir: 'directory', symlink: 'symlink' };
 
 /** An overlay entry's value (describeEntry): `file 0644 0:0 sha256:...`, `dir 0755 0:0`, `symlink 0:0 -> target`. */

@@ -175,6 +175,8 @@ export function namespaceArgv(mounts: readonly MountSpec[], command: readonly st
 export interface ChrootOptions {
   /** Bind this host dir on /var/cache/apt/archives, so downloaded debs survive between builds. */
   aptArchives?: string;
+  /** Host dirs bound read-only at paths inside the rootfs (packages.local's repository), after the deb cache. */
+  readOnlyBinds?: ReadonlyArray<{ source: string; target: string }>;
 }
 
 /** argv for a command run inside the step's rootfs, with fresh proc, sysfs and devpts. */
@@ -188,6 +190,19 @@ export function chrootArgv(layers: RootfsLayers, command: readonly string[], opt
       target: path.join(root, 'var/cache/apt/archives'),
       options: null,
       bind: true,
+    });
+  }
+  for (const b of options.readOnlyBinds ?? []) {
+    const rel = path.posix.normalize(`/${b.target}`).replace(/^\/+/, '');
+    if (rel === '' || rel.split('/').includes('..'))
+      throw new Error(`bind target ${b.target} is not a path in the rootfs`);
+    mounts.push({
+      type: 'none',
+      source: b.source,
+      target: path.join(root, rel),
+      options: null,
+      bind: true,
+      readonly: true,
     });
   }
   return namespaceArgv(mounts, ['chroot', root, ...command]);

@@ -9,6 +9,7 @@ import { StepError } from '../errors.js';
 import { entryInLayers, findInLayers, type RootfsLayers } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { liveMedium } from './live-medium.js';
+import { LOCAL_LISTS_GLOB, LOCAL_REPO_IN_IMAGE, LOCAL_SOURCE_FILE } from './local-packages.js';
 import type { StepDef } from './types.js';
 
 /** The commands, in order, each run in the chroot; apt-get clean runs without the shared deb cache bound, so the cache survives. */
@@ -16,6 +17,14 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   const resolv = config.distribution.resolvConf;
   const has = (rel: string) => findInLayers(layers, rel) !== null;
   const commands: string[][] = [['apt-get', 'clean']];
+  // packages.local: ailinux's own source entry, its apt lists and the repository's mount point leave no trace
+  if (has(LOCAL_SOURCE_FILE)) {
+    commands.push(['rm', '-f', `/${LOCAL_SOURCE_FILE}`]);
+    if (has('var/lib/apt/lists'))
+      commands.push(['find', '/var/lib/apt/lists', '-maxdepth', '1', '-name', LOCAL_LISTS_GLOB, '-delete']);
+  }
+  if (entryInLayers(layers, LOCAL_REPO_IN_IMAGE.slice(1)) !== null)
+    commands.push(['rm', '-rf', '--one-file-system', LOCAL_REPO_IN_IMAGE]);
   // Rebuilt only when it embeds what later steps changed: the kernel's install already built it once.
   if (liveMedium(config).initramfsEmbedsConfig && has('usr/sbin/update-initramfs'))
     commands.push(['update-initramfs', '-u']);
@@ -55,6 +64,9 @@ export const chrootCleanupStep: StepDef = {
         'policy-rc.d is still in the rootfs; services would not start on the live system',
       );
     }
+    for (const rel of [LOCAL_SOURCE_FILE, LOCAL_REPO_IN_IMAGE.slice(1)])
+      if (entryInLayers(ctx.layers, rel) !== null)
+        throw new StepError('chroot-cleanup', `/${rel} (packages.local's repository) is still in the rootfs`);
     const resolv = ctx.config.distribution.resolvConf;
     const found = entryInLayers(ctx.layers, 'etc/resolv.conf');
     if (resolv !== 'empty' && found !== null && found.link !== resolv.symlink) {

@@ -6,6 +6,7 @@ import { StepError } from '../errors.js';
 import { readLayerFile } from '../runtime/layers.js';
 import { assertPackagesExist } from './apt-check.js';
 import { discardLayer, installedPackages, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
+import { packageAptOptions } from './local-packages.js';
 import { aptInstallArgv } from './packages.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -13,7 +14,8 @@ import type { StepContext, StepDef } from './types.js';
 export async function installPackageSet(ctx: StepContext, step: string, names: readonly string[]): Promise<void> {
   await assertPackagesExist(ctx, step, names);
   ctx.log.info(`installing ${names.length} package(s): ${names.join(' ')}`);
-  await runInChroot(ctx, aptInstallArgv(ctx.config, names), { aptArchives: ctx.paths.aptArchives, network: true });
+  // the deb cache, and packages.local's repository when the packages step built one (its source entry is in the rootfs)
+  await runInChroot(ctx, aptInstallArgv(ctx.config, names), packageAptOptions(ctx));
 }
 
 export function assertInstalled(ctx: StepContext, step: string, names: readonly string[]): void {

@@ -5,8 +5,19 @@
  */
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { readLayerFile } from '../runtime/layers.js';
+import { readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import { discardLayer, installedPackages, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
+import {
+  buildLocalRepo,
+  dpkgScanpackagesTool,
+  LOCAL_SOURCE_FILE,
+  LOCAL_SOURCE_LINE,
+  LOCAL_UPDATE_ARGV,
+  localPackageNames,
+  localPackagesMaterial,
+  packageAptOptions,
+  readLocalIndex,
+} from './local-packages.js';
 import type { StepDef } from './types.js';
 
 export function userlandPackages(config: BuildConfig): string[] {
@@ -40,14 +51,27 @@ export const packagesStep: StepDef = {
     'packages.extra',
     'packages.kernel',
     'packages.installRecommends',
+    // the directory as configured; its .deb files are in the fingerprint through inputTree
+    'packages.local',
   ],
+  hostTools: (config) => (config.packages.local === undefined ? [] : [dpkgScanpackagesTool]),
+  // each .deb of packages.local by name and sha256: `plan` says `local package foo_1.0_all.deb changed`
+  inputTree: localPackagesMaterial,
   // a kernel with its modules unpacks to about 600 MB and its debs stay in the cache; firmware adds about 1.5 GB
   diskEstimateMb: (config) =>
     1000 + (config.packages.firmware.length > 0 ? 1500 : 0) + 25 * config.packages.extra.length,
   async run(ctx) {
     prepareLayer(ctx);
-    const apt = { aptArchives: ctx.paths.aptArchives, network: true };
-    const userland = userlandPackages(ctx.config);
+    let local: string[] = [];
+    if (ctx.config.packages.local !== undefined) {
+      // the repository first (host side), then ailinux's own source entry, and the lists of that source alone
+      local = localPackageNames(await buildLocalRepo(ctx, 'packages'));
+      writeLayerFile(ctx.layers, LOCAL_SOURCE_FILE, `${LOCAL_SOURCE_LINE}\n`, 0o644);
+      ctx.log.info(`local packages from ${ctx.config.packages.local}: ${local.join(' ')}`);
+      await runInChroot(ctx, LOCAL_UPDATE_ARGV, packageAptOptions(ctx));
+    }
+    const apt = packageAptOptions(ctx);
+    const userland = [...new Set([...userlandPackages(ctx.config), ...local])];
     ctx.log.info(`installing ${userland.length} package(s): ${userland.join(' ')}`);
     await runInChroot(ctx, aptInstallArgv(ctx.config, userland), apt);
     ctx.log.info(`installing the kernel: ${ctx.config.packages.kernel.join(' ')}`);
@@ -57,7 +81,10 @@ export const packagesStep: StepDef = {
   async verify(ctx) {
     const status = readLayerFile(ctx.layers, 'var/lib/dpkg/status') ?? '';
     const installed = installedPackages(status);
-    const missing = [...userlandPackages(ctx.config), ...ctx.config.packages.kernel].filter((p) => !installed.has(p));
+    const local = ctx.config.packages.local === undefined ? [] : localPackageNames(readLocalIndex(ctx.paths) ?? []);
+    const missing = [...userlandPackages(ctx.config), ...local, ...ctx.config.packages.kernel].filter(
+      (p) => !installed.has(p),
+    );
     if (missing.length > 0) {
       throw new StepError('packages', `apt finished, but these packages are not installed: ${missing.join(', ')}`, {
         hint: 'see the step log',

@@ -69,6 +69,7 @@ function fullConfig(): Record<string, unknown> {
   ];
   c.distribution.resolvConf = { symlink: '../run/systemd/resolve/stub-resolv.conf' };
   c.squashfs.level = 19;
+  c.packages.local = 'debs';
   c.branding = {
     ...c.branding,
     url: 'https://ailinux.example.org',
