@@ -127,8 +127,8 @@ export class CommandError extends AilinuxError {
   }
 }
 
-/** Wrappers whose own options end at `--`, before the command they run. */
-const WRAPPERS = ['unshare', 'ailinux-ns-run', 'setpriv'];
+/** Wrappers whose own options end at `--`, before the command they run (env: mksquashfs without SOURCE_DATE_EPOCH). */
+const WRAPPERS = ['unshare', 'ailinux-ns-run', 'setpriv', 'env'];
 
 /** Names the program a wrapped argv really runs (apt-get, not unshare or setpriv); kept here so errors need no imports. */
 export function commandLabel(argv: readonly string[]): string {

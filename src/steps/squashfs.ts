@@ -29,9 +29,12 @@ export function mksquashfsArgv(
   }
   if (s.compression === 'xz') argv.push('-b', '1M', '-Xbcj', 'x86');
   argv.push('-processors', String(Math.max(1, cores)));
+  // every file gets the one time, not only those after it (which is all SOURCE_DATE_EPOCH would do)
   if (sourceDateEpoch !== null) argv.push('-mkfs-time', String(sourceDateEpoch), '-all-time', String(sourceDateEpoch));
   for (const e of s.exclude) argv.push('-e', e);
-  return argv;
+  // mksquashfs (4.5) refuses these options while SOURCE_DATE_EPOCH is in its environment, where the user's variable
+  // reaches every host command: env -u takes it out for this one
+  return sourceDateEpoch === null ? argv : ['env', '-u', 'SOURCE_DATE_EPOCH', '--', ...argv];
 }
 
 /** du over the read-only view of the rootfs, leaving out what mksquashfs leaves out, as Ubuntu's filesystem.size is made. */

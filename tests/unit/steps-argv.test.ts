@@ -1171,6 +1171,11 @@ describe('squashfs', () => {
     const mnt = `${workDir}/mnt/squashfs`;
     expect(ctx.runner.calls[2]!.argv).toEqual(
       viewCmd('squashfs', LOWER, [
+        // mksquashfs refuses -mkfs-time and -all-time while SOURCE_DATE_EPOCH is in its environment
+        'env',
+        '-u',
+        'SOURCE_DATE_EPOCH',
+        '--',
         'mksquashfs',
         mnt,
         `${workDir}/iso/live/filesystem.squashfs.partial`,
@@ -1200,7 +1205,11 @@ describe('squashfs', () => {
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    expect(ctx.runner.calls[2]!.argv.slice(ctx.runner.calls[2]!.argv.indexOf('mksquashfs'))).toEqual([
+    expect(ctx.runner.calls[2]!.argv.slice(ctx.runner.calls[2]!.argv.indexOf('env'))).toEqual([
+      'env',
+      '-u',
+      'SOURCE_DATE_EPOCH',
+      '--',
       'mksquashfs',
       mnt,
       `${workDir}/iso/live/filesystem.squashfs.partial`,
