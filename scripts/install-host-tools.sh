@@ -5,7 +5,9 @@
 # dpkg-scanpackages indexes packages.local's .deb files into a local apt repository (src/steps/local-packages.ts).
 # --with-test-tools also installs what only the test suite needs (chromium, for the browser test;
 # stress-ng, to load the CPU while the suite runs and show that it does not flake; zsh and fish, whose
-# completion scripts the completion test parses; man-db and groff-base, which render the man page in its test).
+# completion scripts the completion test parses; man-db and groff-base, which render the man page in its test;
+# diffoscope-minimal, with genisoimage's isoinfo and libarchive-tools to look into an ISO, which says where two ISOs
+# differ when the end-to-end tier's two builds of one config do not give the same bytes: under 3 MB installed).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-host-tools: run me as root (sudo bash scripts/install-host-tools.sh)" >&2
@@ -19,6 +21,7 @@ apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
   zstd cpio util-linux ca-certificates gpg dpkg-dev
 if [ "${1:-}" = "--with-test-tools" ]; then
-  apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish man-db groff-base
+  apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish man-db groff-base \
+    diffoscope-minimal genisoimage libarchive-tools
 fi
 echo "install-host-tools: done"
