@@ -3,6 +3,7 @@
 # gpg (of the GnuPG suite) checks the Ubuntu archive keyring a Debian host fetches for the ailinux profile
 # (src/steps/archive-keyring.ts); dpkg-deb, which unpacks it, is in dpkg and always there. dpkg-dev's
 # dpkg-scanpackages indexes packages.local's .deb files into a local apt repository (src/steps/local-packages.ts).
+# rsvg-convert (librsvg2-bin) renders the built-in SVG logo and wallpaper (assets/branding) for the branding step.
 # --with-test-tools also installs what only the test suite needs (chromium, for the browser test;
 # stress-ng, to load the CPU while the suite runs and show that it does not flake; zsh and fish, whose
 # completion scripts the completion test parses; man-db and groff-base, which render the man page in its test;
@@ -19,7 +20,7 @@ apt-get install -y -qq --no-install-recommends \
   debootstrap mmdebstrap squashfs-tools xorriso \
   grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools \
   qemu-system-x86 qemu-utils ovmf isolinux syslinux-common \
-  zstd cpio util-linux ca-certificates gpg dpkg-dev
+  zstd cpio util-linux ca-certificates gpg dpkg-dev librsvg2-bin
 if [ "${1:-}" = "--with-test-tools" ]; then
   apt-get install -y -qq --no-install-recommends chromium stress-ng zsh fish man-db groff-base \
     diffoscope-minimal genisoimage libarchive-tools

@@ -20,6 +20,8 @@ import type { WorkPaths } from '../runtime/paths.js';
 import type { Artifact } from '../types.js';
 import { fileArtifact } from './artifacts.js';
 import { integrityCheck, SERIAL_KERNEL_ARGS } from './boot-menu.js';
+import { artHashes, GRUB_BACKGROUND, RSVG_CONVERT, renderArt } from './branding-art.js';
+import { readOwnConfigFile } from './config-files.js';
 import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from './isolinux.js';
 import { firstFileInLayers, type LayerFile } from './layer-files.js';
 import { liveMedium } from './live-medium.js';
@@ -57,6 +59,102 @@ const COMMON_MODULES = [
 ];
 export const BIOS_MODULES: readonly string[] = [...COMMON_MODULES, 'biosdisk'];
 export const UEFI_MODULES: readonly string[] = [...COMMON_MODULES, 'fat', 'efi_gop', 'efi_uga', 'all_video'];
+/** What the graphical menu adds to a core built here (Ubuntu's signed GRUB has them built in). */
+export const GRAPHICAL_MODULES: readonly string[] = ['all_video', 'font', 'gfxterm', 'gfxmenu', 'png', 'jpeg'];
+
+/** The font the graphical menu draws with: GRUB's own Unifont, from the host's grub-common. */
+export const GRUB_FONT = {
+  host: '/usr/share/grub/unicode.pf2',
+  iso: 'boot/grub/fonts/unicode.pf2',
+  name: 'Unifont Regular 16',
+};
+
+/**
+ * A profile with the branding step gets a graphical GRUB menu: the product's name as its title, the wallpaper (a
+ * 4:3 cut of the built-in art, or the user's branding.wallpaper) behind it. Without, the plain text menu.
+ */
+export function graphicalMenu(config: BuildConfig): boolean {
+  return config.steps.includes('branding');
+}
+
+/** The user's own wallpaper, when branding.dir names one: the menu's background then. */
+function userWallpaper(config: BuildConfig): string | null {
+  const b = config.branding;
+  return b.dir !== undefined && b.wallpaper !== undefined ? path.posix.join(b.dir, b.wallpaper) : null;
+}
+
+export function grubThemeDir(config: BuildConfig): string {
+  return `boot/grub/themes/${config.branding.id}`;
+}
+
+/** The background's file name in the theme dir: background.png, or .jpg for a user's JPEG. */
+export function grubBackgroundName(config: BuildConfig): string {
+  const user = userWallpaper(config);
+  return user !== null && !user.toLowerCase().endsWith('.png') ? 'background.jpg' : 'background.png';
+}
+
+/** theme.txt of the graphical menu (GRUB's gfxmenu): title, background, the entries, the countdown. */
+export function renderGrubTheme(config: BuildConfig): string {
+  const b = config.branding;
+  const title = [b.productName, b.version]
+    .filter(Boolean)
+    .join(' ')
+    .replace(/["\\\r\n]/g, ' ');
+  const font = GRUB_FONT.name;
+  return [
+    `# The boot menu of ${title}, written by ailinux (src/steps/bootloaders.ts).`,
+    `title-text: "${title}"`,
+    `title-font: "${font}"`,
+    'title-color: "#ffffff"',
+    `desktop-image: "${grubBackgroundName(config)}"`,
+    'desktop-color: "#0b1426"',
+    `message-font: "${font}"`,
+    'message-color: "#c8d6e5"',
+    `terminal-font: "${font}"`,
+    '',
+    '+ boot_menu {',
+    '  left = 20%',
+    '  top = 62%',
+    '  width = 60%',
+    '  height = 26%',
+    `  item_font = "${font}"`,
+    '  item_color = "#c8d6e5"',
+    `  selected_item_font = "${font}"`,
+    '  selected_item_color = "#16c2b8"',
+    '  item_height = 24',
+    '  item_padding = 4',
+    '  item_spacing = 6',
+    '  scrollbar = false',
+    '}',
+    '',
+    '+ label {',
+    '  id = "__timeout__"',
+    '  left = 20%',
+    '  top = 92%',
+    '  width = 60%',
+    '  align = "center"',
+    '  color = "#8aa1bd"',
+    `  font = "${font}"`,
+    '  text = "Booting in %d seconds"',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The grub.cfg lines that switch to the graphical menu; a GRUB without the font or a video mode keeps the text one. */
+function graphicalMenuLines(config: BuildConfig): string[] {
+  const theme = `/${grubThemeDir(config)}/theme.txt`;
+  return [
+    `if loadfont /${GRUB_FONT.iso} ; then`,
+    '\tset gfxmode=auto',
+    ...['all_video', 'gfxterm', 'gfxmenu', 'png', 'jpeg'].map((m) => `\tinsmod ${m}`),
+    // the serial line keeps its text menu beside the graphical one
+    `\tterminal_output gfxterm${config.iso.serialConsole ? ' serial' : ''}`,
+    `\tset theme=${theme}`,
+    'fi',
+    '',
+  ];
+}
 export const ESP_LABEL = 'EFIBOOT';
 
 /**
@@ -156,6 +254,7 @@ export function renderGrubConfig(config: BuildConfig): string {
   if (iso.serialConsole) {
     lines.push('serial --unit=0 --speed=115200', 'terminal_input serial console', 'terminal_output serial console', '');
   }
+  if (graphicalMenu(config)) lines.push(...graphicalMenuLines(config));
   return [
     ...lines,
     menuEntry(`${config.name} live`, medium.kernel, medium.initrd, args()),
@@ -180,9 +279,15 @@ export function renderDiskInfo(config: BuildConfig): string {
   return `${`${config.name} live - ${about} (${config.architecture})`.replace(/[\r\n]+/g, ' ')}\n`;
 }
 
-export function grubMkimageArgv(format: 'i386-pc-eltorito' | 'x86_64-efi', output: string, earlyCfg: string): string[] {
+export function grubMkimageArgv(
+  format: 'i386-pc-eltorito' | 'x86_64-efi',
+  output: string,
+  earlyCfg: string,
+  graphical = false,
+): string[] {
   const platform = format === 'x86_64-efi' ? 'x86_64-efi' : 'i386-pc';
-  const modules = format === 'x86_64-efi' ? UEFI_MODULES : BIOS_MODULES;
+  const base = format === 'x86_64-efi' ? UEFI_MODULES : BIOS_MODULES;
+  const modules = graphical ? [...base, ...GRAPHICAL_MODULES.filter((m) => !base.includes(m))] : base;
   return [
     'grub-mkimage',
     `--directory=${GRUB_LIB_DIR}/${platform}`,
@@ -273,7 +378,11 @@ function assertFirmware(config: BuildConfig): void {
 }
 
 async function makeBiosImage(ctx: StepContext, files: BootFiles): Promise<void> {
-  await runTool(ctx, grubMkimageArgv('i386-pc-eltorito', files.biosImage, files.earlyCfg), toolEnv(ctx));
+  await runTool(
+    ctx,
+    grubMkimageArgv('i386-pc-eltorito', files.biosImage, files.earlyCfg, graphicalMenu(ctx.config)),
+    toolEnv(ctx),
+  );
 }
 
 /** ISOLINUX from the host's isolinux and syslinux-common packages, and its menu. */
@@ -340,7 +449,11 @@ async function makeUefiFiles(ctx: StepContext, files: BootFiles): Promise<EspFil
       `Secure Boot: shim /${signed.shim.rel}, GRUB /${signed.grub.rel}${signed.mok ? `, MokManager /${signed.mok.rel}` : ''}`,
     );
   } else {
-    await runTool(ctx, grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg), toolEnv(ctx));
+    await runTool(
+      ctx,
+      grubMkimageArgv('x86_64-efi', files.efiBinary, files.earlyCfg, graphicalMenu(ctx.config)),
+      toolEnv(ctx),
+    );
     esp.push({ host: files.efiBinary, esp: 'EFI/BOOT/BOOTX64.EFI' });
   }
   // mcopy -m keeps these times inside the FAT image
@@ -360,9 +473,40 @@ async function makeEspImage(ctx: StepContext, files: BootFiles, esp: readonly Es
   }
 }
 
+/** The graphical menu's files on the ISO: the font, theme.txt and the background (rendered here, or the user's). */
+async function installGrubTheme(ctx: StepContext, files: BootFiles): Promise<string[]> {
+  const { config } = ctx;
+  const dir = path.join(ctx.paths.isoDir, grubThemeDir(config));
+  const font = path.join(ctx.paths.isoDir, GRUB_FONT.iso);
+  if (!fs.existsSync(GRUB_FONT.host)) {
+    throw new StepError(STEP, `the graphical boot menu needs GRUB's font ${GRUB_FONT.host}, which this host lacks`, {
+      hint: 'apt-get install grub-common',
+    });
+  }
+  fs.mkdirSync(path.dirname(font), { recursive: true });
+  fs.copyFileSync(GRUB_FONT.host, font);
+  const user = userWallpaper(config);
+  const background = user
+    ? readOwnConfigFile(STEP, ctx, user, 'branding.wallpaper')
+    : (await renderArt(ctx, path.join(files.tmpDir, 'art'), [GRUB_BACKGROUND], STEP)).get(GRUB_BACKGROUND.name)!;
+  const image = path.join(dir, grubBackgroundName(config));
+  writeFile(image, background);
+  const theme = path.join(dir, 'theme.txt');
+  writeFile(theme, renderGrubTheme(config));
+  return [font, image, theme];
+}
+
 function expectedFiles(config: BuildConfig, files: BootFiles, paths: WorkPaths): string[] {
   const iso = config.iso;
+  const themeDir = path.join(paths.isoDir, grubThemeDir(config));
   return [
+    ...(graphicalMenu(config)
+      ? [
+          path.join(paths.isoDir, GRUB_FONT.iso),
+          path.join(themeDir, grubBackgroundName(config)),
+          path.join(themeDir, 'theme.txt'),
+        ]
+      : []),
     files.grubCfg,
     files.diskInfo,
     ...(iso.bios ? (iso.isolinux ? [files.isolinuxBin, files.isolinuxCfg] : [files.biosImage]) : []),
@@ -408,7 +552,7 @@ function checkMagic(file: string, offset: number, magic: Buffer, what: string): 
 export const bootloadersStep: StepDef = {
   id: STEP,
   title: 'Write the boot menus and the BIOS and UEFI boot images',
-  version: 2,
+  version: 3,
   layer: 'none',
   phase: 11,
   needs: ['bootstrap'],
@@ -427,6 +571,7 @@ export const bootloadersStep: StepDef = {
             },
           ]
         : []),
+      ...(graphicalMenu(config) && userWallpaper(config) === null ? [RSVG_CONVERT] : []),
       ...(iso.uefi
         ? [
             { name: 'mkfs.vfat', pkg: 'dosfstools', why: 'the EFI system partition image', versionArgs: ['--help'] },
@@ -439,6 +584,8 @@ export const bootloadersStep: StepDef = {
   hostFiles: (config) => {
     const iso = config.iso;
     const files: HostFile[] = [];
+    if (graphicalMenu(config))
+      files.push({ path: GRUB_FONT.host, pkg: 'grub-common', why: "the graphical boot menu's font" });
     if (iso.bios && !iso.isolinux)
       files.push({
         path: '/usr/lib/grub/i386-pc/moddep.lst',
@@ -477,7 +624,18 @@ export const bootloadersStep: StepDef = {
     'iso.serialConsole',
     'iso.isolinux',
     'iso.secureBoot',
+    // the graphical menu's title and background
+    'branding.id',
+    'branding.productName',
+    'branding.version',
+    'branding.dir',
+    'branding.wallpaper',
   ],
+  inputFiles: (config) => {
+    const user = graphicalMenu(config) ? userWallpaper(config) : null;
+    return user === null ? [] : [user];
+  },
+  pinned: (config) => (graphicalMenu(config) && userWallpaper(config) === null ? artHashes(['wallpaper']) : {}),
   async run(ctx): Promise<Artifact[]> {
     assertFirmware(ctx.config);
     const iso = ctx.config.iso;
@@ -488,6 +646,7 @@ export const bootloadersStep: StepDef = {
     writeFile(files.earlyCfg, renderEarlyConfig(ctx.config));
     const written = [files.grubCfg, files.diskInfo];
     try {
+      if (graphicalMenu(ctx.config)) written.push(...(await installGrubTheme(ctx, files)));
       if (iso.bios && iso.isolinux) written.push(...installIsolinux(ctx, files));
       else if (iso.bios) {
         await makeBiosImage(ctx, files);

@@ -1,18 +1,43 @@
 /**
- * branding: the product's look and its optional helper application, from host files the config
- * names (relative to the config file; listed as input files, so a changed logo reruns this step
- * and the plan says which file changed). Logo, installer images, boot splash (a plymouth theme
- * when the image has plymouth) and wallpaper (a KDE wallpaper package); the helper's files with
- * explicit modes and its launcher. A helper file that holds an API key is refused.
+ * branding: the product's look and its optional helper application. Each piece (logo, installer
+ * images, boot splash, wallpaper) comes from the host file the config names in branding.dir
+ * (relative to the config file; an input file, so a changed logo reruns this step and the plan
+ * says which file changed), or else from the built-in SVG art in assets/branding, rendered on the
+ * host with rsvg-convert (src/steps/branding-art.ts; the SVGs' hashes are pinned inputs).
+ * Where they go: /usr/share/<id>/logo.png and the <id> icon, Calamares' branding images, a plymouth
+ * theme when the image has plymouth, a KDE wallpaper package made the Plasma default through a
+ * look-and-feel package of ours, SDDM's Breeze background, and /etc/os-release and lsb-release
+ * naming the product (ID_LIKE keeps the base's ID). The helper's files with explicit modes and its
+ * launcher; a helper file that holds an API key is refused.
  */
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { secretKind } from '../config/secrets.js';
 import { StepError } from '../errors.js';
-import { findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
+import { entryInLayers, findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import { CALAMARES_IMAGES, calamaresBrandingDir } from './calamares/branding.js';
 import { PNG_SIGNATURE } from './calamares/png.js';
+import {
+  artHashes,
+  lookAndFeelId,
+  RENDITIONS,
+  renderArt,
+  renderKdeglobals,
+  renderKscreenlockerrc,
+  renderLookAndFeelDefaults,
+  renderLookAndFeelMetadata,
+  renderLsbRelease,
+  renderOsRelease,
+  renderSddmThemeConf,
+  renderSddmThemeConfUser,
+  RSVG_CONVERT,
+  SDDM_THEME_FILE,
+  WALLPAPER_RENDITIONS,
+  type ArtSource,
+  type Rendition,
+} from './branding-art.js';
 import { readOwnConfigFile } from './config-files.js';
+import { removeTree } from '../runtime/safe-remove.js';
 import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { helperLauncher } from './launchers.js';
@@ -32,6 +57,23 @@ export function brandingAssets(
     if (name !== undefined) out[role] = path.posix.join(b.dir, name);
   }
   return out;
+}
+
+type Piece = 'logo' | 'welcome' | 'splash' | 'wallpaper';
+
+/** The pieces the config's branding.dir leaves to the built-in art (the welcome image falls back to a named logo). */
+export function builtInPieces(config: BuildConfig): Piece[] {
+  const named = brandingAssets(config);
+  const out: Piece[] = [];
+  if (!named.logo) out.push('logo');
+  if (!named.welcome && !named.logo) out.push('welcome');
+  if (!named.splash) out.push('splash');
+  if (!named.wallpaper) out.push('wallpaper');
+  return out;
+}
+
+function builtInSources(config: BuildConfig): ArtSource[] {
+  return builtInPieces(config).map((p) => (p === 'wallpaper' ? 'wallpaper' : RENDITIONS[p].source));
 }
 
 /** Every host file this step reads: the fingerprint hashes them. */
@@ -89,6 +131,9 @@ export function renderPlymouthTheme(config: BuildConfig): { plymouth: string; sc
       'sprite = Sprite(image);',
       'sprite.SetX(Window.GetWidth() / 2 - image.GetWidth() / 2);',
       'sprite.SetY(Window.GetHeight() / 2 - image.GetHeight() / 2);',
+      "# the wallpaper's navy, top to bottom",
+      'Window.SetBackgroundTopColor(0.043, 0.078, 0.149);',
+      'Window.SetBackgroundBottomColor(0.047, 0.290, 0.353);',
       '',
     ].join('\n'),
   };
@@ -141,12 +186,18 @@ function installSplash(ctx: StepContext, data: Buffer): Promise<void> | void {
   );
 }
 
-function installWallpaper(ctx: StepContext, file: string, data: Buffer): void {
+/** The wallpaper package: images by size, as Plasma's image plugin picks them; returns the first one's path in the image (SDDM's and the lock screen's picture). */
+function installWallpaper(ctx: StepContext, images: ReadonlyArray<{ file: string; data: Buffer }>): string {
   const id = ctx.config.branding.id;
-  const size = imageSize(data)!;
-  const ext = path.extname(file).toLowerCase() === '.png' ? 'png' : 'jpg';
   const dir = `usr/share/wallpapers/${id}`;
-  writeLayerBytes(ctx.layers, `${dir}/contents/images/${size.width}x${size.height}.${ext}`, data, 0o644);
+  let first = '';
+  for (const { file, data } of images) {
+    const size = imageSize(data)!;
+    const ext = path.extname(file).toLowerCase() === '.png' ? 'png' : 'jpg';
+    const rel = `${dir}/contents/images/${size.width}x${size.height}.${ext}`;
+    writeLayerBytes(ctx.layers, rel, data, 0o644);
+    if (!first) first = `/${rel}`;
+  }
   const metadata = {
     KPlugin: {
       Id: id,
@@ -156,6 +207,65 @@ function installWallpaper(ctx: StepContext, file: string, data: Buffer): void {
     },
   };
   writeLayerFile(ctx.layers, `${dir}/metadata.json`, `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
+  return first;
+}
+
+/** Plasma's default wallpaper is the one its look-and-feel package names: ours is Breeze with our wallpaper. */
+function makeWallpaperDefault(ctx: StepContext, image: string): void {
+  const { id, productName } = ctx.config.branding;
+  if (findInLayers(ctx.layers, 'usr/share/plasma/look-and-feel/org.kde.breeze.desktop') === null) {
+    ctx.log.info(
+      'branding.wallpaper: the image has no Plasma (Breeze look-and-feel), so the wallpaper is not made a default',
+    );
+    return;
+  }
+  const lnf = `usr/share/plasma/look-and-feel/${lookAndFeelId(id)}`;
+  writeLayerFile(ctx.layers, `${lnf}/metadata.json`, renderLookAndFeelMetadata(id, productName), 0o644);
+  writeLayerFile(ctx.layers, `${lnf}/contents/defaults`, renderLookAndFeelDefaults(id), 0o644);
+  writeLayerFile(ctx.layers, 'etc/xdg/kdeglobals', renderKdeglobals(id), 0o644);
+  writeLayerFile(ctx.layers, 'etc/xdg/kscreenlockerrc', renderKscreenlockerrc(image), 0o644);
+}
+
+/** SDDM's Breeze theme, selected, with the wallpaper as its background. */
+function themeSddm(ctx: StepContext, image: string): void {
+  if (findInLayers(ctx.layers, 'usr/share/sddm/themes/breeze') === null) {
+    if (findInLayers(ctx.layers, 'usr/bin/sddm') !== null)
+      ctx.log.info('branding: SDDM has no Breeze theme (sddm-theme-breeze), so its login screen keeps its own look');
+    return;
+  }
+  writeLayerFile(ctx.layers, 'usr/share/sddm/themes/breeze/theme.conf.user', renderSddmThemeConfUser(image), 0o644);
+  writeLayerFile(ctx.layers, SDDM_THEME_FILE, renderSddmThemeConf('breeze'), 0o644);
+}
+
+/** /etc/os-release (where the base keeps it: /usr/lib/os-release behind the link) and /etc/lsb-release. */
+function writeIdentity(ctx: StepContext): void {
+  const b = ctx.config.branding;
+  const product = { id: b.id, name: b.productName, version: b.version, url: b.url };
+  const base = readLayerFile(ctx.layers, 'etc/os-release') ?? '';
+  const entry = entryInLayers(ctx.layers, 'etc/os-release');
+  const target =
+    entry?.type === 'symlink' && (entry.link === '../usr/lib/os-release' || entry.link === '/usr/lib/os-release')
+      ? 'usr/lib/os-release'
+      : 'etc/os-release';
+  writeLayerFile(ctx.layers, target, renderOsRelease(base, product), 0o644);
+  writeLayerFile(ctx.layers, 'etc/lsb-release', renderLsbRelease(base, product), 0o644);
+}
+
+function renderDir(ctx: StepContext): string {
+  return path.join(ctx.paths.tmpDir, STEP);
+}
+
+/** The renditions this run needs: the pieces the config leaves to the built-in art, for what the image has. */
+function neededRenditions(ctx: StepContext): Rendition[] {
+  const pieces = builtInPieces(ctx.config);
+  const out: Rendition[] = [];
+  if (pieces.includes('logo')) out.push(RENDITIONS.logo);
+  if (pieces.includes('welcome') && findInLayers(ctx.layers, calamaresBrandingDir(ctx.config)) !== null)
+    out.push(RENDITIONS.welcome);
+  if (pieces.includes('splash') && findInLayers(ctx.layers, 'usr/sbin/plymouthd') !== null) out.push(RENDITIONS.splash);
+  if (pieces.includes('wallpaper') && findInLayers(ctx.layers, 'usr/share/wallpapers') !== null)
+    out.push(...WALLPAPER_RENDITIONS);
+  return out;
 }
 
 /** The helper's files, each with its explicit mode; text that holds a key is refused. */
@@ -187,39 +297,71 @@ function installHelper(ctx: StepContext): void {
 export const brandingStep: StepDef = {
   id: STEP,
   title: 'Install the branding and the helper application',
-  version: 1,
+  version: 2,
   layer: 'overlay',
   phase: 7,
   needs: ['bootstrap'],
   configFields: ['locale.lang', 'branding', 'helper'],
   inputFiles: brandingInputFiles,
+  hostTools: (config) => (builtInPieces(config).length > 0 ? [RSVG_CONVERT] : []),
+  // the built-in SVGs: an edited one reruns this step (and the plan names it)
+  pinned: (config) => artHashes(builtInSources(config)),
   async run(ctx) {
     prepareLayer(ctx);
     const assets = brandingAssets(ctx.config);
     const id = ctx.config.branding.id;
-    if (assets.logo) {
-      const logo = readAsset(ctx, 'logo', assets.logo, true);
+    const tmp = renderDir(ctx);
+    await removeTree(tmp, { within: ctx.paths.workDir });
+    try {
+      const art = await renderArt(ctx, tmp, neededRenditions(ctx));
+      const rendered = (r: Rendition) => art.get(r.name)!;
+      const logo = assets.logo ? readAsset(ctx, 'logo', assets.logo, true) : rendered(RENDITIONS.logo);
       writeLayerBytes(ctx.layers, `usr/share/${id}/logo.png`, logo, 0o644);
       writeLayerBytes(ctx.layers, `usr/share/pixmaps/${id}.png`, logo, 0o644);
+
+      const calamares = calamaresBrandingDir(ctx.config);
+      if (findInLayers(ctx.layers, calamares) !== null) {
+        const welcome = assets.welcome
+          ? readAsset(ctx, 'welcome', assets.welcome, true)
+          : assets.logo
+            ? logo
+            : rendered(RENDITIONS.welcome);
+        writeLayerBytes(ctx.layers, `${calamares}/${CALAMARES_IMAGES.logo}`, logo, 0o644);
+        writeLayerBytes(ctx.layers, `${calamares}/${CALAMARES_IMAGES.welcome}`, welcome, 0o644);
+      }
+
+      if (assets.splash) await installSplash(ctx, readAsset(ctx, 'splash', assets.splash, true));
+      else if (art.has(RENDITIONS.splash.name)) await installSplash(ctx, rendered(RENDITIONS.splash));
+      else ctx.log.info('branding.splash: the image has no plymouth, so there is no boot splash to set');
+
+      const wallpapers = assets.wallpaper
+        ? [{ file: assets.wallpaper, data: readAsset(ctx, 'wallpaper', assets.wallpaper, false) }]
+        : WALLPAPER_RENDITIONS.filter((r) => art.has(r.name)).map((r) => ({
+            file: `${r.name}.png`,
+            data: rendered(r),
+          }));
+      if (wallpapers.length > 0) {
+        const image = installWallpaper(ctx, wallpapers);
+        makeWallpaperDefault(ctx, image);
+        themeSddm(ctx, image);
+      } else ctx.log.info('branding.wallpaper: the image has no /usr/share/wallpapers (no desktop), so no wallpaper');
+
+      writeIdentity(ctx);
+      installHelper(ctx);
+      const made = art.size > 0 ? ` (${[...art.keys()].join(', ')} rendered from assets/branding)` : '';
+      ctx.log.info(`branding: ${ctx.config.branding.productName}${made}`);
+    } finally {
+      await removeTree(tmp, { within: ctx.paths.workDir });
     }
-    const calamares = calamaresBrandingDir(ctx.config);
-    if ((assets.logo || assets.welcome) && findInLayers(ctx.layers, calamares) !== null) {
-      const logo = assets.logo ? readAsset(ctx, 'logo', assets.logo, true) : null;
-      const welcome = assets.welcome ? readAsset(ctx, 'welcome', assets.welcome, true) : logo;
-      if (logo) writeLayerBytes(ctx.layers, `${calamares}/${CALAMARES_IMAGES.logo}`, logo, 0o644);
-      if (welcome) writeLayerBytes(ctx.layers, `${calamares}/${CALAMARES_IMAGES.welcome}`, welcome, 0o644);
-    }
-    if (assets.splash) await installSplash(ctx, readAsset(ctx, 'splash', assets.splash, true));
-    if (assets.wallpaper) installWallpaper(ctx, assets.wallpaper, readAsset(ctx, 'wallpaper', assets.wallpaper, false));
-    installHelper(ctx);
-    if (Object.keys(assets).length === 0 && !ctx.config.helper)
-      ctx.log.info('no branding assets and no helper in the profile');
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {
     const id = ctx.config.branding.id;
-    if (brandingAssets(ctx.config).logo && findInLayers(ctx.layers, `usr/share/${id}/logo.png`) === null) {
+    if (findInLayers(ctx.layers, `usr/share/${id}/logo.png`) === null) {
       throw new StepError(STEP, `the rootfs has no /usr/share/${id}/logo.png`);
+    }
+    if (!(readLayerFile(ctx.layers, 'etc/os-release') ?? '').split('\n').includes(`ID=${id}`)) {
+      throw new StepError(STEP, `/etc/os-release in the rootfs does not say ID=${id}`);
     }
     for (const f of ctx.config.helper?.files ?? []) {
       if (findInLayers(ctx.layers, f.destination.slice(1)) === null)
@@ -230,5 +372,8 @@ export const brandingStep: StepDef = {
       throw new StepError(STEP, `/usr/share/applications/${launcher.file} is not the launcher the profile asks for`);
     }
   },
-  undo: discardLayer,
+  async undo(ctx) {
+    await removeTree(renderDir(ctx), { within: ctx.paths.workDir });
+    await discardLayer(ctx);
+  },
 };

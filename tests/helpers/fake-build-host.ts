@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../../src/config/schema.js';
 import type { FakeCall, FakeRunner } from '../../src/runtime/fake-runner.js';
+import { solidPng } from '../../src/steps/calamares/png.js';
 import { liveMedium } from '../../src/steps/live-medium.js';
 import { NS_RUN, layerTreeDir, writeTree } from './step-context.js';
 
@@ -58,6 +59,10 @@ function baseTree(config: BuildConfig): Record<string, string> {
     'usr/sbin/plymouthd': '',
     'usr/sbin/plymouth-set-default-theme': '',
     'etc/alternatives/default.plymouth': '',
+    // the desktop's parts branding themes: wallpapers, Breeze's look-and-feel, SDDM's Breeze theme
+    'usr/share/wallpapers/Next/metadata.json': '{}',
+    'usr/share/plasma/look-and-feel/org.kde.breeze.desktop/contents/defaults': '[Wallpaper]\nImage=Next\n',
+    'usr/share/sddm/themes/breeze/theme.conf': '[General]\n',
     'usr/lib/shim/shimx64.efi.signed.latest': efi,
     'usr/lib/shim/mmx64.efi.signed': efi,
     'usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed': efi,
@@ -216,6 +221,15 @@ export function scriptBuildHost(runner: FakeRunner, config: BuildConfig, workDir
       .on(is('cp'), { effect: (call) => writeFile(call.argv.at(-1)!, `copy of ${call.argv.at(-2)}`) })
       .on(is('du'), { stdout: `123456\t${workDir}/mnt/squashfs\n` })
       .on(is('mksquashfs'), { effect: (call) => writeFile(inner(call).command[2]!, `hsqs${'\0'.repeat(4092)}`) })
+      // rsvg-convert renders the built-in art on the host: a PNG of the page size asked for
+      .on(is('rsvg-convert'), {
+        effect: (call) => {
+          const arg = (name: string) => call.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+          const width = Number(arg('page-width') ?? arg('width'));
+          const height = Number(arg('page-height') ?? arg('height'));
+          writeFile(arg('output')!, solidPng(width, height, '#10264a'));
+        },
+      })
       .on(is('grub-mkimage'), {
         effect: (call) => {
           const output = call.argv.find((a) => a.startsWith('--output='))!.slice('--output='.length);

@@ -75,6 +75,7 @@ function base(): void {
 const DESKTOP = [
   'kde-plasma-desktop',
   'sddm',
+  'sddm-theme-breeze',
   'xorg',
   'konsole',
   'dolphin',
@@ -141,10 +142,19 @@ describe('desktop', () => {
 
   it('kde-full instead of kde-plasma-desktop is only data', async () => {
     base();
-    const config = profileConfig('ailinux', (c) => (c.packages.desktop = ['kde-full', 'sddm', 'xorg']));
+    const config = profileConfig(
+      'ailinux',
+      (c) => (c.packages.desktop = ['kde-full', 'sddm', 'sddm-theme-breeze', 'xorg']),
+    );
     const runner = aptRunner('desktop', [...config.packages.desktop, ...config.packages.apps]);
     await desktopStep.run(ctxFor(config, 'desktop', runner));
-    expect(runner.calls[1]!.argv.slice(-DESKTOP.length)).toEqual(['kde-full', 'sddm', 'xorg', ...config.packages.apps]);
+    expect(runner.calls[1]!.argv.slice(-DESKTOP.length)).toEqual([
+      'kde-full',
+      'sddm',
+      'sddm-theme-breeze',
+      'xorg',
+      ...config.packages.apps,
+    ]);
   });
 
   it('verify names the packages apt did not install', async () => {

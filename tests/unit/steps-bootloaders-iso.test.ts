@@ -9,12 +9,14 @@ import { StepError } from '../../src/errors.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, quoteGrub, renderGrubConfig } from '../../src/steps/bootloaders.js';
+import { solidPng } from '../../src/steps/calamares/png.js';
 import { isoArgv, isoStep, xorrisoTimestamp } from '../../src/steps/iso.js';
 import { parseElToritoReport, parseSystemAreaReport } from '../../src/verify/xorriso-reports.js';
 import type { StepContext } from '../../src/steps/types.js';
 import { layerlessContext, makeWorkDir, removeWorkDir } from '../helpers/step-context.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/xorriso/', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const EPOCH = 1700000000; // 2023-11-14 22:13:20 UTC, 0x6553f100
 const EFI_BYTES = 700_000;
 
@@ -43,6 +45,9 @@ const BIOS_MODULES = [
   'biosdisk',
 ];
 const UEFI_MODULES = [...BIOS_MODULES.slice(0, -1), 'fat', 'efi_gop', 'efi_uga', 'all_video'];
+/** A profile with the branding step has the graphical menu: these modules join each core built here. */
+const GRAPHICAL = ['all_video', 'font', 'gfxterm', 'gfxmenu', 'png', 'jpeg'];
+const withGraphical = (modules: string[]) => [...modules, ...GRAPHICAL.filter((m) => !modules.includes(m))];
 
 function minimal(iso: Partial<BuildConfig['iso']> = {}): BuildConfig {
   const base = loadConfig({ profile: 'minimal' }).config;
@@ -83,6 +88,16 @@ function bootRunner(): { runner: FakeRunner; earlyConfigs: string[] } {
         );
       },
     })
+    // rsvg-convert renders the menu's background: a PNG of the page size asked for
+    .on('rsvg-convert', {
+      effect: (call: FakeCall) => {
+        const arg = (name: string) => call.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+        fs.writeFileSync(
+          arg('output')!,
+          solidPng(Number(arg('page-width') ?? arg('width')), Number(arg('page-height') ?? arg('height')), '#10264a'),
+        );
+      },
+    })
     .on('mkfs.vfat', {
       effect: (call: FakeCall) => {
         const kib = Number(call.argv[call.argv.length - 1]);
@@ -95,11 +110,29 @@ function bootRunner(): { runner: FakeRunner; earlyConfigs: string[] } {
   return { runner, earlyConfigs };
 }
 
-function expectedBootArgv(w: string, bios: boolean, uefi: boolean): string[][] {
+function expectedBootArgv(w: string, bios: boolean, uefi: boolean, graphical = false): string[][] {
   const efi = `${w}/iso/EFI/BOOT/BOOTX64.EFI`;
   const esp = `${w}/iso/boot/grub/efi.img`;
   const early = `--config=${w}/tmp/bootloaders/early.cfg`;
+  const modules = (list: string[]) => (graphical ? withGraphical(list) : list);
   return [
+    // the 16:9 wallpaper art scaled to cover 1024x768, its middle kept
+    ...(graphical
+      ? [
+          [
+            'rsvg-convert',
+            '--format=png',
+            '--width=1365',
+            '--height=768',
+            '--page-width=1024',
+            '--page-height=768',
+            '--left=-170',
+            '--top=0',
+            `--output=${w}/tmp/bootloaders/art/grub-1024x768.png`,
+            path.join(REPO, 'assets/branding/wallpaper.svg'),
+          ],
+        ]
+      : []),
     ...(bios
       ? [
           [
@@ -109,7 +142,7 @@ function expectedBootArgv(w: string, bios: boolean, uefi: boolean): string[][] {
             `--output=${w}/iso/boot/grub/bios.img`,
             '--prefix=/boot/grub',
             early,
-            ...BIOS_MODULES,
+            ...modules(BIOS_MODULES),
           ],
         ]
       : []),
@@ -122,7 +155,7 @@ function expectedBootArgv(w: string, bios: boolean, uefi: boolean): string[][] {
             `--output=${efi}`,
             '--prefix=/boot/grub',
             early,
-            ...UEFI_MODULES,
+            ...modules(UEFI_MODULES),
           ],
           ['mkfs.vfat', '-C', '-n', 'EFIBOOT', esp, '1024'],
           ['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT'],
@@ -249,6 +282,7 @@ describe('bootloadersStep.run', () => {
       bios: true,
       uefi: true,
       label: 'AILINUX_2404',
+      graphical: true,
     },
   ];
 
@@ -259,8 +293,9 @@ describe('bootloadersStep.run', () => {
       const ctx = makeCtx(config, work, runner);
       const artifacts = await bootloadersStep.run(ctx);
 
-      expect(runner.calls.map((c) => c.argv)).toEqual(expectedBootArgv(work, v.bios, v.uefi));
-      for (const call of runner.calls) {
+      expect(runner.calls.map((c) => c.argv)).toEqual(expectedBootArgv(work, v.bios, v.uefi, v.graphical));
+      // rsvg-convert (the menu's background) is not a GRUB or FAT tool: it gets no environment of its own
+      for (const call of runner.calls.filter((c) => c.argv[0] !== 'rsvg-convert')) {
         expect(call.options.env).toEqual(['mmd', 'mcopy'].includes(call.argv[0]!) ? { MTOOLS_SKIP_CHECK: '1' } : {});
       }
       // every core finds the ISO by its label, then reads the ISO's menu
@@ -280,7 +315,9 @@ describe('bootloadersStep.run', () => {
       expect(fs.existsSync(path.join(iso, 'boot/grub/efi.img'))).toBe(v.uefi);
       expect(fs.existsSync(path.join(work, 'tmp/bootloaders')), 'temporary files are cleaned up').toBe(false);
 
+      const theme = 'iso/boot/grub/themes/ailinux';
       const expectedPaths = [
+        ...(v.graphical ? ['iso/boot/grub/fonts/unicode.pf2', `${theme}/background.png`, `${theme}/theme.txt`] : []),
         'iso/boot/grub/grub.cfg',
         'iso/.disk/info',
         ...(v.bios ? ['iso/boot/grub/bios.img'] : []),

@@ -47,7 +47,8 @@ export const ailinuxProfile: ConfigInput = {
     firmware: ['linux-firmware'],
     kernel: ['linux-generic'],
     // kde-full is the whole KDE suite (several GB more); kde-plasma-desktop is the Plasma desktop with its core applications
-    desktop: ['kde-plasma-desktop', 'sddm', 'xorg'],
+    // sddm-theme-breeze: without it SDDM shows its plain built-in greeter (the branding step themes Breeze)
+    desktop: ['kde-plasma-desktop', 'sddm', 'sddm-theme-breeze', 'xorg'],
     // firefox is a snap wrapper on noble (no snapd in a chroot build): Falkon is the browser
     apps: ['konsole', 'dolphin', 'kate', 'okular', 'ark', 'falkon', 'plasma-nm'],
     // Calamares, and what it needs to install GRUB for BIOS and for UEFI with Secure Boot; the
