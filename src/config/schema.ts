@@ -527,6 +527,27 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('The Calamares installer of the live system (the installer step)'),
+    panel: z
+      .object({
+        launchers: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z0-9][A-Za-z0-9_.-]*\.desktop$/,
+                'a desktop file name in /usr/share/applications, such as org.kde.dolphin.desktop',
+              ),
+          )
+          .max(32)
+          .refine((ids) => new Set(ids).size === ids.length, 'each launcher once')
+          .default([])
+          .describe(
+            "Applications pinned to Plasma's panel, as desktop file names; each must be installed (empty: Plasma's own default panel)",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("Plasma's panel at the first login (the identity step writes its layout template)"),
     verify: z
       .object({
         boot: z

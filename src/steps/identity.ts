@@ -10,6 +10,7 @@ import type { BuildConfig } from '../config/schema.js';
 import { hasCalamares } from './installer.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { helperLauncher, installerLauncher, type Launcher } from './launchers.js';
+import { writePanelLayout } from './panel-layout.js';
 import { chpasswdLine } from './password-hash.js';
 import type { StepContext, StepDef } from './types.js';
 
@@ -108,6 +109,8 @@ export const identityStep: StepDef = {
     'helper.title',
     'helper.comment',
     'helper.launcher',
+    // the panel's layout template with its pinned launchers (panel-layout.ts)
+    'panel.launchers',
   ],
   async run(ctx) {
     prepareLayer(ctx);
@@ -117,6 +120,7 @@ export const identityStep: StepDef = {
     if (config.liveSystem === 'casper') writeLayerFile(ctx.layers, 'etc/casper.conf', renderCasperConf(config), 0o644);
 
     const launchers = launcherPlan(ctx);
+    for (const file of writePanelLayout('identity', config, ctx.layers)) ctx.log.info(`panel layout: ${file}`);
     // before useradd, which copies /etc/skel into the new home with the user as owner
     for (const l of launchers.skel) writeLayerFile(ctx.layers, `etc/skel/Desktop/${l.file}`, l.text, 0o755);
 

@@ -3,7 +3,7 @@
  * GRUB paths, live system, checksum) and, with verify.boot, boots it in qemu to the marker. A build
  * never reports success for an ISO that fails here. The result file exists only for a passed ISO.
  */
-import { OVMF_PATH } from '../verify/boot.js';
+import { hostSecureBootFirmware, OVMF_PATH, type SecureBootFirmware } from '../verify/boot.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
@@ -43,6 +43,35 @@ export function bootFirmwares(config: BuildConfig): Firmware[] {
   return firmwares;
 }
 
+/**
+ * The firmware for a Secure Boot check: when the ISO is built for Secure Boot and the UEFI boot is checked, the
+ * UEFI boot runs with Secure Boot enforced wherever the host has OVMF with Microsoft's keys enrolled; else null.
+ */
+export function secureBootCheck(
+  config: BuildConfig,
+  exists: (p: string) => boolean = fs.existsSync,
+): SecureBootFirmware | null {
+  if (!config.iso.secureBoot || !bootFirmwares(config).includes('uefi')) return null;
+  return hostSecureBootFirmware(exists);
+}
+
+/** One line for plan and doctor: whether the verify step boots the ISO, how, and until what. */
+export function describeBootCheck(config: BuildConfig, exists: (p: string) => boolean = fs.existsSync): string {
+  if (!config.verify.boot) return 'boot check off (verify.boot: false)';
+  const firmwares = bootFirmwares(config);
+  if (firmwares.length === 0) return 'boot check on, but nothing to boot (see verify.bios and verify.uefi)';
+  const sb = secureBootCheck(config, exists);
+  const names = firmwares.map((f) =>
+    f === 'bios' ? 'BIOS' : sb ? 'UEFI with Secure Boot enforced (OVMF, Microsoft keys enrolled)' : 'UEFI',
+  );
+  const noSb =
+    config.iso.secureBoot && firmwares.includes('uefi') && !sb ? `; Secure Boot not checked: ${OVMF_SECURE_NOTE}` : '';
+  return `boots the ISO in qemu (${names.join('; ')}), each until "${config.verify.marker}" on the serial console, at most ${config.verify.timeoutSec} s${noSb}`;
+}
+
+const OVMF_SECURE_NOTE =
+  'the host lacks /usr/share/OVMF/OVMF_CODE_4M.ms.fd or OVMF_VARS_4M.ms.fd (apt-get install ovmf)';
+
 export function verifyBootPlan(config: BuildConfig, paths: WorkPaths): BootPlan | null {
   if (!config.verify.boot) return null;
   const firmwares = bootFirmwares(config);
@@ -61,6 +90,7 @@ export function verifyBootPlan(config: BuildConfig, paths: WorkPaths): BootPlan 
     timeoutMs: config.verify.timeoutSec * 1000,
     memoryMb: config.verify.memoryMb,
     logDir: path.join(paths.logsDir, STEP),
+    secureBoot: secureBootCheck(config),
   };
 }
 
@@ -104,8 +134,10 @@ export function readVerifyResult(file: string): VerifyReport | null {
 
 export const verifyStep: StepDef = {
   id: STEP,
-  title: 'Verify the ISO: boot records, layout, live files, checksum, and (verify.boot) a qemu boot',
-  version: 1,
+  title:
+    'Verify the ISO: boot records, layout, live files, checksum, launchers and icons, and (verify.boot) a qemu boot',
+  // 2: the rootfs's launchers and icons are checked; UEFI boots with Secure Boot enforced where the host can
+  version: 2,
   layer: 'none',
   phase: 12,
   // it checks the checksum file too
@@ -137,6 +169,8 @@ export const verifyStep: StepDef = {
     'iso.volumeLabel',
     'iso.bios',
     'iso.uefi',
+    // the UEFI boot runs with Secure Boot enforced for an ISO built for it (where the host has the firmware)
+    'iso.secureBoot',
     'liveSystem',
     'verify.boot',
     'verify.bios',
@@ -144,10 +178,13 @@ export const verifyStep: StepDef = {
     'verify.marker',
     'verify.timeoutSec',
     'verify.memoryMb',
+    // whose desktop the launcher check reads
+    'liveUser.name',
   ],
   async run(ctx) {
     // the ISO verifier is loaded when the step runs: plan and status, which read this step's definition, start without it
     const { isoFileProblem, verifyIso } = await import('../verify/verify-iso.js');
+    const { desktopLaunchersCheck, layersView } = await import('../verify/desktop-launchers.js');
     const { iso } = isoFiles(ctx.config, ctx.paths);
     const resultFile = verifyResultFile(ctx.config, ctx.paths);
     const problem = isoFileProblem(iso);
@@ -159,9 +196,13 @@ export const verifyStep: StepDef = {
     await removeTree(resultFile, { within: ctx.paths.workDir });
     const tmpDir = path.join(ctx.paths.tmpDir, STEP);
     fs.mkdirSync(tmpDir, { recursive: true });
+    // the rootfs the squashfs was made of, read from its layers: the panel's and the desktop's launchers and icons
+    ctx.log.info('checking the launchers and icons of the panel and the desktop in the rootfs layers');
+    const launchers = desktopLaunchersCheck(layersView(ctx.layers), { homes: [`home/${ctx.config.liveUser.name}`] });
     let report: VerifyReport;
     try {
       report = await verifyIso({
+        extraChecks: [launchers],
         iso,
         runner: ctx.runner,
         expect: verifyExpectations(ctx.config),

@@ -13,12 +13,34 @@ export const QEMU = 'qemu-system-x86_64';
 export const OVMF_PATH = '/usr/share/ovmf/OVMF.fd';
 const RECENT_BYTES = 64 * 1024;
 
+/** OVMF built for Secure Boot, and its variable store with Microsoft's keys enrolled (Debian's and Ubuntu's ovmf package). */
+export interface SecureBootFirmware {
+  code: string;
+  /** The template of the variable store: qemu writes to a copy of it, never to this file. */
+  vars: string;
+}
+
+export const OVMF_SECURE_BOOT: SecureBootFirmware = {
+  code: '/usr/share/OVMF/OVMF_CODE_4M.ms.fd',
+  vars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+};
+
+/** The Secure Boot firmware when the host has both of its files, else null. */
+export function hostSecureBootFirmware(
+  exists: (p: string) => boolean = fs.existsSync,
+  firmware: SecureBootFirmware = OVMF_SECURE_BOOT,
+): SecureBootFirmware | null {
+  return exists(firmware.code) && exists(firmware.vars) ? firmware : null;
+}
+
 export interface QemuOptions {
   iso: string;
   firmware: Firmware;
   memoryMb: number;
   logFile: string;
   ovmf?: string;
+  /** UEFI only: boot with Secure Boot enforced, from this firmware; varsCopy is the writable copy of its variable store. */
+  secureBoot?: (SecureBootFirmware & { varsCopy: string }) | null;
 }
 
 /** A value inside a qemu -drive option string: commas are doubled. */
@@ -27,8 +49,22 @@ export function qemuOptionValue(text: string): string {
 }
 
 export function qemuArgv(o: QemuOptions): string[] {
+  const sb = o.firmware === 'uefi' ? o.secureBoot : null;
   return [
     QEMU,
+    // Secure Boot: OVMF's SMM-protected variable store needs q35 with SMM, and flash only SMM code may write
+    ...(sb
+      ? [
+          '-machine',
+          'q35,smm=on',
+          '-global',
+          'driver=cfi.pflash01,property=secure,value=on',
+          '-drive',
+          `if=pflash,format=raw,unit=0,file=${qemuOptionValue(sb.code)},readonly=on`,
+          '-drive',
+          `if=pflash,format=raw,unit=1,file=${qemuOptionValue(sb.varsCopy)}`,
+        ]
+      : []),
     '-m',
     String(o.memoryMb),
     '-display',
@@ -45,7 +81,7 @@ export function qemuArgv(o: QemuOptions): string[] {
     `file=${qemuOptionValue(o.iso)},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
     '-boot',
     'd',
-    ...(o.firmware === 'uefi' ? ['-bios', o.ovmf ?? OVMF_PATH] : []),
+    ...(o.firmware === 'uefi' && !sb ? ['-bios', o.ovmf ?? OVMF_PATH] : []),
   ];
 }
 
@@ -67,19 +103,32 @@ export function consoleLines(text: string): string[] {
     .filter((l) => /[\p{L}\p{N}]/u.test(l));
 }
 
-/** Reads a growing serial log from where it left off and looks for the marker, across read boundaries too. */
+/** A control sequence introducer sequence (colours, cursor moves): systemd colours the unit names it prints. */
+const CSI = /\x1b\[[0-?]*[ -/]*[@-~]/g;
+/** An escape that may still be going on at the end of what was read (ESC, or ESC [ with no final byte yet). */
+const OPEN_ESCAPE = /\x1b(\[[0-?]*[ -/]*)?$/;
+
+/**
+ * Reads a growing serial log from where it left off and looks for the marker, across read boundaries too. The
+ * marker is looked for in the text without its control sequences: systemd prints "Reached target
+ * \e[0;1;39mgraphical.target\e[0m", which the marker "Reached target graphical.target" finds.
+ */
 export class SerialLog {
   private position = 0;
-  private carry = Buffer.alloc(0);
+  /** The end of the text already searched, marker length - 1 characters, so a marker across two reads is found. */
+  private carry = '';
+  /** Raw bytes held back: an escape sequence cut by the read boundary. */
+  private open = '';
   private recent = Buffer.alloc(0);
   private seen = false;
-  private readonly marker: Buffer;
+  /** The marker's UTF-8 bytes, one character each (latin1), as the log is read. */
+  private readonly marker: string;
 
   constructor(
     readonly file: string,
     marker: string,
   ) {
-    this.marker = Buffer.from(marker, 'utf8');
+    this.marker = Buffer.from(marker, 'utf8').toString('latin1');
   }
 
   get found(): boolean {
@@ -109,9 +158,14 @@ export class SerialLog {
   }
 
   private take(data: Buffer): void {
-    const hay = Buffer.concat([this.carry, data]);
+    const raw = this.open + data.toString('latin1');
+    const open = OPEN_ESCAPE.exec(raw);
+    // a sequence longer than 32 bytes is no escape sequence: take it as text
+    const cut = open && raw.length - open.index <= 32 ? open.index : raw.length;
+    this.open = raw.slice(cut);
+    const hay = this.carry + raw.slice(0, cut).replace(CSI, '');
     if (!this.seen && hay.includes(this.marker)) this.seen = true;
-    this.carry = Buffer.from(hay.subarray(Math.max(0, hay.length - (this.marker.length - 1))));
+    this.carry = this.marker.length > 1 ? hay.slice(-(this.marker.length - 1)) : '';
     const recent = Buffer.concat([this.recent, data]);
     this.recent = Buffer.from(recent.subarray(Math.max(0, recent.length - RECENT_BYTES)));
   }
@@ -123,7 +177,9 @@ export class SerialLog {
   }
 }
 
-export interface BootTestOptions extends QemuOptions {
+export interface BootTestOptions extends Omit<QemuOptions, 'secureBoot'> {
+  /** UEFI only: boot with Secure Boot enforced from this firmware (its variable store is copied beside the log). */
+  secureBoot?: SecureBootFirmware | null;
   runner: Runner;
   marker: string;
   timeoutMs: number;
@@ -145,11 +201,22 @@ function withLastLines(first: string, lines: readonly string[]): string {
 
 /** Boots the ISO once and reports whether the marker came; rethrows only when the caller aborted. */
 export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
-  const argv = qemuArgv(o);
-  const fw = FIRMWARE_NAME[o.firmware];
-  const base = { firmware: o.firmware, marker: o.marker, timeoutMs: o.timeoutMs, argv, logFile: o.logFile };
-  const ovmf = o.ovmf ?? OVMF_PATH;
-  if (o.firmware === 'uefi' && !fs.existsSync(ovmf)) {
+  const sb = o.firmware === 'uefi' && o.secureBoot ? o.secureBoot : null;
+  // qemu writes UEFI variables into its store: a copy of the template, beside the log, removed after the boot
+  const varsCopy = sb ? `${o.logFile}.OVMF_VARS.fd` : null;
+  const argv = qemuArgv({ ...o, secureBoot: sb && varsCopy ? { ...sb, varsCopy } : null });
+  const fw = sb ? 'UEFI with Secure Boot enforced, Microsoft keys enrolled' : FIRMWARE_NAME[o.firmware];
+  const base = {
+    firmware: o.firmware,
+    secureBoot: sb !== null,
+    marker: o.marker,
+    timeoutMs: o.timeoutMs,
+    argv,
+    logFile: o.logFile,
+  };
+  const ovmf = sb ? sb.code : (o.ovmf ?? OVMF_PATH);
+  const missing = o.firmware !== 'uefi' ? null : [ovmf, ...(sb ? [sb.vars] : [])].find((f) => !fs.existsSync(f));
+  if (missing) {
     return {
       ...base,
       ok: false,
@@ -159,11 +226,12 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       exitCode: null,
       lastLines: [],
       logFile: null,
-      detail: `${ovmf} is missing: apt-get install ovmf`,
+      detail: `${missing} is missing: apt-get install ovmf`,
     };
   }
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   fs.rmSync(o.logFile, { force: true });
+  if (sb && varsCopy) fs.copyFileSync(sb.vars, varsCopy);
 
   const stop = new AbortController();
   const onAbort = (): void => stop.abort();
@@ -202,6 +270,7 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
     await running;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    if (varsCopy) fs.rmSync(varsCopy, { force: true });
   }
   const end = ended as { error: unknown } | null;
   // qemu may print the marker and power off between two polls

@@ -17,6 +17,7 @@ export type CheckId =
   | 'boot-param'
   | 'volume-id'
   | 'checksum'
+  | 'desktop-launchers'
   | 'boot-bios'
   | 'boot-uefi';
 
@@ -65,6 +66,8 @@ export interface IsoFacts {
 
 export interface BootTestResult {
   firmware: Firmware;
+  /** UEFI booted with Secure Boot enforced (OVMF with Microsoft's keys enrolled); absent in results written before it. */
+  secureBoot?: boolean;
   ok: boolean;
   outcome: 'marker' | 'timeout' | 'exited' | 'not-run';
   marker: string;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { CommandError, StepError } from '../errors.js';
 import type { Runner } from '../runtime/runner.js';
 import { parseElToritoReport, parseSystemAreaReport, type ElToritoEntry } from './xorriso-reports.js';
-import { bootTest } from './boot.js';
+import { bootTest, type SecureBootFirmware } from './boot.js';
 import { checkChecksum } from './checksum.js';
 import { claimsBios, detectLiveSystem, filesToRead, staticChecks } from './checks.js';
 import { mergeGrubConfigs, parseGrubConfig, type GrubConfig } from './grub-config.js';
@@ -38,6 +38,8 @@ export interface BootPlan {
   /** Where the serial logs go: serial-bios.log, serial-uefi.log. */
   logDir: string;
   ovmf?: string;
+  /** UEFI boots with Secure Boot enforced from this firmware (null or absent: plain OVMF). */
+  secureBoot?: SecureBootFirmware | null;
 }
 
 export interface VerifyIsoOptions {
@@ -50,6 +52,8 @@ export interface VerifyIsoOptions {
   progress?: (message: string) => void;
   /** Where the GRUB config is extracted to, briefly (default: the OS temp dir). */
   tmpDir?: string;
+  /** Checks made elsewhere (of the rootfs the ISO was made from): they gate the boot as the static checks do. */
+  extraChecks?: readonly CheckResult[];
 }
 
 /** Why a path cannot be verified at all (missing, not a file, not ISO 9660), or null. */
@@ -191,6 +195,7 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
   o.progress?.('checking the checksum file');
   const checksum = await checkChecksum(iso, { require: o.expect.requireChecksum });
   checks.push(checksum.result);
+  checks.push(...(o.extraChecks ?? []));
 
   const boots: BootTestResult[] = [];
   if (o.boot) {
@@ -211,7 +216,10 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
         continue;
       }
       const seconds = Math.round(o.boot.timeoutMs / 1000);
-      o.progress?.(`booting ${FIRMWARE_NAME[firmware]} in qemu, waiting up to ${seconds} s for "${o.boot.marker}"`);
+      const sb = firmware === 'uefi' && o.boot.secureBoot ? ' with Secure Boot enforced' : '';
+      o.progress?.(
+        `booting ${FIRMWARE_NAME[firmware]}${sb} in qemu, waiting up to ${seconds} s for "${o.boot.marker}"`,
+      );
       const result = await bootTest({
         runner: o.runner,
         iso,
@@ -221,6 +229,7 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
         memoryMb: o.boot.memoryMb,
         logFile: path.join(o.boot.logDir, `serial-${firmware}.log`),
         ovmf: o.boot.ovmf,
+        secureBoot: o.boot.secureBoot ?? null,
         signal: o.signal,
       });
       boots.push(result);

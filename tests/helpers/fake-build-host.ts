@@ -56,6 +56,17 @@ function baseTree(config: BuildConfig): Record<string, string> {
     'usr/bin/sudo': '',
     'usr/bin/sddm': '',
     'usr/bin/calamares': '',
+    // Plasma's shell, the applications panel.launchers pins, and the icon of the installer's launcher: what the
+    // identity step's panel layout and the verify step's launcher check look for
+    'usr/share/plasma/shells/org.kde.plasma.desktop/metadata.json': '{}',
+    ...Object.fromEntries(
+      config.panel.launchers.map((id) => [
+        `usr/share/applications/${id}`,
+        `[Desktop Entry]\nType=Application\nExec=sudo\nIcon=calamares\n`,
+      ]),
+    ),
+    'usr/share/pixmaps/calamares.png': '',
+    'usr/share/pixmaps/help-browser.png': '',
     'usr/sbin/plymouthd': '',
     'usr/sbin/plymouth-set-default-theme': '',
     'etc/alternatives/default.plymouth': '',

@@ -64,6 +64,7 @@ describe('profiles are data', () => {
       'locale',
       'name',
       'packages',
+      'panel',
       'retry',
       'squashfs',
       'steps',

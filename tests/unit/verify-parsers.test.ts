@@ -230,6 +230,31 @@ describe('serial console', () => {
     }
   });
 
+  it("finds systemd's coloured status line by its plain text, also with a colour code cut by the read boundary", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-serial-'));
+    try {
+      const file = path.join(dir, 'serial.log');
+      const log = new SerialLog(file, 'Reached target graphical.target');
+      // as systemd 255 prints it on the serial console
+      fs.writeFileSync(
+        file,
+        '[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1;39mgetty.target\x1b[0m - Login Prompts.\r\n',
+      );
+      expect(log.poll()).toBe(false);
+      fs.appendFileSync(file, '[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1');
+      expect(log.poll()).toBe(false);
+      fs.appendFileSync(file, ';39mgraphical.tar');
+      expect(log.poll()).toBe(false);
+      fs.appendFileSync(file, 'get\x1b[0m - Graphical Interface.\r\n');
+      expect(log.poll()).toBe(true);
+      // a marker that is only there with its colour codes left in is not found
+      const other = new SerialLog(file, 'Reached target \x1b[0;1;39mgraphical');
+      expect(other.poll()).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('runs qemu headless with the serial console in a file, the ISO as a CD (commas escaped), OVMF for UEFI', () => {
     expect(qemuArgv({ iso: '/isos/a,b.iso', firmware: 'uefi', memoryMb: 768, logFile: '/tmp/s.log' })).toEqual([
       'qemu-system-x86_64',

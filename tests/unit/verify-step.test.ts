@@ -11,7 +11,8 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { renderHintText } from '../../src/cli/hint.js';
 import { StepError } from '../../src/errors.js';
 import type { FakeRunner } from '../../src/runtime/fake-runner.js';
-import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
+import { describeBootCheck, secureBootCheck, verifyResultFile, verifyStep } from '../../src/steps/verify.js';
+import { OVMF_SECURE_BOOT, qemuArgv } from '../../src/verify/boot.js';
 import type { VerifyReport } from '../../src/verify/types.js';
 import {
   makeWorkDir,
@@ -161,6 +162,8 @@ describe('verifyStep', () => {
       'squashfs:ok',
       'boot-param:ok',
       'checksum:ok',
+      // no rootfs layers in this work dir
+      'desktop-launchers:skipped',
     ]);
     expect(
       ctx.infos.some((l) => /^boot parameter\s+ok\s+boot=live on 3 linux lines/.test(l)),
@@ -276,6 +279,67 @@ describe('verifyStep', () => {
       ctx.infos.join('\n'),
     ).toBe(true);
     expect(fs.existsSync(verifyResultFile(ctx.config, ctx.paths))).toBe(false);
+  });
+
+  it('checks the launchers and icons of the rootfs layers, names each one that points to nothing, and then boots nothing', async () => {
+    const root = path.join(workDir, 'layers', 'bootstrap', 'root');
+    const put = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), text);
+    };
+    put('usr/bin/true', '');
+    put('etc/skel/Desktop/ok.desktop', '[Desktop Entry]\nType=Application\nExec=true\nIcon=/usr/bin/true\n');
+    put('etc/skel/Desktop/tool.desktop', '[Desktop Entry]\nType=Application\nExec=/opt/tool\nIcon=tool-icon\n');
+    const ctx = context((c) => {
+      c.verify = { ...c.verify, boot: true };
+    });
+    const error = (await verifyStep.run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(error).toBeInstanceOf(StepError);
+    expect(error.message).toMatch(/failed verification: launchers and icons \(rootfs\): 2 launcher\(s\) or icon\(s\)/);
+    const table = ctx.infos.join('\n');
+    expect(table).toContain('launcher tool.desktop runs /opt/tool, which is not in the image');
+    expect(table).toContain('launcher tool.desktop has the icon tool-icon, which is in none of the icon themes');
+    expect(table).not.toContain('launcher ok.desktop');
+    expect(ctx.runner.calls.some((c) => c.argv[0] === 'qemu-system-x86_64')).toBe(false);
+  });
+
+  it('boots UEFI with Secure Boot enforced for an ISO built for it, from OVMF with the Microsoft keys, when the host has it', () => {
+    const config = profileConfig('ailinux');
+    expect(config.verify).toMatchObject({
+      boot: true,
+      bios: true,
+      uefi: true,
+      marker: 'Reached target graphical.target',
+    });
+    const all = () => true;
+    expect(secureBootCheck(config, all)).toEqual(OVMF_SECURE_BOOT);
+    expect(secureBootCheck(config, (p) => !p.endsWith('OVMF_VARS_4M.ms.fd'))).toBeNull();
+    expect(secureBootCheck({ ...config, iso: { ...config.iso, secureBoot: false } }, all)).toBeNull();
+    expect(describeBootCheck(config, all)).toBe(
+      'boots the ISO in qemu (BIOS; UEFI with Secure Boot enforced (OVMF, Microsoft keys enrolled)), each until "Reached target graphical.target" on the serial console, at most 900 s',
+    );
+    expect(describeBootCheck(config, () => false)).toMatch(/; Secure Boot not checked: the host lacks/);
+    expect(describeBootCheck({ ...config, verify: { ...config.verify, boot: false } })).toBe(
+      'boot check off (verify.boot: false)',
+    );
+    const argv = qemuArgv({
+      iso: '/i.iso',
+      firmware: 'uefi',
+      memoryMb: 4096,
+      logFile: '/l/serial-uefi.log',
+      secureBoot: { ...OVMF_SECURE_BOOT, varsCopy: '/l/serial-uefi.log.OVMF_VARS.fd' },
+    });
+    expect(argv.slice(1, 9)).toEqual([
+      '-machine',
+      'q35,smm=on',
+      '-global',
+      'driver=cfi.pflash01,property=secure,value=on',
+      '-drive',
+      'if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.ms.fd,readonly=on',
+      '-drive',
+      'if=pflash,format=raw,unit=1,file=/l/serial-uefi.log.OVMF_VARS.fd',
+    ]);
+    expect(argv).not.toContain('-bios');
   });
 
   it('requires the checksum file the checksums step writes, and a matching one', async () => {

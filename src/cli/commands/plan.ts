@@ -13,6 +13,7 @@ import { describeKeyringSource, keyringSource } from '../../steps/archive-keyrin
 import { artifactPresent } from '../../steps/artifacts.js';
 import { PHASES, phaseLabel } from '../../steps/phases.js';
 import { resolveSteps } from '../../steps/registry.js';
+import { describeBootCheck } from '../../steps/verify.js';
 import { terminalJson, terminalText } from '../../runtime/terminal-text.js';
 import { renderHintCommand } from '../hint.js';
 import { withDiscoveredConfig } from '../config-discovery.js';
@@ -30,6 +31,8 @@ export function computePlan(
   uncompared: string[];
   /** Where the bootstrap step's archive keyring comes from (null: no bootstrap step, or no keyring configured). */
   keyring: string | null;
+  /** What the verify step's boot check does, or that it is off (null: no verify step). */
+  bootCheck: string | null;
   /** Each step's expected time from earlier runs of this profile on this host, for the steps that have one. */
   expectedMs: Record<string, number>;
 } {
@@ -69,6 +72,7 @@ export function computePlan(
   return {
     plan,
     keyring: source ? describeKeyringSource(source) : null,
+    bootCheck: steps.some((s) => s.id === 'verify') ? describeBootCheck(loaded.config) : null,
     expectedMs,
     profile: loaded.config.name,
     titles: Object.fromEntries(steps.map((s) => [s.id, s.title])),
@@ -89,18 +93,19 @@ export function runPlanCommand(
   options: { workDir: string; config?: string; profile?: string; json?: boolean },
   io: CliIO,
 ): number {
-  const { plan, profile, titles, phases, uncompared, expectedMs, keyring } = computePlan(options, io);
+  const { plan, profile, titles, phases, uncompared, expectedMs, keyring, bootCheck } = computePlan(options, io);
   const cost = rerunCost(plan, expectedMs);
   if (options.json) {
     io.stdout.write(
       terminalJson(
-        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, keyring, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
+        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, keyring, bootCheck, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
       ),
     );
     return 0;
   }
   const lines = [`plan for profile ${profile} in ${workPaths(options.workDir).workDir}:`];
   if (keyring) lines.push(`archive keyring: ${keyring}`);
+  if (bootCheck) lines.push(`verify: ${bootCheck}`);
   for (const p of plan) {
     const phase = phaseLabel(phases[p.id]);
     const ms = expectedMs[p.id];
