@@ -1,5 +1,5 @@
 /**
- * The user's own files (branding assets, helper files) are named relative to the config file and must stay in its
+ * The user's own files (branding assets, helper files, hook scripts) are named relative to the config file and must stay in its
  * directory: the schema refuses "/" and "..", and a symlink on the way that leads out is refused, so a host file
  * (/etc/shadow) can never end up in the image. The check at load and the read share one walk down from the config
  * dir by descriptors, never following a symlink on the host (symlinks are resolved by hand and must stay inside);
@@ -34,6 +34,9 @@ export function ownFiles(config: BuildConfig): OwnFile[] {
     out.push({ field: `helper.files.${i}.source`, rel: f.source });
   });
   if (config.packages.local !== undefined) out.push({ field: 'packages.local', rel: config.packages.local });
+  config.hooks.forEach((h, i) => {
+    out.push({ field: `hooks.${i}.script`, rel: h.script });
+  });
   return out;
 }
 

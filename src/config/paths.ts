@@ -13,5 +13,8 @@ export type PathsOf<T, D extends number = 3> = [D] extends [never]
       ? { [K in keyof T & string]: K | Join<K, PathsOf<NonNullable<T[K]>, Depth[D]>> }[keyof T & string]
       : never;
 
-/** A config field a step may declare as one of its inputs, e.g. `iso.bios` or the whole `liveUser`. */
-export type ConfigPath = PathsOf<BuildConfig>;
+/**
+ * A config field a step may declare as one of its inputs, e.g. `iso.bios` or the whole `liveUser`; `hooks.<name>` is
+ * one hook's entry, found by its name (valueAt), the field of its step hook-<name>.
+ */
+export type ConfigPath = PathsOf<BuildConfig> | `hooks.${string}`;

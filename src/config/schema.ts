@@ -468,6 +468,53 @@ export const configSchema = z
       .describe(
         "Directory trees copied into the rootfs (modes, symlinks and empty directories kept; owners root:root unless the overlay's .ailinux-overlay.yaml says otherwise); docs/custom-profile.md",
       ),
+    hooks: z
+      .array(
+        z
+          .object({
+            name: z
+              .string()
+              .regex(
+                /^[a-z0-9][a-z0-9-]{0,39}$/,
+                'lower-case letters, digits and - (up to 40; the step is hook-<name>)',
+              )
+              .describe("The hook's name: its step is hook-<name>, its log logs/steps/hook-<name>.log"),
+            after: z
+              .string()
+              .regex(/^[a-z][a-z0-9-]*$/, 'a step id, e.g. packages')
+              .describe(
+                'The step it runs right after: a rootfs step (bootstrap to chroot-cleanup) for a chroot hook, a step from squashfs up to (not including) iso for a binary hook',
+              ),
+            script: configRelativePath.describe(
+              'The script, relative to the config file: run in the chroot (by its #! line), or on the host for a binary hook',
+            ),
+            binary: z
+              .boolean()
+              .default(false)
+              .describe(
+                'Run on the host (in the sandbox) against the ISO tree before the ISO is made, adding files to the medium',
+              ),
+          })
+          .strict()
+          .describe(
+            'A hook: a script of yours that runs as a step of its own, hook-<name>, right after the step it names',
+          ),
+      )
+      .max(32)
+      .default([])
+      .superRefine((hooks, ctx) => {
+        hooks.forEach((h, i) => {
+          if (hooks.findIndex((o) => o.name === h.name) !== i)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'name'],
+              message: `hook name "${h.name}" is used twice (hooks.${hooks.findIndex((o) => o.name === h.name)}.name too); give each hook its own name`,
+            });
+        });
+      })
+      .describe(
+        'Scripts that run at named points of the build, each a step of its own (hook-<name>), not listed in steps; docs/custom-profile.md',
+      ),
     installer: z
       .object({
         showSequence: z

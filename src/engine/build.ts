@@ -8,8 +8,9 @@ import type { StateFile } from '../../state/schema.js';
 import { readStateReadOnly } from '../../state/store.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { checkFieldsUsed } from '../steps/field-use.js';
+import { checkHookScripts, isHookStepOf } from '../steps/hooks.js';
 import { withPlacedSteps } from '../steps/registry.js';
-import { UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { UserFlags } from '../runtime/hint-command.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
@@ -84,9 +85,26 @@ export function parseSourceDateEpoch(env: NodeJS.ProcessEnv): number | null {
  */
 export function loadBuildConfig(options: Parameters<typeof loadConfig>[0]): LoadedConfig {
   // the steps a config brings in by its fields (the overlays) are in its steps before the check, as in the build
-  const loaded = withPlacedSteps(loadConfig(options));
+  const raw = loadConfig(options);
+  refuseListedHooks(raw);
+  const loaded = withPlacedSteps(raw);
   checkFieldsUsed(loaded.layers.file, loaded.config.steps, loaded.source.configFile);
+  checkHookScripts(loaded.config, loaded.baseDir, loaded.source.configFile ?? undefined);
   return loaded;
+}
+
+/** A hook's step is placed by its `after`; a config file that lists it in `steps` is refused, not silently moved. */
+function refuseListedHooks(loaded: LoadedConfig): void {
+  const { config } = loaded;
+  const i = config.steps.findIndex((id) => isHookStepOf(config, id));
+  if (i === -1) return;
+  const id = config.steps[i]!;
+  throw new ConfigError(
+    `steps.${i}: "${id}" is a hook's step, which its hook places (hooks[].after), not steps`,
+    [{ path: `steps.${i}`, value: id, expected: 'a step id; hooks are placed by their after field' }],
+    loaded.source.configFile ?? undefined,
+    { hint: `remove "${id}" from steps and set the hook's after to the step it should follow` },
+  );
 }
 
 /** Loads the config a build or resume will use; writes nothing. */

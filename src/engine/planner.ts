@@ -105,6 +105,7 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     const b = after.files[file];
     if (a === b) continue;
     if (file.startsWith(OVERLAY_KEY)) out.push(describeOverlayChange(file.slice(OVERLAY_KEY.length), a, b));
+    else if (file.startsWith(HOOK_KEY)) out.push(describeHookChange(file.slice(HOOK_KEY.length), a, b));
     else if (file.startsWith(LOCAL_PACKAGE_KEY)) {
       const name = file.slice(LOCAL_PACKAGE_KEY.length);
       out.push(`local package ${name} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
@@ -114,6 +115,18 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     else out.push(`input file ${file} changed`);
   }
   return out;
+}
+
+/** The prefix of a hook script's key in the material (HOOK_KEY_PREFIX of src/steps/hooks.ts). */
+const HOOK_KEY = 'hook:';
+
+/** A hook script's value is `script <path> sha256:<hex>`: `hook motd changed (its script hooks/motd.sh)`. */
+function describeHookChange(name: string, a: string | undefined, b: string | undefined): string {
+  const script = (v: string) => v.replace(/^script /, '').replace(/ sha256:[0-9a-f]+$/, '');
+  if (a === undefined) return `hook ${name} is new`;
+  if (b === undefined) return `hook ${name} is no longer run`;
+  if (script(a) !== script(b)) return `hook ${name} changed (script ${script(a)} -> ${script(b)})`;
+  return `hook ${name} changed (its script ${script(b)})`;
 }
 
 /** The prefix of an overlay entry's key in the material (OVERLAY_KEY_PREFIX of src/steps/overlays.ts). */

@@ -19,6 +19,7 @@ export const ENGINE_FIELDS: ReadonlyArray<{ field: string; why: string }> = [
   { field: 'steps', why: 'the build machine is generated from it' },
   { field: 'resources', why: 'the engine checks disk space and samples the host before and during every step' },
   { field: 'retry', why: "the machine's retry of a step that failed for a transient reason" },
+  { field: 'hooks', why: 'each hook becomes a step of its own, hook-<name>, placed after the step it names' },
 ];
 
 /** The dotted paths a file sets: objects are walked into, and an array, a scalar or an empty object is one field. */

@@ -17,6 +17,7 @@ import { packagesStep } from './packages.js';
 import { createPreflightStep, hostProbe } from './preflight.js';
 import { reportStep } from './report.js';
 import { squashfsStep } from './squashfs.js';
+import { isHookStepOf, placeHooks } from './hooks.js';
 import type { StepDef } from './types.js';
 import { verifyStep } from './verify.js';
 
@@ -78,8 +79,8 @@ export function unregisterStep(id: string): void {
 /** The profile's ordered steps: each once, overlay steps over a base, and each step after the steps it needs. */
 export function resolveSteps(config: BuildConfig): StepDef[] {
   const listed = knownSteps(config);
-  const ids = expandSteps(config);
-  const steps = ids.map((id) => byId.get(id)!);
+  const steps = placeSteps(config);
+  const ids = steps.map((s) => s.id);
   let haveBase = false;
   steps.forEach((step, i) => {
     if (step.layer === 'base') haveBase = true;
@@ -109,6 +110,11 @@ function stepPath(step: StepDef, listed: readonly StepDef[], i: number, config: 
  * uses without listing it, at the place it asks for, in registry order. A step the list names stays where it is.
  */
 export function expandSteps(config: BuildConfig): string[] {
+  return placeSteps(config).map((s) => s.id);
+}
+
+/** expandSteps as steps, then the config's hooks, each a step hook-<name> after the step it names (placeHooks). */
+function placeSteps(config: BuildConfig): StepDef[] {
   let steps = knownSteps(config);
   for (const step of byId.values()) {
     if (!step.autoPlace || steps.includes(step)) continue;
@@ -116,7 +122,7 @@ export function expandSteps(config: BuildConfig): string[] {
     if (at === null) continue;
     steps = [...steps.slice(0, at), step, ...steps.slice(at)];
   }
-  return steps.map((s) => s.id);
+  return placeHooks(config, steps);
 }
 
 /** The loaded config with its `steps` as a build runs them (expandSteps): what plan, inspect and the report show. */
@@ -126,9 +132,14 @@ export function withPlacedSteps<T extends { config: BuildConfig }>(loaded: T): T
   return { ...loaded, config: { ...loaded.config, steps } };
 }
 
-/** The listed steps, each known and listed once (errors name the entry of `steps`). */
+/**
+ * The listed steps, each known and listed once (errors name the entry of `steps`). A hook's step (hook-<name>) in the
+ * list is one a placed list (withPlacedSteps) carries: it is left out here and placed again by its hook.
+ */
 function knownSteps(config: BuildConfig): StepDef[] {
-  const steps = config.steps.map((id, i) => {
+  const listed = config.steps.filter((id) => !isHookStepOf(config, id));
+  const steps = listed.map((id) => {
+    const i = config.steps.indexOf(id);
     const step = byId.get(id);
     if (!step) {
       throw new ConfigError(`unknown step "${id}"${didYouMean(id, [...byId.keys()])}`, [

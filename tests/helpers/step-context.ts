@@ -12,7 +12,7 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { layersFor, ownLayer, type LayerStep } from '../../src/runtime/layers.js';
 import { workPaths, type WorkPaths } from '../../src/runtime/paths.js';
-import { allSteps } from '../../src/steps/registry.js';
+import { allSteps, resolveSteps } from '../../src/steps/registry.js';
 import type { StepContext } from '../../src/steps/types.js';
 
 export type ProfileName = 'minimal' | 'ailinux';
@@ -37,8 +37,10 @@ export function removeWorkDir(dir: string): void {
 
 /** The profile's steps as the layer code sees them (id and layer kind, from the registry). */
 export function layerSteps(config: BuildConfig): LayerStep[] {
+  // a hook's step (hook-<name>) is made from the config's hooks, not registered
+  const known = [...allSteps(), ...((config.hooks?.length ?? 0) > 0 ? resolveSteps(config) : [])];
   return config.steps.map((id) => {
-    const def = allSteps().find((s) => s.id === id);
+    const def = known.find((s) => s.id === id);
     if (!def) throw new Error(`unknown step ${id}`);
     return { id: def.id, layer: def.layer };
   });

@@ -86,6 +86,7 @@ function fullConfig(): Record<string, unknown> {
     files: [{ source: 'helper/ai-helper', destination: '/usr/local/bin/ai-helper', mode: '0755' }],
     launcher: { exec: '/usr/local/bin/ai-helper --gui', icon: 'help-browser', terminal: false },
   };
+  c.hooks = [{ name: 'issue', after: 'packages', script: 'hooks/issue.sh', binary: false }];
   return c as unknown as Record<string, unknown>;
 }
 

@@ -133,6 +133,18 @@ const VARIANTS: readonly Variant[] = [
     },
   },
   {
+    name: 'minimal with a chroot hook and a binary hook (their steps are placed by after)',
+    profile: 'minimal',
+    sourceDateEpoch: null,
+    patch: (c) => {
+      c.hooks = [
+        { name: 'issue', after: 'packages', script: 'hooks/issue.sh', binary: false },
+        { name: 'readme', after: 'bootloaders', script: 'hooks/readme.sh', binary: true },
+      ];
+      c.steps = expandSteps(c);
+    },
+  },
+  {
     name: 'minimal, UEFI only, symlinked resolv.conf, generated locales, helper without launcher',
     profile: 'minimal',
     sourceDateEpoch: null,
@@ -216,6 +228,8 @@ function writeHostFiles(dir: string): HostFiles {
   write('overlay-early/etc/apt/apt.conf.d/99test', 'Acquire::Retries "3";\n');
   write('overlay-late/etc/motd', 'hello\n');
   write('overlay-late-2/usr/local/bin/tool', '#!/bin/sh\n');
+  write('hooks/issue.sh', '#!/bin/sh\necho hook >> /etc/issue\n');
+  write('hooks/readme.sh', '#!/bin/sh\necho readme > "$2/README.txt"\n');
   return {
     keyringSha256: write('keys/ubuntu-archive-keyring.gpg', Buffer.from([0x99, 0x01, 0x0d, 0x04, 0x5a])),
     repoKeySha256: write('keys/extra.gpg', Buffer.from([0x99, 0x01, 0x0d, 0x04, 0x6b])),

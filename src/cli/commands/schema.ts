@@ -35,5 +35,18 @@ export function userConfigJsonSchema(): Record<string, unknown> {
   };
   const steps = props['steps']!;
   steps.items = { type: 'string', enum: allSteps().map((s) => s.id), description: 'A step id' };
+  // a hook follows a step, or a hook before it (hook-<name>); hook steps are never listed in steps
+  const after = (props['hooks']?.['items'] as JsonSchema | undefined)?.properties?.['after'];
+  if (after) {
+    const description = after['description'];
+    for (const key of Object.keys(after)) delete after[key];
+    Object.assign(after, {
+      description,
+      anyOf: [
+        { type: 'string', enum: allSteps().map((s) => s.id), description: 'A step id' },
+        { type: 'string', pattern: '^hook-[a-z0-9][a-z0-9-]*$', description: 'An earlier hook: hook-<name>' },
+      ],
+    });
+  }
   return schema;
 }
