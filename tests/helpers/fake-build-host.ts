@@ -23,6 +23,8 @@ export function innerCommand(argv: readonly string[]): { command: string[]; chro
   let command = ns >= 0 ? argv.slice(argv.indexOf('--', ns) + 1) : [...argv];
   if (ns < 0 && command[0] === 'unshare') command = command.slice(command.indexOf('--') + 1);
   if (command[0] === 'setpriv') command = command.slice(command.indexOf('--') + 1);
+  // env -u SOURCE_DATE_EPOCH -- mksquashfs (squashfs.ts)
+  if (command[0] === 'env') command = command.slice(command.indexOf('--') + 1);
   if (command[0] === 'chroot') return { command: command.slice(2), chrootStep: path.basename(command[1]!) };
   return { command, chrootStep: null };
 }
