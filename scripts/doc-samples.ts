@@ -8,10 +8,12 @@
  *   npm run docs:samples              rebuild (npm run build) and rewrite the samples in docs/
  *   npx tsx scripts/doc-samples.ts --check   exit 1 and print a diff when a doc differs
  *
- * Needs root (a build runs unshare, overlay mounts and chroot, with fake tools) and takes about a minute: the
- * heartbeat sample needs a step that runs for more than 30 s. tests/integration/doc-samples.test.ts runs --check.
+ * Needs root (a build runs unshare, overlay mounts and chroot, with fake tools) and takes one to four minutes: the
+ * heartbeat sample needs a step that runs for more than 30 s. The terminal samples (build-tty, build-tty-done) run
+ * a build in a pane of a tmux server of their own and read the screen with `tmux capture-pane`, so tmux must be
+ * installed. tests/integration/doc-samples.test.ts runs --check.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,6 +79,23 @@ export function normaliseSample(text: string, tmp: string): string {
       .split(` on ${os.hostname()} `)
       .join(' on buildhost ')
   );
+}
+
+/**
+ * A terminal's live line (`▶ [3/10] packages  0:05 / ~1:20  Reading…`) shows its clock as of the moment the screen
+ * was read: the elapsed time becomes 0:01, and the expected time ~0:01 as normaliseSample makes every expected time.
+ */
+export function normaliseLiveLines(screen: string): string {
+  return screen
+    .split('\n')
+    .map((l) =>
+      /^▶ \[\d+\/\d+\] /.test(l)
+        ? l.replace(/\b\d+:\d\d(:\d\d)?( \/ ~\d+:\d\d(:\d\d)?)?/, (_, _h?: string, exp?: string) =>
+            exp ? '0:01 / ~0:01' : '0:01',
+          )
+        : l,
+    )
+    .join('\n');
 }
 
 const TIMELINE_ROW = /^( {2}\S+\s+\[)([#=~x·]+)(\])$/;
@@ -248,9 +267,60 @@ class SampleRunner {
     return normaliseSample(`$ ailinux ${args.join(' ')}${filter ? ` ${filter.shown}` : ''}\n${output}`, this.tmp);
   }
 
+  /**
+   * `ailinux args` on a terminal: in a pane of a tmux server of its own (a socket in the temp dir), 100 columns wide.
+   * `during` gets the pane's text as `tmux capture-pane` shows it, to wait on and keep a screen while the command
+   * runs; the screen once it ended is returned. Each screen is `$ ailinux args` and the pane, normalised.
+   */
+  async tty(
+    args: string[],
+    expectCode: number,
+    env: NodeJS.ProcessEnv,
+    during: (screen: () => Promise<string>) => Promise<void>,
+  ): Promise<string> {
+    const socket = path.join(this.tmp, `tmux-${++this.runs}.sock`);
+    const tmux = (...targs: string[]) => execFileText('tmux', ['-S', socket, ...targs], env);
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = `cd ${quote(this.tmp)} && ${[LAUNCHER, ...args].map(quote).join(' ')}; echo "[exit $?]"; sleep 120`;
+    await tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'doc', '-x', '100', '-y', '40', command);
+    const screen = async () => (await tmux('capture-pane', '-p', '-t', 'doc')).replace(/\n+$/, '');
+    try {
+      await during(screen);
+      const deadline = Date.now() + 180_000;
+      let last = await screen();
+      while (!/^\[exit \d+\]$/m.test(last)) {
+        if (Date.now() > deadline) throw new Error(`ailinux ${args.join(' ')} did not end on its terminal:\n${last}`);
+        await sleep(200);
+        last = await screen();
+      }
+      const code = Number(/^\[exit (\d+)\]$/m.exec(last)![1]);
+      const shown = last.replace(/\n?\[exit \d+\]$/m, '');
+      if (code !== expectCode)
+        throw new Error(`ailinux ${args.join(' ')} exited with ${code}, not ${expectCode}, on its terminal:\n${last}`);
+      return this.screenSample(args, shown);
+    } finally {
+      // the server is ours alone (its own socket): it ends with its session
+      await tmux('kill-server').catch(() => undefined);
+    }
+  }
+
+  /** A terminal screen as a sample: `$ ailinux args`, the screen, normalised; the live line's clock too. */
+  screenSample(args: string[], screen: string): string {
+    return normaliseSample(`$ ailinux ${args.join(' ')}\n${normaliseLiveLines(screen)}\n`, this.tmp);
+  }
+
   remove(): void {
     fs.rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/** A command's stdout, or its stderr in the error. */
+function execFileText(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { env, encoding: 'utf8' }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
 }
 
 /** The samples makeSamples makes; tests/unit/doc-samples.test.ts checks that the docs mark each of them. */
@@ -274,6 +344,10 @@ export const SAMPLE_NAMES = [
   'config-invalid',
   'config-broken',
   'build-paused',
+  'build-tty',
+  'build-tty-done',
+  'doctor',
+  'config',
 ] as const;
 
 /** Every sample, by name. */
@@ -329,6 +403,26 @@ export async function makeSamples(): Promise<Map<string, string>> {
         keep: (l) => l.includes('packages'),
       }),
     );
+    // the same build on a terminal: a live line per running step, with the expected time from the runs before;
+    // install "downloads" for 6 s after its first line, so the live line shows that line meanwhile
+    samples.set(
+      'build-tty-done',
+      await r.tty(
+        ['build', '--fresh', '-c', config, '-w', w('ok')],
+        0,
+        r.env({ FAKE_APT_INSTALL_DELAY: '6' }),
+        async (screen) => {
+          const deadline = Date.now() + 120_000;
+          while (!/^▶ \[\d+\/\d+\] packages .*Reading package lists\.\.\.$/m.test(await screen())) {
+            if (Date.now() > deadline) throw new Error(`no live line of packages on the terminal:\n${await screen()}`);
+            await sleep(100);
+          }
+          // a redraw later (every second), still within the 6 s
+          await sleep(1500);
+          samples.set('build-tty', r.screenSample(['build', '--fresh', '-c', config, '-w', w('ok')], await screen()));
+        },
+      ),
+    );
     samples.set('clean', await r.sample(['clean', '-w', w('ok')], 0));
     samples.set('clean-all', await r.sample(['clean', '--all', '-w', w('ok')], 0));
 
@@ -372,6 +466,29 @@ export async function makeSamples(): Promise<Map<string, string>> {
     // a floor of free disk that no disk has: the check before the first step pauses the build
     const paused = r.file('paused.json', sampleConfig({ resources: { minFreeDiskMb: 1_000_000 } }));
     samples.set('build-paused', await r.sample(['build', '-c', paused, '-w', w('pause')], 75));
+
+    // doctor on a work dir that does not exist yet; what depends on the host running it (its ancestors, the host
+    // tools' table and versions, PID 1's services, free disk) is left out by the pipe shown
+    samples.set(
+      'doctor',
+      await r.sample(['doctor', '-w', w('new'), '--profile', 'minimal'], 0, undefined, undefined, {
+        shown: "| grep -Ev '^(ancestors|host tools|services|disk):|^  [^ ]|services:|disk:|^$'",
+        keep: (l) => !/^(ancestors|host tools|services|disk):|^ {2}[^ ]|services:|disk:|^$/.test(l),
+      }),
+    );
+
+    // config: a config found in the directory (-C), laid over its profile, each value with where it came from
+    r.file(
+      'kiosk/ailinux.config.yaml',
+      'extends: minimal\nhostname: kiosk\nliveUser:\n  name: kiosk\n  password: kiosk-secret\nsquashfs:\n  compression: xz\n',
+    );
+    samples.set(
+      'config',
+      await r.sample(['-C', 'kiosk', 'config'], 0, undefined, undefined, {
+        shown: "| grep -E '^(using|config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)'",
+        keep: (l) => /^(using|config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)/.test(l),
+      }),
+    );
   } finally {
     r.remove();
   }

@@ -22,5 +22,5 @@ describe.skipIf(skipUnlessRoot())('the output samples in the docs', () => {
         true,
       );
     }
-  }, 300_000);
+  }, 600_000);
 });
