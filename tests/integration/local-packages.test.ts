@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { checkInputTrees, fingerprintSteps } from '../../src/engine/fingerprint.js';
@@ -24,6 +24,9 @@ import {
   parsePackagesIndex,
 } from '../../src/steps/local-packages.js';
 import { resolveSteps } from '../../src/steps/registry.js';
+import { fakeToolsEnv, runCli } from '../helpers/cli.js';
+import { hostMountinfo, mountPointsUnder, prepareBuildTest, readWorkState } from '../helpers/host.js';
+import { isRoot } from '../helpers/root.js';
 import { profileConfig, stepContext } from '../helpers/step-context.js';
 
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
@@ -36,7 +39,7 @@ let project: string;
 let work: string;
 
 /** A tiny package built by dpkg-deb --build: one file, /usr/share/<name>/version. */
-function buildDeb(dir: string, name: string, version: string, arch = 'all'): string {
+function buildDeb(dir: string, name: string, version: string, arch = 'all', note = ''): string {
   const root = path.join(tmp, `src-${name}-${version}`);
   fs.mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
   fs.writeFileSync(
@@ -44,7 +47,7 @@ function buildDeb(dir: string, name: string, version: string, arch = 'all'): str
     `Package: ${name}\nVersion: ${version}\nArchitecture: ${arch}\nMaintainer: ailinux tests <t@example.org>\nDescription: a package of the local-packages test\n`,
   );
   fs.mkdirSync(path.join(root, 'usr/share', name), { recursive: true });
-  fs.writeFileSync(path.join(root, 'usr/share', name, 'version'), `${version}\n`);
+  fs.writeFileSync(path.join(root, 'usr/share', name, 'version'), `${version}\n${note}`);
   const out = path.join(dir, `${name}_${version}_${arch}.deb`);
   execFileSync('dpkg-deb', ['--root-owner-group', '--build', root, out], { stdio: 'pipe' });
   return out;
@@ -195,4 +198,94 @@ describe.skipIf(!toolsHere)('the repository, made by the real dpkg-scanpackages'
       expect(fs.existsSync(LOCAL_REPO_IN_IMAGE)).toBe(false);
     },
   );
+});
+
+/**
+ * Through the real CLI (bin/ailinux.js, as root) with the fake host tools first on PATH, the real unshare, overlayfs,
+ * ailinux-ns-run (its read-only bind of the repository) and dpkg-scanpackages: the local package is installed, the
+ * source entry is in the packages layer and gone after chroot-cleanup; a changed .deb is what plan names, and the
+ * next build reruns from the packages step.
+ */
+describe.skipIf(!isRoot || !toolsHere)('packages.local in a build with the fake tools', () => {
+  let itTmp = '';
+  let mountinfoBefore = '';
+  let itProject = '';
+  let itWork = '';
+  let itConfig = '';
+  const env = () => fakeToolsEnv(itTmp, { SOURCE_DATE_EPOCH: '1700000000', FAKE_TOOL_DELAY: '0.02' });
+  const cli = (args: string[]) => runCli(args, { env: env(), cwd: itProject });
+
+  beforeAll(() => {
+    ({ tmp: itTmp, mountinfoBefore } = prepareBuildTest('ailinux-local-packages-it-'));
+    itProject = path.join(itTmp, 'project');
+    itWork = path.join(itTmp, 'work');
+    itConfig = path.join(itProject, 'ailinux.config.json');
+    fs.mkdirSync(path.join(itProject, 'debs'), { recursive: true });
+    tmp = itTmp;
+    buildDeb(path.join(itProject, 'debs'), 'ailinux-local-marker', '1.0');
+    fs.writeFileSync(
+      itConfig,
+      JSON.stringify({
+        extends: 'minimal',
+        retry: { maxAttempts: 1, backoffMs: 0, backoffFactor: 1 },
+        packages: { local: 'debs' },
+        steps: ['bootstrap', 'configure', 'packages', 'identity', 'chroot-cleanup'],
+      }),
+    );
+  });
+  afterAll(() => {
+    if (itTmp) {
+      expect(mountPointsUnder(itTmp, hostMountinfo())).toEqual(mountPointsUnder(itTmp, mountinfoBefore));
+      fs.rmSync(itTmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a directory without a .deb is exit 2 before the work dir is made', async () => {
+    fs.mkdirSync(path.join(itProject, 'none'));
+    const bad = path.join(itProject, 'bad.config.json');
+    fs.writeFileSync(bad, JSON.stringify({ extends: 'minimal', packages: { local: 'none' } }));
+    const badWork = path.join(itTmp, 'bad-work');
+    const build = await cli(['build', '-c', bad, '-w', badWork]);
+    expect(build.code, build.output).toBe(2);
+    expect(build.stderr).toContain(`packages.local: ${path.join(itProject, 'none')} holds no .deb file`);
+    expect(fs.existsSync(badWork)).toBe(false);
+  });
+
+  it('installs the local package; chroot-cleanup leaves no source entry and no mount point', async () => {
+    const build = await cli(['build', '-c', itConfig, '-w', itWork]);
+    expect(build.code, build.output).toBe(0);
+    const packages = path.join(itWork, 'layers/packages/upper');
+    expect(fs.readFileSync(path.join(packages, LOCAL_SOURCE_FILE), 'utf8')).toBe(`${LOCAL_SOURCE_LINE}\n`);
+    expect(fs.statSync(path.join(packages, LOCAL_REPO_IN_IMAGE)).isDirectory()).toBe(true);
+    expect(fs.readFileSync(path.join(packages, 'var/lib/dpkg/status'), 'utf8')).toContain(
+      'Package: ailinux-local-marker\n',
+    );
+    const log = fs.readFileSync(path.join(itWork, 'logs/steps/packages.log'), 'utf8');
+    expect(log).toMatch(/--bind-ro \S+\/cache\/local-repo \S+\/mnt\/packages\/var\/lib\/ailinux-local-packages /);
+    // both deleted in chroot-cleanup's layer: overlayfs whiteouts (0:0 character devices) there
+    const cleanup = path.join(itWork, 'layers/chroot-cleanup/upper');
+    for (const rel of [LOCAL_SOURCE_FILE, LOCAL_REPO_IN_IMAGE.slice(1)]) {
+      const st = fs.lstatSync(path.join(cleanup, rel));
+      expect(st.isCharacterDevice() && st.rdev === 0, rel).toBe(true);
+    }
+  });
+
+  it('a changed .deb is what plan names, and the next build reruns from the packages step', async () => {
+    buildDeb(path.join(itProject, 'debs'), 'ailinux-local-marker', '1.0', 'all', 'rebuilt\n');
+    fs.writeFileSync(path.join(itProject, 'debs', 'README'), 'not a package\n');
+    const plan = await cli(['plan', '-c', itConfig, '-w', itWork]);
+    expect(plan.code, plan.output).toBe(0);
+    expect(plan.stdout).toContain('local package ailinux-local-marker_1.0_all.deb changed');
+    const build = await cli(['build', '-c', itConfig, '-w', itWork]);
+    expect(build.code, build.output).toBe(0);
+    const state = readWorkState<{
+      ledger: Record<string, { runId: string | null }>;
+      history: Array<{ runId: string }>;
+    }>(itWork)!;
+    const last = state.history.at(-1)!.runId;
+    const ran = Object.entries(state.ledger)
+      .filter(([, e]) => e.runId === last)
+      .map(([id]) => id);
+    expect(ran).toEqual(['packages', 'identity', 'chroot-cleanup']);
+  });
 });
