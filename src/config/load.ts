@@ -12,7 +12,7 @@ import { didYouMean, nearestName } from './nearest-name.js';
 import { checkOwnFilesInside } from './own-files.js';
 import { parseConfigText } from './parse-config-text.js';
 import { configSchema, type BuildConfig } from './schema.js';
-import { holdsSecret, maskSecret } from './secrets.js';
+import { holdsSecret, isSecretPart, maskSecret } from './secrets.js';
 import { builtInProfiles, DEFAULT_PROFILE } from './profiles/index.js';
 import { valueAt } from './value-at.js';
 
@@ -252,7 +252,7 @@ function toConfigIssues(issue: z.core.$ZodIssue, data: unknown): ConfigIssue[] {
   const secret = issue.code === 'custom' && (issue.params as { secret?: unknown } | undefined)?.secret === true;
   // a rule over the whole config (superRefine) reports the whole config as its input: read the field instead
   const value = issue.code === 'custom' ? valueAt(data, base) : issue.input;
-  const hidden = typeof value === 'string' && holdsSecret(base.join('.'));
+  const hidden = typeof value === 'string' && (holdsSecret(base.join('.')) || isSecretPart(data, base));
   return [
     {
       path: base.join('.') || '(top level)',

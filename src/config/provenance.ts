@@ -1,9 +1,9 @@
 /**
  * Where each value of a loaded config came from: the config file, the built-in profile it extends, or the schema's
- * default (neither set it). `ailinux config` prints it, like `mkosi summary`. Secret values are masked here, so
- * nothing that prints a provenance can print a secret.
+ * default (neither set it). `ailinux config` prints it, like `mkosi summary`. Secret values (and the secret parts of
+ * a field, a debconf password answer) are masked here, so nothing that prints a provenance can print a secret.
  */
-import { holdsSecret } from './secrets.js';
+import { hideSecretParts, holdsSecret } from './secrets.js';
 import { valueAt } from './value-at.js';
 
 export type ValueSource = 'file' | 'profile' | 'default';
@@ -51,7 +51,8 @@ export function fieldValues(
           ? 'profile'
           : 'default';
     const secret = holdsSecret(field);
-    return { field, value: secret ? SECRET_PLACEHOLDER : value, source, secret };
+    const shown = secret ? SECRET_PLACEHOLDER : hideSecretParts(field, value, () => SECRET_PLACEHOLDER);
+    return { field, value: shown, source, secret };
   });
 }
 
@@ -63,6 +64,7 @@ export function maskedConfig<T extends Record<string, unknown>>(config: T): T {
       const at = prefix ? `${prefix}.${key}` : key;
       if (v === undefined) continue;
       if (holdsSecret(at) && !isObject(v)) node[key] = SECRET_PLACEHOLDER;
+      else if (!isObject(v)) node[key] = hideSecretParts(at, v, () => SECRET_PLACEHOLDER);
       else if (isObject(v)) walk(v, at);
     }
   };

@@ -124,6 +124,62 @@ const brandingId = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'an id of lower-case letters, digits, _ and - (used in file names)');
 
+/**
+ * An HTTP proxy as http_proxy and apt take it: http://host[:port][/]. No credentials: the config is printed, planned
+ * and stored in the state, so a password in the URL would land there.
+ */
+const proxyUrl = z
+  .string()
+  .max(300)
+  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), {
+    message:
+      'a proxy URL without user:password@: the config is printed and stored in the state (use a proxy on this host that adds them)',
+    abort: true,
+    // the URL holds a password: the error shows only its start
+    params: { secret: true },
+  })
+  .regex(
+    /^http:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?\/?$/,
+    'an HTTP proxy URL such as http://proxy.example.org:3128 or http://127.0.0.1:3142 (http://, a host, an optional port)',
+  );
+
+/** debconf's question types, as debconf-set-selections takes them. */
+export const DEBCONF_TYPES = [
+  'boolean',
+  'string',
+  'select',
+  'multiselect',
+  'password',
+  'note',
+  'text',
+  'title',
+] as const;
+
+export const debconfSelectionSchema = z
+  .object({
+    package: debianPackageName.describe('The package that owns the question (the first word of the selection line)'),
+    question: z
+      .string()
+      .max(200)
+      .regex(
+        /^[a-z0-9][a-z0-9+.-]*\/[A-Za-z0-9_+.:/-]+$/,
+        'a debconf question such as tzdata/Areas or keyboard-configuration/xkb-keymap (owner/name, no spaces)',
+      )
+      .describe('The question, owner/name (debconf-get-selections prints them)'),
+    type: z.enum(DEBCONF_TYPES).describe("The question's type; a password's value is never shown or stored"),
+    value: z
+      .string()
+      .max(2000)
+      .regex(/^[^\n\r\0]*$/, 'one line of text')
+      .describe('The answer: the rest of the selection line (true or false for a boolean)'),
+  })
+  .strict()
+  .refine((s) => s.type !== 'boolean' || s.value === 'true' || s.value === 'false', {
+    message: '"true" or "false" (the value of a boolean answer)',
+    path: ['value'],
+  })
+  .describe('One debconf answer: debconf-set-selections gets "package question type value"');
+
 export const aptSourceSchema = z
   .object({
     uri: sourcesLineUri.describe('Archive URL'),
@@ -230,6 +286,17 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('How the base system is bootstrapped (the bootstrap step)'),
+    apt: z
+      .object({
+        proxy: proxyUrl
+          .optional()
+          .describe(
+            'HTTP proxy for debootstrap and every apt download of the build (http_proxy and https_proxy of those commands); never written into the image and not part of any fingerprint',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('How the build reaches the archives; nothing here changes what is built'),
     liveSystem: z
       .enum(['live-boot', 'casper'])
       .describe('live-boot (Debian, boot=live) or casper (Ubuntu, boot=casper)'),
@@ -244,6 +311,13 @@ export const configSchema = z
           .array(debianPackageName)
           .default([])
           .describe('Firmware, installed with the live system (packages step)'),
+        remove: z
+          .array(debianPackageName)
+          .max(500)
+          .default([])
+          .describe(
+            'Packages purged after the last package step, then apt-get autoremove --purge (the packages-remove step, which joins the steps when this is set); one that is not installed then fails the step, naming it',
+          ),
         desktop: z
           .array(debianPackageName)
           .default([])
@@ -322,6 +396,13 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Language, generated locales, time zone and keyboard of the image'),
+    debconf: z
+      .array(debconfSelectionSchema)
+      .max(500)
+      .default([])
+      .describe(
+        'Answers given to debconf-set-selections in the chroot before any package is installed (the configure step); a password answer is never shown or stored',
+      ),
     squashfs: z
       .object({
         compression: z.enum(['zstd', 'xz', 'lz4', 'gzip']).default('zstd').describe('zstd (fast), xz (smallest ISO)'),

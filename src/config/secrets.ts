@@ -11,6 +11,61 @@
  */
 export const SECRET_FIELDS: readonly string[] = ['liveUser.password'];
 
+/**
+ * Fields that hold a secret in part: a debconf answer of type password, in the `debconf` list of answers. Each entry
+ * gives a copy of the field's value with every secret part replaced by `hide(secret, index)`, so `ailinux config`,
+ * the stored config and the fingerprint (a keyed hash) keep the rest of the field readable.
+ */
+export const PARTLY_SECRET_FIELDS: Readonly<
+  Record<string, (value: unknown, hide: (secret: string, index: number) => string) => unknown>
+> = {
+  debconf: (value, hide) =>
+    Array.isArray(value)
+      ? value.map((item: unknown, i) =>
+          isPasswordAnswer(item) ? { ...(item as object), value: hide(item.value, i) } : item,
+        )
+      : value,
+};
+
+function isPasswordAnswer(item: unknown): item is { type: 'password'; value: string } {
+  return (
+    item !== null &&
+    typeof item === 'object' &&
+    (item as { type?: unknown }).type === 'password' &&
+    typeof (item as { value?: unknown }).value === 'string'
+  );
+}
+
+/** The value of `field` with its secret parts hidden (PARTLY_SECRET_FIELDS); any other field's value as it is. */
+export function hideSecretParts(
+  field: string,
+  value: unknown,
+  hide: (secret: string, index: number) => string,
+): unknown {
+  const partly = PARTLY_SECRET_FIELDS[field];
+  return partly ? partly(value, hide) : value;
+}
+
+/** The value at `at` (a path into the raw config, `debconf.1.value`) is a secret part of a field: never echo it. */
+export function isSecretPart(data: unknown, at: readonly string[]): boolean {
+  const MARK = '\u0000secret';
+  for (const field of Object.keys(PARTLY_SECRET_FIELDS)) {
+    const parts = field.split('.');
+    if (at.length <= parts.length || parts.some((p, i) => at[i] !== p)) continue;
+    let node: unknown = hideSecretParts(field, walk(data, parts), () => MARK);
+    node = walk(node, at.slice(parts.length));
+    if (node === MARK) return true;
+  }
+  return false;
+}
+
+function walk(value: unknown, parts: readonly string[]): unknown {
+  let node = value;
+  for (const p of parts)
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[p] : undefined;
+  return node;
+}
+
 /** The field is a secret, or an object that holds one (so printing its value would print the secret). */
 export function holdsSecret(field: string): boolean {
   return SECRET_FIELDS.some((s) => s === field || s.startsWith(`${field}.`));

@@ -21,6 +21,7 @@ import {
 import { STATE_SCHEMA_VERSION, type StateFile, type StateSafetyCheck } from '../../state/schema.js';
 import { StateStore } from '../../state/store.js';
 import type { LoadedConfig } from '../config/load.js';
+import { hideSecretParts } from '../config/secrets.js';
 import { UsageError } from '../errors.js';
 import { ExecaRunner } from '../runtime/execa-runner.js';
 import { layersFor } from '../runtime/layers.js';
@@ -665,9 +666,13 @@ export function watchResources(watch: ResourceWatch): () => void {
   return () => clearInterval(timer);
 }
 
-/** The config as stored in the state: the live user's password is not kept on disk. */
+/** The config as stored in the state: the live user's password and debconf's password answers are not kept on disk. */
 function redactConfig(config: LoadedConfig['config']): LoadedConfig['config'] {
-  return { ...config, liveUser: { ...config.liveUser, password: '(not stored)' } };
+  return {
+    ...config,
+    liveUser: { ...config.liveUser, password: '(not stored)' },
+    debconf: hideSecretParts('debconf', config.debconf, () => '(not stored)') as typeof config.debconf,
+  };
 }
 
 function defaultRunner(hooks: RunnerHooks): Runner {

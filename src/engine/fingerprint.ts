@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isOwnFile, readOwnFile } from '../config/own-files.js';
 import type { BuildConfig } from '../config/schema.js';
-import { SECRET_FIELDS } from '../config/secrets.js';
+import { hideSecretParts, SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
@@ -74,7 +74,13 @@ function storedHash(key: Buffer | null, stored: unknown): string | null {
  * `stored` is the field's value in the ledger's material, used only when there is no key.
  */
 export function sealSecrets(field: string, value: unknown, key: Buffer | null, stored?: unknown): unknown {
-  let sealed = value;
+  // a field secret in part (a debconf password answer): each part by its keyed hash, the stored one's without a key
+  let sealed = hideSecretParts(field, value, (secret, i) => {
+    const same =
+      Array.isArray(stored) && Array.isArray(value) && child(stored[i], 'question') === child(value[i], 'question');
+    const was = same ? child((stored as unknown[])[i], 'value') : undefined;
+    return storedHash(key, was) ?? keyedHash(secret, key);
+  });
   for (const secret of SECRET_FIELDS) {
     if (secret === field) return storedHash(key, stored) ?? keyedHash(value, key);
     if (!secret.startsWith(`${field}.`)) continue;

@@ -169,6 +169,7 @@ function describeFieldChange(field: string, a: unknown, b: unknown): string {
   if (holdsSecret(field) && b === UNKNOWN_SECRET)
     return `${label} cannot be compared without the work dir's key (state/fingerprint.key: none yet, or readable by root only)`;
   if (holdsSecret(field) && !(isObject(a) && isObject(b))) return `${label} changed`;
+  if (field === 'debconf' && Array.isArray(a) && Array.isArray(b)) return describeAnswers(label, a, b);
   if (Array.isArray(a) && Array.isArray(b) && [...a, ...b].every((x) => typeof x === 'string')) {
     const added = (b as string[]).filter((x) => !(a as string[]).includes(x));
     const removed = (a as string[]).filter((x) => !(b as string[]).includes(x));
@@ -185,6 +186,25 @@ function describeFieldChange(field: string, a: unknown, b: unknown): string {
     return keys.map((k) => describeFieldChange(`${field}.${k}`, a[k], b[k])).join('; ');
   }
   return `${label} changed (${short(a)} -> ${short(b)})`;
+}
+
+/** The debconf answers that were added, removed or changed, by question; a password answer's value is never shown. */
+function describeAnswers(label: string, a: readonly unknown[], b: readonly unknown[]): string {
+  const byQuestion = (list: readonly unknown[]) =>
+    new Map(list.filter(isObject).map((x) => [`${String(x['question'])}`, x] as const));
+  const before = byQuestion(a);
+  const after = byQuestion(b);
+  const parts: string[] = [];
+  for (const [q, x] of after) {
+    const was = before.get(q);
+    if (!was) parts.push(`added ${q}`);
+    else if (canonicalJson(was) !== canonicalJson(x)) {
+      const secret = x['type'] === 'password' || was['type'] === 'password';
+      parts.push(secret ? `${q} changed` : `${q} changed (${short(was['value'])} -> ${short(x['value'])})`);
+    }
+  }
+  for (const q of before.keys()) if (!after.has(q)) parts.push(`removed ${q}`);
+  return `${label} changed (${parts.length ? parts.join('; ') : 'reordered'})`;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

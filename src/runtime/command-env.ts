@@ -9,8 +9,9 @@
 export const CHROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * Every variable a chroot command may get from ailinux (besides its own markers). The customisation issue's proxy
- * plugs in through `ChrootEnvSettings.proxy`; a new variable is added here first, so the list stays the one place.
+ * Every variable a chroot command may get from ailinux (besides its own markers). The config's proxy (apt.proxy)
+ * comes in through proxyEnv, for the commands that download; a new variable is added here first, so the list stays
+ * the one place.
  */
 export const CHROOT_ENV_ALLOWED = [
   'PATH',
@@ -56,6 +57,14 @@ export function chrootEnv(settings: ChrootEnvSettings): Partial<Record<ChrootEnv
     ...(proxy?.https ? { https_proxy: proxy.https } : {}),
     ...(proxy?.noProxy ? { no_proxy: proxy.noProxy } : {}),
   };
+}
+
+/**
+ * The variables that send a download through the config's proxy (apt.proxy): http_proxy and https_proxy, which
+ * debootstrap's wget, mmdebstrap's apt and apt in the chroot all read. None without a proxy.
+ */
+export function proxyEnv(proxy: string | undefined): Record<string, string> {
+  return proxy ? { http_proxy: proxy, https_proxy: proxy } : {};
 }
 
 /** Variables that make the dynamic loader run or find other code: never passed to any command. */

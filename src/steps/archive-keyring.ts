@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { BuildConfig } from '../config/schema.js';
@@ -210,8 +211,35 @@ export function packageEntry(
   return best;
 }
 
-/** GET url (http, https or file) into memory; a network failure is transient. */
-export async function downloadBytes(url: string, signal: AbortSignal): Promise<Buffer> {
+/** GET an http:// url through an HTTP proxy (the request names the whole URL, as a proxy takes it), into memory. */
+function getThroughProxy(url: string, proxy: string, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
+  const via = new URL(proxy);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: via.hostname.replace(/^\[|\]$/g, ''),
+        port: via.port === '' ? 80 : Number(via.port),
+        path: url,
+        headers: { host: new URL(url).host },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS)]),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/**
+ * GET url (http, https or file) into memory; a network failure is transient. With a proxy (apt.proxy) an http:// url
+ * is fetched through it, as debootstrap and apt fetch theirs; an https:// one goes direct.
+ */
+export async function downloadBytes(url: string, signal: AbortSignal, proxy?: string): Promise<Buffer> {
   if (url.startsWith('file://')) {
     const file = new URL(url).pathname;
     try {
@@ -222,6 +250,24 @@ export async function downloadBytes(url: string, signal: AbortSignal): Promise<B
       });
     }
   }
+  if (proxy !== undefined && url.startsWith('http://')) {
+    let got: { status: number; body: Buffer };
+    try {
+      got = await getThroughProxy(url, proxy, signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw new StepError(STEP, `cannot fetch ${url} through the proxy ${proxy} (${(error as Error).message})`, {
+        hint: 'check apt.proxy and that the proxy runs; or install ubuntu-keyring on the host, or set distribution.keyring.path (and .sha256) to a keyring you have',
+        transient: true,
+      });
+    }
+    if (got.status < 200 || got.status >= 300) {
+      throw new StepError(STEP, `${url} answered HTTP ${got.status} through the proxy ${proxy}`, {
+        hint: 'check distribution.mirror and distribution.suite, and what the proxy (apt.proxy) allows',
+      });
+    }
+    return got.body;
+  }
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS)]) });
@@ -230,7 +276,7 @@ export async function downloadBytes(url: string, signal: AbortSignal): Promise<B
     const why = (error as { cause?: Error }).cause?.message ?? (error as Error).message;
     const proxy = process.env['http_proxy'] ?? process.env['HTTP_PROXY'];
     throw new StepError(STEP, `cannot fetch ${url} (${why})`, {
-      hint: `${proxy ? 'http_proxy is set, but this download does not use it: ' : 'check the network and distribution.mirror, or '}install ubuntu-keyring on the host, or set distribution.keyring.path (and .sha256) to a keyring you have`,
+      hint: `${proxy ? 'http_proxy is set, but this download does not use it (apt.proxy in the config does, for an http:// mirror): ' : 'check the network and distribution.mirror, or '}install ubuntu-keyring on the host, or set distribution.keyring.path (and .sha256) to a keyring you have`,
       transient: true,
     });
   }
@@ -354,7 +400,7 @@ export async function fetchArchiveKeyring(
   const indexUrl = `${mirror}/dists/${d.suite}/main/binary-${config.architecture}/Packages.gz`;
   log(`archive keyring: ${UBUNTU_ARCHIVE_KEYRING} is not on this host; reading ${indexUrl}`);
   let index: string;
-  const gz = await downloadBytes(indexUrl, tools.signal);
+  const gz = await downloadBytes(indexUrl, tools.signal, config.apt.proxy);
   try {
     index = zlib.gunzipSync(gz).toString('utf8');
   } catch (error) {
@@ -370,7 +416,7 @@ export async function fetchArchiveKeyring(
     });
   }
   const url = `${mirror}/${entry.filename}`;
-  const deb = await downloadBytes(url, tools.signal);
+  const deb = await downloadBytes(url, tools.signal, config.apt.proxy);
   const debSha256 = sha256(deb);
   if (debSha256 !== entry.sha256 || (Number.isFinite(entry.size) && deb.length !== entry.size)) {
     throw new StepError(

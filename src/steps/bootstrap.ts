@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { CHROOT_DROPPED_CAPS, HOST_CAPS, withoutCaps } from '../runtime/capability-drop.js';
-import { chrootEnv } from '../runtime/command-env.js';
+import { chrootEnv, proxyEnv } from '../runtime/command-env.js';
 import { chrootArgv, isFileInLayers } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../runtime/runner.js';
 import {
@@ -179,6 +179,8 @@ export const bootstrapStep: StepDef = {
     'distribution.debootstrapScript',
     'bootstrap',
   ],
+  // the downloads go through it; a proxy changes how the archive is reached, not what the step makes
+  runtimeFields: ['apt.proxy'],
   diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
   inputFiles: (config) => (config.distribution.keyring ? [config.distribution.keyring.path] : []),
   // the archive keys a fetched keyring must hold: new pins rerun the bootstrap
@@ -196,6 +198,8 @@ export const bootstrapStep: StepDef = {
       `bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`,
     );
     await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache, keyringPath), {
+      // the config's proxy, over any the host's environment has; not an input (runtimeFields)
+      ...(ctx.config.apt.proxy ? { env: proxyEnv(ctx.config.apt.proxy) } : {}),
       signal: ctx.signal,
       onLine: ctx.log.line,
       transientPatterns: NETWORK_TRANSIENT_PATTERNS,

@@ -1,6 +1,7 @@
 /**
  * configure: apt sources (the distribution's and extra repositories, each with its pinned key),
- * locale, time zone, keyboard, and a policy-rc.d so package scripts start no services. The host
+ * locale, time zone, keyboard, the config's debconf answers (before any package is installed, the locales package
+ * included), and a policy-rc.d so package scripts start no services. The host
  * name is not set here but in identity, late in the build: it changes often, and changing it
  * must not reinstall the packages that come after this step.
  */
@@ -40,6 +41,11 @@ function installRepositoryKeys(ctx: StepContext): void {
 /** Exits 101 ("action forbidden") for every service, so maintainer scripts start nothing during the build. */
 export const POLICY_RC_D = '#!/bin/sh\n# Written by ailinux for the build; removed by chroot-cleanup.\nexit 101\n';
 
+/** debconf-set-selections' input: one "package question type value" line per answer, in the config's order. */
+export function renderSelections(config: BuildConfig): string {
+  return config.debconf.map((s) => `${s.package} ${s.question} ${s.type} ${s.value}\n`).join('');
+}
+
 export function renderLocaleGen(locales: readonly string[]): string {
   return `${locales.map((l) => `${l} ${l.split('.')[1] ?? 'UTF-8'}`).join('\n')}\n`;
 }
@@ -51,7 +57,9 @@ export const configureStep: StepDef = {
   layer: 'overlay',
   phase: 3,
   needs: ['bootstrap'],
-  configFields: ['distribution.sources', 'distribution.extraRepositories', 'locale'],
+  // apt downloads through it; not an input of what the step makes
+  runtimeFields: ['apt.proxy'],
+  configFields: ['distribution.sources', 'distribution.extraRepositories', 'locale', 'debconf'],
   inputFiles: (config) => config.distribution.extraRepositories.map((r) => r.key.path),
   async run(ctx) {
     prepareLayer(ctx);
@@ -71,6 +79,13 @@ export const configureStep: StepDef = {
       0o644,
     );
     await runInChroot(ctx, ['ln', '-sf', `/usr/share/zoneinfo/${config.locale.timezone}`, '/etc/localtime']);
+    if (config.debconf.length > 0) {
+      // on stdin, so a password answer is in no argv; the log names the questions only
+      ctx.log.info(
+        `preseeding ${config.debconf.length} debconf answer(s): ${config.debconf.map((s) => s.question).join(' ')}`,
+      );
+      await runInChroot(ctx, ['debconf-set-selections'], { input: renderSelections(config) });
+    }
     await runInChroot(ctx, ['apt-get', 'update'], { network: true });
     if (config.locale.generate.length > 0) {
       writeLayerFile(ctx.layers, 'etc/locale.gen', renderLocaleGen(config.locale.generate), 0o644);

@@ -41,6 +41,8 @@ export const desktopStep: StepDef = {
   phase: 5,
   // apt reads the lists configure fetched
   needs: ['configure'],
+  // apt downloads through it; not an input of what the step makes
+  runtimeFields: ['apt.proxy'],
   configFields: ['locale.lang', 'packages.desktop', 'packages.apps', 'packages.installRecommends'],
   // KDE Plasma with its applications unpacks to about 3 GB, and its debs stay in the cache
   diskEstimateMb: (config) => (desktopPackages(config).length > 0 ? 4000 + 50 * config.packages.apps.length : 0),

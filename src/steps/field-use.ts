@@ -1,7 +1,8 @@
 /**
  * No field is ever silently ignored: a field the config FILE sets must be read by at least one step of the config's
  * `steps`, or by the engine itself. Which step reads which field is what each step declares in `configFields` (the
- * same list its fingerprint covers), so a new step or field needs no entry here.
+ * same list its fingerprint covers) and `runtimeFields` (read, but not an input: `apt.proxy`), so a new step or field
+ * needs no entry here.
  *
  * The profile's own values are not checked: `minimal` carries defaults for the installer and the branding it leaves
  * out, and those are no mistake of the user's.
@@ -39,9 +40,9 @@ function overlaps(a: string, b: string): boolean {
   return a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
 }
 
-/** The steps that declare a field, in registry order. */
+/** The steps that declare a field (an input, or a field read at run time only), in registry order. */
 export function readersOf(field: string, steps: readonly StepDef[] = allSteps()): StepDef[] {
-  return steps.filter((s) => s.configFields.some((f) => overlaps(f, field)));
+  return steps.filter((s) => [...s.configFields, ...(s.runtimeFields ?? [])].some((f) => overlaps(f, field)));
 }
 
 export interface UnusedField {

@@ -77,6 +77,8 @@ function chrootHookStep(hook: Hook, phase: number): StepDef {
     phase,
     // locale.lang: LANG of the chroot's clean environment
     configFields: [`hooks.${hook.name}`, 'locale.lang'],
+    // a hook before chroot-cleanup may download: through the config's proxy, which is not an input
+    runtimeFields: ['apt.proxy'],
     inputTree: hookMaterial(hook),
     // a hook may install packages: room for a few, checked before it starts
     diskEstimateMb: () => 256,

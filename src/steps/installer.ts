@@ -56,6 +56,8 @@ export const installerStep: StepDef = {
   phase: 6,
   // apt reads the lists configure fetched
   needs: ['configure'],
+  // apt downloads through it; not an input of what the step makes
+  runtimeFields: ['apt.proxy'],
   configFields: [
     // the chroot's LANG (command-env.ts) comes from it
     'locale.lang',

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
-import { chrootEnv } from '../runtime/command-env.js';
+import { chrootEnv, proxyEnv } from '../runtime/command-env.js';
 import { chrootArgv, entryInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
@@ -51,7 +51,8 @@ export function runInChroot(
   if (network && ctx.layers.own) ensureResolvConf(ctx);
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
   return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
-    env: chrootCommandEnv(ctx),
+    // a download goes through the config's proxy, read as the command runs: never written into the image
+    env: { ...chrootCommandEnv(ctx), ...(network ? proxyEnv(ctx.config.apt.proxy) : {}) },
     cleanEnv: true,
     signal: ctx.signal,
     onLine: ctx.log.line,

@@ -43,6 +43,8 @@ export const packagesStep: StepDef = {
   phase: 4,
   // apt reads the lists configure fetched
   needs: ['configure'],
+  // apt downloads through it; not an input of what the step makes
+  runtimeFields: ['apt.proxy'],
   configFields: [
     // the chroot's LANG (command-env.ts) comes from it
     'locale.lang',

@@ -156,7 +156,8 @@ function pinnedFileProblems(ctx: StepContext, probe: HostProbe): PreflightProble
 }
 
 async function archiveProblems(ctx: StepContext, probe: HostProbe): Promise<PreflightProblem[]> {
-  const proxy = probe.proxy();
+  // the config's proxy (apt.proxy), which the build's tools get, or one in the host's environment
+  const proxy = ctx.config.apt.proxy ?? probe.proxy();
   const checks = archiveChecks(ctx.config);
   if (proxy !== null && checks.some((c) => c.url.startsWith('http'))) {
     ctx.log.info(
@@ -274,6 +275,8 @@ export function createPreflightStep(deps: {
     phase: 1,
     hostOnly: true,
     // no config: a config change must never rerun the steps after it (see the module comment)
+    // its mirror check is left to the build's tools when a proxy is set
+    runtimeFields: ['apt.proxy'],
     configFields: [],
     async run(ctx) {
       const problems = await runPreflight(ctx, deps.probe, deps.steps(ctx.config));

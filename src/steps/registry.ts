@@ -14,6 +14,7 @@ import { installerStep } from './installer.js';
 import { isoStep } from './iso.js';
 import { overlayEarlyStep, overlayLateStep } from './overlays.js';
 import { packagesStep } from './packages.js';
+import { packagesRemoveStep } from './packages-remove.js';
 import { createPreflightStep, hostProbe } from './preflight.js';
 import { reportStep } from './report.js';
 import { squashfsStep } from './squashfs.js';
@@ -37,6 +38,7 @@ export const builtInSteps: readonly StepDef[] = [
   desktopStep,
   installerStep,
   brandingStep,
+  packagesRemoveStep,
   overlayLateStep,
   identityStep,
   chrootCleanupStep,

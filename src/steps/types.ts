@@ -78,6 +78,11 @@ export interface StepDef {
    */
   configFields: readonly ConfigPath[];
   /**
+   * Config fields the step reads that are not inputs of what it makes, so not in its fingerprint: how it reaches the
+   * archives (`apt.proxy`). The rule that no field is silently ignored (src/steps/field-use.ts) counts them as read.
+   */
+  runtimeFields?: readonly ConfigPath[];
+  /**
    * Programs this step runs on the host for this config. Chroot steps get `chroot` and the namespace tools from
    * their layer kind (src/steps/host-requirements.ts); list only what the step itself adds.
    */

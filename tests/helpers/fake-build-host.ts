@@ -38,7 +38,8 @@ function allPackages(config: BuildConfig): string[] {
 
 /** Everything the steps look for in the image, so each takes its longest path: sudo, SDDM, Calamares, plymouth, signed boot files. */
 function baseTree(config: BuildConfig): Record<string, string> {
-  const status = allPackages(config)
+  // packages.remove's are in the base tree, so the packages-remove step finds them installed
+  const status = [...new Set([...allPackages(config), ...config.packages.remove])]
     .map((p) => `Package: ${p}\nStatus: install ok installed\nVersion: 1.0\n`)
     .join('\n');
   const groups = [...new Set(['root', 'adm', 'sudo', 'users', ...config.liveUser.groups])];
@@ -202,6 +203,17 @@ export function scriptBuildHost(runner: FakeRunner, config: BuildConfig, workDir
       .on(is('debootstrap'), bootstrapped)
       .on(is('mmdebstrap'), bootstrapped)
       .on(is('apt-cache', 'policy'), { stdout: policy })
+      // apt-get purge takes the named packages out of dpkg's status, in the step's own layer
+      .on(is('apt-get', 'purge'), {
+        effect: (call) => {
+          const names = new Set(inner(call).command.slice(3));
+          const status = mergedFile(workDir, 'var/lib/dpkg/status')
+            .split(/\n\n/)
+            .filter((stanza) => !names.has(/^Package: (.+)$/m.exec(stanza)?.[1] ?? ''))
+            .join('\n\n');
+          writeFile(path.join(chrootTree(call), 'var/lib/dpkg/status'), status);
+        },
+      })
       .on(is('useradd'), {
         effect: (call) => {
           const name = inner(call).command.at(-1)!;

@@ -8,6 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -218,11 +220,41 @@ describe('downloads', () => {
       const proxied = (await downloadBytes('http://127.0.0.1:9/x', new AbortController().signal).catch(
         (e: unknown) => e,
       )) as StepError;
-      expect(proxied.hint).toMatch(/^http_proxy is set, but this download does not use it: install ubuntu-keyring/);
+      expect(proxied.hint).toMatch(
+        /^http_proxy is set, but this download does not use it \(apt\.proxy in the config does, for an http:\/\/ mirror\): install ubuntu-keyring/,
+      );
     } finally {
       if (saved === undefined) delete process.env['http_proxy'];
       else process.env['http_proxy'] = saved;
     }
+  });
+
+  it('with apt.proxy, an http:// download goes through the proxy, whole URL in the request line', async () => {
+    const seen: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} host=${req.headers.host}`);
+      res.writeHead(req.url?.endsWith('/missing') ? 404 : 200).end('index bytes');
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const body = await downloadBytes('http://archive.invalid/ubuntu/Packages.gz', new AbortController().signal, url);
+      expect(body.toString()).toBe('index bytes');
+      expect(seen).toEqual(['GET http://archive.invalid/ubuntu/Packages.gz host=archive.invalid']);
+      const refused = (await downloadBytes('http://archive.invalid/missing', new AbortController().signal, url).catch(
+        (e: unknown) => e,
+      )) as StepError;
+      expect(refused.message).toBe(`http://archive.invalid/missing answered HTTP 404 through the proxy ${url}`);
+    } finally {
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+    const down = (await downloadBytes('http://archive.invalid/x', new AbortController().signal, url).catch(
+      (e: unknown) => e,
+    )) as StepError;
+    expect(down.message).toMatch(
+      /^cannot fetch http:\/\/archive\.invalid\/x through the proxy http:\/\/127\.0\.0\.1:\d+ \(/,
+    );
+    expect(down.transient).toBe(true);
   });
 });
 

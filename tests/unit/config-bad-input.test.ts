@@ -87,6 +87,9 @@ function fullConfig(): Record<string, unknown> {
     launcher: { exec: '/usr/local/bin/ai-helper --gui', icon: 'help-browser', terminal: false },
   };
   c.hooks = [{ name: 'issue', after: 'packages', script: 'hooks/issue.sh', binary: false }];
+  c.packages.remove = ['nano'];
+  c.debconf = [{ package: 'tzdata', question: 'tzdata/Areas', type: 'select', value: 'Europe' }];
+  c.apt = { proxy: 'http://127.0.0.1:3142' };
   return c as unknown as Record<string, unknown>;
 }
 

@@ -145,6 +145,20 @@ const VARIANTS: readonly Variant[] = [
     },
   },
   {
+    name: 'minimal with removed packages, debconf answers and a proxy (packages-remove joins by autoPlace)',
+    profile: 'minimal',
+    sourceDateEpoch: null,
+    patch: (c) => {
+      c.packages.remove = ['nano', 'vim-tiny'];
+      c.debconf = [
+        { package: 'tzdata', question: 'tzdata/Areas', type: 'select', value: 'Europe' },
+        { package: 'acme', question: 'acme/secret', type: 'password', value: 'hunter2' },
+      ];
+      c.apt = { proxy: 'http://127.0.0.1:3142' };
+      c.steps = expandSteps(c);
+    },
+  },
+  {
     name: 'minimal, UEFI only, symlinked resolv.conf, generated locales, helper without launcher',
     profile: 'minimal',
     sourceDateEpoch: null,
@@ -264,7 +278,8 @@ async function runVariant(variant: Variant, files: HostFiles): Promise<void> {
   );
   const contexts: Array<{ step: StepDef; ctx: StepContext; setPhase: (p: Phase) => void }> = [];
   for (const step of steps) {
-    declared.set(step.id, step.configFields);
+    // a field read at run time only (apt.proxy) is declared in runtimeFields, outside the fingerprint
+    declared.set(step.id, [...step.configFields, ...(step.runtimeFields ?? [])]);
     const record = recordOf(step.id);
     let phase: Phase = 'inputFiles';
     const recorded = recordingConfig(config, (read) => {
