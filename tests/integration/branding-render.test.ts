@@ -9,7 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExecaRunner } from '../../src/runtime/execa-runner.js';
-import { artSourcePath, RENDITIONS, renderArt, WALLPAPER_RENDITIONS } from '../../src/steps/branding-art.js';
+import {
+  artSourcePath,
+  GRUB_BACKGROUND,
+  RENDITIONS,
+  renderArt,
+  WALLPAPER_RENDITIONS,
+} from '../../src/steps/branding-art.js';
 import { brandingStep, imageSize } from '../../src/steps/branding.js';
 import { skipWithout } from '../helpers/root.js';
 import { makeWorkDir, profileConfig, removeWorkDir, stepContext, writeTree } from '../helpers/step-context.js';
@@ -35,11 +41,8 @@ describe.skipIf(skipWithout(missingRsvg()))('the committed SVGs through the real
   it('every rendition is a PNG of exactly the size asked for', async () => {
     expect(fs.existsSync(artSourcePath('logo'))).toBe(true);
     expect(fs.existsSync(artSourcePath('wallpaper'))).toBe(true);
-    const all = [
-      ...Object.values(RENDITIONS),
-      ...WALLPAPER_RENDITIONS,
-      { name: 'grub-640x480', source: 'wallpaper' as const, width: 640, height: 480 },
-    ];
+    // GRUB_BACKGROUND is the 4:3 cut of the 16:9 wallpaper (--page-width/--left): the crop path of the real tool
+    const all = [...Object.values(RENDITIONS), ...WALLPAPER_RENDITIONS, GRUB_BACKGROUND];
     const started = Date.now();
     const out = await renderArt(silent, path.join(workDir, 'render'), all);
     const ms = Date.now() - started;
