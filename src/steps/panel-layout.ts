@@ -75,16 +75,21 @@ export function missingLaunchers(layers: RootfsLayers, launchers: readonly strin
 }
 
 /**
- * Writes the panel template when panel.launchers names any; refuses an image without Plasma and a launcher whose
- * application is not installed, by name. Returns the files written.
+ * Writes the panel template when panel.launchers names any and the image has Plasma (without it, says so and writes
+ * nothing); refuses a launcher whose application is not installed, by name. Returns the files written.
  */
-export function writePanelLayout(step: string, config: BuildConfig, layers: RootfsLayers): string[] {
+export function writePanelLayout(
+  step: string,
+  config: BuildConfig,
+  layers: RootfsLayers,
+  log: (line: string) => void = () => {},
+): string[] {
   const launchers = config.panel.launchers;
   if (launchers.length === 0) return [];
   if (findInLayers(layers, PLASMA_SHELL) === null) {
-    throw new StepError(step, `panel.launchers is set, but the image has no Plasma desktop (/${PLASMA_SHELL})`, {
-      hint: 'add kde-plasma-desktop to packages.desktop, or set panel.launchers to []',
-    });
+    // a profile of another desktop that keeps the ailinux default: there is no Plasma panel to lay out
+    log(`panel.launchers: the image has no Plasma desktop (/${PLASMA_SHELL}), so no panel layout is written`);
+    return [];
   }
   const missing = missingLaunchers(layers, launchers);
   if (missing.length > 0) {

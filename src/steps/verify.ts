@@ -134,8 +134,7 @@ export function readVerifyResult(file: string): VerifyReport | null {
 
 export const verifyStep: StepDef = {
   id: STEP,
-  title:
-    'Verify the ISO: boot records, layout, live files, checksum, launchers and icons, and (verify.boot) a qemu boot',
+  title: 'Verify the ISO: boot records, layout, live files, checksum, and (verify.boot) a qemu boot',
   // 2: the rootfs's launchers and icons are checked; UEFI boots with Secure Boot enforced where the host can
   version: 2,
   layer: 'none',

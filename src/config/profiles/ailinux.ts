@@ -89,8 +89,9 @@ export const ailinuxProfile: ConfigInput = {
     bios: true,
     uefi: true,
     // quiet and splash on the screen; systemd's status lines go to /dev/console, the serial line (console= last), where
-    // the verify step's boot check reads "Reached target graphical.target"
-    kernelArgs: ['quiet', 'splash', 'systemd.show_status=1'],
+    // the verify step's boot check reads "Reached target graphical.target". plymouth stays off the serial line: there
+    // it fights the serial getty for ttyS0 and `plymouth quit` can hang, holding back SDDM
+    kernelArgs: ['quiet', 'splash', 'plymouth.ignore-serial-consoles', 'systemd.show_status=1'],
     menuTimeout: 10,
     serialConsole: true,
     isolinux: false,
