@@ -53,6 +53,7 @@ const VERSIONS: Record<string, string> = {
   'qemu-system-x86_64': 'QEMU emulator version 7.2.22',
   gpg: 'gpg (GnuPG) 2.2.40',
   'dpkg-deb': "Debian 'dpkg-deb' package archive backend version 1.21.22 (amd64).",
+  'rsvg-convert': 'rsvg-convert version 2.54.7',
 };
 
 function installTools(names: readonly string[]): FakeRunner {
@@ -98,6 +99,8 @@ const GRUB_FILES = [
   '/usr/lib/grub/x86_64-efi/moddep.lst',
   '/usr/lib/grub/i386-pc/boot_hybrid.img',
   '/usr/share/debootstrap/scripts/gutsy',
+  // the graphical GRUB menu's font
+  '/usr/share/grub/unicode.pf2',
 ];
 
 function keyring(content = 'ubuntu keyring\n'): { path: string; sha256: string } {
@@ -124,6 +127,8 @@ const ALL_TOOLS = [
   'mmd',
   'mcopy',
   'xorriso',
+  // the built-in art (branding and the GRUB menu's background)
+  'rsvg-convert',
 ];
 
 describe('preflight', () => {
@@ -154,6 +159,7 @@ describe('preflight', () => {
       [`${binDir}/setpriv`, '--version'],
       [`${binDir}/debootstrap`, '--version'],
       [`${binDir}/chroot`, '--version'],
+      [`${binDir}/rsvg-convert`, '--version'],
       [`${binDir}/mksquashfs`, '-version'],
       [`${binDir}/dpkg-query`, '--version'],
       [`${binDir}/grub-mkimage`, '--version'],
@@ -218,9 +224,10 @@ describe('preflight', () => {
     });
     const ctx = ctxWith(config, runner);
     const files = hostFiles(config);
-    // in the order the steps first need them: bootstrap, bootloaders, iso
+    // in the order the steps first need them: bootstrap, bootloaders (the graphical menu's font first), iso
     expect(files.map((f) => f.path)).toEqual([
       '/usr/share/debootstrap/scripts/gutsy',
+      '/usr/share/grub/unicode.pf2',
       '/usr/lib/ISOLINUX/isolinux.bin',
       '/usr/lib/syslinux/modules/bios/ldlinux.c32',
       '/usr/lib/syslinux/modules/bios/libcom32.c32',
