@@ -74,7 +74,8 @@ export const GRUB_FONT = {
  * 4:3 cut of the built-in art, or the user's branding.wallpaper) behind it. Without, the plain text menu.
  */
 export function graphicalMenu(config: BuildConfig): boolean {
-  return config.steps.includes('branding');
+  const grub = config.iso.uefi || (config.iso.bios && !config.iso.isolinux);
+  return grub && config.steps.includes('branding');
 }
 
 /** The user's own wallpaper, when branding.dir names one: the menu's background then. */
@@ -500,6 +501,12 @@ function expectedFiles(config: BuildConfig, files: BootFiles, paths: WorkPaths):
   const iso = config.iso;
   const themeDir = path.join(paths.isoDir, grubThemeDir(config));
   return [
+    files.grubCfg,
+    files.diskInfo,
+    ...(iso.bios ? (iso.isolinux ? [files.isolinuxBin, files.isolinuxCfg] : [files.biosImage]) : []),
+    ...(iso.uefi ? [files.efiBinary] : []),
+    ...(iso.uefi && iso.secureBoot ? [files.grubEfi, path.join(paths.isoDir, signedGrubCfgRel(config))] : []),
+    ...(iso.uefi ? [files.espImage] : []),
     ...(graphicalMenu(config)
       ? [
           path.join(paths.isoDir, GRUB_FONT.iso),
@@ -507,12 +514,6 @@ function expectedFiles(config: BuildConfig, files: BootFiles, paths: WorkPaths):
           path.join(themeDir, 'theme.txt'),
         ]
       : []),
-    files.grubCfg,
-    files.diskInfo,
-    ...(iso.bios ? (iso.isolinux ? [files.isolinuxBin, files.isolinuxCfg] : [files.biosImage]) : []),
-    ...(iso.uefi ? [files.efiBinary] : []),
-    ...(iso.uefi && iso.secureBoot ? [files.grubEfi, path.join(paths.isoDir, signedGrubCfgRel(config))] : []),
-    ...(iso.uefi ? [files.espImage] : []),
   ];
 }
 
@@ -646,7 +647,6 @@ export const bootloadersStep: StepDef = {
     writeFile(files.earlyCfg, renderEarlyConfig(ctx.config));
     const written = [files.grubCfg, files.diskInfo];
     try {
-      if (graphicalMenu(ctx.config)) written.push(...(await installGrubTheme(ctx, files)));
       if (iso.bios && iso.isolinux) written.push(...installIsolinux(ctx, files));
       else if (iso.bios) {
         await makeBiosImage(ctx, files);
@@ -657,6 +657,8 @@ export const bootloadersStep: StepDef = {
         await makeEspImage(ctx, files, esp);
         written.push(...esp.map((f) => f.host), files.espImage);
       }
+      // after the boot images: a missing signed file is named before anything is rendered
+      if (graphicalMenu(ctx.config)) written.push(...(await installGrubTheme(ctx, files)));
     } finally {
       await removeTree(files.tmpDir, { within: ctx.paths.workDir });
     }

@@ -42,7 +42,7 @@ export const WALLPAPER_RENDITIONS: readonly Rendition[] = [
 export const RSVG_CONVERT: HostTool = {
   name: 'rsvg-convert',
   pkg: 'librsvg2-bin',
-  why: 'renders the built-in SVG logo and wallpaper to PNG (branding step)',
+  why: 'the built-in logo and wallpaper, rendered from SVG (branding and bootloaders steps)',
   versionArgs: ['--version'],
 };
 

@@ -13,6 +13,8 @@ import { StepError } from '../../src/errors.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
 import { workPaths } from '../../src/runtime/paths.js';
 import { bootloadersStep, espSizeKiB, renderEarlyConfig, renderGrubConfig } from '../../src/steps/bootloaders.js';
+import { artSourcePath } from '../../src/steps/branding-art.js';
+import { solidPng } from '../../src/steps/calamares/png.js';
 import { ISOLINUX_BIN, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from '../../src/steps/isolinux.js';
 import { isoArgv, isoStep } from '../../src/steps/iso.js';
 import {
@@ -38,9 +40,20 @@ function optionValue(argv: readonly string[], name: string): string {
   return argv.find((a) => a.startsWith(`${name}=`))!.slice(name.length + 1);
 }
 
-/** grub-mkimage and mkfs.vfat leave what the real ones would. */
+/** grub-mkimage, mkfs.vfat and rsvg-convert (the menu's background) leave what the real ones would. */
 function bootRunner(): FakeRunner {
   return new FakeRunner()
+    .on('rsvg-convert', {
+      effect: (call: FakeCall) =>
+        fs.writeFileSync(
+          optionValue(call.argv, '--output'),
+          solidPng(
+            Number(optionValue(call.argv, '--page-width')),
+            Number(optionValue(call.argv, '--page-height')),
+            '#000000',
+          ),
+        ),
+    })
     .on('grub-mkimage', {
       effect: (call: FakeCall) =>
         fs.writeFileSync(optionValue(call.argv, '--output'), Buffer.concat([Buffer.from('MZ'), Buffer.alloc(700_000)])),
@@ -64,6 +77,17 @@ set default=0
 set timeout=10
 set timeout_style=menu
 
+if loadfont /boot/grub/fonts/unicode.pf2 ; then
+	set gfxmode=auto
+	insmod all_video
+	insmod gfxterm
+	insmod gfxmenu
+	insmod png
+	insmod jpeg
+	terminal_output gfxterm
+	set theme=/boot/grub/themes/ailinux/theme.txt
+fi
+
 menuentry 'ailinux live' {
 \tlinux /casper/vmlinuz boot=casper quiet splash
 \tinitrd /casper/initrd.img
@@ -82,7 +106,12 @@ menuentry 'ailinux live (integrity check)' {
 
 describe('the ailinux boot menus', () => {
   it('GRUB: casper entries for live, safe graphics (nomodeset) and the integrity check', () => {
-    expect(renderGrubConfig(profileConfig('ailinux'))).toBe(GRUB_CFG);
+    // the graphical menu (the profile has the branding step), no serial console, the kernel line of a desktop boot
+    const config = profileConfig(
+      'ailinux',
+      (c) => ((c.iso.serialConsole = false), (c.iso.kernelArgs = ['quiet', 'splash'])),
+    );
+    expect(renderGrubConfig(config)).toBe(GRUB_CFG);
   });
 
   it('GRUB with the serial console the e2e test boots with', () => {
@@ -100,7 +129,13 @@ describe('the ailinux boot menus', () => {
   });
 
   it('ISOLINUX: the same three entries', () => {
-    expect(renderIsolinuxConfig(profileConfig('ailinux', (c) => (c.iso.isolinux = true)))).toBe(
+    // without the serial console, and with the kernel line of a desktop boot, as the GRUB menu above
+    const desktop = (c: BuildConfig) => (
+      (c.iso.isolinux = true),
+      (c.iso.serialConsole = false),
+      (c.iso.kernelArgs = ['quiet', 'splash'])
+    );
+    expect(renderIsolinuxConfig(profileConfig('ailinux', desktop))).toBe(
       [
         '# ISOLINUX menu of the ailinux live ISO, written by ailinux',
         'UI menu.c32',
@@ -203,6 +238,13 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
         'halt',
         'reboot',
         'biosdisk',
+        // the graphical menu's modules (Ubuntu's signed GRUB has them built in)
+        'all_video',
+        'font',
+        'gfxterm',
+        'gfxmenu',
+        'png',
+        'jpeg',
       ],
       ['mkfs.vfat', '-C', '-n', 'EFIBOOT', '--invariant', '-i', '6553f100', esp, String(espSizeKiB(bytes))],
       ['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT', '::/EFI/ubuntu'],
@@ -210,6 +252,19 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
       ['mcopy', '-m', '-i', esp, `${iso}/EFI/BOOT/grubx64.efi`, '::/EFI/BOOT/grubx64.efi'],
       ['mcopy', '-m', '-i', esp, `${iso}/EFI/BOOT/mmx64.efi`, '::/EFI/BOOT/mmx64.efi'],
       ['mcopy', '-m', '-i', esp, `${iso}/EFI/ubuntu/grub.cfg`, '::/EFI/ubuntu/grub.cfg'],
+      // the menu's background: the wallpaper art, cut to 4:3
+      [
+        'rsvg-convert',
+        '--format=png',
+        '--width=1365',
+        '--height=768',
+        '--page-width=1024',
+        '--page-height=768',
+        '--left=-170',
+        '--top=0',
+        `--output=${workDir}/tmp/bootloaders/art/grub-1024x768.png`,
+        artSourcePath('wallpaper'),
+      ],
     ]);
     expect(ctx.runner.calls.some((c) => c.argv.includes('--format=x86_64-efi'))).toBe(false);
     expect(fs.readFileSync(`${iso}/EFI/BOOT/BOOTX64.EFI`).equals(files.shim)).toBe(true);
@@ -222,7 +277,10 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
     expect(fs.readFileSync(`${iso}/.disk/info`, 'utf8')).toBe(
       'ailinux live - AILinux: Ubuntu 24.04 noble, KDE Plasma, Calamares, casper, BIOS and UEFI (amd64)\n',
     );
-    expect(fs.readFileSync(`${iso}/boot/grub/grub.cfg`, 'utf8')).toBe(GRUB_CFG);
+    expect(fs.readFileSync(`${iso}/boot/grub/grub.cfg`, 'utf8')).toBe(renderGrubConfig(config));
+    expect(fs.readFileSync(`${iso}/boot/grub/themes/ailinux/theme.txt`, 'utf8')).toContain(
+      'title-text: "AILinux 24.04"',
+    );
     expect(artifacts.map((a) => a.path)).toEqual([
       'iso/boot/grub/grub.cfg',
       'iso/.disk/info',
@@ -231,6 +289,9 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
       'iso/EFI/BOOT/grubx64.efi',
       'iso/EFI/ubuntu/grub.cfg',
       'iso/boot/grub/efi.img',
+      'iso/boot/grub/fonts/unicode.pf2',
+      'iso/boot/grub/themes/ailinux/background.png',
+      'iso/boot/grub/themes/ailinux/theme.txt',
     ]);
     // every file written into the ISO tree carries SOURCE_DATE_EPOCH (mcopy -m keeps it in the FAT image)
     for (const f of [
@@ -242,6 +303,9 @@ describe('Secure Boot: the signed shim and GRUB from the image', () => {
       'EFI/BOOT/mmx64.efi',
       'EFI/ubuntu/grub.cfg',
       'boot/grub/efi.img',
+      'boot/grub/fonts/unicode.pf2',
+      'boot/grub/themes/ailinux/background.png',
+      'boot/grub/themes/ailinux/theme.txt',
     ]) {
       expect(fs.statSync(`${iso}/${f}`).mtimeMs, f).toBe(EPOCH * 1000);
     }

@@ -116,23 +116,6 @@ function expectedBootArgv(w: string, bios: boolean, uefi: boolean, graphical = f
   const early = `--config=${w}/tmp/bootloaders/early.cfg`;
   const modules = (list: string[]) => (graphical ? withGraphical(list) : list);
   return [
-    // the 16:9 wallpaper art scaled to cover 1024x768, its middle kept
-    ...(graphical
-      ? [
-          [
-            'rsvg-convert',
-            '--format=png',
-            '--width=1365',
-            '--height=768',
-            '--page-width=1024',
-            '--page-height=768',
-            '--left=-170',
-            '--top=0',
-            `--output=${w}/tmp/bootloaders/art/grub-1024x768.png`,
-            path.join(REPO, 'assets/branding/wallpaper.svg'),
-          ],
-        ]
-      : []),
     ...(bios
       ? [
           [
@@ -160,6 +143,23 @@ function expectedBootArgv(w: string, bios: boolean, uefi: boolean, graphical = f
           ['mkfs.vfat', '-C', '-n', 'EFIBOOT', esp, '1024'],
           ['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT'],
           ['mcopy', '-m', '-i', esp, efi, '::/EFI/BOOT/BOOTX64.EFI'],
+        ]
+      : []),
+    // the 16:9 wallpaper art scaled to cover 1024x768, its middle kept
+    ...(graphical
+      ? [
+          [
+            'rsvg-convert',
+            '--format=png',
+            '--width=1365',
+            '--height=768',
+            '--page-width=1024',
+            '--page-height=768',
+            '--left=-170',
+            '--top=0',
+            `--output=${w}/tmp/bootloaders/art/grub-1024x768.png`,
+            path.join(REPO, 'assets/branding/wallpaper.svg'),
+          ],
         ]
       : []),
   ];
@@ -215,7 +215,11 @@ describe('renderGrubConfig', () => {
   });
 
   it('boots casper for the ailinux profile, with its kernel args, an integrity check and no serial console', () => {
-    const cfg = renderGrubConfig(ailinux());
+    // the title says it: no serial console, the kernel line of a desktop boot
+    const cfg = renderGrubConfig({
+      ...ailinux(),
+      iso: { ...ailinux().iso, serialConsole: false, kernelArgs: ['quiet', 'splash'] },
+    });
     expect(cfg).toContain('set timeout=10\n');
     expect(cfg).toContain(
       "menuentry 'ailinux live' {\n\tlinux /casper/vmlinuz boot=casper quiet splash\n\tinitrd /casper/initrd.img\n}",
@@ -228,7 +232,8 @@ describe('renderGrubConfig', () => {
     );
     expect(cfg).not.toContain('boot=live');
     expect(cfg).not.toContain('verify-checksums');
-    expect(cfg).not.toMatch(/^serial|terminal_input|terminal_output|console=ttyS0/m);
+    // (the graphical menu's terminal_output gfxterm is no serial line)
+    expect(cfg).not.toMatch(/^serial|terminal_input|serial console|gfxterm serial|console=ttyS0/m);
   });
 
   it('adds the serial lines only when serialConsole is on', () => {
@@ -317,11 +322,11 @@ describe('bootloadersStep.run', () => {
 
       const theme = 'iso/boot/grub/themes/ailinux';
       const expectedPaths = [
-        ...(v.graphical ? ['iso/boot/grub/fonts/unicode.pf2', `${theme}/background.png`, `${theme}/theme.txt`] : []),
         'iso/boot/grub/grub.cfg',
         'iso/.disk/info',
         ...(v.bios ? ['iso/boot/grub/bios.img'] : []),
         ...(v.uefi ? ['iso/EFI/BOOT/BOOTX64.EFI', 'iso/boot/grub/efi.img'] : []),
+        ...(v.graphical ? ['iso/boot/grub/fonts/unicode.pf2', `${theme}/background.png`, `${theme}/theme.txt`] : []),
       ];
       expect(artifacts.map((a) => a.path)).toEqual(expectedPaths);
       for (const a of artifacts) {
