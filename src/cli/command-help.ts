@@ -94,6 +94,26 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       { command: 'ailinux clean -w /var/tmp/ai --all', what: 'also caches, logs and outputs, then the work dir' },
     ],
   },
+  shell: {
+    exitCodes: [
+      success('the shell or command ended with status 0 (with -- CMD: any other status is passed on as it is)'),
+      usage(
+        'bad usage: not root, no build in the work dir, an unknown step, a step with no layer yet, a --keep dir that is not empty',
+      ),
+      general(EXIT.locked),
+      { code: EXIT.sighup, meaning: 'SIGHUP: the session is ended, its mounts gone' },
+      { code: EXIT.sigint, meaning: 'SIGINT to ailinux: the session is ended, its mounts gone' },
+      { code: EXIT.sigquit, meaning: 'SIGQUIT: the session is ended, its mounts gone' },
+      { code: EXIT.sigterm, meaning: 'SIGTERM: the session is ended, its mounts gone' },
+    ],
+    examples: [
+      { command: 'sudo ailinux shell identity', what: 'a root shell in the rootfs as it stands after identity' },
+      {
+        command: 'sudo ailinux shell --keep tz -- cp /usr/share/zoneinfo/UTC /etc/localtime',
+        what: 'run one command in the last rootfs; keep its change in ./tz, an overlay',
+      },
+    ],
+  },
   log: {
     exitCodes: [
       success('the log is printed; with -f: the step was done or skipped, or the build succeeded'),

@@ -10,6 +10,7 @@ import type * as Doctor from './commands/doctor.js';
 import type * as Inspect from './commands/inspect.js';
 import type * as Log from './commands/log.js';
 import type * as Plan from './commands/plan.js';
+import type * as Shell from './commands/shell.js';
 import type * as Status from './commands/status.js';
 
 export async function runBuildCommand(...args: Parameters<typeof Build.runBuildCommand>): Promise<number> {
@@ -45,6 +46,10 @@ export async function runLogCommand(...args: Parameters<typeof Log.runLogCommand
 
 export async function runPlanCommand(...args: Parameters<typeof Plan.runPlanCommand>): Promise<number> {
   return (await import('./commands/plan.js')).runPlanCommand(...args);
+}
+
+export async function runShellCommand(...args: Parameters<typeof Shell.runShellCommand>): Promise<number> {
+  return (await import('./commands/shell.js')).runShellCommand(...args);
 }
 
 export async function runStatusCommand(...args: Parameters<typeof Status.runStatusCommand>): Promise<number> {

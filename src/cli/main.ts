@@ -22,6 +22,7 @@ import {
   runLogCommand,
   runPlanCommand,
   runSchemaCommand,
+  runShellCommand,
   runStatusCommand,
 } from './lazy-commands.js';
 import { joinDirectories, leadingOptions, resolveDirectories } from './global-options.js';
@@ -37,7 +38,8 @@ const workDirOption = () =>
   );
 const profiles = Object.keys(builtInProfiles).join(', ');
 
-export function createProgram(io: CliIO, setExit: (code: number) => void): Command {
+/** `typed`: the words after `ailinux` as given (shell finds its `--` there); io.argv when not given. */
+export function createProgram(io: CliIO, setExit: (code: number) => void, typed?: readonly string[]): Command {
   const program = new Command('ailinux')
     .description('Builds the AILinux live ISO as a resumable, checkpointed pipeline.')
     .version(packageVersion())
@@ -112,6 +114,31 @@ export function createProgram(io: CliIO, setExit: (code: number) => void): Comma
     .addOption(workDirOption())
     .option('-f, --follow', 'follow the log as it grows, until the step ends or the build stops; exits with its result')
     .action(async (step, opts) => setExit(await runLogCommand(step, opts, io)));
+
+  program
+    .command('shell')
+    .description(
+      'a root shell in the rootfs as it stands after a step, on a throwaway layer; holds the lock; -- CMD runs CMD instead',
+    )
+    .usage('[options] [step] [-- command [args...]]')
+    .argument('[step]', 'a step with a rootfs layer (default: the last one that is done)')
+    // the words after -- are the command; an argument of their own would widen every line of ailinux --help
+    .allowExcessArguments()
+    .addOption(workDirOption())
+    .option('--keep <dir>', 'save what the session changed in <dir> (new or empty), as an overlay for overlays.late')
+    .action(async (_step: string | undefined, opts, cmd: Command) => {
+      // everything after -- is the command, a step before it or not: `shell -- ls` runs ls in the default step;
+      // commander drops the -- itself, so it is found in the words as typed
+      const words = typed ?? io.argv ?? [];
+      const dash = words.indexOf('--', words.indexOf('shell') + 1);
+      const after = dash === -1 ? [] : words.slice(dash + 1);
+      const given = cmd.args.slice(0, cmd.args.length - after.length);
+      if (given.length > 1)
+        throw new UsageError(`shell takes one step, but got ${given.join(' ')}`, {
+          hint: 'put the command to run after --: ailinux shell [STEP] -- CMD ARGS…',
+        });
+      setExit(await runShellCommand({ workDir: opts.workDir, step: given[0], keep: opts.keep, command: after }, io));
+    });
 
   program
     .command('doctor')
@@ -221,9 +248,13 @@ export async function main(argv: readonly string[], given: CliIO = processIO(arg
   let ran: { name: string; workDir: string | undefined } = { name: '', workDir: undefined };
   // the commands' own io: it gets the flags once the command is parsed, and the caller's io is left as it was
   const cliIO: CliIO = { ...io };
-  const program = createProgram(cliIO, (c) => {
-    code = c;
-  });
+  const program = createProgram(
+    cliIO,
+    (c) => {
+      code = c;
+    },
+    argv,
+  );
   program.hook('preAction', (_, action) => {
     chooseWorkDir(program, action, io);
     const opts = action.opts<{ workDir?: string }>();

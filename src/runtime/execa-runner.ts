@@ -90,9 +90,13 @@ export class ExecaRunner implements Runner {
       cwd: options.cwd,
       env: commandEnv(this.baseEnv, options),
       extendEnv: false,
-      ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' as const }),
-      stdout: 'pipe',
-      stderr: 'pipe',
+      ...(options.stdio === 'inherit'
+        ? { stdin: 'inherit' as const, stdout: 'inherit' as const, stderr: 'inherit' as const }
+        : {
+            ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' as const }),
+            stdout: 'pipe' as const,
+            stderr: 'pipe' as const,
+          }),
       // we read the streams ourselves, line by line, and end the group ourselves
       buffer: false,
       detached: true,

@@ -160,9 +160,29 @@ export function chrootKernelMounts(root: string): MountSpec[] {
   ];
 }
 
+/**
+ * The unshare options of a session's namespaces (`ailinux shell`): a pid namespace too, whose first process is
+ * ailinux-ns-run; --kill-child ends it when unshare dies, and the kernel then ends every process of the session, the
+ * ones that left its process group or session included, so none can keep its mounts alive.
+ */
+export const SESSION_UNSHARE = ['--pid', '--kill-child'] as const;
+
 /** argv that runs a command inside a new private mount namespace, after making the given mounts there. */
-export function namespaceArgv(mounts: readonly MountSpec[], command: readonly string[]): string[] {
-  const argv = ['unshare', '--mount', '--propagation', 'private', '--fork', '--', nsRunPath()];
+export function namespaceArgv(
+  mounts: readonly MountSpec[],
+  command: readonly string[],
+  options: { session?: boolean } = {},
+): string[] {
+  const argv = [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    ...(options.session ? SESSION_UNSHARE : []),
+    '--fork',
+    '--',
+    nsRunPath(),
+  ];
   for (const m of mounts) {
     if (m.bind)
       argv.push(m.readonly ? (m.ifPresent ? '--bind-ro-if-present' : '--bind-ro') : '--bind', m.source, m.target);
@@ -206,6 +226,32 @@ export function chrootArgv(layers: RootfsLayers, command: readonly string[], opt
     });
   }
   return namespaceArgv(mounts, ['chroot', root, ...command]);
+}
+
+/** The rootfs of an `ailinux shell` session: the sealed layers read-only, under a throwaway upper of its own. */
+export interface SessionLayers {
+  /** Sealed layers, topmost first: overlay upper dirs, then the base root. */
+  sealed: string[];
+  /** The session's upper and overlayfs work dirs (one file system), removed when it ends. */
+  upper: string;
+  work: string;
+  mountPoint: string;
+}
+
+/**
+ * argv for a command in a shell session's rootfs: an overlay of the sealed layers under the session's own upper, the
+ * chroot's fresh kernel file systems, in a mount and pid namespace of its own (SESSION_UNSHARE).
+ */
+export function sessionArgv(layers: SessionLayers, command: readonly string[]): string[] {
+  if (layers.sealed.length === 0) throw new Error('a shell session needs at least one sealed layer');
+  const root = layers.mountPoint;
+  const overlay: MountSpec = {
+    type: 'overlay',
+    source: 'overlay',
+    target: root,
+    options: `lowerdir=${layers.sealed.map(checkLayerPath).join(':')},upperdir=${checkLayerPath(layers.upper)},workdir=${checkLayerPath(layers.work)}`,
+  };
+  return namespaceArgv([overlay, ...chrootKernelMounts(root)], ['chroot', root, ...command], { session: true });
 }
 
 /** argv for a host command that reads the merged rootfs (read-only unless the step owns a layer). */

@@ -19,6 +19,11 @@ export interface RunOptions {
   transientPatterns?: RegExp[];
   /** Keep stdout in the result (default true); large outputs can turn it off. */
   captureStdout?: boolean;
+  /**
+   * 'inherit': the command reads and writes ailinux's own stdin, stdout and stderr (ailinux shell), still in its own
+   * process group; nothing is captured, so the result's stdout and stderr are empty.
+   */
+  stdio?: 'inherit';
 }
 
 export interface RunResult {

@@ -14,8 +14,8 @@ import type { Runner } from './runner.js';
 /** Set by bin/ailinux to the mount namespace it left; a process in another namespace is in its sandbox. */
 export const SANDBOX_FROM_ENV = 'AILINUX_SANDBOX_FROM';
 
-/** The commands that write, and so run only in the sandbox when run as root. */
-export const SANDBOXED_COMMANDS = ['build', 'resume', 'clean'] as const;
+/** The commands that write or mount, and so run only in the sandbox when run as root. */
+export const SANDBOXED_COMMANDS = ['build', 'resume', 'clean', 'shell'] as const;
 
 /** The per-mount flags a bind remount sets anew; each one the mount had is given again, or it would be lost. */
 const KEPT_FLAGS = new Set(['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime', 'nosymfollow']);
