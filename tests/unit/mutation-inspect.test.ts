@@ -381,8 +381,9 @@ describe('marks: what a ledger gives each state', () => {
       durationMs: 65_000,
       error: { message: 'm'.repeat(100), code: 'COMMAND', transient: false, hint: 'h'.repeat(100) },
     });
+    // the error is cut; the fix is shown whole (a command cut short is worse than none; the label wraps it)
     expect(long).toEqual(
-      marked(['failed'], ['failed after 1 min 5 s', `error: ${'m'.repeat(89)}…`, `fix: ${'h'.repeat(89)}…`]),
+      marked(['failed'], ['failed after 1 min 5 s', `error: ${'m'.repeat(89)}…`, `fix: ${'h'.repeat(100)}`]),
     );
     // an error on an interrupted step is shown, with a code that is not ERROR
     expect(notesOf({ status: 'interrupted', error: { message: 'cut', code: 'SIGNAL', transient: false } })).toEqual(
