@@ -21,7 +21,7 @@ export interface UserFlags {
  * Commands that take --work-dir, and those that take --config: the others would refuse them (verify, schema,
  * completion). tests/unit/hint-flags.test.ts checks both against the commands' options.
  */
-const TAKES_WORK_DIR = new Set(['build', 'resume', 'status', 'plan', 'clean', 'log', 'doctor', 'inspect']);
+const TAKES_WORK_DIR = new Set(['build', 'resume', 'status', 'plan', 'clean', 'log', 'doctor', 'inspect', 'shell']);
 const TAKES_CONFIG = new Set(['build', 'resume', 'plan', 'doctor', 'inspect', 'config']);
 /** Run before the command, as in `sudo ailinux clean`. */
 const PREFIXES = new Set(['sudo']);
