@@ -131,9 +131,7 @@ describe('the ailinux boot menus', () => {
   it('ISOLINUX: the same three entries', () => {
     // without the serial console, and with the kernel line of a desktop boot, as the GRUB menu above
     const desktop = (c: BuildConfig) => (
-      (c.iso.isolinux = true),
-      (c.iso.serialConsole = false),
-      (c.iso.kernelArgs = ['quiet', 'splash'])
+      (c.iso.isolinux = true), (c.iso.serialConsole = false), (c.iso.kernelArgs = ['quiet', 'splash'])
     );
     expect(renderIsolinuxConfig(profileConfig('ailinux', desktop))).toBe(
       [

@@ -101,6 +101,8 @@ const GRUB_FILES = [
   '/usr/share/debootstrap/scripts/gutsy',
   // the graphical GRUB menu's font
   '/usr/share/grub/unicode.pf2',
+  // the verify step's UEFI boot (the product is boot-checked)
+  '/usr/share/ovmf/OVMF.fd',
 ];
 
 function keyring(content = 'ubuntu keyring\n'): { path: string; sha256: string } {
@@ -129,6 +131,8 @@ const ALL_TOOLS = [
   'xorriso',
   // the built-in art (branding and the GRUB menu's background)
   'rsvg-convert',
+  // the verify step's boot (the product is boot-checked)
+  'qemu-system-x86_64',
 ];
 
 describe('preflight', () => {
@@ -167,6 +171,8 @@ describe('preflight', () => {
       [`${binDir}/mmd`, '--version'],
       [`${binDir}/mcopy`, '--version'],
       [`${binDir}/xorriso`, '-version'],
+      // the verify step boots the product
+      [`${binDir}/qemu-system-x86_64`, '--version'],
     ]);
     expect(fetched.sort()).toEqual([NOBLE, NOBLE_SECURITY]);
     expect(ctx.infos).toContain(`tool xorriso: ${VERSIONS['xorriso']} (${binDir}/xorriso)`);
@@ -234,6 +240,8 @@ describe('preflight', () => {
       '/usr/lib/syslinux/modules/bios/libutil.c32',
       '/usr/lib/syslinux/modules/bios/menu.c32',
       '/usr/lib/ISOLINUX/isohdpfx.bin',
+      // the verify step's UEFI boot
+      '/usr/share/ovmf/OVMF.fd',
     ]);
     let error: StepError | null = null;
     try {
@@ -297,7 +305,10 @@ describe('preflight', () => {
         .map((f) => f.path)
         .filter((p) => p.startsWith('/usr/lib/grub/')),
     ).toEqual([]);
-    expect(hostTools(plain).map((t) => t.name)).not.toContain('qemu-system-x86_64');
+    // the product boots its ISO in the verify step; verify.boot false leaves qemu out
+    expect(hostTools(plain).map((t) => t.name)).toContain('qemu-system-x86_64');
+    const noBoot = profileConfig('ailinux', (c) => (c.verify.boot = false));
+    expect(hostTools(noBoot).map((t) => t.name)).not.toContain('qemu-system-x86_64');
     const boot = profileConfig('minimal', (c) => {
       c.verify = { ...c.verify, boot: true, uefi: true };
     });
