@@ -7,6 +7,7 @@
  * never entered.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 
@@ -72,6 +73,58 @@ export function openDirBeneath(dirFd: number, rel: string): number {
     }
   }
   return fd;
+}
+
+/** Why openDirUnder could not open a directory: the base itself, or a component of the path below it. */
+export interface DirUnderProblem {
+  /** The path as the caller resolved it (the base's real path joined with dir), for the message. */
+  where: string;
+  /** 'does not exist', 'is not a directory (or <part> on the way is a symlink …)', 'cannot be opened (EACCES)' */
+  problem: string;
+  /** True when the base directory itself could not be reached. */
+  base: boolean;
+}
+
+/**
+ * Opens dir (relative to baseDir, whose real path is taken first) one component at a time, never through a
+ * symlink, and returns a descriptor of it. On failure it calls refuse, which must throw the caller's own error.
+ */
+export function openDirUnder(
+  baseDir: string,
+  dir: string,
+  refuse: (p: DirUnderProblem) => never,
+): { fd: number; where: string } {
+  let root: string;
+  try {
+    root = fs.realpathSync(path.resolve(baseDir));
+  } catch {
+    return refuse({ where: baseDir, problem: 'cannot be reached', base: true });
+  }
+  const where = path.join(root, dir);
+  let fd = openDir(root);
+  try {
+    for (const part of dir.split(/[\\/]+/).filter((p) => p !== '' && p !== '.')) {
+      let next: number;
+      try {
+        next = openDirAt(fd, part);
+      } catch (error) {
+        const code = errnoCode(error);
+        const problem =
+          code === 'ENOENT'
+            ? 'does not exist'
+            : code === 'ELOOP' || code === 'ENOTDIR'
+              ? `is not a directory (or ${part} on the way is a symlink, which the path may not cross)`
+              : `cannot be opened (${code})`;
+        return refuse({ where, problem, base: false });
+      }
+      fs.closeSync(fd);
+      fd = next;
+    }
+    return { fd, where };
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
 }
 
 /**

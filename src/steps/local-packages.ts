@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BuildConfig } from '../config/schema.js';
 import { ConfigError, StepError } from '../errors.js';
-import { errnoCode, fdPath, openDir, openDirAt, openEntryAt } from '../runtime/dir-fd.js';
+import { errnoCode, fdPath, openDirUnder, openEntryAt } from '../runtime/dir-fd.js';
 import { type ChrootOptions, entryInLayers } from '../runtime/layers.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { writeNewFileWhole } from '../runtime/new-file.js';
@@ -77,41 +77,15 @@ function refuse(problem: string, hint = HINT, value?: string): never {
 
 /** Opens the directory (relative to the config's directory) one component at a time, never through a symlink. */
 function openLocalDir(baseDir: string, dir: string): { fd: number; where: string } {
-  let root: string;
-  try {
-    root = fs.realpathSync(path.resolve(baseDir));
-  } catch {
-    return refuse(`the config file's directory ${baseDir} cannot be reached`);
-  }
-  const where = path.join(root, dir);
-  let fd = openDir(root);
-  try {
-    for (const part of dir.split(/[\\/]+/).filter((p) => p !== '' && p !== '.')) {
-      let next: number;
-      try {
-        next = openDirAt(fd, part);
-      } catch (error) {
-        const code = errnoCode(error);
-        const problem =
-          code === 'ENOENT'
-            ? 'does not exist'
-            : code === 'ELOOP' || code === 'ENOTDIR'
-              ? `is not a directory (or ${part} on the way is a symlink, which the path may not cross)`
-              : `cannot be opened (${code})`;
-        refuse(
+  return openDirUnder(baseDir, dir, ({ where, problem, base }) =>
+    base
+      ? refuse(`the config file's directory ${where} ${problem}`)
+      : refuse(
           `the directory ${dir} ${problem} (looked for ${where})`,
           'packages.local is relative to the config file; create the directory and put your .deb files in it, or fix the path',
           dir,
-        );
-      }
-      fs.closeSync(fd);
-      fd = next!;
-    }
-    return { fd, where };
-  } catch (error) {
-    fs.closeSync(fd);
-    throw error;
-  }
+        ),
+  );
 }
 
 /**

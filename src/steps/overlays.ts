@@ -23,7 +23,15 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { BuildConfig } from '../config/schema.js';
 import { ConfigError, StepError } from '../errors.js';
-import { errnoCode, fdPath, openDir, openDirAt, openEntryAt, readLinkAt, readRegularFile } from '../runtime/dir-fd.js';
+import {
+  errnoCode,
+  fdPath,
+  openDirAt,
+  openDirUnder,
+  openEntryAt,
+  readLinkAt,
+  readRegularFile,
+} from '../runtime/dir-fd.js';
 import { entryInLayers, readFileInLayers, writeLayerNode } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer } from './layer-step.js';
 import type { HostFileHasher, StepContext, StepDef } from './types.js';
@@ -148,48 +156,15 @@ function readManifest(rootFd: number, where: string, field: string): Manifest {
 
 /** Opens the overlay directory (relative to the config's directory) one component at a time, never by a symlink. */
 function openOverlayRoot(baseDir: string, dir: string, field: string): { fd: number; where: string } {
-  let root: string;
-  try {
-    root = fs.realpathSync(path.resolve(baseDir));
-  } catch {
-    throw new ConfigError(`${field}: the config file's directory ${baseDir} cannot be reached`);
-  }
-  const where = path.join(root, dir);
-  let fd = openDir(root);
-  try {
-    for (const part of dir.split(/[\\/]+/).filter((p) => p !== '' && p !== '.')) {
-      let next: number;
-      try {
-        next = openDirAt(fd, part);
-      } catch (error) {
-        const code = errnoCode(error);
-        const problem =
-          code === 'ENOENT'
-            ? 'does not exist'
-            : code === 'ELOOP' || code === 'ENOTDIR'
-              ? `is not a directory (or ${part} on the way is a symlink, which an overlay path may not cross)`
-              : `cannot be opened (${code})`;
-        throw new ConfigError(
-          `${field}: the overlay directory ${dir} ${problem} (looked for ${where})`,
-          [
-            {
-              path: field,
-              value: dir,
-              expected: "a directory inside the config file's directory, no symlink on the way",
-            },
-          ],
-          undefined,
-          { hint: 'overlay paths are relative to the config file; create the directory or fix the path' },
-        );
-      }
-      fs.closeSync(fd);
-      fd = next;
-    }
-    return { fd, where };
-  } catch (error) {
-    fs.closeSync(fd);
-    throw error;
-  }
+  return openDirUnder(baseDir, dir, ({ where, problem, base }) => {
+    if (base) throw new ConfigError(`${field}: the config file's directory ${where} ${problem}`);
+    throw new ConfigError(
+      `${field}: the overlay directory ${dir} ${problem} (looked for ${where})`,
+      [{ path: field, value: dir, expected: "a directory inside the config file's directory, no symlink on the way" }],
+      undefined,
+      { hint: 'overlay paths are relative to the config file; create the directory or fix the path' },
+    );
+  });
 }
 
 type Hasher = (handle: number, hostPath: string) => string;
