@@ -13,7 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnlessRoot } from '../helpers/root.js';
 import { readMountinfo, mountsUnder } from '../../src/runtime/mountinfo.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { REPO, runCli, startCli } from '../helpers/cli.js';
+import { realSample, sampleShape } from '../helpers/real-sample.js';
 
 const base = process.env['AILINUX_E2E_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-e2e-'));
 const work = path.join(base, 'work');
@@ -131,6 +132,12 @@ describe.skipIf(skipUnlessRoot())('minimal profile, built for real and booted', 
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     for (const m of r.stdout.matchAll(/^.*boot \((BIOS|UEFI)\).*$/gim)) figures.push(`verify: ${m[0].trim()}`);
     figures.push(`ailinux verify --boot --uefi: ${(r.ms / 1000).toFixed(1)} s`);
+    // docs/verify.md quotes one real run of this command: the same lines, run-to-run figures aside
+    const doc = sampleShape(realSample(path.join(REPO, 'docs', 'verify.md'), 'verify-boot'));
+    expect(
+      sampleShape(r.stdout),
+      `docs/verify.md's sample has drifted; paste this run's output there:\n${r.stdout}`,
+    ).toEqual(doc);
   });
 
   it('a no-op build on the finished, unchanged work dir skips every step', async () => {
