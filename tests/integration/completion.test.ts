@@ -72,7 +72,7 @@ describe('bash completion', () => {
 
   it('completes a step name after log, choices after --progress and inspect -f, and the shell after completion', () => {
     expect(complete('log', '')).toEqual(allSteps().map((s) => s.id));
-    expect(complete('log', '-w', 'x', 'pa')).toEqual(['packages']);
+    expect(complete('log', '-w', 'x', 'pa')).toEqual(['packages', 'packages-remove']);
     expect(complete('build', '--progress', 'p')).toEqual(['plain']);
     expect(complete('inspect', '-f', 'm')).toEqual(['mermaid']);
     expect(complete('completion', 'z')).toEqual(['zsh']);
@@ -82,7 +82,7 @@ describe('bash completion', () => {
   it('completes past the options before the command (-C DIR, -w DIR), and a directory after them', () => {
     fs.mkdirSync(path.join(tmp, 'proj'), { recursive: true });
     expect(complete('-C', 'build', 'bu')).toEqual(['build']);
-    expect(complete('-w', 'x', '--directory', 'y', 'log', 'pa')).toEqual(['packages']);
+    expect(complete('-w', 'x', '--directory', 'y', 'log', 'pa')).toEqual(['packages', 'packages-remove']);
     expect(complete('-C', 'pro')).toEqual(['proj']);
     expect(complete('--work-dir', 'pro')).toEqual(['proj']);
     expect(complete('-')).toEqual(expect.arrayContaining(['-C', '--directory', '-w', '--work-dir']));
