@@ -316,11 +316,25 @@ function optionValue(argv: readonly string[], name: string): string {
 
 /** grub-mkimage and mkfs.vfat leave what the real ones would (as in steps-ailinux-bootloaders.test.ts). */
 function bootRunner(): FakeRunner {
-  return new FakeRunner()
-    .on('grub-mkimage', {
-      effect: (call: FakeCall) => fs.writeFileSync(optionValue(call.argv, '--output'), Buffer.from('MZ core')),
-    })
-    .on('mkfs.vfat', {
-      effect: (call: FakeCall) => fs.writeFileSync(call.argv.at(-2)!, Buffer.alloc(Number(call.argv.at(-1)) * 1024)),
-    });
+  return (
+    new FakeRunner()
+      // the GRUB menu's background, rendered on the host: a PNG of the page size asked for
+      .on('rsvg-convert', {
+        effect: (call: FakeCall) =>
+          fs.writeFileSync(
+            optionValue(call.argv, '--output'),
+            solidPng(
+              Number(optionValue(call.argv, '--page-width')),
+              Number(optionValue(call.argv, '--page-height')),
+              '#000000',
+            ),
+          ),
+      })
+      .on('grub-mkimage', {
+        effect: (call: FakeCall) => fs.writeFileSync(optionValue(call.argv, '--output'), Buffer.from('MZ core')),
+      })
+      .on('mkfs.vfat', {
+        effect: (call: FakeCall) => fs.writeFileSync(call.argv.at(-2)!, Buffer.alloc(Number(call.argv.at(-1)) * 1024)),
+      })
+  );
 }
