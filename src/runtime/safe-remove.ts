@@ -11,6 +11,8 @@ import { at, chmodDirAt, errnoCode, fdPath, openDir, openDirAt, openDirBeneath }
 import { isAtOrUnder, mountContaining, mountsUnder, readMountinfo, type MountEntry } from './mountinfo.js';
 
 const MOUNTED_HINT = 'ailinux never unmounts what it did not mount; unmount it yourself or reboot, then retry';
+const REFILLED_HINT =
+  'stop what writes into the work dir (a process of the image, another user in a world-writable dir of a layer), then run the command again';
 
 /** How many entries are removed between two yields to the event loop, so a big rootfs does not freeze the UI. */
 export const REMOVE_YIELD_EVERY = 2000;
@@ -102,6 +104,13 @@ function kindOfDirent(entry: fs.Dirent): 'dir' | 'other' | undefined {
 const MAX_TRIES = 16;
 
 /**
+ * How often a directory is emptied again when something was put in it while it was emptied (ENOTEMPTY at its
+ * rmdir): a user who may write into it (a world-writable tmp of the rootfs) renaming and swapping entries there.
+ * Each round is cheap, since only what came back is removed; past this, the removal stops with a clear error.
+ */
+const MAX_REFILLS = 1000;
+
+/**
  * The walk holds each directory open and works relative to that descriptor (see dir-fd.ts), so a
  * directory that someone swaps for a symlink after a check is never entered: the swapped name is
  * unlinked, or its open fails and it is looked at again.
@@ -128,6 +137,7 @@ class TreeRemover {
   async removeEntry(parentFd: number, name: string, shown: string, known?: 'dir' | 'other'): Promise<void> {
     let guess = known;
     let lastError: unknown;
+    let refills = 0;
     for (let tries = 0; tries < MAX_TRIES; tries++) {
       const kind = guess ?? this.kindOf(parentFd, name);
       guess = undefined;
@@ -176,8 +186,20 @@ class TreeRemover {
           });
         }
         lastError = error;
-        // something else took its place, or was put in it, while it was emptied: look again
-        if (code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') continue;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+          // something was put in it while it was emptied: empty it again, on a budget of its own
+          if (++refills >= MAX_REFILLS) {
+            throw new UnsafeOperationError(
+              `could not remove ${this.top}: ${shown} was refilled ${refills} times while it was emptied; something keeps writing into it`,
+              { cause: error, hint: REFILLED_HINT },
+            );
+          }
+          tries--;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
+        // something else took its place while it was emptied: look again
+        if (code === 'ENOTDIR') continue;
         if (code !== 'EACCES') throw error;
         fs.fchmodSync(parentFd, 0o700);
       }
