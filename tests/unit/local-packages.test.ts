@@ -26,7 +26,6 @@ import {
 } from '../../src/steps/local-packages.js';
 import { packagesStep } from '../../src/steps/packages.js';
 import { resolveSteps } from '../../src/steps/registry.js';
-import type { Ledger } from '../../src/types.js';
 import {
   layerRoot,
   makeWorkDir,
@@ -36,6 +35,7 @@ import {
   writeTree,
   type TestStepContext,
 } from '../helpers/step-context.js';
+import { doneLedger } from '../helpers/ledger.js';
 
 const sha = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -189,23 +189,6 @@ describe('the fingerprint and the plan', () => {
       ...(cache ? { hashCache: cache } : {}),
     });
 
-  function ledgerOf(fps: ReturnType<typeof fingerprints>): Ledger {
-    const ledger: Ledger = {};
-    for (const f of fps)
-      ledger[f.id] = {
-        id: f.id,
-        status: 'done',
-        fingerprint: f.fingerprint,
-        material: f.material,
-        attempts: 1,
-        startedAt: null,
-        endedAt: null,
-        artifacts: [],
-        error: null,
-      } as unknown as Ledger[string];
-    return ledger;
-  }
-
   it("covers each .deb by name and sha256 in the packages step's material", () => {
     const { material } = fingerprints(configWith()).find((f) => f.id === 'packages')!;
     expect(material.config['packages.local']).toBe('debs');
@@ -233,7 +216,7 @@ describe('the fingerprint and the plan', () => {
     fs.writeFileSync(path.join(debs, 'hello-local_1.0_all.deb'), debBytes('hello 1.0, rebuilt'));
     fs.writeFileSync(path.join(debs, 'new_0.1_all.deb'), debBytes('new'));
     fs.rmSync(path.join(debs, 'tool_2.1_amd64.deb'));
-    const plan = planBuild(fingerprints(config), ledgerOf(before), () => true);
+    const plan = planBuild(fingerprints(config), doneLedger(before), () => true);
     const byId = Object.fromEntries(plan.map((p) => [p.id, p]));
     expect(byId['configure']!.action).toBe('skip');
     expect(byId['packages']!.action).toBe('run');
@@ -246,13 +229,13 @@ describe('the fingerprint and the plan', () => {
     // a file that is not a .deb does not count
     const again = fingerprints(config);
     fs.writeFileSync(path.join(debs, 'README'), 'changed\n');
-    expect(planBuild(fingerprints(config), ledgerOf(again), () => true).every((p) => p.action === 'skip')).toBe(true);
+    expect(planBuild(fingerprints(config), doneLedger(again), () => true).every((p) => p.action === 'skip')).toBe(true);
   });
 
   it('setting it names the field in the plan', () => {
     const before = fingerprints(configWith(null));
     const byId = Object.fromEntries(
-      planBuild(fingerprints(configWith()), ledgerOf(before), () => true).map((p) => [p.id, p]),
+      planBuild(fingerprints(configWith()), doneLedger(before), () => true).map((p) => [p.id, p]),
     );
     expect(byId['packages']!.reasons).toEqual([
       'config field packages.local changed (null -> "debs")',

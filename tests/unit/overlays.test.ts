@@ -14,7 +14,6 @@ import { InputHashCache } from '../../src/engine/input-hash-cache.js';
 import { describeChanges, planBuild } from '../../src/engine/planner.js';
 import { overlayEarlyStep, overlayLateStep, scanOverlays } from '../../src/steps/overlays.js';
 import { expandSteps, resolveSteps } from '../../src/steps/registry.js';
-import type { Ledger } from '../../src/types.js';
 import {
   makeWorkDir,
   profileConfig,
@@ -22,6 +21,7 @@ import {
   stepContext,
   type TestStepContext,
 } from '../helpers/step-context.js';
+import { doneLedger } from '../helpers/ledger.js';
 
 const asRoot = process.getuid?.() === 0;
 const sha = (data: string) => crypto.createHash('sha256').update(data).digest('hex');
@@ -275,23 +275,6 @@ describe('the fingerprint and the plan', () => {
   }
   const materialOf = (config: BuildConfig, id = 'overlay-early') => fingerprints(config).find((f) => f.id === id)!;
 
-  function ledgerOf(fps: ReturnType<typeof fingerprints>): Ledger {
-    const ledger: Ledger = {};
-    for (const f of fps)
-      ledger[f.id] = {
-        id: f.id,
-        status: 'done',
-        fingerprint: f.fingerprint,
-        material: f.material,
-        attempts: 1,
-        startedAt: null,
-        endedAt: null,
-        artifacts: [],
-        error: null,
-      } as unknown as Ledger[string];
-    return ledger;
-  }
-
   it('covers every path, its kind, mode, owner, link text and content hash', () => {
     const { material } = materialOf(configWith(['overlay']));
     expect(material.config).toEqual({ 'overlays.early': ['overlay'] });
@@ -328,7 +311,7 @@ describe('the fingerprint and the plan', () => {
     fs.rmSync(path.join(overlay, 'etc/alt'));
     fs.symlinkSync('/etc/issue', path.join(overlay, 'etc/alt'));
     const after = fingerprints(config);
-    const plan = planBuild(after, ledgerOf(before), () => true);
+    const plan = planBuild(after, doneLedger(before), () => true);
     const byId = Object.fromEntries(plan.map((p) => [p.id, p]));
     expect(byId['bootstrap']!.action).toBe('skip');
     expect(byId['overlay-early']!.action).toBe('run');
@@ -348,7 +331,7 @@ describe('the fingerprint and the plan', () => {
     const config = configWith(['overlay'], ['late']);
     const before = fingerprints(config);
     fs.writeFileSync(path.join(project, 'late', 'etc/motd'), 'LATE\n');
-    const plan = planBuild(fingerprints(config), ledgerOf(before), () => true);
+    const plan = planBuild(fingerprints(config), doneLedger(before), () => true);
     const runs = plan.filter((p) => p.action === 'run').map((p) => p.id);
     expect(runs[0]).toBe('overlay-late');
     expect(runs).not.toContain('packages');

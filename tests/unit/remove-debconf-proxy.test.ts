@@ -18,7 +18,6 @@ import { configureStep, renderSelections } from '../../src/steps/configure.js';
 import { unusedFields } from '../../src/steps/field-use.js';
 import { autoInstalled, packagesRemoveStep, removeCommands } from '../../src/steps/packages-remove.js';
 import { expandSteps, resolveSteps } from '../../src/steps/registry.js';
-import type { Ledger } from '../../src/types.js';
 import { innerCommand } from '../helpers/fake-build-host.js';
 import {
   chrootEnvOf,
@@ -28,6 +27,7 @@ import {
   stepContext,
   writeTree,
 } from '../helpers/step-context.js';
+import { doneLedger } from '../helpers/ledger.js';
 
 let work: string;
 beforeEach(() => {
@@ -56,27 +56,10 @@ function fingerprints(config: BuildConfig) {
   return fingerprintSteps(resolveSteps(config), config, work, { sourceDateEpoch: null });
 }
 
-function ledgerOf(fps: ReturnType<typeof fingerprints>): Ledger {
-  const ledger: Ledger = {};
-  for (const f of fps)
-    ledger[f.id] = {
-      id: f.id,
-      status: 'done',
-      fingerprint: f.fingerprint,
-      material: f.material,
-      attempts: 1,
-      startedAt: null,
-      endedAt: null,
-      artifacts: [],
-      error: null,
-    } as unknown as Ledger[string];
-  return ledger;
-}
-
 /** The plan of `after` over a ledger of `before`: each step's action and reasons. */
 function planOf(before: BuildConfig, after: BuildConfig) {
   return Object.fromEntries(
-    planBuild(fingerprints(after), ledgerOf(fingerprints(before)), () => true).map((p) => [p.id, p]),
+    planBuild(fingerprints(after), doneLedger(fingerprints(before)), () => true).map((p) => [p.id, p]),
   );
 }
 
