@@ -21,7 +21,6 @@ import type { Artifact } from '../types.js';
 import { fileArtifact } from './artifacts.js';
 import { integrityCheck, SERIAL_KERNEL_ARGS } from './boot-menu.js';
 import { artHashes, GRUB_BACKGROUND, RSVG_CONVERT, renderArt } from './branding-art.js';
-import { brandingAssets } from './branding.js';
 import { readOwnConfigFile } from './config-files.js';
 import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from './isolinux.js';
 import { firstFileInLayers, type LayerFile } from './layer-files.js';
@@ -81,7 +80,8 @@ export function graphicalMenu(config: BuildConfig): boolean {
 
 /** The user's own wallpaper, when branding.dir names one: the menu's background then. */
 function userWallpaper(config: BuildConfig): string | null {
-  return brandingAssets(config).wallpaper ?? null;
+  const b = config.branding;
+  return b.dir !== undefined && b.wallpaper !== undefined ? path.posix.join(b.dir, b.wallpaper) : null;
 }
 
 export function grubThemeDir(config: BuildConfig): string {
