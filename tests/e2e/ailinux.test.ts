@@ -1,6 +1,8 @@
 /**
  * End to end: the real AILinux build (Ubuntu noble, KDE Plasma, Calamares, casper, BIOS and UEFI
- * with Secure Boot) from the Ubuntu archive. The build boots it itself (the profile's verify.boot):
+ * with Secure Boot) from the Ubuntu archive, the product's way: `ailinux build` with no arguments, run in an empty
+ * directory (no config file, the default profile, the default work dir ./ailinux-build, the branding made from the
+ * repo's SVG sources). The build boots it itself (the profile's verify.boot):
  * BIOS to the graphical target, and UEFI with Secure Boot enforced (Microsoft keys enrolled) through
  * the signed shim, GRUB and kernel; the test reads that result, and checks the rootfs's launchers and
  * icons. Several GB and a long time: it runs only through `npm run test:e2e:ailinux` (which sets
@@ -39,7 +41,10 @@ import { runCli } from '../helpers/cli.js';
 // opt-in (npm run test:e2e:ailinux): a full ailinux build takes long; once asked for, it must not skip for want of root
 const optedIn = process.env['AILINUX_E2E_AILINUX'] === '1';
 const BASE = process.env['AILINUX_E2E_AILINUX_DIR'] ?? '/work/builds/ailinux-e2e';
-const WORK = path.join(BASE, 'work');
+/** Where `ailinux build` runs with no arguments: it has no config file, so the default profile and work dir apply. */
+const PROJECT = path.join(BASE, 'product');
+const WORK = path.join(PROJECT, 'ailinux-build');
+/** A user's config beside it, used only to plan a branding override against the product's work dir. */
 const CONFIG_DIR = path.join(BASE, 'config');
 const CONFIG = path.join(CONFIG_DIR, 'ailinux-e2e.config.json');
 const ISO = path.join(WORK, 'output', 'ailinux-24.04-amd64.iso');
@@ -47,36 +52,19 @@ const ISO = path.join(WORK, 'output', 'ailinux-24.04-amd64.iso');
 const BUILD_TIMEOUT_MS = 4 * 3600_000;
 const figures: string[] = [];
 
-/** Branding assets and a tiny helper application, next to the config, as a user's would be. */
-function writeAssets(): void {
+/** A user's branding directory, as their own config would name it: it overrides the product's logo. */
+function writeOverrideConfig(): void {
   fs.mkdirSync(path.join(CONFIG_DIR, 'branding'), { recursive: true });
-  fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'logo.png'), solidPng(256, 256, '#1d99f3'));
-  fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'splash.png'), solidPng(400, 120, '#1d99f3'));
-  fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'wallpaper.png'), solidPng(1920, 1080, '#232629'));
-  fs.mkdirSync(path.join(CONFIG_DIR, 'helper'), { recursive: true });
+  fs.writeFileSync(path.join(CONFIG_DIR, 'branding', 'logo.png'), solidPng(256, 256, '#da4453'));
   fs.writeFileSync(
-    path.join(CONFIG_DIR, 'helper', 'ailinux-helper'),
-    '#!/bin/sh\necho "AILinux helper: it asks for its API key at run time, none is in the image"\n',
+    CONFIG,
+    `${JSON.stringify({ extends: 'ailinux', branding: { dir: 'branding', logo: 'logo.png' } }, null, 2)}\n`,
   );
 }
 
-function writeConfig(): void {
-  const level = process.env['AILINUX_E2E_ZSTD_LEVEL'];
-  const config = {
-    extends: 'ailinux',
-    description: 'AILinux end-to-end test build',
-    // the product's own boot line and boot check (quiet splash, status lines on ttyS0, verify.boot BIOS and UEFI)
-    ...(level ? { squashfs: { level: Number(level) } } : {}),
-    branding: { dir: 'branding', logo: 'logo.png', splash: 'splash.png', wallpaper: 'wallpaper.png' },
-    helper: {
-      name: 'ailinux-helper',
-      title: 'AILinux Helper',
-      comment: 'The AI helper',
-      files: [{ source: 'helper/ailinux-helper', destination: '/usr/local/bin/ailinux-helper', mode: '0755' }],
-      launcher: { exec: '/usr/local/bin/ailinux-helper', icon: 'ailinux', terminal: true },
-    },
-  };
-  fs.writeFileSync(CONFIG, `${JSON.stringify(config, null, 2)}\n`);
+/** The product's config: the default profile, as `ailinux build` with no arguments in PROJECT resolves it. */
+function productConfig() {
+  return loadConfig({ cwd: PROJECT }).config;
 }
 
 interface StatusJson {
@@ -88,10 +76,11 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
 
   beforeAll(async () => {
-    fs.mkdirSync(CONFIG_DIR, { recursive: true });
-    writeAssets();
-    writeConfig();
-    console.log(`ailinux e2e: config ${CONFIG}, work dir ${WORK}`);
+    fs.mkdirSync(PROJECT, { recursive: true });
+    for (const name of ['ailinux.config.yaml', 'ailinux.config.yml', 'ailinux.config.json'])
+      expect(fs.existsSync(path.join(PROJECT, name)), `${PROJECT} must hold no config file`).toBe(false);
+    writeOverrideConfig();
+    console.log(`ailinux e2e: \`ailinux build\` with no arguments in ${PROJECT}, work dir ${WORK}`);
   }, 300_000);
 
   afterAll(() => {
@@ -99,28 +88,31 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   });
 
   it('plans all twelve phases', async () => {
-    const r = await runCli(['plan', '--profile', 'ailinux', '--config', CONFIG, '-w', WORK, '--json']);
+    const r = await runCli(['-C', PROJECT, 'plan', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const phases = new Set((JSON.parse(r.stdout) as { steps: Array<{ phase: number }> }).steps.map((s) => s.phase));
     expect([...phases].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 
   it("plan says where the archive keyring comes from: the host's own, or fetched and checked", async () => {
-    const r = await runCli(['plan', '--profile', 'ailinux', '--config', CONFIG, '-w', WORK, '--json']);
+    const r = await runCli(['-C', PROJECT, 'plan', '--json']);
     const { keyring } = JSON.parse(r.stdout) as { keyring: string };
-    const source = keyringSource(loadConfig({ configFile: CONFIG }).config, WORK);
+    const source = keyringSource(productConfig(), WORK);
     expect(keyring).toBe(describeKeyringSource(source!));
     figures.push(`archive keyring: ${keyring}`);
   });
 
-  it('builds the AILinux ISO from the Ubuntu archive', { timeout: BUILD_TIMEOUT_MS }, async () => {
-    const args = ['build', '--profile', 'ailinux', '--config', CONFIG, '-w', WORK];
+  it('`ailinux build` with no arguments builds the AILinux ISO from the Ubuntu archive', {
+    timeout: BUILD_TIMEOUT_MS,
+  }, async () => {
+    // -C is `cd PROJECT` for the CLI: what runs is `ailinux build`, nothing else on its command line
+    const args = ['-C', PROJECT, 'build'];
     // a finished earlier run is rebuilt only where inputs changed; an unfinished one is resumed
     const state = path.join(WORK, 'state', 'state.json');
     const unfinished =
       fs.existsSync(state) &&
       (JSON.parse(fs.readFileSync(state, 'utf8')) as { outcome: string }).outcome !== 'succeeded';
-    const r = await runCli(unfinished ? ['resume', '-w', WORK] : args);
+    const r = await runCli(unfinished ? ['-C', PROJECT, 'resume'] : args);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     figures.push(`ailinux build: ${(r.ms / 1000).toFixed(0)} s`);
     const status = JSON.parse((await runCli(['status', '--json', '-w', WORK])).stdout) as StatusJson;
@@ -133,7 +125,7 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   });
 
   it('the keyring debootstrap verified the archive with holds exactly the pinned archive keys', async () => {
-    const source = keyringSource(loadConfig({ configFile: CONFIG }).config, WORK);
+    const source = keyringSource(productConfig(), WORK);
     if (source?.kind !== 'fetch') return; // an Ubuntu host's own keyring: nothing was fetched
     expect(source.record, 'cache/keyrings/ubuntu-archive-keyring.json').not.toBeNull();
     const tmpDir = fs.mkdtempSync(path.join(BASE, 'gpg-'));
@@ -178,7 +170,7 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   });
 
   it('the build booted its ISO itself: BIOS, and UEFI with Secure Boot enforced, each to the graphical target', () => {
-    const config = loadConfig({ configFile: CONFIG }).config;
+    const config = productConfig();
     expect(config.verify).toMatchObject({
       boot: true,
       bios: true,
@@ -203,7 +195,7 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   });
 
   it('nothing on the panel or the desktop of the built rootfs points to a missing application or icon', () => {
-    const config = loadConfig({ configFile: CONFIG }).config;
+    const config = productConfig();
     const steps = resolveSteps(config);
     const paths = workPaths(WORK);
     const layers = layersFor(
@@ -224,25 +216,19 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
     );
   });
 
-  it('a changed logo reruns branding and what follows, not the package installs', async () => {
-    const logo = path.join(CONFIG_DIR, 'branding', 'logo.png');
-    const original = fs.readFileSync(logo);
-    try {
-      fs.writeFileSync(logo, solidPng(256, 256, '#da4453'));
-      const r = await runCli(['plan', '--config', CONFIG, '-w', WORK, '--json']);
-      const steps = (JSON.parse(r.stdout) as { steps: Array<{ id: string; action: string; reasons: string[] }> }).steps;
-      expect(steps.filter((s) => s.action === 'skip').map((s) => s.id)).toEqual([
-        'preflight',
-        'bootstrap',
-        'configure',
-        'packages',
-        'desktop',
-        'installer',
-      ]);
-      expect(steps.find((s) => s.id === 'branding')!.reasons).toEqual(['input file branding/logo.png changed']);
-    } finally {
-      fs.writeFileSync(logo, original);
-    }
+  it("a user's branding.dir overriding the logo reruns branding and what follows, not the package installs", async () => {
+    const r = await runCli(['plan', '--config', CONFIG, '-w', WORK, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const steps = (JSON.parse(r.stdout) as { steps: Array<{ id: string; action: string; reasons: string[] }> }).steps;
+    expect(steps.filter((s) => s.action === 'skip').map((s) => s.id)).toEqual([
+      'preflight',
+      'bootstrap',
+      'configure',
+      'packages',
+      'desktop',
+      'installer',
+    ]);
+    expect(steps.find((s) => s.id === 'branding')!.action).toBe('run');
   });
 
   it('leaves the host mount table as it found it', () => {
