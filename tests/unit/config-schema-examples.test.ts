@@ -1,9 +1,10 @@
 /**
  * `ailinux schema` describes the config as users write it (issue 10, point 10): the README's and the docs' example
- * configs validate against it with a real JSON Schema validator (ajv), every field of a merged object is optional
- * (a config extends a profile), `extends` and the step ids are enums, and every object has a description. The
- * examples also load as ailinux loads them: laid over their profile, validated, and every field they set read by a
- * step of their steps.
+ * configs, and every config file under examples/, validate against it with a real JSON Schema validator (ajv), every
+ * field of a merged object is optional (a config extends a profile), `extends` and the step ids are enums, and every
+ * object has a description. The examples also load as ailinux loads them: laid over their profile, validated, and
+ * every field they set read by a step of their steps; a file under examples/ is loaded from its own directory too
+ * (loadConfig: its paths inside it, its hook scripts there).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,10 +14,11 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { mergeConfig, validateConfig } from '../../src/config/load.js';
+import { loadConfig, mergeConfig, validateConfig } from '../../src/config/load.js';
 import { builtInProfiles, DEFAULT_PROFILE } from '../../src/config/profiles/index.js';
 import { configJsonSchema } from '../../src/config/schema.js';
 import { unusedFields } from '../../src/steps/field-use.js';
+import { checkHookScripts } from '../../src/steps/hooks.js';
 import { allSteps, withPlacedSteps } from '../../src/steps/registry.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -48,13 +50,32 @@ function exampleConfigs(file: string): Array<{ where: string; data: Record<strin
   return out;
 }
 
+/** Every YAML or JSON file under examples/ (what git would ship: no debs/ or work dir a build left there). */
+function exampleFiles(dir = 'examples'): string[] {
+  return fs.readdirSync(path.join(REPO, dir), { withFileTypes: true }).flatMap((e) => {
+    const rel = `${dir}/${e.name}`;
+    if (e.isDirectory()) return ['debs', 'ailinux-build'].includes(e.name) ? [] : exampleFiles(rel);
+    return /\.(ya?ml|json)$/.test(e.name) ? [rel] : [];
+  });
+}
+
+/** The config files under examples/: every YAML or JSON file there that names `extends` at its top. */
+const exampleDirConfigs = exampleFiles().flatMap((file) => {
+  const text = fs.readFileSync(path.join(REPO, file), 'utf8');
+  const data = (file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text)) as unknown;
+  const isConfig = data !== null && typeof data === 'object' && !Array.isArray(data) && 'extends' in data;
+  return isConfig ? [{ where: file, data: data as Record<string, unknown> }] : [];
+});
+
 const examples = [
   'README.md',
   ...fs
     .readdirSync(path.join(REPO, 'docs'))
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
-].flatMap(exampleConfigs);
+]
+  .flatMap(exampleConfigs)
+  .concat(exampleDirConfigs);
 
 function validator(schema: object) {
   const ajv = new Ajv2020({ allErrors: true, strict: false });
@@ -66,6 +87,27 @@ describe('ailinux schema against the example configs', () => {
     expect(examples.filter((e) => e.where.startsWith('README.md')).length).toBeGreaterThanOrEqual(1);
     expect(examples.filter((e) => e.where.startsWith('docs/')).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('finds every config file under examples/, by content and by name', () => {
+    expect(exampleDirConfigs.map((e) => e.where)).toContain('examples/custom/ailinux.config.yaml');
+    // a file named like a config is one: it names extends, so none is left out of the checks below
+    for (const file of exampleFiles().filter((f) => /(^|\/)[^/]*\.?config\.(ya?ml|json)$/.test(f)))
+      expect(
+        exampleDirConfigs.map((e) => e.where),
+        file,
+      ).toContain(file);
+  });
+
+  for (const example of exampleDirConfigs) {
+    it(`${example.where} loads from its own directory as ailinux loads it: paths inside it, hook scripts there`, () => {
+      const file = path.join(REPO, example.where);
+      const loaded = loadConfig({ configFile: file });
+      expect(loaded.baseDir).toBe(path.dirname(file));
+      expect(() => checkHookScripts(loaded.config, loaded.baseDir, file)).not.toThrow();
+      for (const dir of [...loaded.config.overlays.early, ...loaded.config.overlays.late])
+        expect(fs.statSync(path.join(loaded.baseDir, dir)).isDirectory(), dir).toBe(true);
+    });
+  }
 
   for (const example of examples) {
     it(`${example.where} is valid against ailinux schema, and loads over its profile`, async () => {
