@@ -150,6 +150,8 @@ export const verifyStep: StepDef = {
     },
     ...(config.verify.boot
       ? [
+    // the boot menu and the screen each boot ends on; the report step puts copies beside the report
+    screenshotDir: path.join(paths.logsDir, STEP, 'screens'),
           {
             name: 'qemu-system-x86_64',
             pkg: 'qemu-system-x86',

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommandError } from '../errors.js';
 import type { Runner } from '../runtime/runner.js';
+import { BootScreens, MENU_MARKERS, qmpSocketFor, type ScreenshotPlan } from './boot-screens.js';
 import type { BootTestResult, Firmware } from './types.js';
 
 export const QEMU = 'qemu-system-x86_64';
@@ -38,6 +39,8 @@ export interface QemuOptions {
   firmware: Firmware;
   memoryMb: number;
   logFile: string;
+  /** A QMP unix socket qemu listens on (for screenshots); none when absent. */
+  qmpSocket?: string;
   ovmf?: string;
   /** UEFI only: boot with Secure Boot enforced, from this firmware; varsCopy is the writable copy of its variable store. */
   secureBoot?: (SecureBootFirmware & { varsCopy: string }) | null;
@@ -79,6 +82,8 @@ export function qemuArgv(o: QemuOptions): string[] {
     // -cdrom would take the path up to the first comma; -drive with doubled commas takes any path
     '-drive',
     `file=${qemuOptionValue(o.iso)},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
+    // QMP beside -monitor none: screendump works with -display none, the VGA framebuffer is there all the same
+    ...(o.qmpSocket ? ['-qmp', `unix:${qemuOptionValue(o.qmpSocket)},server=on,wait=off`] : []),
     '-boot',
     'd',
     ...(o.firmware === 'uefi' && !sb ? ['-bios', o.ovmf ?? OVMF_PATH] : []),
@@ -196,6 +201,8 @@ function seconds(ms: number): string {
 function withLastLines(first: string, lines: readonly string[]): string {
   return lines.length === 0
     ? `${first}; the serial console printed nothing`
+  /** Shoot the boot menu and the screen the boot ends on through QMP; a failed shot is a note, never a failed boot. */
+  screenshots?: ScreenshotPlan;
     : `${first}; last serial lines:\n${lines.join('\n')}`;
 }
 
@@ -204,7 +211,12 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const sb = o.firmware === 'uefi' && o.secureBoot ? o.secureBoot : null;
   // qemu writes UEFI variables into its store: a copy of the template, beside the log, removed after the boot
   const varsCopy = sb ? `${o.logFile}.OVMF_VARS.fd` : null;
-  const argv = qemuArgv({ ...o, secureBoot: sb && varsCopy ? { ...sb, varsCopy } : null });
+  const qmp = o.screenshots ? qmpSocketFor(o.logFile) : null;
+  const argv = qemuArgv({
+    ...o,
+    secureBoot: sb && varsCopy ? { ...sb, varsCopy } : null,
+    ...(qmp ? { qmpSocket: qmp.socket } : {}),
+  });
   const fw = sb ? 'UEFI with Secure Boot enforced, Microsoft keys enrolled' : FIRMWARE_NAME[o.firmware];
   const base = {
     firmware: o.firmware,
@@ -228,6 +240,7 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       logFile: null,
       detail: `${missing} is missing: apt-get install ovmf`,
     };
+    qmp?.cleanup();
   }
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   fs.rmSync(o.logFile, { force: true });
@@ -260,14 +273,22 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       if (ended !== null || stop.signal.aborted) break;
       const left = o.timeoutMs - elapsed();
       if (left <= 0) {
+  const screens = o.screenshots && qmp ? new BootScreens(o.screenshots, qmp.socket, o.firmware, elapsed) : null;
+  const menus = screens ? MENU_MARKERS.map((m) => new SerialLog(o.logFile, m)) : [];
         timedOut = true;
         break;
       }
       await Promise.race([running, new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 200, left)))]);
     }
     // the marker or the deadline came first: end qemu, by its own process group
+        // the screen the boot ends on, while qemu still runs
+        if (screens && ended === null) await screens.settled(stop.signal, () => ended === null);
     if (ended === null) stop.abort();
     await running;
+      if (screens && !screens.menuDone && ended === null && menus.some((m) => m.poll())) {
+        await screens.menu(stop.signal);
+        continue;
+      }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     if (varsCopy) fs.rmSync(varsCopy, { force: true });
@@ -282,6 +303,7 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const exitCode =
     end === null ? null : end.error === null ? 0 : failure && !failure.cancelled ? failure.exitCode : null;
   if (markerMs !== null) {
+    qmp?.cleanup();
     return {
       ...base,
       ok: true,
@@ -292,6 +314,10 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       lastLines,
       detail: `"${o.marker}" on the serial console after ${seconds(markerMs)} (${fw}, qemu without KVM)`,
     };
+  if (screens) {
+    if (!screens.menuDone) screens.notes.push('no menu screenshot: the serial console never showed a boot menu');
+    Object.assign(base, { screenshots: screens.shots, screenshotNotes: screens.notes });
+  }
   }
   if (timedOut) {
     return {

@@ -13,7 +13,8 @@ export function renderVerifyTable(checks: readonly CheckResult[]): string {
     const [first = '', ...rest] = c.detail.split('\n');
     lines.push(`${c.name.padEnd(nameWidth)}  ${STATUS_TEXT[c.status].padEnd(statusWidth)}  ${first}`.trimEnd());
     // continuation lines (a boot failure's serial console) sit under the detail column
-    for (const line of rest) lines.push(`${indent}${line.startsWith('full serial log:') ? line : `| ${line}`}`);
+    for (const line of rest)
+      lines.push(`${indent}${/^(full serial log|screenshot warning):/.test(line) ? line : `| ${line}`}`);
   }
   return lines.join('\n');
 }

@@ -66,6 +66,15 @@ export interface IsoFacts {
 
 export interface BootTestResult {
   firmware: Firmware;
+/** A screenshot taken during a boot test (QMP screendump): the boot menu, or the screen the boot ended on. */
+export interface BootScreenshot {
+  stage: 'menu' | 'desktop';
+  /** The PNG qemu wrote. */
+  file: string;
+  /** From qemu's start to the shot. */
+  atMs: number;
+}
+
   /** UEFI booted with Secure Boot enforced (OVMF with Microsoft's keys enrolled); absent in results written before it. */
   secureBoot?: boolean;
   ok: boolean;
@@ -83,6 +92,10 @@ export interface BootTestResult {
   detail: string;
 }
 
+  /** Screenshots taken during the boot, when it was asked for them; absent in results written before. */
+  screenshots?: BootScreenshot[];
+  /** What went wrong with the screenshots: warnings, never a failed boot. */
+  screenshotNotes?: string[];
 export interface VerifyReport {
   iso: string;
   size: number;

@@ -41,6 +41,8 @@ export interface BootPlan {
   /** UEFI boots with Secure Boot enforced from this firmware (null or absent: plain OVMF). */
   secureBoot?: SecureBootFirmware | null;
 }
+  /** Screenshots of each boot (boot menu, the screen it ends on) as PNGs in this directory, through QMP; none when absent. */
+  screenshotDir?: string | null;
 
 export interface VerifyIsoOptions {
   iso: string;
@@ -234,8 +236,16 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
       });
       boots.push(result);
       const full = result.logFile && !result.ok ? `\nfull serial log: ${result.logFile}` : '';
-      checks.push(bootRow(firmware, result.ok ? 'ok' : 'fail', `${result.detail}${full}`));
+        ...(o.boot.screenshotDir ? { screenshots: { dir: o.boot.screenshotDir } } : {}),
+      // a screenshot that could not be taken is a warning beside the row, never a failed boot
+      const notes = (result.screenshotNotes ?? []).map((n) => `\nscreenshot warning: ${n}`).join('');
+      checks.push(bootRow(firmware, result.ok ? 'ok' : 'fail', `${result.detail}${full}${notes}`));
     }
+      for (const shot of result.screenshots ?? []) {
+        o.progress?.(
+          `${shot.stage} screenshot of the ${FIRMWARE_NAME[firmware]} boot at ${(shot.atMs / 1000).toFixed(0)} s: ${shot.file}`,
+        );
+      }
   }
   return {
     iso,

@@ -203,6 +203,9 @@ describe('verifyStep', () => {
       [
         'qemu-system-x86_64',
         '-m',
+    // the QMP socket for the screenshots sits beside the serial log (the temp work dir's path is short enough)
+    const qmp = (fw: string) =>
+      `unix:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log.qmp`)},server=on,wait=off`;
         '768',
         '-display',
         'none',
@@ -212,6 +215,8 @@ describe('verifyStep', () => {
         serial('bios'),
         '-no-reboot',
         '-net',
+        '-qmp',
+        qmp('bios'),
         'none',
         '-drive',
         `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
@@ -230,6 +235,8 @@ describe('verifyStep', () => {
         serial('uefi'),
         '-no-reboot',
         '-net',
+        '-qmp',
+        qmp('uefi'),
         'none',
         '-drive',
         `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,

@@ -1,0 +1,135 @@
+/**
+ * Screenshots during the boot test: qemu listens on a QMP socket, and the boot menu and the screen the
+ * boot ends on (the desktop of the live session, or the console's login prompt) are shot with
+ * screendump (src/verify/qmp.ts). A screenshot is a view of the boot, not part of the check: what
+ * goes wrong here becomes a note in the result, never a failed boot.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { screendump } from './qmp.js';
+import type { BootScreenshot, Firmware } from './types.js';
+
+export interface ScreenshotPlan {
+  /** Where the PNGs go: <firmware>-menu.png and <firmware>-desktop.png. */
+  dir: string;
+  /** Seconds between the shots that wait for the last screen to settle (default 5). */
+  intervalMs?: number;
+  /** The last screen is shot when it stops changing, at most this long after the marker (default 120 s). */
+  settleMaxMs?: number;
+  /** How long one screendump may take (default 30 s: qemu without KVM on a loaded host is slow). */
+  shotTimeoutMs?: number;
+}
+
+/**
+ * What the serial console prints when a boot menu is up: GRUB's title, ISOLINUX's menu countdown. The menu is
+ * drawn on the screen at the same moment, so it is shot a moment after.
+ */
+export const MENU_MARKERS = ['GNU GRUB', 'Automatic boot in'] as const;
+const MENU_DELAY_MS = 1500;
+
+/** sun_path holds 108 bytes with its terminating NUL. */
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * The QMP socket for a boot: beside the serial log, which is in a directory ailinux made; when that path is too
+ * long for a unix socket, in a private directory under the system temp dir. cleanup removes both.
+ */
+export function qmpSocketFor(logFile: string): { socket: string; cleanup: () => void } {
+  const beside = `${logFile}.qmp`;
+  if (Buffer.byteLength(beside) <= SOCKET_PATH_MAX) {
+    fs.rmSync(beside, { force: true });
+    return { socket: beside, cleanup: () => fs.rmSync(beside, { force: true }) };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-qmp-'));
+  return { socket: path.join(dir, 'qmp.sock'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The shots of one boot, and what went wrong with them. */
+export class BootScreens {
+  readonly shots: BootScreenshot[] = [];
+  readonly notes: string[] = [];
+  private menuTaken = false;
+
+  constructor(
+    private readonly plan: ScreenshotPlan,
+    private readonly socket: string,
+    private readonly firmware: Firmware,
+    private readonly elapsed: () => number,
+  ) {
+    fs.mkdirSync(plan.dir, { recursive: true });
+    // a picture of an earlier boot is never taken for this one's
+    for (const stage of ['menu', 'desktop'] as const) fs.rmSync(this.file(stage), { force: true });
+  }
+
+  get menuDone(): boolean {
+    return this.menuTaken;
+  }
+
+  private file(stage: BootScreenshot['stage']): string {
+    return path.join(this.plan.dir, `${this.firmware}-${stage}.png`);
+  }
+
+  private async shoot(stage: BootScreenshot['stage']): Promise<Buffer | null> {
+    const file = this.file(stage);
+    try {
+      await screendump(this.socket, file, { timeoutMs: this.plan.shotTimeoutMs ?? 30_000 });
+      return fs.readFileSync(file);
+    } catch (error) {
+      this.notes.push(`no ${stage} screenshot: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  /** The boot menu, once, a moment after the serial console showed it. */
+  async menu(signal?: AbortSignal): Promise<void> {
+    if (this.menuTaken) return;
+    this.menuTaken = true;
+    await sleep(MENU_DELAY_MS, signal);
+    if (signal?.aborted) return;
+    const atMs = this.elapsed();
+    if (await this.shoot('menu')) this.shots.push({ stage: 'menu', file: this.file('menu'), atMs: Math.round(atMs) });
+  }
+
+  /**
+   * The screen the boot ends on, once it has settled: shot every intervalMs after the marker until a shot equals one
+   * of the two before it (a blinking cursor alternates between two pictures), or settleMaxMs has passed.
+   */
+  async settled(signal?: AbortSignal, stillRunning: () => boolean = () => true): Promise<void> {
+    const interval = this.plan.intervalMs ?? 5000;
+    const deadline = this.elapsed() + (this.plan.settleMaxMs ?? 120_000);
+    const recent: Buffer[] = [];
+    let atMs = 0;
+    for (;;) {
+      await sleep(interval, signal);
+      if (signal?.aborted || !stillRunning()) break;
+      atMs = this.elapsed();
+      const png = await this.shoot('desktop');
+      if (!png) return;
+      if (recent.some((b) => b.equals(png))) break;
+      recent.push(png);
+      if (recent.length > 2) recent.shift();
+      if (this.elapsed() >= deadline) {
+        this.notes.push(
+          `the screen still changed ${Math.round((this.plan.settleMaxMs ?? 120_000) / 1000)} s after the marker; the desktop screenshot is the last one`,
+        );
+        break;
+      }
+    }
+    if (recent.length > 0) this.shots.push({ stage: 'desktop', file: this.file('desktop'), atMs: Math.round(atMs) });
+    else this.notes.push('no desktop screenshot: qemu ended, or the boot was stopped, before the screen was shot');
+  }
+}
