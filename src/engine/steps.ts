@@ -32,9 +32,9 @@ export function composeSteps(steps: readonly StepDef[], run: RunView): StepDef[]
     toolVersion: packageVersion,
     ...(run.safety ? { safety: run.safety } : {}),
     ...(run.userFlags ? { userFlags: run.userFlags } : {}),
-    renderHtml: async (built, ledger) => {
+    renderHtml: async (built, ledger, screenshots) => {
       const { renderReportHtml } = await import('../inspect/report-html.js');
-      return renderReportHtml({ report: built, order, ledger, buildLog: run.buildLog, runId: run.runId });
+      return renderReportHtml({ report: built, order, ledger, buildLog: run.buildLog, runId: run.runId, screenshots });
     },
   });
   return steps.map((s) => (s.id === report.id ? report : s));

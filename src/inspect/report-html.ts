@@ -23,6 +23,24 @@ export interface ReportHtmlInput {
   buildLog?: string;
   runId?: string | null;
   now?: number;
+  /** The PNG of each of the report's screenshots, by its path: they are put into the page. */
+  screenshots?: ReadonlyMap<string, Buffer>;
+}
+
+const SCREEN_CAPTION: Record<string, string> = { menu: 'boot menu', desktop: 'end of the boot' };
+const FIRMWARE_CAPTION: Record<string, string> = { bios: 'BIOS', uefi: 'UEFI' };
+
+/** The boots' screenshots as figures, the images inline (data: URIs). */
+export function renderScreenshotsHtml(report: BuildReport, pngs: ReadonlyMap<string, Buffer> | undefined): string {
+  const figures = (report.screenshots ?? []).flatMap((s) => {
+    const png = pngs?.get(s.path);
+    if (!png) return [];
+    const caption = `${FIRMWARE_CAPTION[s.firmware] ?? s.firmware} ${SCREEN_CAPTION[s.stage] ?? s.stage}, ${(s.atMs / 1000).toFixed(0)} s after qemu started`;
+    return [
+      `<figure style="display:inline-block;margin:0 1em 1em 0;vertical-align:top"><img src="data:image/png;base64,${png.toString('base64')}" alt="${escapeHtml(caption)}" style="max-width:640px;width:100%;border:1px solid #888"><figcaption>${escapeHtml(caption)}<br><span class="mono">${escapeHtml(s.path)}</span></figcaption></figure>`,
+    ];
+  });
+  return figures.join('\n');
 }
 
 /**
@@ -84,6 +102,7 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
     r.packages.length === 0
       ? '<p>no package manifest</p>'
       : `<details><summary>${r.packages.length} packages</summary><pre class="log">${escapeHtml(r.packages.map((p) => `${p.name} ${p.version}`).join('\n'))}</pre></details>`;
+  const screens = renderScreenshotsHtml(r, input.screenshots);
   const resources = Object.fromEntries(r.steps.filter((s) => s.resources).map((s) => [s.id, s.resources!]));
   return renderDocument({
     title: `AILinux build report: ${r.profile}`,
@@ -99,6 +118,7 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
     stepsHtml: renderStepsTableHtml({ order: input.order, ledger, resources, flags: input.report.userFlags }),
     sections: [
       { title: 'Image', html: iso },
+      ...(screens ? [{ title: 'Screens (qemu boot check)', html: screens }] : []),
       { title: 'Packages', html: packages },
     ],
     generator: generator(),

@@ -10,6 +10,7 @@ import { packageVersion } from '../runtime/package-root.js';
 import type { Ledger, LedgerEntry } from '../types.js';
 import { fileArtifact } from './artifacts.js';
 import { liveMedium } from './live-medium.js';
+import { readVerifyResult, verifyResultFile } from './verify.js';
 import type { StepContext, StepDef } from './types.js';
 
 /** Host resource figures of one step: lowest free disk, peak memory in use, peak 1-minute load. */
@@ -32,7 +33,7 @@ export interface ReportDeps {
   /** The flags the user typed for this run (-C, --work-dir, --config), which its fix and run lines carry. */
   userFlags?: () => UserFlags;
   /** Renders the HTML report (machine picture and timeline); without it only the JSON and text reports are written. */
-  renderHtml?: (report: BuildReport, ledger: Ledger) => Promise<string>;
+  renderHtml?: (report: BuildReport, ledger: Ledger, screenshots?: ReadonlyMap<string, Buffer>) => Promise<string>;
 }
 
 export interface BuildReport {
@@ -56,6 +57,47 @@ export interface BuildReport {
    * in it with these, as the CLI does.
    */
   userFlags?: UserFlags;
+  /**
+   * Screenshots the verify step's boots took (boot menu, the screen each boot ended on), copied beside the report;
+   * absent when no boot took one.
+   */
+  screenshots?: ReportScreenshot[];
+}
+
+export interface ReportScreenshot {
+  firmware: 'bios' | 'uefi';
+  stage: 'menu' | 'desktop';
+  /** The copy beside the report, relative to the work dir (output/<outputName>.screen-<firmware>-<stage>.png). */
+  path: string;
+  /** From qemu's start to the shot. */
+  atMs: number;
+}
+
+const SCREEN_NAMES = ['bios-menu', 'bios-desktop', 'uefi-menu', 'uefi-desktop'] as const;
+
+function screenFile(ctx: StepContext, name: string): string {
+  return path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.screen-${name}.png`);
+}
+
+/** Copies the verify step's screenshots beside the report; a screenshot that is gone is left out. */
+async function copyScreenshots(ctx: StepContext): Promise<ReportScreenshot[]> {
+  for (const name of SCREEN_NAMES) await removeTree(screenFile(ctx, name), { within: ctx.paths.workDir });
+  const verified = readVerifyResult(verifyResultFile(ctx.config, ctx.paths));
+  const out: ReportScreenshot[] = [];
+  for (const boot of verified?.boots ?? []) {
+    for (const shot of boot.screenshots ?? []) {
+      if (!fs.existsSync(shot.file)) continue;
+      const copy = screenFile(ctx, `${boot.firmware}-${shot.stage}`);
+      fs.copyFileSync(shot.file, copy);
+      out.push({
+        firmware: boot.firmware,
+        stage: shot.stage,
+        path: path.relative(ctx.paths.workDir, copy),
+        atMs: shot.atMs,
+      });
+    }
+  }
+  return out;
 }
 
 export function parseManifest(text: string): Array<{ name: string; version: string }> {
@@ -153,13 +195,19 @@ export function createReportStep(deps: ReportDeps): StepDef {
     configFields: ['iso.outputName', 'iso.volumeLabel', 'liveSystem', 'name'],
     async run(ctx) {
       const f = reportFiles(ctx);
-      const report = buildReport(ctx, deps);
+      const built = buildReport(ctx, deps);
       fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
+      const screenshots = await copyScreenshots(ctx);
+      const report: BuildReport = screenshots.length > 0 ? { ...built, screenshots } : built;
       fs.writeFileSync(f.json, `${JSON.stringify(report, null, 2)}\n`);
       fs.writeFileSync(f.text, renderReportText(report));
       const artifacts = [await fileArtifact(ctx.paths.workDir, f.json), await fileArtifact(ctx.paths.workDir, f.text)];
+      for (const shot of screenshots)
+        artifacts.push(await fileArtifact(ctx.paths.workDir, path.join(ctx.paths.workDir, shot.path)));
       if (deps.renderHtml) {
-        fs.writeFileSync(f.html, await deps.renderHtml(report, deps.ledger()));
+        // the screenshots go into the page itself: the HTML report is one file that needs nothing else
+        const pngs = new Map(screenshots.map((s) => [s.path, fs.readFileSync(path.join(ctx.paths.workDir, s.path))]));
+        fs.writeFileSync(f.html, await deps.renderHtml(report, deps.ledger(), pngs));
         artifacts.push(await fileArtifact(ctx.paths.workDir, f.html));
       }
       return artifacts;
@@ -174,7 +222,8 @@ export function createReportStep(deps: ReportDeps): StepDef {
     },
     async undo(ctx) {
       const f = reportFiles(ctx);
-      for (const file of [f.json, f.text, f.html]) await removeTree(file, { within: ctx.paths.workDir });
+      for (const file of [f.json, f.text, f.html, ...SCREEN_NAMES.map((n) => screenFile(ctx, n))])
+        await removeTree(file, { within: ctx.paths.workDir });
     },
   };
 }
