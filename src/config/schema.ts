@@ -419,6 +419,12 @@ export const configSchema = z
           )
           .default(['boot'])
           .describe('Paths left out of the squashfs (and of filesystem.size)'),
+        layers: z
+          .boolean()
+          .default(false)
+          .describe(
+            'One image per rootfs layer, stacked by the live system at boot (live-boot only); an unchanged layer keeps its image. false: one merged image, for distribution',
+          ),
       })
       .strict()
       .prefault({})

@@ -12,7 +12,19 @@ import { fileArtifact } from './artifacts.js';
 import { checkDpkgAdmindir, DPKG_ADMINDIR } from './dpkg-admindir.js';
 import { pinMtimes } from './iso-tree.js';
 import { NAMESPACE_TOOLS } from './host-requirements.js';
+import { hasCalamares } from './installer.js';
 import { kernelLinks, liveMedium } from './live-medium.js';
+import {
+  cachedImage,
+  cachedImagePaths,
+  excludeFileText,
+  hiddenByUpperLayers,
+  type LayerImage,
+  layerImageKey,
+  layerImages,
+  renderModuleFile,
+  stripXattrsArgv,
+} from './squashfs-layers.js';
 import type { StepContext, StepDef } from './types.js';
 
 export function mksquashfsArgv(
@@ -21,6 +33,8 @@ export function mksquashfsArgv(
   output: string,
   cores: number,
   sourceDateEpoch: number | null,
+  /** More options, before -e (which takes every argument after it as a path to leave out). */
+  extra: readonly string[] = [],
 ): string[] {
   const s = config.squashfs;
   const argv = ['mksquashfs', source, output, '-noappend', '-comp', s.compression];
@@ -31,6 +45,7 @@ export function mksquashfsArgv(
   argv.push('-processors', String(Math.max(1, cores)));
   // every file gets the one time, not only those after it (which is all SOURCE_DATE_EPOCH would do)
   if (sourceDateEpoch !== null) argv.push('-mkfs-time', String(sourceDateEpoch), '-all-time', String(sourceDateEpoch));
+  argv.push(...extra);
   for (const e of s.exclude) argv.push('-e', e);
   // mksquashfs (4.5) refuses these options while SOURCE_DATE_EPOCH is in its environment, where the user's variable
   // reaches every host command: env -u takes it out for this one
@@ -77,6 +92,76 @@ export function liveDir(ctx: StepContext): string {
   return path.join(ctx.paths.isoDir, liveMedium(ctx.config).dir);
 }
 
+/** live-boot's list of the images it stacks, in the live directory. */
+export const MODULE_FILE = 'filesystem.module';
+
+function checkSquashfsMagic(squash: string): void {
+  const magic = Buffer.alloc(4);
+  try {
+    const fd = fs.openSync(squash, 'r');
+    fs.readSync(fd, magic, 0, 4, 0);
+    fs.closeSync(fd);
+  } catch {
+    throw new StepError('squashfs', `${squash} was not written`);
+  }
+  if (magic.toString('latin1') !== 'hsqs')
+    throw new StepError('squashfs', `${squash} is not a SquashFS image (bad magic)`);
+}
+
+/**
+ * squashfs.layers: one image per non-empty rootfs layer, each without what the layers above hide, reused from the
+ * layer's own directory when it was packed with the same key; writes filesystem.module and returns the names.
+ */
+async function packLayers(ctx: StepContext, dir: string): Promise<string[]> {
+  const layers = layerImages(ctx.layers).filter((l) => fs.readdirSync(l.dir).length > 0);
+  const hidden = hiddenByUpperLayers(layers.map((l) => l.dir));
+  const keys = hidden.map((h) => layerImageKey(ctx.config, ctx.sourceDateEpoch, h));
+  const fresh = layers.filter((l, i) => cachedImage(l.dir, keys[i]!) === null);
+  // overlayfs's bookkeeping xattrs (a lower file's handle) would make two builds' images differ
+  if (fresh.length > 0) {
+    await ctx.runner
+      .run(stripXattrsArgv(fresh.map((l) => l.dir)), { signal: ctx.signal, onLine: ctx.log.line })
+      .catch((error: unknown) => {
+        throw new StepError(
+          'squashfs',
+          `could not clear overlayfs's bookkeeping xattrs from the layers (${error instanceof Error ? error.message : String(error)}); a metadata-only copy-up needs overlayfs's metacopy off on the build host`,
+        );
+      });
+  }
+  for (const [i, layer] of layers.entries()) {
+    const at = cachedImagePaths(layer.dir);
+    const dest = path.join(dir, layer.name);
+    fs.rmSync(dest, { force: true });
+    if (cachedImage(layer.dir, keys[i]!) === null) await packLayer(ctx, layer, hidden[i]!, at, keys[i]!);
+    else ctx.log.info(`${layer.name}: the ${layer.stepId} layer is unchanged, its image is kept`);
+    fs.linkSync(at.image, dest);
+  }
+  const names = layers.map((l) => l.name);
+  fs.writeFileSync(path.join(dir, MODULE_FILE), renderModuleFile(names));
+  return [...names, MODULE_FILE];
+}
+
+async function packLayer(
+  ctx: StepContext,
+  layer: LayerImage,
+  hidden: readonly string[],
+  at: { image: string; key: string },
+  key: string,
+): Promise<void> {
+  fs.rmSync(at.key, { force: true });
+  const partial = `${at.image}.partial`;
+  const excludes = `${at.image}.exclude`;
+  fs.writeFileSync(excludes, excludeFileText(hidden));
+  const argv = mksquashfsArgv(ctx.config, layer.dir, partial, ctx.cores, ctx.sourceDateEpoch, ['-ef', excludes]);
+  await ctx.runner.run(argv, { signal: ctx.signal, onLine: ctx.log.line });
+  fs.renameSync(partial, at.image);
+  fs.rmSync(excludes, { force: true });
+  fs.writeFileSync(at.key, `${key}\n`);
+  ctx.log.info(
+    `${layer.name}: packed the ${layer.stepId} layer (${hidden.length} paths hidden by layers above left out)`,
+  );
+}
+
 export const squashfsStep: StepDef = {
   id: 'squashfs',
   title: 'Pack the rootfs into SquashFS',
@@ -86,7 +171,7 @@ export const squashfsStep: StepDef = {
   // the kernel and initrd it copies come from the packages step
   needs: ['packages'],
   // it reads the rootfs through an overlay view mounted in a private namespace
-  hostTools: () => [
+  hostTools: (config) => [
     ...NAMESPACE_TOOLS,
     {
       name: 'mksquashfs',
@@ -95,6 +180,16 @@ export const squashfsStep: StepDef = {
       versionArgs: ['-version'],
     },
     { name: 'dpkg-query', pkg: 'dpkg', why: 'the package manifest (squashfs step)', versionArgs: ['--version'] },
+    ...(config.squashfs.layers
+      ? [
+          {
+            name: 'python3',
+            pkg: 'python3-minimal',
+            why: "clears overlayfs's bookkeeping xattrs from the layers (squashfs.layers)",
+            versionArgs: ['--version'],
+          },
+        ]
+      : []),
   ],
   // packages.desktop: the disk estimate
   configFields: ['squashfs', 'liveSystem', 'distribution.family', 'packages.desktop'],
@@ -128,11 +223,17 @@ export const squashfsStep: StepDef = {
     const du = await run(duArgv(ctx.config, root));
     fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseDuBytes(du.stdout)}\n`);
 
-    const partial = path.join(dir, 'filesystem.squashfs.partial');
-    await run(mksquashfsArgv(ctx.config, root, partial, ctx.cores, ctx.sourceDateEpoch));
-    fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
+    const images: string[] = [];
+    if (ctx.config.squashfs.layers) images.push(...(await packLayers(ctx, dir)));
+    // the installer unpacks one merged image (a layer's whiteouts would land on the target as files)
+    if (!ctx.config.squashfs.layers || hasCalamares(ctx)) {
+      const partial = path.join(dir, 'filesystem.squashfs.partial');
+      await run(mksquashfsArgv(ctx.config, root, partial, ctx.cores, ctx.sourceDateEpoch));
+      fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
+      images.push('filesystem.squashfs');
+    }
 
-    const files = ['filesystem.squashfs', 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) =>
+    const files = [...images, 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) =>
       path.join(dir, f),
     );
     pinMtimes(files, ctx.sourceDateEpoch);
@@ -140,17 +241,15 @@ export const squashfsStep: StepDef = {
   },
   async verify(ctx) {
     const dir = liveDir(ctx);
-    const squash = path.join(dir, 'filesystem.squashfs');
-    const magic = Buffer.alloc(4);
-    try {
-      const fd = fs.openSync(squash, 'r');
-      fs.readSync(fd, magic, 0, 4, 0);
-      fs.closeSync(fd);
-    } catch {
-      throw new StepError('squashfs', `${squash} was not written`);
-    }
-    if (magic.toString('latin1') !== 'hsqs')
-      throw new StepError('squashfs', `${squash} is not a SquashFS image (bad magic)`);
+    const module = path.join(dir, MODULE_FILE);
+    const names =
+      ctx.config.squashfs.layers && fs.existsSync(module)
+        ? fs.readFileSync(module, 'utf8').split('\n').filter(Boolean)
+        : [];
+    if (ctx.config.squashfs.layers && names.length === 0)
+      throw new StepError('squashfs', `${module} lists no layer image (squashfs.layers is on)`);
+    if (!ctx.config.squashfs.layers || hasCalamares(ctx)) names.push('filesystem.squashfs');
+    for (const name of names) checkSquashfsMagic(path.join(dir, name));
     for (const f of ['vmlinuz', 'initrd.img']) {
       if (!fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size) {
         throw new StepError('squashfs', `the live medium has no ${f}; is a kernel in packages.kernel?`);

@@ -281,6 +281,8 @@ export function checkSquashfs(facts: IsoFacts, expect: VerifyExpectations): Chec
   const dir = LIVE_DIRS[system];
   const file = `${dir}/filesystem.squashfs`;
   const node = resolveIsoPath(facts.listing, file);
+  const layered = layerImagesOnIso(facts, dir);
+  if (!node && layered.length > 0) return checkLayerImages(facts, dir, layered, system, row);
   if (!node) {
     const holds = isDir(facts, dir)
       ? `${dir} holds: ${listIsoDir(facts.listing, dir).join(', ') || 'nothing'}`
@@ -292,6 +294,38 @@ export function checkSquashfs(facts: IsoFacts, expect: VerifyExpectations): Chec
   const head = facts.heads.get(node.path);
   if (head && !isSquashfs(head)) return row('fail', `${file} is not a squashfs image (no hsqs signature)`);
   return row('ok', `${file} (${formatBytes(node.size)}, ${system})`);
+}
+
+/**
+ * A layered medium (squashfs.layers): live-boot stacks the images live/filesystem.module lists, with no
+ * filesystem.squashfs beside them. The image names on the ISO, when the module file is there.
+ */
+function layerImagesOnIso(facts: Pick<IsoFacts, 'listing'>, dir: string): string[] {
+  const names = listIsoDir(facts.listing, dir);
+  if (!names.includes('filesystem.module')) return [];
+  return names.filter((n) => n.endsWith('.squashfs')).map((n) => `${dir}/${n}`);
+}
+
+function checkLayerImages(
+  facts: IsoFacts,
+  dir: string,
+  images: readonly string[],
+  system: LiveSystem,
+  row: (status: CheckResult['status'], detail: string) => CheckResult,
+): CheckResult {
+  let total = 0;
+  for (const file of images) {
+    const node = resolveIsoPath(facts.listing, file);
+    if (node?.type !== 'file') return row('fail', `${file} is not a file`);
+    if (node.size === 0) return row('fail', `${file} is empty`);
+    const head = facts.heads.get(node.path);
+    if (head && !isSquashfs(head)) return row('fail', `${file} is not a squashfs image (no hsqs signature)`);
+    total += node.size;
+  }
+  return row(
+    'ok',
+    `${images.length} layer images in ${dir}, stacked by ${dir}/filesystem.module (${formatBytes(total)}, ${system})`,
+  );
 }
 
 export function checkBootParam(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
@@ -383,7 +417,7 @@ export function filesToRead(facts: Omit<IsoFacts, 'heads'>, expect: VerifyExpect
     ...facts.grub.config.initrds.flatMap((l) => l.paths),
   ].filter(isStaticGrubPath);
   const system = detectLiveSystem(probe, expect);
-  if (system) paths.push(`${LIVE_DIRS[system]}/filesystem.squashfs`);
+  if (system) paths.push(`${LIVE_DIRS[system]}/filesystem.squashfs`, ...layerImagesOnIso(facts, LIVE_DIRS[system]));
   const nodes = new Map<string, IsoNode>();
   for (const p of paths) {
     const node = resolveIsoPath(facts.listing, p);

@@ -118,18 +118,20 @@ const VARIANTS: readonly Variant[] = [
       c.iso.isolinux = ISOLINUX_ON_HOST;
       c.iso.secureBoot = false;
       c.iso.serialConsole = true;
-      c.squashfs = { compression: 'xz', exclude: ['boot', 'tmp'] };
+      c.squashfs = { compression: 'xz', exclude: ['boot', 'tmp'], layers: false };
       c.verify = { ...c.verify, boot: true, bios: true, uefi: OVMF_ON_HOST };
       delete c.installer.efiBootloaderId;
     },
   },
   {
-    name: 'minimal with early and late overlays (the steps join the list by autoPlace)',
+    name: 'minimal with early and late overlays (the steps join the list by autoPlace), a squashfs per layer',
     profile: 'minimal',
     sourceDateEpoch: null,
     patch: (c) => {
       c.overlays = { early: ['overlay-early'], late: ['overlay-late', 'overlay-late-2'] };
       c.steps = expandSteps(c);
+      // one image per layer (squashfs-layers.ts): the layers are what the overlays add to
+      c.squashfs.layers = true;
     },
   },
   {
@@ -176,7 +178,7 @@ const VARIANTS: readonly Variant[] = [
         comment: '',
         files: [{ source: 'helper/notes.txt', destination: '/usr/share/doc/notes.txt', mode: '0644' }],
       };
-      c.squashfs = { compression: 'gzip', level: 6, exclude: [] };
+      c.squashfs = { compression: 'gzip', level: 6, exclude: [], layers: false };
       c.iso.bios = false;
       c.iso.serialConsole = false;
       c.verify = { ...c.verify, boot: OVMF_ON_HOST, bios: false, uefi: true };
@@ -195,7 +197,7 @@ const VARIANTS: readonly Variant[] = [
       c.iso.uefi = false;
       // Secure Boot without UEFI is refused at load (a rule across fields)
       c.iso.secureBoot = false;
-      c.squashfs = { compression: 'lz4', exclude: [] };
+      c.squashfs = { compression: 'lz4', exclude: [], layers: false };
       c.verify = { ...c.verify, boot: true, bios: false, uefi: true };
     },
   },
