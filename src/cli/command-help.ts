@@ -165,7 +165,10 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     ],
     examples: [
       { command: `ailinux verify ${defaultIso}`, what: 'check the ISO of a default build, without booting it' },
-      { command: 'ailinux verify my.iso --boot --uefi', what: 'also boot it in qemu, with BIOS and with UEFI' },
+      {
+        command: 'ailinux verify my.iso --boot --uefi --screenshots shots',
+        what: 'also boot it in qemu (BIOS, UEFI); screenshots of each boot into shots/',
+      },
     ],
   },
   config: {

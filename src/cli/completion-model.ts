@@ -44,7 +44,8 @@ function valuesByName(name: string, commandNames: readonly string[]): Completion
   if (name === 'step') return { kind: 'words', words: allSteps().map((s) => s.id) };
   if (name === 'command') return { kind: 'words', words: commandNames };
   if (name === 'format') return { kind: 'words', words: FORMATS };
-  if (name === 'workDir' || name === 'dir' || name === 'directory' || name === 'keep') return { kind: 'dir' };
+  if (name === 'workDir' || name === 'dir' || name === 'directory' || name === 'keep' || name === 'screenshots')
+    return { kind: 'dir' };
   if (fileNamed.has(name)) return { kind: 'file' };
   return { kind: 'any' };
 }

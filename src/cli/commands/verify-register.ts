@@ -36,6 +36,10 @@ export function registerVerifyCommand(program: Command, io: CliIO, setExit: (cod
     .option('--marker <text>', 'text on the serial console that proves the system came up', oneLine, 'login:')
     .option('--timeout <sec>', 'seconds to wait for the marker, per boot', positiveInt('--timeout', 3600), 300)
     .option('--memory <mb>', 'memory of the qemu machine, MiB', positiveInt('--memory', 16384), 1024)
+    .option(
+      '--screenshots <dir>',
+      'with --boot, save PNG screenshots of each boot in this directory: the boot menu and the screen the boot ends on (QMP screendump)',
+    )
     .option('--require-checksum', 'fail when there is no <iso>.sha256 or <iso>.md5 beside the ISO')
     .option('--json', 'print the result as JSON')
     .action(async (iso: string, opts: VerifyCommandOptions) =>

@@ -25,6 +25,8 @@ export interface VerifyCommandOptions {
   memory: number;
   requireChecksum?: boolean;
   json?: boolean;
+  /** With --boot: where the screenshots of each boot go. */
+  screenshots?: string;
 }
 
 const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -56,9 +58,21 @@ export async function runVerifyCommand(isoArg: string, opts: VerifyCommandOption
       hint: 'add --uefi, or drop --no-bios',
     });
 
+  if (opts.screenshots !== undefined && !opts.boot)
+    throw new UsageError('--screenshots takes the screenshots of a boot: it needs --boot', {
+      hint: 'add --boot, or drop --screenshots',
+    });
+  const screenshotDir = opts.screenshots === undefined ? null : path.resolve(io.cwd, opts.screenshots);
+  if (screenshotDir) {
+    const st = fs.statSync(screenshotDir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory())
+      throw new UsageError(`--screenshots ${screenshotDir} is not a directory`, {
+        hint: 'give a directory (it is made when it does not exist)',
+      });
+  }
   const logDir = opts.boot ? fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-verify-boot-')) : null;
   const boot: BootPlan | null = logDir
-    ? { firmwares, marker: opts.marker, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, logDir }
+    ? { firmwares, marker: opts.marker, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, logDir, screenshotDir }
     : null;
   const runner = new ExecaRunner({ graceMs: 3000 });
   const controller = new AbortController();
