@@ -1,7 +1,7 @@
 /**
  * The environment of the commands a build runs. A command in the chroot gets `env -i` plus an allow-list: a fixed
- * PATH, the config's locale, no prompts, the build's SOURCE_DATE_EPOCH and the proxy when one is configured; a host proxy, LD_PRELOAD or a locale
- * never changes what a maintainer script does. A host command (debootstrap, mksquashfs) keeps the user's
+ * PATH, the config's locale, no prompts, dpkg's unsafe-io, the build's SOURCE_DATE_EPOCH and the proxy when one is
+ * configured; a host proxy, LD_PRELOAD or a locale never changes what a maintainer script does. A host command (debootstrap, mksquashfs) keeps the user's
  * environment, which finds its tools, but never a dynamic-loader variable.
  */
 
@@ -21,6 +21,8 @@ export const CHROOT_ENV_ALLOWED = [
   'DEBIAN_FRONTEND',
   'DEBCONF_NONINTERACTIVE_SEEN',
   'SOURCE_DATE_EPOCH',
+  'DPKG_FORCE',
+  'INITRD',
   'http_proxy',
   'https_proxy',
   'no_proxy',
@@ -37,7 +39,21 @@ export interface ChrootEnvSettings {
   sourceDateEpoch?: number | null;
   /** Only when the config names one; never taken from the host. */
   proxy?: { http?: string; https?: string; noProxy?: string };
+  /**
+   * INITRD=No: a kernel's install makes no initramfs (Debian's and Ubuntu's /etc/kernel/postinst.d/initramfs-tools
+   * and linux-update-symlinks read it), for a build whose chroot-cleanup makes it once at the end (casper).
+   */
+  deferInitramfs?: boolean;
 }
+
+/**
+ * dpkg's force options for every command of the build (docs/performance.md#dpkg-and-apt-in-the-chroot): unsafe-io,
+ * no fsync before each unpacked file's rename, which a crash would make matter only to a layer the build throws away
+ * anyway. DPKG_FORCE (dpkg 1.19.5 and later; older ones ignore it) replaces dpkg's built-in defaults, so they are
+ * named too. An environment variable, not a file in /etc/dpkg/dpkg.cfg.d: nothing is written into the image, so
+ * nothing has to be removed from it, whatever step reruns, and a hook or `ailinux shell` never sees a leftover.
+ */
+export const DPKG_FORCE_BUILD = 'security-mac,downgrade,unsafe-io';
 
 /**
  * The chroot command's whole environment. LC_ALL stays C.UTF-8 (present before any locale is generated, so tool
@@ -52,6 +68,8 @@ export function chrootEnv(settings: ChrootEnvSettings): Partial<Record<ChrootEnv
     LC_ALL: 'C.UTF-8',
     DEBIAN_FRONTEND: 'noninteractive',
     DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    DPKG_FORCE: DPKG_FORCE_BUILD,
+    ...(settings.deferInitramfs ? { INITRD: 'No' } : {}),
     ...(settings.sourceDateEpoch == null ? {} : { SOURCE_DATE_EPOCH: String(settings.sourceDateEpoch) }),
     ...(proxy?.http ? { http_proxy: proxy.http } : {}),
     ...(proxy?.https ? { https_proxy: proxy.https } : {}),

@@ -1,16 +1,38 @@
 /**
  * chroot-cleanup: what must not ship in the image (apt caches, logs, machine id, SSH host keys,
  * the build's policy-rc.d, caches that would differ between two builds of the same inputs),
- * /etc/resolv.conf as the distribution ships it, and the initramfs
- * rebuilt once over everything the steps before changed (casper.conf, the splash).
+ * /etc/resolv.conf as the distribution ships it, and casper's initramfs made once, over everything the steps
+ * before changed (casper.conf, the splash): no step before it made one (INITRD=No in their commands' environment).
  */
 import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
-import { entryInLayers, findInLayers, type RootfsLayers } from '../runtime/layers.js';
+import { entryInLayers, findInLayers, namesInLayersDir, type RootfsLayers } from '../runtime/layers.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { liveMedium } from './live-medium.js';
 import { LOCAL_LISTS_GLOB, LOCAL_REPO_IN_IMAGE, LOCAL_SOURCE_FILE } from './local-packages.js';
 import type { StepDef } from './types.js';
+
+/** The kernel versions in the rootfs, by their /boot/vmlinuz-<version>, in version order. */
+export function kernelVersions(layers: RootfsLayers): string[] {
+  return (
+    (namesInLayersDir(layers, 'boot') ?? [])
+      // a whiteout is listed too: only a file there now counts
+      .filter((name) => name.startsWith('vmlinuz-') && entryInLayers(layers, `boot/${name}`)?.type === 'file')
+      .map((name) => name.slice('vmlinuz-'.length))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+  );
+}
+
+/**
+ * The one initramfs build of a casper image, per kernel: update-initramfs -c (it replaces an initrd a layer made
+ * before this, on a resume), then the kernel's links as its install makes them when INITRD is not No.
+ */
+export function initramfsCommands(versions: readonly string[], symlinks: boolean): string[][] {
+  return versions.flatMap((v) => [
+    ['update-initramfs', '-c', '-k', v],
+    ...(symlinks ? [['linux-update-symlinks', 'install', v, `/boot/vmlinuz-${v}`]] : []),
+  ]);
+}
 
 /** The commands, in order, each run in the chroot; apt-get clean runs without the shared deb cache bound, so the cache survives. */
 export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): string[][] {
@@ -25,9 +47,10 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   }
   if (entryInLayers(layers, LOCAL_REPO_IN_IMAGE.slice(1)) !== null)
     commands.push(['rm', '-rf', '--one-file-system', LOCAL_REPO_IN_IMAGE]);
-  // Rebuilt only when it embeds what later steps changed: the kernel's install already built it once.
+  // Made here only when it embeds what later steps changed (casper); then no step before made one (INITRD=No,
+  // initramfsMadeLater in layer-step.ts), and linux-update-symlinks adds the initrd.img links the kernel's install left out without it.
   if (liveMedium(config).initramfsEmbedsConfig && has('usr/sbin/update-initramfs'))
-    commands.push(['update-initramfs', '-u']);
+    commands.push(...initramfsCommands(kernelVersions(layers), has('usr/bin/linux-update-symlinks')));
   commands.push(['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id']);
   if (resolv === 'empty') commands.push(['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf']);
   else commands.push(['truncate', '-s', '0', '/etc/machine-id'], ['ln', '-sfn', resolv.symlink, '/etc/resolv.conf']);
@@ -47,13 +70,14 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
 export const chrootCleanupStep: StepDef = {
   id: 'chroot-cleanup',
   title: 'Clean the rootfs for shipping',
-  version: 4,
+  version: 5,
   layer: 'overlay',
   phase: 9,
   needs: ['bootstrap'],
   configFields: ['locale.lang', 'distribution.resolvConf', 'liveSystem'],
   async run(ctx) {
     prepareLayer(ctx);
+    // INITRD is not No in this step's commands (initramfsMadeLater): they make the initramfs and its links
     for (const command of cleanupCommands(ctx.config, ctx.layers)) await runInChroot(ctx, command);
     return [layerArtifact(ctx)];
   },

@@ -3,18 +3,42 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
 import { chrootEnv, proxyEnv } from '../runtime/command-env.js';
-import { chrootArgv, entryInLayers, writeLayerFile, type ChrootOptions } from '../runtime/layers.js';
+import { chrootArgv, entryInLayers, writeLayerFile, type ChrootOptions, type RootfsLayers } from '../runtime/layers.js';
 import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
+import { liveMedium } from './live-medium.js';
 import type { StepContext } from './types.js';
 
 /**
  * Environment for package tools inside the chroot: the allow-list alone, with the config's locale and the build's
- * SOURCE_DATE_EPOCH (docs/safety.md, docs/architecture.md#reproducible-builds).
+ * SOURCE_DATE_EPOCH (docs/safety.md, docs/architecture.md#reproducible-builds), and INITRD=No where the initramfs is
+ * made later (initramfsMadeLater).
  */
-export function chrootCommandEnv(ctx: Pick<StepContext, 'config' | 'sourceDateEpoch'>): Record<string, string> {
-  return chrootEnv({ lang: ctx.config.locale.lang, sourceDateEpoch: ctx.sourceDateEpoch }) as Record<string, string>;
+export function chrootCommandEnv(
+  ctx: Pick<StepContext, 'config' | 'sourceDateEpoch'> & Partial<Pick<StepContext, 'layers'>>,
+): Record<string, string> {
+  return chrootEnv({
+    lang: ctx.config.locale.lang,
+    sourceDateEpoch: ctx.sourceDateEpoch,
+    deferInitramfs: ctx.layers !== undefined && initramfsMadeLater(ctx.config, ctx.layers),
+  }) as Record<string, string>;
+}
+
+/** The step whose commands make casper's initramfs, once, at the end (chroot-cleanup.ts). */
+const INITRAMFS_STEP = 'chroot-cleanup';
+
+/**
+ * Whether a command in these layers runs before the build's one initramfs build: the image's initramfs embeds what
+ * later steps write (casper), the build has chroot-cleanup, and neither this step nor one below it is chroot-cleanup
+ * (a hook after it makes its initramfs as usual). Then a kernel's install makes none (INITRD=No):
+ * docs/performance.md#dpkg-and-apt-in-the-chroot.
+ */
+export function initramfsMadeLater(config: StepContext['config'], layers: RootfsLayers): boolean {
+  if (!liveMedium(config).initramfsEmbedsConfig || !config.steps.includes(INITRAMFS_STEP)) return false;
+  if (layers.own?.stepId === INITRAMFS_STEP) return false;
+  // a sealed layer is layers/<step id>/upper (or the base's root)
+  return !layers.below.some((dir) => path.basename(path.dirname(dir)) === INITRAMFS_STEP);
 }
 
 export function ownLayerOf(ctx: StepContext) {
@@ -52,7 +76,10 @@ export function runInChroot(
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
   return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
     // a download goes through the config's proxy, read as the command runs: never written into the image
-    env: { ...chrootCommandEnv(ctx), ...(network ? proxyEnv(ctx.config.apt.proxy) : {}) },
+    env: {
+      ...chrootCommandEnv(ctx),
+      ...(network ? proxyEnv(ctx.config.apt.proxy) : {}),
+    },
     cleanEnv: true,
     signal: ctx.signal,
     onLine: ctx.log.line,

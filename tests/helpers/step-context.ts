@@ -117,8 +117,11 @@ export function layerlessContext(
   };
 }
 
-/** What runInChroot passes as env for a config, its whole environment (env -i): written out here, so a change shows. */
-export function chrootEnvOf(config: BuildConfig): Record<string, string> {
+/**
+ * What runInChroot passes as env for a config, its whole environment (env -i): written out here, so a change shows.
+ * dpkg's unsafe-io always; INITRD=No on casper, whose chroot-cleanup makes the initramfs (its own commands have none).
+ */
+export function chrootEnvOf(config: BuildConfig, options: { buildsInitramfs?: boolean } = {}): Record<string, string> {
   return {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: '/root',
@@ -126,6 +129,8 @@ export function chrootEnvOf(config: BuildConfig): Record<string, string> {
     LC_ALL: 'C.UTF-8',
     DEBIAN_FRONTEND: 'noninteractive',
     DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
+    ...(config.liveSystem === 'casper' && !options.buildsInitramfs ? { INITRD: 'No' } : {}),
   };
 }
 

@@ -51,11 +51,21 @@ describe('a chroot command', () => {
       LC_ALL: 'C.UTF-8',
       DEBIAN_FRONTEND: 'noninteractive',
       DEBCONF_NONINTERACTIVE_SEEN: 'true',
+      DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
       AILINUX_WORK_ID: 'w-1',
       AILINUX_HOST_MNTNS: expect.stringMatching(/^mnt:\[\d+\]$/),
     });
     for (const name of Object.keys(env))
       if (!name.startsWith('AILINUX_')) expect(CHROOT_ENV_ALLOWED as readonly string[]).toContain(name);
+  });
+
+  it("dpkg's unsafe-io keeps its built-in defaults (DPKG_FORCE replaces them); INITRD=No only when the initramfs is made later", () => {
+    const forced = chrootEnv({ lang: 'C.UTF-8' })['DPKG_FORCE']!.split(',');
+    // `dpkg --force-help` marks these [*]: on by default
+    expect(forced).toEqual(['security-mac', 'downgrade', 'unsafe-io']);
+    expect(chrootEnv({ lang: 'C.UTF-8' })).not.toHaveProperty('INITRD');
+    expect(chrootEnv({ lang: 'C.UTF-8', deferInitramfs: false })).not.toHaveProperty('INITRD');
+    expect(chrootEnv({ lang: 'C.UTF-8', deferInitramfs: true })).toMatchObject({ INITRD: 'No' });
   });
 
   it('gets a proxy only when the config names one', () => {

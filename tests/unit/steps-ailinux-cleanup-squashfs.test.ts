@@ -6,7 +6,13 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
-import { chrootCleanupStep, cleanupCommands } from '../../src/steps/chroot-cleanup.js';
+import {
+  chrootCleanupStep,
+  cleanupCommands,
+  initramfsCommands,
+  kernelVersions,
+} from '../../src/steps/chroot-cleanup.js';
+import { chrootCommandEnv, initramfsMadeLater } from '../../src/steps/layer-step.js';
 import { packagesStep } from '../../src/steps/packages.js';
 import { duArgv, parseDuBytes, squashfsStep } from '../../src/steps/squashfs.js';
 import { StepError } from '../../src/errors.js';
@@ -29,9 +35,13 @@ const layerDir = (id: string) => layerTreeDir(workDir, id);
 const inChroot = (argv: readonly string[]) => argv.slice(argv.indexOf('chroot') + 2);
 
 describe('chroot-cleanup (ailinux)', () => {
-  it('rebuilds the initramfs (casper.conf and the splash are in it), restores the resolv.conf symlink, in this order', async () => {
+  it('makes the initramfs and its links once per kernel (casper.conf and the splash are in it), restores the resolv.conf symlink, in this order', async () => {
     writeTree(layerDir('bootstrap'), {
       'usr/sbin/update-initramfs': '',
+      'usr/bin/linux-update-symlinks': '',
+      'boot/vmlinuz-6.8.0-155-generic': 'k',
+      'boot/vmlinuz-6.8.0-40-generic': 'k',
+      'boot/config-6.8.0-155-generic': '',
       'etc/ssh/ssh_host_ed25519_key': 'k',
       'var/log/apt/history.log': 'x',
       'tmp/.keep': '',
@@ -45,7 +55,11 @@ describe('chroot-cleanup (ailinux)', () => {
     await chrootCleanupStep.run(ctx);
     expect(ctx.runner.calls.map((c) => inChroot(c.argv))).toEqual([
       ['apt-get', 'clean'],
-      ['update-initramfs', '-u'],
+      // version order, 40 before 155
+      ['update-initramfs', '-c', '-k', '6.8.0-40-generic'],
+      ['linux-update-symlinks', 'install', '6.8.0-40-generic', '/boot/vmlinuz-6.8.0-40-generic'],
+      ['update-initramfs', '-c', '-k', '6.8.0-155-generic'],
+      ['linux-update-symlinks', 'install', '6.8.0-155-generic', '/boot/vmlinuz-6.8.0-155-generic'],
       ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
       ['truncate', '-s', '0', '/etc/machine-id'],
       ['ln', '-sfn', '../run/systemd/resolve/stub-resolv.conf', '/etc/resolv.conf'],
@@ -54,6 +68,63 @@ describe('chroot-cleanup (ailinux)', () => {
       ['find', '/tmp', '/var/tmp', '-mindepth', '1', '-delete'],
       ['rm', '-f', '/var/cache/ldconfig/aux-cache'],
     ]);
+    // its commands make the initramfs: INITRD=No, which every step before it has on casper, is not in their env
+    for (const call of ctx.runner.calls) {
+      expect(call.options.env).not.toHaveProperty('INITRD');
+      expect(call.options.env).toMatchObject({ DPKG_FORCE: 'security-mac,downgrade,unsafe-io' });
+    }
+  });
+
+  it('the kernels are the /boot/vmlinuz-<version> files of all layers, in version order; without linux-update-symlinks only update-initramfs runs', () => {
+    writeTree(layerDir('bootstrap'), {
+      'usr/sbin/update-initramfs': '',
+      'boot/vmlinuz-6.8.0-155-generic': 'k',
+      'boot/vmlinuz.old': 'not a version',
+      'boot/vmlinuz-not-a-kernel/x': 'a directory',
+    });
+    writeTree(layerDir('packages'), { 'boot/vmlinuz-6.8.0-40-generic': 'k', 'boot/initrd.img-6.8.0-40-generic': '' });
+    const ctx = stepContext({ config: profileConfig('ailinux'), workDir, stepId: 'chroot-cleanup' });
+    expect(kernelVersions(ctx.layers)).toEqual(['6.8.0-40-generic', '6.8.0-155-generic']);
+    expect(
+      cleanupCommands(ctx.config, ctx.layers)
+        .filter((c) => c[0] !== 'apt-get' && c[0] !== 'rm')
+        .slice(0, 2),
+    ).toEqual([
+      ['update-initramfs', '-c', '-k', '6.8.0-40-generic'],
+      ['update-initramfs', '-c', '-k', '6.8.0-155-generic'],
+    ]);
+    expect(initramfsCommands(['6.8.0-155-generic'], true)).toEqual([
+      ['update-initramfs', '-c', '-k', '6.8.0-155-generic'],
+      ['linux-update-symlinks', 'install', '6.8.0-155-generic', '/boot/vmlinuz-6.8.0-155-generic'],
+    ]);
+  });
+
+  it('INITRD=No (no initramfs at a kernel install) only on casper, before chroot-cleanup, when the build has it', () => {
+    const casper = profileConfig('ailinux');
+    const at = (config: typeof casper, stepId: string) =>
+      initramfsMadeLater(config, stepContext({ config, workDir, stepId }).layers);
+    for (const step of ['packages', 'desktop', 'installer', 'identity']) expect(at(casper, step)).toBe(true);
+    // chroot-cleanup's own commands make it
+    expect(at(casper, 'chroot-cleanup')).toBe(false);
+    // a hook after chroot-cleanup: the cleanup's layer is below it, so its kernel install makes its own initramfs
+    const hook = stepContext({ config: casper, workDir, stepId: 'chroot-cleanup' }).layers;
+    const afterCleanup = {
+      ...hook,
+      own: { ...hook.own!, stepId: 'hook-late' },
+      below: [hook.own!.upper, ...hook.below],
+    };
+    expect(initramfsMadeLater(casper, afterCleanup)).toBe(false);
+    expect(chrootCommandEnv({ config: casper, sourceDateEpoch: null, layers: afterCleanup })).not.toHaveProperty(
+      'INITRD',
+    );
+    expect(chrootCommandEnv({ config: casper, sourceDateEpoch: null, layers: hook })).not.toHaveProperty('INITRD');
+    const before = stepContext({ config: casper, workDir, stepId: 'packages' }).layers;
+    expect(chrootCommandEnv({ config: casper, sourceDateEpoch: null, layers: before })).toMatchObject({ INITRD: 'No' });
+    // without chroot-cleanup nothing would make it later: the kernel's install does, as before
+    const noCleanup = { ...casper, steps: casper.steps.filter((s) => s !== 'chroot-cleanup') };
+    expect(initramfsMadeLater(noCleanup, before)).toBe(false);
+    // live-boot's initramfs embeds nothing later steps write: the kernel's install in packages makes it
+    expect(at(profileConfig('minimal'), 'packages')).toBe(false);
   });
 
   it('the minimal profile truncates resolv.conf, and does not rebuild the initramfs its kernel install already built (live-boot embeds nothing later steps change)', () => {
