@@ -14,6 +14,12 @@ import type { WorkPaths } from '../runtime/paths.js';
 import { failureSummary, renderVerifyTable } from '../verify/render.js';
 import type { Firmware, VerifyExpectations, VerifyReport } from '../verify/types.js';
 import type { BootPlan } from '../verify/verify-iso.js';
+import {
+  CALAMARES_MODULES_DIR,
+  CALAMARES_SETTINGS,
+  sequenceModules,
+  type InstallerCheckPlan,
+} from '../verify/installer-check.js';
 import { fileArtifact } from './artifacts.js';
 import { isoFiles } from './iso.js';
 import type { StepDef } from './types.js';
@@ -57,6 +63,11 @@ export function secureBootCheck(
 
 /** One line for plan and doctor: whether the verify step boots the ISO, how, and until what. */
 export function describeBootCheck(config: BuildConfig, exists: (p: string) => boolean = fs.existsSync): string {
+  const boots = describeBoots(config, exists);
+  return config.verify.installerCheck ? `${boots}; ${describeInstallerCheck(config)}` : boots;
+}
+
+function describeBoots(config: BuildConfig, exists: (p: string) => boolean): string {
   if (!config.verify.boot) return 'boot check off (verify.boot: false)';
   const firmwares = bootFirmwares(config);
   if (firmwares.length === 0) return 'boot check on, but nothing to boot (see verify.bios and verify.uefi)';
@@ -67,6 +78,54 @@ export function describeBootCheck(config: BuildConfig, exists: (p: string) => bo
   const noSb =
     config.iso.secureBoot && firmwares.includes('uefi') && !sb ? `; Secure Boot not checked: ${OVMF_SECURE_NOTE}` : '';
   return `boots the ISO in qemu (${names.join('; ')}), each until "${config.verify.marker}" on the serial console, at most ${config.verify.timeoutSec} s${noSb}`;
+}
+
+/** Whether the verify step starts Calamares in a boot of its own: asked for, and the profile has the installer step. */
+export function installerCheckWanted(config: BuildConfig): boolean {
+  return config.verify.installerCheck && config.steps.includes('installer');
+}
+
+/** Plan's words on the installer check boot: whether it runs, and what it requires. */
+export function describeInstallerCheck(config: BuildConfig): string {
+  if (!config.verify.installerCheck) return 'installer check off (verify.installerCheck: false)';
+  if (!installerCheckWanted(config)) return 'installer check not run: the profile has no installer step';
+  return `then one more boot (the ISO's kernel, booted directly) starts Calamares -d: every module of settings.conf's sequence must load with no configuration error, at most ${config.verify.timeoutSec} s (verify.installerCheck)`;
+}
+
+/**
+ * The installer check as the verify step runs it: the modules come from the settings.conf and module configs the
+ * installer step wrote into the rootfs layers; null when it is not asked for or the image has no settings.conf.
+ */
+export function installerCheckPlan(
+  config: BuildConfig,
+  paths: WorkPaths,
+  view: { read(rel: string): string | null; list(rel: string): string[] | null },
+): InstallerCheckPlan | null {
+  if (!installerCheckWanted(config)) return null;
+  const settings = view.read(CALAMARES_SETTINGS);
+  if (settings === null) return null;
+  let modules: string[];
+  try {
+    modules = sequenceModules(settings);
+  } catch (error) {
+    throw new StepError(
+      STEP,
+      `/${CALAMARES_SETTINGS} in the rootfs cannot be read for the installer check: ${(error as Error).message}`,
+      {
+        hint: 'run the installer step again (ailinux build --from installer), or set verify.installerCheck to false',
+      },
+    );
+  }
+  const configured = (view.list(CALAMARES_MODULES_DIR) ?? [])
+    .filter((n) => n.endsWith('.conf'))
+    .map((n) => n.slice(0, -'.conf'.length))
+    .sort();
+  return {
+    expect: { modules, configured },
+    timeoutMs: config.verify.timeoutSec * 1000,
+    memoryMb: config.verify.memoryMb,
+    logDir: path.join(paths.logsDir, STEP),
+  };
 }
 
 const OVMF_SECURE_NOTE =
@@ -91,6 +150,8 @@ export function verifyBootPlan(config: BuildConfig, paths: WorkPaths): BootPlan 
     memoryMb: config.verify.memoryMb,
     logDir: path.join(paths.logsDir, STEP),
     secureBoot: secureBootCheck(config),
+    // the boot menu and the screen each boot ends on; the report step puts copies beside the report
+    screenshotDir: path.join(paths.logsDir, STEP, 'screens'),
   };
 }
 
@@ -148,10 +209,8 @@ export const verifyStep: StepDef = {
       why: 'reading the ISO without mounting it (verify step)',
       versionArgs: ['-version'],
     },
-    ...(config.verify.boot
+    ...(config.verify.boot || installerCheckWanted(config)
       ? [
-    // the boot menu and the screen each boot ends on; the report step puts copies beside the report
-    screenshotDir: path.join(paths.logsDir, STEP, 'screens'),
           {
             name: 'qemu-system-x86_64',
             pkg: 'qemu-system-x86',
@@ -179,6 +238,7 @@ export const verifyStep: StepDef = {
     'verify.marker',
     'verify.timeoutSec',
     'verify.memoryMb',
+    'verify.installerCheck',
     // whose desktop the launcher check reads
     'liveUser.name',
   ],
@@ -199,7 +259,11 @@ export const verifyStep: StepDef = {
     fs.mkdirSync(tmpDir, { recursive: true });
     // the rootfs the squashfs was made of, read from its layers: the panel's and the desktop's launchers and icons
     ctx.log.info('checking the launchers and icons of the panel and the desktop in the rootfs layers');
-    const launchers = desktopLaunchersCheck(layersView(ctx.layers), { homes: [`home/${ctx.config.liveUser.name}`] });
+    const view = layersView(ctx.layers);
+    const launchers = desktopLaunchersCheck(view, { homes: [`home/${ctx.config.liveUser.name}`] });
+    const installer = installerCheckPlan(ctx.config, ctx.paths, view);
+    if (installerCheckWanted(ctx.config) && !installer)
+      ctx.log.info(`installer check not run: the rootfs has no /${CALAMARES_SETTINGS} (the image has no Calamares)`);
     let report: VerifyReport;
     try {
       report = await verifyIso({
@@ -208,6 +272,7 @@ export const verifyStep: StepDef = {
         runner: ctx.runner,
         expect: verifyExpectations(ctx.config),
         boot,
+        installer,
         signal: ctx.signal,
         progress: ctx.log.info,
         tmpDir,
@@ -243,6 +308,13 @@ export const verifyStep: StepDef = {
           `${resultFile} records no passed ${firmware.toUpperCase()} boot, which verify.boot asks for`,
         );
       }
+    }
+    const { layersView } = await import('../verify/desktop-launchers.js');
+    if (installerCheckPlan(ctx.config, ctx.paths, layersView(ctx.layers)) && report.installer?.ok !== true) {
+      throw new StepError(
+        STEP,
+        `${resultFile} records no passed installer check, which verify.installerCheck asks for`,
+      );
     }
   },
   async undo(ctx) {

@@ -44,6 +44,14 @@ export interface QemuOptions {
   ovmf?: string;
   /** UEFI only: boot with Secure Boot enforced, from this firmware; varsCopy is the writable copy of its variable store. */
   secureBoot?: (SecureBootFirmware & { varsCopy: string }) | null;
+  /** Direct kernel boot: qemu loads this kernel and initrd with this command line, the ISO stays the CD the live system finds. */
+  directKernel?: DirectKernel | null;
+}
+
+export interface DirectKernel {
+  kernel: string;
+  initrd: string;
+  append: string;
 }
 
 /** A value inside a qemu -drive option string: commas are doubled. */
@@ -74,6 +82,8 @@ export function qemuArgv(o: QemuOptions): string[] {
     'none',
     '-monitor',
     'none',
+    // QMP beside -monitor none: screendump works with -display none, the VGA framebuffer is there all the same
+    ...(o.qmpSocket ? ['-qmp', `unix:${qemuOptionValue(o.qmpSocket)},server=on,wait=off`] : []),
     '-serial',
     `file:${o.logFile}`,
     '-no-reboot',
@@ -82,10 +92,11 @@ export function qemuArgv(o: QemuOptions): string[] {
     // -cdrom would take the path up to the first comma; -drive with doubled commas takes any path
     '-drive',
     `file=${qemuOptionValue(o.iso)},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
-    // QMP beside -monitor none: screendump works with -display none, the VGA framebuffer is there all the same
-    ...(o.qmpSocket ? ['-qmp', `unix:${qemuOptionValue(o.qmpSocket)},server=on,wait=off`] : []),
     '-boot',
     'd',
+    ...(o.directKernel
+      ? ['-kernel', o.directKernel.kernel, '-initrd', o.directKernel.initrd, '-append', o.directKernel.append]
+      : []),
     ...(o.firmware === 'uefi' && !sb ? ['-bios', o.ovmf ?? OVMF_PATH] : []),
   ];
 }
@@ -190,6 +201,8 @@ export interface BootTestOptions extends Omit<QemuOptions, 'secureBoot'> {
   timeoutMs: number;
   signal?: AbortSignal;
   pollMs?: number;
+  /** Shoot the boot menu and the screen the boot ends on through QMP; a failed shot is a note, never a failed boot. */
+  screenshots?: ScreenshotPlan;
 }
 
 const FIRMWARE_NAME: Record<Firmware, string> = { bios: 'BIOS', uefi: 'UEFI' };
@@ -201,8 +214,6 @@ function seconds(ms: number): string {
 function withLastLines(first: string, lines: readonly string[]): string {
   return lines.length === 0
     ? `${first}; the serial console printed nothing`
-  /** Shoot the boot menu and the screen the boot ends on through QMP; a failed shot is a note, never a failed boot. */
-  screenshots?: ScreenshotPlan;
     : `${first}; last serial lines:\n${lines.join('\n')}`;
 }
 
@@ -229,6 +240,7 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const ovmf = sb ? sb.code : (o.ovmf ?? OVMF_PATH);
   const missing = o.firmware !== 'uefi' ? null : [ovmf, ...(sb ? [sb.vars] : [])].find((f) => !fs.existsSync(f));
   if (missing) {
+    qmp?.cleanup();
     return {
       ...base,
       ok: false,
@@ -240,7 +252,6 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       logFile: null,
       detail: `${missing} is missing: apt-get install ovmf`,
     };
-    qmp?.cleanup();
   }
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   fs.rmSync(o.logFile, { force: true });
@@ -262,36 +273,37 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
     },
   );
   const serial = new SerialLog(o.logFile, o.marker);
+  const screens = o.screenshots && qmp ? new BootScreens(o.screenshots, qmp.socket, o.firmware, elapsed) : null;
+  const menus = screens ? MENU_MARKERS.map((m) => new SerialLog(o.logFile, m)) : [];
   let markerMs: number | null = null;
   let timedOut = false;
   try {
     for (;;) {
       if (serial.poll()) {
         markerMs = elapsed();
+        // the screen the boot ends on, while qemu still runs
+        if (screens && ended === null) await screens.settled(stop.signal, () => ended === null);
         break;
+      }
+      if (screens && !screens.menuDone && ended === null && menus.some((m) => m.poll())) {
+        await screens.menu(stop.signal);
+        continue;
       }
       if (ended !== null || stop.signal.aborted) break;
       const left = o.timeoutMs - elapsed();
       if (left <= 0) {
-  const screens = o.screenshots && qmp ? new BootScreens(o.screenshots, qmp.socket, o.firmware, elapsed) : null;
-  const menus = screens ? MENU_MARKERS.map((m) => new SerialLog(o.logFile, m)) : [];
         timedOut = true;
         break;
       }
       await Promise.race([running, new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 200, left)))]);
     }
     // the marker or the deadline came first: end qemu, by its own process group
-        // the screen the boot ends on, while qemu still runs
-        if (screens && ended === null) await screens.settled(stop.signal, () => ended === null);
     if (ended === null) stop.abort();
     await running;
-      if (screens && !screens.menuDone && ended === null && menus.some((m) => m.poll())) {
-        await screens.menu(stop.signal);
-        continue;
-      }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     if (varsCopy) fs.rmSync(varsCopy, { force: true });
+    qmp?.cleanup();
   }
   const end = ended as { error: unknown } | null;
   // qemu may print the marker and power off between two polls
@@ -302,8 +314,11 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const failure = end?.error instanceof CommandError ? end.error.failure : null;
   const exitCode =
     end === null ? null : end.error === null ? 0 : failure && !failure.cancelled ? failure.exitCode : null;
+  if (screens) {
+    if (!screens.menuDone) screens.notes.push('no menu screenshot: the serial console never showed a boot menu');
+    Object.assign(base, { screenshots: screens.shots, screenshotNotes: screens.notes });
+  }
   if (markerMs !== null) {
-    qmp?.cleanup();
     return {
       ...base,
       ok: true,
@@ -314,10 +329,6 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       lastLines,
       detail: `"${o.marker}" on the serial console after ${seconds(markerMs)} (${fw}, qemu without KVM)`,
     };
-  if (screens) {
-    if (!screens.menuDone) screens.notes.push('no menu screenshot: the serial console never showed a boot menu');
-    Object.assign(base, { screenshots: screens.shots, screenshotNotes: screens.notes });
-  }
   }
   if (timedOut) {
     return {

@@ -2,6 +2,7 @@
 import type { ElToritoReport, SystemAreaReport } from './xorriso-reports.js';
 import type { GrubConfig } from './grub-config.js';
 import type { IsoListing } from './iso-listing.js';
+import type { InstallerCheckReport } from './installer-check.js';
 
 /** ok and skipped pass; fail fails; missing (a checksum file that is not there) fails only when required. */
 export type CheckStatus = 'ok' | 'fail' | 'missing' | 'skipped';
@@ -19,7 +20,8 @@ export type CheckId =
   | 'checksum'
   | 'desktop-launchers'
   | 'boot-bios'
-  | 'boot-uefi';
+  | 'boot-uefi'
+  | 'installer-start';
 
 export interface CheckResult {
   id: CheckId;
@@ -64,8 +66,6 @@ export interface IsoFacts {
   esp: EspFacts | null;
 }
 
-export interface BootTestResult {
-  firmware: Firmware;
 /** A screenshot taken during a boot test (QMP screendump): the boot menu, or the screen the boot ended on. */
 export interface BootScreenshot {
   stage: 'menu' | 'desktop';
@@ -75,6 +75,8 @@ export interface BootScreenshot {
   atMs: number;
 }
 
+export interface BootTestResult {
+  firmware: Firmware;
   /** UEFI booted with Secure Boot enforced (OVMF with Microsoft's keys enrolled); absent in results written before it. */
   secureBoot?: boolean;
   ok: boolean;
@@ -90,12 +92,12 @@ export interface BootScreenshot {
   logFile: string | null;
   argv: string[];
   detail: string;
-}
-
   /** Screenshots taken during the boot, when it was asked for them; absent in results written before. */
   screenshots?: BootScreenshot[];
   /** What went wrong with the screenshots: warnings, never a failed boot. */
   screenshotNotes?: string[];
+}
+
 export interface VerifyReport {
   iso: string;
   size: number;
@@ -109,6 +111,8 @@ export interface VerifyReport {
   ok: boolean;
   checks: CheckResult[];
   boots: BootTestResult[];
+  /** The installer check boot (verify.installerCheck); absent when it was not asked for, and in results written before it. */
+  installer?: InstallerCheckReport | null;
 }
 
 export function checkPasses(check: CheckResult): boolean {

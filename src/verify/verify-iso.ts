@@ -10,6 +10,7 @@ import { CommandError, StepError } from '../errors.js';
 import type { Runner } from '../runtime/runner.js';
 import { parseElToritoReport, parseSystemAreaReport, type ElToritoEntry } from './xorriso-reports.js';
 import { bootTest, type SecureBootFirmware } from './boot.js';
+import { installerCheck, TURN_OFF, type InstallerCheckPlan, type InstallerCheckReport } from './installer-check.js';
 import { checkChecksum } from './checksum.js';
 import { claimsBios, detectLiveSystem, filesToRead, staticChecks } from './checks.js';
 import { mergeGrubConfigs, parseGrubConfig, type GrubConfig } from './grub-config.js';
@@ -40,9 +41,9 @@ export interface BootPlan {
   ovmf?: string;
   /** UEFI boots with Secure Boot enforced from this firmware (null or absent: plain OVMF). */
   secureBoot?: SecureBootFirmware | null;
-}
   /** Screenshots of each boot (boot menu, the screen it ends on) as PNGs in this directory, through QMP; none when absent. */
   screenshotDir?: string | null;
+}
 
 export interface VerifyIsoOptions {
   iso: string;
@@ -56,6 +57,8 @@ export interface VerifyIsoOptions {
   tmpDir?: string;
   /** Checks made elsewhere (of the rootfs the ISO was made from): they gate the boot as the static checks do. */
   extraChecks?: readonly CheckResult[];
+  /** A boot of its own that starts Calamares (src/verify/installer-check.ts); none when absent. */
+  installer?: InstallerCheckPlan | null;
 }
 
 /** Why a path cannot be verified at all (missing, not a file, not ISO 9660), or null. */
@@ -233,20 +236,21 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
         ovmf: o.boot.ovmf,
         secureBoot: o.boot.secureBoot ?? null,
         signal: o.signal,
+        ...(o.boot.screenshotDir ? { screenshots: { dir: o.boot.screenshotDir } } : {}),
       });
       boots.push(result);
-      const full = result.logFile && !result.ok ? `\nfull serial log: ${result.logFile}` : '';
-        ...(o.boot.screenshotDir ? { screenshots: { dir: o.boot.screenshotDir } } : {}),
-      // a screenshot that could not be taken is a warning beside the row, never a failed boot
-      const notes = (result.screenshotNotes ?? []).map((n) => `\nscreenshot warning: ${n}`).join('');
-      checks.push(bootRow(firmware, result.ok ? 'ok' : 'fail', `${result.detail}${full}${notes}`));
-    }
       for (const shot of result.screenshots ?? []) {
         o.progress?.(
           `${shot.stage} screenshot of the ${FIRMWARE_NAME[firmware]} boot at ${(shot.atMs / 1000).toFixed(0)} s: ${shot.file}`,
         );
       }
+      const full = result.logFile && !result.ok ? `\nfull serial log: ${result.logFile}` : '';
+      // a screenshot that could not be taken is a warning beside the row, never a failed boot
+      const notes = (result.screenshotNotes ?? []).map((n) => `\nscreenshot warning: ${n}`).join('');
+      checks.push(bootRow(firmware, result.ok ? 'ok' : 'fail', `${result.detail}${full}${notes}`));
+    }
   }
+  const installer = o.installer ? await checkInstaller(o, iso, facts, checks) : null;
   return {
     iso,
     size: stat.size,
@@ -259,5 +263,56 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
     ok: checks.every(checkPasses),
     checks,
     boots,
+    ...(o.installer ? { installer } : {}),
   };
+}
+
+/**
+ * The installer check boot, with the kernel, initrd and arguments of the ISO's first GRUB menu entry (extracted from
+ * the ISO into tmpDir, removed after); skipped when a check before it failed.
+ */
+async function checkInstaller(
+  o: VerifyIsoOptions,
+  iso: string,
+  facts: IsoFacts,
+  checks: CheckResult[],
+): Promise<InstallerCheckReport | null> {
+  const row = (status: CheckResult['status'], detail: string): void => {
+    checks.push({ id: 'installer-start', name: 'installer starts (qemu, Calamares -d)', status, detail });
+  };
+  const failed = checks.filter((c) => !checkPasses(c));
+  if (failed.length > 0) {
+    row('skipped', `not run: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')})`);
+    return null;
+  }
+  const kernel = facts.grub.config.kernels[0];
+  const initrd = facts.grub.config.initrds[0]?.paths[0];
+  const kernelNode = kernel ? resolveIsoPath(facts.listing, kernel.path) : null;
+  const initrdNode = initrd ? resolveIsoPath(facts.listing, initrd) : null;
+  if (!kernel || kernelNode?.type !== 'file' || initrdNode?.type !== 'file') {
+    row('fail', `the ISO's GRUB config names no kernel and initrd on the ISO to boot directly; ${TURN_OFF}`);
+    return null;
+  }
+  const dir = fs.mkdtempSync(path.join(o.tmpDir ?? os.tmpdir(), 'ailinux-installer-check-'));
+  try {
+    const kernelFile = path.join(dir, 'vmlinuz');
+    const initrdFile = path.join(dir, 'initrd');
+    await runXorriso(o.runner, extractArgv(iso, kernelNode.path, kernelFile), o.signal);
+    await runXorriso(o.runner, extractArgv(iso, initrdNode.path, initrdFile), o.signal);
+    const seconds = Math.round(o.installer!.timeoutMs / 1000);
+    o.progress?.(`booting ${kernelNode.path} directly in qemu to start Calamares, waiting up to ${seconds} s`);
+    const { check, report } = await installerCheck({
+      iso,
+      runner: o.runner,
+      plan: o.installer!,
+      kernel: kernelFile,
+      initrd: initrdFile,
+      args: kernel.args,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    checks.push(check);
+    return report;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

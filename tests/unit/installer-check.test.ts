@@ -1,0 +1,292 @@
+/**
+ * The installer check: its kernel command line and qemu argv, the modules it expects (from the settings.conf ailinux
+ * writes), and its reading of Calamares' debug log. The log is a trimmed excerpt of a real check boot of the ailinux
+ * ISO (Calamares 3.3.5, Qt 5.15.13, offscreen; tests/fixtures/calamares/serial-installer-check.log).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CommandError } from '../../src/errors.js';
+import { quoteArgv, type RunOptions, type RunResult, type Runner } from '../../src/runtime/runner.js';
+import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
+import { qemuArgv } from '../../src/verify/boot.js';
+import {
+  ALL_LOADED,
+  INSTALLER_CHECK_COMMAND,
+  installerCheck,
+  installerCheckAppend,
+  judgeCalamaresLog,
+  parseCalamaresLog,
+  sequenceModules,
+  TURN_OFF,
+  type InstallerExpectations,
+} from '../../src/verify/installer-check.js';
+import { profileConfig } from '../helpers/step-context.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REAL_LOG = fs.readFileSync(
+  path.join(HERE, '..', 'fixtures', 'calamares', 'serial-installer-check.log'),
+  'latin1',
+);
+
+/** What the ailinux profile's installer step writes, read back as the verify step reads it. */
+function ailinuxExpectations(): InstallerExpectations {
+  const config = profileConfig('ailinux');
+  return {
+    modules: sequenceModules(renderSettingsConf(config)),
+    configured: ['bootloader', 'displaymanager', 'packages', 'partition', 'removeuser', 'unpackfs', 'users'],
+  };
+}
+
+describe('the modules the check expects', () => {
+  it("are the ailinux settings.conf's sequence, each instance once, in order", () => {
+    const modules = ailinuxExpectations().modules;
+    expect(modules).toHaveLength(22);
+    expect(modules.slice(0, 6)).toEqual([
+      'welcome@welcome',
+      'locale@locale',
+      'keyboard@keyboard',
+      'partition@partition',
+      'users@users',
+      'summary@summary',
+    ]);
+    expect(modules).toContain('unpackfs@unpackfs');
+    expect(modules.at(-1)).toBe('finished@finished');
+  });
+
+  it('keep a named instance as written', () => {
+    expect(
+      sequenceModules('sequence:\n- show:\n  - welcome@online\n  - welcome\n- exec:\n  - shellprocess@late\n'),
+    ).toEqual(['welcome@online', 'welcome@welcome', 'shellprocess@late']);
+  });
+
+  it('refuse a settings.conf without a sequence, or with an unknown block', () => {
+    expect(() => sequenceModules('branding: x\n')).toThrow(/no sequence list/);
+    expect(() => sequenceModules('sequence:\n- run:\n  - welcome\n')).toThrow(/unknown sequence block "run"/);
+    expect(() => sequenceModules('sequence: []\n')).toThrow(/names no module/);
+  });
+});
+
+describe('the check boot', () => {
+  it("keeps the ISO's kernel arguments and adds systemd.run= with poweroff when Calamares ends", () => {
+    const append = installerCheckAppend([
+      'boot=casper',
+      'systemd.show_status=1',
+      'console=tty0',
+      'console=ttyS0,115200n8',
+    ]);
+    expect(append).toBe(
+      `boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8 systemd.run="${INSTALLER_CHECK_COMMAND}" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff`,
+    );
+    // one double-quoted word for the kernel and systemd; the command's own words in single quotes for the unit file
+    expect(INSTALLER_CHECK_COMMAND).not.toMatch(/["$%]/);
+    expect(INSTALLER_CHECK_COMMAND).toMatch(/QT_QPA_PLATFORM=offscreen exec calamares -d >\/dev\/ttyS0 2>&1/);
+  });
+
+  it('drops a systemd.run of the ISO and refuses an argument it cannot pass on', () => {
+    expect(installerCheckAppend(['boot=casper', 'systemd.run=/bin/true'])).not.toContain('/bin/true');
+    expect(() => installerCheckAppend(['boot=casper', 'x="a b"'])).toThrow(/cannot be passed on/);
+  });
+
+  it('boots the kernel and initrd directly, with the ISO still the read-only CD', () => {
+    const base = { iso: '/isos/a.iso', firmware: 'bios' as const, memoryMb: 4096, logFile: '/tmp/serial.log' };
+    const argv = qemuArgv({
+      ...base,
+      directKernel: { kernel: '/t/vmlinuz', initrd: '/t/initrd', append: 'boot=casper x' },
+    });
+    const at = argv.indexOf('-kernel');
+    expect(argv.slice(at, at + 6)).toEqual([
+      '-kernel',
+      '/t/vmlinuz',
+      '-initrd',
+      '/t/initrd',
+      '-append',
+      'boot=casper x',
+    ]);
+    expect(argv).toContain('file=/isos/a.iso,media=cdrom,if=ide,index=2,format=raw,readonly=on');
+    expect(qemuArgv(base)).not.toContain('-kernel');
+  });
+});
+
+describe("reading Calamares' log from a real check boot", () => {
+  it('finds the settings file, the version, the modules loaded and listed, and no error', () => {
+    const log = parseCalamaresLog(REAL_LOG);
+    expect(log.settingsFile).toBe('/etc/calamares/settings.conf');
+    expect(log.version).toBe('3.3.5');
+    expect(log.loaded).toEqual([
+      'welcome@welcome',
+      'locale@locale',
+      'keyboard@keyboard',
+      'partition@partition',
+      'users@users',
+      'summary@summary',
+      'machineid@machineid',
+      'removeuser@removeuser',
+      'initramfs@initramfs',
+      'umount@umount',
+      'finished@finished',
+    ]);
+    expect(log.listed).toHaveLength(22);
+    expect(log.listed).toContain('unpackfs');
+    expect(log.allLoaded).toBe(true);
+    expect(log.ready).toBe(true);
+    expect(log.errors).toEqual([]);
+    expect(log.failed).toEqual([]);
+    expect(log.noConfig).toContain('welcome');
+    expect(log.noConfig).not.toContain('unpackfs');
+  });
+
+  it('passes: every module of the sequence loaded, and it says how many were named', () => {
+    const j = judgeCalamaresLog(ailinuxExpectations(), parseCalamaresLog(REAL_LOG));
+    expect(j.ok).toBe(true);
+    expect(j.detail).toMatch(
+      /^Calamares 3\.3\.5 loaded all 22 modules of settings.conf's sequence \(22 named in its log\)/,
+    );
+    expect(j.detail).toMatch(/built-in defaults \(no config file anywhere\): welcome, locale/);
+  });
+});
+
+describe('the check fails, naming what went wrong and how to turn it off', () => {
+  /** The real log cut before Calamares finished loading: the Python job modules have no line of their own yet. */
+  const cut = REAL_LOG.slice(0, REAL_LOG.indexOf(ALL_LOADED));
+
+  it('names the modules that did not load when Calamares never said all loaded', () => {
+    const j = judgeCalamaresLog(ailinuxExpectations(), parseCalamaresLog(cut));
+    expect(j.ok).toBe(false);
+    expect(j.missing).toEqual([
+      'mount@mount',
+      'unpackfs@unpackfs',
+      'fstab@fstab',
+      'localecfg@localecfg',
+      'displaymanager@displaymanager',
+      'networkcfg@networkcfg',
+      'hwclock@hwclock',
+      'packages@packages',
+      'initramfscfg@initramfscfg',
+      'grubcfg@grubcfg',
+      'bootloader@bootloader',
+    ]);
+    expect(j.detail).toContain("modules of settings.conf's sequence that did not load: mount@mount, unpackfs@unpackfs");
+    expect(j.detail).toContain(TURN_OFF);
+  });
+
+  it('names failed modules and quotes the error lines', () => {
+    const failed = `${cut}20:29:01 [1]: void Calamares::ModuleManager::addModule(Calamares::Module*)\n    ERROR: Module "unpackfs@unpackfs" loading FAILED. \n20:29:30 [1]: void CalamaresApplication::initFailed(const QStringList&)\n    ERROR: STARTUP: failed modules are ("unpackfs@unpackfs") \n`;
+    const log = parseCalamaresLog(failed);
+    expect(log.failed).toEqual(['unpackfs@unpackfs']);
+    const j = judgeCalamaresLog(ailinuxExpectations(), log);
+    expect(j.ok).toBe(false);
+    expect(j.missing).toContain('unpackfs@unpackfs');
+    expect(j.detail).toContain('ERROR: Module "unpackfs@unpackfs" loading FAILED.');
+    expect(j.detail).toContain('ERROR: STARTUP: failed modules are ("unpackfs@unpackfs")');
+  });
+
+  it('fails on a configuration error even when every module loaded', () => {
+    const bad = REAL_LOG.replace(
+      ALL_LOADED,
+      `WARNING: YAML parser error  "bad indentation" in "/etc/calamares/modules/users.conf" \n    ${ALL_LOADED}`,
+    );
+    const j = judgeCalamaresLog(ailinuxExpectations(), parseCalamaresLog(bad));
+    expect(j.ok).toBe(false);
+    expect(j.detail).toContain('YAML parser error "bad indentation" in "/etc/calamares/modules/users.conf"');
+  });
+
+  it('fails when Calamares finds no config file for a module ailinux configured', () => {
+    const expect_ = { ...ailinuxExpectations(), configured: ['welcome', 'users'] };
+    const j = judgeCalamaresLog(expect_, parseCalamaresLog(REAL_LOG));
+    expect(j.ok).toBe(false);
+    expect(j.detail).toContain(
+      'Calamares found no config file for welcome, which ailinux wrote to /etc/calamares/modules',
+    );
+  });
+
+  it('fails when Calamares read another settings file, or never started', () => {
+    const other = REAL_LOG.replace('at "/etc/calamares/settings.conf"', 'at "/usr/share/calamares/settings.conf"');
+    expect(judgeCalamaresLog(ailinuxExpectations(), parseCalamaresLog(other)).detail).toMatch(
+      /^Calamares read \/usr\/share\/calamares\/settings.conf, not \/etc\/calamares\/settings.conf/,
+    );
+    const none = judgeCalamaresLog(ailinuxExpectations(), parseCalamaresLog('[ 1.0] Linux version 6.8\nlogin: '));
+    expect(none.ok).toBe(false);
+    expect(none.detail).toMatch(/^Calamares never said which settings file it read: it did not start/);
+  });
+});
+
+/** Plays a qemu that writes the given text to its serial log after a delay, and ends only when aborted. */
+class ScriptedQemu implements Runner {
+  readonly calls: string[][] = [];
+  abortedAtMs: number | null = null;
+  constructor(private readonly text: string) {}
+  run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    this.calls.push([...argv]);
+    const log = argv[argv.indexOf('-serial') + 1]!.slice('file:'.length);
+    const started = Date.now();
+    return new Promise((_resolve, reject) => {
+      const timer = setTimeout(() => fs.appendFileSync(log, this.text), 30);
+      options.signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        this.abortedAtMs = Date.now() - started;
+        reject(
+          new CommandError(
+            {
+              argv: [...argv],
+              exitCode: null,
+              signal: 'SIGTERM',
+              cancelled: true,
+              stderrTail: '',
+              rerun: quoteArgv(argv),
+              timedOut: false,
+            },
+            false,
+          ),
+        );
+      });
+    });
+  }
+  async drain(): Promise<void> {}
+  signalAll(): void {}
+}
+
+describe('installerCheck with a scripted qemu', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-installer-check-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const options = (runner: Runner) => ({
+    iso: '/isos/a.iso',
+    runner,
+    plan: { expect: ailinuxExpectations(), timeoutMs: 20_000, memoryMb: 4096, logDir: dir },
+    kernel: path.join(dir, 'vmlinuz'),
+    initrd: path.join(dir, 'initrd'),
+    args: ['boot=casper', 'console=ttyS0,115200n8'],
+    pollMs: 20,
+  });
+
+  it('passes on the real log, booted directly with the check command', async () => {
+    const qemu = new ScriptedQemu(REAL_LOG);
+    const { check, report } = await installerCheck(options(qemu));
+    expect(check.status).toBe('ok');
+    expect(check.id).toBe('installer-start');
+    expect(report.ok).toBe(true);
+    expect(report.calamaresVersion).toBe('3.3.5');
+    expect(qemu.calls[0]).toContain('-kernel');
+    expect(qemu.calls[0]!.at(qemu.calls[0]!.indexOf('-append') + 1)).toContain('systemd.run="/bin/sh -c');
+  });
+
+  it('stops qemu as soon as Calamares names failed modules, long before the timeout', async () => {
+    const cut = REAL_LOG.slice(0, REAL_LOG.indexOf(ALL_LOADED));
+    const qemu = new ScriptedQemu(`${cut}    ERROR: STARTUP: failed modules are ("users@users") \n`);
+    const { check, report } = await installerCheck(options(qemu));
+    expect(qemu.abortedAtMs).not.toBeNull();
+    expect(qemu.abortedAtMs!).toBeLessThan(10_000);
+    expect(check.status).toBe('fail');
+    expect(report.ok).toBe(false);
+    expect(check.detail).toContain("modules of settings.conf's sequence that did not load:");
+    expect(check.detail).toContain('users@users');
+    expect(check.detail).toContain('Calamares printed "STARTUP: failed modules are"');
+    expect(check.detail).toContain(TURN_OFF);
+  });
+});
