@@ -705,6 +705,12 @@ export const configSchema = z
           .default(300)
           .describe('Seconds the boot test waits for the marker'),
         memoryMb: z.number().int().min(256).max(16384).default(1024).describe('Memory of the test machine'),
+        installerCheck: z
+          .boolean()
+          .default(false)
+          .describe(
+            "One more boot (the ISO's kernel, booted directly) that starts Calamares with -d: every module of settings.conf's sequence must load, with no configuration error; nothing of it is in the ISO",
+          ),
       })
       .strict()
       .prefault({})

@@ -194,6 +194,21 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
     expect(row?.status, row?.detail).toBe('ok');
   });
 
+  it('the build started Calamares in a check boot of its own: every module of its settings.conf loaded', () => {
+    const config = productConfig();
+    expect(config.verify.installerCheck).toBe(true);
+    const report = readVerifyResult(verifyResultFile(config, workPaths(WORK)));
+    const row = report?.checks.find((c) => c.id === 'installer-start');
+    expect(row?.status, row?.detail).toBe('ok');
+    const installer = report!.installer!;
+    expect(installer.ok).toBe(true);
+    // the ailinux profile's sequence: 6 pages, 19 jobs and the finished page, 22 modules once each
+    expect(installer.modules).toHaveLength(22);
+    figures.push(
+      `installer check (verify step): Calamares ${installer.calamaresVersion}, ${installer.modules.length} modules loaded, all requirements checked at ${((installer.boot.markerMs ?? 0) / 1000).toFixed(0)} s`,
+    );
+  });
+
   it('nothing on the panel or the desktop of the built rootfs points to a missing application or icon', () => {
     const config = productConfig();
     const steps = resolveSteps(config);

@@ -6,11 +6,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BuildConfig } from '../../src/config/schema.js';
 import type { FakeCall, FakeRunner } from '../../src/runtime/fake-runner.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { liveMedium } from '../../src/steps/live-medium.js';
 import { NS_RUN, layerTreeDir, writeTree } from './step-context.js';
+
+/** A real Calamares start on the serial line (the installer check boot of the ailinux ISO, trimmed). */
+const CALAMARES_START_LOG = fileURLToPath(new URL('../fixtures/calamares/serial-installer-check.log', import.meta.url));
 
 const BLOCK = 2048;
 /** Where the fake ISO keeps what the checks read, in 2 KiB blocks (as the captured xorriso reports put them). */
@@ -281,13 +285,13 @@ export function scriptBuildHost(runner: FakeRunner, config: BuildConfig, workDir
       .on(is('mdir'), {
         stdout: `::/EFI/BOOT/BOOTX64.EFI\n${config.iso.secureBoot ? '::/EFI/BOOT/grubx64.efi\n' : ''}`,
       })
-      // qemu prints the marker and powers off
+      // qemu prints the marker and powers off; the installer check boot (-kernel) prints a real Calamares start
       .on(is('qemu-system-x86_64'), {
         delayMs: 20,
         effect: (call) =>
           writeFile(
             call.argv[call.argv.indexOf('-serial') + 1]!.slice('file:'.length),
-            `Welcome\n${config.verify.marker} `,
+            call.argv.includes('-kernel') ? fs.readFileSync(CALAMARES_START_LOG) : `Welcome\n${config.verify.marker} `,
           ),
       })
   );

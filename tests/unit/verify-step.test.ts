@@ -13,6 +13,7 @@ import { StepError } from '../../src/errors.js';
 import type { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { describeBootCheck, secureBootCheck, verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import { OVMF_SECURE_BOOT, qemuArgv } from '../../src/verify/boot.js';
+import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
 import type { VerifyReport } from '../../src/verify/types.js';
 import {
   makeWorkDir,
@@ -58,6 +59,9 @@ function writeImage(file: string): void {
   fs.writeFileSync(`${file}.sha256`, `${sum}  ${path.basename(file)}\n`);
 }
 
+/** What the installer check boot prints on the serial line (a test sets it). */
+let installerLog = '';
+
 function scriptRunner(runner: FakeRunner, grub = GRUB): FakeRunner {
   return (
     runner
@@ -67,13 +71,13 @@ function scriptRunner(runner: FakeRunner, grub = GRUB): FakeRunner {
       })
       .on(['xorriso', '-osirrox'], { effect: (call) => fs.writeFileSync(call.argv[7]!, grub) })
       .on('mdir', { stdout: '::/EFI/BOOT/BOOTX64.EFI\n' })
-      // qemu prints the marker and powers off
+      // qemu prints the marker and powers off; the installer check boot (-kernel) prints installerLog
       .on('qemu-system-x86_64', {
         delayMs: 30,
         effect: (call) =>
           fs.writeFileSync(
             call.argv[call.argv.indexOf('-serial') + 1]!.slice('file:'.length),
-            'Welcome\nailinux-minimal login: ',
+            call.argv.includes('-kernel') ? installerLog : 'Welcome\nailinux-minimal login: ',
           ),
       })
   );
@@ -199,24 +203,24 @@ describe('verifyStep', () => {
     await verifyStep.run(ctx);
     const qemu = ctx.runner.calls.filter((c) => c.argv[0] === 'qemu-system-x86_64').map((c) => c.argv);
     const serial = (fw: string) => `file:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log`)}`;
+    // the QMP socket for the screenshots sits beside the serial log (the temp work dir's path is short enough)
+    const qmp = (fw: string) =>
+      `unix:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log.qmp`)},server=on,wait=off`;
     expect(qemu).toEqual([
       [
         'qemu-system-x86_64',
         '-m',
-    // the QMP socket for the screenshots sits beside the serial log (the temp work dir's path is short enough)
-    const qmp = (fw: string) =>
-      `unix:${path.join(workDir, 'logs', 'verify', `serial-${fw}.log.qmp`)},server=on,wait=off`;
         '768',
         '-display',
         'none',
         '-monitor',
         'none',
+        '-qmp',
+        qmp('bios'),
         '-serial',
         serial('bios'),
         '-no-reboot',
         '-net',
-        '-qmp',
-        qmp('bios'),
         'none',
         '-drive',
         `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
@@ -231,12 +235,12 @@ describe('verifyStep', () => {
         'none',
         '-monitor',
         'none',
+        '-qmp',
+        qmp('uefi'),
         '-serial',
         serial('uefi'),
         '-no-reboot',
         '-net',
-        '-qmp',
-        qmp('uefi'),
         'none',
         '-drive',
         `file=${iso},media=cdrom,if=ide,index=2,format=raw,readonly=on`,
@@ -310,6 +314,76 @@ describe('verifyStep', () => {
     expect(ctx.runner.calls.some((c) => c.argv[0] === 'qemu-system-x86_64')).toBe(false);
   });
 
+  it('with verify.installerCheck boots the ISO kernel directly, starts Calamares, and passes on every module of the settings.conf in the layers', async () => {
+    const root = path.join(workDir, 'layers', 'bootstrap', 'root');
+    const ailinux = profileConfig('ailinux');
+    const put = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), text);
+    };
+    put('etc/calamares/settings.conf', renderSettingsConf(ailinux));
+    put('etc/calamares/modules/users.conf', '---\n');
+    installerLog = fs.readFileSync(
+      new URL('../fixtures/calamares/serial-installer-check.log', import.meta.url),
+      'latin1',
+    );
+    const ctx = context((c) => {
+      c.steps = [...c.steps.slice(0, 3), 'installer', ...c.steps.slice(3)];
+      c.verify.installerCheck = true;
+    });
+    await verifyStep.run(ctx);
+    const qemu = ctx.runner.calls.filter((c) => c.argv[0] === 'qemu-system-x86_64').map((c) => c.argv);
+    expect(qemu).toHaveLength(1);
+    const append = qemu[0]![qemu[0]!.indexOf('-append') + 1]!;
+    // the ISO's own kernel arguments (its GRUB config's first entry), then the check's
+    expect(append).toMatch(
+      /^boot=live .*systemd\.run="\/bin\/sh -c '.*calamares -d.*'" systemd\.run_success_action=poweroff/,
+    );
+    const extracted = ctx.runner.calls
+      .filter((c) => c.argv[0] === 'xorriso' && c.argv[1] === '-osirrox')
+      .map((c) => c.argv[6]);
+    expect(extracted).toEqual(['/boot/grub/grub.cfg', '/live/vmlinuz', '/live/initrd.img']);
+    const report = JSON.parse(fs.readFileSync(verifyResultFile(ctx.config, ctx.paths), 'utf8')) as VerifyReport;
+    expect(report.checks.at(-1)).toMatchObject({ id: 'installer-start', status: 'ok' });
+    expect(report.installer).toMatchObject({ ok: true, calamaresVersion: '3.3.5' });
+    expect(report.installer!.modules).toHaveLength(22);
+    await verifyStep.verify(ctx);
+
+    // a result without the installer check is not one verify.installerCheck accepts
+    fs.writeFileSync(verifyResultFile(ctx.config, ctx.paths), JSON.stringify({ ...report, installer: null }));
+    await expect(verifyStep.verify(ctx)).rejects.toThrow(/records no passed installer check/);
+  });
+
+  it('fails the step when a module does not load, naming it and how to turn the check off', async () => {
+    const root = path.join(workDir, 'layers', 'bootstrap', 'root');
+    fs.mkdirSync(path.join(root, 'etc/calamares'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'etc/calamares/settings.conf'), 'sequence:\n- show:\n  - welcome\n  - aihelper\n');
+    const realLog = fs.readFileSync(
+      new URL('../fixtures/calamares/serial-installer-check.log', import.meta.url),
+      'latin1',
+    );
+    installerLog = realLog.replace(
+      'STARTUP: loadModules for all modules done',
+      'ERROR: STARTUP: failed modules are ("aihelper@aihelper")',
+    );
+    const ctx = context((c) => {
+      c.steps = [...c.steps.slice(0, 3), 'installer', ...c.steps.slice(3)];
+      c.verify.installerCheck = true;
+    });
+    const error = await verifyStep.run(ctx).then(
+      () => null,
+      (e: unknown) => e as StepError,
+    );
+    expect(error).toBeInstanceOf(StepError);
+    expect(error!.message).toContain(
+      "installer starts (qemu, Calamares -d): modules of settings.conf's sequence that did not load: aihelper@aihelper",
+    );
+    const table = ctx.infos.join('\n');
+    expect(table).toContain('ERROR: STARTUP: failed modules are ("aihelper@aihelper")');
+    expect(table).toContain('set verify.installerCheck to false');
+    expect(fs.existsSync(verifyResultFile(ctx.config, ctx.paths))).toBe(false);
+  });
+
   it('boots UEFI with Secure Boot enforced for an ISO built for it, from OVMF with the Microsoft keys, when the host has it', () => {
     const config = profileConfig('ailinux');
     expect(config.verify).toMatchObject({
@@ -322,12 +396,20 @@ describe('verifyStep', () => {
     expect(secureBootCheck(config, all)).toEqual(OVMF_SECURE_BOOT);
     expect(secureBootCheck(config, (p) => !p.endsWith('OVMF_VARS_4M.ms.fd'))).toBeNull();
     expect(secureBootCheck({ ...config, iso: { ...config.iso, secureBoot: false } }, all)).toBeNull();
-    expect(describeBootCheck(config, all)).toBe(
+    const noInstallerCheck = { ...config, verify: { ...config.verify, installerCheck: false } };
+    expect(describeBootCheck(noInstallerCheck, all)).toBe(
       'boots the ISO in qemu (BIOS; UEFI with Secure Boot enforced (OVMF, Microsoft keys enrolled)), each until "Reached target graphical.target" on the serial console, at most 900 s',
     );
-    expect(describeBootCheck(config, () => false)).toMatch(/; Secure Boot not checked: the host lacks/);
-    expect(describeBootCheck({ ...config, verify: { ...config.verify, boot: false } })).toBe(
+    expect(describeBootCheck(noInstallerCheck, () => false)).toMatch(/; Secure Boot not checked: the host lacks/);
+    expect(describeBootCheck({ ...config, verify: { ...config.verify, boot: false, installerCheck: false } })).toBe(
       'boot check off (verify.boot: false)',
+    );
+    // the ailinux profile starts Calamares in a boot of its own; without the installer step there is nothing to start
+    expect(describeBootCheck(config, all)).toMatch(
+      /at most 900 s; then one more boot \(the ISO's kernel, booted directly\) starts Calamares -d: every module of settings.conf's sequence must load with no configuration error, at most 900 s \(verify.installerCheck\)$/,
+    );
+    expect(describeBootCheck({ ...config, steps: config.steps.filter((s) => s !== 'installer') }, all)).toMatch(
+      /; installer check not run: the profile has no installer step$/,
     );
     const argv = qemuArgv({
       iso: '/i.iso',
