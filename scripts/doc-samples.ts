@@ -13,7 +13,7 @@
  * a build in a pane of a tmux server of their own and read the screen with `tmux capture-pane`, so tmux must be
  * installed. tests/integration/doc-samples.test.ts runs --check.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -348,6 +348,7 @@ export const SAMPLE_NAMES = [
   'build-tty-done',
   'doctor',
   'config',
+  'plan-example-overlay',
 ] as const;
 
 /** Every sample, by name. */
@@ -489,6 +490,26 @@ export async function makeSamples(): Promise<Map<string, string>> {
         keep: (l) => /^(using|config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)/.test(l),
       }),
     );
+
+    // the worked example (examples/custom) copied, its .deb made by its make-debs.sh, built from inside it, then one
+    // overlay file changed: what plan says. Its steps without verify (a fake ISO does not boot), as
+    // tests/integration/examples.test.ts builds it; the fake base has tzdata, which the example removes, as Debian's
+    const example = path.join(r.tmp, 'custom');
+    fs.cpSync(path.join(REPO, 'examples', 'custom'), example, {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (src) => !['debs', 'ailinux-build'].includes(path.relative(path.join(REPO, 'examples', 'custom'), src)),
+    });
+    execFileSync(path.join(example, 'make-debs.sh'), { stdio: 'pipe', env: { ...process.env, TMPDIR: r.tmp } });
+    fs.appendFileSync(
+      path.join(example, 'ailinux.config.yaml'),
+      '\nsteps: [bootstrap, configure, packages, identity, chroot-cleanup, squashfs, bootloaders, iso, checksums, report]\n',
+    );
+    const exampleEnv = r.env({ FAKE_DEBOOTSTRAP_EXTRA_PACKAGES: 'tzdata' });
+    const built = await r.run(['-C', 'custom', 'build', '-w', w('example')], exampleEnv);
+    if (built.code !== 0) throw new Error(`the build of examples/custom exited with ${built.code}:\n${built.output}`);
+    fs.appendFileSync(path.join(example, 'overlays/late/etc/motd'), 'Have a lot of fun.\n');
+    samples.set('plan-example-overlay', await r.sample(['-C', 'custom', 'plan', '-w', w('example')], 0, exampleEnv));
   } finally {
     r.remove();
   }
