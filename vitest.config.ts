@@ -1,4 +1,12 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The unit and integration tiers build without the network: every suite's Release is this file
+ * (src/runtime/archive-release.ts). A test that reads the archive (the loopback archive) passes its own reader or
+ * unsets it for the CLI it starts.
+ */
+const fixedRelease = { AILINUX_ARCHIVE_RELEASE_FILE: path.resolve('tests/fixtures/archive/Release') };
 
 export default defineConfig({
   test: {
@@ -7,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
+          env: fixedRelease,
           testTimeout: 20_000,
         },
       },
@@ -14,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
+          env: fixedRelease,
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // real tools and whole CLI runs: one file at a time keeps timings honest on 2 cores

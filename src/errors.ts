@@ -1,6 +1,15 @@
 /** The small set of error classes. Only the CLI entry maps them to exit codes. */
 
-export type ErrorCode = 'CONFIG' | 'USAGE' | 'STATE' | 'LOCKED' | 'COMMAND' | 'STEP' | 'UNSAFE' | 'DISK_FULL';
+export type ErrorCode =
+  | 'CONFIG'
+  | 'USAGE'
+  | 'STATE'
+  | 'LOCKED'
+  | 'COMMAND'
+  | 'STEP'
+  | 'UNSAFE'
+  | 'DISK_FULL'
+  | 'ARCHIVE';
 
 export interface ErrorOptions {
   cause?: unknown;

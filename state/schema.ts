@@ -125,6 +125,18 @@ export const stateFileSchema = object({
   userFlags: object({ chdir: text.optional(), workDir: text.optional(), config: text.optional() }).optional(),
   /** The mark (`.ailinux-work-dir`) of the work dir this state was written in; absent in states from before it. */
   workDirMark: object({ id: text, createdAt: text }).optional(),
+  /**
+   * The archive as the latest build or resume found it: each suite's Release file (its URL, digest and Date:), or
+   * `offline` when --offline kept the layers without looking. Absent in states from before it.
+   */
+  archive: object({
+    mode: z.enum(['checked', 'offline'], mustBe('checked or offline')),
+    at: text,
+    suites: z.array(
+      object({ uri: text, suite: text, url: text, file: text, sha256: text, date: nullableText }),
+      mustBe('an array'),
+    ),
+  }).optional(),
 });
 export type StateFile = z.infer<typeof stateFileSchema>;
 

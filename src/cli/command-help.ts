@@ -33,6 +33,11 @@ export const GENERAL_EXIT_CODES: readonly ExitCodeLine[] = [
   { code: EXIT.buildFailed, meaning: 'the build failed (the step, command, log and resume command are printed)' },
   { code: EXIT.usage, meaning: 'bad usage, bad config, or a state file that cannot be read (nothing is written)' },
   { code: EXIT.locked, meaning: "another build holds the work dir's lock" },
+  {
+    code: EXIT.unavailable,
+    meaning:
+      "the archive's Release files could not be read (the URL is printed; --offline keeps the layers without them)",
+  },
   { code: EXIT.paused, meaning: 'paused for lack of disk space (state saved; free space, then ailinux resume)' },
   { code: EXIT.sighup, meaning: `interrupted by SIGHUP (${resumeHint})` },
   { code: EXIT.sigint, meaning: `interrupted by SIGINT (Ctrl-C; ${resumeHint})` },
@@ -76,7 +81,11 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   plan: {
-    exitCodes: [success('the plan is printed'), usage('bad usage, bad config, or a state file that cannot be read')],
+    exitCodes: [
+      success('the plan is printed'),
+      usage('bad usage, bad config, or a state file that cannot be read'),
+      general(EXIT.unavailable),
+    ],
     examples: [
       { command: 'ailinux plan', what: 'what ailinux resume would run or skip in ./ailinux-build' },
       { command: 'ailinux plan -c my.yaml --json', what: 'what a build of my.yaml would run, as JSON' },

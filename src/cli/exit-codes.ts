@@ -7,6 +7,8 @@ export const EXIT = {
   buildFailed: 1,
   usage: 2,
   locked: 3,
+  /** The archive's Release files could not be read to check it for updates (sysexits' EX_UNAVAILABLE). */
+  unavailable: 69,
   paused: 75,
   sighup: 129,
   sigint: 130,
@@ -23,6 +25,8 @@ export function exitCodeForError(error: unknown, duringBuild = false): number {
         return EXIT.locked;
       case 'DISK_FULL':
         return EXIT.paused;
+      case 'ARCHIVE':
+        return EXIT.unavailable;
       case 'CONFIG':
       case 'USAGE':
       case 'STATE':

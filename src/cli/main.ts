@@ -37,6 +37,8 @@ const workDirOption = () =>
     DEFAULT_WORK_DIR,
   );
 const profiles = Object.keys(builtInProfiles).join(', ');
+const OFFLINE_HELP =
+  "do not read the archive's Release files: keep the package layers as built, whatever the archive published since";
 
 /** `typed`: the words after `ailinux` as given (shell finds its `--` there); io.argv when not given. */
 export function createProgram(io: CliIO, setExit: (code: number) => void, typed?: readonly string[]): Command {
@@ -66,6 +68,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void, typed?
     .option('-p, --profile <name>', `built-in profile: ${profiles}`)
     .addOption(workDirOption())
     .option('--fresh', 'discard an unfinished or finished build in the work dir (caches are kept)')
+    .option('--offline', OFFLINE_HELP)
     .addOption(quietOption())
     .addOption(progressOption())
     .action(async (opts) => setExit(await runBuildCommand('build', opts, io)));
@@ -76,6 +79,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void, typed?
     .addOption(workDirOption())
     .option('-c, --config <file>', 'use this config instead of the one the build was started with')
     .option('-p, --profile <name>', 'use this profile instead of the one the build was started with')
+    .option('--offline', OFFLINE_HELP)
     .addOption(quietOption())
     .addOption(progressOption())
     .action(async (opts) => setExit(await runBuildCommand('resume', opts, io)));
@@ -97,6 +101,7 @@ export function createProgram(io: CliIO, setExit: (code: number) => void, typed?
     .addOption(workDirOption())
     .option('-c, --config <file>', 'plan for this config (default: the one recorded in the work dir)')
     .option('-p, --profile <name>', `plan for this built-in profile: ${profiles}`)
+    .option('--offline', OFFLINE_HELP)
     .option('--json', 'machine-readable output')
     .action(async (opts) => setExit(await runPlanCommand(opts, io)));
 

@@ -215,6 +215,15 @@ export const extraRepositorySchema = z
   .strict()
   .describe('An apt repository beyond the distribution, with its pinned signing key');
 
+/** A YYYYMMDDTHHMMSSZ time that names a real moment (no 31 February, no hour 24). */
+function snapshotTimeValid(t: string): boolean {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(t);
+  if (!m) return true; // the regex reports it
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const at = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  return at.getUTCMonth() === mo - 1 && at.getUTCDate() === d && at.getUTCHours() === h && mi < 60 && se < 60;
+}
+
 export const configSchema = z
   .object({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors'),
@@ -249,6 +258,17 @@ export const configSchema = z
         debootstrapScript: absoluteHostPath
           .optional()
           .describe("debootstrap script for a suite the host's debootstrap does not know (noble on bookworm: gutsy)"),
+        snapshot: z
+          .string()
+          .regex(
+            /^\d{8}T\d{6}Z$/,
+            'a UTC time as the snapshot services write it: YYYYMMDDTHHMMSSZ, e.g. 20240301T000000Z',
+          )
+          .refine((t) => snapshotTimeValid(t), 'a real date and time (month 01-12, day, hour 00-23, ...)')
+          .optional()
+          .describe(
+            "Build from the distribution's snapshot service (snapshot.debian.org, snapshot.ubuntu.com) as the archive was at this UTC time, YYYYMMDDTHHMMSSZ: a fully reproducible package set",
+          ),
         sources: z.array(aptSourceSchema).min(1).describe('apt sources written into the image'),
         extraRepositories: z
           .array(extraRepositorySchema)

@@ -63,6 +63,7 @@ import {
   recordDuration,
   thisHost,
 } from '../../state/durations.js';
+import { archiveInputs, checkArchive, describeArchiveCheck, type ArchiveCheck } from './archive-check.js';
 import { checkInputTrees, fingerprintSteps } from './fingerprint.js';
 import { InputHashCache } from './input-hash-cache.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
@@ -78,6 +79,8 @@ interface Prepared {
   sourceDateEpoch: number | null;
   /** Whose the work dir is; a directory that is not ailinux's was refused. */
   ownership: WorkDirOwnership;
+  /** The archive as read once for this run (before the lock: a failure leaves nothing written), or --offline. */
+  archive: ArchiveCheck;
 }
 
 /** What `plan` decided, from the config and the ledger on disk. */
@@ -120,7 +123,7 @@ export class BuildRun {
   }
 
   async run(): Promise<BuildResult> {
-    const prepared = this.prepare();
+    const prepared = await this.readArchive(this.prepare());
     // the mark is checked again once the lock is held: a clean --all may remove it between the claim and the lock
     const { mark, lock } = await claimAndLockWorkDir(prepared.paths.workDir, prepared.ownership, {
       lockFile: prepared.paths.lockFile,
@@ -148,6 +151,7 @@ export class BuildRun {
           profile: record.state.profile,
           workDir: prepared.paths.workDir,
           plan: planned.plan.map((p) => ({ id: p.id, action: p.action, reasons: p.reasons })),
+          archive: describeArchiveCheck(prepared.archive),
         },
         'build started',
       );
@@ -174,7 +178,7 @@ export class BuildRun {
   }
 
   /** Work dir, SOURCE_DATE_EPOCH, config and steps. Writes nothing: a bad config or nothing to resume stops here. */
-  private prepare(): Prepared {
+  private prepare(): Omit<Prepared, 'archive'> {
     const { request, deps } = this;
     const workDir = checkWorkDir(request.workDir);
     const paths = workPaths(workDir);
@@ -192,6 +196,17 @@ export class BuildRun {
     const ownership = inspectWorkDir(workDir);
     assertWorkDirUsable(workDir, ownership);
     return { paths, loaded, steps, sourceDateEpoch, ownership };
+  }
+
+  /** Each suite's Release, read once for the whole run; an unreachable archive stops here, with nothing written. */
+  private async readArchive(prepared: Omit<Prepared, 'archive'>): Promise<Prepared> {
+    const archive = await checkArchive(prepared.steps, prepared.loaded.config, {
+      offline: this.request.offline === true,
+      reader: this.deps.archive,
+    });
+    // --offline says so whatever the verbosity: the layers are kept without knowing what the archive published
+    if (archive.mode === 'offline') this.deps.view.message(describeArchiveCheck(archive)!);
+    return { ...prepared, archive };
   }
 
   /** `build` without --fresh never starts over an unfinished build: that would throw its checkpoints away. */
@@ -228,6 +243,7 @@ export class BuildRun {
       sourceDateEpoch,
       secretKey,
       hashCache,
+      archive: archiveInputs(prepared.archive, (id) => ledger[id]?.material),
     });
     saveHashCache(hashCache);
     const plan = planBuild(fingerprints, ledger, (a) => artifactPresent(paths.workDir, a));
@@ -282,6 +298,11 @@ export class BuildRun {
       // as typed for this run (a resume records its own): the report's and inspect's fix lines carry them
       userFlags: { ...request.userFlags },
       workDirMark: { id: mark.id, createdAt: mark.createdAt },
+      archive: {
+        mode: prepared.archive.mode,
+        at: now,
+        suites: prepared.archive.mode === 'checked' ? prepared.archive.releases.map((r) => ({ ...r })) : [],
+      },
     };
     // The session-safety invariant: checked now, after every step and at the end (docs/safety.md).
     const safety = new SafetyRecorder(planned.runId, request.fresh ? null : previous?.safety);

@@ -14,6 +14,7 @@ import { ConfigError, UsageError } from '../errors.js';
 import type { UserFlags } from '../runtime/hint-command.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { freeDiskBytes, toMb } from '../runtime/resources.js';
+import type { ArchiveReader } from '../runtime/archive-release.js';
 import type { Runner } from '../runtime/runner.js';
 import type { StepDef } from '../steps/types.js';
 import type { BuildOutcome } from '../types.js';
@@ -33,6 +34,8 @@ export interface BuildRequest {
   commandLine: string;
   /** The flags the user typed (-C, --work-dir, --config), recorded in the state for the fix lines shown later. */
   userFlags?: UserFlags;
+  /** --offline: the archive is not read; every step keeps the archive state its last run recorded. */
+  offline?: boolean;
 }
 
 export interface BuildDeps {
@@ -41,6 +44,8 @@ export interface BuildDeps {
   env?: NodeJS.ProcessEnv;
   /** Replaces the real execa runner (tests). It receives the env marker every command must carry. */
   createRunner?: (hooks: RunnerHooks) => Runner;
+  /** Reads the archive's Release files (tests: a fixed or loopback one); default: the network, or AILINUX_ARCHIVE_RELEASE_FILE. */
+  archive?: ArchiveReader;
   /** Makes the host read-only but for the work dir (src/runtime/sandbox.ts), once it exists and before the lock. */
   enterSandbox?: (paths: WorkPaths) => Promise<unknown>;
 }

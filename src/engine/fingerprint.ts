@@ -9,6 +9,7 @@ import { isOwnFile, readOwnFile } from '../config/own-files.js';
 import type { BuildConfig } from '../config/schema.js';
 import { hideSecretParts, SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
+import { type ReleaseInfo, suiteKey } from '../runtime/archive-release.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
 import { InputHashCache } from './input-hash-cache.js';
@@ -52,6 +53,24 @@ export interface EnvironmentInputs {
   storedMaterial?: (stepId: string) => FingerprintMaterial | null | undefined;
   /** Hashes the files of the steps' input trees (overlays): once per build, reused across builds while unchanged. */
   hashCache?: InputHashCache;
+  /**
+   * The archive's Release files as read this run (a step's archiveSuites are in its material as `archive:` entries),
+   * or --offline: each step keeps the entries its last run recorded, so its layer is kept. Left out (tests that do
+   * not care): no archive entries.
+   */
+  archive?: ArchiveInputs;
+}
+
+export type ArchiveInputs =
+  | { mode: 'checked'; releases: ReadonlyMap<string, ReleaseInfo> }
+  | { mode: 'offline'; stored: (stepId: string) => FingerprintMaterial | null | undefined };
+
+/** The prefix of a suite's entry in a material's files: `archive:<uri> <suite>`. */
+export const ARCHIVE_KEY_PREFIX = 'archive:';
+
+/** A suite's entry: `InRelease sha256:<hex> date:2026-12-07T08:15:02Z` (the planner reads the date back). */
+export function archiveEntry(r: ReleaseInfo): string {
+  return `${r.file} sha256:${r.sha256} date:${r.date ?? 'unknown'}`;
 }
 
 const PROCESS_KEY = crypto.randomBytes(32);
@@ -129,6 +148,18 @@ export function fingerprintMaterial(
     files[file] = isOwnFile(config, file)
       ? hashBytes(readOwnFile(config, baseDir, file)) // the very bytes the step will install
       : hashFile(path.resolve(baseDir, file));
+  for (const suite of step.archiveSuites?.(config) ?? []) {
+    const key = `${ARCHIVE_KEY_PREFIX}${suiteKey(suite)}`;
+    if (env.archive?.mode === 'checked') {
+      const release = env.archive.releases.get(suiteKey(suite));
+      if (!release) throw new Error(`the archive suite ${suiteKey(suite)} of step ${step.id} was not read this run`);
+      files[key] = archiveEntry(release);
+    } else if (env.archive?.mode === 'offline') {
+      // as the step's last run recorded it: --offline keeps the layer whatever the archive did since
+      const kept = env.archive.stored(step.id)?.files[key];
+      if (kept !== undefined) files[key] = kept;
+    }
+  }
   if (step.inputTree) {
     const cache = env.hashCache ?? new InputHashCache({ file: null });
     Object.assign(

@@ -20,6 +20,7 @@ import {
   pinnedArchiveKeys,
   UBUNTU_ARCHIVE_KEYRING,
 } from './archive-keyring.js';
+import { bootstrapMirror, bootstrapSuites } from './archive-suites.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
@@ -47,7 +48,7 @@ export function bootstrapArgv(
         ...(keyringPath ? [`--keyring=${keyringPath}`] : []),
         d.suite,
         target,
-        d.mirror,
+        bootstrapMirror(config),
       ]),
     ];
   }
@@ -64,7 +65,7 @@ export function bootstrapArgv(
       `--cache-dir=${debCache}`,
       d.suite,
       target,
-      d.mirror,
+      bootstrapMirror(config),
       ...(d.debootstrapScript ? [d.debootstrapScript] : []),
     ]),
   ];
@@ -177,8 +178,12 @@ export const bootstrapStep: StepDef = {
     'distribution.components',
     'distribution.keyring',
     'distribution.debootstrapScript',
+    // the mirror debootstrap reads is the snapshot service's when it is set
+    'distribution.snapshot',
     'bootstrap',
   ],
+  // the suite it bootstraps: its Release digest is in the fingerprint
+  archiveSuites: bootstrapSuites,
   // the downloads go through it; a proxy changes how the archive is reached, not what the step makes
   runtimeFields: ['apt.proxy'],
   diskEstimateMb: (config) => (config.distribution.family === 'ubuntu' ? 500 : 400),
@@ -195,7 +200,7 @@ export const bootstrapStep: StepDef = {
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });
     const target = ownLayerOf(ctx).upper;
     ctx.log.info(
-      `bootstrapping ${ctx.config.distribution.suite} from ${ctx.config.distribution.mirror} with ${ctx.config.bootstrap.tool}`,
+      `bootstrapping ${ctx.config.distribution.suite} from ${bootstrapMirror(ctx.config)} with ${ctx.config.bootstrap.tool}`,
     );
     await ctx.runner.run(bootstrapArgv(ctx.config, target, ctx.paths.debCache, keyringPath), {
       // the config's proxy, over any the host's environment has; not an input (runtimeFields)

@@ -10,6 +10,7 @@ import type { BuildConfig } from '../config/schema.js';
 import { StepError } from '../errors.js';
 import { readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import { dearmorKey, keyringPathOf } from './apt-keys.js';
+import { aptSuites, buildSources } from './archive-suites.js';
 import { readPinnedFile } from './config-files.js';
 import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
@@ -17,8 +18,11 @@ import type { StepContext, StepDef } from './types.js';
 
 export function renderSourcesList(config: BuildConfig): string {
   const lines = ['# Written by ailinux from the profile; edit the config, not this file.'];
-  for (const s of config.distribution.sources) {
-    const opts = s.signedBy ? ` [signed-by=${s.signedBy}]` : '';
+  // with distribution.snapshot, the snapshot service's URIs; its Release files may be past their Valid-Until
+  const snapshot = config.distribution.snapshot !== undefined;
+  for (const s of buildSources(config)) {
+    const options = [...(s.signedBy ? [`signed-by=${s.signedBy}`] : []), ...(snapshot ? ['check-valid-until=no'] : [])];
+    const opts = options.length ? ` [${options.join(' ')}]` : '';
     for (const suite of s.suites) lines.push(`deb${opts} ${s.uri} ${suite} ${s.components.join(' ')}`);
   }
   for (const r of config.distribution.extraRepositories) {
@@ -59,7 +63,17 @@ export const configureStep: StepDef = {
   needs: ['bootstrap'],
   // apt downloads through it; not an input of what the step makes
   runtimeFields: ['apt.proxy'],
-  configFields: ['distribution.sources', 'distribution.extraRepositories', 'locale', 'debconf'],
+  configFields: [
+    'distribution.sources',
+    'distribution.extraRepositories',
+    // the sources' snapshot URIs, when it is set (the service is the family's)
+    'distribution.snapshot',
+    'distribution.family',
+    'locale',
+    'debconf',
+  ],
+  // apt-get update and the locales package: every suite of the sources
+  archiveSuites: aptSuites,
   inputFiles: (config) => config.distribution.extraRepositories.map((r) => r.key.path),
   async run(ctx) {
     prepareLayer(ctx);

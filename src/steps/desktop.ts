@@ -9,6 +9,7 @@ import { discardLayer, installedPackages, layerArtifact, prepareLayer, runInChro
 import { packageAptOptions } from './local-packages.js';
 import { aptInstallArgv } from './packages.js';
 import type { StepContext, StepDef } from './types.js';
+import { aptSuites } from './archive-suites.js';
 
 /** Looks every name up, then installs them in one apt call with the shared deb cache. */
 export async function installPackageSet(ctx: StepContext, step: string, names: readonly string[]): Promise<void> {
@@ -43,6 +44,8 @@ export const desktopStep: StepDef = {
   needs: ['configure'],
   // apt downloads through it; not an input of what the step makes
   runtimeFields: ['apt.proxy'],
+  // apt installs from every suite of the sources: their Release digests are in the fingerprint
+  archiveSuites: aptSuites,
   configFields: ['locale.lang', 'packages.desktop', 'packages.apps', 'packages.installRecommends'],
   // KDE Plasma with its applications unpacks to about 3 GB, and its debs stay in the cache
   diskEstimateMb: (config) => (desktopPackages(config).length > 0 ? 4000 + 50 * config.packages.apps.length : 0),

@@ -16,6 +16,7 @@ import { assertInstalled, installPackageSet } from './desktop.js';
 import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer } from './layer-step.js';
 import type { StepContext, StepDef } from './types.js';
+import { aptSuites } from './archive-suites.js';
 
 /** Display managers Calamares can configure, by the program that shows one is in the image. */
 const DISPLAY_MANAGERS: ReadonlyArray<[string, string]> = [
@@ -58,6 +59,8 @@ export const installerStep: StepDef = {
   needs: ['configure'],
   // apt downloads through it; not an input of what the step makes
   runtimeFields: ['apt.proxy'],
+  // apt installs from every suite of the sources: their Release digests are in the fingerprint
+  archiveSuites: aptSuites,
   configFields: [
     // the chroot's LANG (command-env.ts) comes from it
     'locale.lang',

@@ -19,6 +19,7 @@ import {
   readLocalIndex,
 } from './local-packages.js';
 import type { StepDef } from './types.js';
+import { aptSuites } from './archive-suites.js';
 
 export function userlandPackages(config: BuildConfig): string[] {
   const p = config.packages;
@@ -45,6 +46,8 @@ export const packagesStep: StepDef = {
   needs: ['configure'],
   // apt downloads through it; not an input of what the step makes
   runtimeFields: ['apt.proxy'],
+  // apt installs from every suite of the sources: their Release digests are in the fingerprint
+  archiveSuites: aptSuites,
   configFields: [
     // the chroot's LANG (command-env.ts) comes from it
     'locale.lang',

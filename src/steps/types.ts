@@ -5,6 +5,7 @@ import type { Runner } from '../runtime/runner.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import type { Artifact } from '../types.js';
 import type { RootfsLayers } from '../runtime/layers.js';
+import type { ArchiveSuite } from '../runtime/archive-release.js';
 
 export interface StepLog {
   /** A line for the step's readable log (and the build log). */
@@ -108,6 +109,12 @@ export interface StepDef {
    * (expandSteps in src/steps/registry.ts).
    */
   autoPlace?(config: BuildConfig, listed: readonly StepDef[]): number | null;
+  /**
+   * The archive suites the step installs from (src/steps/archive-suites.ts). The engine reads each one's InRelease
+   * once per run, and the step's fingerprint covers its digest as `archive:<uri> <suite>`: when the archive
+   * publishes updates, the step runs again (`plan` says `archive noble-updates changed (Release of … -> …)`).
+   */
+  archiveSuites?(config: BuildConfig): ArchiveSuite[];
   /** Disk space the step may need at its peak, in MiB; checked before it starts. */
   diskEstimateMb?(config: BuildConfig): number;
   run(ctx: StepContext): Promise<Artifact[]>;

@@ -16,6 +16,8 @@ export function assertCliBuilt(): void {
 }
 
 export const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
+/** The Release file every suite answers with in fake-tools builds (AILINUX_ARCHIVE_RELEASE_FILE, vitest.config.ts). */
+export const FIXED_RELEASE = path.join(REPO, 'tests', 'fixtures', 'archive', 'Release');
 
 /**
  * The environment of a CLI run against the fake host tools (tests/fixtures/bin first on PATH), none
@@ -31,6 +33,8 @@ export function fakeToolsEnv(_tmp: string, settings: Record<string, string>): No
     NO_COLOR: '1',
     // chroot commands run with env -i: the fake chroot is found on this PATH and reads its FAKE_* settings
     AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*,AILINUX_NS_RUN_TRACE',
+    // no network: every suite's Release is the fixture (vitest.config.ts); a test of the archive check overrides it
+    AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
     ...settings,
   };
 }
@@ -168,7 +172,13 @@ export function runCliAsNobody(args: string[]): Promise<CliOutput> {
   const tmp = process.env['TMPDIR'];
   return runCli(args, {
     uid: NOBODY,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', ...(tmp ? { TMPDIR: tmp } : {}) },
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: '/nonexistent',
+      ...(tmp ? { TMPDIR: tmp } : {}),
+      // plan reads the archive: the fixed Release, as in every CLI run of these tiers
+      AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
+    },
     cwd: '/',
   });
 }

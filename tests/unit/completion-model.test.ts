@@ -41,6 +41,11 @@ describe('the completion model', () => {
       words: Object.keys(builtInProfiles),
     });
     expect(build.options.find((o) => o.flags.includes('--fresh'))?.values).toBeNull();
+    // --offline (the archive is not read) on each command that plans
+    for (const name of ['build', 'resume', 'plan'])
+      expect(
+        model.commands.find((c) => c.name === name)?.options.find((o) => o.flags.includes('--offline')),
+      ).toMatchObject({ flags: ['--offline'], values: null });
     const log = model.commands.find((c) => c.name === 'log')!;
     expect(log.argument).toEqual({ kind: 'words', words: builtInSteps.map((s) => s.id) });
     expect(log.options.find((o) => o.flags.includes('--follow'))).toMatchObject({

@@ -243,7 +243,10 @@ describe('config discovery', () => {
     // another config stands where plan runs: it is not used, and not announced
     const here = dirWith({ 'ailinux.config.yaml': 'extends: minimal\nname: found-here\n' });
     let stderr = '';
-    const plan = computePlan({ workDir }, { env: {}, cwd: here, stderr: { write: (s: string) => (stderr += s) } });
+    const plan = await computePlan(
+      { workDir },
+      { env: {}, cwd: here, stderr: { write: (s: string) => (stderr += s) } },
+    );
     expect(plan.profile).toBe('recorded');
     expect(stderr).toBe('');
   });

@@ -89,11 +89,11 @@ describe('the live user password stays out of the state, the logs and the plan',
     expect(JSON.stringify(state)).not.toContain(key.toString('hex'));
 
     // an unchanged password reuses the checkpoint: the fingerprint is stable under the work dir's key
-    const same = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    const same = await computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
     expect(same.plan.find((p) => p.id === 'identity')?.action).toBe('skip');
 
     writeConfig(dir, NEW_PASSWORD);
-    const { plan } = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    const { plan } = await computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
     const identity = plan.find((p) => p.id === 'identity')!;
     expect(identity.action).toBe('run');
     expect(identity.reasons).toEqual(['config field liveUser.password changed']);
@@ -105,13 +105,13 @@ describe('the live user password stays out of the state, the logs and the plan',
     // stands in for it, so an unchanged build plans nothing, and the plan names the secret it took as unchanged
     fs.rmSync(keyFile);
     writeConfig(dir, PASSWORD);
-    const keyless = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    const keyless = await computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
     expect(keyless.plan.filter((p) => p.action === 'run').map((p) => p.id)).toEqual([]);
     expect(keyless.uncompared).toEqual(['liveUser.password']);
     expect(same.uncompared, 'with the key every secret is compared').toEqual([]);
     // a changed password cannot be seen without the key: the plan is the same, and says so
     writeConfig(dir, NEW_PASSWORD);
-    const keylessChanged = computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
+    const keylessChanged = await computePlan({ workDir, config: configFile }, { env: {}, cwd: dir });
     expect(keylessChanged.plan.map((p) => p.action)).toEqual(keyless.plan.map((p) => p.action));
     expect(keylessChanged.uncompared).toEqual(['liveUser.password']);
     expect(fs.existsSync(keyFile), 'plan makes no key').toBe(false);

@@ -160,8 +160,8 @@ describe('a step is one entry', () => {
     );
   });
 
-  it('plan runs it in its place, with its title and phase, and says why', () => {
-    const { plan, titles, phases } = computePlan({ workDir: path.join(tmp, 'w-plan'), config: configFile }, io());
+  it('plan runs it in its place, with its title and phase, and says why', async () => {
+    const { plan, titles, phases } = await computePlan({ workDir: path.join(tmp, 'w-plan'), config: configFile }, io());
     const ids = plan.map((p) => p.id);
     expect(ids.indexOf('frobnicate')).toBe(ids.indexOf('iso') - 1);
     expect(plan.find((p) => p.id === 'frobnicate')).toMatchObject({

@@ -23,6 +23,8 @@ export interface BuildCommandOptions {
   profile?: string;
   workDir: string;
   fresh?: boolean;
+  /** Keep the layers without reading the archive's Release files (docs/cli.md). */
+  offline?: boolean;
   quiet?: boolean;
   progress?: ProgressMode;
 }
@@ -78,6 +80,7 @@ export async function runBuildCommand(
     configFile: chosen.config ?? null,
     profile: chosen.profile ?? null,
     fresh: options.fresh === true,
+    offline: options.offline === true,
     commandLine: io.commandLine,
     userFlags: flags,
   };

@@ -2,12 +2,14 @@
 import path from 'node:path';
 import { readStateReadOnly } from '../../../state/store.js';
 import { parseSourceDateEpoch, resolveBuildConfig } from '../../engine/build.js';
+import { archiveInputs, type ArchiveCheck, checkArchive, describeArchiveCheck } from '../../engine/archive-check.js';
 import { fingerprintSteps } from '../../engine/fingerprint.js';
 import { InputHashCache } from '../../engine/input-hash-cache.js';
 import { readFingerprintKey } from '../../engine/fingerprint-key.js';
 import { durationsFile, expectedTimes, formatClock, readDurations, thisHost } from '../../../state/durations.js';
 import { planBuild, type PlanEntry } from '../../engine/planner.js';
 import { SECRET_FIELDS } from '../../config/secrets.js';
+import type { ArchiveReader } from '../../runtime/archive-release.js';
 import { workPaths } from '../../runtime/paths.js';
 import { describeKeyringSource, keyringSource } from '../../steps/archive-keyring.js';
 import { artifactPresent } from '../../steps/artifacts.js';
@@ -19,10 +21,11 @@ import { renderHintCommand } from '../hint.js';
 import { withDiscoveredConfig } from '../config-discovery.js';
 import type { CliIO } from '../io.js';
 
-export function computePlan(
-  options: { workDir: string; config?: string; profile?: string },
+export async function computePlan(
+  options: { workDir: string; config?: string; profile?: string; offline?: boolean },
   io: Pick<CliIO, 'env' | 'cwd'> & Partial<Pick<CliIO, 'stderr'>>,
-): {
+  deps: { archive?: ArchiveReader } = {},
+): Promise<{
   plan: PlanEntry[];
   profile: string;
   titles: Record<string, string>;
@@ -35,7 +38,9 @@ export function computePlan(
   bootCheck: string | null;
   /** Each step's expected time from earlier runs of this profile on this host, for the steps that have one. */
   expectedMs: Record<string, number>;
-} {
+  /** The archive as read for this plan (each suite's Release), or --offline. */
+  archive: ArchiveCheck;
+}> {
   const paths = workPaths(options.workDir);
   const state = readStateReadOnly(paths.stateFile);
   // with no build to plan on, the default profile would apply: a config in the current directory comes first
@@ -53,12 +58,15 @@ export function computePlan(
   );
   const steps = resolveSteps(loaded.config);
   const secretKey = readFingerprintKey(paths.stateDir);
+  // each suite's Release, read once, as a build would: a plan says when the archive published updates
+  const archive = await checkArchive(steps, loaded.config, { offline: options.offline === true, reader: deps.archive });
   const fingerprints = fingerprintSteps(steps, loaded.config, loaded.baseDir, {
     sourceDateEpoch: parseSourceDateEpoch(io.env),
     secretKey,
     storedMaterial: (id) => state?.ledger[id]?.material,
     // read, never written: plan changes nothing in the work dir
     hashCache: InputHashCache.forWorkDir(paths.cacheDir),
+    archive: archiveInputs(archive, (id) => state?.ledger[id]?.material),
   });
   const plan = planBuild(fingerprints, state?.ledger ?? {}, (a) => artifactPresent(paths.workDir, a));
   const source = steps.some((s) => s.id === 'bootstrap')
@@ -74,6 +82,7 @@ export function computePlan(
     keyring: source ? describeKeyringSource(source) : null,
     bootCheck: steps.some((s) => s.id === 'verify') ? describeBootCheck(loaded.config) : null,
     expectedMs,
+    archive,
     profile: loaded.config.name,
     titles: Object.fromEntries(steps.map((s) => [s.id, s.title])),
     phases: Object.fromEntries(steps.map((s) => [s.id, s.phase])),
@@ -89,16 +98,21 @@ export function computePlan(
   };
 }
 
-export function runPlanCommand(
-  options: { workDir: string; config?: string; profile?: string; json?: boolean },
+export async function runPlanCommand(
+  options: { workDir: string; config?: string; profile?: string; json?: boolean; offline?: boolean },
   io: CliIO,
-): number {
-  const { plan, profile, titles, phases, uncompared, expectedMs, keyring, bootCheck } = computePlan(options, io);
+  deps: { archive?: ArchiveReader } = {},
+): Promise<number> {
+  const { plan, profile, titles, phases, uncompared, expectedMs, keyring, bootCheck, archive } = await computePlan(
+    options,
+    io,
+    deps,
+  );
   const cost = rerunCost(plan, expectedMs);
   if (options.json) {
     io.stdout.write(
       terminalJson(
-        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, keyring, bootCheck, expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
+        `${JSON.stringify({ profile, uncomparedSecrets: uncompared, keyring, bootCheck, archive: archiveJson(archive), expected: { totalMs: cost.totalMs, withoutHistory: cost.missing }, steps: plan.map(({ id, action, reasons, fingerprint, undoFirst }) => ({ id, title: titles[id], phase: phases[id] ?? null, phaseName: PHASES[phases[id] ?? 0] ?? null, action, reasons, fingerprint, undoFirst, expectedMs: expectedMs[id] ?? null })) }, null, 2)}\n`,
       ),
     );
     return 0;
@@ -106,6 +120,8 @@ export function runPlanCommand(
   const lines = [`plan for profile ${profile} in ${workPaths(options.workDir).workDir}:`];
   if (keyring) lines.push(`archive keyring: ${keyring}`);
   if (bootCheck) lines.push(`verify: ${bootCheck}`);
+  const archiveLine = describeArchiveCheck(archive);
+  if (archiveLine) lines.push(archiveLine);
   for (const p of plan) {
     const phase = phaseLabel(phases[p.id]);
     const ms = expectedMs[p.id];
@@ -126,6 +142,24 @@ export function runPlanCommand(
     );
   io.stdout.write(terminalText(`${lines.join('\n')}\n`));
   return 0;
+}
+
+/** The archive check for --json: the mode, and each suite's URL, file, sha256 and Date. */
+function archiveJson(check: ArchiveCheck) {
+  return {
+    mode: check.mode,
+    suites:
+      check.mode === 'checked'
+        ? check.releases.map((r) => ({
+            suite: r.suite,
+            uri: r.uri,
+            url: r.url,
+            file: r.file,
+            sha256: r.sha256,
+            date: r.date,
+          }))
+        : [],
+  };
 }
 
 /** What the steps that would run cost, from earlier runs: the sum of their expected times, and those without one. */
