@@ -22,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LAUNCHER = path.join(REPO, 'bin', 'ailinux');
 const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
+/** The Release every suite answers with (src/runtime/archive-release.ts): plan's archive line is the same on every run. */
+const FIXED_RELEASE = path.join(REPO, 'tests', 'fixtures', 'archive', 'Release');
 const DOCS = path.join(REPO, 'docs');
 /** Where the samples say they ran: the temp dir is shown as this. */
 export const SHOWN_DIR = '/var/tmp/ai';
@@ -200,6 +202,8 @@ class SampleRunner {
       PATH: `${FAKE_BIN}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
       NO_COLOR: '1',
       AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*',
+      // the archive as the fake-tools tiers read it: one fixed Release for every suite, no network
+      AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
       SOURCE_DATE_EPOCH: '1700000000',
       FAKE_TOOL_DELAY: '0.05',
       ...extra,
