@@ -27,7 +27,11 @@ export interface ReportHtmlInput {
   screenshots?: ReadonlyMap<string, Buffer>;
 }
 
-const SCREEN_CAPTION: Record<string, string> = { menu: 'boot menu', desktop: 'end of the boot' };
+const SCREEN_CAPTION: Record<string, string> = {
+  menu: 'boot menu',
+  desktop: 'end of the boot',
+  timeout: 'when the boot timed out',
+};
 const FIRMWARE_CAPTION: Record<string, string> = { bios: 'BIOS', uefi: 'UEFI' };
 
 /** The boots' screenshots as figures, the images inline (data: URIs). */

@@ -66,14 +66,14 @@ export interface BuildReport {
 
 export interface ReportScreenshot {
   firmware: 'bios' | 'uefi';
-  stage: 'menu' | 'desktop';
+  stage: 'menu' | 'desktop' | 'timeout';
   /** The copy beside the report, relative to the work dir (output/<outputName>.screen-<firmware>-<stage>.png). */
   path: string;
   /** From qemu's start to the shot. */
   atMs: number;
 }
 
-const SCREEN_NAMES = ['bios-menu', 'bios-desktop', 'uefi-menu', 'uefi-desktop'] as const;
+const SCREEN_NAMES = ['bios', 'uefi'].flatMap((fw) => ['menu', 'desktop', 'timeout'].map((stage) => `${fw}-${stage}`));
 
 function screenFile(ctx: StepContext, name: string): string {
   return path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.screen-${name}.png`);

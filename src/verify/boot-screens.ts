@@ -72,7 +72,7 @@ export class BootScreens {
   ) {
     fs.mkdirSync(plan.dir, { recursive: true });
     // a picture of an earlier boot is never taken for this one's
-    for (const stage of ['menu', 'desktop'] as const) fs.rmSync(this.file(stage), { force: true });
+    for (const stage of ['menu', 'desktop', 'timeout'] as const) fs.rmSync(this.file(stage), { force: true });
   }
 
   get menuDone(): boolean {
@@ -102,6 +102,12 @@ export class BootScreens {
     if (signal?.aborted) return;
     const atMs = this.elapsed();
     if (await this.shoot('menu')) this.shots.push({ stage: 'menu', file: this.file('menu'), atMs: Math.round(atMs) });
+  }
+
+  /** One shot now, e.g. the screen when the time ran out. */
+  async once(stage: BootScreenshot['stage']): Promise<void> {
+    const atMs = this.elapsed();
+    if (await this.shoot(stage)) this.shots.push({ stage, file: this.file(stage), atMs: Math.round(atMs) });
   }
 
   /**

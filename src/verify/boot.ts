@@ -293,6 +293,8 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
       const left = o.timeoutMs - elapsed();
       if (left <= 0) {
         timedOut = true;
+        // what the screen showed when the time ran out: where a boot that failed stopped
+        if (screens && ended === null) await screens.once('timeout');
         break;
       }
       await Promise.race([running, new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 200, left)))]);

@@ -66,9 +66,12 @@ export interface IsoFacts {
   esp: EspFacts | null;
 }
 
-/** A screenshot taken during a boot test (QMP screendump): the boot menu, or the screen the boot ended on. */
+/**
+ * A screenshot taken during a boot test (QMP screendump): the boot menu, the screen the boot ended on (desktop), or
+ * the screen when the timeout passed without the marker (timeout).
+ */
 export interface BootScreenshot {
-  stage: 'menu' | 'desktop';
+  stage: 'menu' | 'desktop' | 'timeout';
   /** The PNG qemu wrote. */
   file: string;
   /** From qemu's start to the shot. */

@@ -145,6 +145,19 @@ describe('boot screenshots', () => {
     expect(r.screenshotNotes![0]).toMatch(/^no menu screenshot: cannot connect to the QMP socket /);
   });
 
+  it('a boot that times out leaves a picture of where it stopped, and still fails as a timeout', async () => {
+    fs.mkdirSync(path.join(dir, 'logs'));
+    const runner = new QemuWithScreen([[20, 'GNU GRUB\n']], (n) => picture(n === 0 ? 'menu' : 'stuck at plymouth'));
+    const r = await bootTest({ ...options(runner), timeoutMs: 2500 });
+    expect(r).toMatchObject({ ok: false, outcome: 'timeout' });
+    expect(r.screenshots?.map((s) => [s.stage, path.basename(s.file)])).toEqual([
+      ['menu', 'bios-menu.png'],
+      ['timeout', 'bios-timeout.png'],
+    ]);
+    expect(fs.readFileSync(path.join(dir, 'screens/bios-timeout.png'), 'latin1')).toMatch(/stuck at plymouth$/);
+    expect(r.screenshotNotes).toEqual([]);
+  });
+
   it('a serial console that never shows a menu says so', async () => {
     fs.mkdirSync(path.join(dir, 'logs'));
     const runner = new QemuWithScreen([[50, 'Reached target graphical.target\n']], () => picture('desktop'));
