@@ -232,7 +232,8 @@ describe.skipIf(!optedIn || skipUnlessRoot())('ailinux profile, built for real a
   });
 
   it("a user's branding.dir overriding the logo reruns branding and what follows, not the package installs", async () => {
-    const r = await runCli(['plan', '--config', CONFIG, '-w', WORK, '--json']);
+    // --offline: the archive may have published updates since the build (it reads noble-updates); this is about branding
+    const r = await runCli(['plan', '--config', CONFIG, '-w', WORK, '--json', '--offline']);
     expect(r.code, r.stderr).toBe(0);
     const steps = (JSON.parse(r.stdout) as { steps: Array<{ id: string; action: string; reasons: string[] }> }).steps;
     expect(steps.filter((s) => s.action === 'skip').map((s) => s.id)).toEqual([
