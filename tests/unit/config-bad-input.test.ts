@@ -57,6 +57,7 @@ function fullConfig(): Record<string, unknown> {
   c.extends = 'ailinux';
   c.distribution.keyring = { path: '/usr/share/keyrings/ubuntu-archive-keyring.gpg', sha256: SHA };
   c.distribution.debootstrapScript = '/usr/share/debootstrap/scripts/gutsy';
+  c.distribution.snapshot = '20240301T000000Z';
   c.distribution.sources[0]!.signedBy = '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
   c.distribution.extraRepositories = [
     {
