@@ -301,7 +301,8 @@ export const brandingStep: StepDef = {
   layer: 'overlay',
   phase: 7,
   needs: ['bootstrap'],
-  configFields: ['locale.lang', 'branding', 'helper'],
+  // liveSystem: INITRD=No in the chroot's environment on casper (initramfsMadeLater in layer-step.ts)
+  configFields: ['locale.lang', 'branding', 'helper', 'liveSystem'],
   inputFiles: brandingInputFiles,
   hostTools: (config) => (builtInPieces(config).length > 0 ? [RSVG_CONVERT] : []),
   // the built-in SVGs: an edited one reruns this step (and the plan names it)

@@ -71,6 +71,8 @@ export const configureStep: StepDef = {
     'distribution.family',
     'locale',
     'debconf',
+    // INITRD=No in the chroot's environment on casper (initramfsMadeLater in layer-step.ts)
+    'liveSystem',
   ],
   // apt-get update and the locales package: every suite of the sources
   archiveSuites: aptSuites,

@@ -46,7 +46,14 @@ export const desktopStep: StepDef = {
   runtimeFields: ['apt.proxy'],
   // apt installs from every suite of the sources: their Release digests are in the fingerprint
   archiveSuites: aptSuites,
-  configFields: ['locale.lang', 'packages.desktop', 'packages.apps', 'packages.installRecommends'],
+  configFields: [
+    'locale.lang',
+    'packages.desktop',
+    'packages.apps',
+    'packages.installRecommends',
+    // INITRD=No in the chroot's environment on casper: no initramfs from a trigger (layer-step.ts)
+    'liveSystem',
+  ],
   // KDE Plasma with its applications unpacks to about 3 GB, and its debs stay in the cache
   diskEstimateMb: (config) => (desktopPackages(config).length > 0 ? 4000 + 50 * config.packages.apps.length : 0),
   async run(ctx) {

@@ -76,7 +76,8 @@ function chrootHookStep(hook: Hook, phase: number): StepDef {
     layer: 'overlay',
     phase,
     // locale.lang: LANG of the chroot's clean environment
-    configFields: [`hooks.${hook.name}`, 'locale.lang'],
+    // liveSystem: INITRD=No in the chroot's environment on casper, before chroot-cleanup (layer-step.ts)
+    configFields: [`hooks.${hook.name}`, 'locale.lang', 'liveSystem'],
     // a hook before chroot-cleanup may download: through the config's proxy, which is not an input
     runtimeFields: ['apt.proxy'],
     inputTree: hookMaterial(hook),

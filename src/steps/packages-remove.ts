@@ -62,6 +62,8 @@ export const packagesRemoveStep: StepDef = {
     // the chroot's LANG (command-env.ts) comes from it
     'locale.lang',
     'packages.remove',
+    // INITRD=No in the chroot's environment on casper (initramfsMadeLater in layer-step.ts)
+    'liveSystem',
   ],
   autoPlace: placeRemoval,
   async run(ctx) {

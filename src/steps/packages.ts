@@ -58,6 +58,8 @@ export const packagesStep: StepDef = {
     'packages.installRecommends',
     // the directory as configured; its .deb files are in the fingerprint through inputTree
     'packages.local',
+    // on casper the kernel's install makes no initramfs (INITRD=No, layer-step.ts): chroot-cleanup makes it
+    'liveSystem',
   ],
   hostTools: (config) => (config.packages.local === undefined ? [] : [dpkgScanpackagesTool]),
   // each .deb of packages.local by name and sha256: `plan` says `local package foo_1.0_all.deb changed`

@@ -362,6 +362,8 @@ describe('fingerprint and plan', () => {
     expect(f.material.config).toEqual({
       'hooks.issue': { name: 'issue', after: 'packages', script: 'hooks/issue.sh', binary: false },
       'locale.lang': config.locale.lang,
+      // INITRD=No in its chroot's environment on casper, before chroot-cleanup
+      liveSystem: config.liveSystem,
     });
     expect(f.material.files).toEqual({
       'hook:issue': `script hooks/issue.sh sha256:${sha('#!/bin/sh\necho "built with a hook" >> /etc/issue\n')}`,

@@ -173,7 +173,12 @@ describe('packages.remove: the packages-remove step', () => {
       c.packages.remove = ['nano', 'vim-tiny'];
     });
     const material = fingerprints(after).find((f) => f.id === 'packages-remove')!.material;
-    expect(material.config).toEqual({ 'locale.lang': 'C.UTF-8', 'packages.remove': ['nano', 'vim-tiny'] });
+    // liveSystem: INITRD=No in its chroot's environment on casper, before chroot-cleanup
+    expect(material.config).toEqual({
+      'locale.lang': 'C.UTF-8',
+      'packages.remove': ['nano', 'vim-tiny'],
+      liveSystem: 'live-boot',
+    });
     const plan = planOf(before, after);
     expect(plan['packages']!.action).toBe('skip');
     expect(plan['packages-remove']!.action).toBe('run');
