@@ -148,7 +148,8 @@ export function fingerprintMaterial(
     files[file] = isOwnFile(config, file)
       ? hashBytes(readOwnFile(config, baseDir, file)) // the very bytes the step will install
       : hashFile(path.resolve(baseDir, file));
-  for (const suite of step.archiveSuites?.(config) ?? []) {
+  // the suites are asked for only when the archive was read (or --offline): without it there are no archive entries
+  for (const suite of env.archive ? (step.archiveSuites?.(config) ?? []) : []) {
     const key = `${ARCHIVE_KEY_PREFIX}${suiteKey(suite)}`;
     if (env.archive?.mode === 'checked') {
       const release = env.archive.releases.get(suiteKey(suite));

@@ -14,7 +14,7 @@ import type { PlanEntry } from '../../src/engine/planner.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-plan-expected-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function plan(workDir: string, json = false): string {
+async function plan(workDir: string, json = false): Promise<string> {
   let out = '';
   const io: CliIO = {
     stdout: { write: (t: string) => (out += t) },
@@ -24,7 +24,7 @@ function plan(workDir: string, json = false): string {
     uid: 1000,
     commandLine: 'ailinux plan',
   };
-  expect(runPlanCommand({ workDir, profile: 'minimal', json }, io)).toBe(0);
+  expect(await runPlanCommand({ workDir, profile: 'minimal', json }, io)).toBe(0);
   return out;
 }
 
@@ -44,18 +44,18 @@ function seed(workDir: string, steps: Record<string, number[]>, over: Partial<Du
 }
 
 describe('plan with expected times', () => {
-  it('says when there is no history', () => {
-    const out = plan(path.join(tmp, 'none'));
+  it('says when there is no history', async () => {
+    const out = await plan(path.join(tmp, 'none'));
     expect(out).not.toMatch(/~\d/);
     expect(out).toContain(
       'expected: no history yet (no earlier run of these steps for profile minimal on this host; each run that finishes a step records it)\n11 step(s) to run, 0 to skip\n',
     );
   });
 
-  it('gives each step that runs its median, the total, and names the steps without history', () => {
+  it('gives each step that runs its median, the total, and names the steps without history', async () => {
     const work = path.join(tmp, 'some');
     seed(work, { bootstrap: [20_000, 30_000, 25_000], packages: [80_000], squashfs: [10_000, 14_000] });
-    const out = plan(work);
+    const out = await plan(work);
     expect(out).toMatch(/^run {3}bootstrap {8}\[2 bootstrap\] Bootstrap the base system {2}~0:25$/m);
     expect(out).toMatch(/^run {3}packages .*Install the live system and the kernel {2}~1:20$/m);
     expect(out).toMatch(/^run {3}squashfs .* {2}~0:12$/m);
@@ -63,7 +63,7 @@ describe('plan with expected times', () => {
     expect(out).toContain(
       'expected: ~1:57 for what runs (median of earlier runs for profile minimal on this host); no history for configure, identity, chroot-cleanup, bootloaders, iso, checksums, verify, report\n',
     );
-    const json = JSON.parse(plan(work, true));
+    const json = JSON.parse(await plan(work, true));
     expect(json.expected).toEqual({
       totalMs: 117_000,
       withoutHistory: [
@@ -81,12 +81,12 @@ describe('plan with expected times', () => {
     expect(json.steps.find((s: { id: string }) => s.id === 'iso').expectedMs).toBeNull();
   });
 
-  it("another host's or another profile's runs do not count", () => {
+  it("another host's or another profile's runs do not count", async () => {
     const work = path.join(tmp, 'elsewhere');
     seed(work, { bootstrap: [20_000] }, { host: `not-${os.hostname()}` });
-    expect(plan(work)).toContain('expected: no history yet');
+    expect(await plan(work)).toContain('expected: no history yet');
     seed(work, { bootstrap: [20_000] }, { profile: 'ailinux' });
-    expect(plan(work)).toContain('expected: no history yet');
+    expect(await plan(work)).toContain('expected: no history yet');
   });
 });
 
