@@ -305,9 +305,15 @@ describe('preflight', () => {
         .map((f) => f.path)
         .filter((p) => p.startsWith('/usr/lib/grub/')),
     ).toEqual([]);
-    // the product boots its ISO in the verify step; verify.boot false leaves qemu out
+    // the product boots its ISO in the verify step, and once more for the installer check: qemu is needed while
+    // either is on, and left out when both are off
     expect(hostTools(plain).map((t) => t.name)).toContain('qemu-system-x86_64');
-    const noBoot = profileConfig('ailinux', (c) => (c.verify.boot = false));
+    const installerOnly = profileConfig('ailinux', (c) => (c.verify.boot = false));
+    expect(installerOnly.verify.installerCheck).toBe(true);
+    expect(hostTools(installerOnly).map((t) => t.name)).toContain('qemu-system-x86_64');
+    const noBoot = profileConfig('ailinux', (c) => {
+      c.verify = { ...c.verify, boot: false, installerCheck: false };
+    });
     expect(hostTools(noBoot).map((t) => t.name)).not.toContain('qemu-system-x86_64');
     const boot = profileConfig('minimal', (c) => {
       c.verify = { ...c.verify, boot: true, uefi: true };
