@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isBlankScreen } from './png-blank.js';
 import { screendump } from './qmp.js';
 import type { BootScreenshot, Firmware } from './types.js';
 
@@ -17,6 +18,11 @@ export interface ScreenshotPlan {
   intervalMs?: number;
   /** The last screen is shot when it stops changing, at most this long after the marker (default 120 s). */
   settleMaxMs?: number;
+  /**
+   * While the screen is empty (one colour but for a cursor: the gap between the console and the desktop), the last
+   * screenshot waits at most this long after the marker (default 300 s: Plasma without KVM).
+   */
+  blankMaxMs?: number;
   /** How long one screendump may take (default 30 s: qemu without KVM on a loaded host is slow). */
   shotTimeoutMs?: number;
 }
@@ -112,12 +118,17 @@ export class BootScreens {
 
   /**
    * The screen the boot ends on, once it has settled: shot every intervalMs after the marker until a shot equals one
-   * of the two before it (a blinking cursor alternates between two pictures), or settleMaxMs has passed.
+   * of the two before it (a blinking cursor alternates between two pictures), or settleMaxMs has passed. An empty
+   * screen (src/verify/png-blank.ts) is not settled: the desktop may still be on its way, so it is waited past for up
+   * to blankMaxMs.
    */
   async settled(signal?: AbortSignal, stillRunning: () => boolean = () => true): Promise<void> {
     const interval = this.plan.intervalMs ?? 5000;
-    const deadline = this.elapsed() + (this.plan.settleMaxMs ?? 120_000);
+    const start = this.elapsed();
+    const settleMax = this.plan.settleMaxMs ?? 120_000;
+    const blankMax = Math.max(settleMax, this.plan.blankMaxMs ?? 300_000);
     const recent: Buffer[] = [];
+    let shot = false;
     let atMs = 0;
     for (;;) {
       await sleep(interval, signal);
@@ -125,17 +136,29 @@ export class BootScreens {
       atMs = this.elapsed();
       const png = await this.shoot('desktop');
       if (!png) return;
-      if (recent.some((b) => b.equals(png))) break;
-      recent.push(png);
-      if (recent.length > 2) recent.shift();
-      if (this.elapsed() >= deadline) {
+      shot = true;
+      const blank = isBlankScreen(png);
+      if (!blank && recent.some((b) => b.equals(png))) break;
+      if (blank) recent.length = 0;
+      else {
+        recent.push(png);
+        if (recent.length > 2) recent.shift();
+      }
+      const waited = this.elapsed() - start;
+      if (blank && waited >= blankMax) {
         this.notes.push(
-          `the screen still changed ${Math.round((this.plan.settleMaxMs ?? 120_000) / 1000)} s after the marker; the desktop screenshot is the last one`,
+          `the screen was still empty ${Math.round(blankMax / 1000)} s after the marker; the desktop screenshot shows it`,
+        );
+        break;
+      }
+      if (!blank && waited >= settleMax) {
+        this.notes.push(
+          `the screen still changed ${Math.round(settleMax / 1000)} s after the marker; the desktop screenshot is the last one`,
         );
         break;
       }
     }
-    if (recent.length > 0) this.shots.push({ stage: 'desktop', file: this.file('desktop'), atMs: Math.round(atMs) });
+    if (shot) this.shots.push({ stage: 'desktop', file: this.file('desktop'), atMs: Math.round(atMs) });
     else this.notes.push('no desktop screenshot: qemu ended, or the boot was stopped, before the screen was shot');
   }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandError } from '../../src/errors.js';
 import { quoteArgv, type RunOptions, type RunResult, type Runner } from '../../src/runtime/runner.js';
+import { solidPng } from '../../src/steps/calamares/png.js';
 import { bootTest } from '../../src/verify/boot.js';
 import { qmpSocketFor } from '../../src/verify/boot-screens.js';
 import { fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
@@ -122,6 +123,30 @@ describe('boot screenshots', () => {
     expect(r.screenshotNotes).toEqual([
       'the screen still changed 0 s after the marker; the desktop screenshot is the last one',
     ]);
+  });
+
+  it('an empty screen after the marker is not the end: the shots go on until the desktop is drawn and stays', async () => {
+    fs.mkdirSync(path.join(dir, 'logs'));
+    const black = solidPng(64, 40, '#000000');
+    // the menu, then four equal black screens (the gap before the display manager), then the desktop twice
+    const runner = new QemuWithScreen(SERIAL, (n) => (n === 0 ? picture('menu') : n < 5 ? black : picture('desktop')));
+    const r = await bootTest(options(runner));
+    expect(r.screenshotNotes).toEqual([]);
+    expect(runner.qmp?.dumps).toHaveLength(7);
+    expect(fs.readFileSync(path.join(dir, 'screens/bios-desktop.png'), 'latin1')).toMatch(/desktop$/);
+  });
+
+  it('a screen that stays empty is shot when blankMaxMs has passed, with a note saying so', async () => {
+    fs.mkdirSync(path.join(dir, 'logs'));
+    const black = solidPng(64, 40, '#000000');
+    const runner = new QemuWithScreen(SERIAL, (n) => (n === 0 ? picture('menu') : black));
+    const r = await bootTest(options(runner, { settleMaxMs: 100, blankMaxMs: 300 }));
+    expect(r.ok).toBe(true);
+    expect(r.screenshots?.map((s) => s.stage)).toEqual(['menu', 'desktop']);
+    expect(r.screenshotNotes).toEqual([
+      'the screen was still empty 0 s after the marker; the desktop screenshot shows it',
+    ]);
+    expect(runner.qmp!.dumps.length).toBeGreaterThan(5);
   });
 
   it('screendumps that fail are notes, and the boot still passes', async () => {
