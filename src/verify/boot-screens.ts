@@ -16,7 +16,7 @@ export interface ScreenshotPlan {
   dir: string;
   /** Seconds between the shots that wait for the last screen to settle (default 5). */
   intervalMs?: number;
-  /** The last screen is shot when it stops changing, at most this long after the marker (default 120 s). */
+  /** The last screen is shot when it stops changing, at most this long after the marker (default 300 s: Plasma without KVM draws its panel and wallpaper for minutes). */
   settleMaxMs?: number;
   /**
    * While the screen is empty (one colour but for a cursor: the gap between the console and the desktop), the last
@@ -125,7 +125,7 @@ export class BootScreens {
   async settled(signal?: AbortSignal, stillRunning: () => boolean = () => true): Promise<void> {
     const interval = this.plan.intervalMs ?? 5000;
     const start = this.elapsed();
-    const settleMax = this.plan.settleMaxMs ?? 120_000;
+    const settleMax = this.plan.settleMaxMs ?? 300_000;
     const blankMax = Math.max(settleMax, this.plan.blankMaxMs ?? 300_000);
     const recent: Buffer[] = [];
     let shot = false;
