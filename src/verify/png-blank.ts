@@ -7,7 +7,7 @@
 import { inflateSync } from 'node:zlib';
 
 /** At most this share of the pixels may differ from the screen's one colour for the screen to count as empty. */
-export const BLANK_MAX_SHARE = 0.002;
+export const BLANK_MAX_SHARE = 0.0005;
 
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;
