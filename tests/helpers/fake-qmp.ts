@@ -1,6 +1,8 @@
 /** A fake qemu QMP endpoint on a unix socket: greets, accepts qmp_capabilities, answers screendump by writing a file. */
 import fs from 'node:fs';
 import net from 'node:net';
+import { CommandError } from '../../src/errors.js';
+import { quoteArgv } from '../../src/runtime/runner.js';
 
 export interface FakeQmp {
   /** The screendump commands received: the file each asked for. */
@@ -44,4 +46,20 @@ export async function fakeQmp(socketPath: string, screen: (n: number) => Buffer 
     dumps,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The error a scripted qemu rejects with when the boot test aborts it: what the real Runner gives for a cancelled run. */
+export function cancelledRun(argv: readonly string[]): CommandError {
+  return new CommandError(
+    {
+      argv: [...argv],
+      exitCode: null,
+      signal: 'SIGTERM',
+      cancelled: true,
+      stderrTail: '',
+      rerun: quoteArgv(argv),
+      timedOut: false,
+    },
+    false,
+  );
 }

@@ -7,12 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CommandError } from '../../src/errors.js';
-import { quoteArgv, type RunOptions, type RunResult, type Runner } from '../../src/runtime/runner.js';
+import type { RunOptions, RunResult, Runner } from '../../src/runtime/runner.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { bootTest } from '../../src/verify/boot.js';
 import { qmpSocketFor } from '../../src/verify/boot-screens.js';
-import { fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
+import { cancelledRun, fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
 
 /** Writes the serial log on schedule, serves QMP on the -qmp socket with screen(n), ends when aborted. */
 class QemuWithScreen implements Runner {
@@ -36,20 +35,7 @@ class QemuWithScreen implements Runner {
       options.signal?.addEventListener('abort', () => {
         timers.forEach(clearTimeout);
         void this.qmp?.close();
-        reject(
-          new CommandError(
-            {
-              argv: [...argv],
-              exitCode: null,
-              signal: 'SIGTERM',
-              cancelled: true,
-              stderrTail: '',
-              rerun: quoteArgv(argv),
-              timedOut: false,
-            },
-            false,
-          ),
-        );
+        reject(cancelledRun(argv));
       });
     });
   }

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CommandError } from '../../src/errors.js';
-import { quoteArgv, type RunOptions, type RunResult, type Runner } from '../../src/runtime/runner.js';
+import type { RunOptions, RunResult, Runner } from '../../src/runtime/runner.js';
+import { cancelledRun } from '../helpers/fake-qmp.js';
 import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
 import { qemuArgv } from '../../src/verify/boot.js';
 import {
@@ -227,20 +227,7 @@ class ScriptedQemu implements Runner {
       options.signal?.addEventListener('abort', () => {
         clearTimeout(timer);
         this.abortedAtMs = Date.now() - started;
-        reject(
-          new CommandError(
-            {
-              argv: [...argv],
-              exitCode: null,
-              signal: 'SIGTERM',
-              cancelled: true,
-              stderrTail: '',
-              rerun: quoteArgv(argv),
-              timedOut: false,
-            },
-            false,
-          ),
-        );
+        reject(cancelledRun(argv));
       });
     });
   }
