@@ -19,6 +19,11 @@ export interface ScreenshotPlan {
   /** The last screen is shot when it stops changing, at most this long after the marker (default 300 s: Plasma without KVM draws its panel and wallpaper for minutes). */
   settleMaxMs?: number;
   /**
+   * How long the screen must stay the same (or blink between the same two pictures) to count as settled (default
+   * 30 s: Plasma without KVM paused for more than 5 s between drawing its panel and its wallpaper).
+   */
+  stableMs?: number;
+  /**
    * While the screen is empty (one colour but for a cursor: the gap between the console and the desktop), the last
    * screenshot waits at most this long after the marker (default 300 s: Plasma without KVM).
    */
@@ -117,17 +122,20 @@ export class BootScreens {
   }
 
   /**
-   * The screen the boot ends on, once it has settled: shot every intervalMs after the marker until a shot equals one
-   * of the two before it (a blinking cursor alternates between two pictures), or settleMaxMs has passed. An empty
-   * screen (src/verify/png-blank.ts) is not settled: the desktop may still be on its way, so it is waited past for up
-   * to blankMaxMs.
+   * The screen the boot ends on, once it has settled: shot every intervalMs after the marker until the shots have
+   * stayed the same, or blinked between the same two pictures (a cursor), for stableMs, or settleMaxMs has passed. An
+   * empty screen (src/verify/png-blank.ts) is not settled: the desktop may still be on its way, so it is waited past
+   * for up to blankMaxMs.
    */
   async settled(signal?: AbortSignal, stillRunning: () => boolean = () => true): Promise<void> {
     const interval = this.plan.intervalMs ?? 5000;
+    const stable = this.plan.stableMs ?? 30_000;
     const start = this.elapsed();
     const settleMax = this.plan.settleMaxMs ?? 300_000;
     const blankMax = Math.max(settleMax, this.plan.blankMaxMs ?? 300_000);
+    /** The last two different pictures, and when the newer of them first showed. */
     const recent: Buffer[] = [];
+    let since = 0;
     let shot = false;
     let atMs = 0;
     for (;;) {
@@ -138,11 +146,13 @@ export class BootScreens {
       if (!png) return;
       shot = true;
       const blank = isBlankScreen(png);
-      if (!blank && recent.some((b) => b.equals(png))) break;
       if (blank) recent.length = 0;
-      else {
+      else if (recent.some((b) => b.equals(png))) {
+        if (atMs - since >= stable) break;
+      } else {
         recent.push(png);
         if (recent.length > 2) recent.shift();
+        since = atMs;
       }
       const waited = this.elapsed() - start;
       if (blank && waited >= blankMax) {

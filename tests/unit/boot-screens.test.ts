@@ -65,7 +65,8 @@ function options(runner: Runner, extra: Record<string, unknown> = {}) {
     marker: 'Reached target graphical.target',
     timeoutMs: 60_000,
     pollMs: 20,
-    screenshots: { dir: path.join(dir, 'screens'), intervalMs: 30, settleMaxMs: 5000, ...extra },
+    // stableMs 0: settled at the first repeat, so the counts below are exact; the pause test sets its own
+    screenshots: { dir: path.join(dir, 'screens'), intervalMs: 30, settleMaxMs: 5000, stableMs: 0, ...extra },
   };
 }
 
@@ -98,6 +99,21 @@ describe('boot screenshots', () => {
     const r = await bootTest(options(runner));
     expect(r.screenshots?.map((s) => s.stage)).toEqual(['menu', 'desktop']);
     expect(runner.qmp?.dumps).toHaveLength(4);
+  });
+
+  it('a pause shorter than stableMs is not the end: Plasma drew its panel, paused, then its wallpaper', async () => {
+    fs.mkdirSync(path.join(dir, 'logs'));
+    // the menu, the panel for three equal shots (a pause), then the full desktop from then on
+    const screen = (n: number) => picture(n === 0 ? 'menu' : n < 4 ? 'panel only' : 'desktop');
+    const paused = new QemuWithScreen(SERIAL, screen);
+    const r = await bootTest(options(paused, { stableMs: 400 }));
+    expect(r.screenshotNotes).toEqual([]);
+    expect(fs.readFileSync(path.join(dir, 'screens/bios-desktop.png'), 'latin1')).toMatch(/desktop$/);
+    // the same screens with the old rule (the first repeat) end on the panel
+    fs.rmSync(path.join(dir, 'logs'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'logs'));
+    await bootTest(options(new QemuWithScreen(SERIAL, screen), { stableMs: 0 }));
+    expect(fs.readFileSync(path.join(dir, 'screens/bios-desktop.png'), 'latin1')).toMatch(/panel only$/);
   });
 
   it('a screen that never settles is shot at the limit, with a note', async () => {
