@@ -16,7 +16,7 @@ import { secretKind } from '../config/secrets.js';
 import { StepError } from '../errors.js';
 import { entryInLayers, findInLayers, readLayerFile, writeLayerFile } from '../runtime/layers.js';
 import { CALAMARES_IMAGES, calamaresBrandingDir } from './calamares/branding.js';
-import { PNG_SIGNATURE } from './calamares/png.js';
+import { PNG_SIGNATURE } from '../runtime/png.js';
 import {
   artHashes,
   lookAndFeelId,

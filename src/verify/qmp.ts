@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { deflateSync } from 'node:zlib';
+import { rgbPng } from '../runtime/png.js';
 
 export class QmpError extends Error {
   constructor(
@@ -206,31 +206,6 @@ function writtenSize(file: string): number {
   return size;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(data: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of data) c = (CRC_TABLE[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
-  return Buffer.concat([head, data, crc]);
-}
-
 /** A binary PPM (P6, maxval 255, what qemu writes) as an 8-bit RGB PNG. */
 export function ppmToPng(ppm: Buffer): Buffer {
   // header: P6 <ws> width <ws> height <ws> maxval <one ws> data; comments start with #
@@ -266,15 +241,5 @@ export function ppmToPng(ppm: Buffer): Buffer {
   if (data.length < row * height) throw new QmpError(`the PPM is cut short: ${data.length} of ${row * height} bytes`);
   const raw = Buffer.alloc((row + 1) * height);
   for (let y = 0; y < height; y++) data.copy(raw, y * (row + 1) + 1, y * row, (y + 1) * row);
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return rgbPng(width, height, raw);
 }

@@ -10,7 +10,7 @@ import { StepError } from '../../src/errors.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
 import { NETWORK_TRANSIENT_PATTERNS } from '../../src/runtime/runner.js';
 import { missingFromPolicy } from '../../src/steps/apt-check.js';
-import { PNG_SIGNATURE } from '../../src/steps/calamares/png.js';
+import { PNG_SIGNATURE } from '../../src/runtime/png.js';
 import { renderUnpackfsConf } from '../../src/steps/calamares/modules.js';
 import { desktopStep } from '../../src/steps/desktop.js';
 import { installerStep } from '../../src/steps/installer.js';
