@@ -490,8 +490,8 @@ export async function makeSamples(): Promise<Map<string, string>> {
     samples.set(
       'config',
       await r.sample(['-C', 'kiosk', 'config'], 0, undefined, undefined, {
-        shown: "| grep -E '^(using|config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)'",
-        keep: (l) => /^(using|config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)/.test(l),
+        shown: "| grep -E '^(config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)'",
+        keep: (l) => /^(config file|profile|values|FIELD|name|description|hostname|liveUser|squashfs)/.test(l),
       }),
     );
 

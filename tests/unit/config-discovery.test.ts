@@ -291,7 +291,8 @@ describe('ailinux config', () => {
     const dir = dirWith({ 'ailinux.config.yaml': yaml });
     const r = await run(dir, ['config']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('using ./ailinux.config.yaml\n');
+    // the table names the found file: no separate `using` line on stderr
+    expect(r.stderr).toBe('');
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe(`config file: ${path.join(dir, 'ailinux.config.yaml')} (found in the current directory)`);
     expect(lines[1]).toBe('profile:     minimal (built in)');
@@ -306,6 +307,7 @@ describe('ailinux config', () => {
     const dir = dirWith({ 'ailinux.config.yaml': yaml });
     const r = await run(dir, ['config', '--json']);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     const file = path.join(dir, 'ailinux.config.yaml');
     expect(out).toMatchObject({ profile: 'minimal', configFile: file, discovered: true });

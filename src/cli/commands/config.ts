@@ -46,7 +46,8 @@ export function wrapValue(text: string, indent: number, width: number): string {
 }
 
 export function runConfigCommand(options: ConfigCommandOptions, io: CliIO): number {
-  const chosen = withDiscoveredConfig(options, io);
+  // its own output names the found file ("config file: … (found in the current directory)"): no `using` line too
+  const chosen = withDiscoveredConfig(options, io, null);
   const discovered = chosen.config !== undefined && options.config === undefined;
   const loaded = loadBuildConfig({ configFile: chosen.config ?? null, profile: chosen.profile ?? null, cwd: io.cwd });
   const { profile, configFile } = loaded.source;
