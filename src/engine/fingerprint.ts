@@ -9,7 +9,7 @@ import { isOwnFile, readOwnFile } from '../config/own-files.js';
 import type { BuildConfig } from '../config/schema.js';
 import { hideSecretParts, SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
-import { type ReleaseInfo, suiteKey } from '../runtime/archive-release.js';
+import { ARCHIVE_KEY_PREFIX, archiveEntry, type ReleaseInfo, suiteKey } from '../runtime/archive-release.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
 import { InputHashCache } from './input-hash-cache.js';
@@ -65,13 +65,8 @@ export type ArchiveInputs =
   | { mode: 'checked'; releases: ReadonlyMap<string, ReleaseInfo> }
   | { mode: 'offline'; stored: (stepId: string) => FingerprintMaterial | null | undefined };
 
-/** The prefix of a suite's entry in a material's files: `archive:<uri> <suite>`. */
-export const ARCHIVE_KEY_PREFIX = 'archive:';
-
-/** A suite's entry: `InRelease sha256:<hex> date:2026-12-07T08:15:02Z` (the planner reads the date back). */
-export function archiveEntry(r: ReleaseInfo): string {
-  return `${r.file} sha256:${r.sha256} date:${r.date ?? 'unknown'}`;
-}
+// a suite's key and entry in the material: src/runtime/archive-release.ts (the report, a step, reads them back)
+export { ARCHIVE_KEY_PREFIX, archiveEntry } from '../runtime/archive-release.js';
 
 const PROCESS_KEY = crypto.randomBytes(32);
 /** What stands for a secret in material made without the work dir's key. */

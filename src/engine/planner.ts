@@ -11,6 +11,7 @@ import {
   type StepStatus,
 } from '../types.js';
 import { holdsSecret } from '../config/secrets.js';
+import { ARCHIVE_KEY_PREFIX, parseArchiveEntry } from '../runtime/archive-release.js';
 import type { StepFingerprint } from './fingerprint.js';
 import { canonicalJson, UNKNOWN_SECRET } from './fingerprint.js';
 
@@ -106,7 +107,8 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     if (a === b) continue;
     if (file.startsWith(OVERLAY_KEY)) out.push(describeOverlayChange(file.slice(OVERLAY_KEY.length), a, b));
     else if (file.startsWith(HOOK_KEY)) out.push(describeHookChange(file.slice(HOOK_KEY.length), a, b));
-    else if (file.startsWith(ARCHIVE_KEY)) out.push(describeArchiveChange(file.slice(ARCHIVE_KEY.length), a, b));
+    else if (file.startsWith(ARCHIVE_KEY_PREFIX))
+      out.push(describeArchiveChange(file.slice(ARCHIVE_KEY_PREFIX.length), a, b));
     else if (file.startsWith(LOCAL_PACKAGE_KEY)) {
       const name = file.slice(LOCAL_PACKAGE_KEY.length);
       out.push(`local package ${name} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
@@ -118,14 +120,11 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
   return out;
 }
 
-/** The prefix of an archive suite's key in the material (ARCHIVE_KEY_PREFIX of fingerprint.ts): `archive:<uri> <suite>`. */
-const ARCHIVE_KEY = 'archive:';
-
 /** `archive noble-updates changed (Release of 2026-12-01T… -> 2026-12-07T…)`; the URI is in the key, the suite last. */
 function describeArchiveChange(key: string, a: string | undefined, b: string | undefined): string {
   const suite = key.slice(key.lastIndexOf(' ') + 1);
   const where = key.slice(0, key.lastIndexOf(' '));
-  const date = (v: string) => /\bdate:(\S+)/.exec(v)?.[1] ?? 'unknown';
+  const date = (v: string) => parseArchiveEntry(`${ARCHIVE_KEY_PREFIX}${key}`, v)?.date ?? 'unknown';
   if (a === undefined)
     return `archive ${suite} is not among its last run's inputs (now the Release of ${date(b!)} at ${where})`;
   if (b === undefined) return `archive ${suite} is no longer used (${where})`;

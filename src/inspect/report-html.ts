@@ -107,6 +107,12 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
       ? '<p>no package manifest</p>'
       : `<details><summary>${r.packages.length} packages</summary><pre class="log">${escapeHtml(r.packages.map((p) => `${p.name} ${p.version}`).join('\n'))}</pre></details>`;
   const screens = renderScreenshotsHtml(r, input.screenshots);
+  const archive = (r.archive ?? [])
+    .map(
+      (a) =>
+        `<tr><td class="mono">${escapeHtml(a.suite)}</td><td>${escapeHtml(a.date ?? 'unknown date')}</td><td class="mono">${escapeHtml(`${a.file} sha256:${a.sha256 ?? '?'}`)}</td><td class="mono">${escapeHtml(a.uri)}</td><td>${escapeHtml(a.steps.join(', '))}</td></tr>`,
+    )
+    .join('\n');
   const resources = Object.fromEntries(r.steps.filter((s) => s.resources).map((s) => [s.id, s.resources!]));
   return renderDocument({
     title: `AILinux build report: ${r.profile}`,
@@ -124,6 +130,14 @@ export async function renderReportHtml(input: ReportHtmlInput): Promise<string> 
       { title: 'Image', html: iso },
       ...(screens ? [{ title: 'Screens (qemu boot check)', html: screens }] : []),
       { title: 'Packages', html: packages },
+      ...(archive
+        ? [
+            {
+              title: 'Archive state',
+              html: `<table class="steps"><thead><tr><th>suite</th><th>Release of</th><th>file</th><th>archive</th><th>steps</th></tr></thead><tbody>\n${archive}\n</tbody></table>`,
+            },
+          ]
+        : []),
     ],
     generator: generator(),
   });

@@ -59,6 +59,34 @@ export function suiteKey(s: ArchiveSuite): string {
   return `${s.uri.replace(/\/+$/, '')} ${s.suite}`;
 }
 
+/** The prefix of a suite's entry in a step's fingerprint material: `archive:<uri> <suite>`. */
+export const ARCHIVE_KEY_PREFIX = 'archive:';
+
+/** A suite's entry: `InRelease sha256:<hex> date:2026-12-07T08:15:02Z` (the planner and the report read it back). */
+export function archiveEntry(r: ReleaseInfo): string {
+  return `${r.file} sha256:${r.sha256} date:${r.date ?? 'unknown'}`;
+}
+
+/** What a step's material says of one suite: its key `archive:<uri> <suite>` and entry read back; null if not one. */
+export function parseArchiveEntry(
+  key: string,
+  value: string,
+): { uri: string; suite: string; file: string; sha256: string | null; date: string | null } | null {
+  if (!key.startsWith(ARCHIVE_KEY_PREFIX)) return null;
+  const rest = key.slice(ARCHIVE_KEY_PREFIX.length);
+  const space = rest.lastIndexOf(' ');
+  if (space <= 0) return null;
+  const sha = /\bsha256:([0-9a-f]+)/.exec(value)?.[1] ?? null;
+  const date = /\bdate:(\S+)/.exec(value)?.[1];
+  return {
+    uri: rest.slice(0, space),
+    suite: rest.slice(space + 1),
+    file: value.split(' ')[0] ?? '',
+    sha256: sha,
+    date: date === undefined || date === 'unknown' ? null : date,
+  };
+}
+
 export function releaseUrl(s: ArchiveSuite, file: 'InRelease' | 'Release'): string {
   return `${s.uri.replace(/\/+$/, '')}/dists/${s.suite}/${file}`;
 }

@@ -9,6 +9,7 @@ import { removeTree } from '../runtime/safe-remove.js';
 import { packageVersion } from '../runtime/package-root.js';
 import type { Ledger, LedgerEntry } from '../types.js';
 import { fileArtifact } from './artifacts.js';
+import { archiveState, renderArchiveLines, type ReportArchiveSuite } from './report-archive.js';
 import { liveMedium } from './live-medium.js';
 import { readVerifyResult, verifyResultFile } from './verify.js';
 import type { StepContext, StepDef } from './types.js';
@@ -49,6 +50,8 @@ export interface BuildReport {
     }
   >;
   packages: Array<{ name: string; version: string }>;
+  /** The archive state the package steps last ran against: each suite's Release file (date, sha256); absent in reports of earlier versions. */
+  archive?: ReportArchiveSuite[];
   /** The session-safety checks of this run up to the report: the last one, and any violation. */
   safety?: SafetySummary | null;
   /**
@@ -150,6 +153,7 @@ export function buildReport(ctx: StepContext, deps: Omit<ReportDeps, 'renderHtml
       };
     }),
     packages: parseManifest(manifest),
+    archive: archiveState(ledger, ctx.config.steps),
     safety: deps.safety?.() ?? null,
     // outside a build there are none
     ...(deps.userFlags ? { userFlags: deps.userFlags() } : {}),
@@ -176,6 +180,8 @@ export function renderReportText(report: BuildReport): string {
     if (s.error?.hint) lines.push(`${' '.repeat(18)}fix: ${renderHintText(s.error.hint, flags)}`);
     if (s.error?.hintArgv) lines.push(`${' '.repeat(18)}run: ${renderHintCommand(s.error.hintArgv, flags)}`);
   }
+  const archive = renderArchiveLines(report.archive ?? []);
+  if (archive.length > 0) lines.push('', ...archive);
   if (report.safety) lines.push('', `session safety: ${renderSafetySummary(report.safety)}`);
   lines.push('', `packages (${report.packages.length}):`);
   for (const p of report.packages) lines.push(`  ${p.name} ${p.version}`);

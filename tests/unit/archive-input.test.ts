@@ -18,9 +18,14 @@ import {
   networkArchiveReader,
   type ArchiveReader,
   type ArchiveSuite,
+  ARCHIVE_KEY_PREFIX,
+  archiveEntry,
+  parseArchiveEntry,
   releaseDate,
   releaseInfo,
+  suiteKey,
 } from '../../src/runtime/archive-release.js';
+import { archiveState, renderArchiveLines } from '../../src/steps/report-archive.js';
 import { aptSuites, bootstrapMirror, bootstrapSuites, snapshotUri } from '../../src/steps/archive-suites.js';
 import { bootstrapArgv } from '../../src/steps/bootstrap.js';
 import { renderSourcesList } from '../../src/steps/configure.js';
@@ -105,6 +110,59 @@ describe('the archive in the fingerprints', () => {
     expect(byId['packages']).toMatchObject({ action: 'run', reasons: [reason] });
     // the steps after them rerun on the chain
     expect(byId['identity']).toMatchObject({ action: 'run', reasons: ['an earlier step (configure) runs again'] });
+  });
+
+  it('the report lists each suite the package steps ran against, with its Release date, once per Release file', async () => {
+    const built = await fingerprintsWith(minimal, before);
+    const ledger = doneLedger(built);
+    const order = built.map((f) => f.id);
+    const state = archiveState(ledger, order);
+    const updates = state.filter((a) => a.suite === 'bookworm-updates');
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({
+      uri: 'http://deb.debian.org/debian',
+      file: 'InRelease',
+      date: '2026-11-01T09:00:00Z',
+      steps: ['configure', 'packages'],
+    });
+    expect(updates[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // debootstrap reads bookworm alone, and comes first
+    expect(state[0]).toMatchObject({ suite: 'bookworm', steps: ['bootstrap', 'configure', 'packages'] });
+    expect(state.map((a) => a.suite).sort()).toEqual(['bookworm', 'bookworm-security', 'bookworm-updates']);
+
+    // packages rebuilt against a newer bookworm-updates while configure kept its older run (--offline then): both
+    const newer = await fingerprintsWith(minimal, after);
+    const mixed = { ...ledger, packages: doneLedger(newer)['packages']! };
+    const both = archiveState(mixed, order).filter((a) => a.suite === 'bookworm-updates');
+    expect(both.map((a) => [a.date, a.steps])).toEqual([
+      ['2026-11-01T09:00:00Z', ['configure']],
+      ['2026-12-07T02:14:57Z', ['packages']],
+    ]);
+
+    const lines = renderArchiveLines(state);
+    expect(lines[0]).toBe('archive state (3 suite(s), as the package steps last ran):');
+    expect(lines.find((l) => l.includes('bookworm-updates'))).toMatch(
+      /^ {2}bookworm-updates {3}Release of 2026-11-01T09:00:00Z {2}InRelease sha256:[0-9a-f]{16}… {2}http:\/\/deb\.debian\.org\/debian {2}\(configure, packages\)$/,
+    );
+    expect(renderArchiveLines([])).toEqual([]);
+  });
+
+  it('an archive entry reads back as it was written; other keys are not one', () => {
+    const info = releaseInfo(
+      { uri: 'http://archive.ubuntu.com/ubuntu', suite: 'noble-updates' },
+      'Release',
+      'http://archive.ubuntu.com/ubuntu/dists/noble-updates/Release',
+      release('Sun, 06 Dec 2026 03:30:17 UTC'),
+    );
+    expect(parseArchiveEntry(`${ARCHIVE_KEY_PREFIX}${suiteKey(info)}`, archiveEntry(info))).toEqual({
+      uri: 'http://archive.ubuntu.com/ubuntu',
+      suite: 'noble-updates',
+      file: 'Release',
+      sha256: info.sha256,
+      date: '2026-12-06T03:30:17Z',
+    });
+    expect(parseArchiveEntry('archive:x noble', 'InRelease sha256:ab date:unknown')?.date).toBeNull();
+    expect(parseArchiveEntry('hook:motd', 'script hooks/motd.sh sha256:ab')).toBeNull();
   });
 
   it('the same date with other contents is still a change', async () => {
