@@ -30,6 +30,7 @@ export interface ReportHtmlInput {
 const SCREEN_CAPTION: Record<string, string> = {
   menu: 'boot menu',
   desktop: 'end of the boot',
+  welcome: "Calamares' welcome page",
   timeout: 'when the boot timed out',
 };
 const FIRMWARE_CAPTION: Record<string, string> = { bios: 'BIOS', uefi: 'UEFI' };
@@ -39,7 +40,8 @@ export function renderScreenshotsHtml(report: BuildReport, pngs: ReadonlyMap<str
   const figures = (report.screenshots ?? []).flatMap((s) => {
     const png = pngs?.get(s.path);
     if (!png) return [];
-    const caption = `${FIRMWARE_CAPTION[s.firmware] ?? s.firmware} ${SCREEN_CAPTION[s.stage] ?? s.stage}, ${(s.atMs / 1000).toFixed(0)} s after qemu started`;
+    const boot = s.boot === 'installer' ? 'Installer check:' : (FIRMWARE_CAPTION[s.firmware] ?? s.firmware);
+    const caption = `${boot} ${SCREEN_CAPTION[s.stage] ?? s.stage}, ${(s.atMs / 1000).toFixed(0)} s after qemu started`;
     return [
       `<figure style="display:inline-block;margin:0 1em 1em 0;vertical-align:top"><img src="data:image/png;base64,${png.toString('base64')}" alt="${escapeHtml(caption)}" style="max-width:640px;width:100%;border:1px solid #888"><figcaption>${escapeHtml(caption)}<br><span class="mono">${escapeHtml(s.path)}</span></figcaption></figure>`,
     ];

@@ -69,14 +69,23 @@ export interface BuildReport {
 
 export interface ReportScreenshot {
   firmware: 'bios' | 'uefi';
-  stage: 'menu' | 'desktop' | 'timeout';
-  /** The copy beside the report, relative to the work dir (output/<outputName>.screen-<firmware>-<stage>.png). */
+  stage: 'menu' | 'desktop' | 'welcome' | 'timeout';
+  /** Set for the installer check boot (Calamares' welcome page); absent for the normal boots. */
+  boot?: 'installer';
+  /**
+   * The copy beside the report, relative to the work dir: output/<outputName>.screen-<firmware>-<stage>.png, or
+   * .screen-installer-<stage>.png for the installer check boot.
+   */
   path: string;
   /** From qemu's start to the shot. */
   atMs: number;
 }
 
-const SCREEN_NAMES = ['bios', 'uefi'].flatMap((fw) => ['menu', 'desktop', 'timeout'].map((stage) => `${fw}-${stage}`));
+const SCREEN_NAMES = [
+  ...['bios', 'uefi'].flatMap((fw) => ['menu', 'desktop', 'timeout'].map((stage) => `${fw}-${stage}`)),
+  'installer-welcome',
+  'installer-timeout',
+];
 
 function screenFile(ctx: StepContext, name: string): string {
   return path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.screen-${name}.png`);
@@ -87,14 +96,22 @@ async function copyScreenshots(ctx: StepContext): Promise<ReportScreenshot[]> {
   for (const name of SCREEN_NAMES) await removeTree(screenFile(ctx, name), { within: ctx.paths.workDir });
   const verified = readVerifyResult(verifyResultFile(ctx.config, ctx.paths));
   const out: ReportScreenshot[] = [];
-  for (const boot of verified?.boots ?? []) {
+  const installer = verified?.installer?.boot;
+  const boots = [
+    ...(verified?.boots ?? []).map((boot) => ({ boot, name: boot.firmware as string, installer: false })),
+    ...(installer ? [{ boot: installer, name: 'installer', installer: true }] : []),
+  ];
+  for (const { boot, name, installer: isInstaller } of boots) {
     for (const shot of boot.screenshots ?? []) {
       if (!fs.existsSync(shot.file)) continue;
-      const copy = screenFile(ctx, `${boot.firmware}-${shot.stage}`);
+      // only the names undo removes again
+      if (!SCREEN_NAMES.includes(`${name}-${shot.stage}`)) continue;
+      const copy = screenFile(ctx, `${name}-${shot.stage}`);
       fs.copyFileSync(shot.file, copy);
       out.push({
         firmware: boot.firmware,
         stage: shot.stage,
+        ...(isInstaller ? { boot: 'installer' as const } : {}),
         path: path.relative(ctx.paths.workDir, copy),
         atMs: shot.atMs,
       });
@@ -194,7 +211,8 @@ export function createReportStep(deps: ReportDeps): StepDef {
   return {
     id: 'report',
     title: 'Write the build report',
-    version: 2,
+    // 3: Calamares' welcome page from the installer check boot is copied and shown with the boots' screenshots
+    version: 3,
     layer: 'none',
     phase: 12,
     // liveSystem: where the package manifest is; iso.volumeLabel is in the report

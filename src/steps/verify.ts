@@ -89,7 +89,7 @@ export function installerCheckWanted(config: BuildConfig): boolean {
 export function describeInstallerCheck(config: BuildConfig): string {
   if (!config.verify.installerCheck) return 'installer check off (verify.installerCheck: false)';
   if (!installerCheckWanted(config)) return 'installer check not run: the profile has no installer step';
-  return `then one more boot (the ISO's kernel, booted directly) starts Calamares -d: every module of settings.conf's sequence must load with no configuration error, at most ${config.verify.timeoutSec} s (verify.installerCheck)`;
+  return `then one more boot (the ISO's kernel, booted directly) starts Calamares -d on the framebuffer: every module of settings.conf's sequence must load with no configuration error, at most ${config.verify.timeoutSec} s, and its welcome page is shot (verify.installerCheck)`;
 }
 
 /**
@@ -125,6 +125,8 @@ export function installerCheckPlan(
     timeoutMs: config.verify.timeoutSec * 1000,
     memoryMb: config.verify.memoryMb,
     logDir: path.join(paths.logsDir, STEP),
+    // Calamares' welcome page, beside the boots' screenshots (installer-welcome.png); the report step copies it
+    screenshots: { dir: path.join(paths.logsDir, STEP, 'screens') },
   };
 }
 
@@ -197,7 +199,8 @@ export const verifyStep: StepDef = {
   id: STEP,
   title: 'Verify the ISO: boot records, layout, live files, checksum, and (verify.boot) a qemu boot',
   // 2: the rootfs's launchers and icons are checked; UEFI boots with Secure Boot enforced where the host can
-  version: 2,
+  // 3: the installer check runs Calamares on the framebuffer (linuxfb) and shoots its welcome page
+  version: 3,
   layer: 'none',
   phase: 12,
   // it checks the checksum file too

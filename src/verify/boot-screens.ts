@@ -12,8 +12,14 @@ import { screendump } from './qmp.js';
 import type { BootScreenshot, Firmware } from './types.js';
 
 export interface ScreenshotPlan {
-  /** Where the PNGs go: <firmware>-menu.png and <firmware>-desktop.png. */
+  /** Where the PNGs go: <firmware>-menu.png and <firmware>-desktop.png (<name>-<stage>.png). */
   dir: string;
+  /** The first part of the file names (default: the firmware, bios or uefi); the installer check boot uses installer. */
+  name?: string;
+  /** The stage of the screen the boot ends on (default desktop); the installer check shoots Calamares' welcome page. */
+  lastStage?: 'desktop' | 'welcome';
+  /** Whether to shoot the boot menu when the serial console shows one (default true; a direct kernel boot has none). */
+  menu?: boolean;
   /** Seconds between the shots that wait for the last screen to settle (default 5). */
   intervalMs?: number;
   /** The last screen is shot when it stops changing, at most this long after the marker (default 300 s: Plasma without KVM draws its panel and wallpaper for minutes). */
@@ -83,15 +89,22 @@ export class BootScreens {
   ) {
     fs.mkdirSync(plan.dir, { recursive: true });
     // a picture of an earlier boot is never taken for this one's
-    for (const stage of ['menu', 'desktop', 'timeout'] as const) fs.rmSync(this.file(stage), { force: true });
+    for (const stage of ['menu', 'desktop', 'welcome', 'timeout'] as const)
+      fs.rmSync(this.file(stage), { force: true });
   }
 
+  /** Whether the boot menu is shot: asked for, and not yet taken. */
   get menuDone(): boolean {
-    return this.menuTaken;
+    return this.menuTaken || this.plan.menu === false;
+  }
+
+  /** Whether a boot menu screenshot was asked for. */
+  get menuWanted(): boolean {
+    return this.plan.menu !== false;
   }
 
   private file(stage: BootScreenshot['stage']): string {
-    return path.join(this.plan.dir, `${this.firmware}-${stage}.png`);
+    return path.join(this.plan.dir, `${this.plan.name ?? this.firmware}-${stage}.png`);
   }
 
   private async shoot(stage: BootScreenshot['stage']): Promise<Buffer | null> {
@@ -128,6 +141,7 @@ export class BootScreens {
    * for up to blankMaxMs.
    */
   async settled(signal?: AbortSignal, stillRunning: () => boolean = () => true): Promise<void> {
+    const last = this.plan.lastStage ?? 'desktop';
     const interval = this.plan.intervalMs ?? 5000;
     const stable = this.plan.stableMs ?? 30_000;
     const start = this.elapsed();
@@ -142,7 +156,7 @@ export class BootScreens {
       await sleep(interval, signal);
       if (signal?.aborted || !stillRunning()) break;
       atMs = this.elapsed();
-      const png = await this.shoot('desktop');
+      const png = await this.shoot(last);
       if (!png) return;
       shot = true;
       const blank = isBlankScreen(png);
@@ -157,18 +171,18 @@ export class BootScreens {
       const waited = this.elapsed() - start;
       if (blank && waited >= blankMax) {
         this.notes.push(
-          `the screen was still empty ${Math.round(blankMax / 1000)} s after the marker; the desktop screenshot shows it`,
+          `the screen was still empty ${Math.round(blankMax / 1000)} s after the marker; the ${last} screenshot shows it`,
         );
         break;
       }
       if (!blank && waited >= settleMax) {
         this.notes.push(
-          `the screen still changed ${Math.round(settleMax / 1000)} s after the marker; the desktop screenshot is the last one`,
+          `the screen still changed ${Math.round(settleMax / 1000)} s after the marker; the ${last} screenshot is the last one`,
         );
         break;
       }
     }
-    if (shot) this.shots.push({ stage: 'desktop', file: this.file('desktop'), atMs: Math.round(atMs) });
-    else this.notes.push('no desktop screenshot: qemu ended, or the boot was stopped, before the screen was shot');
+    if (shot) this.shots.push({ stage: last, file: this.file(last), atMs: Math.round(atMs) });
+    else this.notes.push(`no ${last} screenshot: qemu ended, or the boot was stopped, before the screen was shot`);
   }
 }

@@ -317,7 +317,8 @@ export async function bootTest(o: BootTestOptions): Promise<BootTestResult> {
   const exitCode =
     end === null ? null : end.error === null ? 0 : failure && !failure.cancelled ? failure.exitCode : null;
   if (screens) {
-    if (!screens.menuDone) screens.notes.push('no menu screenshot: the serial console never showed a boot menu');
+    if (screens.menuWanted && !screens.menuDone)
+      screens.notes.push('no menu screenshot: the serial console never showed a boot menu');
     Object.assign(base, { screenshots: screens.shots, screenshotNotes: screens.notes });
   }
   if (markerMs !== null) {

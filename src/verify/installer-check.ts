@@ -5,6 +5,12 @@
  * needs no session, its log going to the serial console, and the machine powers off if Calamares ends. Nothing of
  * this is in the ISO: the normal boot (and its screenshots) is the one users get.
  *
+ * The Qt platform is linuxfb on /dev/fb0, the framebuffer the kernel's DRM driver gives qemu's standard VGA, so
+ * Calamares draws on the emulated screen and qemu (given a QMP socket) can shoot its welcome page once the requirement
+ * checker is done and the screen has settled (installer-welcome.png, beside the boots' screenshots). Without a
+ * framebuffer the command falls back to offscreen, and says so on the serial line: the module check is the same on
+ * either platform, only the screenshot is left out, with a note.
+ *
  * Calamares 3.3 logs, with -d: "Using Calamares settings file at …", then per module of settings.conf's sequence
  * `ViewModule "welcome@welcome" loading complete.` (view and C++ job modules; Python job modules load without a
  * line), then "STARTUP: loadModules for all modules done" only when every module of the sequence loaded (else
@@ -16,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Runner } from '../runtime/runner.js';
 import { bootTest, consoleLines, SerialLog } from './boot.js';
+import type { ScreenshotPlan } from './boot-screens.js';
 import type { BootTestResult, CheckResult } from './types.js';
 
 export const CALAMARES_SETTINGS = 'etc/calamares/settings.conf';
@@ -66,9 +73,16 @@ export function sequenceModules(settingsConf: string): string[] {
   return keys;
 }
 
-/** What systemd.run= runs: Calamares in debug mode, no session (offscreen), its log on the serial line. */
-export const INSTALLER_CHECK_COMMAND =
-  "/bin/sh -c 'HOME=/root QT_QPA_PLATFORM=offscreen exec calamares -d >/dev/ttyS0 2>&1'";
+/** What the check command prints on the serial line before it starts Calamares: the Qt platform it chose. */
+export const PLATFORM_LINUXFB = 'ailinux installer check: Qt platform linuxfb on /dev/fb0';
+export const PLATFORM_OFFSCREEN = 'ailinux installer check: no /dev/fb0, Qt platform offscreen';
+
+/**
+ * What systemd.run= runs: once udev has loaded the drivers it found (the DRM driver that makes /dev/fb0), Calamares
+ * in debug mode with no session, drawing on the framebuffer (linuxfb) or, without one, offscreen; its log on the serial
+ * line. No $ and no %: systemd would expand them in the unit's ExecStart.
+ */
+export const INSTALLER_CHECK_COMMAND = `/bin/sh -c 'HOME=/root; export HOME; udevadm settle --timeout=60; if [ -c /dev/fb0 ]; then echo ${PLATFORM_LINUXFB} >/dev/ttyS0; export QT_QPA_PLATFORM=linuxfb:fb=/dev/fb0; else echo ${PLATFORM_OFFSCREEN} >/dev/ttyS0; export QT_QPA_PLATFORM=offscreen; fi; exec calamares -d >/dev/ttyS0 2>&1'`;
 
 /**
  * The kernel command line of the check boot: the ISO's own arguments, then systemd.run= (one word in double quotes,
@@ -105,6 +119,8 @@ export interface CalamaresLog {
   errors: string[];
   /** Modules Calamares found no config file for. */
   noConfig: string[];
+  /** The Qt platform the check command chose (it prints it before Calamares starts), or null when it said nothing. */
+  platform: 'linuxfb' | 'offscreen' | null;
 }
 
 const FAILURE_LINES: ReadonlyArray<RegExp> = [
@@ -129,6 +145,7 @@ export function parseCalamaresLog(text: string): CalamaresLog {
     failed: [],
     errors: [],
     noConfig: [],
+    platform: null,
   };
   const add = (list: string[], item: string) => {
     if (!list.includes(item)) list.push(item);
@@ -153,6 +170,8 @@ export function parseCalamaresLog(text: string): CalamaresLog {
     if (m) add(log.loaded, m[1]!);
     m = /Remaining modules: (\d+)/.exec(line);
     if (m) listing = Number(m[1]);
+    if (line.includes(PLATFORM_LINUXFB)) log.platform = 'linuxfb';
+    else if (line.includes(PLATFORM_OFFSCREEN)) log.platform = 'offscreen';
     if (line.includes(ALL_LOADED)) log.allLoaded = true;
     if (line.includes(READY_MARKER)) log.ready = true;
     m = /No config file for "([^"]+)" found/.exec(line);
@@ -229,13 +248,16 @@ export function installerCheckRow(
   });
   if (boot.outcome === 'not-run') return row('fail', `${boot.detail}; ${TURN_OFF}`);
   const full = boot.logFile ? `\nfull serial log: ${boot.logFile}` : '';
+  // a screenshot that could not be taken is a warning beside the row, never a failed check
+  const notes = (boot.screenshotNotes ?? []).map((n) => `\nscreenshot warning: ${n}`).join('');
   if (judgement.ok) {
     const at = boot.markerMs !== null ? ` after ${(boot.markerMs / 1000).toFixed(1)} s` : '';
-    return row('ok', `${judgement.detail}${at} (direct kernel boot, qemu without KVM)`);
+    const on = log.platform ? `, Qt ${log.platform}` : '';
+    return row('ok', `${judgement.detail}${at} (direct kernel boot, qemu without KVM${on})${notes}`);
   }
   // the boot's own words (timeout, qemu ended, with the last serial lines) say why the log stops where it does
   const why = boot.ok ? '' : `\n${boot.detail}`;
-  return row('fail', `${judgement.detail}${why}${full}`);
+  return row('fail', `${judgement.detail}${why}${full}${notes}`);
 }
 
 /** The check as the verify step plans it. */
@@ -245,6 +267,11 @@ export interface InstallerCheckPlan {
   memoryMb: number;
   /** The serial log goes here, as installer-check.log. */
   logDir: string;
+  /**
+   * Calamares' welcome page, shot through QMP once the requirement checker is done and the screen has settled, goes
+   * into this plan's dir as installer-welcome.png (installer-timeout.png when the time ran out); none when absent.
+   */
+  screenshots?: Omit<ScreenshotPlan, 'name' | 'lastStage' | 'menu'> | null;
 }
 
 export interface InstallerCheckReport {
@@ -298,6 +325,10 @@ export async function installerCheck(
       marker: READY_MARKER,
       timeoutMs: o.plan.timeoutMs,
       directKernel: { kernel: o.kernel, initrd: o.initrd, append: installerCheckAppend(o.args) },
+      // a direct kernel boot has no boot menu: the screen it ends on is Calamares' welcome page
+      ...(o.plan.screenshots
+        ? { screenshots: { ...o.plan.screenshots, name: 'installer', lastStage: 'welcome' as const, menu: false } }
+        : {}),
       signal,
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
     });
@@ -322,6 +353,7 @@ export async function installerCheck(
     clearInterval(timer);
   }
   const text = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'latin1') : '';
+  boot = withoutOffscreenShot(boot, parseCalamaresLog(text).platform);
   const { check, log } = installerCheckRow(o.plan.expect, boot, text);
   return {
     check,
@@ -333,5 +365,24 @@ export async function installerCheck(
       listed: log.listed,
       calamaresVersion: log.version,
     },
+  };
+}
+
+/**
+ * Calamares ran offscreen (the boot had no /dev/fb0): the screen qemu shows is the console, not the welcome page, so
+ * that picture is removed and a note says why.
+ */
+export function withoutOffscreenShot(boot: BootTestResult, platform: CalamaresLog['platform']): BootTestResult {
+  if (platform !== 'offscreen' || !boot.screenshots) return boot;
+  const welcome = boot.screenshots.filter((s) => s.stage === 'welcome');
+  if (welcome.length === 0) return boot;
+  for (const s of welcome) fs.rmSync(s.file, { force: true });
+  return {
+    ...boot,
+    screenshots: boot.screenshots.filter((s) => s.stage !== 'welcome'),
+    screenshotNotes: [
+      ...(boot.screenshotNotes ?? []),
+      `no welcome screenshot: the boot had no /dev/fb0, so Calamares ran offscreen and the screen showed the console`,
+    ],
   };
 }

@@ -67,11 +67,11 @@ export interface IsoFacts {
 }
 
 /**
- * A screenshot taken during a boot test (QMP screendump): the boot menu, the screen the boot ended on (desktop), or
- * the screen when the timeout passed without the marker (timeout).
+ * A screenshot taken during a boot test (QMP screendump): the boot menu, the screen the boot ended on (desktop; in the
+ * installer check boot, Calamares' welcome page), or the screen when the timeout passed without the marker (timeout).
  */
 export interface BootScreenshot {
-  stage: 'menu' | 'desktop' | 'timeout';
+  stage: 'menu' | 'desktop' | 'welcome' | 'timeout';
   /** The PNG qemu wrote. */
   file: string;
   /** From qemu's start to the shot. */

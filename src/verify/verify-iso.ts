@@ -310,6 +310,10 @@ async function checkInstaller(
       args: kernel.args,
       ...(o.signal ? { signal: o.signal } : {}),
     });
+    for (const shot of report.boot.screenshots ?? [])
+      o.progress?.(
+        `${shot.stage} screenshot of the installer check boot at ${(shot.atMs / 1000).toFixed(0)} s: ${shot.file}`,
+      );
     checks.push(check);
     return report;
   } finally {

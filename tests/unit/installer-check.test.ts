@@ -3,13 +3,14 @@
  * writes), and its reading of Calamares' debug log. The log is a trimmed excerpt of a real check boot of the ailinux
  * ISO (Calamares 3.3.5, Qt 5.15.13, offscreen; tests/fixtures/calamares/serial-installer-check.log).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult, Runner } from '../../src/runtime/runner.js';
-import { cancelledRun } from '../helpers/fake-qmp.js';
+import { cancelledRun, fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
 import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
 import { qemuArgv } from '../../src/verify/boot.js';
 import {
@@ -19,6 +20,9 @@ import {
   installerCheckAppend,
   judgeCalamaresLog,
   parseCalamaresLog,
+  PLATFORM_LINUXFB,
+  PLATFORM_OFFSCREEN,
+  READY_MARKER,
   sequenceModules,
   TURN_OFF,
   type InstallerExpectations,
@@ -82,7 +86,21 @@ describe('the check boot', () => {
     );
     // one double-quoted word for the kernel and systemd; the command's own words in single quotes for the unit file
     expect(INSTALLER_CHECK_COMMAND).not.toMatch(/["$%]/);
-    expect(INSTALLER_CHECK_COMMAND).toMatch(/QT_QPA_PLATFORM=offscreen exec calamares -d >\/dev\/ttyS0 2>&1/);
+    expect(INSTALLER_CHECK_COMMAND).toMatch(/^\/bin\/sh -c '[^']+'$/);
+    // on the framebuffer when the boot has one, else offscreen, saying which on the serial line before Calamares starts
+    expect(INSTALLER_CHECK_COMMAND).toContain(
+      `if [ -c /dev/fb0 ]; then echo ${PLATFORM_LINUXFB} >/dev/ttyS0; export QT_QPA_PLATFORM=linuxfb:fb=/dev/fb0; else echo ${PLATFORM_OFFSCREEN} >/dev/ttyS0; export QT_QPA_PLATFORM=offscreen; fi;`,
+    );
+    expect(INSTALLER_CHECK_COMMAND).toMatch(/; exec calamares -d >\/dev\/ttyS0 2>&1'$/);
+  });
+
+  it('is a shell script sh reads without a syntax error (sh -n: read, never run)', () => {
+    const script = /^\/bin\/sh -c '([^']+)'$/.exec(INSTALLER_CHECK_COMMAND)![1]!;
+    const r = spawnSync('sh', ['-n', '-c', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // the same check finds a script whose if has no fi
+    expect(spawnSync('sh', ['-n', '-c', script.replace('; fi;', ';')], { encoding: 'utf8' }).status).not.toBe(0);
   });
 
   it('drops a systemd.run of the ISO and refuses an argument it cannot pass on', () => {
@@ -275,5 +293,130 @@ describe('installerCheck with a scripted qemu', () => {
     expect(check.detail).toContain('users@users');
     expect(check.detail).toContain('Calamares printed "STARTUP: failed modules are"');
     expect(check.detail).toContain(TURN_OFF);
+  });
+});
+
+/** Writes the serial log on schedule, serves QMP on the -qmp socket, and records whether the marker was in the log at each screendump. */
+class QemuWithScreen implements Runner {
+  qmp: FakeQmp | null = null;
+  argv: string[] = [];
+  /** Per screendump: whether the serial log held READY_MARKER when it was asked for. */
+  readonly afterMarker: boolean[] = [];
+  constructor(
+    private readonly writes: [number, string][],
+    private readonly screen: (n: number) => Buffer | null,
+  ) {}
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    this.argv = [...argv];
+    const log = argv[argv.indexOf('-serial') + 1]!.slice('file:'.length);
+    const q = argv.indexOf('-qmp');
+    if (q >= 0) {
+      const socket = /^unix:(.*),server=on,wait=off$/.exec(argv[q + 1]!)![1]!;
+      this.qmp = await fakeQmp(socket, (n) => {
+        this.afterMarker.push(fs.existsSync(log) && fs.readFileSync(log, 'latin1').includes(READY_MARKER));
+        return this.screen(n);
+      });
+    }
+    return new Promise((_resolve, reject) => {
+      const timers = this.writes.map(([ms, text]) => setTimeout(() => fs.appendFileSync(log, text), ms));
+      options.signal?.addEventListener('abort', () => {
+        timers.forEach(clearTimeout);
+        void this.qmp?.close();
+        reject(cancelledRun(argv));
+      });
+    });
+  }
+  async drain(): Promise<void> {}
+  signalAll(): void {}
+}
+
+describe("installerCheck shoots Calamares' welcome page", () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-installer-shot-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const picture = (text: string) => Buffer.from(`\x89PNG\r\n\x1a\n${text}`);
+  const ready = REAL_LOG.indexOf(READY_MARKER);
+  /** The real log in two parts: up to the requirement checker's end (the page is still drawing), then its last lines. */
+  const serial = (platform: string): [number, string][] => [
+    [20, `${platform}\n${REAL_LOG.slice(0, ready)}`],
+    [600, REAL_LOG.slice(ready)],
+  ];
+  const options = (runner: Runner) => ({
+    iso: '/isos/a.iso',
+    runner,
+    plan: {
+      expect: ailinuxExpectations(),
+      timeoutMs: 20_000,
+      memoryMb: 4096,
+      logDir: path.join(dir, 'logs'),
+      screenshots: { dir: path.join(dir, 'screens'), intervalMs: 30, stableMs: 100, settleMaxMs: 5000 },
+    },
+    kernel: path.join(dir, 'vmlinuz'),
+    initrd: path.join(dir, 'initrd'),
+    args: ['boot=casper', 'console=ttyS0,115200n8'],
+    pollMs: 20,
+  });
+
+  it('after the requirement checker is done, once the page has settled, as installer-welcome.png', async () => {
+    // the page draws itself for two shots, then stays
+    const qemu = new QemuWithScreen(serial(PLATFORM_LINUXFB), (n) => picture(n < 2 ? `drawing ${n}` : 'welcome'));
+    const { check, report } = await installerCheck(options(qemu));
+    expect(qemu.argv).toContain('-qmp');
+    expect(check.status).toBe('ok');
+    expect(check.detail).toMatch(/\(direct kernel boot, qemu without KVM, Qt linuxfb\)$/);
+    expect(report.boot.screenshots?.map((s) => [s.stage, path.relative(dir, s.file)])).toEqual([
+      ['welcome', 'screens/installer-welcome.png'],
+    ]);
+    expect(fs.readFileSync(path.join(dir, 'screens/installer-welcome.png'), 'latin1')).toMatch(/welcome$/);
+    // never before the marker: the page is only then done
+    expect(qemu.afterMarker.length).toBeGreaterThanOrEqual(4);
+    expect(qemu.afterMarker.every(Boolean)).toBe(true);
+    expect(report.boot.screenshots![0]!.atMs).toBeGreaterThanOrEqual(report.boot.markerMs!);
+    // a direct kernel boot has no menu to miss
+    expect(report.boot.screenshotNotes).toEqual([]);
+  });
+
+  it('a shot that fails is a warning beside a passed check, never a failed one', async () => {
+    const qemu = new QemuWithScreen(serial(PLATFORM_LINUXFB), () => null);
+    const { check, report } = await installerCheck(options(qemu));
+    expect(check.status).toBe('ok');
+    expect(report.ok).toBe(true);
+    expect(report.boot.screenshots).toEqual([]);
+    expect(check.detail).toContain(
+      '\nscreenshot warning: no welcome screenshot: qemu refused screendump: no surface (GenericError)',
+    );
+  });
+
+  it('Calamares offscreen (no /dev/fb0): the console is not the welcome page, so no picture, with a note', async () => {
+    const qemu = new QemuWithScreen(serial(PLATFORM_OFFSCREEN), () => picture('console'));
+    const { check, report } = await installerCheck(options(qemu));
+    expect(check.status).toBe('ok');
+    expect(check.detail).toContain('Qt offscreen');
+    expect(report.boot.screenshots).toEqual([]);
+    expect(fs.existsSync(path.join(dir, 'screens/installer-welcome.png'))).toBe(false);
+    expect(check.detail).toContain('screenshot warning: no welcome screenshot: the boot had no /dev/fb0');
+  });
+
+  it('the module check is as strict with a picture: a failed module still fails it', async () => {
+    const cut = REAL_LOG.slice(0, REAL_LOG.indexOf(ALL_LOADED));
+    const qemu = new QemuWithScreen(
+      [[20, `${PLATFORM_LINUXFB}\n${cut}    ERROR: STARTUP: failed modules are ("users@users") \n`]],
+      () => picture('error page'),
+    );
+    const { check } = await installerCheck(options(qemu));
+    expect(check.status).toBe('fail');
+    expect(check.detail).toContain('users@users');
+  });
+
+  it('without screenshots asked for, qemu gets no QMP socket', async () => {
+    const qemu = new QemuWithScreen(serial(PLATFORM_LINUXFB), () => picture('welcome'));
+    const { plan, ...rest } = options(qemu);
+    const { screenshots: _none, ...plain } = plan;
+    const { check } = await installerCheck({ ...rest, plan: plain });
+    expect(check.status).toBe('ok');
+    expect(qemu.argv).not.toContain('-qmp');
   });
 });

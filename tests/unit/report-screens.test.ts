@@ -106,6 +106,51 @@ describe('report step: screenshots', () => {
     expect(fs.existsSync(path.join(workDir, desktop))).toBe(false);
   });
 
+  it("copies Calamares' welcome page of the installer check boot beside the boots' shots, captioned as such", async () => {
+    const config = profileConfig('minimal');
+    const ctx = stepContext({ config, workDir, stepId: 'report' });
+    const screens = path.join(workDir, 'logs', 'verify', 'screens');
+    fs.mkdirSync(screens, { recursive: true });
+    fs.writeFileSync(path.join(screens, 'bios-desktop.png'), PNG('desktop'));
+    fs.writeFileSync(path.join(screens, 'installer-welcome.png'), PNG('welcome'));
+    const verified = verifyReport([{ stage: 'desktop', file: path.join(screens, 'bios-desktop.png'), atMs: 61000 }]);
+    const installerBoot = {
+      ...verified.boots[0]!,
+      marker: 'All requirements have been checked.',
+      screenshots: [{ stage: 'welcome' as const, file: path.join(screens, 'installer-welcome.png'), atMs: 532000 }],
+    };
+    verified.installer = {
+      ok: true,
+      boot: installerBoot,
+      modules: [],
+      loaded: [],
+      listed: [],
+      calamaresVersion: '3.3.5',
+    };
+    const result = verifyResultFile(config, ctx.paths);
+    fs.mkdirSync(path.dirname(result), { recursive: true });
+    fs.writeFileSync(result, JSON.stringify(verified));
+    const step = createReportStep({
+      ledger: () => ({}),
+      resourcePeaks: () => ({}),
+      toolVersion: () => '1.0.0',
+      renderHtml: async (report, _ledger, pngs) => renderScreenshotsHtml(report, pngs),
+    });
+    await step.run(ctx);
+    const welcome = 'output/ailinux-minimal-amd64.screen-installer-welcome.png';
+    expect(fs.readFileSync(path.join(workDir, welcome))).toEqual(PNG('welcome'));
+    const json = JSON.parse(fs.readFileSync(path.join(workDir, 'output/ailinux-minimal-amd64.report.json'), 'utf8'));
+    expect(json.screenshots).toEqual([
+      { firmware: 'bios', stage: 'desktop', path: 'output/ailinux-minimal-amd64.screen-bios-desktop.png', atMs: 61000 },
+      { firmware: 'bios', stage: 'welcome', boot: 'installer', path: welcome, atMs: 532000 },
+    ]);
+    const html = fs.readFileSync(path.join(workDir, 'output/ailinux-minimal-amd64.report.html'), 'utf8');
+    expect(html).toContain(`src="data:image/png;base64,${PNG('welcome').toString('base64')}"`);
+    expect(html).toContain('Installer check: Calamares&#39; welcome page, 532 s after qemu started');
+    await step.undo(ctx);
+    expect(fs.existsSync(path.join(workDir, welcome))).toBe(false);
+  });
+
   it('without a verify result (or one with no screenshots) the report has no screenshots key', async () => {
     const config = profileConfig('minimal');
     const ctx = stepContext({ config, workDir, stepId: 'report' });

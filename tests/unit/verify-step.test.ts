@@ -406,7 +406,7 @@ describe('verifyStep', () => {
     );
     // the ailinux profile starts Calamares in a boot of its own; without the installer step there is nothing to start
     expect(describeBootCheck(config, all)).toMatch(
-      /at most 900 s; then one more boot \(the ISO's kernel, booted directly\) starts Calamares -d: every module of settings.conf's sequence must load with no configuration error, at most 900 s \(verify.installerCheck\)$/,
+      /at most 900 s; then one more boot \(the ISO's kernel, booted directly\) starts Calamares -d on the framebuffer: every module of settings.conf's sequence must load with no configuration error, at most 900 s, and its welcome page is shot \(verify.installerCheck\)$/,
     );
     expect(describeBootCheck({ ...config, steps: config.steps.filter((s) => s !== 'installer') }, all)).toMatch(
       /; installer check not run: the profile has no installer step$/,
