@@ -1,0 +1,196 @@
+/** Measures 1 to 4a on the minimal profile: ailinux against live-build, a no-op build, resume, a hostname change. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { minimalProfile } from '../../src/config/profiles/minimal.js';
+import { ratio, summarize } from './stats.js';
+import { liveBuild, liveBuildInstalled } from './live-build.js';
+import type { Row } from './results.js';
+import {
+  type BenchContext,
+  type BuiltWorkDir,
+  ailinux,
+  ailinuxOk,
+  buildIn,
+  duBytes,
+  isoOf,
+  type MeasureOutput,
+  needRealBuilds,
+  ran,
+  SkipMeasure,
+  stepTimes,
+  tail,
+  timed,
+  warmWorkDir,
+  writeConfig,
+} from './run.js';
+
+const NO_BOOT = { extends: 'minimal', verify: { boot: false } };
+const WITH_BOOT = { extends: 'minimal' };
+
+const stepsDetail = (b: BuiltWorkDir) => Object.fromEntries(Object.entries(ran(b.steps)).map(([id, ms]) => [id, ms]));
+
+const WARM_NOTES = [
+  'cold: a new work dir (ailinux) or config dir (live-build) and an empty cache; every .deb comes from deb.debian.org.',
+  "warm, ailinux today: a new work dir, marked, holding a copy of the cold build's cache/debootstrap and cache/apt-archives (the .debs only); ailinux has no shared cache outside the work dir yet (issue 11 point 3), so this is the same figure that cache should give, re-measurable when it lands. The copy is not timed.",
+  "warm, live-build: a new config dir holding a copy of the cold run's cache/: its .debs and, by its default --cache-stages bootstrap, the bootstrapped chroot as a stage it unpacks instead of running debootstrap. The copy is not timed.",
+];
+
+/** The minimal profile built cold without its boot check, once per run: the base of measures 2, 3 and 4a. */
+export async function minimalBase(ctx: BenchContext, rows: Row[]): Promise<BuiltWorkDir> {
+  if (ctx.shared.minimal) return ctx.shared.minimal;
+  const config = writeConfig(ctx, 'minimal-no-boot', NO_BOOT);
+  const built = await buildIn(ctx, 'minimal-base', config, path.join(ctx.root, 'minimal-base'));
+  rows.push({
+    case: 'the base: minimal cold, no boot check',
+    ms: built.ms,
+    detail: { steps: stepsDetail(built) },
+  });
+  ctx.shared.minimal = built;
+  return built;
+}
+
+/** 1. Minimal cold and warm, ailinux (with and without its boot check) against live-build, one after the other. */
+export async function minimalVsLiveBuild(ctx: BenchContext): Promise<MeasureOutput> {
+  needRealBuilds(ctx);
+  if (!liveBuildInstalled())
+    throw new SkipMeasure('live-build is not installed: bash scripts/install-host-tools.sh --with-bench');
+  const noBoot = writeConfig(ctx, 'minimal-no-boot', NO_BOOT);
+  const withBoot = writeConfig(ctx, 'minimal-with-boot', WITH_BOOT);
+  const coldNoBoot = await buildIn(ctx, 'ailinux-cold', noBoot, path.join(ctx.root, 'ailinux-cold'));
+  const lbCold = await liveBuild(ctx, 'lb-cold', minimalProfile);
+  const warmNoBoot = await buildIn(ctx, 'ailinux-warm', noBoot, warmWorkDir(ctx, 'ailinux-warm', coldNoBoot.work));
+  const lbWarm = await liveBuild(ctx, 'lb-warm', minimalProfile, lbCold.dir);
+  const coldBoot = await buildIn(ctx, 'ailinux-cold-boot', withBoot, path.join(ctx.root, 'ailinux-cold-boot'));
+  const warmBoot = await buildIn(
+    ctx,
+    'ailinux-warm-boot',
+    withBoot,
+    warmWorkDir(ctx, 'ailinux-warm-boot', coldNoBoot.work),
+  );
+  ctx.shared.minimal ??= coldNoBoot;
+  const iso = (b: BuiltWorkDir) => fs.statSync(isoOf(b.work)).size;
+  const cacheBytes = duBytes(path.join(coldNoBoot.work, 'cache'));
+  const lbCacheBytes = duBytes(path.join(lbCold.dir, 'cache'));
+  const row = (name: string, b: BuiltWorkDir, lb: { ms: number }, to: string): Row => ({
+    case: name,
+    ms: b.ms,
+    ratio: { to, value: ratio(b.ms, lb.ms) },
+    detail: { isoBytes: iso(b), steps: stepsDetail(b) },
+  });
+  return {
+    rows: [
+      row('ailinux cold, no boot check', coldNoBoot, lbCold, 'live-build cold'),
+      { case: 'live-build cold', ms: lbCold.ms, detail: { isoBytes: lbCold.isoBytes, cacheBytes: lbCacheBytes } },
+      row('ailinux warm, no boot check', warmNoBoot, lbWarm, 'live-build warm'),
+      { case: 'live-build warm', ms: lbWarm.ms, detail: { isoBytes: lbWarm.isoBytes } },
+      row('ailinux cold, with boot check', coldBoot, lbCold, 'live-build cold'),
+      row('ailinux warm, with boot check', warmBoot, lbWarm, 'live-build warm'),
+    ],
+    notes: [
+      ...WARM_NOTES,
+      `ailinux's cache after the cold build: ${(cacheBytes / 1048576).toFixed(1)} MiB; live-build's cache/: ${(lbCacheBytes / 1048576).toFixed(1)} MiB.`,
+      'with boot check: the profile as shipped, whose verify step boots the ISO in qemu (BIOS, no KVM here) to the login prompt; live-build has no boot check, so those ratios compare unlike work.',
+      'live-build: the Debian package (lb config; lb build), bookworm amd64 main with -updates and -security from deb.debian.org, minbase, live-boot systemd-sysv zstd and linux-image-amd64, no recommends, no firmware, squashfs zstd level 3; bootloaders its default for amd64 (syslinux, grub-efi) where ailinux uses GRUB for both.',
+    ],
+  };
+}
+
+/** 3. A no-op build on the finished minimal work dir, against a bare `node -e 0` in the same run. */
+export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
+  needRealBuilds(ctx);
+  const rows: Row[] = [];
+  const base = await minimalBase(ctx, rows);
+  const runs = Math.max(3, Math.min(ctx.args.runs, 11));
+  const times: Record<string, number[]> = { node: [], online: [], offline: [] };
+  for (let i = 0; i < runs; i++) {
+    times['node']!.push((await timed(ctx, process.execPath, ['-e', '0'], { name: 'node-e-0' })).ms);
+    times['online']!.push((await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work], { name: 'no-op' })).ms);
+    times['offline']!.push(
+      (await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], { name: 'no-op-offline' })).ms,
+    );
+  }
+  const steps = await stepTimes(ctx, base.work);
+  const reran = Object.keys(ran(steps));
+  if (reran.length) throw new Error(`the no-op build ran steps: ${reran.join(', ')}`);
+  const node = summarize(times['node']!);
+  const online = summarize(times['online']!);
+  const offline = summarize(times['offline']!);
+  rows.push(
+    { case: 'node -e 0', ms: node.medianMs, detail: { ...node } },
+    {
+      case: 'no-op build',
+      ms: online.medianMs,
+      ratio: { to: 'node -e 0', value: ratio(online.medianMs, node.medianMs) },
+      detail: { ...online },
+    },
+    {
+      case: 'no-op build --offline',
+      ms: offline.medianMs,
+      ratio: { to: 'node -e 0', value: ratio(offline.medianMs, node.medianMs) },
+      detail: { ...offline },
+    },
+  );
+  return {
+    rows,
+    notes: [
+      `medians of ${runs} interleaved runs; the whole CLI process (node start-up, lock, state, fingerprints of every step).`,
+      'no-op build: reads the Release files of bookworm, bookworm-updates and bookworm-security from deb.debian.org (three small requests), the freshness check; --offline skips it.',
+    ],
+  };
+}
+
+/** 2. Resume after a failure injected in the ISO step: a failing xorriso first on PATH, as tests/e2e/minimal.test.ts does. */
+export async function resumeIso(ctx: BenchContext): Promise<MeasureOutput> {
+  needRealBuilds(ctx);
+  const rows: Row[] = [];
+  const base = await minimalBase(ctx, rows);
+  const failing = path.join(ctx.root, 'failing-bin');
+  fs.mkdirSync(failing, { recursive: true });
+  fs.writeFileSync(
+    path.join(failing, 'xorriso'),
+    '#!/bin/sh\necho "xorriso : FAILURE : injected by the bench" >&2\nexit 5\n',
+    {
+      mode: 0o755,
+    },
+  );
+  // without its output the ISO step must run again (the rest is kept); xorriso fails it
+  fs.rmSync(isoOf(base.work));
+  const failed = await ailinux(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], {
+    name: 'build-failing-iso',
+    env: { ...process.env, NO_COLOR: '1', PATH: `${failing}:${process.env['PATH']}` },
+  });
+  if (failed.code !== 1 || !fs.readFileSync(failed.logFile, 'utf8').includes('build failed at step iso'))
+    throw new Error(
+      `the injected xorriso failure did not fail the ISO step (exit ${failed.code}):\n${tail(failed.logFile)}`,
+    );
+  const resumed = await ailinuxOk(ctx, ['resume', '-w', base.work, '--offline'], { name: 'resume' });
+  const steps = await stepTimes(ctx, base.work);
+  rows.push(
+    { case: 'build that fails in the ISO step', ms: failed.ms, note: 'exit 1' },
+    { case: 'resume', ms: resumed.ms, detail: { ran: ran(steps) } },
+  );
+  return {
+    rows,
+    notes: [
+      'the ISO was removed from output/ and a failing xorriso put first on PATH, so the build reruns only the ISO step and fails there; resume then runs iso, checksums, verify (static checks, no boot) and report with the real xorriso.',
+      '--offline on both: the layers are kept whatever deb.debian.org published meanwhile, so the figure does not move with the archive.',
+    ],
+  };
+}
+
+/** 4a. A hostname change on minimal, to a statically verified ISO. */
+export async function hostnameMinimal(ctx: BenchContext): Promise<MeasureOutput> {
+  needRealBuilds(ctx);
+  const rows: Row[] = [];
+  const base = await minimalBase(ctx, rows);
+  const changed = writeConfig(ctx, 'minimal-no-boot-hostname', { ...NO_BOOT, hostname: 'ailinux-bench' });
+  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work, '--offline'], { name: 'hostname-minimal' });
+  const steps = await stepTimes(ctx, base.work);
+  rows.push({ case: 'build after a hostname change', ms: r.ms, detail: { ran: ran(steps) } });
+  return {
+    rows,
+    notes: [
+      'the finished minimal work dir, its config changed in hostname only; the build reruns the steps whose fingerprint covers it and verifies the ISO statically (no boot check). --offline: the layers stand whatever deb.debian.org published meanwhile.',
+    ],
+  };
+}
