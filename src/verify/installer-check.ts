@@ -87,16 +87,21 @@ export const INSTALLER_CHECK_COMMAND = `/bin/sh -c 'HOME=/root; export HOME; ude
 /**
  * The kernel command line of the check boot: the ISO's own arguments, then systemd.run= (one word in double quotes,
  * the kernel's and systemd's quoting; the command's own words in single quotes, the unit file's) and poweroff when
- * Calamares ends, so a crash ends the boot at once instead of at the timeout.
+ * Calamares ends, so a crash ends the boot at once instead of at the timeout. plymouth.enable=0: the ISO's splash
+ * (plymouthd, started by the initramfs for `splash`) would hold the display Calamares draws on, and in this boot
+ * nothing ever tells plymouth to quit.
  */
 export function installerCheckAppend(isoArgs: readonly string[]): string {
   for (const arg of isoArgs) {
     if (/["\s]/.test(arg) || arg.length === 0)
       throw new Error(`the ISO's kernel argument ${JSON.stringify(arg)} cannot be passed on through -append`);
   }
-  const own = isoArgs.filter((a) => !/^systemd\.(run|run_success_action|run_failure_action|unit)=/.test(a));
+  const own = isoArgs.filter(
+    (a) => !/^systemd\.(run|run_success_action|run_failure_action|unit)=/.test(a) && !/^plymouth\.enable=/.test(a),
+  );
   return [
     ...own,
+    'plymouth.enable=0',
     `systemd.run="${INSTALLER_CHECK_COMMAND}"`,
     'systemd.run_success_action=poweroff',
     'systemd.run_failure_action=poweroff',

@@ -82,7 +82,11 @@ describe('the check boot', () => {
       'console=ttyS0,115200n8',
     ]);
     expect(append).toBe(
-      `boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8 systemd.run="${INSTALLER_CHECK_COMMAND}" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff`,
+      `boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8 plymouth.enable=0 systemd.run="${INSTALLER_CHECK_COMMAND}" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff`,
+    );
+    // an ISO booting with the splash: plymouth stays off in the check boot, whatever the ISO says of it
+    expect(installerCheckAppend(['boot=casper', 'quiet', 'splash', 'plymouth.enable=1'])).toMatch(
+      /^boot=casper quiet splash plymouth\.enable=0 systemd\.run=/,
     );
     // one double-quoted word for the kernel and systemd; the command's own words in single quotes for the unit file
     expect(INSTALLER_CHECK_COMMAND).not.toMatch(/["$%]/);
