@@ -9,8 +9,6 @@ import { SYSTEM_ACCOUNTS } from './system-accounts.js';
 export interface RuleInput {
   iso: { bios: boolean; uefi: boolean; secureBoot: boolean };
   liveUser: { name: string };
-  liveSystem: string;
-  squashfs: { layers: boolean };
 }
 
 export interface CrossFieldRule {
@@ -46,13 +44,5 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
       SYSTEM_ACCOUNTS.has(c.liveUser.name)
         ? `a name that is not a system account: "${c.liveUser.name}" is one of base-passwd's (${[...SYSTEM_ACCOUNTS].join(', ')}), which the image already has`
         : null,
-  },
-  {
-    fields: ['squashfs.layers', 'liveSystem'],
-    rule: 'layered squashfs only with live-boot',
-    check: (c) =>
-      !c.squashfs.layers || c.liveSystem === 'live-boot'
-        ? null
-        : `liveSystem "live-boot": squashfs.layers is on, but ailinux stacks layer images only for live-boot so far (casper's layered images are not written yet; set squashfs.layers: false)`,
   },
 ];

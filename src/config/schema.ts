@@ -443,7 +443,7 @@ export const configSchema = z
           .boolean()
           .default(false)
           .describe(
-            'One image per rootfs layer, stacked by the live system at boot (live-boot only); an unchanged layer keeps its image. false: one merged image, for distribution',
+            'One image per rootfs layer, stacked by the live system at boot (live-boot from filesystem.module, casper from layerfs-path=); an unchanged layer keeps its image. false: one merged image, for distribution',
           ),
       })
       .strict()

@@ -19,7 +19,7 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import type { Artifact } from '../types.js';
 import { fileArtifact } from './artifacts.js';
-import { integrityCheck, SERIAL_KERNEL_ARGS } from './boot-menu.js';
+import { integrityCheck, mediumKernelArgs, SERIAL_KERNEL_ARGS } from './boot-menu.js';
 import { artHashes, GRUB_BACKGROUND, RSVG_CONVERT, renderArt } from './branding-art.js';
 import { readOwnConfigFile } from './config-files.js';
 import { ISOLINUX_BIN, ISOLINUX_DIR, ISOLINUX_MODULES, renderIsolinuxConfig, SYSLINUX_BIOS_DIR } from './isolinux.js';
@@ -237,13 +237,13 @@ function menuEntry(title: string, kernel: string, initrd: string, args: readonly
   );
 }
 
-/** The menu on the ISO at /boot/grub/grub.cfg. */
-export function renderGrubConfig(config: BuildConfig): string {
+/** The menu on the ISO at /boot/grub/grub.cfg; mediumArgs (mediumKernelArgs) go into every entry, after boot=. */
+export function renderGrubConfig(config: BuildConfig, mediumArgs: readonly string[] = []): string {
   const medium = liveMedium(config);
   const iso = config.iso;
   const consoleArgs = iso.serialConsole ? SERIAL_KERNEL_ARGS : [];
   // console= last, so /dev/console is the serial line when there is one
-  const args = (...extra: string[]) => [medium.bootParam, ...iso.kernelArgs, ...extra, ...consoleArgs];
+  const args = (...extra: string[]) => [medium.bootParam, ...mediumArgs, ...iso.kernelArgs, ...extra, ...consoleArgs];
   const check = integrityCheck(config);
   const lines = [
     `# GRUB menu of the ${config.name.replace(/[\r\n]/g, ' ')} live ISO, written by ailinux`,
@@ -401,7 +401,7 @@ function installIsolinux(ctx: StepContext, files: BootFiles): string[] {
     fs.copyFileSync(src, dest);
     return dest;
   });
-  writeFile(files.isolinuxCfg, renderIsolinuxConfig(ctx.config));
+  writeFile(files.isolinuxCfg, renderIsolinuxConfig(ctx.config, mediumKernelArgs(ctx)));
   return [...written, files.isolinuxCfg];
 }
 
@@ -617,6 +617,9 @@ export const bootloadersStep: StepDef = {
     'distribution.family',
     'distribution.suite',
     'liveSystem',
+    // a layered casper medium: layerfs-path= and locale= in every entry (mediumKernelArgs)
+    'squashfs.layers',
+    'locale.lang',
     'iso.volumeLabel',
     'iso.bios',
     'iso.uefi',
@@ -642,7 +645,7 @@ export const bootloadersStep: StepDef = {
     const iso = ctx.config.iso;
     const files = bootFiles(ctx.paths);
     await removeOutputs(ctx);
-    writeFile(files.grubCfg, renderGrubConfig(ctx.config));
+    writeFile(files.grubCfg, renderGrubConfig(ctx.config, mediumKernelArgs(ctx)));
     writeFile(files.diskInfo, renderDiskInfo(ctx.config));
     writeFile(files.earlyCfg, renderEarlyConfig(ctx.config));
     const written = [files.grubCfg, files.diskInfo];

@@ -19,13 +19,13 @@ function line(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
-/** isolinux/isolinux.cfg: the same three entries as the GRUB menu. */
-export function renderIsolinuxConfig(config: BuildConfig): string {
+/** isolinux/isolinux.cfg: the same three entries as the GRUB menu; mediumArgs as mediumKernelArgs gives them. */
+export function renderIsolinuxConfig(config: BuildConfig, mediumArgs: readonly string[] = []): string {
   const medium = liveMedium(config);
   const iso = config.iso;
   const consoleArgs = iso.serialConsole ? SERIAL_KERNEL_ARGS : [];
   const args = (...extra: string[]) =>
-    [`initrd=${medium.initrd}`, medium.bootParam, ...iso.kernelArgs, ...extra, ...consoleArgs].join(' ');
+    [`initrd=${medium.initrd}`, medium.bootParam, ...mediumArgs, ...iso.kernelArgs, ...extra, ...consoleArgs].join(' ');
   const check = integrityCheck(config);
   const name = line(config.name);
   const entry = (label: string, title: string, append: string) => [

@@ -1,8 +1,11 @@
 /**
  * squashfs.layers: one SquashFS image per rootfs layer, which the live system stacks at boot as overlayfs lower
- * layers (live-boot reads their order from live/filesystem.module, bottom first). An overlay upper dir packs as it
- * is: its whiteouts (0/0 character devices) and opaque directories (the trusted.overlay.opaque xattr) go into the
- * image, and the live system's overlay honours them in its lower layers as the build's own mounts did.
+ * layers. live-boot reads their order from live/filesystem.module, bottom first. casper stacks the chain that the
+ * kernel argument layerfs-path=<top image> names: casper/a.b.c.squashfs stands on casper/a.b.squashfs, which stands
+ * on casper/a.squashfs (setup_overlay in casper's scripts/casper; docs/profiles.md has the line numbers). An overlay
+ * upper dir packs as it is: its whiteouts (0/0 character devices) and opaque directories (the trusted.overlay.opaque
+ * xattr) go into the image, and the live system's overlay honours them in its lower layers as the build's own mounts
+ * did (both live systems pass the mounted images to overlayfs as lowerdir, and do nothing to them themselves).
  *
  * What a layer above hides (a file it replaces, removes or truncates: chroot-cleanup's logs, caches and debootstrap's
  * .debs) is left out of the image below, so each file is stored once, in the topmost layer that has it, and the
@@ -20,16 +23,60 @@ export interface LayerImage {
   stepId: string;
   /** The layer's tree on the host: the base root, or an overlay upper dir. */
   dir: string;
-  /** Its image's file name in the live directory: NN-<step>.squashfs, NN its place from the bottom. */
+  /**
+   * Its image's file name in the live directory: live-boot NN-<step>.squashfs, NN its place from the bottom; casper
+   * the dotted chain (casperChainNames).
+   */
   name: string;
 }
 
-/** The layers the squashfs step sees, bottom first, each with the name its image gets. */
+/** The layers the squashfs step sees, bottom first, each with the name live-boot's image of it gets. */
 export function layerImages(layers: RootfsLayers): LayerImage[] {
   return [...layers.below].reverse().map((dir, i) => {
     const stepId = path.basename(path.dirname(dir));
     return { stepId, dir, name: `${String(i + 1).padStart(2, '0')}-${stepId}.squashfs` };
   });
+}
+
+/**
+ * casper's image names for these layers (their step ids, bottom first): each is the name below it with its own step
+ * added after a dot, so bootstrap.squashfs, bootstrap.packages.squashfs, bootstrap.packages.desktop.squashfs. casper
+ * finds the stack from the top name alone, dropping the last dotted part until none is left, and panics when an image
+ * on the way is missing: so a step id must hold no dot (step and hook ids cannot), and no layer may be left out.
+ */
+export function casperChainNames(stepIds: readonly string[]): string[] {
+  const dotted = stepIds.find((id) => id.includes('.') || id === '');
+  if (dotted !== undefined) throw new Error(`step id "${dotted}" cannot name a casper layer image (no dots allowed)`);
+  return stepIds.map((_, i) => `${stepIds.slice(0, i + 1).join('.')}.squashfs`);
+}
+
+/**
+ * The images the medium carries, bottom first: one per non-empty layer (an empty upper dir adds nothing), named as the
+ * live system stacks them. The squashfs step packs these, and the bootloaders step names casper's top one: both read
+ * the same sealed layers, so they agree.
+ */
+export function mediumLayerImages(layers: RootfsLayers, liveSystem: BuildConfig['liveSystem']): LayerImage[] {
+  const kept = layerImages(layers).filter((l) => fs.readdirSync(l.dir).length > 0);
+  if (liveSystem !== 'casper') return kept;
+  const names = casperChainNames(kept.map((l) => l.stepId));
+  return kept.map((l, i) => ({ ...l, name: names[i]! }));
+}
+
+/**
+ * The kernel arguments a layered casper medium needs in every boot entry (without layerfs-path= casper stacks every
+ * *.squashfs in casper/, the merged one and the layers together, in name order):
+ * - layerfs-path=<top image>, relative to casper/ (casper's LIVE_MEDIA_PATH);
+ * - locale=<locale.lang>: casper's 14locales reads the locale from /rofs/etc/default/locale, and /rofs is the first
+ *   image it mounted, the bottom layer, which has none (debootstrap writes none; the configure layer does); it would
+ *   write LANG=C.UTF-8 over the image's own. With locale= it writes the image's locale instead (and a locale.gen of that
+ *   one locale, in the live session only; locale-gen --keep-existing keeps the ones the image has). Left out for
+ *   C and POSIX: casper writes C.UTF-8 then anyway.
+ */
+export function casperLayerArgs(config: Pick<BuildConfig, 'locale'>, images: readonly LayerImage[]): string[] {
+  const top = images[images.length - 1];
+  if (top === undefined) throw new Error('a layered casper medium needs at least one layer image');
+  const lang = config.locale.lang;
+  return [`layerfs-path=${top.name}`, ...(/^(C|POSIX)(\.|$)/.test(lang) ? [] : [`locale=${lang}`])];
 }
 
 /**

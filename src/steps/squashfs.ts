@@ -21,7 +21,7 @@ import {
   hiddenByUpperLayers,
   type LayerImage,
   layerImageKey,
-  layerImages,
+  mediumLayerImages,
   renderModuleFile,
   stripXattrsArgv,
 } from './squashfs-layers.js';
@@ -110,10 +110,11 @@ function checkSquashfsMagic(squash: string): void {
 
 /**
  * squashfs.layers: one image per non-empty rootfs layer, each without what the layers above hide, reused from the
- * layer's own directory when it was packed with the same key; writes filesystem.module and returns the names.
+ * layer's own directory when it was packed with the same key; returns the names. live-boot: with filesystem.module,
+ * its list of them. casper: named as its layerfs-path= chain walks them (the bootloaders step names the top one).
  */
 async function packLayers(ctx: StepContext, dir: string): Promise<string[]> {
-  const layers = layerImages(ctx.layers).filter((l) => fs.readdirSync(l.dir).length > 0);
+  const layers = mediumLayerImages(ctx.layers, ctx.config.liveSystem);
   const hidden = hiddenByUpperLayers(layers.map((l) => l.dir));
   const keys = hidden.map((h) => layerImageKey(ctx.config, ctx.sourceDateEpoch, h));
   const fresh = layers.filter((l, i) => cachedImage(l.dir, keys[i]!) === null);
@@ -137,6 +138,7 @@ async function packLayers(ctx: StepContext, dir: string): Promise<string[]> {
     fs.linkSync(at.image, dest);
   }
   const names = layers.map((l) => l.name);
+  if (ctx.config.liveSystem === 'casper') return names;
   fs.writeFileSync(path.join(dir, MODULE_FILE), renderModuleFile(names));
   return [...names, MODULE_FILE];
 }
@@ -160,6 +162,20 @@ async function packLayer(
   ctx.log.info(
     `${layer.name}: packed the ${layer.stepId} layer (${hidden.length} paths hidden by layers above left out)`,
   );
+}
+
+/** The layer images the live directory must hold (squashfs.layers): filesystem.module's list, or casper's chain. */
+function layerNamesOnMedium(ctx: StepContext, dir: string): string[] {
+  if (ctx.config.liveSystem === 'casper') {
+    const names = mediumLayerImages(ctx.layers, 'casper').map((l) => l.name);
+    if (names.length === 0)
+      throw new StepError('squashfs', 'the rootfs has no non-empty layer to pack (squashfs.layers is on)');
+    return names;
+  }
+  const module = path.join(dir, MODULE_FILE);
+  const names = fs.existsSync(module) ? fs.readFileSync(module, 'utf8').split('\n').filter(Boolean) : [];
+  if (names.length === 0) throw new StepError('squashfs', `${module} lists no layer image (squashfs.layers is on)`);
+  return names;
 }
 
 export const squashfsStep: StepDef = {
@@ -241,13 +257,7 @@ export const squashfsStep: StepDef = {
   },
   async verify(ctx) {
     const dir = liveDir(ctx);
-    const module = path.join(dir, MODULE_FILE);
-    const names =
-      ctx.config.squashfs.layers && fs.existsSync(module)
-        ? fs.readFileSync(module, 'utf8').split('\n').filter(Boolean)
-        : [];
-    if (ctx.config.squashfs.layers && names.length === 0)
-      throw new StepError('squashfs', `${module} lists no layer image (squashfs.layers is on)`);
+    const names = ctx.config.squashfs.layers ? layerNamesOnMedium(ctx, dir) : [];
     if (!ctx.config.squashfs.layers || hasCalamares(ctx)) names.push('filesystem.squashfs');
     for (const name of names) checkSquashfsMagic(path.join(dir, name));
     for (const f of ['vmlinuz', 'initrd.img']) {

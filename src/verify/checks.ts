@@ -3,7 +3,7 @@
  * Each failure says what is wrong and where, in terms a user can act on.
  */
 import { ESP_TYPE_GUID, type ElToritoEntry } from './xorriso-reports.js';
-import { bootParamOf, isStaticGrubPath } from './grub-config.js';
+import { bootParamOf, casperLayerChain, isStaticGrubPath, layerfsPathOf } from './grub-config.js';
 import { listIsoDir, normaliseIsoPath, resolveIsoPath, type IsoNode } from './iso-listing.js';
 import { initrdFormat, isLinuxKernel, isSquashfs } from './magic.js';
 import type { CheckResult, IsoFacts, LiveSystem, VerifyExpectations } from './types.js';
@@ -279,6 +279,10 @@ export function checkSquashfs(facts: IsoFacts, expect: VerifyExpectations): Chec
       'no /live or /casper directory on the ISO, and no boot=live or boot=casper in the GRUB config: there is no live system',
     );
   const dir = LIVE_DIRS[system];
+  if (system === 'casper') {
+    const casper = checkCasperLayers(facts, dir, row);
+    if (casper) return casper;
+  }
   const file = `${dir}/filesystem.squashfs`;
   const node = resolveIsoPath(facts.listing, file);
   const layered = layerImagesOnIso(facts, dir);
@@ -326,6 +330,79 @@ function checkLayerImages(
     'ok',
     `${images.length} layer images in ${dir}, stacked by ${dir}/filesystem.module (${formatBytes(total)}, ${system})`,
   );
+}
+
+/** casper skips these two in its directory when no layerfs-path= is given (Edubuntu's extra images, scripts/casper). */
+const CASPER_SKIPPED = new Set(['ltsp.squashfs', 'server.squashfs']);
+
+/** The chains the linux lines' layerfs-path= name, each once, with the first line that names it. */
+function casperChains(facts: Pick<IsoFacts, 'grub'>): { value: string; where: string }[] {
+  const seen = new Map<string, string>();
+  for (const k of facts.grub.config.kernels) {
+    const v = layerfsPathOf(k);
+    if (v !== null && !seen.has(v)) seen.set(v, `linux line at ${lineRef(k.file, k.line)}`);
+  }
+  return [...seen].map(([value, where]) => ({ value, where }));
+}
+
+/**
+ * A casper medium: with layerfs-path= on its linux lines, casper stacks the chain of images that argument names and
+ * panics when one is missing ("File system layers are missing"); without it, every *.squashfs in /casper, in name
+ * order. So each chain must be there, image by image; every linux line must carry the argument once one does; and a
+ * medium without it must hold one image. null: a flat medium with one image, checked as such by the caller.
+ */
+function checkCasperLayers(
+  facts: IsoFacts,
+  dir: string,
+  row: (status: CheckResult['status'], detail: string) => CheckResult,
+): CheckResult | null {
+  const chains = casperChains(facts);
+  const images = listIsoDir(facts.listing, dir).filter((n) => n.endsWith('.squashfs') && !CASPER_SKIPPED.has(n));
+  const bare = facts.grub.config.kernels.find((k) => layerfsPathOf(k) === null);
+  if (bare && images.length > 1) {
+    const why =
+      chains.length > 0
+        ? `, while the ${chains[0]!.where} has layerfs-path=${chains[0]!.value}`
+        : ' (a layered medium needs layerfs-path=<top image> in every entry)';
+    return row(
+      'fail',
+      `the linux line at ${lineRef(bare.file, bare.line)} has no layerfs-path=${why}: casper would stack all ${images.length} images in ${dir} (${images.join(', ')})`,
+    );
+  }
+  if (chains.length === 0) return null;
+  const done: string[] = [];
+  for (const { value, where } of chains) {
+    const chain = casperLayerChain(value, dir);
+    if ('error' in chain) return row('fail', `${chain.error} (${where})`);
+    let total = 0;
+    for (const file of chain.images) {
+      const node = resolveIsoPath(facts.listing, file);
+      if (!node)
+        return row(
+          'fail',
+          `${file} is not on the ISO, but layerfs-path=${value} (${where}) stacks it: casper would stop with "File system layers are missing"`,
+        );
+      if (node.type !== 'file') return row('fail', `${file} is a ${node.type}, not a file (layerfs-path=${value})`);
+      if (node.size === 0) return row('fail', `${file} is empty (layerfs-path=${value})`);
+      const head = facts.heads.get(node.path);
+      if (head && !isSquashfs(head))
+        return row('fail', `${file} is not a squashfs image (no hsqs signature; layerfs-path=${value})`);
+      total += node.size;
+    }
+    done.push(`${chain.images.length} layer images stacked by layerfs-path=${value} (${formatBytes(total)})`);
+  }
+  const merged = resolveIsoPath(facts.listing, `${dir}/filesystem.squashfs`);
+  const beside =
+    merged?.type === 'file' ? `; ${dir}/filesystem.squashfs beside them (${formatBytes(merged.size)})` : '';
+  return row('ok', `${done.join('; ')} in ${dir}${beside}, casper`);
+}
+
+/** The images of the chains the GRUB config's layerfs-path= name (their heads are read). */
+function casperChainFiles(facts: Pick<IsoFacts, 'grub'>, dir: string): string[] {
+  return casperChains(facts).flatMap(({ value }) => {
+    const chain = casperLayerChain(value, dir);
+    return 'images' in chain ? chain.images : [];
+  });
 }
 
 export function checkBootParam(facts: IsoFacts, expect: VerifyExpectations): CheckResult {
@@ -418,6 +495,7 @@ export function filesToRead(facts: Omit<IsoFacts, 'heads'>, expect: VerifyExpect
   ].filter(isStaticGrubPath);
   const system = detectLiveSystem(probe, expect);
   if (system) paths.push(`${LIVE_DIRS[system]}/filesystem.squashfs`, ...layerImagesOnIso(facts, LIVE_DIRS[system]));
+  if (system === 'casper') paths.push(...casperChainFiles(facts, LIVE_DIRS.casper));
   const nodes = new Map<string, IsoNode>();
   for (const p of paths) {
     const node = resolveIsoPath(facts.listing, p);

@@ -148,3 +148,41 @@ export function bootParamOf(kernel: GrubKernelLine): string | null {
   const arg = kernel.args.find((a) => a.startsWith('boot='));
   return arg === undefined ? null : arg.slice('boot='.length);
 }
+
+/**
+ * The value of casper's layerfs-path= on a linux line, or null. casper's parse_cmdline reads the arguments in order
+ * and each one sets LAYERFS_PATH again, so the last one counts.
+ */
+export function layerfsPathOf(kernel: GrubKernelLine): string | null {
+  const arg = kernel.args.findLast((a) => a.startsWith('layerfs-path='));
+  return arg === undefined ? null : arg.slice('layerfs-path='.length);
+}
+
+/**
+ * The images casper stacks for layerfs-path=value, bottom first, as ISO paths; liveDir is casper's directory on the
+ * ISO (/casper). As setup_overlay in casper's scripts/casper walks it: a relative value is under liveDir, an absolute
+ * one a path in the initramfs, where the medium is /cdrom; the extension is what follows the last dot; the name loses
+ * its last dotted part at each step down, until it has none left. null, with why, when the value names no chain this
+ * can follow on the ISO.
+ */
+export function casperLayerChain(value: string, liveDir: string): { images: string[] } | { error: string } {
+  let full: string;
+  if (!value.startsWith('/')) full = `${liveDir}/${value}`;
+  else if (value.startsWith('/cdrom/')) full = value.slice('/cdrom'.length);
+  else return { error: `layerfs-path=${value} is a path outside the medium (/cdrom), which verify cannot follow` };
+  const slash = full.lastIndexOf('/');
+  const dir = full.slice(0, slash);
+  const file = full.slice(slash + 1);
+  const dot = file.lastIndexOf('.');
+  if (dot <= 0) return { error: `layerfs-path=${value} has no extension (casper expects <name>.squashfs)` };
+  const ext = file.slice(dot + 1);
+  let name = file.slice(0, dot);
+  const images: string[] = [];
+  for (;;) {
+    images.unshift(`${dir}/${name}.${ext}`);
+    const parent = name.includes('.') ? name.slice(0, name.lastIndexOf('.')) : name;
+    if (parent === name) break;
+    name = parent;
+  }
+  return { images };
+}

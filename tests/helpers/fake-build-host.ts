@@ -138,15 +138,23 @@ function xorrisoReport(config: BuildConfig): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The `-find / -exec lsdl` and `report_lba` part of the verifier's xorriso run: the tree the config's ISO has. */
-function xorrisoListing(config: BuildConfig): string {
+/**
+ * The `-find / -exec lsdl` and `report_lba` part of the verifier's xorriso run: the tree the config's ISO has. The
+ * squashfs images are those the squashfs step left in the work dir's ISO tree (one, or a layered medium's), each read
+ * at the one squashfs head of the image.
+ */
+function xorrisoListing(config: BuildConfig, workDir: string): string {
   const dir = liveMedium(config).dir;
   const bootImage = config.iso.isolinux ? '/isolinux/isolinux.bin' : '/boot/grub/bios.img';
+  const liveTree = path.join(workDir, 'iso', dir);
+  const images = fs.existsSync(liveTree) ? fs.readdirSync(liveTree).filter((n) => n.endsWith('.squashfs')) : [];
   const files: Array<[string, number, number]> = [
     ['/boot/grub/grub.cfg', LBA.grubCfg, 2048],
     [`/${dir}/vmlinuz`, LBA.kernel, 4096],
     [`/${dir}/initrd.img`, LBA.initrd, 4096],
-    [`/${dir}/filesystem.squashfs`, LBA.squashfs, 4096],
+    ...(images.length > 0 ? images.sort() : ['filesystem.squashfs']).map(
+      (n) => [`/${dir}/${n}`, LBA.squashfs, 4096] as [string, number, number],
+    ),
     ...(config.iso.bios ? [[bootImage, LBA.biosImage, 2048] as [string, number, number]] : []),
   ];
   const dirs = ['/', '/boot', '/boot/grub', `/${dir}`, ...(config.iso.isolinux ? ['/isolinux'] : [])];
@@ -276,7 +284,10 @@ export function scriptBuildHost(runner: FakeRunner, config: BuildConfig, workDir
         effect: (call) => writeIsoImage(insideWorkDir(workDir, call.argv[call.argv.indexOf('-output') + 1]!)),
       })
       .on(is('xorriso', '-indev'), {
-        stdout: `${xorrisoReport(config)}${xorrisoListing(config)}`,
+        // read when the verifier asks, after the squashfs step wrote the images it lists
+        get stdout() {
+          return `${xorrisoReport(config)}${xorrisoListing(config, workDir)}`;
+        },
         stderr: `Volume id    : '${config.iso.volumeLabel}'\n`,
       })
       .on(is('xorriso', '-osirrox'), {

@@ -80,7 +80,7 @@ const VARIANTS: readonly Variant[] = [
   { name: 'minimal', profile: 'minimal', sourceDateEpoch: 1_700_000_000 },
   { name: 'ailinux', profile: 'ailinux', sourceDateEpoch: null, patch: ownKeyring },
   {
-    name: 'ailinux, every option on: ISOLINUX, branding files, helper with launcher, extra repository',
+    name: 'ailinux, every option on: ISOLINUX, branding files, helper with launcher, extra repository, a squashfs per layer',
     profile: 'ailinux',
     sourceDateEpoch: 1_700_000_000,
     patch: (c, files) => {
@@ -118,7 +118,8 @@ const VARIANTS: readonly Variant[] = [
       c.iso.isolinux = ISOLINUX_ON_HOST;
       c.iso.secureBoot = false;
       c.iso.serialConsole = true;
-      c.squashfs = { compression: 'xz', exclude: ['boot', 'tmp'], layers: false };
+      // a squashfs per layer on casper: the boot menus name the top image (layerfs-path=) and the locale
+      c.squashfs = { compression: 'xz', exclude: ['boot', 'tmp'], layers: true };
       c.verify = { ...c.verify, boot: true, bios: true, uefi: OVMF_ON_HOST };
       delete c.installer.efiBootloaderId;
     },
