@@ -7,7 +7,9 @@ import {
   type BenchContext,
   type BuiltWorkDir,
   ailinuxOk,
+  ailinuxWarmMeaning,
   buildIn,
+  cacheEnv,
   type MeasureOutput,
   needRealBuilds,
   ran,
@@ -43,6 +45,9 @@ export async function ailinuxProfileColdWarm(ctx: BenchContext): Promise<Measure
     'ailinux-profile-warm',
     cold.config,
     warmWorkDir(ctx, 'ailinux-profile-warm', cold.work),
+    {
+      cacheDir: cold.cacheDir,
+    },
   );
   rows.length = 0;
   rows.push(
@@ -59,7 +64,8 @@ export async function ailinuxProfileColdWarm(ctx: BenchContext): Promise<Measure
   return {
     rows,
     notes: [
-      "warm: a new work dir holding a copy of the cold build's cache/debootstrap and cache/apt-archives (ailinux has no shared cache yet, issue 11 point 3); no layers are kept.",
+      ailinuxWarmMeaning(cold),
+      'no layers are kept: the warm build runs every step.',
       'no boot check and no installer check (verify.boot and verify.installerCheck false): the targets exclude them.',
     ],
   };
@@ -71,7 +77,10 @@ export async function hostnameAilinux(ctx: BenchContext): Promise<MeasureOutput>
   const rows: Row[] = [];
   const base = await ailinuxBase(ctx, rows);
   const changed = writeConfig(ctx, 'ailinux-no-boot-hostname', { ...NO_BOOT, hostname: 'ailinux-bench' });
-  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work, '--offline'], { name: 'hostname-ailinux' });
+  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work, '--offline'], {
+    name: 'hostname-ailinux',
+    env: cacheEnv(base.cacheDir),
+  });
   rows.push({ case: 'build after a hostname change', ms: r.ms, detail: { ran: ran(await stepTimes(ctx, base.work)) } });
   return {
     rows,
@@ -103,7 +112,10 @@ export async function extraPackageAilinux(ctx: BenchContext): Promise<MeasureOut
     ...hostname,
     packages: { extra: [...(p.extra ?? []), pkg] },
   });
-  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work], { name: 'extra-package' });
+  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work], {
+    name: 'extra-package',
+    env: cacheEnv(base.cacheDir),
+  });
   rows.push({
     case: `build after adding ${pkg} to packages.extra`,
     ms: r.ms,

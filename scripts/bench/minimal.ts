@@ -10,7 +10,10 @@ import {
   type BuiltWorkDir,
   ailinux,
   ailinuxOk,
+  ailinuxWarmMeaning,
   buildIn,
+  cacheEnv,
+  cacheSizes,
   duBytes,
   isoOf,
   type MeasureOutput,
@@ -31,7 +34,6 @@ const stepsDetail = (b: BuiltWorkDir) => Object.fromEntries(Object.entries(ran(b
 
 const WARM_NOTES = [
   'cold: a new work dir (ailinux) or config dir (live-build) and an empty cache; every .deb comes from deb.debian.org.',
-  "warm, ailinux today: a new work dir, marked, holding a copy of the cold build's cache/debootstrap and cache/apt-archives (the .debs only); ailinux has no shared cache outside the work dir yet (issue 11 point 3), so this is the same figure that cache should give, re-measurable when it lands. The copy is not timed.",
   "warm, live-build: a new config dir holding a copy of the cold run's cache/: its .debs and, by its default --cache-stages bootstrap, the bootstrapped chroot as a stage it unpacks instead of running debootstrap. The copy is not timed.",
 ];
 
@@ -58,24 +60,22 @@ export async function minimalVsLiveBuild(ctx: BenchContext): Promise<MeasureOutp
   const withBoot = writeConfig(ctx, 'minimal-with-boot', WITH_BOOT);
   const coldNoBoot = await buildIn(ctx, 'ailinux-cold', noBoot, path.join(ctx.root, 'ailinux-cold'));
   const lbCold = await liveBuild(ctx, 'lb-cold', minimalProfile);
-  const warmNoBoot = await buildIn(ctx, 'ailinux-warm', noBoot, warmWorkDir(ctx, 'ailinux-warm', coldNoBoot.work));
+  // warm: a new work dir, the cold build's shared deb cache (and a copy of its per-work-dir one: see ailinuxWarmMeaning)
+  const warm = (name: string) => ({ cacheDir: coldNoBoot.cacheDir, work: warmWorkDir(ctx, name, coldNoBoot.work) });
+  const w1 = warm('ailinux-warm');
+  const warmNoBoot = await buildIn(ctx, 'ailinux-warm', noBoot, w1.work, { cacheDir: w1.cacheDir });
   const lbWarm = await liveBuild(ctx, 'lb-warm', minimalProfile, lbCold.dir);
   const coldBoot = await buildIn(ctx, 'ailinux-cold-boot', withBoot, path.join(ctx.root, 'ailinux-cold-boot'));
-  const warmBoot = await buildIn(
-    ctx,
-    'ailinux-warm-boot',
-    withBoot,
-    warmWorkDir(ctx, 'ailinux-warm-boot', coldNoBoot.work),
-  );
+  const w2 = warm('ailinux-warm-boot');
+  const warmBoot = await buildIn(ctx, 'ailinux-warm-boot', withBoot, w2.work, { cacheDir: w2.cacheDir });
   ctx.shared.minimal ??= coldNoBoot;
   const iso = (b: BuiltWorkDir) => fs.statSync(isoOf(b.work)).size;
-  const cacheBytes = duBytes(path.join(coldNoBoot.work, 'cache'));
   const lbCacheBytes = duBytes(path.join(lbCold.dir, 'cache'));
   const row = (name: string, b: BuiltWorkDir, lb: { ms: number }, to: string): Row => ({
     case: name,
     ms: b.ms,
     ratio: { to, value: ratio(b.ms, lb.ms) },
-    detail: { isoBytes: iso(b), steps: stepsDetail(b) },
+    detail: { isoBytes: iso(b), ...cacheSizes(b), steps: stepsDetail(b) },
   });
   return {
     rows: [
@@ -88,7 +88,8 @@ export async function minimalVsLiveBuild(ctx: BenchContext): Promise<MeasureOutp
     ],
     notes: [
       ...WARM_NOTES,
-      `ailinux's cache after the cold build: ${(cacheBytes / 1048576).toFixed(1)} MiB; live-build's cache/: ${(lbCacheBytes / 1048576).toFixed(1)} MiB.`,
+      ailinuxWarmMeaning(coldNoBoot),
+      `live-build's cache/ after its cold run: ${(lbCacheBytes / 1048576).toFixed(1)} MiB.`,
       'with boot check: the profile as shipped, whose verify step boots the ISO in qemu (BIOS, no KVM here) to the login prompt; live-build has no boot check, so those ratios compare unlike work.',
       'live-build: the Debian package (lb config; lb build), bookworm amd64 main with -updates and -security from deb.debian.org, minbase, live-boot systemd-sysv zstd and linux-image-amd64, no recommends, no firmware, squashfs zstd level 3; bootloaders its default for amd64 (syslinux, grub-efi) where ailinux uses GRUB for both.',
     ],
@@ -104,9 +105,13 @@ export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
   const times: Record<string, number[]> = { node: [], online: [], offline: [] };
   for (let i = 0; i < runs; i++) {
     times['node']!.push((await timed(ctx, process.execPath, ['-e', '0'], { name: 'node-e-0' })).ms);
-    times['online']!.push((await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work], { name: 'no-op' })).ms);
+    const env = cacheEnv(base.cacheDir);
+    times['online']!.push(
+      (await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work], { name: 'no-op', env })).ms,
+    );
     times['offline']!.push(
-      (await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], { name: 'no-op-offline' })).ms,
+      (await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], { name: 'no-op-offline', env }))
+        .ms,
     );
   }
   const steps = await stepTimes(ctx, base.work);
@@ -157,13 +162,16 @@ export async function resumeIso(ctx: BenchContext): Promise<MeasureOutput> {
   fs.rmSync(isoOf(base.work));
   const failed = await ailinux(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], {
     name: 'build-failing-iso',
-    env: { ...process.env, NO_COLOR: '1', PATH: `${failing}:${process.env['PATH']}` },
+    env: { ...cacheEnv(base.cacheDir), PATH: `${failing}:${process.env['PATH']}` },
   });
   if (failed.code !== 1 || !fs.readFileSync(failed.logFile, 'utf8').includes('build failed at step iso'))
     throw new Error(
       `the injected xorriso failure did not fail the ISO step (exit ${failed.code}):\n${tail(failed.logFile)}`,
     );
-  const resumed = await ailinuxOk(ctx, ['resume', '-w', base.work, '--offline'], { name: 'resume' });
+  const resumed = await ailinuxOk(ctx, ['resume', '-w', base.work, '--offline'], {
+    name: 'resume',
+    env: cacheEnv(base.cacheDir),
+  });
   const steps = await stepTimes(ctx, base.work);
   rows.push(
     { case: 'build that fails in the ISO step', ms: failed.ms, note: 'exit 1' },
@@ -184,7 +192,10 @@ export async function hostnameMinimal(ctx: BenchContext): Promise<MeasureOutput>
   const rows: Row[] = [];
   const base = await minimalBase(ctx, rows);
   const changed = writeConfig(ctx, 'minimal-no-boot-hostname', { ...NO_BOOT, hostname: 'ailinux-bench' });
-  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work, '--offline'], { name: 'hostname-minimal' });
+  const r = await ailinuxOk(ctx, ['build', '-c', changed, '-w', base.work, '--offline'], {
+    name: 'hostname-minimal',
+    env: cacheEnv(base.cacheDir),
+  });
   const steps = await stepTimes(ctx, base.work);
   rows.push({ case: 'build after a hostname change', ms: r.ms, detail: { ran: ran(steps) } });
   return {

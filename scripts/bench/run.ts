@@ -25,6 +25,8 @@ export interface MeasureOutput {
 export interface BuiltWorkDir {
   work: string;
   config: string;
+  /** The shared deb cache dir it built with (AILINUX_CACHE_DIR). */
+  cacheDir: string;
   /** The build's wall time, ms. */
   ms: number;
   steps: Record<string, StepTime>;
@@ -94,13 +96,26 @@ export function tail(file: string, lines = 15): string {
   }
 }
 
-/** Runs the ailinux command (bin/ailinux, which execs node on the compiled tree) and times it. */
+/** The environment variable that names ailinux's shared deb cache (src/runtime/deb-cache.ts, in the works). */
+export const CACHE_DIR_ENV = 'AILINUX_CACHE_DIR';
+
+/** A deb cache dir of the bench's own, under its temp dir: never the user's cache home. */
+export function benchCacheDir(ctx: Pick<BenchContext, 'root'>, name: string): string {
+  return path.join(ctx.root, 'debcache', name);
+}
+
+/**
+ * Runs the ailinux command (bin/ailinux, which execs node on the compiled tree) and times it. The shared deb cache
+ * is the bench's own unless the caller names one: a build never reads or fills the user's cache home.
+ */
 export function ailinux(
   ctx: Pick<BenchContext, 'root'>,
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; name?: string } = {},
 ): Promise<Timed> {
-  return timed(ctx, LAUNCHER, args, { ...options, name: options.name ?? `ailinux-${args[0]}` });
+  const env = { ...(options.env ?? { ...process.env, NO_COLOR: '1' }) };
+  env[CACHE_DIR_ENV] ??= benchCacheDir(ctx, 'default');
+  return timed(ctx, LAUNCHER, args, { env, name: options.name ?? `ailinux-${args[0]}` });
 }
 
 /** Like ailinux(), but a non-zero exit is an error quoting the log's end. */
@@ -142,19 +157,43 @@ export function ran(steps: Record<string, StepTime>): Record<string, number | nu
   );
 }
 
-/** A build in a new work dir, timed; a failure is an error. */
+/** The environment of a build with this shared deb cache dir. */
+export function cacheEnv(cacheDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, NO_COLOR: '1', [CACHE_DIR_ENV]: cacheDir };
+}
+
+/**
+ * A build, timed; a failure is an error. cacheDir is its shared deb cache: a new, empty one of its own (cold) unless
+ * an earlier build's is given (warm).
+ */
 export async function buildIn(
   ctx: BenchContext,
   name: string,
   config: string,
   work: string,
-  extra: readonly string[] = [],
+  options: { extra?: readonly string[]; cacheDir?: string } = {},
 ): Promise<BuiltWorkDir> {
+  const cacheDir = options.cacheDir ?? benchCacheDir(ctx, name);
+  const extra = options.extra ?? [];
   ctx.log(`${name}: ailinux build -c ${path.basename(config)} -w ${work} ${extra.join(' ')}`);
-  const r = await ailinuxOk(ctx, ['build', '-c', config, '-w', work, ...extra], { name });
+  const r = await ailinuxOk(ctx, ['build', '-c', config, '-w', work, ...extra], { name, env: cacheEnv(cacheDir) });
   const steps = await stepTimes(ctx, work);
   ctx.log(`${name}: ${(r.ms / 1000).toFixed(1)} s`);
-  return { work, config, ms: r.ms, steps };
+  return { work, config, cacheDir, ms: r.ms, steps };
+}
+
+/** What the caches held after a build: the shared one (when ailinux has it) and the work dir's own. */
+export function cacheSizes(b: BuiltWorkDir): { sharedCacheBytes: number; workDirCacheBytes: number } {
+  return { sharedCacheBytes: duBytes(b.cacheDir), workDirCacheBytes: duBytes(path.join(b.work, 'cache')) };
+}
+
+/** What "warm" meant for ailinux in this run, from what the cold build left in each cache. */
+export function ailinuxWarmMeaning(cold: BuiltWorkDir): string {
+  const { sharedCacheBytes, workDirCacheBytes } = cacheSizes(cold);
+  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  return sharedCacheBytes > 1048576
+    ? `warm, ailinux: a new work dir and the shared deb cache (AILINUX_CACHE_DIR) the cold build filled (${mib(sharedCacheBytes)}); its per-work-dir cache/ (${mib(workDirCacheBytes)}) was copied too.`
+    : `warm, ailinux: ailinux has no shared cache in this tree (the cold build left ${mib(sharedCacheBytes)} in AILINUX_CACHE_DIR), so a new work dir, marked, holding a copy of the cold build's cache/debootstrap and cache/apt-archives (${mib(workDirCacheBytes)} of .debs): what the shared cache of issue 11 point 3 should give, re-measurable when it lands. The copy is not timed.`;
 }
 
 /**

@@ -1,10 +1,14 @@
 /** The pieces of `npm run bench` (scripts/bench) that are plain code: its arguments, its arithmetic, its table, live-build's config. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { minimalProfile } from '../../src/config/profiles/minimal.js';
 import { extraPackage } from '../../scripts/bench/ailinux-profile.js';
 import { BenchUsageError, MEASURES, parseBenchArgs, QUICK } from '../../scripts/bench/args.js';
 import { lbConfigArgs, lbPackageList } from '../../scripts/bench/live-build.js';
 import { formatMs, type MeasureResult, renderTable } from '../../scripts/bench/results.js';
+import { ailinuxWarmMeaning, cacheSizes } from '../../scripts/bench/run.js';
 import { median, percentile, ratio, summarize } from '../../scripts/bench/stats.js';
 
 const ALL = MEASURES.map((m) => m.id);
@@ -168,5 +172,33 @@ describe("live-build's config for the minimal profile", () => {
     expect(extraPackage(['vim'])).toBe('tree');
     expect(extraPackage(['tree', 'ncdu'])).toBe('pv');
     expect(() => extraPackage(['tree', 'ncdu', 'pv', 'sl'])).toThrow(/already/);
+  });
+});
+
+describe('what "warm" meant for ailinux in a run', () => {
+  const built = (fill: { shared: number; own: number }) => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-bench-unit-'));
+    const cacheDir = path.join(root, 'debcache');
+    const work = path.join(root, 'work');
+    fs.mkdirSync(path.join(cacheDir, 'debs'), { recursive: true });
+    fs.mkdirSync(path.join(work, 'cache', 'apt-archives'), { recursive: true });
+    fs.writeFileSync(path.join(cacheDir, 'debs', 'a.deb'), Buffer.alloc(fill.shared));
+    fs.writeFileSync(path.join(work, 'cache', 'apt-archives', 'b.deb'), Buffer.alloc(fill.own));
+    return { root, b: { work, config: '', cacheDir, ms: 0, steps: {} } };
+  };
+
+  it('the shared cache when the cold build filled it, else the copy of the work dir caches', () => {
+    const filled = built({ shared: 3 << 20, own: 1 << 20 });
+    const empty = built({ shared: 0, own: 2 << 20 });
+    try {
+      expect(cacheSizes(filled.b)).toEqual({ sharedCacheBytes: 3 << 20, workDirCacheBytes: 1 << 20 });
+      expect(ailinuxWarmMeaning(filled.b)).toMatch(
+        /^warm, ailinux: a new work dir and the shared deb cache .* \(3\.0 MiB\)/,
+      );
+      expect(ailinuxWarmMeaning(empty.b)).toMatch(/ailinux has no shared cache in this tree .* \(2\.0 MiB of \.debs\)/);
+    } finally {
+      fs.rmSync(filled.root, { recursive: true, force: true });
+      fs.rmSync(empty.root, { recursive: true, force: true });
+    }
   });
 });
