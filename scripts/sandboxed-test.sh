@@ -32,6 +32,8 @@ if [ -n "${AILINUX_TEST_WRITABLE:-}" ]; then
   done
 fi
 mkdir -p "${writable[@]}"
+# the shared deb cache of every build the tests run: in their temp dir, never the host's ~/.cache/ailinux
+export AILINUX_CACHE_DIR="$tmp/deb-cache"
 export AILINUX_SANDBOX_FROM
 AILINUX_SANDBOX_FROM=$(readlink /proc/self/ns/mnt)
 

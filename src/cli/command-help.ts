@@ -103,6 +103,21 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       { command: 'ailinux clean -w /var/tmp/ai --all', what: 'also caches, logs and outputs, then the work dir' },
     ],
   },
+  cache: {
+    exitCodes: [
+      success('shown, or pruned (the files removed are counted)'),
+      usage(
+        'bad usage: an action other than show or prune, a --max-size that is not a size, a cache dir that is / or a system directory, a bad config',
+      ),
+    ],
+    examples: [
+      { command: 'ailinux cache', what: 'where the deb cache is, its size, files per distribution, limit' },
+      {
+        command: 'ailinux cache prune --max-size 2GiB',
+        what: 'remove the least recently used files until 2 GiB are left',
+      },
+    ],
+  },
   shell: {
     exitCodes: [
       success('the shell or command ended with status 0 (with -- CMD: any other status is passed on as it is)'),

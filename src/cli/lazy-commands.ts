@@ -4,6 +4,7 @@
  * and `clean` need. tests/unit/startup-imports.test.ts checks what `status` and `plan` load.
  */
 import type * as Build from './commands/build.js';
+import type * as Cache from './commands/cache.js';
 import type * as Clean from './commands/clean.js';
 import type * as Config from './commands/config.js';
 import type * as Doctor from './commands/doctor.js';
@@ -15,6 +16,10 @@ import type * as Status from './commands/status.js';
 
 export async function runBuildCommand(...args: Parameters<typeof Build.runBuildCommand>): Promise<number> {
   return (await import('./commands/build.js')).runBuildCommand(...args);
+}
+
+export async function runCacheCommand(...args: Parameters<typeof Cache.runCacheCommand>): Promise<number> {
+  return (await import('./commands/cache.js')).runCacheCommand(...args);
 }
 
 export async function runCleanCommand(...args: Parameters<typeof Clean.runCleanCommand>): Promise<number> {

@@ -1,7 +1,7 @@
 /** The ailinux command line: the only place that turns errors and outcomes into exit codes. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
 import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
@@ -15,6 +15,7 @@ import { UsageError } from '../errors.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
 import {
   runBuildCommand,
+  runCacheCommand,
   runCleanCommand,
   runConfigCommand,
   runDoctorCommand,
@@ -111,6 +112,23 @@ export function createProgram(io: CliIO, setExit: (code: number) => void, typed?
     .addOption(workDirOption())
     .option('--all', 'also remove caches, logs and finished outputs')
     .action(async (opts) => setExit(await runCleanCommand(opts, io)));
+
+  program
+    .command('cache')
+    .description(
+      'show the shared deb cache (where, how large, files per distribution, its limit), or prune it; never makes it',
+    )
+    .addArgument(
+      new Argument(
+        '[what]',
+        'show (the default), or prune: remove the least recently used files down to the limit',
+      ).choices(['show', 'prune']),
+    )
+    .option('-c, --config <file>', 'read cache.dir and cache.maxSize from this config (default: as build finds one)')
+    .option('-p, --profile <name>', `read them from this built-in profile: ${profiles}`)
+    .option('--max-size <size>', 'prune: down to this size (10GiB, 500M, 0) instead of cache.maxSize')
+    .option('--json', 'machine-readable output')
+    .action(async (action: string | undefined, opts) => setExit(await runCacheCommand(action, opts, io)));
 
   program
     .command('log')

@@ -317,6 +317,26 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('How the build reaches the archives; nothing here changes what is built'),
+    cache: z
+      .object({
+        dir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'The shared deb cache: a directory outside the work dir, relative to the config file; default $XDG_CACHE_HOME/ailinux or ~/.cache/ailinux (as root /root/.cache/ailinux); AILINUX_CACHE_DIR overrides it. Never / or a system directory. Where, not what: in no fingerprint, and nothing of it reaches the image',
+          ),
+        maxSize: z
+          .string()
+          .regex(/^\d+(?:\.\d+)?\s*[KMGTkmgt]?(?:i?B)?$/, 'a size such as 10GiB, 500M or 1.5G (binary units)')
+          .default('10GiB')
+          .describe(
+            'How large the shared deb cache may grow (10GiB, 500M, bytes); past it, the files least recently used go first, after each apt call and on `ailinux cache prune`',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('The shared deb cache (docs/performance.md#the-shared-deb-cache); nothing here changes what is built'),
     liveSystem: z
       .enum(['live-boot', 'casper'])
       .describe('live-boot (Debian, boot=live) or casper (Ubuntu, boot=casper)'),

@@ -22,10 +22,19 @@ import { STATE_SCHEMA_VERSION, type StateFile, type StateSafetyCheck } from '../
 import { StateStore } from '../../state/store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { hideSecretParts } from '../config/secrets.js';
-import { UsageError } from '../errors.js';
+import { AilinuxError, UsageError } from '../errors.js';
 import { ExecaRunner } from '../runtime/execa-runner.js';
 import { layersFor } from '../runtime/layers.js';
 import { mountsUnder, readMountinfo } from '../runtime/mountinfo.js';
+import {
+  CACHE_DIR_ENV,
+  type CacheLocation,
+  DebCache,
+  DEFAULT_CACHE_MAX_SIZE,
+  parseSize,
+  resolveCacheDir,
+  type SharedDebs,
+} from '../runtime/deb-cache.js';
 import { type WorkPaths, workPaths } from '../runtime/paths.js';
 import { markerEnv, reapOrphans, workMarker } from '../runtime/process-groups.js';
 import { addSample, type ResourceSample, sampleResources, toMb } from '../runtime/resources.js';
@@ -81,6 +90,9 @@ interface Prepared {
   ownership: WorkDirOwnership;
   /** The archive as read once for this run (before the lock: a failure leaves nothing written), or --offline. */
   archive: ArchiveCheck;
+  /** Where the shared deb cache is, checked (not made yet); null when no home names one. */
+  cacheLocation: CacheLocation | null;
+  cacheMaxBytes: number;
 }
 
 /** What `plan` decided, from the config and the ledger on disk. */
@@ -94,6 +106,8 @@ interface Planned {
 export class BuildRun {
   private actor: BuildActor | null = null;
   private runner: Runner | null = null;
+  /** The shared deb cache this run uses (opened in run()), or null. */
+  private debs: SharedDebs | null = null;
   private interrupts = 0;
   /** A signal that came before the machine existed (locking, reaping, --fresh removal); delivered at its start. */
   private pendingSignal: NodeJS.Signals | null = null;
@@ -124,6 +138,8 @@ export class BuildRun {
 
   async run(): Promise<BuildResult> {
     const prepared = await this.readArchive(this.prepare());
+    // made and opened before the sandbox, which leaves it writable beside the work dir
+    this.debs = this.deps.sharedDebCache ? this.openDebCache(prepared) : null;
     // the mark is checked again once the lock is held: a clean --all may remove it between the claim and the lock
     const { mark, lock } = await claimAndLockWorkDir(prepared.paths.workDir, prepared.ownership, {
       lockFile: prepared.paths.lockFile,
@@ -131,7 +147,7 @@ export class BuildRun {
       warn: this.deps.warn,
       notice: (m) => this.notice(m),
       beforeLock: async () => {
-        await this.deps.enterSandbox?.(prepared.paths);
+        await this.deps.enterSandbox?.(prepared.paths, this.debs ? [this.debs.cache.dir] : []);
       },
     });
     try {
@@ -170,6 +186,34 @@ export class BuildRun {
     }
   }
 
+  /**
+   * The shared deb cache, made if missing. An explicit dir (cache.dir, AILINUX_CACHE_DIR) that cannot be made stops
+   * the build; the default one (a read-only or missing home) only turns the cache off, said once.
+   */
+  private openDebCache(prepared: Prepared): SharedDebs | null {
+    const location = prepared.cacheLocation;
+    if (location === null) {
+      this.notice(
+        'no shared deb cache: neither HOME nor XDG_CACHE_HOME names a cache home; downloads stay in the work dir',
+      );
+      return null;
+    }
+    const { config } = prepared.loaded;
+    try {
+      const cache = DebCache.open(location, { maxBytes: prepared.cacheMaxBytes });
+      return {
+        cache,
+        key: { vendor: config.distribution.family, suite: config.distribution.suite, arch: config.architecture },
+      };
+    } catch (error) {
+      if (location.source !== 'default' || error instanceof AilinuxError) throw error;
+      this.notice(
+        `no shared deb cache: ${location.dir} cannot be made (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); downloads stay in the work dir (set cache.dir or ${CACHE_DIR_ENV})`,
+      );
+      return null;
+    }
+  }
+
   /** Chatter that --quiet drops; a view without notices shows it as a message. */
   private notice(text: string): void {
     const { view } = this.deps;
@@ -195,7 +239,14 @@ export class BuildRun {
     }
     const ownership = inspectWorkDir(workDir);
     assertWorkDirUsable(workDir, ownership);
-    return { paths, loaded, steps, sourceDateEpoch, ownership };
+    // a cache dir that is / or a system directory is refused here, before anything is written
+    const cacheLocation = resolveCacheDir({
+      configured: loaded.config.cache.dir,
+      baseDir: loaded.baseDir,
+      env: deps.env ?? process.env,
+    });
+    const cacheMaxBytes = parseSize(loaded.config.cache.maxSize) ?? parseSize(DEFAULT_CACHE_MAX_SIZE)!;
+    return { paths, loaded, steps, sourceDateEpoch, ownership, cacheLocation, cacheMaxBytes };
   }
 
   /** Each suite's Release, read once for the whole run; an unreachable archive stops here, with nothing written. */
@@ -367,6 +418,7 @@ export class BuildRun {
         sourceDateEpoch,
         cores: os.availableParallelism(),
         baseDir: loaded.baseDir,
+        ...(this.debs ? { debs: this.debs } : {}),
       };
       return { step, ctx, log };
     };

@@ -46,8 +46,16 @@ export interface BuildDeps {
   createRunner?: (hooks: RunnerHooks) => Runner;
   /** Reads the archive's Release files (tests: a fixed or loopback one); default: the network, or AILINUX_ARCHIVE_RELEASE_FILE. */
   archive?: ArchiveReader;
-  /** Makes the host read-only but for the work dir (src/runtime/sandbox.ts), once it exists and before the lock. */
-  enterSandbox?: (paths: WorkPaths) => Promise<unknown>;
+  /**
+   * Makes the host read-only but for the work dir (src/runtime/sandbox.ts), once it exists and before the lock; and
+   * the shared deb cache's dir, when the build opened one.
+   */
+  enterSandbox?: (paths: WorkPaths, alsoWritable: readonly string[]) => Promise<unknown>;
+  /**
+   * Opens the shared deb cache (cache.dir, AILINUX_CACHE_DIR, or the user's cache home): the CLI's real builds.
+   * Off, debootstrap and apt keep their downloads in the work dir's cache/ alone (tests that build no real image).
+   */
+  sharedDebCache?: boolean;
 }
 
 export interface RunnerHooks {

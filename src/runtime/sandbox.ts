@@ -131,14 +131,18 @@ export async function enterSandbox(options: {
   return { writable, readOnly: readOnly.length - leftAlone.length, leftAlone, tmpDir: options.tmpDir };
 }
 
-/** The sandbox of one work dir: it alone stays writable (its caches are inside it), TMPDIR is its tmp/. */
+/**
+ * The sandbox of one work dir: it stays writable, with the shared deb cache's dir when a build uses one
+ * (alsoWritable); TMPDIR is its tmp/.
+ */
 export async function enterWorkDirSandbox(
   paths: { workDir: string; tmpDir: string },
   runner: Runner,
   warn: (message: string) => void,
   env: NodeJS.ProcessEnv = process.env,
+  alsoWritable: readonly string[] = [],
 ): Promise<SandboxReport> {
-  const report = await enterSandbox({ writable: [paths.workDir], tmpDir: paths.tmpDir, runner, env });
+  const report = await enterSandbox({ writable: [paths.workDir, ...alsoWritable], tmpDir: paths.tmpDir, runner, env });
   for (const left of report.leftAlone)
     warn(`the sandbox could not make a mount read-only, so it stays as it was: ${left}`);
   return report;

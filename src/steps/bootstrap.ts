@@ -23,6 +23,7 @@ import {
 import { bootstrapMirror, bootstrapSuites } from './archive-suites.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
+import { stageForDebootstrap, storeDebootstrapDownloads } from './shared-debs.js';
 import type { StepContext, StepDef } from './types.js';
 
 /** keyringPath: the keyring as a host path (a relative one in the config resolves against the config file's directory). */
@@ -199,6 +200,8 @@ export const bootstrapStep: StepDef = {
     prepareLayer(ctx);
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });
     const target = ownLayerOf(ctx).upper;
+    // debootstrap's --cache-dir gets the shared cache's files; mmdebstrap takes no cache dir
+    const staged = ctx.config.bootstrap.tool === 'debootstrap' ? stageForDebootstrap(ctx, ctx.paths.debCache) : null;
     ctx.log.info(
       `bootstrapping ${ctx.config.distribution.suite} from ${bootstrapMirror(ctx.config)} with ${ctx.config.bootstrap.tool}`,
     );
@@ -219,6 +222,7 @@ export const bootstrapStep: StepDef = {
         onLine: ctx.log.line,
       });
     }
+    if (staged !== null) storeDebootstrapDownloads(ctx, ctx.paths.debCache, staged);
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {

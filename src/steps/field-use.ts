@@ -21,6 +21,10 @@ export const ENGINE_FIELDS: ReadonlyArray<{ field: string; why: string }> = [
   { field: 'resources', why: 'the engine checks disk space and samples the host before and during every step' },
   { field: 'retry', why: "the machine's retry of a step that failed for a transient reason" },
   { field: 'hooks', why: 'each hook becomes a step of its own, hook-<name>, placed after the step it names' },
+  {
+    field: 'cache',
+    why: 'the engine opens the shared deb cache there and binds it into the package steps; in no fingerprint',
+  },
 ];
 
 /** The dotted paths a file sets: objects are walked into, and an array, a scalar or an empty object is one field. */

@@ -8,6 +8,7 @@ import { NETWORK_TRANSIENT_PATTERNS, type RunResult } from '../runtime/runner.js
 import { removeTree } from '../runtime/safe-remove.js';
 import type { Artifact } from '../types.js';
 import { liveMedium } from './live-medium.js';
+import { withSharedDebs } from './shared-debs.js';
 import type { StepContext } from './types.js';
 
 /**
@@ -74,18 +75,21 @@ export function runInChroot(
   const { input, network, ...chroot } = options;
   if (network && ctx.layers.own) ensureResolvConf(ctx);
   if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
-  return ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
-    // a download goes through the config's proxy, read as the command runs: never written into the image
-    env: {
-      ...chrootCommandEnv(ctx),
-      ...(network ? proxyEnv(ctx.config.apt.proxy) : {}),
-    },
-    cleanEnv: true,
-    signal: ctx.signal,
-    onLine: ctx.log.line,
-    ...(input === undefined ? {} : { input }),
-    ...(network ? { transientPatterns: NETWORK_TRANSIENT_PATTERNS } : {}),
-  });
+  const call = () =>
+    ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
+      // a download goes through the config's proxy, read as the command runs: never written into the image
+      env: {
+        ...chrootCommandEnv(ctx),
+        ...(network ? proxyEnv(ctx.config.apt.proxy) : {}),
+      },
+      cleanEnv: true,
+      signal: ctx.signal,
+      onLine: ctx.log.line,
+      ...(input === undefined ? {} : { input }),
+      ...(network ? { transientPatterns: NETWORK_TRANSIENT_PATTERNS } : {}),
+    });
+  // the shared deb cache's checked files linked in before, the downloads checked and stored after
+  return chroot.aptArchives ? withSharedDebs(ctx, chroot.aptArchives, call) : call();
 }
 
 /**

@@ -1,4 +1,5 @@
 /** A build step is data plus three functions: run, verify, undo. The machine is generated from a list of these. */
+import type { SharedDebs } from '../runtime/deb-cache.js';
 import type { ConfigPath } from '../config/paths.js';
 import type { BuildConfig } from '../config/schema.js';
 import type { Runner } from '../runtime/runner.js';
@@ -28,6 +29,11 @@ export interface StepContext {
   cores: number;
   /** Directory that relative host paths in the config (branding, helper files, keys) resolve against: the config file's. */
   baseDir?: string;
+  /**
+   * The shared deb cache and this build's key in it (src/runtime/deb-cache.ts), when the engine opened one; without
+   * it, debootstrap and apt keep their downloads in the work dir's cache/ alone. Where, not what: in no fingerprint.
+   */
+  debs?: SharedDebs;
 }
 
 /** sha256 (hex) of the regular file an O_PATH | O_NOFOLLOW handle holds; hostPath names it (messages, the cache's key). */

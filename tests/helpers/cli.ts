@@ -24,7 +24,7 @@ export const FIXED_RELEASE = path.join(REPO, 'tests', 'fixtures', 'archive', 'Re
  * of our own or the fakes' variables leaking in from ours. The fakes' effects log is off: in the sandbox only the work
  * dir is writable, so a test that reads it sets FAKE_EFFECTS_LOG inside the work dir.
  */
-export function fakeToolsEnv(_tmp: string, settings: Record<string, string>): NodeJS.ProcessEnv {
+export function fakeToolsEnv(tmp: string, settings: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('AILINUX_') || key.startsWith('FAKE_')) delete env[key];
   return {
@@ -35,6 +35,8 @@ export function fakeToolsEnv(_tmp: string, settings: Record<string, string>): No
     AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*,AILINUX_NS_RUN_TRACE',
     // no network: every suite's Release is the fixture (vitest.config.ts); a test of the archive check overrides it
     AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
+    // the shared deb cache in the test's temp dir, never the host's ~/.cache/ailinux
+    AILINUX_CACHE_DIR: path.join(tmp, 'deb-cache'),
     ...settings,
   };
 }

@@ -155,7 +155,9 @@ function sandboxedBuild(command: 'build' | 'resume', io: CliIO): StartBuild {
   return (request, deps) =>
     new BuildRun(request, {
       ...deps,
-      enterSandbox: (paths: WorkPaths) => enterWorkDirSandbox(paths, new ExecaRunner(), deps.warn, io.env),
+      enterSandbox: (paths: WorkPaths, alsoWritable: readonly string[]) =>
+        enterWorkDirSandbox(paths, new ExecaRunner(), deps.warn, io.env, alsoWritable),
+      sharedDebCache: true,
     });
 }
 

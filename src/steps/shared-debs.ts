@@ -1,0 +1,135 @@
+/**
+ * The steps' side of the shared deb cache (src/runtime/deb-cache.ts, docs/performance.md#the-shared-deb-cache):
+ * before an apt call, the work dir's apt archives dir (bound on the chroot's /var/cache/apt/archives) gets the cached
+ * .debs that the rootfs's Packages indexes vouch for; after it, what apt downloaded there is checked and moved into
+ * the cache. debootstrap gets the cache's files in its --cache-dir, checks each itself against the index it fetches,
+ * and what it downloaded is moved in the same way once it has run.
+ */
+import fs from 'node:fs';
+import type { AbsorbResult, SharedDebs, StageResult } from '../runtime/deb-cache.js';
+import { describeKey, formatSize } from '../runtime/deb-cache.js';
+import { findInLayers, namesInLayersDir, readLayerFile, type RootfsLayers } from '../runtime/layers.js';
+import { debFileName, PackagesIndex, parsePackagesEntries } from '../runtime/packages-index.js';
+import type { StepContext } from './types.js';
+
+const LISTS = 'var/lib/apt/lists';
+const DPKG_STATUS = 'var/lib/dpkg/status';
+
+/** A list file parsed earlier in this run, by where it is and its size and mtime: each is parsed once. */
+const parsed = new Map<string, { size: number; mtimeMs: number; entries: ReturnType<typeof parsePackagesEntries> }>();
+
+/** The archive's Packages indexes as the rootfs has them (apt-get update's, or debootstrap's); null when none. */
+export function packagesIndexOf(layers: RootfsLayers): PackagesIndex | null {
+  const names = (namesInLayersDir(layers, LISTS) ?? []).filter((n) => n.endsWith('_Packages'));
+  const entries: ReturnType<typeof parsePackagesEntries> = [];
+  let files = 0;
+  for (const name of names) {
+    const rel = `${LISTS}/${name}`;
+    const host = findInLayers(layers, rel);
+    if (host === null) continue;
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    if (!st?.isFile()) continue;
+    let seen = parsed.get(host);
+    if (!seen || seen.size !== st.size || seen.mtimeMs !== st.mtimeMs) {
+      const text = readLayerFile(layers, rel);
+      if (text === null) continue;
+      seen = { size: st.size, mtimeMs: st.mtimeMs, entries: parsePackagesEntries(text) };
+      parsed.set(host, seen);
+    }
+    files++;
+    for (const e of seen.entries) entries.push(e);
+  }
+  return files === 0 ? null : new PackagesIndex(entries);
+}
+
+/** The .deb file names of the packages dpkg has installed in the rootfs (what an apt call used). */
+export function installedDebNames(layers: RootfsLayers): Set<string> {
+  const out = new Set<string>();
+  const text = readLayerFile(layers, DPKG_STATUS);
+  if (text === null) return out;
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (name: string) => new RegExp(`^${name}: *(.+)$`, 'm').exec(stanza)?.[1]?.trim();
+    const pkg = field('Package');
+    const version = field('Version');
+    const architecture = field('Architecture');
+    const status = field('Status');
+    if (pkg && version && architecture && status && / installed$/.test(status))
+      out.add(debFileName({ package: pkg, version, architecture }));
+  }
+  return out;
+}
+
+function describeStaged(shared: SharedDebs, r: StageResult, checked: boolean): string {
+  const parts = [
+    `deb cache ${shared.cache.dir} (${describeKey(shared.key)}): ${r.staged.length} file(s), ${formatSize(r.bytes)}, ${checked ? 'checked against the Packages index and ' : ''}linked for the download`,
+  ];
+  if (r.unknown > 0) parts.push(`${r.unknown} left out (not in this archive's index)`);
+  if (r.dropped.length > 0)
+    parts.push(
+      `removed ${r.dropped.length} whose bytes were not the index's: ${r.dropped.map((d) => `${d.name} (${d.reason})`).join(', ')}`,
+    );
+  return parts.join('; ');
+}
+
+function describeAbsorbed(r: AbsorbResult): string {
+  const parts = [`deb cache: ${r.added.length} new file(s) stored`];
+  if (r.rejected.length > 0)
+    parts.push(`${r.rejected.length} not stored: ${r.rejected.map((d) => `${d.name} (${d.reason})`).join(', ')}`);
+  if (r.evicted.length > 0) parts.push(`${r.evicted.length} least recently used evicted for the size limit`);
+  return parts.join('; ');
+}
+
+/**
+ * Runs an apt call whose archives dir is `staging` with the shared cache around it. Without a shared cache, or
+ * before the rootfs has any Packages index to check against, the call runs on the work dir's dir alone.
+ */
+export async function withSharedDebs<T>(ctx: StepContext, staging: string, run: () => Promise<T>): Promise<T> {
+  const shared = ctx.debs;
+  const before = shared ? packagesIndexOf(ctx.layers) : null;
+  if (!shared || before === null) return run();
+  const { cache, key } = shared;
+  // what an earlier, interrupted call downloaded there goes in first (checked like any other)
+  cache.absorb(key, staging, before);
+  const staged = cache.stage(key, staging, before);
+  ctx.log.info(describeStaged(shared, staged, true));
+  try {
+    return await run();
+  } finally {
+    storeDownloads(ctx, shared, staging, new Set(staged.staged));
+  }
+}
+
+/** After a download: its new .debs checked and moved in, and those of the staged files dpkg installed marked used. */
+function storeDownloads(ctx: StepContext, shared: SharedDebs, staging: string, staged: ReadonlySet<string>): void {
+  const index = packagesIndexOf(ctx.layers);
+  if (index === null) return;
+  const installed = installedDebNames(ctx.layers);
+  const used = new Set([...staged].filter((n) => installed.has(n)));
+  ctx.log.info(describeAbsorbed(shared.cache.absorb(shared.key, staging, index, used)));
+}
+
+/** debootstrap's --cache-dir filled from the cache (debootstrap checks each file against the index it fetches). */
+export function stageForDebootstrap(ctx: StepContext, staging: string): ReadonlySet<string> {
+  const shared = ctx.debs;
+  if (!shared) return new Set();
+  const staged = shared.cache.stage(shared.key, staging, null);
+  ctx.log.info(describeStaged(shared, staged, false));
+  return new Set(staged.staged);
+}
+
+/** After debootstrap: cached files its index disowns removed, its downloads checked and moved in. */
+export function storeDebootstrapDownloads(ctx: StepContext, staging: string, staged: ReadonlySet<string>): void {
+  const shared = ctx.debs;
+  if (!shared) return;
+  const index = packagesIndexOf(ctx.layers);
+  if (index === null) {
+    ctx.log.info('deb cache: the bootstrapped tree has no Packages index, so nothing it downloaded is stored');
+    return;
+  }
+  const dropped = shared.cache.sweep(shared.key, index);
+  if (dropped.length > 0)
+    ctx.log.info(
+      `deb cache: removed ${dropped.length} whose bytes were not the index's: ${dropped.map((d) => `${d.name} (${d.reason})`).join(', ')}`,
+    );
+  storeDownloads(ctx, shared, staging, staged);
+}

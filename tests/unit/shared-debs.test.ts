@@ -1,0 +1,174 @@
+/**
+ * The shared deb cache wired into the steps (src/steps/shared-debs.ts): an apt call in the chroot finds the cache's
+ * checked .debs in the work dir's archives dir (bound on /var/cache/apt/archives), and what it downloaded there is
+ * stored for the next work dir; debootstrap's --cache-dir is filled and emptied the same way. The fake apt and
+ * debootstrap "download" only what their archives dir lacks, so the counts are what a second work dir fetched.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BuildConfig } from '../../src/config/schema.js';
+import { DebCache, type SharedDebs } from '../../src/runtime/deb-cache.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
+import { bootstrapStep } from '../../src/steps/bootstrap.js';
+import { prepareLayer, runInChroot } from '../../src/steps/layer-step.js';
+import {
+  layerRoot,
+  makeWorkDir,
+  profileConfig,
+  removeWorkDir,
+  stepContext,
+  writeTree,
+} from '../helpers/step-context.js';
+
+const DEBS: Record<string, { pkg: string; version: string; arch: string; content: string }> = {
+  'bash_5.2.15-2+b2_amd64.deb': { pkg: 'bash', version: '5.2.15-2+b2', arch: 'amd64', content: 'bash bytes' },
+  'tzdata_2024a-0+deb12u1_all.deb': { pkg: 'tzdata', version: '2024a-0+deb12u1', arch: 'all', content: 'tzdata bytes' },
+};
+
+function packagesText(): string {
+  return Object.values(DEBS)
+    .map(
+      (d) =>
+        `Package: ${d.pkg}\nVersion: ${d.version}\nArchitecture: ${d.arch}\nFilename: pool/${d.pkg}.deb\nSize: ${d.content.length}\nSHA256: ${crypto.createHash('sha256').update(d.content).digest('hex')}\n`,
+    )
+    .join('\n');
+}
+
+function statusText(): string {
+  return Object.values(DEBS)
+    .map((d) => `Package: ${d.pkg}\nStatus: install ok installed\nVersion: ${d.version}\nArchitecture: ${d.arch}\n`)
+    .join('\n');
+}
+
+let root: string;
+let cache: DebCache;
+const made: string[] = [];
+
+beforeEach(() => {
+  root = makeWorkDir('shared-debs-');
+  cache = DebCache.open({ dir: path.join(root, 'shared-cache'), source: 'env' }, { maxBytes: 1 << 30 });
+});
+afterEach(() => {
+  for (const dir of made.splice(0)) removeWorkDir(dir);
+  removeWorkDir(root);
+});
+
+function shared(config: BuildConfig): SharedDebs {
+  return {
+    cache,
+    key: { vendor: config.distribution.family, suite: config.distribution.suite, arch: config.architecture },
+  };
+}
+
+/** A work dir whose configure layer has the archive's lists, the packages step's context on a fake apt. */
+function packagesContext(config: BuildConfig) {
+  const workDir = makeWorkDir('shared-debs-work-');
+  made.push(workDir);
+  writeTree(layerRoot(config, workDir, 'configure'), {
+    'var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages': packagesText(),
+  });
+  const downloaded: string[] = [];
+  const runner = new FakeRunner().on('apt-get', {
+    effect: () => {
+      // apt fetches what /var/cache/apt/archives lacks, and dpkg installs it
+      for (const [name, d] of Object.entries(DEBS)) {
+        const file = path.join(ctx.paths.aptArchives, name);
+        if (!fs.existsSync(file)) {
+          downloaded.push(name);
+          fs.writeFileSync(file, d.content);
+        }
+      }
+      writeTree(layerRoot(config, workDir, 'packages'), { 'var/lib/dpkg/status': statusText() });
+    },
+  });
+  const ctx = { ...stepContext({ config, workDir, stepId: 'packages', runner }), debs: shared(config) };
+  prepareLayer(ctx);
+  return { ctx, downloaded };
+}
+
+describe('apt calls and the shared deb cache', () => {
+  it('a second work dir downloads nothing the first stored; a tampered file is dropped and fetched again', async () => {
+    const config = profileConfig('minimal');
+    const apt = ['apt-get', 'install', '-y', 'bash', 'tzdata'];
+    const first = packagesContext(config);
+    await runInChroot(first.ctx, apt, { aptArchives: first.ctx.paths.aptArchives, network: true });
+    expect(first.downloaded.sort()).toEqual(Object.keys(DEBS).sort());
+    const keyDir = cache.keyDir(shared(config).key);
+    expect(fs.readdirSync(keyDir).sort()).toEqual(Object.keys(DEBS).sort());
+    // the work dir keeps no copy: its archives dir is emptied of .debs once they are stored
+    expect(fs.readdirSync(first.ctx.paths.aptArchives).filter((n) => n.endsWith('.deb'))).toEqual([]);
+    expect(first.ctx.infos.join('\n')).toContain('deb cache: 2 new file(s) stored');
+
+    const second = packagesContext(config);
+    await runInChroot(second.ctx, apt, { aptArchives: second.ctx.paths.aptArchives, network: true });
+    expect(second.downloaded).toEqual([]);
+    expect(second.ctx.infos.join('\n')).toMatch(/2 file\(s\), 22 B, checked against the Packages index and linked/);
+
+    // the same size, other bytes: only the sha256 against the Packages entry tells
+    fs.writeFileSync(path.join(keyDir, 'bash_5.2.15-2+b2_amd64.deb'), 'BASH bytes');
+    const third = packagesContext(config);
+    await runInChroot(third.ctx, apt, { aptArchives: third.ctx.paths.aptArchives, network: true });
+    expect(third.downloaded).toEqual(['bash_5.2.15-2+b2_amd64.deb']);
+    expect(third.ctx.infos.join('\n')).toMatch(
+      /removed 1 whose bytes were not the index's: bash_5\.2\.15-2\+b2_amd64\.deb/,
+    );
+    expect(fs.readFileSync(path.join(keyDir, 'bash_5.2.15-2+b2_amd64.deb'), 'utf8')).toBe('bash bytes');
+  });
+
+  it('without a shared cache, the work dir keeps its downloads as before', async () => {
+    const config = profileConfig('minimal');
+    const { ctx, downloaded } = packagesContext(config);
+    delete (ctx as { debs?: SharedDebs }).debs;
+    await runInChroot(ctx, ['apt-get', 'install', '-y', 'bash'], { aptArchives: ctx.paths.aptArchives, network: true });
+    expect(downloaded.length).toBe(2);
+    expect(fs.readdirSync(ctx.paths.aptArchives).filter((n) => n.endsWith('.deb')).length).toBe(2);
+    expect(fs.readdirSync(cache.dir)).toEqual(['debs']);
+  });
+});
+
+describe('debootstrap and the shared deb cache', () => {
+  function bootstrapContext(config: BuildConfig) {
+    const workDir = makeWorkDir('shared-debs-boot-');
+    made.push(workDir);
+    const target = layerRoot(config, workDir, 'bootstrap');
+    const downloaded: string[] = [];
+    const runner = new FakeRunner().on((argv) => argv.includes('debootstrap'), {
+      effect: (call) => {
+        const cacheDir = call.argv.find((a) => a.startsWith('--cache-dir='))!.slice('--cache-dir='.length);
+        for (const [name, d] of Object.entries(DEBS)) {
+          const file = path.join(cacheDir, name);
+          if (!fs.existsSync(file)) {
+            downloaded.push(name);
+            fs.writeFileSync(file, d.content);
+          }
+        }
+        writeTree(target, {
+          'var/lib/apt/lists/debootstrap.invalid_dists_bookworm_main_binary-amd64_Packages': packagesText(),
+          'var/lib/dpkg/status': statusText(),
+          'usr/bin/dpkg': '',
+          'etc/os-release': 'ID=debian\n',
+        });
+      },
+    });
+    return {
+      ctx: { ...stepContext({ config, workDir, stepId: 'bootstrap', runner }), debs: shared(config) },
+      downloaded,
+    };
+  }
+
+  it("fills debootstrap's --cache-dir from the cache and stores what it downloaded", async () => {
+    const config = profileConfig('minimal', (c) => {
+      c.distribution.keyring = undefined;
+    });
+    const first = bootstrapContext(config);
+    await bootstrapStep.run(first.ctx);
+    expect(first.downloaded.length).toBe(2);
+    expect(fs.readdirSync(cache.keyDir(shared(config).key)).sort()).toEqual(Object.keys(DEBS).sort());
+    const second = bootstrapContext(config);
+    await bootstrapStep.run(second.ctx);
+    expect(second.downloaded).toEqual([]);
+    expect(second.ctx.infos.join('\n')).toContain('2 file(s), 22 B, linked for the download');
+  });
+});
