@@ -2,7 +2,7 @@
  * Upgrades a parsed state file to STATE_SCHEMA_VERSION, one version at a time.
  * To add schema v2: bump STATE_SCHEMA_VERSION and add `1: (v1) => v2` to STATE_MIGRATIONS.
  */
-import { STATE_SCHEMA_VERSION } from './schema.js';
+import { STATE_SCHEMA_VERSION } from './version.js';
 
 export type StateData = { schemaVersion: number } & Record<string, unknown>;
 

@@ -2,8 +2,7 @@
 import { z } from 'zod';
 import { buildOutcomeSchema, ledgerSchema, mustBe } from '../src/state-types.js';
 
-/** Bumped when the state file's shape changes; state/migrations.ts upgrades older files. */
-export const STATE_SCHEMA_VERSION = 1;
+export { STATE_SCHEMA_VERSION } from './version.js';
 
 const text = z.string(mustBe('a string'));
 const nullableText = z.string(mustBe('a string or null')).nullable();

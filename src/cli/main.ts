@@ -1,18 +1,15 @@
 /** The ailinux command line: the only place that turns errors and outcomes into exit codes. */
-import fs from 'node:fs';
 import path from 'node:path';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PROFILE, builtInProfiles } from '../config/profiles/index.js';
 import { DEFAULT_WORK_DIR, workPaths } from '../runtime/paths.js';
 import { packageVersion } from '../runtime/package-root.js';
-import { explainReadOnly } from '../runtime/read-only-error.js';
-import { inSandboxNamespace } from '../runtime/sandbox.js';
 import { DEFAULT_INSPECT_PORT } from './command-constants.js';
 import { commandHelpText, programHelpText } from './command-help.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerVerifyCommand } from './commands/verify-register.js';
 import { UsageError } from '../errors.js';
-import { EXIT, exitCodeForError } from './exit-codes.js';
+import { EXIT } from './exit-codes.js';
 import {
   runBuildCommand,
   runCacheCommand,
@@ -30,7 +27,6 @@ import { joinDirectories, leadingOptions, resolveDirectories } from './global-op
 import { processIO, type CliIO } from './io.js';
 import { progressOption, quietOption } from './progress-options.js';
 import { type UserFlags, userFlags } from './hint.js';
-import { renderError } from './render-error.js';
 import { discoverWorkDir } from './work-dir-discovery.js';
 
 const workDirOption = () =>
@@ -261,8 +257,7 @@ export async function main(argv: readonly string[], given: CliIO = processIO(arg
     if (entered !== null) process.chdir(entered);
     io = entered === null ? given : { ...given, cwd: entered };
   } catch (error) {
-    given.stderr.write(`${renderError(error, {}, null)}\n`);
-    return exitCodeForError(error, false);
+    return (await import('./report-error.js')).reportError(error, given, {}, false, null);
   }
   let code: number = EXIT.ok;
   // the flags the user typed, so a fix line names the same work dir and config
@@ -297,9 +292,7 @@ export async function main(argv: readonly string[], given: CliIO = processIO(arg
     }
     const duringBuild = ran.name === 'build' || ran.name === 'resume';
     const buildLog = duringBuild && ran.workDir !== undefined ? workPaths(ran.workDir).buildLog : null;
-    // in the sandbox, a write that met the read-only host outside a step (clean) names its path too
-    const shown = inSandboxNamespace(io.env) ? explainReadOnly(error) : error;
-    io.stderr.write(`${renderError(shown, flags, buildLog !== null && fs.existsSync(buildLog) ? buildLog : null)}\n`);
-    return exitCodeForError(shown, duringBuild);
+    // loaded here: a command that ends well never needs the error renderer (issue 11, point 7)
+    return (await import('./report-error.js')).reportError(error, io, flags, duringBuild, buildLog);
   }
 }

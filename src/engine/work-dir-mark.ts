@@ -5,22 +5,33 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { fsyncDirectory } from '../../state/durable-adapter.js';
 import { UsageError } from '../errors.js';
 import { packageVersion } from '../runtime/package-root.js';
 import { writeNewFileWhole } from '../runtime/new-file.js';
 import { WORK_DIR_MARKER } from '../runtime/paths.js';
 
-const workDirMarkSchema = z.object({
-  tool: z.literal('ailinux'),
+export interface WorkDirMark {
+  tool: 'ailinux';
   /** The ailinux version that made the mark. */
-  version: z.string(),
+  version: string;
   /** Random, fixed for the life of the mark. */
-  id: z.string().min(1),
-  createdAt: z.string(),
-});
-export type WorkDirMark = z.infer<typeof workDirMarkSchema>;
+  id: string;
+  createdAt: string;
+}
+
+/**
+ * The mark in `data`, its four fields alone (others are dropped); null when one is missing or of the wrong kind.
+ * Checked by hand, not with zod: every command reads the mark when it looks for its work dir, and zod's ~95 modules
+ * would double `ailinux status`'s start-up (issue 11, point 7; docs/performance.md).
+ */
+function markFrom(data: unknown): WorkDirMark | null {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
+  const { tool, version, id, createdAt } = data as Record<string, unknown>;
+  if (tool !== 'ailinux' || typeof version !== 'string' || typeof createdAt !== 'string') return null;
+  if (typeof id !== 'string' || id.length === 0) return null;
+  return { tool, version, id, createdAt };
+}
 
 /** The temp file a mark is written to before it is linked into place; a crash can leave one behind. */
 export const MARK_TEMP = /^\.ailinux-work-dir\.\d+\.tmp$/;
@@ -63,9 +74,9 @@ export function readMark(workDir: string): WorkDirMark | null {
   } catch {
     throw unreadableMark(file, 'it does not hold JSON');
   }
-  const parsed = workDirMarkSchema.safeParse(data);
-  if (!parsed.success) throw unreadableMark(file, 'it lacks {tool: "ailinux", version, id, createdAt}');
-  return parsed.data;
+  const mark = markFrom(data);
+  if (mark === null) throw unreadableMark(file, 'it lacks {tool: "ailinux", version, id, createdAt}');
+  return mark;
 }
 
 /**

@@ -33,7 +33,7 @@ export interface StatusLike {
 
 export interface CollectorOptions<S extends StatusLike = StatusLike> {
   workDir: string;
-  statusReport: (workDir: string) => S;
+  statusReport: (workDir: string) => S | Promise<S>;
   /** What to draw while the work dir holds no build: a profile's machine. */
   fallback: { title: string; order: string[] };
   logLines?: number;
@@ -133,7 +133,7 @@ export class InspectCollector<S extends StatusLike = StatusLike> {
       errors.push((error as Error).message);
     }
     try {
-      status = options.statusReport(paths.workDir);
+      status = await options.statusReport(paths.workDir);
     } catch (error) {
       if (errors.length === 0) errors.push((error as Error).message);
     }

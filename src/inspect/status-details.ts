@@ -6,7 +6,6 @@ import type { StateFile } from '../../state/schema.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { formatBytes, formatMs } from './format.js';
 import { logStepOf, resourceFigures, stepLogTail, type LogTail, type ResourceFigures } from './figures.js';
-import { modelFromState } from './model.js';
 import { buildTimeline, renderTimelineText, StepEventReader, type Timeline } from './timeline.js';
 
 export interface StatusDetails {
@@ -17,14 +16,25 @@ export interface StatusDetails {
   resources: ResourceFigures;
 }
 
-export function statusDetails(
+/**
+ * The states the build is in. A state with no machine value and no current step (a finished or never-started
+ * build) is in none, which needs no machine; else the machine is built (with xstate, loaded here: `status` of a
+ * finished build starts without it; issue 11, point 7).
+ */
+export async function activeStates(state: StateFile, live: boolean): Promise<string[]> {
+  const value = (state.snapshot as { value?: unknown } | null)?.value;
+  if ((value === undefined || value === null) && !state.current) return [];
+  return (await import('./model.js')).modelFromState(state, live).active;
+}
+
+export async function statusDetails(
   paths: WorkPaths,
   state: StateFile,
   live: boolean,
   buildPid: number | null,
   logLines = 5,
-): StatusDetails {
-  const model = modelFromState(state, live);
+): Promise<StatusDetails> {
+  const active = await activeStates(state, live);
   const timeline = buildTimeline({
     order: state.order,
     ledger: state.ledger,
@@ -34,7 +44,7 @@ export function statusDetails(
     live: live && state.outcome === 'running',
   });
   return {
-    activeStates: model.active,
+    activeStates: active,
     timeline,
     logTail: stepLogTail(paths.stepLogsDir, logStepOf(state.order, state.ledger, state.current), logLines),
     resources: resourceFigures(paths.workDir, buildPid),

@@ -224,28 +224,28 @@ describe('each place that says what to type', () => {
     expect(shArgv(commandAfter(text, 'run: '))).toEqual(['ailinux', 'resume', '--work-dir', work, '--config', config]);
   });
 
-  it('status: the failed step, what to type next and the log tail carry the work dir; no -c, status takes none', () => {
+  it('status: the failed step, what to type next and the log tail carry the work dir; no -c, status takes none', async () => {
     const io = testIO({ hintFlags: { workDir: work } });
-    runStatusCommand({ workDir: work }, io);
+    await runStatusCommand({ workDir: work }, io);
     const out = io.out();
     expect(out).toContain(`fix: see \`ailinux log hf-fail --work-dir ${quotedWork}\``);
     expect(shArgv(commandAfter(out, 'run: '))).toEqual(['ailinux', 'log', 'hf-fail', '--work-dir', work]);
     expect(shArgv(commandAfter(out, 'next:'))).toEqual(['ailinux', 'resume', '--work-dir', work]);
     // with the defaults, nothing is added
-    const plain = renderStatus(statusReport(work));
+    const plain = renderStatus(await statusReport(work));
     expect(plain).toContain('next:     ailinux resume\n');
     expect(plain).toContain('run: ailinux log hf-fail\n');
   });
 
-  it('status: the log tail names its whole log with the work dir', () => {
-    const report = statusReport(work);
+  it('status: the log tail names its whole log with the work dir', async () => {
+    const report = await statusReport(work);
     const details = { ...report.details!, logTail: { step: 'hf-fail', file: 'hf-fail.log', size: 5, lines: ['frob'] } };
     const text = renderStatus({ ...report, details }, { workDir: work });
     expect(text).toContain(`log of hf-fail (last 1 lines; ailinux log hf-fail --work-dir ${quotedWork} for all):`);
   });
 
-  it('status: a stopped build and a paused one say how to go on, with the flags', () => {
-    const report = statusReport(work);
+  it('status: a stopped build and a paused one say how to go on, with the flags', async () => {
+    const report = await statusReport(work);
     const stopped = renderStatus({ ...report, outcome: 'running', lock: null }, { chdir: '/proj', workDir: 'w' });
     expect(stopped).toContain('outcome:  stopped (the build process is gone)');
     expect(stopped).toContain('next:     ailinux -C /proj resume --work-dir w\n');
@@ -360,25 +360,25 @@ describe('each place that says what to type', () => {
 });
 
 describe('status colours', () => {
-  const run = (isTTY: boolean, env: NodeJS.ProcessEnv) => {
+  const run = async (isTTY: boolean, env: NodeJS.ProcessEnv) => {
     const io = testIO({ hintFlags: {} }, env);
     io.stdout = { ...io.stdout, isTTY };
-    runStatusCommand({ workDir: work }, io);
+    await runStatusCommand({ workDir: work }, io);
     return io.out();
   };
 
-  it('a terminal gets colour on the outcome and the status column; a pipe gets none', () => {
-    const tty = run(true, {});
+  it('a terminal gets colour on the outcome and the status column; a pipe gets none', async () => {
+    const tty = await run(true, {});
     expect(tty).toContain('\u001b[31mfailed\u001b[39m');
     expect(tty).toMatch(/hf-ok {12}\u001b\[32mdone {7}\u001b\[39m/);
-    expect(run(false, {})).not.toContain('\u001b[');
+    expect(await run(false, {})).not.toContain('\u001b[');
   });
 
-  it('NO_COLOR=1 on a terminal: none; FORCE_COLOR=1 to a pipe: colour; FORCE_COLOR=0: none', () => {
-    expect(run(true, { NO_COLOR: '1' })).not.toContain('\u001b[');
-    expect(run(false, { FORCE_COLOR: '1' })).toContain('\u001b[31mfailed\u001b[39m');
-    expect(run(true, { FORCE_COLOR: '0' })).not.toContain('\u001b[');
+  it('NO_COLOR=1 on a terminal: none; FORCE_COLOR=1 to a pipe: colour; FORCE_COLOR=0: none', async () => {
+    expect(await run(true, { NO_COLOR: '1' })).not.toContain('\u001b[');
+    expect(await run(false, { FORCE_COLOR: '1' })).toContain('\u001b[31mfailed\u001b[39m');
+    expect(await run(true, { FORCE_COLOR: '0' })).not.toContain('\u001b[');
     // the colours are the only escapes: text from the state stays clean
-    expect(run(false, { FORCE_COLOR: '1' }).replace(/\u001b\[\d+m/g, '')).toBe(run(false, {}));
+    expect((await run(false, { FORCE_COLOR: '1' })).replace(/\u001b\[\d+m/g, '')).toBe(await run(false, {}));
   });
 });

@@ -84,7 +84,7 @@ function livePid(): number {
 }
 
 /** statusReport, checking that it left the lock, its owner record and the state dir as they were. */
-function readOnlyStatus(workDir: string, lockFile: string) {
+async function readOnlyStatus(workDir: string, lockFile: string) {
   const stateDir = path.dirname(lockFile);
   const ownerFile = lockOwnerFile(lockFile);
   const snapshot = () => ({
@@ -93,7 +93,7 @@ function readOnlyStatus(workDir: string, lockFile: string) {
     held: isLockHeld(lockFile),
   });
   const before = snapshot();
-  const report = statusReport(workDir);
+  const report = await statusReport(workDir);
   expect(snapshot()).toEqual(before);
   return report;
 }
@@ -101,7 +101,7 @@ function readOnlyStatus(workDir: string, lockFile: string) {
 describe('status and the lock', () => {
   it('a lock from another host: the build may run there, so it is neither stopped nor interrupted', async () => {
     const { workDir, lockFile } = runningWorkDir({ pid: await deadPid(), host: 'elsewhere.invalid', procStart: 1 });
-    const report = readOnlyStatus(workDir, lockFile);
+    const report = await readOnlyStatus(workDir, lockFile);
     expect(report.lock).toMatchObject({ state: 'foreign', host: 'elsewhere.invalid', alive: false, why: null });
     expect(report.steps.find((s) => s.id === 'configure')).toMatchObject({ status: 'running', note: null });
     const text = renderStatus(report);
@@ -114,11 +114,11 @@ describe('status and the lock', () => {
     expect(text).not.toContain('running:  pid');
   });
 
-  it('a live owner here: running, with its pid', () => {
+  it('a live owner here: running, with its pid', async () => {
     const { workDir, lockFile } = runningWorkDir(null);
     const handle = acquireLock(lockFile, 'ailinux build', () => {});
     try {
-      const report = readOnlyStatus(workDir, lockFile);
+      const report = await readOnlyStatus(workDir, lockFile);
       expect(report.lock).toMatchObject({ state: 'held', pid: process.pid, alive: true });
       expect(renderStatus(report)).toContain(`running:  pid ${process.pid} on ${os.hostname()} since`);
       expect(report.details?.resources.build?.pid).toBe(process.pid);
@@ -127,9 +127,9 @@ describe('status and the lock', () => {
     }
   });
 
-  it('a record naming a live process that does not hold the lock: stopped, the record is stale', () => {
+  it('a record naming a live process that does not hold the lock: stopped, the record is stale', async () => {
     const { workDir, lockFile } = runningWorkDir({ pid: process.pid });
-    const report = readOnlyStatus(workDir, lockFile);
+    const report = await readOnlyStatus(workDir, lockFile);
     expect(report.lock).toMatchObject({ state: 'stale', pid: process.pid, alive: false });
     expect(renderStatus(report)).toContain('outcome:  stopped');
   });
@@ -137,7 +137,7 @@ describe('status and the lock', () => {
   it('a stale lock here: the build stopped, its step was interrupted, and the lock is left for the next build', async () => {
     const pid = await deadPid();
     const { workDir, lockFile } = runningWorkDir({ pid, procStart: 1 });
-    const report = readOnlyStatus(workDir, lockFile);
+    const report = await readOnlyStatus(workDir, lockFile);
     expect(report.lock).toMatchObject({ state: 'stale', pid, alive: false, why: 'that process is gone' });
     expect(report.steps.find((s) => s.id === 'configure')).toMatchObject({
       status: 'interrupted',
@@ -149,18 +149,18 @@ describe('status and the lock', () => {
     expect(text).toContain(`lock:     stale, left by pid ${pid} (that process is gone); the next build takes it over`);
   });
 
-  it('a pid that now runs another process is stale, not running', () => {
+  it('a pid that now runs another process is stale, not running', async () => {
     const pid = livePid();
     const { workDir, lockFile } = runningWorkDir({ pid, procStart: readProcStartTicks(pid)! - 1 });
-    const report = readOnlyStatus(workDir, lockFile);
+    const report = await readOnlyStatus(workDir, lockFile);
     expect(report.lock).toMatchObject({ state: 'stale', pid, alive: false });
     expect(renderStatus(report)).toContain('outcome:  stopped');
   });
 
-  it('an unreadable lock is shown as such, and the build counts as stopped', () => {
+  it('an unreadable lock is shown as such, and the build counts as stopped', async () => {
     const { workDir, lockFile } = runningWorkDir(null);
     fs.writeFileSync(lockOwnerFile(lockFile), '{"pid": 1');
-    const report = readOnlyStatus(workDir, lockFile);
+    const report = await readOnlyStatus(workDir, lockFile);
     expect(report.lock).toEqual({
       state: 'unreadable',
       pid: null,
@@ -174,9 +174,9 @@ describe('status and the lock', () => {
     expect(renderStatus(report)).toContain('outcome:  stopped');
   });
 
-  it('no lock: null, and a running state counts as stopped', () => {
+  it('no lock: null, and a running state counts as stopped', async () => {
     const { workDir } = runningWorkDir(null);
-    const report = statusReport(workDir);
+    const report = await statusReport(workDir);
     expect(report.lock).toBeNull();
     expect(renderStatus(report)).not.toContain('lock:');
     expect(renderStatus(report)).toContain('outcome:  stopped');

@@ -109,7 +109,7 @@ describe('a violation found by a session check stops the build like SIGHUP', () 
     // the check runs once sa-two's transition is taken, as sa-three starts: like a SIGHUP at that moment
     expect(state.ledger['sa-two']!.status).toBe('done');
     expect(state.ledger['sa-three']!.status).toBe('interrupted');
-    const report = statusReport(where.workDir);
+    const report = await statusReport(where.workDir);
     expect(report.safety).toMatchObject({ violation: 'after sa-two: the signal guard refused 1 signal(s)' });
     expect(renderStatus(report)).toMatch(
       /^safety: {3}none session, \d+ check\(s\), the last at \S+ \(end, sa-three\): VIOLATION after sa-two: the signal guard refused 1 signal\(s\)/m,
@@ -129,7 +129,7 @@ describe('a violation found by a session check stops the build like SIGHUP', () 
     const where = setup();
     const { result } = await build(where);
     expect(result.outcome).toBe('succeeded');
-    expect(renderStatus(statusReport(where.workDir))).toMatch(
+    expect(renderStatus(await statusReport(where.workDir))).toMatch(
       /^safety: {3}none session, 5 check\(s\), the last at \S+ \(end\): ok$/m,
     );
   });

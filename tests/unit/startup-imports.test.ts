@@ -1,8 +1,12 @@
 /**
  * `status` and `plan` start fast (issue 11, point 7): they load neither execa, Graphviz's WASM, pino, log-update,
  * playwright nor the build engine, which the CLI loads only for the commands that use them (src/cli/lazy-commands.ts).
- * Each command runs from the sources (tsx) in a child node with a module hook that records every file it resolves,
- * static or dynamic; the control case (`verify` of a missing ISO) shows that the hook sees execa when it is loaded.
+ * `status` of a finished build loads none of zod, lowdb, xstate, commander or main.ts either: it reads the state with
+ * the quick check (state/read-quick.ts) and runs without commander (src/cli/status-plain.ts). Not a timed test: it
+ * fails when a static import brings one of them back. Each command runs from the sources (tsx), through the CLI's
+ * entry as bin/ailinux.js calls it, in a child node with a module hook that records every file it resolves, static or
+ * dynamic; the control cases (`verify` of a missing ISO, `status` of a broken state) show that the hook sees execa and
+ * zod when they are loaded.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { emptyLedgerEntry } from '../../src/types.js';
+import { STATE_SCHEMA_VERSION } from '../../state/version.js';
 import { REPO } from '../helpers/cli.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ailinux-startup-'));
@@ -22,8 +28,8 @@ let n = 0;
 /** The files the CLI resolves while it runs `args`, relative to the checkout. */
 function modulesLoadedBy(args: string[]): string[] {
   const record = path.join(tmp, `modules-${++n}.txt`);
-  const main = pathToFileURL(path.join(REPO, 'src/cli/main.ts')).href;
-  const script = `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(${JSON.stringify(args)});`;
+  const entry = pathToFileURL(path.join(REPO, 'src/cli/entry.ts')).href;
+  const script = `const { run } = await import(${JSON.stringify(entry)}); process.exitCode = await run(${JSON.stringify(args)});`;
   try {
     execFileSync(
       process.execPath,
@@ -61,11 +67,78 @@ const HEAVY = [
 ];
 const heavyIn = (files: string[]) => files.filter((f) => HEAVY.some((re) => re.test(f)));
 
+/** What `status` of a finished build does not load either: plan needs them, status does not. */
+const HEAVY_FOR_STATUS = [
+  /^node_modules\/zod\//,
+  /^node_modules\/lowdb\//,
+  /^node_modules\/xstate\//,
+  /^node_modules\/commander\//,
+  /^src\/cli\/main\.ts$/,
+  /^src\/cli\/command-help\.ts$/,
+  /^src\/config\/profiles\//,
+  /^state\/store\.ts$/,
+  /^state\/schema\.ts$/,
+  /^machines\//,
+];
+const heavyForStatusIn = (files: string[]) => files.filter((f) => HEAVY_FOR_STATUS.some((re) => re.test(f)));
+
+/** A finished build's work dir: every step done, no machine state left (what status reads most often). */
+function finishedWorkDir(): string {
+  const work = path.join(tmp, 'finished');
+  const now = new Date().toISOString();
+  const ledger = Object.fromEntries(
+    ['bootstrap', 'iso'].map((id) => [id, { ...emptyLedgerEntry(id), status: 'done', attempts: 1, durationMs: 5 }]),
+  );
+  const state = {
+    schemaVersion: STATE_SCHEMA_VERSION,
+    machineVersion: '1',
+    workId: 'w',
+    runId: 'r',
+    profile: 'minimal',
+    configSource: { profile: 'minimal', configFile: null },
+    config: null,
+    outcome: 'succeeded',
+    createdAt: now,
+    updatedAt: now,
+    order: ['bootstrap', 'iso'],
+    ledger,
+    snapshot: null,
+    current: null,
+    interruptSignal: null,
+    processes: [],
+    history: [{ runId: 'r', command: 'build', startedAt: now, endedAt: now, outcome: 'succeeded' }],
+  };
+  fs.mkdirSync(path.join(work, 'state'), { recursive: true });
+  fs.writeFileSync(path.join(work, 'state', 'state.json'), JSON.stringify(state));
+  return work;
+}
+
 describe('what a command loads', { timeout: 60_000 }, () => {
   it('status loads none of execa, Graphviz, pino, log-update, playwright, the build engine or the ISO verifier', () => {
     const files = modulesLoadedBy(['status', '-w', path.join(tmp, 'work')]);
     expect(files).toContain('src/cli/commands/status.ts');
     expect(heavyIn(files)).toEqual([]);
+  });
+
+  it("status of a finished build, plain or --json, loads none of zod, lowdb, xstate, commander or main's commands", () => {
+    const work = finishedWorkDir();
+    for (const args of [
+      ['status', '-w', work],
+      ['status', '--json', '--work-dir', work],
+    ]) {
+      const files = modulesLoadedBy(args);
+      expect(files).toContain('src/cli/commands/status.ts');
+      expect(files).toContain('state/read-quick.ts');
+      expect(heavyForStatusIn(files)).toEqual([]);
+    }
+  });
+
+  it('the control: status of a broken state loads zod for its error, so the record sees it', () => {
+    const work = path.join(tmp, 'broken');
+    fs.mkdirSync(path.join(work, 'state'), { recursive: true });
+    fs.writeFileSync(path.join(work, 'state', 'state.json'), '{"schemaVersion": 1}');
+    const files = modulesLoadedBy(['status', '-w', work]);
+    expect(files.some((f) => f.startsWith('node_modules/zod/'))).toBe(true);
   });
 
   it('plan loads none of them either', () => {

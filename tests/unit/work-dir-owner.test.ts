@@ -213,6 +213,26 @@ describe('claimWorkDir: creating, marking and adopting', () => {
     const other = newDir({ [WORK_DIR_MARKER]: '{"tool":"other"}' });
     expect(usageError(() => readMark(other)).message).toMatch(/it lacks \{tool: "ailinux"/);
   });
+
+  it('reads a mark by hand as zod did: the four fields, each of its kind, an id not empty; other keys dropped', () => {
+    const good = { tool: 'ailinux', version: '0.1.0', id: 'i-1', createdAt: '2025-01-01T00:00:00.000Z' };
+    const read = (value: unknown) => readMark(newDir({ [WORK_DIR_MARKER]: JSON.stringify(value) }));
+    expect(read({ ...good, extra: 1 })).toEqual(good);
+    expect(Object.keys(read({ createdAt: good.createdAt, id: 'i-1', version: '0.1.0', tool: 'ailinux' })!)).toEqual(
+      Object.keys(good),
+    );
+    for (const bad of [
+      [good],
+      null,
+      'ailinux',
+      { ...good, tool: 'Ailinux' },
+      { ...good, version: 1 },
+      { ...good, id: '' },
+      { ...good, id: null },
+      { ...good, createdAt: undefined },
+    ])
+      expect(usageError(() => read(bad)).message).toMatch(/it lacks \{tool: "ailinux"/);
+  });
 });
 
 describe('claimAndLockWorkDir: the mark is checked again once the lock is held', () => {

@@ -1,5 +1,5 @@
 /** ailinux status: each step's state, durations, attempts and last error. Reads only; needs no root. */
-import { readStateReadOnly } from '../../../state/store.js';
+import { readStateQuick } from '../../../state/read-quick.js';
 import type { StateFile } from '../../../state/schema.js';
 import { formatDuration } from '../../engine/progress.js';
 import { lockState, type LockState } from '../../runtime/lock.js';
@@ -70,9 +70,10 @@ function ownerGone(lock: StatusLock | null): boolean {
   return !lock?.alive && lock?.state !== 'foreign';
 }
 
-export function statusReport(workDir: string): StatusReport {
+/** Reads the state without zod or xstate when it can (state/read-quick.ts, status-details.ts): `status` starts fast. */
+export async function statusReport(workDir: string): Promise<StatusReport> {
   const paths = workPaths(workDir);
-  const state = readStateReadOnly(paths.stateFile);
+  const state = await readStateQuick(paths.stateFile);
   const lock = statusLock(lockState(paths.lockFile));
   if (!state)
     return {
@@ -118,7 +119,7 @@ export function statusReport(workDir: string): StatusReport {
         error: e?.error ?? null,
       };
     }),
-    details: statusDetails(paths, state, !crashed, lock?.alive ? lock.pid : null),
+    details: await statusDetails(paths, state, !crashed, lock?.alive ? lock.pid : null),
     safety: summarizeSafety(state.safety, state.runId),
   };
 }
@@ -190,11 +191,11 @@ function renderStatusLock(lock: StatusLock | null): string | null {
   }
 }
 
-export function runStatusCommand(
+export async function runStatusCommand(
   options: { workDir: string; json?: boolean; workDirGiven?: boolean },
   io: CliIO,
-): number {
-  const report = statusReport(options.workDir);
+): Promise<number> {
+  const report = await statusReport(options.workDir);
   const flags = io.hintFlags ?? (options.workDirGiven ? { workDir: options.workDir } : {});
   // the ledger, the log tail and the lock's command line came from commands and files: no escape reaches the
   // terminal (renderStatus cleans each piece); colour on a terminal, per NO_COLOR and FORCE_COLOR
