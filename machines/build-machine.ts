@@ -16,8 +16,7 @@ import type {
 } from '../src/types.js';
 import { emptyLedgerEntry, isInFlight } from '../src/types.js';
 
-/** Bumped when the machine's shape changes in a way that makes old snapshots meaningless. */
-export const MACHINE_SHAPE_VERSION = 2;
+export { MACHINE_SHAPE_VERSION } from './shape-version.js';
 
 export interface StepPlanInput {
   id: string;

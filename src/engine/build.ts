@@ -3,7 +3,7 @@
  * use, SOURCE_DATE_EPOCH, the machine version and the disk check. The applier itself is BuildRun (build-run.ts).
  */
 import crypto from 'node:crypto';
-import { MACHINE_SHAPE_VERSION } from '../../machines/build-machine.js';
+import { MACHINE_SHAPE_VERSION } from '../../machines/shape-version.js';
 import type { StateFile } from '../../state/schema.js';
 import { readStateReadOnly } from '../../state/store.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';

@@ -141,10 +141,11 @@ describe('what a command loads', { timeout: 60_000 }, () => {
     expect(files.some((f) => f.startsWith('node_modules/zod/'))).toBe(true);
   });
 
-  it('plan loads none of them either', () => {
+  it('plan loads none of them either, nor xstate (it compares the machine shape version only)', () => {
     const files = modulesLoadedBy(['plan', '-p', 'minimal', '-w', path.join(tmp, 'work')]);
     expect(files).toContain('src/cli/commands/plan.ts');
     expect(heavyIn(files)).toEqual([]);
+    expect(files.filter((f) => f.startsWith('node_modules/xstate/') || f === 'machines/build-machine.ts')).toEqual([]);
   });
 
   it('the control: verify loads execa and the verifier when it runs, so the record sees a lazy import', () => {
