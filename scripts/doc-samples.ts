@@ -204,6 +204,8 @@ class SampleRunner {
       AILINUX_CHROOT_ENV_KEEP: 'PATH,FAKE_*',
       // the archive as the fake-tools tiers read it: one fixed Release for every suite, no network
       AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
+      // the shared deb cache in the samples' temp dir, never the user's cache home
+      AILINUX_CACHE_DIR: path.join(this.tmp, 'deb-cache'),
       SOURCE_DATE_EPOCH: '1700000000',
       FAKE_TOOL_DELAY: '0.05',
       ...extra,

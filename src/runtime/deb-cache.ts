@@ -16,6 +16,7 @@
  *   be a plain file name; a symlink in the tree is never followed (it is removed, or refused as a key directory),
  *   and the cache dir may not be / or a system directory.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,7 @@ export const DEFAULT_CACHE_MAX_SIZE = '10GiB';
 const INDEX_FILE = 'index.json';
 const LOCK_FILE = 'lock';
 const DEBS_DIR = 'debs';
+const STAGING_DIR = 'staging';
 /** How long a build waits for another to finish its short index update. */
 const LOCK_TIMEOUT_S = 120;
 const LOCK_TIMEOUT_EXIT = 75;
@@ -352,6 +354,34 @@ export class DebCache {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * A staging dir for one apt call of a work dir's step: staging/<work dir's hash>-<step>, inside the cache so its
+   * files can be hard links (link(2) works only within one mount). One build per work dir runs at a time (its
+   * lock), so the name is its own; what a killed call left there is emptied by the next stage().
+   */
+  stagingDir(workDir: string, stepId: string): string {
+    if (!KEY_PART.test(stepId)) throw new UsageError(`"${stepId}" cannot name a staging dir`);
+    this.ownDir(path.join(this.dir, STAGING_DIR));
+    const tag = crypto.createHash('sha256').update(path.resolve(workDir)).digest('hex').slice(0, 12);
+    const dir = path.join(this.dir, STAGING_DIR, `${tag}-${stepId}`);
+    this.ownDir(dir);
+    return dir;
+  }
+
+  /** Removes a staging dir this cache made (only one directly in staging/, never through a link). */
+  removeStaging(dir: string): void {
+    if (path.dirname(dir) !== path.join(this.dir, STAGING_DIR))
+      throw new Error(`${dir} is no staging dir of ${this.dir}`);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st === undefined) return;
+    if (!st.isDirectory()) {
+      fs.rmSync(dir, { force: true });
+      return;
+    }
+    // rm -r unlinks a symlink it meets, never follows it
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 
   /** The index as on disk, reconciled with the files there: a missing file's entry goes, an unlisted file is oldest. */

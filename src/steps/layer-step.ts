@@ -74,9 +74,9 @@ export function runInChroot(
 ): Promise<RunResult> {
   const { input, network, ...chroot } = options;
   if (network && ctx.layers.own) ensureResolvConf(ctx);
-  if (chroot.aptArchives) fs.mkdirSync(path.join(chroot.aptArchives, 'partial'), { recursive: true });
-  const call = () =>
-    ctx.runner.run(chrootArgv(ctx.layers, command, chroot), {
+  const call = (archives?: string) => {
+    if (archives) fs.mkdirSync(path.join(archives, 'partial'), { recursive: true });
+    return ctx.runner.run(chrootArgv(ctx.layers, command, archives ? { ...chroot, aptArchives: archives } : chroot), {
       // a download goes through the config's proxy, read as the command runs: never written into the image
       env: {
         ...chrootCommandEnv(ctx),
@@ -88,6 +88,7 @@ export function runInChroot(
       ...(input === undefined ? {} : { input }),
       ...(network ? { transientPatterns: NETWORK_TRANSIENT_PATTERNS } : {}),
     });
+  };
   // the shared deb cache's checked files linked in before, the downloads checked and stored after
   return chroot.aptArchives ? withSharedDebs(ctx, chroot.aptArchives, call) : call();
 }

@@ -80,22 +80,34 @@ function describeAbsorbed(r: AbsorbResult): string {
 }
 
 /**
- * Runs an apt call whose archives dir is `staging` with the shared cache around it. Without a shared cache, or
- * before the rootfs has any Packages index to check against, the call runs on the work dir's dir alone.
+ * Runs an apt call with the shared cache around it: `run` gets the archives dir to bind on /var/cache/apt/archives.
+ * With a cache and an index to check against, that is a staging dir inside the cache (hard links work only within
+ * one mount, and the sandbox binds the cache and the work dir each as a mount of its own), filled with the checked
+ * files, its downloads stored and the dir removed after the call. Without a cache, or before the rootfs has any
+ * Packages index, it is the work dir's dir, as before.
  */
-export async function withSharedDebs<T>(ctx: StepContext, staging: string, run: () => Promise<T>): Promise<T> {
+export async function withSharedDebs<T>(
+  ctx: StepContext,
+  workArchives: string,
+  run: (archives: string) => Promise<T>,
+): Promise<T> {
   const shared = ctx.debs;
   const before = shared ? packagesIndexOf(ctx.layers) : null;
-  if (!shared || before === null) return run();
+  if (!shared || before === null) return run(workArchives);
   const { cache, key } = shared;
-  // what an earlier, interrupted call downloaded there goes in first (checked like any other)
-  cache.absorb(key, staging, before);
-  const staged = cache.stage(key, staging, before);
-  ctx.log.info(describeStaged(shared, staged, true));
+  // what the work dir's own dir holds from builds before the shared cache goes in first (checked like any other)
+  cache.absorb(key, workArchives, before);
+  const staging = cache.stagingDir(ctx.paths.workDir, ctx.layers.own?.stepId ?? 'apt');
   try {
-    return await run();
+    const staged = cache.stage(key, staging, before);
+    ctx.log.info(describeStaged(shared, staged, true));
+    try {
+      return await run(staging);
+    } finally {
+      storeDownloads(ctx, shared, staging, new Set(staged.staged));
+    }
   } finally {
-    storeDownloads(ctx, shared, staging, new Set(staged.staged));
+    cache.removeStaging(staging);
   }
 }
 

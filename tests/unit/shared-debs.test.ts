@@ -62,6 +62,13 @@ function shared(config: BuildConfig): SharedDebs {
   };
 }
 
+/** The host dir a chroot argv binds on /var/cache/apt/archives. */
+function boundArchives(argv: readonly string[]): string {
+  const i = argv.findIndex((a, j) => a === '--bind' && argv[j + 2]?.endsWith('/var/cache/apt/archives'));
+  if (i < 0) throw new Error('no archives bind');
+  return argv[i + 1]!;
+}
+
 /** A work dir whose configure layer has the archive's lists, the packages step's context on a fake apt. */
 function packagesContext(config: BuildConfig) {
   const workDir = makeWorkDir('shared-debs-work-');
@@ -70,22 +77,24 @@ function packagesContext(config: BuildConfig) {
     'var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages': packagesText(),
   });
   const downloaded: string[] = [];
+  const linkCounts: number[] = [];
   const runner = new FakeRunner().on('apt-get', {
-    effect: () => {
-      // apt fetches what /var/cache/apt/archives lacks, and dpkg installs it
+    effect: (call) => {
+      // apt fetches what the dir bound on /var/cache/apt/archives lacks, and dpkg installs it
+      const archives = boundArchives(call.argv);
       for (const [name, d] of Object.entries(DEBS)) {
-        const file = path.join(ctx.paths.aptArchives, name);
+        const file = path.join(archives, name);
         if (!fs.existsSync(file)) {
           downloaded.push(name);
           fs.writeFileSync(file, d.content);
-        }
+        } else linkCounts.push(fs.statSync(file).nlink);
       }
       writeTree(layerRoot(config, workDir, 'packages'), { 'var/lib/dpkg/status': statusText() });
     },
   });
   const ctx = { ...stepContext({ config, workDir, stepId: 'packages', runner }), debs: shared(config) };
   prepareLayer(ctx);
-  return { ctx, downloaded };
+  return { ctx, downloaded, linkCounts };
 }
 
 describe('apt calls and the shared deb cache', () => {
@@ -97,13 +106,19 @@ describe('apt calls and the shared deb cache', () => {
     expect(first.downloaded.sort()).toEqual(Object.keys(DEBS).sort());
     const keyDir = cache.keyDir(shared(config).key);
     expect(fs.readdirSync(keyDir).sort()).toEqual(Object.keys(DEBS).sort());
-    // the work dir keeps no copy: its archives dir is emptied of .debs once they are stored
-    expect(fs.readdirSync(first.ctx.paths.aptArchives).filter((n) => n.endsWith('.deb'))).toEqual([]);
+    // the call ran on a staging dir in the cache (hard links work within one mount), removed after it
+    const bound = boundArchives(first.ctx.runner.calls.at(-1)!.argv);
+    expect(path.dirname(bound)).toBe(path.join(cache.dir, 'staging'));
+    expect(fs.existsSync(bound)).toBe(false);
+    expect(fs.readdirSync(path.join(cache.dir, 'staging'))).toEqual([]);
+    expect(fs.existsSync(first.ctx.paths.aptArchives)).toBe(false);
     expect(first.ctx.infos.join('\n')).toContain('deb cache: 2 new file(s) stored');
 
     const second = packagesContext(config);
     await runInChroot(second.ctx, apt, { aptArchives: second.ctx.paths.aptArchives, network: true });
     expect(second.downloaded).toEqual([]);
+    // hard links to the cache's files, not copies
+    expect(second.linkCounts).toEqual([2, 2]);
     expect(second.ctx.infos.join('\n')).toMatch(/2 file\(s\), 22 B, checked against the Packages index and linked/);
 
     // the same size, other bytes: only the sha256 against the Packages entry tells
