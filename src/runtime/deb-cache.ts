@@ -32,6 +32,7 @@ const INDEX_FILE = 'index.json';
 const LOCK_FILE = 'lock';
 const DEBS_DIR = 'debs';
 const STAGING_DIR = 'staging';
+const SETS_DIR = 'sets';
 /** How long a build waits for another to finish its short index update. */
 const LOCK_TIMEOUT_S = 120;
 const LOCK_TIMEOUT_EXIT = 75;
@@ -384,6 +385,37 @@ export class DebCache {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
+  private setFile(key: CacheKey, name: string): string {
+    this.keyDir(key);
+    if (!KEY_PART.test(name)) throw new UsageError(`"${name}" cannot name a set`);
+    this.ownDir(path.join(this.dir, SETS_DIR));
+    return path.join(this.dir, SETS_DIR, `${key.vendor}_${key.suite}_${key.arch}_${name}.json`);
+  }
+
+  /**
+   * A set of file names a step used last time (the base system debootstrap installed), so the next run is given
+   * those alone; null when none was recorded or it cannot be read.
+   */
+  readSet(key: CacheKey, name: string): Set<string> | null {
+    const file = this.setFile(key, name);
+    try {
+      if (!fs.lstatSync(file).isFile()) return null;
+      const names = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      return Array.isArray(names) && names.every((n) => typeof n === 'string') ? new Set(names) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Records a set, written whole and renamed. */
+  writeSet(key: CacheKey, name: string, names: Iterable<string>): void {
+    const file = this.setFile(key, name);
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.rmSync(temp, { force: true });
+    writeNewFileWhole(temp, `${JSON.stringify([...names].sort())}\n`, 0o644);
+    fs.renameSync(temp, file);
+  }
+
   /** The index as on disk, reconciled with the files there: a missing file's entry goes, an unlisted file is oldest. */
   private readIndex(): IndexFile {
     let index: IndexFile = { version: 1, entries: {} };
@@ -439,12 +471,18 @@ export class DebCache {
    * debootstrap, which has no index before it runs, checks each against the one it fetches). Earlier .debs in
    * staging are removed first. A file whose bytes are not its entry's is removed from the cache.
    */
-  stage(key: CacheKey, staging: string, index: PackagesIndex | null): StageResult {
+  stage(
+    key: CacheKey,
+    staging: string,
+    index: PackagesIndex | null,
+    only: ReadonlySet<string> | null = null,
+  ): StageResult {
     fs.mkdirSync(staging, { recursive: true });
     for (const [name] of this.debsIn(staging)) fs.rmSync(path.join(staging, name), { force: true });
     const dir = this.keyDir(key);
     const result: StageResult = { staged: [], dropped: [], unknown: 0, bytes: 0 };
     for (const [name, st] of this.debsIn(dir)) {
+      if (only !== null && !only.has(name)) continue;
       const file = path.join(dir, name);
       if (index !== null) {
         const check = checkDeb(index, name, st.size, () => digestOf(file, st));

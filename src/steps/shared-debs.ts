@@ -14,6 +14,8 @@ import type { StepContext } from './types.js';
 
 const LISTS = 'var/lib/apt/lists';
 const DPKG_STATUS = 'var/lib/dpkg/status';
+/** The name under which the cache records the files of the last bootstrap's base system. */
+const BOOTSTRAP_SET = 'bootstrap';
 
 /** A list file parsed earlier in this run, by where it is and its size and mtime: each is parsed once. */
 const parsed = new Map<string, { size: number; mtimeMs: number; entries: ReturnType<typeof parsePackagesEntries> }>();
@@ -120,11 +122,15 @@ function storeDownloads(ctx: StepContext, shared: SharedDebs, staging: string, s
   ctx.log.info(describeAbsorbed(shared.cache.absorb(shared.key, staging, index, used)));
 }
 
-/** debootstrap's --cache-dir filled from the cache (debootstrap checks each file against the index it fetches). */
+/**
+ * debootstrap's --cache-dir filled from the cache (debootstrap checks each file against the index it fetches): the
+ * files of the last bootstrap's base system, or every file of the key the first time.
+ */
 export function stageForDebootstrap(ctx: StepContext, staging: string): ReadonlySet<string> {
   const shared = ctx.debs;
   if (!shared) return new Set();
-  const staged = shared.cache.stage(shared.key, staging, null);
+  // the base system of the last bootstrap alone: the copies cross a mount (the work dir's and the cache's)
+  const staged = shared.cache.stage(shared.key, staging, null, shared.cache.readSet(shared.key, BOOTSTRAP_SET));
   ctx.log.info(describeStaged(shared, staged, false));
   return new Set(staged.staged);
 }
@@ -144,4 +150,5 @@ export function storeDebootstrapDownloads(ctx: StepContext, staging: string, sta
       `deb cache: removed ${dropped.length} whose bytes were not the index's: ${dropped.map((d) => `${d.name} (${d.reason})`).join(', ')}`,
     );
   storeDownloads(ctx, shared, staging, staged);
+  shared.cache.writeSet(shared.key, BOOTSTRAP_SET, installedDebNames(ctx.layers));
 }

@@ -149,9 +149,11 @@ describe('debootstrap and the shared deb cache', () => {
     made.push(workDir);
     const target = layerRoot(config, workDir, 'bootstrap');
     const downloaded: string[] = [];
+    const given: string[] = [];
     const runner = new FakeRunner().on((argv) => argv.includes('debootstrap'), {
       effect: (call) => {
         const cacheDir = call.argv.find((a) => a.startsWith('--cache-dir='))!.slice('--cache-dir='.length);
+        given.push(...fs.readdirSync(cacheDir).filter((n) => n.endsWith('.deb')));
         for (const [name, d] of Object.entries(DEBS)) {
           const file = path.join(cacheDir, name);
           if (!fs.existsSync(file)) {
@@ -170,6 +172,7 @@ describe('debootstrap and the shared deb cache', () => {
     return {
       ctx: { ...stepContext({ config, workDir, stepId: 'bootstrap', runner }), debs: shared(config) },
       downloaded,
+      given,
     };
   }
 
@@ -181,8 +184,11 @@ describe('debootstrap and the shared deb cache', () => {
     await bootstrapStep.run(first.ctx);
     expect(first.downloaded.length).toBe(2);
     expect(fs.readdirSync(cache.keyDir(shared(config).key)).sort()).toEqual(Object.keys(DEBS).sort());
+    // a file an apt call stored is not the base system's: debootstrap is not given it
+    fs.writeFileSync(path.join(cache.keyDir(shared(config).key), 'plasma_1_amd64.deb'), 'desktop bytes');
     const second = bootstrapContext(config);
     await bootstrapStep.run(second.ctx);
+    expect(second.given.sort()).toEqual(Object.keys(DEBS).sort());
     expect(second.downloaded).toEqual([]);
     expect(second.ctx.infos.join('\n')).toContain('2 file(s), 22 B, linked for the download');
   });
