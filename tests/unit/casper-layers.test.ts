@@ -12,6 +12,7 @@ import type { BuildConfig } from '../../src/config/schema.js';
 import { FakeRunner, type FakeCall } from '../../src/runtime/fake-runner.js';
 import { bootloadersStep, renderGrubConfig } from '../../src/steps/bootloaders.js';
 import { solidPng } from '../../src/steps/calamares/png.js';
+import { ISOLINUX_BIN, ISOLINUX_MODULES, SYSLINUX_BIOS_DIR } from '../../src/steps/isolinux.js';
 import { renderUnpackfsConf } from '../../src/steps/calamares/modules.js';
 import { mediumKernelArgs } from '../../src/steps/boot-menu.js';
 import { squashfsStep } from '../../src/steps/squashfs.js';
@@ -65,6 +66,11 @@ function writeLayers(config: BuildConfig): void {
   writeTree(layerTreeDir(workDir, 'installer'), { 'usr/bin/calamares': '' });
   writeTree(layerTreeDir(workDir, 'identity'), { 'etc/hostname': 'ailinux\n' });
 }
+
+/** ISOLINUX's files come from the host (isolinux, syslinux-common): without them its menu is not checked here. */
+const ISOLINUX_ON_HOST = [ISOLINUX_BIN, ...ISOLINUX_MODULES.map((m) => `${SYSLINUX_BIOS_DIR}/${m}`)].every((f) =>
+  fs.existsSync(f),
+);
 
 const CHAIN = [
   'bootstrap.squashfs',
@@ -206,6 +212,17 @@ describe('a layered casper build', () => {
       expect(layerfsPathOf(k), `line ${k.line}`).toBe(TOP);
       expect(k.args).toContain('locale=en_US.UTF-8');
       expect(k.args[0]).toBe('boot=casper');
+    }
+    // ISOLINUX, when it boots BIOS, takes the same arguments in each APPEND
+    if (ISOLINUX_ON_HOST) {
+      config.iso.isolinux = true;
+      await bootloadersStep.run(ctx);
+      const appends = fs
+        .readFileSync(`${workDir}/iso/isolinux/isolinux.cfg`, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim().startsWith('APPEND'));
+      expect(appends).toHaveLength(3);
+      for (const a of appends) expect(a).toContain(` boot=casper layerfs-path=${TOP} locale=en_US.UTF-8 `);
     }
     // the flat medium's menu is the one it always was
     expect(
