@@ -402,6 +402,7 @@ export class BuildRun {
       userFlags: () => record.state.userFlags ?? {},
     });
     const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
+    const fingerprints = new Map(planned.plan.map((p) => [p.id, p.fingerprint]));
     return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
       const index = stepIndex.get(stepId)!;
       const step = runSteps[index]!;
@@ -419,6 +420,7 @@ export class BuildRun {
         cores: os.availableParallelism(),
         baseDir: loaded.baseDir,
         ...(this.debs ? { debs: this.debs } : {}),
+        ...(fingerprints.has(stepId) ? { fingerprint: fingerprints.get(stepId)! } : {}),
       };
       return { step, ctx, log };
     };

@@ -193,6 +193,13 @@ interface IndexFile {
 const KEY_PART = /^[A-Za-z0-9][A-Za-z0-9.+_~-]*$/;
 /** A .deb's name as apt and debootstrap write it: no slash, no leading dot. */
 const DEB_NAME = /^[A-Za-z0-9][A-Za-z0-9.+~%_:-]*\.deb$/;
+/** A step's layer, kept by its fingerprint (the bootstrap layer): a tar of its tree. */
+const LAYER_NAME = /^[a-z][a-z0-9-]*-[0-9a-f]{64}\.layer\.tar$/;
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+function isEntryName(name: string): boolean {
+  return DEB_NAME.test(name) || LAYER_NAME.test(name);
+}
 
 export interface StageResult {
   /** Files linked (or copied) into the staging dir. */
@@ -215,8 +222,11 @@ export interface AbsorbResult {
 
 export interface KeyStats {
   key: string;
+  /** Files: the .debs and the kept layers. */
   entries: number;
   bytes: number;
+  /** Of the entries, the kept layers (the bootstrap layer by its fingerprint). */
+  layers: number;
 }
 
 export interface CacheStats {
@@ -304,6 +314,11 @@ export class DebCache {
 
   /** The .deb files directly in dir, as regular files; a symlink or other entry with a .deb name is removed. */
   private debsIn(dir: string): Map<string, fs.Stats> {
+    return this.filesIn(dir, (name) => DEB_NAME.test(name));
+  }
+
+  /** The regular files directly in dir whose names `wanted` takes; a symlink or other entry so named is removed. */
+  private filesIn(dir: string, wanted: (name: string) => boolean): Map<string, fs.Stats> {
     const out = new Map<string, fs.Stats>();
     let names: string[];
     try {
@@ -313,7 +328,7 @@ export class DebCache {
       throw error;
     }
     for (const name of names) {
-      if (!DEB_NAME.test(name)) continue;
+      if (!wanted(name)) continue;
       const file = path.join(dir, name);
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       if (st === undefined) continue;
@@ -428,7 +443,7 @@ export class DebCache {
     }
     const entries: Record<string, IndexEntry> = {};
     for (const { key, dir } of this.keyDirs()) {
-      for (const [name, st] of this.debsIn(dir)) {
+      for (const [name, st] of this.filesIn(dir, isEntryName)) {
         const rel = this.relOf(key, name);
         const known = index.entries[rel];
         entries[rel] = known && known.size === st.size ? known : { size: st.size, sha256: '', lastUsed: 0 };
@@ -595,7 +610,7 @@ export class DebCache {
       if (total <= maxBytes) break;
       const parts = rel.split('/');
       const name = parts[3]!;
-      if (parts.length !== 4 || !DEB_NAME.test(name)) continue;
+      if (parts.length !== 4 || !isEntryName(name)) continue;
       const key = { vendor: parts[0]!, suite: parts[1]!, arch: parts[2]! };
       const file = path.join(this.keyDir(key), name);
       // lstat again: only a regular file in a key directory is ever removed
@@ -605,6 +620,73 @@ export class DebCache {
       removed.push(rel);
     }
     return removed;
+  }
+
+  private layerName(name: string, fingerprint: string): string {
+    const file = `${name}-${fingerprint}.layer.tar`;
+    if (!FINGERPRINT.test(fingerprint) || !LAYER_NAME.test(file))
+      throw new UsageError(`cannot keep a layer as ${file}`);
+    return file;
+  }
+
+  /**
+   * The kept layer of a step by its fingerprint, checked: its size and sha256 are what the index recorded when it
+   * was stored (a file the index has no digest for, or whose bytes differ, is removed); marked used. null: none.
+   */
+  findLayer(key: CacheKey, name: string, fingerprint: string): { file: string; size: number } | null {
+    const fileName = this.layerName(name, fingerprint);
+    const dir = this.keyDir(key);
+    const file = path.join(dir, fileName);
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (st === undefined) return null;
+    const recorded = this.withLock(() => this.readIndex().entries[this.relOf(key, fileName)]);
+    const ok =
+      st.isFile() &&
+      recorded !== undefined &&
+      recorded.sha256 !== '' &&
+      recorded.size === st.size &&
+      digestOf(file, st) === recorded.sha256;
+    this.withLock(() => {
+      if (!ok) fs.rmSync(file, { force: true });
+      const idx = this.readIndex();
+      const entry = idx.entries[this.relOf(key, fileName)];
+      if (ok && entry) entry.lastUsed = this.now();
+      this.writeIndex(idx);
+    });
+    return ok ? { file, size: st.size } : null;
+  }
+
+  /**
+   * Keeps a step's layer by its fingerprint: `write` makes the tar at the temporary path it is given; it is hashed,
+   * renamed into place and recorded, the step's other kept layers of the key are removed (one per key), and the
+   * cache is pruned to its limit.
+   */
+  async storeLayer(
+    key: CacheKey,
+    name: string,
+    fingerprint: string,
+    write: (temp: string) => Promise<void>,
+  ): Promise<void> {
+    const fileName = this.layerName(name, fingerprint);
+    const dir = this.keyDir(key, true);
+    const temp = path.join(dir, `.${fileName}.${process.pid}.tmp`);
+    fs.rmSync(temp, { force: true });
+    try {
+      await write(temp);
+      const st = fs.lstatSync(temp);
+      const sha256 = digestOf(temp, st);
+      this.withLock(() => {
+        fs.renameSync(temp, path.join(dir, fileName));
+        for (const [other] of this.filesIn(dir, (n) => LAYER_NAME.test(n) && n.startsWith(`${name}-`)))
+          if (other !== fileName) fs.rmSync(path.join(dir, other), { force: true });
+        const idx = this.readIndex();
+        idx.entries[this.relOf(key, fileName)] = { size: st.size, sha256, lastUsed: this.now() };
+        this.evict(idx, this.maxBytes);
+        this.writeIndex(idx);
+      });
+    } finally {
+      fs.rmSync(temp, { force: true });
+    }
   }
 
   /** Prunes to maxBytes (the limit when not given): what went, least recently used first. */
@@ -623,8 +705,9 @@ export class DebCache {
     const byKey = new Map<string, KeyStats>();
     for (const [rel, e] of Object.entries(idx.entries)) {
       const key = rel.split('/').slice(0, 3).join('/');
-      const s = byKey.get(key) ?? { key, entries: 0, bytes: 0 };
+      const s = byKey.get(key) ?? { key, entries: 0, bytes: 0, layers: 0 };
       s.entries++;
+      if (LAYER_NAME.test(rel.split('/')[3] ?? '')) s.layers++;
       s.bytes += e.size;
       byKey.set(key, s);
     }

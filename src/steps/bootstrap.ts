@@ -23,7 +23,7 @@ import {
 import { bootstrapMirror, bootstrapSuites } from './archive-suites.js';
 import { hostPathOf } from './config-files.js';
 import { discardLayer, layerArtifact, ownLayerOf, prepareLayer } from './layer-step.js';
-import { stageForDebootstrap, storeDebootstrapDownloads } from './shared-debs.js';
+import { keepLayer, restoreLayer, stageForDebootstrap, storeDebootstrapDownloads } from './shared-debs.js';
 import type { StepContext, StepDef } from './types.js';
 
 /** keyringPath: the keyring as a host path (a relative one in the config resolves against the config file's directory). */
@@ -200,6 +200,8 @@ export const bootstrapStep: StepDef = {
     prepareLayer(ctx);
     fs.mkdirSync(ctx.paths.debCache, { recursive: true });
     const target = ownLayerOf(ctx).upper;
+    // another work dir's bootstrap of the same fingerprint, kept in the shared cache and checked
+    if (await restoreLayer(ctx, target)) return [layerArtifact(ctx)];
     // debootstrap's --cache-dir gets the shared cache's files; mmdebstrap takes no cache dir
     const staged = ctx.config.bootstrap.tool === 'debootstrap' ? stageForDebootstrap(ctx, ctx.paths.debCache) : null;
     ctx.log.info(
@@ -223,6 +225,7 @@ export const bootstrapStep: StepDef = {
       });
     }
     if (staged !== null) storeDebootstrapDownloads(ctx, ctx.paths.debCache, staged);
+    await keepLayer(ctx, target);
     return [layerArtifact(ctx)];
   },
   async verify(ctx) {

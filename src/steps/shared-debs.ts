@@ -152,3 +152,64 @@ export function storeDebootstrapDownloads(ctx: StepContext, staging: string, sta
   storeDownloads(ctx, shared, staging, staged);
   shared.cache.writeSet(shared.key, BOOTSTRAP_SET, installedDebNames(ctx.layers));
 }
+
+/** How a layer's tree goes into a tar and out again whole: xattrs (file capabilities), ACLs, numeric owners. */
+const LAYER_TAR_OPTIONS = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner'] as const;
+
+/**
+ * The step's layer from the shared cache, by the step's fingerprint (the same config fields, archive Release digest,
+ * input files and step version), its tar checked against the sha256 recorded when it was stored; extracted into the
+ * empty layer dir. false: no cache, no fingerprint, nothing kept for it, or the kept one failed its check (removed).
+ */
+export async function restoreLayer(ctx: StepContext, target: string): Promise<boolean> {
+  const shared = ctx.debs;
+  const fingerprint = ctx.fingerprint;
+  const stepId = ctx.layers.own?.stepId;
+  if (!shared || !fingerprint || !stepId) return false;
+  if (fs.readdirSync(target).length > 0) return false;
+  const found = shared.cache.findLayer(shared.key, stepId, fingerprint);
+  if (found === null) return false;
+  ctx.log.info(
+    `${stepId} layer from the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}: ${found.file} (${formatSize(found.size)}, sha256 checked)`,
+  );
+  await ctx.runner.run(
+    [
+      'tar',
+      '--extract',
+      `--file=${found.file}`,
+      `--directory=${target}`,
+      ...LAYER_TAR_OPTIONS,
+      '--preserve-permissions',
+      '--same-owner',
+    ],
+    { signal: ctx.signal, onLine: ctx.log.line },
+  );
+  return true;
+}
+
+/**
+ * Keeps the step's finished layer in the shared cache by its fingerprint, for the next work dir. Only a tree with
+ * the archive's Packages index (a real bootstrap: its packages can be checked) is kept.
+ */
+export async function keepLayer(ctx: StepContext, target: string): Promise<void> {
+  const shared = ctx.debs;
+  const fingerprint = ctx.fingerprint;
+  const stepId = ctx.layers.own?.stepId;
+  if (!shared || !fingerprint || !stepId || packagesIndexOf(ctx.layers) === null) return;
+  await shared.cache.storeLayer(shared.key, stepId, fingerprint, async (temp) => {
+    await ctx.runner.run(
+      [
+        'tar',
+        '--create',
+        `--file=${temp}`,
+        `--directory=${target}`,
+        ...LAYER_TAR_OPTIONS,
+        '--sort=name',
+        '--format=posix',
+        '.',
+      ],
+      { signal: ctx.signal, onLine: ctx.log.line },
+    );
+  });
+  ctx.log.info(`${stepId} layer kept in the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}`);
+}

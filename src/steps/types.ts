@@ -34,6 +34,11 @@ export interface StepContext {
    * it, debootstrap and apt keep their downloads in the work dir's cache/ alone. Where, not what: in no fingerprint.
    */
   debs?: SharedDebs;
+  /**
+   * The step's fingerprint this run (the engine's; absent in tests that make a context by hand): the bootstrap step
+   * keeps its layer in the shared cache by it, and takes it from there in another work dir.
+   */
+  fingerprint?: string;
 }
 
 /** sha256 (hex) of the regular file an O_PATH | O_NOFOLLOW handle holds; hostPath names it (messages, the cache's key). */

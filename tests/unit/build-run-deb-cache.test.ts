@@ -18,6 +18,7 @@ import { registerStep, unregisterStep } from '../../src/steps/registry.js';
 import type { StepDef } from '../../src/steps/types.js';
 
 const seenDebs: Array<SharedDebs | undefined> = [];
+const seenFingerprints: Array<string | undefined> = [];
 let runs = 0;
 
 const STEP: StepDef = {
@@ -30,6 +31,7 @@ const STEP: StepDef = {
   async run(ctx) {
     runs++;
     seenDebs.push(ctx.debs);
+    seenFingerprints.push(ctx.fingerprint);
     const file = path.join(ctx.paths.outputDir, 'dc.out');
     fs.mkdirSync(ctx.paths.outputDir, { recursive: true });
     fs.writeFileSync(file, 'x\n');
@@ -93,6 +95,8 @@ describe('a build and the shared deb cache', () => {
     expect(seenDebs[0]?.cache.dir).toBe(cacheDir);
     expect(seenDebs[0]?.key).toEqual({ vendor: 'debian', suite: 'bookworm', arch: 'amd64' });
     expect(writable).toEqual([[cacheDir]]);
+    // the step's fingerprint, by which the bootstrap step keeps its layer there
+    expect(seenFingerprints.at(-1)).toMatch(/^[0-9a-f]{64}$/);
     expect(fs.statSync(path.join(cacheDir, 'debs')).isDirectory()).toBe(true);
   });
 

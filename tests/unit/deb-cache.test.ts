@@ -224,6 +224,42 @@ describe('the shared deb cache', () => {
   });
 });
 
+describe('a layer kept by its fingerprint', () => {
+  const FP1 = 'a'.repeat(64);
+  const FP2 = 'b'.repeat(64);
+  const write = (bytes: string) => async (temp: string) => fs.writeFileSync(temp, bytes);
+
+  it('is found while its bytes are those recorded when it was stored, and removed when they are not', async () => {
+    const cache = open();
+    expect(cache.findLayer(KEY, 'bootstrap', FP1)).toBeNull();
+    await cache.storeLayer(KEY, 'bootstrap', FP1, write('layer tar bytes'));
+    const file = path.join(cache.keyDir(KEY), `bootstrap-${FP1}.layer.tar`);
+    expect(cache.findLayer(KEY, 'bootstrap', FP1)).toEqual({ file, size: 15 });
+    expect(cache.findLayer(KEY, 'bootstrap', FP2)).toBeNull();
+    // the same size, other bytes
+    fs.writeFileSync(file, 'LAYER tar bytes');
+    expect(cache.findLayer(KEY, 'bootstrap', FP1)).toBeNull();
+    expect(fs.existsSync(file)).toBe(false);
+    // never staged as a .deb
+    await cache.storeLayer(KEY, 'bootstrap', FP1, write('layer tar bytes'));
+    expect(cache.stage(KEY, path.join(tmp, 'staging'), null).staged).toEqual([]);
+  });
+
+  it('is kept once per key: a new fingerprint replaces the old; it counts toward the limit and the stats', async () => {
+    const cache = open();
+    await cache.storeLayer(KEY, 'bootstrap', FP1, write('first'));
+    await cache.storeLayer(KEY, 'bootstrap', FP2, write('second layer'));
+    expect(fs.readdirSync(cache.keyDir(KEY))).toEqual([`bootstrap-${FP2}.layer.tar`]);
+    expect(cache.stats().keys).toEqual([{ key: 'debian/bookworm/amd64', entries: 1, bytes: 12, layers: 1 }]);
+    expect(cache.prune(0)).toEqual([`debian/bookworm/amd64/bootstrap-${FP2}.layer.tar`]);
+  });
+
+  it('refuses a fingerprint that is not one', async () => {
+    const cache = open();
+    await expect(cache.storeLayer(KEY, 'bootstrap', '../x', write('x'))).rejects.toThrow(UsageError);
+  });
+});
+
 describe('where the cache is', () => {
   it('is $XDG_CACHE_HOME/ailinux, else ~/.cache/ailinux; AILINUX_CACHE_DIR over cache.dir over the default', () => {
     expect(defaultCacheDir({ XDG_CACHE_HOME: '/x/cache', HOME: '/root' })).toBe('/x/cache/ailinux');

@@ -4,6 +4,7 @@
  * stored for the next work dir; debootstrap's --cache-dir is filled and emptied the same way. The fake apt and
  * debootstrap "download" only what their archives dir lacks, so the counts are what a second work dir fetched.
  */
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -140,6 +141,84 @@ describe('apt calls and the shared deb cache', () => {
     expect(downloaded.length).toBe(2);
     expect(fs.readdirSync(ctx.paths.aptArchives).filter((n) => n.endsWith('.deb')).length).toBe(2);
     expect(fs.readdirSync(cache.dir)).toEqual(['debs']);
+  });
+});
+
+describe('the bootstrap layer kept by its fingerprint', () => {
+  const FP = 'c'.repeat(64);
+
+  function layerContext(config: BuildConfig, withLists = true) {
+    const workDir = makeWorkDir('shared-debs-layer-');
+    made.push(workDir);
+    const target = layerRoot(config, workDir, 'bootstrap');
+    let debootstraps = 0;
+    const runner = new FakeRunner()
+      .on((argv) => argv.includes('debootstrap'), {
+        effect: () => {
+          debootstraps++;
+          writeTree(target, {
+            ...(withLists
+              ? { 'var/lib/apt/lists/debootstrap.invalid_dists_bookworm_main_binary-amd64_Packages': packagesText() }
+              : {}),
+            'var/lib/dpkg/status': statusText(),
+            'usr/bin/dpkg': 'dpkg',
+            'etc/os-release': 'ID=debian\n',
+          });
+          fs.symlinkSync('usr/bin', path.join(target, 'bin'));
+          fs.chmodSync(path.join(target, 'usr/bin/dpkg'), 0o755);
+        },
+      })
+      // tar for real: the layer goes into the cache and comes out again
+      .on(['tar'], { effect: (call) => void execFileSync(call.argv[0]!, call.argv.slice(1)) });
+    const ctx = {
+      ...stepContext({ config, workDir, stepId: 'bootstrap', runner }),
+      debs: shared(config),
+      fingerprint: FP,
+    };
+    return { ctx, target, debootstraps: () => debootstraps };
+  }
+
+  it('a second work dir takes the layer from the cache instead of bootstrapping; a tampered one is not taken', async () => {
+    const config = profileConfig('minimal', (c) => {
+      c.distribution.keyring = undefined;
+    });
+    const first = layerContext(config);
+    await bootstrapStep.run(first.ctx);
+    expect(first.debootstraps()).toBe(1);
+    expect(first.ctx.infos.join('\n')).toContain(
+      `bootstrap layer kept in the deb cache by the step's fingerprint cccccccccccc`,
+    );
+
+    const second = layerContext(config);
+    await bootstrapStep.run(second.ctx);
+    expect(second.debootstraps()).toBe(0);
+    expect(second.ctx.infos.join('\n')).toMatch(
+      /bootstrap layer from the deb cache by the step's fingerprint cccccccccccc: .*, sha256 checked/,
+    );
+    expect(fs.readFileSync(path.join(second.target, 'var/lib/dpkg/status'), 'utf8')).toBe(statusText());
+    expect(fs.readlinkSync(path.join(second.target, 'bin'))).toBe('usr/bin');
+    expect(fs.statSync(path.join(second.target, 'usr/bin/dpkg')).mode & 0o777).toBe(0o755);
+    await bootstrapStep.verify!(second.ctx);
+
+    const tar = path.join(cache.keyDir(shared(config).key), `bootstrap-${FP}.layer.tar`);
+    const bytes = fs.readFileSync(tar);
+    const at = bytes.length - 2000;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 1, at);
+    fs.writeFileSync(tar, bytes);
+    const third = layerContext(config);
+    await bootstrapStep.run(third.ctx);
+    expect(third.debootstraps()).toBe(1);
+  });
+
+  it('keeps no layer of a tree without a Packages index (nothing in it could be checked)', async () => {
+    const config = profileConfig('minimal', (c) => {
+      c.distribution.keyring = undefined;
+    });
+    const first = layerContext(config, false);
+    await bootstrapStep.run(first.ctx);
+    expect(first.debootstraps()).toBe(1);
+    expect(cache.findLayer(shared(config).key, 'bootstrap', FP)).toBeNull();
+    expect(cache.stats().keys.filter((k) => k.layers > 0)).toEqual([]);
   });
 });
 
