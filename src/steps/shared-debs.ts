@@ -106,7 +106,12 @@ export async function withSharedDebs<T>(
     try {
       return await run(staging);
     } finally {
-      storeDownloads(ctx, shared, staging, new Set(staged.staged));
+      // the cache is where, not what: a download it cannot store is said, and the build goes on
+      try {
+        storeDownloads(ctx, shared, staging, new Set(staged.staged));
+      } catch (error) {
+        ctx.log.info(`deb cache: the downloads could not be stored: ${(error as Error).message}`);
+      }
     }
   } finally {
     cache.removeStaging(staging);
@@ -196,20 +201,26 @@ export async function keepLayer(ctx: StepContext, target: string): Promise<void>
   const fingerprint = ctx.fingerprint;
   const stepId = ctx.layers.own?.stepId;
   if (!shared || !fingerprint || !stepId || packagesIndexOf(ctx.layers) === null) return;
-  await shared.cache.storeLayer(shared.key, stepId, fingerprint, async (temp) => {
-    await ctx.runner.run(
-      [
-        'tar',
-        '--create',
-        `--file=${temp}`,
-        `--directory=${target}`,
-        ...LAYER_TAR_OPTIONS,
-        '--sort=name',
-        '--format=posix',
-        '.',
-      ],
-      { signal: ctx.signal, onLine: ctx.log.line },
-    );
-  });
-  ctx.log.info(`${stepId} layer kept in the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}`);
+  try {
+    await shared.cache.storeLayer(shared.key, stepId, fingerprint, async (temp) => {
+      await ctx.runner.run(
+        [
+          'tar',
+          '--create',
+          `--file=${temp}`,
+          `--directory=${target}`,
+          ...LAYER_TAR_OPTIONS,
+          '--sort=name',
+          '--format=posix',
+          '.',
+        ],
+        { signal: ctx.signal, onLine: ctx.log.line },
+      );
+    });
+    ctx.log.info(`${stepId} layer kept in the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}`);
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    // the cache is where, not what: a layer it cannot keep is said, and the build goes on
+    ctx.log.info(`${stepId} layer not kept in the deb cache: ${(error as Error).message}`);
+  }
 }
