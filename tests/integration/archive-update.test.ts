@@ -1,18 +1,17 @@
 /**
  * The archive as an input (issue 11, point 5), end to end through the real CLI (bin/ailinux.js, as root) with the fake
- * host tools first on PATH: a loopback archive (an HTTP server on 127.0.0.1 in this test) serves
+ * host tools first on PATH: a loopback archive (tests/helpers/loopback-archive.ts, an HTTP server on 127.0.0.1) serves
  * dists/<suite>/InRelease for the config's mirror and sources. A build reads each suite once; when the test
  * republishes bookworm-updates, `plan` names the suite and both Release dates, and the next build reruns the package
  * steps but keeps the bootstrap layer (its suite did not change); `--offline` keeps every layer and says so; with the
  * archive gone, plan and build stop with exit 69 naming the URL and write nothing. Needs root; skipped otherwise.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeToolsEnv, runCli } from '../helpers/cli.js';
 import { hostMountinfo, mountPointsUnder, prepareBuildTest, readWorkState } from '../helpers/host.js';
+import { type LoopbackArchive, loopbackArchiveConfig, startLoopbackArchive } from '../helpers/loopback-archive.js';
 import { isRoot } from '../helpers/root.js';
 
 interface State {
@@ -26,15 +25,9 @@ let tmp = '';
 let mountinfoBefore = '';
 let work = '';
 let config = '';
-let server: http.Server | null = null;
+/** The loopback archive (tests/helpers/loopback-archive.ts); the test changes what it publishes between runs. */
+let archive: LoopbackArchive | null = null;
 let base = '';
-/** What the loopback archive serves, by path; the test changes it between runs. */
-const published = new Map<string, string>();
-/** Every request the archive answered: method and path. */
-const requests: string[] = [];
-
-const release = (suite: string, date: string) =>
-  `Origin: Debian\nLabel: Debian\nSuite: ${suite}\nCodename: ${suite}\nDate: ${date}\nArchitectures: amd64\nComponents: main\n`;
 
 // the empty AILINUX_ARCHIVE_RELEASE_FILE turns the fixed Release of the test env off: the CLI reads the archive
 const env = () =>
@@ -50,52 +43,21 @@ function ranInLastBuild(state: State): string[] {
 }
 
 /** The requests made since `from`, sorted. */
-const since = (from: number) => requests.slice(from).sort();
+const since = (from: number) => archive!.requests.slice(from).sort();
 
 describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => {
   beforeAll(async () => {
     ({ tmp, mountinfoBefore } = prepareBuildTest('ailinux-archive-it-'));
-    server = http.createServer((req, res) => {
-      requests.push(`${req.method} ${req.url}`);
-      const body = published.get(req.url ?? '');
-      if (body === undefined) res.writeHead(404).end('not here\n');
-      else res.writeHead(200, { 'content-type': 'text/plain' }).end(body);
-    });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian`;
-    published.set('/debian/dists/bookworm/InRelease', release('bookworm', 'Sat, 11 Jul 2026 10:16:37 UTC'));
-    published.set(
-      '/debian/dists/bookworm-updates/InRelease',
-      release('bookworm-updates', 'Sun, 01 Nov 2026 09:00:00 UTC'),
-    );
+    archive = await startLoopbackArchive();
+    base = archive.base;
+    archive.publish('bookworm', 'Sat, 11 Jul 2026 10:16:37 UTC');
+    archive.publish('bookworm-updates', 'Sun, 01 Nov 2026 09:00:00 UTC');
     work = path.join(tmp, 'work');
     config = path.join(tmp, 'ailinux.config.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        extends: 'minimal',
-        retry: { maxAttempts: 1, backoffMs: 0, backoffFactor: 1 },
-        distribution: {
-          mirror: base,
-          sources: [{ uri: base, suites: ['bookworm', 'bookworm-updates'], components: ['main'] }],
-        },
-        steps: [
-          'bootstrap',
-          'configure',
-          'packages',
-          'identity',
-          'chroot-cleanup',
-          'squashfs',
-          'bootloaders',
-          'iso',
-          'checksums',
-          'report',
-        ],
-      }),
-    );
+    fs.writeFileSync(config, JSON.stringify(loopbackArchiveConfig(base)));
   });
   afterAll(async () => {
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(null)));
+    await archive?.close();
     if (tmp) {
       expect(mountPointsUnder(tmp, hostMountinfo())).toEqual(mountPointsUnder(tmp, mountinfoBefore));
       fs.rmSync(tmp, { recursive: true, force: true });
@@ -103,7 +65,7 @@ describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => 
   });
 
   it('a build reads each suite once and records what it read', async () => {
-    const from = requests.length;
+    const from = archive!.requests.length;
     const build = await cli(['build', '-c', config, '-w', work]);
     expect(build.code, build.output).toBe(0);
     // bookworm is debootstrap's and a sources line: one request for it all the same
@@ -127,10 +89,7 @@ describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => 
   });
 
   it('when the archive publishes updates, plan names the suite and its dates, and the package steps rerun', async () => {
-    published.set(
-      '/debian/dists/bookworm-updates/InRelease',
-      release('bookworm-updates', 'Mon, 07 Dec 2026 02:14:57 UTC'),
-    );
+    archive!.publish('bookworm-updates', 'Mon, 07 Dec 2026 02:14:57 UTC');
     const plan = await cli(['plan', '-c', config, '-w', work]);
     expect(plan.code, plan.output).toBe(0);
     const reason = 'archive bookworm-updates changed (Release of 2026-11-01T09:00:00Z -> 2026-12-07T02:14:57Z)';
@@ -143,7 +102,7 @@ describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => 
     expect(plan.stdout).toContain('9 step(s) to run, 1 to skip');
 
     // --offline: nothing read, every layer kept, and it says so
-    const from = requests.length;
+    const from = archive!.requests.length;
     const offlinePlan = await cli(['plan', '-c', config, '-w', work, '--offline']);
     expect(offlinePlan.code, offlinePlan.output).toBe(0);
     expect(offlinePlan.stdout).toContain('archive: not checked (--offline)');
@@ -177,7 +136,7 @@ describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => 
   });
 
   it('an archive that does not answer is exit 69 naming the URL, and nothing is written', async () => {
-    published.delete('/debian/dists/bookworm-updates/InRelease');
+    archive!.withdraw('bookworm-updates');
     const stateFile = path.join(work, 'state', 'state.json');
     const before = fs.readFileSync(stateFile, 'utf8');
     const plan = await cli(['plan', '-c', config, '-w', work]);
