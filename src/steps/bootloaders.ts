@@ -142,16 +142,35 @@ export function renderGrubTheme(config: BuildConfig): string {
   ].join('\n');
 }
 
-/** The grub.cfg lines that switch to the graphical menu; a GRUB without the font or a video mode keeps the text one. */
+/**
+ * Where a signed GRUB in Secure Boot lockdown finds its font: the memdisk inside the signed image (Ubuntu's
+ * build-efi-images puts Unifont there). Under lockdown the shim_lock verifier refuses every font file from the
+ * medium ("error: prohibited by secure boot policy", seen on noble's signed GRUB 2.12); theme.txt and PNG/JPEG
+ * backgrounds it lets through, and the graphical modules are built into the signed image, so the menu is drawn
+ * all the same. Debian's GRUB sets $lockdown to y when it locks down (grub-core/kern/lockdown.c).
+ */
+export const GRUB_LOCKDOWN_FONT = '(memdisk)/fonts/unicode.pf2';
+
+/**
+ * The grub.cfg lines that switch to the graphical menu. The font comes from the medium, or under Secure Boot
+ * lockdown from the signed GRUB's memdisk; a GRUB without that font (tested first, so nothing prints an error) or
+ * without a video mode keeps the text menu.
+ */
 function graphicalMenuLines(config: BuildConfig): string[] {
   const theme = `/${grubThemeDir(config)}/theme.txt`;
   return [
-    `if loadfont /${GRUB_FONT.iso} ; then`,
-    '\tset gfxmode=auto',
-    ...['all_video', 'gfxterm', 'gfxmenu', 'png', 'jpeg'].map((m) => `\tinsmod ${m}`),
+    `set menu_font=/${GRUB_FONT.iso}`,
+    'if [ "$lockdown" = y ] ; then',
+    `\tset menu_font=${GRUB_LOCKDOWN_FONT}`,
+    'fi',
+    'if [ -f "$menu_font" ] ; then',
+    '\tif loadfont "$menu_font" ; then',
+    '\t\tset gfxmode=auto',
+    ...['all_video', 'gfxterm', 'gfxmenu', 'png', 'jpeg'].map((m) => `\t\tinsmod ${m}`),
     // the serial line keeps its text menu beside the graphical one
-    `\tterminal_output gfxterm${config.iso.serialConsole ? ' serial' : ''}`,
-    `\tset theme=${theme}`,
+    `\t\tterminal_output gfxterm${config.iso.serialConsole ? ' serial' : ''}`,
+    `\t\tset theme=${theme}`,
+    '\tfi',
     'fi',
     '',
   ];

@@ -23,6 +23,7 @@ import {
 } from '../../src/steps/branding-art.js';
 import {
   bootloadersStep,
+  GRUB_LOCKDOWN_FONT,
   graphicalMenu,
   grubBackgroundName,
   renderGrubConfig,
@@ -343,15 +344,21 @@ describe('the GRUB menu: title and background', () => {
     const cfg = renderGrubConfig(profileConfig('ailinux', (c) => (c.iso.serialConsole = true)));
     expect(cfg).toContain(
       [
-        'if loadfont /boot/grub/fonts/unicode.pf2 ; then',
-        '\tset gfxmode=auto',
-        '\tinsmod all_video',
-        '\tinsmod gfxterm',
-        '\tinsmod gfxmenu',
-        '\tinsmod png',
-        '\tinsmod jpeg',
-        '\tterminal_output gfxterm serial',
-        '\tset theme=/boot/grub/themes/ailinux/theme.txt',
+        'set menu_font=/boot/grub/fonts/unicode.pf2',
+        'if [ "$lockdown" = y ] ; then',
+        '\tset menu_font=(memdisk)/fonts/unicode.pf2',
+        'fi',
+        'if [ -f "$menu_font" ] ; then',
+        '\tif loadfont "$menu_font" ; then',
+        '\t\tset gfxmode=auto',
+        '\t\tinsmod all_video',
+        '\t\tinsmod gfxterm',
+        '\t\tinsmod gfxmenu',
+        '\t\tinsmod png',
+        '\t\tinsmod jpeg',
+        '\t\tterminal_output gfxterm serial',
+        '\t\tset theme=/boot/grub/themes/ailinux/theme.txt',
+        '\tfi',
         'fi',
         '',
       ].join('\n'),
@@ -359,10 +366,29 @@ describe('the GRUB menu: title and background', () => {
     // after the serial lines, which it would otherwise undo
     expect(cfg.indexOf('terminal_output gfxterm')).toBeGreaterThan(cfg.indexOf('terminal_output serial console'));
     expect(renderGrubConfig(profileConfig('ailinux', (c) => (c.iso.serialConsole = false)))).toContain(
-      '\tterminal_output gfxterm\n',
+      '\t\tterminal_output gfxterm\n',
     );
     expect(renderGrubConfig(profileConfig('minimal'))).not.toContain('loadfont');
     expect(graphicalMenu(profileConfig('minimal'))).toBe(false);
+  });
+
+  it("under Secure Boot lockdown the font comes from the signed GRUB's memdisk, never from the medium, and is tested first", () => {
+    // noble's signed GRUB 2.12 refuses a font file on the medium under lockdown ("error: prohibited by secure
+    // boot policy", then the plain text menu); (memdisk)/fonts/unicode.pf2 inside the signed image it loads
+    const cfg = renderGrubConfig(profileConfig('ailinux', (c) => (c.iso.serialConsole = true)));
+    const lines = cfg.split('\n').map((l) => l.trim());
+    expect(lines.filter((l) => l.startsWith('loadfont') || l.includes(' loadfont '))).toEqual([
+      'if loadfont "$menu_font" ; then',
+    ]);
+    const lockdown = lines.indexOf('if [ "$lockdown" = y ] ; then');
+    expect(lockdown).toBeGreaterThan(lines.indexOf('set menu_font=/boot/grub/fonts/unicode.pf2'));
+    expect(lines[lockdown + 1]).toBe(`set menu_font=${GRUB_LOCKDOWN_FONT}`);
+    expect(GRUB_LOCKDOWN_FONT).toBe('(memdisk)/fonts/unicode.pf2');
+    // a signed GRUB without that font keeps the text menu and prints no error: loadfont only runs on a file that is there
+    const guard = lines.indexOf('if [ -f "$menu_font" ] ; then');
+    expect(guard).toBeGreaterThan(lockdown);
+    expect(lines[guard + 1]).toBe('if loadfont "$menu_font" ; then');
+    expect(lines.filter((l) => l === 'fi').length).toBeGreaterThanOrEqual(3);
   });
 
   it('the theme names the product and version as its title, the background and the font the ISO carries', () => {

@@ -77,15 +77,21 @@ set default=0
 set timeout=10
 set timeout_style=menu
 
-if loadfont /boot/grub/fonts/unicode.pf2 ; then
-	set gfxmode=auto
-	insmod all_video
-	insmod gfxterm
-	insmod gfxmenu
-	insmod png
-	insmod jpeg
-	terminal_output gfxterm
-	set theme=/boot/grub/themes/ailinux/theme.txt
+set menu_font=/boot/grub/fonts/unicode.pf2
+if [ "$lockdown" = y ] ; then
+	set menu_font=(memdisk)/fonts/unicode.pf2
+fi
+if [ -f "$menu_font" ] ; then
+	if loadfont "$menu_font" ; then
+		set gfxmode=auto
+		insmod all_video
+		insmod gfxterm
+		insmod gfxmenu
+		insmod png
+		insmod jpeg
+		terminal_output gfxterm
+		set theme=/boot/grub/themes/ailinux/theme.txt
+	fi
 fi
 
 menuentry 'ailinux live' {
