@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // The CLI entry: the one place that sets the process exit code.
-import { main } from '../dist/src/cli/main.js';
+import { run } from '../dist/src/cli/entry.js';
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await run(process.argv.slice(2));

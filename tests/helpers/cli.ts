@@ -9,10 +9,11 @@ export const CLI = path.join(REPO, 'bin', 'ailinux.js');
 /** The ailinux command as installed: it execs node on CLI with the same pid, as root in the sandbox for build/resume/clean. */
 export const LAUNCHER = path.join(REPO, 'bin', 'ailinux');
 
-/** Throws unless the CLI has been compiled (bin/ailinux.js runs dist/). */
+/** Throws unless the CLI has been compiled (bin/ailinux.js runs dist/'s entry, which loads main or status-plain). */
 export function assertCliBuilt(): void {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', 'main.js')))
-    throw new Error('dist/ is missing: run `npm run build` first');
+  for (const file of ['entry.js', 'main.js', 'status-plain.js'])
+    if (!fs.existsSync(path.join(REPO, 'dist', 'src', 'cli', file)))
+      throw new Error(`dist/src/cli/${file} is missing: run \`npm run build\` first`);
 }
 
 export const FAKE_BIN = path.join(REPO, 'tests', 'fixtures', 'bin');
