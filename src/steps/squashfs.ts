@@ -52,24 +52,53 @@ export function mksquashfsArgv(
   return sourceDateEpoch === null ? argv : ['env', '-u', 'SOURCE_DATE_EPOCH', '--', ...argv];
 }
 
-/** du over the read-only view of the rootfs, leaving out what mksquashfs leaves out, as Ubuntu's filesystem.size is made. */
-export function duArgv(config: BuildConfig, root: string): string[] {
-  // apparent sizes: allocated blocks differ between two identical builds, which would break reproducibility
+/** What a directory counts for in filesystem.size: one block, whatever its size on the build's file system. */
+export const DIRECTORY_BYTES = 4096;
+
+/**
+ * find over the read-only view of the rootfs, leaving out what mksquashfs leaves out: `d` for a directory, the
+ * device and inode and the apparent size of anything else (filesystem.size, which installers read, as Ubuntu's).
+ * Not du: a directory's own size is what its history on the build's file system left (ext4 never shrinks one), so
+ * the same tree bootstrapped there or unpacked from the deb cache's tar, or built on another file system, would give
+ * another number, and the ISO other bytes.
+ */
+export function sizeListArgv(config: BuildConfig, root: string): string[] {
+  const excluded = config.squashfs.exclude.flatMap((e, i) => [...(i > 0 ? ['-o'] : []), '-path', `${root}/${e}`]);
   return [
-    'du',
-    '-sx',
-    '--apparent-size',
-    '--block-size=1',
-    ...config.squashfs.exclude.map((e) => `--exclude=${root}/${e}`),
+    'find',
     root,
+    '-xdev',
+    ...(excluded.length > 0 ? ['(', ...excluded, ')', '-prune', '-o'] : []),
+    '(',
+    '-type',
+    'd',
+    '-printf',
+    'd\\n',
+    '-o',
+    '-printf',
+    '%D:%i %s\\n',
+    ')',
   ];
 }
 
-/** The byte count du printed ("123456\t/path"). */
-export function parseDuBytes(stdout: string): number {
-  const m = /^(\d+)\s/.exec(`${stdout.trim()}\n`);
-  if (!m) throw new StepError('squashfs', `du printed no size: ${JSON.stringify(stdout.slice(0, 200))}`);
-  return Number(m[1]);
+/** The bytes of find's listing: each directory one block, each file or link once (hard links share an inode). */
+export function parseSizeList(stdout: string): number {
+  let total = 0;
+  const seen = new Set<string>();
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    if (line === 'd') {
+      total += DIRECTORY_BYTES;
+      continue;
+    }
+    const m = /^(\d+:\d+) (\d+)$/.exec(line);
+    if (!m) throw new StepError('squashfs', `find printed a line that is no size: ${JSON.stringify(line.slice(0, 200))}`);
+    if (seen.has(m[1]!)) continue;
+    seen.add(m[1]!);
+    total += Number(m[2]);
+  }
+  if (total === 0) throw new StepError('squashfs', 'find listed nothing in the rootfs');
+  return total;
 }
 
 /**
@@ -181,7 +210,7 @@ function layerNamesOnMedium(ctx: StepContext, dir: string): string[] {
 export const squashfsStep: StepDef = {
   id: 'squashfs',
   title: 'Pack the rootfs into SquashFS',
-  version: 2,
+  version: 3,
   layer: 'none',
   phase: 10,
   // the kernel and initrd it copies come from the packages step
@@ -236,8 +265,8 @@ export const squashfsStep: StepDef = {
     copyKernelFile(ctx.layers, links.kernel, path.join(dir, 'vmlinuz'));
     copyKernelFile(ctx.layers, links.initrd, path.join(dir, 'initrd.img'));
 
-    const du = await run(duArgv(ctx.config, root));
-    fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseDuBytes(du.stdout)}\n`);
+    const sizes = await run(sizeListArgv(ctx.config, root));
+    fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseSizeList(sizes.stdout)}\n`);
 
     const images: string[] = [];
     if (ctx.config.squashfs.layers) images.push(...(await packLayers(ctx, dir)));

@@ -256,7 +256,7 @@ export function scriptBuildHost(runner: FakeRunner, config: BuildConfig, workDir
           .join(''),
       })
       .on(is('cp'), { effect: (call) => writeFile(call.argv.at(-1)!, `copy of ${call.argv.at(-2)}`) })
-      .on(is('du'), { stdout: `123456\t${workDir}/mnt/squashfs\n` })
+      .on(is('find', `${workDir}/mnt/squashfs`), { stdout: 'd\n2049:2 119360\n' })
       .on(is('mksquashfs'), { effect: (call) => writeFile(inner(call).command[2]!, `hsqs${'\0'.repeat(4092)}`) })
       // rsvg-convert renders the built-in art on the host: a PNG of the page size asked for
       .on(is('rsvg-convert'), {

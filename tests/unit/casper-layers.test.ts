@@ -83,7 +83,7 @@ const TOP = CHAIN.at(-1)!;
 
 function squashfsRunner(runner: FakeRunner): void {
   runner.on('dpkg-query', { stdout: 'casper\t1.498\n' });
-  runner.on('du', { stdout: '5368709120\t/mnt\n' });
+  runner.on('find', { stdout: 'd\n2049:17 5368705024\n' });
   runner.on('mksquashfs', {
     effect: (call) =>
       fs.writeFileSync(

@@ -14,7 +14,7 @@ import {
 } from '../../src/steps/chroot-cleanup.js';
 import { chrootCommandEnv, initramfsMadeLater } from '../../src/steps/layer-step.js';
 import { packagesStep } from '../../src/steps/packages.js';
-import { duArgv, parseDuBytes, squashfsStep } from '../../src/steps/squashfs.js';
+import { parseSizeList, sizeListArgv, squashfsStep } from '../../src/steps/squashfs.js';
 import { StepError } from '../../src/errors.js';
 import {
   layerTreeDir,
@@ -179,13 +179,14 @@ describe('name resolution for apt inside the chroot', () => {
 });
 
 describe('squashfs (ailinux)', () => {
-  /** The package database and Ubuntu's kernel links in the layers; dpkg-query, du and mksquashfs faked. */
+  /** The package database and Ubuntu's kernel links in the layers; dpkg-query, find and mksquashfs faked. */
   function scriptTools(runner: FakeRunner): void {
     writeTree(layerDir('bootstrap'), { 'var/lib/dpkg/status': 'Package: casper\n' });
     writeTree(layerDir('packages'), { 'boot/vmlinuz-6.8.0-31-generic': 'MZ kernel', 'boot/initrd.img': 'initrd' });
     fs.symlinkSync('vmlinuz-6.8.0-31-generic', `${layerDir('packages')}/boot/vmlinuz`);
     runner.on('dpkg-query', { stdout: 'casper\t1.498\n' });
-    runner.on('du', { stdout: '5368709120\t/mnt\n' });
+    // one directory (a block) and a file: 5 GiB
+    runner.on('find', { stdout: 'd\n2049:17 5368705024\n' });
     runner.on('mksquashfs', {
       effect: (call) =>
         fs.writeFileSync(
@@ -195,21 +196,35 @@ describe('squashfs (ailinux)', () => {
     });
   }
 
-  it('writes filesystem.size from du over the read-only view, leaving out what mksquashfs leaves out', async () => {
+  it('writes filesystem.size from find over the read-only view, leaving out what mksquashfs leaves out', async () => {
     const config = profileConfig('ailinux', (c) => (c.squashfs.exclude = ['var/cache/apt', 'root']));
     const ctx = stepContext({ config, workDir, stepId: 'squashfs' });
     scriptTools(ctx.runner);
     await squashfsStep.run(ctx);
     const mnt = `${workDir}/mnt/squashfs`;
-    const du = ctx.runner.calls.find((c) => c.argv.includes('du'))!.argv;
-    expect(du.slice(du.indexOf('du'))).toEqual([
-      'du',
-      '-sx',
-      '--apparent-size',
-      '--block-size=1',
-      `--exclude=${mnt}/var/cache/apt`,
-      `--exclude=${mnt}/root`,
+    const du = ctx.runner.calls.find((c) => c.argv.includes('find'))!.argv;
+    expect(du.slice(du.indexOf('find'))).toEqual([
+      'find',
       mnt,
+      '-xdev',
+      '(',
+      '-path',
+      `${mnt}/var/cache/apt`,
+      '-o',
+      '-path',
+      `${mnt}/root`,
+      ')',
+      '-prune',
+      '-o',
+      '(',
+      '-type',
+      'd',
+      '-printf',
+      'd\\n',
+      '-o',
+      '-printf',
+      '%D:%i %s\\n',
+      ')',
     ]);
     expect(du).not.toContain('chroot');
     expect(fs.readFileSync(`${workDir}/iso/casper/filesystem.size`, 'utf8')).toBe('5368709120\n');
@@ -240,16 +255,19 @@ describe('squashfs (ailinux)', () => {
     for (const f of fs.readdirSync(live)) expect(fs.statSync(`${live}/${f}`).mtimeMs, f).toBe(1700000000 * 1000);
   });
 
-  it('du output is parsed strictly', () => {
-    expect(parseDuBytes('123\t/x\n')).toBe(123);
-    expect(() => parseDuBytes('du: cannot access')).toThrow('du printed no size');
-    expect(duArgv(profileConfig('minimal'), '/m')).toEqual([
-      'du',
-      '-sx',
-      '--apparent-size',
-      '--block-size=1',
-      '--exclude=/m/boot',
+  it("find's listing is summed strictly: a directory is one block whatever its size, a hard link counts once", () => {
+    expect(parseSizeList('d\n2049:5 100\n2049:6 20\n2049:5 100\nd\n')).toBe(2 * 4096 + 120);
+    expect(() => parseSizeList('find: cannot access\n')).toThrow('find printed a line that is no size');
+    expect(() => parseSizeList('')).toThrow('find listed nothing');
+    expect(sizeListArgv(profileConfig('minimal'), '/m').slice(0, 8)).toEqual([
+      'find',
       '/m',
+      '-xdev',
+      '(',
+      '-path',
+      '/m/boot',
+      ')',
+      '-prune',
     ]);
   });
 });
