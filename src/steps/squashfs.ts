@@ -92,7 +92,8 @@ export function parseSizeList(stdout: string): number {
       continue;
     }
     const m = /^(\d+:\d+) (\d+)$/.exec(line);
-    if (!m) throw new StepError('squashfs', `find printed a line that is no size: ${JSON.stringify(line.slice(0, 200))}`);
+    if (!m)
+      throw new StepError('squashfs', `find printed a line that is no size: ${JSON.stringify(line.slice(0, 200))}`);
     if (seen.has(m[1]!)) continue;
     seen.add(m[1]!);
     total += Number(m[2]);
