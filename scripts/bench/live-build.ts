@@ -107,6 +107,9 @@ export async function liveBuild(
     SOURCE_DATE_EPOCH: process.env['SOURCE_DATE_EPOCH'] ?? '',
   };
   if (!env.SOURCE_DATE_EPOCH) delete (env as Record<string, string | undefined>)['SOURCE_DATE_EPOCH'];
+  // lb mounts the chroot's proc and devpts with x-gvfs-hide, a userspace option mount(8) records in libmount's utab,
+  // /run/mount/utab: read-only in the sandbox, where mount then exits 16 and lb stops. A utab of its own instead.
+  (env as Record<string, string>)['LIBMOUNT_UTAB'] = path.join(ctx.root, `${name}.utab`);
   ctx.log(`${name}: lb config && lb build in ${dir}${fromCache ? " (with the cold run's cache/)" : ''}`);
   const config = await timed(ctx, 'lb', lbConfigArgs(profile), { env, cwd: dir, name: `${name}-config` });
   if (config.code !== 0)

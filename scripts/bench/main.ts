@@ -12,7 +12,7 @@ import { archiveUpdate } from './archive-update.js';
 import { BenchUsageError, MEASURES, type MeasureId, parseBenchArgs, USAGE } from './args.js';
 import { hostnameMinimal, minimalVsLiveBuild, noOp, resumeIso } from './minimal.js';
 import { machine, type MeasureResult, renderTable } from './results.js';
-import { type BenchContext, type MeasureOutput, REPO, SkipMeasure } from './run.js';
+import { type BenchContext, MeasureFailed, type MeasureOutput, REPO, SkipMeasure } from './run.js';
 import { sandboxStartup } from './sandbox-startup.js';
 import { startup } from './startup.js';
 import { stateWrite } from './state-write.js';
@@ -88,7 +88,7 @@ async function main(argv: readonly string[]): Promise<number> {
         ...base,
         status: skipped ? 'skipped' : 'failed',
         reason: (error as Error).message.split('\n')[0]!,
-        rows: [],
+        rows: error instanceof MeasureFailed ? error.rows : [],
         notes: skipped ? [] : [(error as Error).message],
         wallMs: performance.now() - start,
       });

@@ -16,6 +16,7 @@ import {
   cacheSizes,
   duBytes,
   isoOf,
+  MeasureFailed,
   type MeasureOutput,
   needRealBuilds,
   ran,
@@ -58,16 +59,35 @@ export async function minimalVsLiveBuild(ctx: BenchContext): Promise<MeasureOutp
     throw new SkipMeasure('live-build is not installed: bash scripts/install-host-tools.sh --with-bench');
   const noBoot = writeConfig(ctx, 'minimal-no-boot', NO_BOOT);
   const withBoot = writeConfig(ctx, 'minimal-with-boot', WITH_BOOT);
-  const coldNoBoot = await buildIn(ctx, 'ailinux-cold', noBoot, path.join(ctx.root, 'ailinux-cold'));
-  const lbCold = await liveBuild(ctx, 'lb-cold', minimalProfile);
+  // what was measured before a failure stays in the results
+  const partial: Row[] = [];
+  const step = async <T extends { ms: number }>(name: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      const r = await run();
+      partial.push({ case: name, ms: r.ms });
+      return r;
+    } catch (error) {
+      throw new MeasureFailed(error, partial);
+    }
+  };
+  const coldNoBoot = await step('ailinux cold, no boot check', () =>
+    buildIn(ctx, 'ailinux-cold', noBoot, path.join(ctx.root, 'ailinux-cold')),
+  );
+  const lbCold = await step('live-build cold', () => liveBuild(ctx, 'lb-cold', minimalProfile));
   // warm: a new work dir, the cold build's shared deb cache (and a copy of its per-work-dir one: see ailinuxWarmMeaning)
   const warm = (name: string) => ({ cacheDir: coldNoBoot.cacheDir, work: warmWorkDir(ctx, name, coldNoBoot.work) });
-  const w1 = warm('ailinux-warm');
-  const warmNoBoot = await buildIn(ctx, 'ailinux-warm', noBoot, w1.work, { cacheDir: w1.cacheDir });
-  const lbWarm = await liveBuild(ctx, 'lb-warm', minimalProfile, lbCold.dir);
-  const coldBoot = await buildIn(ctx, 'ailinux-cold-boot', withBoot, path.join(ctx.root, 'ailinux-cold-boot'));
-  const w2 = warm('ailinux-warm-boot');
-  const warmBoot = await buildIn(ctx, 'ailinux-warm-boot', withBoot, w2.work, { cacheDir: w2.cacheDir });
+  const warmNoBoot = await step('ailinux warm, no boot check', () => {
+    const w = warm('ailinux-warm');
+    return buildIn(ctx, 'ailinux-warm', noBoot, w.work, { cacheDir: w.cacheDir });
+  });
+  const lbWarm = await step('live-build warm', () => liveBuild(ctx, 'lb-warm', minimalProfile, lbCold.dir));
+  const coldBoot = await step('ailinux cold, with boot check', () =>
+    buildIn(ctx, 'ailinux-cold-boot', withBoot, path.join(ctx.root, 'ailinux-cold-boot')),
+  );
+  const warmBoot = await step('ailinux warm, with boot check', () => {
+    const w = warm('ailinux-warm-boot');
+    return buildIn(ctx, 'ailinux-warm-boot', withBoot, w.work, { cacheDir: w.cacheDir });
+  });
   ctx.shared.minimal ??= coldNoBoot;
   const iso = (b: BuiltWorkDir) => fs.statSync(isoOf(b.work)).size;
   const lbCacheBytes = duBytes(path.join(lbCold.dir, 'cache'));
@@ -90,7 +110,7 @@ export async function minimalVsLiveBuild(ctx: BenchContext): Promise<MeasureOutp
       ...WARM_NOTES,
       ailinuxWarmMeaning(coldNoBoot),
       `live-build's cache/ after its cold run: ${(lbCacheBytes / 1048576).toFixed(1)} MiB.`,
-      'with boot check: the profile as shipped, whose verify step boots the ISO in qemu (BIOS, no KVM here) to the login prompt; live-build has no boot check, so those ratios compare unlike work.',
+      'with boot check: the profile as shipped, whose verify step boots the ISO in qemu (BIOS) to the login prompt; live-build has no boot check, so those ratios compare unlike work.',
       'live-build: the Debian package (lb config; lb build), bookworm amd64 main with -updates and -security from deb.debian.org, minbase, live-boot systemd-sysv zstd and linux-image-amd64, no recommends, no firmware, squashfs zstd level 3; bootloaders its default for amd64 (syslinux, grub-efi) where ailinux uses GRUB for both.',
     ],
   };

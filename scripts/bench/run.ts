@@ -16,6 +16,15 @@ export const LAUNCHER = path.join(REPO, 'bin', 'ailinux');
 /** A measure that cannot run here, and why (the table says so; it is not a failure). */
 export class SkipMeasure extends Error {}
 
+/** A measure that failed part-way, with the rows it had measured before (kept in the results). */
+export class MeasureFailed extends Error {
+  readonly rows: Row[];
+  constructor(cause: unknown, rows: Row[]) {
+    super((cause as Error).message ?? String(cause), { cause });
+    this.rows = rows;
+  }
+}
+
 /** What one measure gives back: its rows and what they mean. */
 export interface MeasureOutput {
   rows: Row[];
