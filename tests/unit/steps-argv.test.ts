@@ -1404,6 +1404,8 @@ describe('report', () => {
       iso: { path: 'output/ailinux-minimal-amd64.iso', size: 1234, sha256: ISO_SHA, volumeLabel: 'AILINUX_MINIMAL' },
       // no session record outside a build
       safety: null,
+      // the ledger's steps have no fingerprint material, so no archive entries (tests/unit/archive-input.test.ts)
+      archive: [],
       steps: [
         {
           id: 'bootstrap',
