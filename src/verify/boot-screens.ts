@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isBlankScreen } from './png-blank.js';
+import { differingShare, isBlankScreen } from './png-blank.js';
 import { screendump } from './qmp.js';
 import type { BootScreenshot, Firmware } from './types.js';
 
@@ -36,6 +36,12 @@ export interface ScreenshotPlan {
   blankMaxMs?: number;
   /** How long one screendump may take (default 30 s: qemu without KVM on a loaded host is slow). */
   shotTimeoutMs?: number;
+  /**
+   * Two shots that differ in at most this share of their pixels count as the same picture (default 0: any change
+   * counts). The installer check sets 1 %: Calamares' welcome page, with a requirement not met (the check boot has no
+   * disk), checks again every few seconds under a countdown spinner (about 60×60 of 1280×800 pixels) that never stops.
+   */
+  sameMaxShare?: number;
 }
 
 /**
@@ -147,6 +153,8 @@ export class BootScreens {
     const start = this.elapsed();
     const settleMax = this.plan.settleMaxMs ?? 300_000;
     const blankMax = Math.max(settleMax, this.plan.blankMaxMs ?? 300_000);
+    const sameMax = this.plan.sameMaxShare ?? 0;
+    const same = (a: Buffer, b: Buffer): boolean => a.equals(b) || (sameMax > 0 && differingShare(a, b) <= sameMax);
     /** The last two different pictures, and when the newer of them first showed. */
     const recent: Buffer[] = [];
     let since = 0;
@@ -161,7 +169,7 @@ export class BootScreens {
       shot = true;
       const blank = isBlankScreen(png);
       if (blank) recent.length = 0;
-      else if (recent.some((b) => b.equals(png))) {
+      else if (recent.some((b) => same(b, png))) {
         if (atMs - since >= stable) break;
       } else {
         recent.push(png);

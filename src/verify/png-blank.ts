@@ -82,3 +82,18 @@ export function isBlankScreen(png: Buffer): boolean {
   };
   return Math.min(differing(0), differing(pixels.length - channels)) <= count * BLANK_MAX_SHARE;
 }
+
+/**
+ * The share of pixels in which two screenshots differ (0 to 1); 1 when either is not a PNG this module reads or their
+ * sizes differ, so an unknown picture never counts as nearly the same.
+ */
+export function differingShare(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return 0;
+  const x = decodePng(a);
+  const y = decodePng(b);
+  if (!x || !y || x.width !== y.width || x.height !== y.height) return 1;
+  let n = 0;
+  for (let p = 0, q = 0; p < x.pixels.length; p += x.channels, q += y.channels)
+    if (x.pixels[p] !== y.pixels[q] || x.pixels[p + 1] !== y.pixels[q + 1] || x.pixels[p + 2] !== y.pixels[q + 2]) n++;
+  return n / (x.width * x.height);
+}

@@ -11,6 +11,8 @@ import type { RunOptions, RunResult, Runner } from '../../src/runtime/runner.js'
 import { solidPng } from '../../src/steps/calamares/png.js';
 import { bootTest } from '../../src/verify/boot.js';
 import { qmpSocketFor } from '../../src/verify/boot-screens.js';
+import { differingShare } from '../../src/verify/png-blank.js';
+import { rgbPng } from '../../src/runtime/png.js';
 import { cancelledRun, fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
 
 /** Writes the serial log on schedule, serves QMP on the -qmp socket with screen(n), ends when aborted. */
@@ -226,5 +228,20 @@ describe('qmpSocketFor', () => {
     expect(fs.existsSync(made)).toBe(true);
     long.cleanup();
     expect(fs.existsSync(made)).toBe(false);
+  });
+});
+
+describe('differingShare', () => {
+  it('is 0 for equal pictures, the share of differing pixels otherwise, 1 for pictures it cannot compare', () => {
+    const a = solidPng(20, 10, '#102030');
+    expect(differingShare(a, Buffer.from(a))).toBe(0);
+    const row = 1 + 20 * 3;
+    const raw = Buffer.alloc(row * 10);
+    for (let y = 0; y < 10; y++) for (let x = 0; x < 20; x++) raw.set([0x10, 0x20, 0x30], y * row + 1 + x * 3);
+    raw.set([0xff, 0, 0], 3 * row + 1 + 4 * 3);
+    raw.set([0xff, 0, 0], 7 * row + 1 + 9 * 3);
+    expect(differingShare(a, rgbPng(20, 10, raw))).toBe(2 / 200);
+    expect(differingShare(a, solidPng(10, 20, '#102030'))).toBe(1);
+    expect(differingShare(a, Buffer.from('\x89PNG\r\n\x1a\nnot a picture'))).toBe(1);
   });
 });

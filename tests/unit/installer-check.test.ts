@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult, Runner } from '../../src/runtime/runner.js';
 import { cancelledRun, fakeQmp, type FakeQmp } from '../helpers/fake-qmp.js';
 import { renderSettingsConf } from '../../src/steps/calamares/settings.js';
+import { rgbPng } from '../../src/runtime/png.js';
 import { qemuArgv } from '../../src/verify/boot.js';
 import {
   ALL_LOADED,
@@ -381,6 +382,33 @@ describe("installerCheck shoots Calamares' welcome page", () => {
     expect(report.boot.screenshots![0]!.atMs).toBeGreaterThanOrEqual(report.boot.markerMs!);
     // a direct kernel boot has no menu to miss
     expect(report.boot.screenshotNotes).toEqual([]);
+  });
+
+  it('waits past the countdown spinner of a requirement not met: a change of at most 1 % is the same page', async () => {
+    // a 100×80 page whose 6×6 spinner (0.45 % of the pixels) shows another number at every shot, as the real one does
+    const page = (tick: number) => {
+      const row = 1 + 100 * 3;
+      const raw = Buffer.alloc(row * 80, 0xee);
+      for (let y = 0; y < 80; y++) raw[y * row] = 0;
+      for (let y = 10; y < 16; y++)
+        for (let x = 90; x < 96; x++) raw.fill(tick % 7, y * row + 1 + x * 3, y * row + 4 + x * 3);
+      return rgbPng(100, 80, raw);
+    };
+    const qemu = new QemuWithScreen(serial(PLATFORM_LINUXFB), (n) => page(n));
+    const { check, report } = await installerCheck(options(qemu));
+    expect(check.status).toBe('ok');
+    expect(report.boot.screenshotNotes).toEqual([]);
+    expect(report.boot.screenshots?.map((s) => s.stage)).toEqual(['welcome']);
+    // the exact rule of the desktop shot never settles on it, and ends at the limit with a note
+    const exact = new QemuWithScreen(serial(PLATFORM_LINUXFB), (n) => page(n));
+    const o = options(exact);
+    const strict = await installerCheck({
+      ...o,
+      plan: { ...o.plan, screenshots: { ...o.plan.screenshots, sameMaxShare: 0, settleMaxMs: 600 } },
+    });
+    expect(strict.report.boot.screenshotNotes).toEqual([
+      'the screen still changed 1 s after the marker; the welcome screenshot is the last one',
+    ]);
   });
 
   it('a shot that fails is a warning beside a passed check, never a failed one', async () => {
