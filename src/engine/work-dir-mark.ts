@@ -25,10 +25,13 @@ export interface WorkDirMark {
  * Checked by hand, not with zod: every command reads the mark when it looks for its work dir, and zod's ~95 modules
  * would double `ailinux status`'s start-up (issue 11, point 7; docs/performance.md).
  */
+/** The mark's `tool`: the program's name, not a profile's. */
+const MARK_TOOL: WorkDirMark['tool'] = 'ailinux';
+
 function markFrom(data: unknown): WorkDirMark | null {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
   const { tool, version, id, createdAt } = data as Record<string, unknown>;
-  if (tool !== 'ailinux' || typeof version !== 'string' || typeof createdAt !== 'string') return null;
+  if (tool !== MARK_TOOL || typeof version !== 'string' || typeof createdAt !== 'string') return null;
   if (typeof id !== 'string' || id.length === 0) return null;
   return { tool, version, id, createdAt };
 }
@@ -85,7 +88,7 @@ export function readMark(workDir: string): WorkDirMark | null {
  */
 export function writeMark(workDir: string): WorkDirMark {
   const mark: WorkDirMark = {
-    tool: 'ailinux',
+    tool: MARK_TOOL,
     version: packageVersion(),
     id: crypto.randomUUID(),
     createdAt: new Date().toISOString(),
