@@ -136,7 +136,8 @@ export function stageForDebootstrap(ctx: StepContext, staging: string): Readonly
   if (!shared) return new Set();
   // the base system of the last bootstrap alone: the copies cross a mount (the work dir's and the cache's)
   const staged = shared.cache.stage(shared.key, staging, null, shared.cache.readSet(shared.key, BOOTSTRAP_SET));
-  ctx.log.info(describeStaged(shared, staged, false));
+  // an empty cache (the first build of the key) says nothing here: what it stores afterwards is said
+  if (staged.staged.length > 0) ctx.log.info(describeStaged(shared, staged, false));
   return new Set(staged.staged);
 }
 
