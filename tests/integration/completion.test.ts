@@ -52,8 +52,13 @@ describe('bash completion', () => {
 
   it('completes ailinux bu to build, and the commands and global flags', () => {
     expect(complete('bu')).toEqual(['build']);
-    expect(complete('c')).toEqual(['clean', 'config', 'completion']);
+    expect(complete('c')).toEqual(['clean', 'cache', 'config', 'completion']);
     expect(complete('--v')).toEqual(['--version']);
+  });
+
+  it("completes cache's actions, show and prune, from its argument's choices", () => {
+    expect(complete('cache', '')).toEqual(['show', 'prune']);
+    expect(complete('cache', 'p')).toEqual(['prune']);
   });
 
   it("completes a command's flags, and only its own", () => {
