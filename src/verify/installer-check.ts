@@ -96,7 +96,8 @@ export const INSTALLER_CHECK_COMMAND = `/bin/sh -c 'HOME=/root; export HOME; ude
  * the kernel's and systemd's quoting; the command's own words in single quotes, the unit file's) and poweroff when
  * Calamares ends, so a crash ends the boot at once instead of at the timeout. plymouth.enable=0: the ISO's splash
  * (plymouthd, started by the initramfs for `splash`) would hold the display Calamares draws on, and in this boot
- * nothing ever tells plymouth to quit.
+ * nothing ever tells plymouth to quit. systemd.journald.forward_to_console=0: the journal's lines (the product's
+ * kernel line forwards them to the serial console) would land among Calamares' log lines on the same serial line.
  */
 export function installerCheckAppend(isoArgs: readonly string[]): string {
   for (const arg of isoArgs) {
@@ -104,11 +105,14 @@ export function installerCheckAppend(isoArgs: readonly string[]): string {
       throw new Error(`the ISO's kernel argument ${JSON.stringify(arg)} cannot be passed on through -append`);
   }
   const own = isoArgs.filter(
-    (a) => !/^systemd\.(run|run_success_action|run_failure_action|unit)=/.test(a) && !/^plymouth\.enable=/.test(a),
+    (a) =>
+      !/^systemd\.(run|run_success_action|run_failure_action|unit|journald\.forward_to_console)=/.test(a) &&
+      !/^plymouth\.enable=/.test(a),
   );
   return [
     ...own,
     'plymouth.enable=0',
+    'systemd.journald.forward_to_console=0',
     `systemd.run="${INSTALLER_CHECK_COMMAND}"`,
     'systemd.run_success_action=poweroff',
     'systemd.run_failure_action=poweroff',

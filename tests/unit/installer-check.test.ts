@@ -83,12 +83,19 @@ describe('the check boot', () => {
       'console=ttyS0,115200n8',
     ]);
     expect(append).toBe(
-      `boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8 plymouth.enable=0 systemd.run="${INSTALLER_CHECK_COMMAND}" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff`,
+      `boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8 plymouth.enable=0 systemd.journald.forward_to_console=0 systemd.run="${INSTALLER_CHECK_COMMAND}" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff`,
     );
-    // an ISO booting with the splash: plymouth stays off in the check boot, whatever the ISO says of it
-    expect(installerCheckAppend(['boot=casper', 'quiet', 'splash', 'plymouth.enable=1'])).toMatch(
-      /^boot=casper quiet splash plymouth\.enable=0 systemd\.run=/,
-    );
+    // an ISO booting with the splash and the journal on the serial line (the product): plymouth stays off and the
+    // journal off the serial line in the check boot, whatever the ISO says of them
+    expect(
+      installerCheckAppend([
+        'boot=casper',
+        'quiet',
+        'splash',
+        'plymouth.enable=1',
+        'systemd.journald.forward_to_console=1',
+      ]),
+    ).toMatch(/^boot=casper quiet splash plymouth\.enable=0 systemd\.journald\.forward_to_console=0 systemd\.run=/);
     // one double-quoted word for the kernel and systemd; the command's own words in single quotes for the unit file
     expect(INSTALLER_CHECK_COMMAND).not.toMatch(/["$%]/);
     expect(INSTALLER_CHECK_COMMAND).toMatch(/^\/bin\/sh -c '[^']+'$/);

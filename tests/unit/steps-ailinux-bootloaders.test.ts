@@ -120,18 +120,25 @@ describe('the ailinux boot menus', () => {
     expect(renderGrubConfig(config)).toBe(GRUB_CFG);
   });
 
-  it('GRUB with the serial console the e2e test boots with', () => {
-    const config = profileConfig(
-      'ailinux',
-      (c) => ((c.iso.serialConsole = true), (c.iso.kernelArgs = ['systemd.show_status=1'])),
-    );
-    const cfg = renderGrubConfig(config);
+  it("GRUB with the profile's own kernel line: the splash on the screen, the boot check's marker on the serial line", () => {
+    const cfg = renderGrubConfig(profileConfig('ailinux'));
     expect(cfg).toContain(
       'serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n',
     );
+    // the serial console comes last (/dev/console); plymouth leaves it alone, does not take /dev/console for its log,
+    // and the journal forwards systemd's "Reached target" after plymouth has told systemd to stop its status lines
     expect(cfg).toContain(
-      '\tlinux /casper/vmlinuz boot=casper systemd.show_status=1 console=tty0 console=ttyS0,115200n8\n',
+      '\tlinux /casper/vmlinuz boot=casper systemd.show_status=1 quiet splash plymouth.ignore-serial-consoles plymouth.nolog systemd.journald.forward_to_console=1 console=tty0 console=ttyS0,115200n8\n',
     );
+  });
+
+  it('the splash never comes without what keeps the serial line and the boot check working', () => {
+    const { iso, verify } = profileConfig('ailinux');
+    expect(iso.kernelArgs).toContain('splash');
+    expect(iso.serialConsole).toBe(true);
+    expect(verify.marker).toBe('Reached target graphical.target');
+    for (const arg of ['plymouth.ignore-serial-consoles', 'plymouth.nolog', 'systemd.journald.forward_to_console=1'])
+      expect(iso.kernelArgs).toContain(arg);
   });
 
   it('ISOLINUX: the same three entries', () => {
