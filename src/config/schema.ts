@@ -324,7 +324,7 @@ export const configSchema = z
           .min(1)
           .optional()
           .describe(
-            'The shared deb cache: a directory outside the work dir, relative to the config file; default $XDG_CACHE_HOME/ailinux or ~/.cache/ailinux (as root /root/.cache/ailinux); AILINUX_CACHE_DIR overrides it. Never / or a system directory. Where, not what: in no fingerprint, and nothing of it reaches the image',
+            "The shared deb cache: a directory outside the work dir (a relative path resolves against the config file's directory); default $XDG_CACHE_HOME/ailinux or ~/.cache/ailinux (as root /root/.cache/ailinux); AILINUX_CACHE_DIR overrides it. Never / or a system directory. Where, not what: in no fingerprint, and nothing of it reaches the image",
           ),
         maxSize: z
           .string()

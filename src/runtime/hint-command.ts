@@ -22,7 +22,7 @@ export interface UserFlags {
  * completion). tests/unit/hint-flags.test.ts checks both against the commands' options.
  */
 const TAKES_WORK_DIR = new Set(['build', 'resume', 'status', 'plan', 'clean', 'log', 'doctor', 'inspect', 'shell']);
-const TAKES_CONFIG = new Set(['build', 'resume', 'plan', 'doctor', 'inspect', 'config']);
+const TAKES_CONFIG = new Set(['build', 'resume', 'plan', 'doctor', 'inspect', 'config', 'cache']);
 /** Run before the command, as in `sudo ailinux clean`. */
 const PREFIXES = new Set(['sudo']);
 

@@ -91,6 +91,7 @@ function fullConfig(): Record<string, unknown> {
   c.packages.remove = ['nano'];
   c.debconf = [{ package: 'tzdata', question: 'tzdata/Areas', type: 'select', value: 'Europe' }];
   c.apt = { proxy: 'http://127.0.0.1:3142' };
+  c.cache = { dir: '/var/cache/ailinux-debs', maxSize: '5GiB' };
   return c as unknown as Record<string, unknown>;
 }
 

@@ -202,7 +202,7 @@ describe('validateConfig: what the user is told', () => {
         path: 'colour',
         value: 'red',
         expected:
-          'the fields here are $schema, extends, name, description, architecture, distribution, bootstrap, apt, liveSystem, packages, hostname, liveUser, locale, debconf, squashfs, iso, branding, helper, overlays, hooks, installer, panel, verify, resources, retry, steps',
+          'the fields here are $schema, extends, name, description, architecture, distribution, bootstrap, apt, cache, liveSystem, packages, hostname, liveUser, locale, debconf, squashfs, iso, branding, helper, overlays, hooks, installer, panel, verify, resources, retry, steps',
         kind: 'unknown-field',
       },
       {

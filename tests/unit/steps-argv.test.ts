@@ -1083,7 +1083,8 @@ describe('squashfs', () => {
       fs.symlinkSync(target, `${layerDir('packages')}/${link}`);
     }
     runner.on('dpkg-query', { stdout: MANIFEST });
-    runner.on('du', { stdout: `${DU_BYTES}\t${workDir}/mnt/squashfs\n` });
+    // the root directory (one block) and one file
+    runner.on('find', { stdout: `d\n2049:12 ${DU_BYTES - 4096}\n` });
     runner.on('mksquashfs', {
       effect: (call) => {
         const output = call.argv[call.argv.indexOf('mksquashfs') + 2]!;
@@ -1101,7 +1102,7 @@ describe('squashfs', () => {
       initrd: 'initrd.img',
       comp: ['-comp', 'zstd', '-Xcompression-level', '3'],
       exclude: ['-e', 'boot'],
-      duExclude: ['--exclude=MNT/boot'],
+      duExclude: ['(', '-path', 'MNT/boot', ')', '-prune', '-o'],
     },
     ailinux: {
       dir: 'casper',
@@ -1127,12 +1128,19 @@ describe('squashfs', () => {
       expect(ctx.runner.calls.map((x) => x.argv)).toEqual([
         viewCmd('squashfs', lower, ['dpkg-query', `--admindir=${mnt}/var/lib/dpkg`, '-W', SHOWFORMAT]),
         viewCmd('squashfs', lower, [
-          'du',
-          '-sx',
-          '--apparent-size',
-          '--block-size=1',
-          ...c.duExclude.map((e) => e.replace('MNT', mnt)),
+          'find',
           mnt,
+          '-xdev',
+          ...c.duExclude.map((e) => e.replace('MNT', mnt)),
+          '(',
+          '-type',
+          'd',
+          '-printf',
+          'd\\n',
+          '-o',
+          '-printf',
+          '%D:%i %s\\n',
+          ')',
         ]),
         viewCmd('squashfs', lower, [
           'mksquashfs',
