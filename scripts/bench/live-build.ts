@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { type BenchContext, tail, timed } from './run.js';
+import { type BenchContext, copyTree, tail, timed } from './run.js';
 
 /** lb config's arguments for a profile shaped like minimal. */
 export function lbConfigArgs(profile: ConfigInput): string[] {
@@ -98,8 +98,7 @@ export async function liveBuild(
   const dir = path.join(ctx.root, name);
   fs.mkdirSync(path.join(dir, 'config', 'package-lists'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'config', 'package-lists', 'live.list.chroot'), lbPackageList(profile));
-  if (fromCache)
-    fs.cpSync(path.join(fromCache, 'cache'), path.join(dir, 'cache'), { recursive: true, preserveTimestamps: true });
+  if (fromCache) copyTree(path.join(fromCache, 'cache'), path.join(dir, 'cache'));
   const env = {
     ...process.env,
     NO_COLOR: '1',

@@ -1,5 +1,5 @@
 /** Running the CLI and other tools for the benchmark: timed, output to a log file, never to a pipe it could fill. */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -219,10 +219,17 @@ export function warmWorkDir(ctx: Pick<BenchContext, 'root'>, name: string, from:
   fs.mkdirSync(path.join(work, 'cache'));
   for (const sub of ['debootstrap', 'apt-archives']) {
     const src = path.join(from, 'cache', sub);
-    if (fs.existsSync(src))
-      fs.cpSync(src, path.join(work, 'cache', sub), { recursive: true, preserveTimestamps: true });
+    if (fs.existsSync(src)) copyTree(src, path.join(work, 'cache', sub));
   }
   return work;
+}
+
+/**
+ * Copies a tree as it is (cp -a: owners, modes, times, links and device nodes; live-build's cached bootstrap stage
+ * holds /dev nodes, which fs.cpSync refuses with ENODEV).
+ */
+export function copyTree(src: string, dst: string): void {
+  execFileSync('cp', ['-a', '--reflink=auto', '--', src, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** The size in bytes of what a directory holds (files only), for the notes. */
