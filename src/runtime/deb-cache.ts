@@ -271,6 +271,14 @@ export class DebCache {
     assertSafeCacheDir({ dir: real, source: location.source });
     const cache = new DebCache(real, options.maxBytes, options.now ?? Date.now);
     cache.ownDir(path.join(real, DEBS_DIR));
+    // writable, or no cache: a home that is there but read-only (a sandbox) fails here, not in the middle of a step
+    fs.closeSync(
+      fs.openSync(
+        path.join(real, LOCK_FILE),
+        fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
+        0o644,
+      ),
+    );
     return cache;
   }
 

@@ -140,7 +140,7 @@ describe('apt calls and the shared deb cache', () => {
     await runInChroot(ctx, ['apt-get', 'install', '-y', 'bash'], { aptArchives: ctx.paths.aptArchives, network: true });
     expect(downloaded.length).toBe(2);
     expect(fs.readdirSync(ctx.paths.aptArchives).filter((n) => n.endsWith('.deb')).length).toBe(2);
-    expect(fs.readdirSync(cache.dir)).toEqual(['debs']);
+    expect(fs.readdirSync(cache.dir).sort()).toEqual(['debs', 'lock']);
   });
 });
 
