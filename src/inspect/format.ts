@@ -8,17 +8,8 @@ export function formatMs(ms: number | null | undefined): string {
   return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
-}
+// the inspect renderers' byte counts are the CLI's and the steps' (src/runtime/format-bytes.ts)
+export { formatBytes } from '../runtime/format-bytes.js';
 
 /** Text a picture can show: terminal colour codes dropped, other control characters (a NUL breaks Graphviz) as spaces. */
 export function printable(text: string): string {

@@ -166,17 +166,6 @@ export function parseSize(text: string): number | null {
   return Number.isFinite(bytes) ? bytes : null;
 }
 
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 interface IndexEntry {
   size: number;
   sha256: string;

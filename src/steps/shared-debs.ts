@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import type { AbsorbResult, SharedDebs, StageResult } from '../runtime/deb-cache.js';
-import { describeKey, formatSize } from '../runtime/deb-cache.js';
+import { describeKey } from '../runtime/deb-cache.js';
+import { formatBytes } from '../runtime/format-bytes.js';
 import { findInLayers, namesInLayersDir, readLayerFile, type RootfsLayers } from '../runtime/layers.js';
 import { debFileName, PackagesIndex, parsePackagesEntries } from '../runtime/packages-index.js';
 import type { StepContext } from './types.js';
@@ -63,7 +64,7 @@ export function installedDebNames(layers: RootfsLayers): Set<string> {
 
 function describeStaged(shared: SharedDebs, r: StageResult, checked: boolean): string {
   const parts = [
-    `deb cache ${shared.cache.dir} (${describeKey(shared.key)}): ${r.staged.length} file(s), ${formatSize(r.bytes)}, ${checked ? 'checked against the Packages index and ' : ''}linked for the download`,
+    `deb cache ${shared.cache.dir} (${describeKey(shared.key)}): ${r.staged.length} file(s), ${formatBytes(r.bytes)}, ${checked ? 'checked against the Packages index and ' : ''}linked for the download`,
   ];
   if (r.unknown > 0) parts.push(`${r.unknown} left out (not in this archive's index)`);
   if (r.dropped.length > 0)
@@ -176,7 +177,7 @@ export async function restoreLayer(ctx: StepContext, target: string): Promise<bo
   const found = shared.cache.findLayer(shared.key, stepId, fingerprint);
   if (found === null) return false;
   ctx.log.info(
-    `${stepId} layer from the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}: ${found.file} (${formatSize(found.size)}, sha256 checked)`,
+    `${stepId} layer from the deb cache by the step's fingerprint ${fingerprint.slice(0, 12)}: ${found.file} (${formatBytes(found.size)}, sha256 checked)`,
   );
   await ctx.runner.run(
     [

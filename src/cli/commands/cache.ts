@@ -13,10 +13,10 @@ import {
   type CacheStats,
   DebCache,
   DEFAULT_CACHE_MAX_SIZE,
-  formatSize,
   parseSize,
   resolveCacheDir,
 } from '../../runtime/deb-cache.js';
+import { formatBytes } from '../../runtime/format-bytes.js';
 import { terminalLine } from '../../runtime/terminal-text.js';
 import { withDiscoveredConfig } from '../config-discovery.js';
 import { EXIT } from '../exit-codes.js';
@@ -40,11 +40,13 @@ function sourceWords(location: CacheLocation): string {
 
 function statsLines(stats: CacheStats): string[] {
   const share = stats.maxBytes > 0 ? ` (${Math.round((100 * stats.bytes) / stats.maxBytes)} %)` : '';
-  const lines = [`size: ${formatSize(stats.bytes)} of ${formatSize(stats.maxBytes)}${share}, ${stats.entries} file(s)`];
+  const lines = [
+    `size: ${formatBytes(stats.bytes)} of ${formatBytes(stats.maxBytes)}${share}, ${stats.entries} file(s)`,
+  ];
   const width = Math.max(0, ...stats.keys.map((k) => k.key.length));
   for (const k of stats.keys)
     lines.push(
-      `  ${terminalLine(k.key).padEnd(width)}  ${String(k.entries).padStart(6)} file(s)  ${formatSize(k.bytes)}${k.layers > 0 ? ` (${k.layers} kept layer${k.layers === 1 ? '' : 's'})` : ''}`,
+      `  ${terminalLine(k.key).padEnd(width)}  ${String(k.entries).padStart(6)} file(s)  ${formatBytes(k.bytes)}${k.layers > 0 ? ` (${k.layers} kept layer${k.layers === 1 ? '' : 's'})` : ''}`,
     );
   return lines;
 }
@@ -98,8 +100,8 @@ export function runCacheCommand(action: string | undefined, options: CacheComman
   if (chosenAction === 'prune')
     lines.push(
       removed.length > 0
-        ? `pruned to ${formatSize(pruneTo ?? maxBytes)}: removed ${removed.length} file(s), least recently used first`
-        : `nothing to prune: the cache is within ${formatSize(pruneTo ?? maxBytes)}`,
+        ? `pruned to ${formatBytes(pruneTo ?? maxBytes)}: removed ${removed.length} file(s), least recently used first`
+        : `nothing to prune: the cache is within ${formatBytes(pruneTo ?? maxBytes)}`,
     );
   io.stdout.write(`${lines.join('\n')}\n`);
   return EXIT.ok;
