@@ -1,13 +1,12 @@
 /** Artifact records: what a step made, with size and sha256, so reuse can be checked and reported. */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Artifact } from '../types.js';
+import { fileDigests } from './file-digests.js';
 
+/** Through the build's digest memo: a file a step hashed before, unchanged since, is not read again. */
 export async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return (await fileDigests.digests(file, ['sha256'])).sha256;
 }
 
 export async function fileArtifact(workDir: string, file: string): Promise<Artifact> {

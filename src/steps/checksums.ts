@@ -1,24 +1,19 @@
 /** checksums: sha256 and md5 files beside the ISO, in the format sha256sum -c and md5sum -c read. */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { fileArtifact } from './artifacts.js';
+import { fileDigests } from './file-digests.js';
 import type { StepContext, StepDef } from './types.js';
 
 export function isoPath(ctx: StepContext): string {
   return path.join(ctx.paths.outputDir, `${ctx.config.iso.outputName}.iso`);
 }
 
+/** Through the build's digest memo: the iso step read the ISO once for both, unchanged since unless its times moved. */
 async function hashIso(file: string): Promise<{ sha256: string; md5: string }> {
-  const sha = crypto.createHash('sha256');
-  const md5 = crypto.createHash('md5');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
-    sha.update(chunk as Buffer);
-    md5.update(chunk as Buffer);
-  }
-  return { sha256: sha.digest('hex'), md5: md5.digest('hex') };
+  return fileDigests.digests(file, ['sha256', 'md5']);
 }
 
 function checksumFiles(ctx: StepContext) {
@@ -44,7 +39,7 @@ export const checksumsStep: StepDef = {
   },
   async verify(ctx) {
     const f = checksumFiles(ctx);
-    const sums = await hashIso(f.iso);
+    const sums = await fileDigests.digests(f.iso, ['sha256']);
     const recorded = fs.readFileSync(f.sha256, 'utf8').split(/\s+/)[0];
     if (recorded !== sums.sha256) throw new StepError('checksums', `${f.sha256} does not match ${f.iso}`);
   },

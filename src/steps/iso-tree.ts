@@ -1,7 +1,7 @@
 /** Files in the ISO tree: fixed times under SOURCE_DATE_EPOCH, and the md5sum.txt the live system's medium check reads. */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileDigests } from './file-digests.js';
 
 /** Gives files written into the ISO tree the SOURCE_DATE_EPOCH time, so a rebuild makes the same tree. */
 export function pinMtimes(files: readonly string[], sourceDateEpoch: number | null): void {
@@ -20,10 +20,9 @@ export function listTree(dir: string, rel = ''): string[] {
   return out.sort();
 }
 
+/** Through the build's digest memo: the squashfs step hashed its images (md5 too) as it recorded them. */
 async function md5Of(file: string): Promise<string> {
-  const hash = crypto.createHash('md5');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return (await fileDigests.digests(file, ['md5'])).md5;
 }
 
 /**

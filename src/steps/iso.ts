@@ -13,6 +13,7 @@ import { removeTree } from '../runtime/safe-remove.js';
 import type { WorkPaths } from '../runtime/paths.js';
 import { isoReportArgv, parseElToritoReport, parseSystemAreaReport } from '../verify/xorriso-reports.js';
 import { fileArtifact } from './artifacts.js';
+import { fileDigests } from './file-digests.js';
 import { bootFiles } from './bootloaders.js';
 import { ISOLINUX_MBR } from './isolinux.js';
 import { pinMtimes, renderMd5sums } from './iso-tree.js';
@@ -149,6 +150,8 @@ export const isoStep: StepDef = {
     }
     // the finished name appears only for a complete image
     fs.renameSync(out.partial, out.iso);
+    // the one read of the ISO: its artifact's sha256 here, both digests for the checksums and verify steps after it
+    await fileDigests.digests(out.iso, ['sha256', 'md5']);
     return [await fileArtifact(ctx.paths.workDir, out.iso)];
   },
   async verify(ctx) {

@@ -9,6 +9,7 @@ import { StepError } from '../errors.js';
 import { copyFileFromLayers, entryInLayers, type RootfsLayers, viewArgv } from '../runtime/layers.js';
 import { removeTree } from '../runtime/safe-remove.js';
 import { fileArtifact } from './artifacts.js';
+import { fileDigests } from './file-digests.js';
 import { checkDpkgAdmindir, DPKG_ADMINDIR } from './dpkg-admindir.js';
 import { pinMtimes } from './iso-tree.js';
 import { NAMESPACE_TOOLS } from './host-requirements.js';
@@ -283,6 +284,8 @@ export const squashfsStep: StepDef = {
       path.join(dir, f),
     );
     pinMtimes(files, ctx.sourceDateEpoch);
+    // one read of each for its artifact's sha256 and the iso step's md5sum.txt (the digest memo keeps both)
+    for (const f of files) await fileDigests.digests(f, ['sha256', 'md5']);
     return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, f)));
   },
   async verify(ctx) {

@@ -21,6 +21,7 @@ import {
   type InstallerCheckPlan,
 } from '../verify/installer-check.js';
 import { fileArtifact } from './artifacts.js';
+import { fileDigests } from './file-digests.js';
 import { isoFiles } from './iso.js';
 import type { StepDef } from './types.js';
 
@@ -279,6 +280,8 @@ export const verifyStep: StepDef = {
         signal: ctx.signal,
         progress: ctx.log.info,
         tmpDir,
+        // the ISO's digests from the iso step's one read, while its (dev, ino, size, mtime, ctime) are unchanged
+        hash: (file, algorithms) => fileDigests.digests(file, algorithms),
       });
     } finally {
       await removeTree(tmpDir, { within: ctx.paths.workDir });

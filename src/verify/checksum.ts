@@ -51,7 +51,13 @@ export interface ChecksumOutcome {
   sha256: string | null;
 }
 
-export async function checkChecksum(iso: string, options: { require: boolean }): Promise<ChecksumOutcome> {
+/** Hashes a file in the given algorithms; the build's verify step passes its digest memo, `ailinux verify` reads. */
+export type FileHasher = (file: string, algorithms: readonly ('sha256' | 'md5')[]) => Promise<Record<string, string>>;
+
+export async function checkChecksum(
+  iso: string,
+  options: { require: boolean; hash?: FileHasher },
+): Promise<ChecksumOutcome> {
   const row = (status: CheckResult['status'], detail: string): CheckResult => ({
     id: 'checksum',
     name: 'checksum file',
@@ -89,7 +95,7 @@ export async function checkChecksum(iso: string, options: { require: boolean }):
       sha256: null,
     };
   }
-  const sums = await hashFile(iso, found.algorithm === 'sha256' ? ['sha256'] : ['sha256', 'md5']);
+  const sums = await (options.hash ?? hashFile)(iso, found.algorithm === 'sha256' ? ['sha256'] : ['sha256', 'md5']);
   const actual = sums[found.algorithm]!;
   const sha256 = sums['sha256'] ?? null;
   if (actual !== recorded) {

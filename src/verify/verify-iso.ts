@@ -11,7 +11,7 @@ import type { Runner } from '../runtime/runner.js';
 import { parseElToritoReport, parseSystemAreaReport, type ElToritoEntry } from './xorriso-reports.js';
 import { bootTest, type SecureBootFirmware } from './boot.js';
 import { installerCheck, TURN_OFF, type InstallerCheckPlan, type InstallerCheckReport } from './installer-check.js';
-import { checkChecksum } from './checksum.js';
+import { checkChecksum, type FileHasher } from './checksum.js';
 import { claimsBios, detectLiveSystem, filesToRead, staticChecks } from './checks.js';
 import { mergeGrubConfigs, parseGrubConfig, type GrubConfig } from './grub-config.js';
 import { isoInspectArgv, parseIsoListing, resolveIsoPath, type IsoListing } from './iso-listing.js';
@@ -59,6 +59,8 @@ export interface VerifyIsoOptions {
   extraChecks?: readonly CheckResult[];
   /** A boot of its own that starts Calamares (src/verify/installer-check.ts); none when absent. */
   installer?: InstallerCheckPlan | null;
+  /** How the checksum check hashes the ISO (the build's digest memo); absent: it reads the whole file. */
+  hash?: FileHasher;
 }
 
 /** Why a path cannot be verified at all (missing, not a file, not ISO 9660), or null. */
@@ -198,7 +200,7 @@ export async function verifyIso(o: VerifyIsoOptions): Promise<VerifyReport> {
   const facts = await inspectIso(iso, o.runner, o.expect, { signal: o.signal, tmpDir: o.tmpDir });
   const checks = staticChecks(facts, o.expect);
   o.progress?.('checking the checksum file');
-  const checksum = await checkChecksum(iso, { require: o.expect.requireChecksum });
+  const checksum = await checkChecksum(iso, { require: o.expect.requireChecksum, ...(o.hash ? { hash: o.hash } : {}) });
   checks.push(checksum.result);
   checks.push(...(o.extraChecks ?? []));
 
