@@ -223,7 +223,17 @@ export const QUICK_STATE_SCHEMA = object({
     object({
       mode: oneOf(['checked', 'offline']),
       at: text,
-      suites: list(object({ uri: text, suite: text, url: text, file: text, sha256: text, date: nullableText })),
+      suites: list(
+        object({
+          uri: text,
+          suite: text,
+          url: text,
+          file: text,
+          sha256: text,
+          date: nullableText,
+          packages: optional(record(text)),
+        }),
+      ),
     }),
   ),
 });

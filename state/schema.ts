@@ -132,7 +132,16 @@ export const stateFileSchema = object({
     mode: z.enum(['checked', 'offline'], mustBe('checked or offline')),
     at: text,
     suites: z.array(
-      object({ uri: text, suite: text, url: text, file: text, sha256: text, date: nullableText }),
+      object({
+        uri: text,
+        suite: text,
+        url: text,
+        file: text,
+        sha256: text,
+        date: nullableText,
+        /** The Release's sha256 of each Packages index the build uses, by path; absent in states from before it. */
+        packages: z.record(z.string(), text, mustBe('an object')).optional(),
+      }),
       mustBe('an array'),
     ),
   }).optional(),

@@ -11,6 +11,7 @@ import {
   type ReleaseInfo,
   suiteKey,
 } from '../runtime/archive-release.js';
+import { mergeSuites } from '../steps/archive-suites.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
 import type { ArchiveInputs } from './fingerprint.js';
@@ -18,12 +19,9 @@ import type { ArchiveInputs } from './fingerprint.js';
 /** What a run knows of the archive: the Release files it read, or that it was told not to look (--offline). */
 export type ArchiveCheck = { mode: 'checked'; releases: ReleaseInfo[] } | { mode: 'offline' };
 
-/** The suites of the steps, each once, in the order the steps name them. */
+/** The suites of the steps, each once, in the order the steps name them, with the components of all of them. */
 export function suitesOf(steps: readonly StepDef[], config: BuildConfig): ArchiveSuite[] {
-  const seen = new Map<string, ArchiveSuite>();
-  for (const step of steps)
-    for (const s of step.archiveSuites?.(config) ?? []) if (!seen.has(suiteKey(s))) seen.set(suiteKey(s), s);
-  return [...seen.values()];
+  return mergeSuites(steps.flatMap((step) => step.archiveSuites?.(config) ?? []));
 }
 
 /** Reads each suite's Release once (through apt.proxy), or nothing when offline. Throws ArchiveUnreachableError. */

@@ -9,7 +9,14 @@ import { isOwnFile, readOwnFile } from '../config/own-files.js';
 import type { BuildConfig } from '../config/schema.js';
 import { hideSecretParts, SECRET_FIELDS } from '../config/secrets.js';
 import { valueAt } from '../config/value-at.js';
-import { ARCHIVE_KEY_PREFIX, archiveEntry, type ReleaseInfo, suiteKey } from '../runtime/archive-release.js';
+import {
+  ARCHIVE_KEY_PREFIX,
+  type ArchiveSuite,
+  archiveEntry,
+  PACKAGES_KEY_PREFIX,
+  type ReleaseInfo,
+  suiteKey,
+} from '../runtime/archive-release.js';
 import type { StepDef } from '../steps/types.js';
 import type { FingerprintMaterial } from '../types.js';
 import { InputHashCache } from './input-hash-cache.js';
@@ -29,7 +36,8 @@ function hashBytes(data: Buffer | null): string {
   return data === null ? 'missing' : crypto.createHash('sha256').update(data).digest('hex');
 }
 
-function hashFile(file: string): string {
+/** sha256 (hex) of a file's bytes, or `missing`: an input file in the material (also src/engine/noop-digest.ts). */
+export function hashFile(file: string): string {
   try {
     return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   } catch {
@@ -123,6 +131,26 @@ function sealAt(value: unknown, rest: readonly string[], key: Buffer | null, sto
   };
 }
 
+/**
+ * A suite's Packages indexes that the step uses, as material: `packages:<uri> <suite> main/binary-amd64/Packages` ->
+ * `sha256:<hex>`, from the Release read this run (src/runtime/release-checksums.ts). A Release that lists none (or a
+ * suite without components) adds nothing.
+ */
+export function packagesEntries(suite: ArchiveSuite, release: ReleaseInfo): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!release.packages || !suite.arch) return out;
+  for (const component of suite.components ?? []) {
+    const plain = `${component}/binary-${suite.arch}/Packages`;
+    for (const p of [plain, `${plain}.gz`]) {
+      const digest = release.packages[p];
+      if (digest === undefined) continue;
+      out[`${PACKAGES_KEY_PREFIX}${suiteKey(suite)} ${p}`] = `sha256:${digest}`;
+      break;
+    }
+  }
+  return out;
+}
+
 export function fingerprintMaterial(
   step: StepDef,
   config: BuildConfig,
@@ -150,10 +178,14 @@ export function fingerprintMaterial(
       const release = env.archive.releases.get(suiteKey(suite));
       if (!release) throw new Error(`the archive suite ${suiteKey(suite)} of step ${step.id} was not read this run`);
       files[key] = archiveEntry(release);
+      Object.assign(files, packagesEntries(suite, release));
     } else if (env.archive?.mode === 'offline') {
       // as the step's last run recorded it: --offline keeps the layer whatever the archive did since
-      const kept = env.archive.stored(step.id)?.files[key];
+      const stored = env.archive.stored(step.id)?.files ?? {};
+      const kept = stored[key];
       if (kept !== undefined) files[key] = kept;
+      const prefix = `${PACKAGES_KEY_PREFIX}${suiteKey(suite)} `;
+      for (const [k, v] of Object.entries(stored)) if (k.startsWith(prefix)) files[k] = v;
     }
   }
   if (step.inputTree) {

@@ -11,7 +11,7 @@ import {
   type StepStatus,
 } from '../types.js';
 import { holdsSecret } from '../config/secrets.js';
-import { ARCHIVE_KEY_PREFIX, parseArchiveEntry } from '../runtime/archive-release.js';
+import { ARCHIVE_KEY_PREFIX, PACKAGES_KEY_PREFIX, parseArchiveEntry } from '../runtime/archive-release.js';
 import type { StepFingerprint } from './fingerprint.js';
 import { canonicalJson, UNKNOWN_SECRET } from './fingerprint.js';
 
@@ -109,6 +109,8 @@ export function describeChanges(before: FingerprintMaterial, after: FingerprintM
     else if (file.startsWith(HOOK_KEY)) out.push(describeHookChange(file.slice(HOOK_KEY.length), a, b));
     else if (file.startsWith(ARCHIVE_KEY_PREFIX))
       out.push(describeArchiveChange(file.slice(ARCHIVE_KEY_PREFIX.length), a, b));
+    else if (file.startsWith(PACKAGES_KEY_PREFIX))
+      out.push(describePackagesChange(file.slice(PACKAGES_KEY_PREFIX.length), a, b));
     else if (file.startsWith(LOCAL_PACKAGE_KEY)) {
       const name = file.slice(LOCAL_PACKAGE_KEY.length);
       out.push(`local package ${name} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
@@ -130,6 +132,15 @@ function describeArchiveChange(key: string, a: string | undefined, b: string | u
   if (b === undefined) return `archive ${suite} is no longer used (${where})`;
   if (date(a) === date(b)) return `archive ${suite} changed (Release of ${date(a)}, republished with other contents)`;
   return `archive ${suite} changed (Release of ${date(a)} -> ${date(b)})`;
+}
+
+/** `archive bookworm: main/binary-amd64/Packages changed (sha256 ab12cd34ef56 -> 0f1e2d3c4b5a)`. */
+function describePackagesChange(key: string, a: string | undefined, b: string | undefined): string {
+  const [, suite, index] = key.split(' ');
+  const short = (v: string) => v.replace(/^sha256:/, '').slice(0, 12);
+  if (a === undefined) return `archive ${suite}: ${index} is new among its inputs (sha256 ${short(b!)})`;
+  if (b === undefined) return `archive ${suite}: ${index} is no longer used`;
+  return `archive ${suite}: ${index} changed (sha256 ${short(a)} -> ${short(b)})`;
 }
 
 /** The prefix of a hook script's key in the material (HOOK_KEY_PREFIX of src/steps/hooks.ts). */

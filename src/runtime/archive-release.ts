@@ -13,11 +13,15 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { AilinuxError } from '../errors.js';
+import { packagesDigests } from './release-checksums.js';
 
 /** One suite of one archive: `<uri>/dists/<suite>/InRelease`. */
 export interface ArchiveSuite {
   uri: string;
   suite: string;
+  /** The components and architecture the build uses from it: their Packages digests go into the fingerprints. */
+  components?: readonly string[] | undefined;
+  arch?: string | undefined;
 }
 
 /** What one suite's Release file says, as fetched this run. */
@@ -29,12 +33,19 @@ export interface ReleaseInfo extends ArchiveSuite {
   sha256: string;
   /** Its Date: field as an ISO 8601 time (seconds), or null when it has none that parses. */
   date: string | null;
+  /**
+   * The Release's sha256 of each Packages index of the suite's components and architecture, by path
+   * (`main/binary-amd64/Packages`; src/runtime/apt-lists.ts). Absent where the suite named none.
+   */
+  packages?: Record<string, string>;
 }
 
 export interface ArchiveReadOptions {
   /** apt.proxy: an http:// proxy URL. */
   proxy?: string | undefined;
   signal?: AbortSignal | undefined;
+  /** The largest answer taken (a Release file's cap when unset). */
+  maxBytes?: number | undefined;
 }
 
 /** The port the engine reads the archive through (tests pass a fixed one, as they pass a FakeRunner). */
@@ -61,6 +72,12 @@ export function suiteKey(s: ArchiveSuite): string {
 
 /** The prefix of a suite's entry in a step's fingerprint material: `archive:<uri> <suite>`. */
 export const ARCHIVE_KEY_PREFIX = 'archive:';
+
+/**
+ * The prefix of a Packages index's entry in a step's fingerprint material: `packages:<uri> <suite> <path>`, the path
+ * as the Release lists it (`main/binary-amd64/Packages`), the entry `sha256:<hex>`.
+ */
+export const PACKAGES_KEY_PREFIX = 'packages:';
 
 /** A suite's entry: `InRelease sha256:<hex> date:2026-12-07T08:15:02Z` (the planner and the report read it back). */
 export function archiveEntry(r: ReleaseInfo): string {
@@ -99,15 +116,27 @@ export function releaseDate(text: string): string | null {
   return Number.isNaN(ms) ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** The bytes each ReleaseInfo of this run was made from (not recorded: the lists fetch reads them). */
+const bodies = new WeakMap<ReleaseInfo, Buffer>();
+
+/** The Release bytes `info` was made from this run; undefined for a copy (as read back from the state). */
+export function releaseBody(info: ReleaseInfo): Buffer | undefined {
+  return bodies.get(info);
+}
+
 export function releaseInfo(s: ArchiveSuite, file: 'InRelease' | 'Release', url: string, body: Buffer): ReleaseInfo {
-  return {
+  const text = body.toString('latin1');
+  const info: ReleaseInfo = {
     uri: s.uri.replace(/\/+$/, ''),
     suite: s.suite,
     url,
     file,
     sha256: crypto.createHash('sha256').update(body).digest('hex'),
-    date: releaseDate(body.toString('latin1')),
+    date: releaseDate(text),
+    ...(s.components && s.arch ? { packages: packagesDigests(text, s.components, s.arch) } : {}),
   };
+  bodies.set(info, body);
+  return info;
 }
 
 const TIMEOUT_MS = 30_000;
@@ -157,14 +186,14 @@ export async function get(url: string, options: ArchiveReadOptions): Promise<Fet
       ? `no answer within ${TIMEOUT_MS / 1000} s${options.proxy ? ` (through the proxy ${options.proxy})` : ''}`
       : `${(error as Error).message}${options.proxy ? ` (through the proxy ${options.proxy})` : ''}`;
   try {
-    return await request(target, options.proxy, signal);
+    return await request(target, options.proxy, signal, options.maxBytes ?? MAX_BYTES);
   } catch (error) {
     if (error instanceof ArchiveUnreachableError) throw error;
     throw new ArchiveUnreachableError(url, why(error), { cause: error });
   }
 }
 
-function request(target: URL, proxy: string | undefined, signal: AbortSignal): Promise<Fetched> {
+function request(target: URL, proxy: string | undefined, signal: AbortSignal, maxBytes: number): Promise<Fetched> {
   return new Promise((resolve, reject) => {
     const headers = { 'user-agent': 'ailinux', accept: '*/*' };
     const onResponse = (res: http.IncomingMessage) => {
@@ -172,8 +201,8 @@ function request(target: URL, proxy: string | undefined, signal: AbortSignal): P
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_BYTES) {
-          res.destroy(new ArchiveUnreachableError(target.href, `larger than ${MAX_BYTES} bytes: not a Release file`));
+        if (size > maxBytes) {
+          res.destroy(new ArchiveUnreachableError(target.href, `larger than ${maxBytes} bytes, more than expected`));
           return;
         }
         chunks.push(chunk);

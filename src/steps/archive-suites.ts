@@ -81,22 +81,35 @@ export function buildSources(config: BuildConfig): BuildConfig['distribution']['
   }));
 }
 
-/** The suite debootstrap installs from. */
+/** The suite debootstrap installs from, with its components and the architecture (their Packages digests). */
 export function bootstrapSuites(config: BuildConfig): ArchiveSuite[] {
-  return [{ uri: bootstrapMirror(config), suite: config.distribution.suite }];
+  const d = config.distribution;
+  return [{ uri: bootstrapMirror(config), suite: d.suite, components: d.components, arch: config.architecture }];
 }
 
-/** Every suite apt installs from in the chroot: each line of the sources and of the extra repositories, once. */
+/**
+ * Every suite apt installs from in the chroot: each line of the sources and of the extra repositories, once, with
+ * the components of every line that names it and the architecture.
+ */
 export function aptSuites(config: BuildConfig): ArchiveSuite[] {
+  const arch = config.architecture;
   const all = [
-    ...buildSources(config).flatMap((s) => s.suites.map((suite) => ({ uri: s.uri, suite }))),
-    ...config.distribution.extraRepositories.flatMap((r) => r.suites.map((suite) => ({ uri: r.uri, suite }))),
+    ...buildSources(config).flatMap((s) => s.suites.map((suite) => ({ uri: s.uri, suite, components: s.components }))),
+    ...config.distribution.extraRepositories.flatMap((r) =>
+      r.suites.map((suite) => ({ uri: r.uri, suite, components: r.components })),
+    ),
   ];
-  const seen = new Set<string>();
-  return all.filter((s) => {
+  return mergeSuites(all.map((s) => ({ ...s, arch })));
+}
+
+/** Suites by `<uri> <suite>`, each once, in order; the components of all that name it, each once. */
+export function mergeSuites(all: readonly ArchiveSuite[]): ArchiveSuite[] {
+  const seen = new Map<string, ArchiveSuite>();
+  for (const s of all) {
     const key = `${s.uri.replace(/\/+$/, '')} ${s.suite}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+    const had = seen.get(key);
+    if (!had) seen.set(key, { ...s, ...(s.components ? { components: [...s.components] } : {}) });
+    else if (s.components) had.components = [...new Set([...(had.components ?? []), ...s.components])];
+  }
+  return [...seen.values()];
 }

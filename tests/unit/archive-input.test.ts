@@ -84,9 +84,9 @@ describe('Release files', () => {
     ]);
     const minimal = profileConfig('minimal');
     expect(suitesOf(resolveSteps(minimal), minimal)).toEqual([
-      { uri: 'http://deb.debian.org/debian', suite: 'bookworm' },
-      { uri: 'http://deb.debian.org/debian', suite: 'bookworm-updates' },
-      { uri: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' },
+      { uri: 'http://deb.debian.org/debian', suite: 'bookworm', components: ['main'], arch: 'amd64' },
+      { uri: 'http://deb.debian.org/debian', suite: 'bookworm-updates', components: ['main'], arch: 'amd64' },
+      { uri: 'http://deb.debian.org/debian-security', suite: 'bookworm-security', components: ['main'], arch: 'amd64' },
     ]);
   });
 });
@@ -266,7 +266,12 @@ describe('distribution.snapshot', () => {
       'deb [check-valid-until=no] http://snapshot.debian.org/archive/debian-security/20240301T000000Z bookworm-security main',
     );
     expect(bootstrapSuites(config)).toEqual([
-      { uri: 'http://snapshot.debian.org/archive/debian/20240301T000000Z', suite: 'bookworm' },
+      {
+        uri: 'http://snapshot.debian.org/archive/debian/20240301T000000Z',
+        suite: 'bookworm',
+        components: ['main'],
+        arch: 'amd64',
+      },
     ]);
     const ubuntu = snap('ailinux');
     expect(aptSuites(ubuntu).map((s: ArchiveSuite) => s.uri)).toEqual(
