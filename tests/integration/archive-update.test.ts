@@ -6,6 +6,7 @@
  * steps but keeps the bootstrap layer (its suite did not change); `--offline` keeps every layer and says so; with the
  * archive gone, plan and build stop with exit 69 naming the URL and write nothing. Needs root; skipped otherwise.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,16 @@ interface State {
   outcome: string;
   ledger: Record<string, { id: string; status: string; runId: string | null }>;
   history: Array<{ runId: string }>;
-  archive?: { mode: string; suites: Array<{ suite: string; url: string; date: string | null; sha256: string }> };
+  archive?: {
+    mode: string;
+    suites: Array<{
+      suite: string;
+      url: string;
+      date: string | null;
+      sha256: string;
+      packages?: Record<string, string>;
+    }>;
+  };
 }
 
 let tmp = '';
@@ -133,6 +143,35 @@ describe.skipIf(!isRoot)('an archive update, against a loopback archive', () => 
     expect(state.archive?.suites.find((s) => s.suite === 'bookworm-updates')?.date).toBe('2026-12-07T02:14:57Z');
     const again = await cli(['plan', '-c', config, '-w', work]);
     expect(again.stdout).toContain('0 step(s) to run, 10 to skip');
+  });
+
+  it('a republished Packages index: plan names the index and its digests, and the state records them', async () => {
+    const sha = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
+    const first = 'Package: base-files\nVersion: 12.4\nArchitecture: amd64\n';
+    archive!.publish('bookworm-updates', 'Tue, 08 Dec 2026 01:00:00 UTC', { main: first });
+    const build = await cli(['build', '-c', config, '-w', work]);
+    expect(build.code, build.output).toBe(0);
+    const built = readWorkState<State>(work)!;
+    expect(built.archive?.suites.find((s) => s.suite === 'bookworm-updates')?.packages).toEqual({
+      'main/binary-amd64/Packages': sha(first),
+    });
+
+    const second = `${first}\nPackage: tzdata\nVersion: 2026a-0+deb12u1\nArchitecture: all\n`;
+    archive!.publish('bookworm-updates', 'Tue, 08 Dec 2026 02:00:00 UTC', { main: second });
+    const plan = await cli(['plan', '-c', config, '-w', work]);
+    expect(plan.code, plan.output).toBe(0);
+    const lines = plan.stdout.split('\n');
+    expect(lines.find((l) => / bootstrap /.test(l))).toMatch(/^skip/);
+    const reasons = (step: string) => {
+      const at = lines.findIndex((l) => new RegExp(`^\\w+ +${step} `).test(l));
+      const out: string[] = [];
+      for (let i = at + 1; lines[i]?.startsWith('      - '); i++) out.push(lines[i]!.slice(8));
+      return out;
+    };
+    const index = `archive bookworm-updates: main/binary-amd64/Packages changed (sha256 ${sha(first).slice(0, 12)} -> ${sha(second).slice(0, 12)})`;
+    expect(lines.find((l) => / configure /.test(l))).toMatch(/^run/);
+    expect(reasons('configure')).toContain(index);
+    expect(reasons('packages')).toContain(index);
   });
 
   it('an archive that does not answer is exit 69 naming the URL, and nothing is written', async () => {
