@@ -8,7 +8,7 @@
  *   section lists it (the uncompressed file; where the Release lists no uncompressed entry, its .gz). They go into the
  *   fingerprints of the steps that install from the suite, so a republish that leaves them alone changes nothing
  *   but the Release entry, and a resume can name exactly the indexes its state was built from.
- * - The fetch: the .gz (else the plain file) by hash, `…/binary-<arch>/by-hash/SHA256/<digest>`, where the Release
+ * - The fetch: the .gz (else the .xz, unpacked by xz(1), else the plain file) by hash, `…/binary-<arch>/by-hash/SHA256/<digest>`, where the Release
  *   says Acquire-By-Hash: yes (the path stays valid after the next republish, for as long as the archive keeps it),
  *   else by its path; its bytes checked against the Release's SHA256 and size, unpacked, and the unpacked bytes
  *   checked against the Release's entry for the plain file when it lists one. Nothing that fails a check is stored.
@@ -20,6 +20,7 @@
  * The InRelease's signature is not checked here: the chroot's apt checks it when it reads the lists it fetched
  * itself (apt-get update in configure).
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -108,6 +109,17 @@ function cached(dir: string, digest: string): string | null {
   return null;
 }
 
+/** An .xz index unpacked by xz(1) (xz-utils); node has no xz of its own. */
+export function unxzTool(packed: Buffer): Buffer {
+  const r = spawnSync('xz', ['--decompress', '--stdout'], { input: packed, maxBuffer: MAX_INDEX_BYTES });
+  if (r.error || r.status !== 0)
+    throw new PackagesIndexError(
+      `cannot unpack an .xz Packages index: ${r.error ? r.error.message : `xz exited ${r.status}: ${r.stderr.toString().trim()}`}`,
+      'install xz-utils on the host (the archive serves this index as .xz only)',
+    );
+  return r.stdout;
+}
+
 /** The maximum size of one Packages index fetched (noble's universe Packages is about 70 MiB unpacked). */
 const MAX_INDEX_BYTES = 512 * 1024 * 1024;
 
@@ -120,9 +132,10 @@ const MAX_INDEX_BYTES = 512 * 1024 * 1024;
 export async function fetchPackagesIndexes(
   s: SuiteLists,
   cacheRoot: string,
-  options: ArchiveReadOptions & { getter?: typeof get } = {},
+  options: ArchiveReadOptions & { getter?: typeof get; unxz?: (packed: Buffer) => Buffer } = {},
 ): Promise<CachedIndex[]> {
   const getter = options.getter ?? get;
+  const unxz = options.unxz ?? unxzTool;
   const dir = listsCacheDir(cacheRoot);
   const text = s.release.toString('latin1');
   const sums = releaseChecksums(text);
@@ -140,8 +153,8 @@ export async function fetchPackagesIndexes(
       out.push({ uri: s.uri, suite: s.suite, path: indexPath, sha256: digest, file: have, fetched: false });
       continue;
     }
-    // the .gz first (a tenth of the bytes), then the plain file
-    const candidates = [`${plain}.gz`, plain].filter((p) => sums.has(p));
+    // packed first (a tenth of the bytes): .gz (unpacked in process), .xz (by xz; Debian's -updates have no .gz)
+    const candidates = [`${plain}.gz`, `${plain}.xz`, plain].filter((p) => sums.has(p));
     let bytes: Buffer | null = null;
     let tried: string[] = [];
     for (const p of candidates) {
@@ -155,7 +168,7 @@ export async function fetchPackagesIndexes(
         tried.push(`${url} (${got.status === 200 ? 'other bytes than the Release lists' : `HTTP ${got.status}`})`);
         if (got.status !== 200) continue;
         if (got.body.length !== entry.size || sha256(got.body) !== entry.sha256) continue;
-        bytes = p.endsWith('.gz') ? zlib.gunzipSync(got.body) : got.body;
+        bytes = p.endsWith('.gz') ? zlib.gunzipSync(got.body) : p.endsWith('.xz') ? unxz(got.body) : got.body;
         if (plainEntry && (bytes.length !== plainEntry.size || sha256(bytes) !== plainEntry.sha256)) {
           tried.push(`${url} unpacked to other bytes than the Release lists for ${plain}`);
           bytes = null;

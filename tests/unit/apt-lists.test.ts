@@ -217,6 +217,32 @@ describe('fetching the Packages indexes into the cache', () => {
     ]);
   });
 
+  it('an index served as .xz alone (Debian -updates) is unpacked by xz and checked against the plain entry', async () => {
+    const packed = Buffer.from(`XZ:${MAIN}`);
+    const plainEntry = ` ${sha(MAIN)} ${MAIN.length} main/binary-amd64/Packages`;
+    const xzEntry = ` ${sha(packed)} ${packed.length} main/binary-amd64/Packages.xz`;
+    const release = Buffer.from(`Suite: bookworm-updates\nAcquire-By-Hash: yes\nSHA256:\n${plainEntry}\n${xzEntry}\n`);
+    const xzUrl = `${URI}/dists/bookworm/main/binary-amd64/by-hash/SHA256/${sha(packed)}`;
+    const asked: string[] = [];
+    const unpacked: Buffer[] = [];
+    const got = await fetchPackagesIndexes(suite(release), tempDir(), {
+      getter: archiveGetter(new Map([[xzUrl, packed]]), asked),
+      unxz: (b) => {
+        unpacked.push(b);
+        return b.subarray(3);
+      },
+    });
+    expect(asked).toEqual([xzUrl]);
+    expect(unpacked).toEqual([packed]);
+    expect(got.map((g) => [g.path, g.sha256])).toEqual([['main/binary-amd64/Packages', sha(MAIN)]]);
+    // an xz that unpacks to other bytes than the plain entry's: nothing stored, an error
+    const wrong = await fetchPackagesIndexes(suite(release), tempDir(), {
+      getter: archiveGetter(new Map([[xzUrl, packed]]), []),
+      unxz: () => Buffer.from('other'),
+    }).catch((e: unknown) => e);
+    expect((wrong as Error).message).toContain('unpacked to other bytes than the Release lists');
+  });
+
   it('bytes other than the Release lists are never stored: a clear error when no copy matches', async () => {
     const cache = tempDir();
     const p = publish({ main: MAIN });
