@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipTestWithout } from '../helpers/root.js';
 import { StepError } from '../../src/errors.js';
+import { fileDigests, RACY_WINDOW_NS } from '../../src/steps/file-digests.js';
 import { verifyResultFile, verifyStep } from '../../src/steps/verify.js';
 import type { VerifyReport } from '../../src/verify/types.js';
 import { runCli, runCliAsNobody } from '../helpers/cli.js';
@@ -68,6 +69,7 @@ beforeAll(async () => {
     'no-squashfs': { withoutSquashfs: true },
     'wrong-boot': { editGrubCfg: (text: string) => text.replace(/boot=live/g, 'boot=casper') },
     'bad-checksum': {},
+    'corrupted-after-hashing': {},
   };
   for (const [name, options] of Object.entries(variants)) {
     const t = performance.now();
@@ -272,6 +274,42 @@ describe('verifyStep on tiny real ISOs (static checks; the build requires the ch
       'ailinux-minimal-amd64.iso.md5',
       'ailinux-minimal-amd64.iso.sha256',
     ]);
+  });
+
+  it("trusts the iso step's one read of an unchanged ISO, and fails one corrupted in place after it", async (t) => {
+    skipTestWithout(t, skipReason);
+    const { ctx, iso } = isos['corrupted-after-hashing']!;
+    // as in a build: the iso step read the ISO once (here after the racy window, as a real ISO's read ends after it)
+    await new Promise((r) => setTimeout(r, Number(RACY_WINDOW_NS / 1_000_000n) + 50));
+    fileDigests.clear();
+    await fileDigests.digests(iso, ['sha256', 'md5']);
+    const before = { ...fileDigests.stats };
+    await verifyStep.run(ctx);
+    // what was read is the step's own result file, for its artifact record: not the ISO
+    const resultBytes = fs.statSync(verifyResultFile(ctx.config, ctx.paths)).size;
+    expect(fileDigests.stats.bytes - before.bytes).toBe(resultBytes);
+    expect(fileDigests.stats.hits - before.hits).toBe(1);
+    await verifyStep.undo(ctx);
+
+    // one byte in the middle of the image, the size and the mtime put back: only the ctime tells
+    const st = fs.statSync(iso);
+    const fd = fs.openSync(iso, 'r+');
+    const at = Math.floor(st.size / 2);
+    const one = Buffer.alloc(1);
+    fs.readSync(fd, one, 0, 1, at);
+    one[0] = one[0]! ^ 0xff;
+    fs.writeSync(fd, one, 0, 1, at);
+    fs.closeSync(fd);
+    fs.utimesSync(iso, st.atime, st.mtime);
+    const error = await verifyStep.run(ctx).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StepError);
+    expect((error as StepError).message).toMatch(
+      /failed verification: .*checksum file: ailinux-minimal-amd64\.iso\.sha256 says [0-9a-f]{64}, but the ISO's sha256 is [0-9a-f]{64}/,
+    );
+    expect(fileDigests.stats.bytes - before.bytes).toBe(resultBytes + st.size);
+    // and `ailinux verify`, another process, reads the whole ISO
+    const cli = await runCli(['verify', iso]);
+    expect(cli.code).toBe(1);
   });
 
   it('fails the step with a precise StepError for each broken ISO', async (t) => {
