@@ -266,9 +266,15 @@ export const squashfsStep: StepDef = {
     const links = kernelLinks(ctx.config);
     copyKernelFile(ctx.layers, links.kernel, path.join(dir, 'vmlinuz'));
     copyKernelFile(ctx.layers, links.initrd, path.join(dir, 'initrd.img'));
+    // pinned now, not after the packing: so their times have settled when they are hashed, and the digest memo keeps
+    // them for the iso step's md5sum.txt (a file changed just before its read is read again)
+    const early = ['vmlinuz', 'initrd.img', 'filesystem.manifest'].map((f) => path.join(dir, f));
+    pinMtimes(early, ctx.sourceDateEpoch);
 
-    const sizes = await run(sizeListArgv(ctx.config, root));
-    fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseSizeList(sizes.stdout)}\n`);
+    // find walks the rootfs while mksquashfs packs it (both read the same view, each in a namespace of its own)
+    const sizes = run(sizeListArgv(ctx.config, root));
+    // awaited below; a failure meanwhile is not unhandled
+    sizes.catch(() => undefined);
 
     const images: string[] = [];
     if (ctx.config.squashfs.layers) images.push(...(await packLayers(ctx, dir)));
@@ -279,11 +285,11 @@ export const squashfsStep: StepDef = {
       fs.renameSync(partial, path.join(dir, 'filesystem.squashfs'));
       images.push('filesystem.squashfs');
     }
+    fs.writeFileSync(path.join(dir, 'filesystem.size'), `${parseSizeList((await sizes).stdout)}\n`);
 
-    const files = [...images, 'vmlinuz', 'initrd.img', 'filesystem.manifest', 'filesystem.size'].map((f) =>
-      path.join(dir, f),
-    );
-    pinMtimes(files, ctx.sourceDateEpoch);
+    const late = [...images, 'filesystem.size'].map((f) => path.join(dir, f));
+    pinMtimes(late, ctx.sourceDateEpoch);
+    const files = [...late.slice(0, images.length), ...early, late[images.length]!];
     // one read of each for its artifact's sha256 and the iso step's md5sum.txt (the digest memo keeps both)
     for (const f of files) await fileDigests.digests(f, ['sha256', 'md5']);
     return Promise.all(files.map((f) => fileArtifact(ctx.paths.workDir, f)));

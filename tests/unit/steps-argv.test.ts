@@ -1173,6 +1173,25 @@ describe('squashfs', () => {
     });
   }
 
+  it('find walks the rootfs for filesystem.size while mksquashfs packs it', async () => {
+    const ctx = ctxFor(profileConfig('minimal'), 'squashfs');
+    let packed!: () => void;
+    const packing = new Promise<void>((resolve) => {
+      packed = resolve;
+    });
+    // find answers only once mksquashfs has run: were they run one after the other, the step would never end
+    ctx.runner.on('find', { stdout: `d\n2049:12 ${DU_BYTES - 4096}\n`, effect: () => packing });
+    ctx.runner.on('mksquashfs', {
+      effect: (call) => {
+        fs.writeFileSync(call.argv[call.argv.indexOf('mksquashfs') + 2]!, Buffer.from('hsqs'.padEnd(64, '\0')));
+        packed();
+      },
+    });
+    scriptTools(ctx.runner);
+    await squashfsStep.run(ctx);
+    expect(fs.readFileSync(`${workDir}/iso/live/filesystem.size`, 'utf8')).toBe(`${DU_BYTES}\n`);
+  });
+
   it('xz: block size and BCJ filter, no level; SOURCE_DATE_EPOCH pins the times', async () => {
     const config = profileConfig('minimal', (c) => {
       c.squashfs.compression = 'xz';
