@@ -72,7 +72,9 @@ import {
   recordDuration,
   thisHost,
 } from '../../state/durations.js';
-import { archiveInputs, checkArchive, describeArchiveCheck, type ArchiveCheck } from './archive-check.js';
+import { archiveInputs, checkArchive, describeArchiveCheck, suitesOf, type ArchiveCheck } from './archive-check.js';
+import { makeNoopDigest, saveNoopDigest } from './noop-digest.js';
+import { localPackagesMaterial } from '../steps/local-packages.js';
 import { checkInputTrees, fingerprintSteps } from './fingerprint.js';
 import { InputHashCache } from './input-hash-cache.js';
 import { ensureFingerprintKey } from './fingerprint-key.js';
@@ -620,6 +622,7 @@ export class BuildRun {
     }
     // the final write found a full disk: the last good state stays on disk, and resume goes on from it
     if (!this.persistOrPause(record)) output = { ...output, outcome: 'paused', pauseReason: this.diskFullPause };
+    else if (output.outcome === 'succeeded' && this.request.command === 'build') this.leaveNoopDigest(prepared, state);
     this.deps.view.close();
     const stateWrites = record.writeStats();
     logger.info({ outcome: output.outcome, failedStep: output.failedStep, stateWrites }, 'build finished');
@@ -633,6 +636,32 @@ export class BuildRun {
       paths: prepared.paths,
       stateWrites,
     };
+  }
+
+  /** What the next `ailinux build` with nothing to do decides from without the full path (src/engine/noop-digest.ts). */
+  private leaveNoopDigest(prepared: Prepared, state: StateFile): void {
+    const { paths, loaded, steps, archive } = prepared;
+    const { config } = loaded;
+    saveNoopDigest(
+      paths.stateDir,
+      makeNoopDigest({
+        workDir: paths.workDir,
+        stateFile: paths.stateFile,
+        keyFile: path.join(paths.stateDir, 'fingerprint.key'),
+        configFile: loaded.source.configFile === null ? null : path.resolve(loaded.source.configFile),
+        profile: this.request.profile ?? null,
+        baseDir: loaded.baseDir,
+        env: this.deps.env ?? process.env,
+        config,
+        steps,
+        suites: suitesOf(steps, config),
+        releases: archive.mode === 'checked' ? archive.releases : null,
+        proxy: config.apt.proxy ?? null,
+        ledger: state.ledger,
+        debCache: this.debs?.cache.dir ?? null,
+        treeReadsNothing: (step) => step.inputTree === localPackagesMaterial && config.packages.local === undefined,
+      }),
+    );
   }
 
   /** A session check that shows a violation stops the build like SIGHUP: state saved, exit 129 (docs/safety.md). */
