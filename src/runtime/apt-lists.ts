@@ -20,13 +20,13 @@
  * The InRelease's signature is not checked here: the chroot's apt checks it when it reads the lists it fetched
  * itself (apt-get update in configure).
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { AilinuxError } from '../errors.js';
 import { type ArchiveReadOptions, get } from './archive-release.js';
+import type { Runner } from './runner.js';
 import { acquireByHash, packagesDigests, releaseChecksums } from './release-checksums.js';
 
 /** The characters apt's URItoFileName quotes (QuoteString), besides control characters, space and non-ASCII. */
@@ -109,15 +109,28 @@ function cached(dir: string, digest: string): string | null {
   return null;
 }
 
-/** An .xz index unpacked by xz(1) (xz-utils); node has no xz of its own. */
-export function unxzTool(packed: Buffer): Buffer {
-  const r = spawnSync('xz', ['--decompress', '--stdout'], { input: packed, maxBuffer: MAX_INDEX_BYTES });
-  if (r.error || r.status !== 0)
-    throw new PackagesIndexError(
-      `cannot unpack an .xz Packages index: ${r.error ? r.error.message : `xz exited ${r.status}: ${r.stderr.toString().trim()}`}`,
-      'install xz-utils on the host (the archive serves this index as .xz only)',
-    );
-  return r.stdout;
+/**
+ * An .xz index unpacked by xz(1) (xz-utils; node has no xz of its own), through the runner: the packed bytes into a
+ * temporary file in the cache's dir, `xz --decompress` beside it, the unpacked file read and both removed.
+ */
+export async function unxz(runner: Runner, dir: string, packed: Buffer, signal?: AbortSignal): Promise<Buffer> {
+  fs.mkdirSync(dir, { recursive: true });
+  const temp = path.join(dir, `unxz.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  fs.writeFileSync(`${temp}.xz`, packed, { flag: 'wx', mode: 0o600 });
+  try {
+    await runner.run(['xz', '--decompress', '--force', '--', `${temp}.xz`], signal ? { signal } : {});
+    return fs.readFileSync(temp);
+  } catch (error) {
+    if (!signal?.aborted)
+      throw new PackagesIndexError(
+        `cannot unpack an .xz Packages index with xz: ${(error as Error).message}`,
+        'install xz-utils on the host (the archive serves this index as .xz only)',
+      );
+    throw error;
+  } finally {
+    fs.rmSync(`${temp}.xz`, { force: true });
+    fs.rmSync(temp, { force: true });
+  }
 }
 
 /** The maximum size of one Packages index fetched (noble's universe Packages is about 70 MiB unpacked). */
@@ -132,10 +145,9 @@ const MAX_INDEX_BYTES = 512 * 1024 * 1024;
 export async function fetchPackagesIndexes(
   s: SuiteLists,
   cacheRoot: string,
-  options: ArchiveReadOptions & { getter?: typeof get; unxz?: (packed: Buffer) => Buffer } = {},
+  options: ArchiveReadOptions & { runner: Runner; getter?: typeof get },
 ): Promise<CachedIndex[]> {
   const getter = options.getter ?? get;
-  const unxz = options.unxz ?? unxzTool;
   const dir = listsCacheDir(cacheRoot);
   const text = s.release.toString('latin1');
   const sums = releaseChecksums(text);
@@ -164,11 +176,15 @@ export async function fetchPackagesIndexes(
         `${base}/${p}`,
       ];
       for (const url of urls) {
-        const got = await getter(url, { ...options, maxBytes: MAX_INDEX_BYTES });
+        const got = await getter(url, { proxy: options.proxy, signal: options.signal, maxBytes: MAX_INDEX_BYTES });
         tried.push(`${url} (${got.status === 200 ? 'other bytes than the Release lists' : `HTTP ${got.status}`})`);
         if (got.status !== 200) continue;
         if (got.body.length !== entry.size || sha256(got.body) !== entry.sha256) continue;
-        bytes = p.endsWith('.gz') ? zlib.gunzipSync(got.body) : p.endsWith('.xz') ? unxz(got.body) : got.body;
+        bytes = p.endsWith('.gz')
+          ? zlib.gunzipSync(got.body)
+          : p.endsWith('.xz')
+            ? await unxz(options.runner, dir, got.body, options.signal)
+            : got.body;
         if (plainEntry && (bytes.length !== plainEntry.size || sha256(bytes) !== plainEntry.sha256)) {
           tried.push(`${url} unpacked to other bytes than the Release lists for ${plain}`);
           bytes = null;

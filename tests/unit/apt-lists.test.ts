@@ -21,6 +21,7 @@ import {
   type SuiteLists,
 } from '../../src/runtime/apt-lists.js';
 import { type ArchiveReader, type get, releaseInfo } from '../../src/runtime/archive-release.js';
+import { FakeRunner } from '../../src/runtime/fake-runner.js';
 import { packagesDigests, releaseChecksums } from '../../src/runtime/release-checksums.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { doneLedger } from '../helpers/ledger.js';
@@ -179,6 +180,7 @@ describe('fetching the Packages indexes into the cache', () => {
     const p = publish({ main: MAIN, contrib: CONTRIB });
     const asked: string[] = [];
     const got = await fetchPackagesIndexes(suite(p.release, ['main', 'contrib']), cache, {
+      runner: new FakeRunner(),
       getter: archiveGetter(served('bookworm', p), asked),
     });
     expect(asked).toEqual([
@@ -195,6 +197,7 @@ describe('fetching the Packages indexes into the cache', () => {
     // days later the archive has moved on: the cache still answers for this Release, without a request
     const later: string[] = [];
     const again = await fetchPackagesIndexes(suite(p.release, ['main', 'contrib']), cache, {
+      runner: new FakeRunner(),
       getter: archiveGetter(new Map(), later),
     });
     expect(later).toEqual([]);
@@ -204,13 +207,19 @@ describe('fetching the Packages indexes into the cache', () => {
   it('without Acquire-By-Hash, or where the hash path is gone, the path itself', async () => {
     const p = publish({ main: MAIN }, { byHash: false });
     const asked: string[] = [];
-    await fetchPackagesIndexes(suite(p.release), tempDir(), { getter: archiveGetter(served('bookworm', p), asked) });
+    await fetchPackagesIndexes(suite(p.release), tempDir(), {
+      runner: new FakeRunner(),
+      getter: archiveGetter(served('bookworm', p), asked),
+    });
     expect(asked).toEqual([`${URI}/dists/bookworm/main/binary-amd64/Packages.gz`]);
 
     const h = publish({ main: MAIN });
     const plainOnly = served('bookworm', h, false);
     const asked2: string[] = [];
-    await fetchPackagesIndexes(suite(h.release), tempDir(), { getter: archiveGetter(plainOnly, asked2) });
+    await fetchPackagesIndexes(suite(h.release), tempDir(), {
+      runner: new FakeRunner(),
+      getter: archiveGetter(plainOnly, asked2),
+    });
     expect(asked2).toEqual([
       `${URI}/dists/bookworm/main/binary-amd64/by-hash/SHA256/${sha(h.files['main/binary-amd64/Packages.gz']!)}`,
       `${URI}/dists/bookworm/main/binary-amd64/Packages.gz`,
@@ -224,23 +233,39 @@ describe('fetching the Packages indexes into the cache', () => {
     const release = Buffer.from(`Suite: bookworm-updates\nAcquire-By-Hash: yes\nSHA256:\n${plainEntry}\n${xzEntry}\n`);
     const xzUrl = `${URI}/dists/bookworm/main/binary-amd64/by-hash/SHA256/${sha(packed)}`;
     const asked: string[] = [];
-    const unpacked: Buffer[] = [];
-    const got = await fetchPackagesIndexes(suite(release), tempDir(), {
+    // xz --decompress: <file>.xz becomes <file>, as the real one does
+    const xz = (out: (packed: Buffer) => Buffer) =>
+      new FakeRunner().on(['xz'], {
+        effect: ({ argv }) => {
+          const file = argv.at(-1)!;
+          fs.writeFileSync(file.replace(/\.xz$/, ''), out(fs.readFileSync(file)));
+          fs.rmSync(file);
+        },
+      });
+    const runner = xz((b) => b.subarray(3));
+    const cache = tempDir();
+    const got = await fetchPackagesIndexes(suite(release), cache, {
+      runner,
       getter: archiveGetter(new Map([[xzUrl, packed]]), asked),
-      unxz: (b) => {
-        unpacked.push(b);
-        return b.subarray(3);
-      },
     });
     expect(asked).toEqual([xzUrl]);
-    expect(unpacked).toEqual([packed]);
+    expect(runner.calls.map((c) => c.argv.slice(0, 4))).toEqual([['xz', '--decompress', '--force', '--']]);
     expect(got.map((g) => [g.path, g.sha256])).toEqual([['main/binary-amd64/Packages', sha(MAIN)]]);
+    // the temporary files are gone: the cache dir holds the Release and the index alone
+    expect(fs.readdirSync(listsCacheDir(cache)).sort()).toEqual([sha(MAIN), sha(release)].sort());
     // an xz that unpacks to other bytes than the plain entry's: nothing stored, an error
     const wrong = await fetchPackagesIndexes(suite(release), tempDir(), {
+      runner: xz(() => Buffer.from('other')),
       getter: archiveGetter(new Map([[xzUrl, packed]]), []),
-      unxz: () => Buffer.from('other'),
     }).catch((e: unknown) => e);
     expect((wrong as Error).message).toContain('unpacked to other bytes than the Release lists');
+    // no xz on the host: an error that says what to install
+    const missing = await fetchPackagesIndexes(suite(release), tempDir(), {
+      runner: new FakeRunner().on(['xz'], { exitCode: 127, stderr: 'xz: not found' }),
+      getter: archiveGetter(new Map([[xzUrl, packed]]), []),
+    }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(PackagesIndexError);
+    expect((missing as PackagesIndexError).hint).toContain('xz-utils');
   });
 
   it('bytes other than the Release lists are never stored: a clear error when no copy matches', async () => {
@@ -252,6 +277,7 @@ describe('fetching the Packages indexes into the cache', () => {
       if (url.endsWith('.gz') || url.includes('by-hash')) tampered.set(url, zlib.gzipSync(Buffer.from(`${MAIN}x`)));
       else tampered.set(url, Buffer.from(`${MAIN}x`));
     const error = await fetchPackagesIndexes(suite(p.release), cache, {
+      runner: new FakeRunner(),
       getter: archiveGetter(tampered, []),
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PackagesIndexError);
@@ -263,10 +289,14 @@ describe('fetching the Packages indexes into the cache', () => {
   it('a damaged cached index is removed and fetched again', async () => {
     const cache = tempDir();
     const p = publish({ main: MAIN });
-    await fetchPackagesIndexes(suite(p.release), cache, { getter: archiveGetter(served('bookworm', p), []) });
+    await fetchPackagesIndexes(suite(p.release), cache, {
+      runner: new FakeRunner(),
+      getter: archiveGetter(served('bookworm', p), []),
+    });
     fs.writeFileSync(path.join(listsCacheDir(cache), sha(MAIN)), 'damaged');
     const asked: string[] = [];
     const got = await fetchPackagesIndexes(suite(p.release), cache, {
+      runner: new FakeRunner(),
       getter: archiveGetter(served('bookworm', p), asked),
     });
     expect(got[0]!.fetched).toBe(true);
@@ -300,7 +330,10 @@ describe("apt's lists dir", () => {
       components: ['main'],
       arch: 'amd64',
     };
-    const indexes = await fetchPackagesIndexes(s, cache, { getter: archiveGetter(served('bookworm', p), []) });
+    const indexes = await fetchPackagesIndexes(s, cache, {
+      runner: new FakeRunner(),
+      getter: archiveGetter(served('bookworm', p), []),
+    });
     const lists = path.join(tempDir(), 'lists');
     const names = layoutAptLists(lists, [{ s, indexes }], cache);
     expect(names).toEqual([
