@@ -119,7 +119,7 @@ export function layerlessContext(
 
 /**
  * What runInChroot passes as env for a config, its whole environment (env -i): written out here, so a change shows.
- * dpkg's unsafe-io always; INITRD=No on casper, whose chroot-cleanup makes the initramfs (its own commands have none).
+ * dpkg's and update-mime-database's unsafe-io always; INITRD=No on casper, whose chroot-cleanup makes the initramfs (its own commands have none).
  */
 export function chrootEnvOf(config: BuildConfig, options: { buildsInitramfs?: boolean } = {}): Record<string, string> {
   return {
@@ -130,6 +130,7 @@ export function chrootEnvOf(config: BuildConfig, options: { buildsInitramfs?: bo
     DEBIAN_FRONTEND: 'noninteractive',
     DEBCONF_NONINTERACTIVE_SEEN: 'true',
     DPKG_FORCE: 'security-mac,downgrade,unsafe-io',
+    PKGSYSTEM_ENABLE_FSYNC: '0',
     ...(config.liveSystem === 'casper' && !options.buildsInitramfs ? { INITRD: 'No' } : {}),
   };
 }
