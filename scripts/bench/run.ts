@@ -201,7 +201,7 @@ export function ailinuxWarmMeaning(cold: BuiltWorkDir): string {
   const { sharedCacheBytes, workDirCacheBytes } = cacheSizes(cold);
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   return sharedCacheBytes > 1048576
-    ? `warm, ailinux: a new work dir and the shared deb cache (AILINUX_CACHE_DIR) the cold build filled (${mib(sharedCacheBytes)}); its per-work-dir cache/ (${mib(workDirCacheBytes)}) was copied too.`
+    ? `warm, ailinux: a new work dir and the shared deb cache (AILINUX_CACHE_DIR) the cold build filled (${mib(sharedCacheBytes)}), its .debs and the layers kept by their fingerprints (those below the live user's password); its per-work-dir cache/ (${mib(workDirCacheBytes)}) was copied too.`
     : `warm, ailinux: ailinux has no shared cache in this tree (the cold build left ${mib(sharedCacheBytes)} in AILINUX_CACHE_DIR), so a new work dir, marked, holding a copy of the cold build's cache/debootstrap and cache/apt-archives (${mib(workDirCacheBytes)} of .debs): what the shared cache of issue 11 point 3 should give, re-measurable when it lands. The copy is not timed.`;
 }
 

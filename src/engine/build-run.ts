@@ -81,6 +81,7 @@ import { ensureFingerprintKey } from './fingerprint-key.js';
 import { type PlanEntry, planBuild } from './planner.js';
 import type { ProgressView } from './progress.js';
 import { composeSteps } from './steps.js';
+import { keepVerifiedLayer, runOrRestoreLayer, unsharedLayerReasons } from '../steps/layer-cache.js';
 
 /** What `prepare` found: everything a build needs to know before it writes anything. */
 interface Prepared {
@@ -405,6 +406,8 @@ export class BuildRun {
     });
     const stepIndex = new Map(steps.map((s, i) => [s.id, i]));
     const fingerprints = new Map(planned.plan.map((p) => [p.id, p.fingerprint]));
+    // which layers may come from and go into the shared cache by their fingerprints (src/steps/layer-cache.ts)
+    const unshared = unsharedLayerReasons(steps, planned.plan, loaded.config);
     return (stepId: string, signal: AbortSignal, lineSink?: (line: string) => void) => {
       const index = stepIndex.get(stepId)!;
       const step = runSteps[index]!;
@@ -423,6 +426,7 @@ export class BuildRun {
         baseDir: loaded.baseDir,
         ...(this.debs ? { debs: this.debs } : {}),
         ...(fingerprints.has(stepId) ? { fingerprint: fingerprints.get(stepId)! } : {}),
+        ...(unshared.get(stepId) ? { unsharedLayer: unshared.get(stepId)! } : {}),
       };
       return { step, ctx, log };
     };
@@ -472,11 +476,12 @@ export class BuildRun {
           if (shortfall) return { pause: shortfall };
           // Whatever an earlier attempt or a crashed build left is thrown away before the step starts.
           await step.undo(ctx);
-          return { artifacts: await step.run(ctx) };
+          return { artifacts: await runOrRestoreLayer(step, ctx) };
         }, true),
         verifyStep: stepActor<void>(async ({ step, ctx, log }) => {
           await step.verify(ctx);
           log.info('verified');
+          await keepVerifiedLayer(step, ctx);
         }),
         undoStep: stepActor<void>(async ({ step, ctx, log }) => {
           log.info('undoing the failed step');

@@ -182,9 +182,10 @@ interface IndexFile {
 const KEY_PART = /^[A-Za-z0-9][A-Za-z0-9.+_~-]*$/;
 /** A .deb's name as apt and debootstrap write it: no slash, no leading dot. */
 const DEB_NAME = /^[A-Za-z0-9][A-Za-z0-9.+~%_:-]*\.deb$/;
-/** A step's layer, kept by its fingerprint (the bootstrap layer): a tar of its tree. */
+/** A step's layer, kept by its fingerprint (src/steps/layer-cache.ts): a tar of its tree. */
 const LAYER_NAME = /^[a-z][a-z0-9-]*-[0-9a-f]{64}\.layer\.tar$/;
 const FINGERPRINT = /^[0-9a-f]{64}$/;
+const LAYER_SUFFIX = '.layer.tar';
 
 function isEntryName(name: string): boolean {
   return DEB_NAME.test(name) || LAYER_NAME.test(name);
@@ -214,8 +215,12 @@ export interface KeyStats {
   /** Files: the .debs and the kept layers. */
   entries: number;
   bytes: number;
-  /** Of the entries, the kept layers (the bootstrap layer by its fingerprint). */
+  /** Of the entries, the kept layers (each step's by its fingerprint: src/steps/layer-cache.ts). */
   layers: number;
+  /** Their bytes, of `bytes`. */
+  layerBytes: number;
+  /** The steps whose layers these are, each once, sorted. */
+  layerSteps: string[];
 }
 
 export interface CacheStats {
@@ -653,6 +658,13 @@ export class DebCache {
     return ok ? { file, size: st.size } : null;
   }
 
+  /** Whether the index records a kept layer of the step by this fingerprint (not checked: findLayer checks). */
+  hasLayer(key: CacheKey, name: string, fingerprint: string): boolean {
+    const rel = this.relOf(key, this.layerName(name, fingerprint));
+    const entry = this.withLock(() => this.readIndex()).entries[rel];
+    return entry !== undefined && entry.sha256 !== '';
+  }
+
   /**
    * Keeps a step's layer by its fingerprint: `write` makes the tar at the temporary path it is given; it is hashed,
    * renamed into place and recorded, the step's other kept layers of the key are removed (one per key), and the
@@ -670,11 +682,18 @@ export class DebCache {
     fs.rmSync(temp, { force: true });
     try {
       await write(temp);
+      // root's files of the image (/etc/shadow, /root) are in it: readable by the cache's owner alone
+      fs.chmodSync(temp, 0o600);
       const st = fs.lstatSync(temp);
       const sha256 = digestOf(temp, st);
       this.withLock(() => {
         fs.renameSync(temp, path.join(dir, fileName));
-        for (const [other] of this.filesIn(dir, (n) => LAYER_NAME.test(n) && n.startsWith(`${name}-`)))
+        // this step's alone: packages-remove-<fingerprint> is no layer of packages
+        const mine = (n: string) =>
+          LAYER_NAME.test(n) &&
+          n.startsWith(`${name}-`) &&
+          FINGERPRINT.test(n.slice(name.length + 1, -LAYER_SUFFIX.length));
+        for (const [other] of this.filesIn(dir, mine))
           if (other !== fileName) fs.rmSync(path.join(dir, other), { force: true });
         const idx = this.readIndex();
         idx.entries[this.relOf(key, fileName)] = { size: st.size, sha256, lastUsed: this.now() };
@@ -702,9 +721,15 @@ export class DebCache {
     const byKey = new Map<string, KeyStats>();
     for (const [rel, e] of Object.entries(idx.entries)) {
       const key = rel.split('/').slice(0, 3).join('/');
-      const s = byKey.get(key) ?? { key, entries: 0, bytes: 0, layers: 0 };
+      const s = byKey.get(key) ?? { key, entries: 0, bytes: 0, layers: 0, layerBytes: 0, layerSteps: [] };
       s.entries++;
-      if (LAYER_NAME.test(rel.split('/')[3] ?? '')) s.layers++;
+      const name = rel.split('/')[3] ?? '';
+      if (LAYER_NAME.test(name)) {
+        s.layers++;
+        s.layerBytes += e.size;
+        const step = name.slice(0, -(1 + 64 + LAYER_SUFFIX.length));
+        if (!s.layerSteps.includes(step)) s.layerSteps = [...s.layerSteps, step].sort();
+      }
       s.bytes += e.size;
       byKey.set(key, s);
     }

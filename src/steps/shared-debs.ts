@@ -172,7 +172,7 @@ export async function restoreLayer(ctx: StepContext, target: string): Promise<bo
   const shared = ctx.debs;
   const fingerprint = ctx.fingerprint;
   const stepId = ctx.layers.own?.stepId;
-  if (!shared || !fingerprint || !stepId) return false;
+  if (!shared || !fingerprint || !stepId || ctx.unsharedLayer !== undefined) return false;
   if (fs.readdirSync(target).length > 0) return false;
   const found = shared.cache.findLayer(shared.key, stepId, fingerprint);
   if (found === null) return false;
@@ -195,14 +195,20 @@ export async function restoreLayer(ctx: StepContext, target: string): Promise<bo
 }
 
 /**
- * Keeps the step's finished layer in the shared cache by its fingerprint, for the next work dir. Only a tree with
- * the archive's Packages index (a real bootstrap: its packages can be checked) is kept.
+ * Keeps the step's finished layer in the shared cache by its fingerprint, for the next work dir, unless the engine
+ * said why it may not be shared (layer-cache.ts). With needsIndex (the bootstrap), only a tree with the archive's
+ * Packages index (a real bootstrap: its packages can be checked) is kept.
  */
-export async function keepLayer(ctx: StepContext, target: string): Promise<void> {
+export async function keepLayer(
+  ctx: StepContext,
+  target: string,
+  options: { needsIndex: boolean } = { needsIndex: true },
+): Promise<void> {
   const shared = ctx.debs;
   const fingerprint = ctx.fingerprint;
   const stepId = ctx.layers.own?.stepId;
-  if (!shared || !fingerprint || !stepId || packagesIndexOf(ctx.layers) === null) return;
+  if (!shared || !fingerprint || !stepId || ctx.unsharedLayer !== undefined) return;
+  if (options.needsIndex && packagesIndexOf(ctx.layers) === null) return;
   try {
     await shared.cache.storeLayer(shared.key, stepId, fingerprint, async (temp) => {
       await ctx.runner.run(

@@ -35,10 +35,15 @@ export interface StepContext {
    */
   debs?: SharedDebs;
   /**
-   * The step's fingerprint this run (the engine's; absent in tests that make a context by hand): the bootstrap step
-   * keeps its layer in the shared cache by it, and takes it from there in another work dir.
+   * The step's fingerprint this run (the engine's; absent in tests that make a context by hand): a layer step keeps
+   * its layer in the shared cache by it, and takes it from there in another work dir (src/steps/layer-cache.ts).
    */
   fingerprint?: string;
+  /**
+   * Why this step's layer is neither taken from nor kept in the shared cache (src/steps/layer-cache.ts: a secret or
+   * a missing archive state in the fingerprint chain, a step not known to be determined by it); absent: it may be.
+   */
+  unsharedLayer?: string;
 }
 
 /** sha256 (hex) of the regular file an O_PATH | O_NOFOLLOW handle holds; hostPath names it (messages, the cache's key). */

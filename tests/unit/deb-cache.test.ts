@@ -250,8 +250,35 @@ describe('a layer kept by its fingerprint', () => {
     await cache.storeLayer(KEY, 'bootstrap', FP1, write('first'));
     await cache.storeLayer(KEY, 'bootstrap', FP2, write('second layer'));
     expect(fs.readdirSync(cache.keyDir(KEY))).toEqual([`bootstrap-${FP2}.layer.tar`]);
-    expect(cache.stats().keys).toEqual([{ key: 'debian/bookworm/amd64', entries: 1, bytes: 12, layers: 1 }]);
+    expect(cache.stats().keys).toEqual([
+      { key: 'debian/bookworm/amd64', entries: 1, bytes: 12, layers: 1, layerBytes: 12, layerSteps: ['bootstrap'] },
+    ]);
     expect(cache.prune(0)).toEqual([`debian/bookworm/amd64/bootstrap-${FP2}.layer.tar`]);
+  });
+
+  it('is kept once per step: packages-remove is no older layer of packages; hasLayer reads the index', async () => {
+    const cache = open();
+    await cache.storeLayer(KEY, 'packages-remove', FP1, write('remove'));
+    await cache.storeLayer(KEY, 'packages', FP1, write('packages one'));
+    await cache.storeLayer(KEY, 'packages', FP2, write('packages two'));
+    expect(fs.readdirSync(cache.keyDir(KEY)).sort()).toEqual([
+      `packages-${FP2}.layer.tar`,
+      `packages-remove-${FP1}.layer.tar`,
+    ]);
+    expect(cache.hasLayer(KEY, 'packages', FP2)).toBe(true);
+    expect(cache.hasLayer(KEY, 'packages', FP1)).toBe(false);
+    expect(cache.hasLayer(KEY, 'packages-remove', FP1)).toBe(true);
+    expect(fs.statSync(path.join(cache.keyDir(KEY), `packages-${FP2}.layer.tar`)).mode & 0o777).toBe(0o600);
+    expect(cache.stats().keys).toEqual([
+      {
+        key: 'debian/bookworm/amd64',
+        entries: 2,
+        bytes: 18,
+        layers: 2,
+        layerBytes: 18,
+        layerSteps: ['packages', 'packages-remove'],
+      },
+    ]);
   });
 
   it('refuses a fingerprint that is not one', async () => {

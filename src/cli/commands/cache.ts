@@ -46,7 +46,7 @@ function statsLines(stats: CacheStats): string[] {
   const width = Math.max(0, ...stats.keys.map((k) => k.key.length));
   for (const k of stats.keys)
     lines.push(
-      `  ${terminalLine(k.key).padEnd(width)}  ${String(k.entries).padStart(6)} file(s)  ${formatBytes(k.bytes)}${k.layers > 0 ? ` (${k.layers} kept layer${k.layers === 1 ? '' : 's'})` : ''}`,
+      `  ${terminalLine(k.key).padEnd(width)}  ${String(k.entries).padStart(6)} file(s)  ${formatBytes(k.bytes)}${k.layers > 0 ? ` (${k.layers} kept layer${k.layers === 1 ? '' : 's'}, ${formatBytes(k.layerBytes)}: ${k.layerSteps.map(terminalLine).join(', ')})` : ''}`,
     );
   return lines;
 }
