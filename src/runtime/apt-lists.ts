@@ -8,23 +8,23 @@
  *   section lists it (the uncompressed file; where the Release lists no uncompressed entry, its .gz). They go into the
  *   fingerprints of the steps that install from the suite, so a republish that leaves them alone changes nothing
  *   but the Release entry, and a resume can name exactly the indexes its state was built from.
- * - The fetch: the .gz (else the .xz, unpacked by xz(1), else the plain file) by hash, `…/binary-<arch>/by-hash/SHA256/<digest>`, where the Release
- *   says Acquire-By-Hash: yes (the path stays valid after the next republish, for as long as the archive keeps it),
- *   else by its path; its bytes checked against the Release's SHA256 and size, unpacked, and the unpacked bytes
+ * - The fetch: the .gz (else the .xz, unpacked by xz(1), else the plain file) by hash,
+ *   `…/binary-<arch>/by-hash/SHA256/<digest>`, where the Release says Acquire-By-Hash: yes (the path stays valid
+ *   after the next republish, for as long as the archive keeps it), else by its path; its bytes checked against the Release's SHA256 and size, unpacked, and the unpacked bytes
  *   checked against the Release's entry for the plain file when it lists one. Nothing that fails a check is stored.
  * - The cache: `<cache>/lists/sha256/<digest of the unpacked file>` and the InRelease by its own digest, each
  *   written whole under a temporary name and renamed, so an old state's indexes stay there for a resume days later.
  * - The layout: apt's file names in /var/lib/apt/lists (its URItoFileName: the URI without the scheme and any
  *   user:password, the characters apt quotes written %xx, each `/` as `_`), with `partial/`.
- *
- * The InRelease's signature is not checked here: the chroot's apt checks it when it reads the lists it fetched
- * itself (apt-get update in configure).
+ * - The signature: verifyInRelease checks the InRelease with gpgv against the keyring the build uses for the suite,
+ *   and only the text the signature covers is read for the digests (release-checksums.ts, signedText). apt trusts
+ *   whatever is in its lists dir, so no laid-out dir may skip it.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { AilinuxError } from '../errors.js';
+import { AilinuxError, CommandError } from '../errors.js';
 import { type ArchiveReadOptions, get } from './archive-release.js';
 import type { Runner } from './runner.js';
 import { acquireByHash, packagesDigests, releaseChecksums } from './release-checksums.js';
@@ -130,6 +130,54 @@ export async function unxz(runner: Runner, dir: string, packed: Buffer, signal?:
   } finally {
     fs.rmSync(`${temp}.xz`, { force: true });
     fs.rmSync(temp, { force: true });
+  }
+}
+
+/**
+ * Checks the signature of a suite's InRelease with gpgv, through the runner, against binary OpenPGP keyrings: the
+ * distribution's (the one debootstrap checks the bootstrap suite with) for the distribution's suites, an extra
+ * repository's own key for its suites. gpgv runs with a throwaway --homedir, so it reads no user's keyring and no
+ * default one. A good signature is gpgv's exit 0 with a VALIDSIG status line; anything else, and a suite that has
+ * only a Release (its Release.gpg is not read), is a PackagesIndexError: its indexes are not trusted.
+ */
+export async function verifyInRelease(
+  runner: Runner,
+  s: Pick<SuiteLists, 'uri' | 'suite' | 'file' | 'release'>,
+  keyrings: readonly string[],
+  tmpDir: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const where = `${s.uri.replace(/\/+$/, '')}/dists/${s.suite}/${s.file}`;
+  if (s.file !== 'InRelease')
+    throw new PackagesIndexError(
+      `${where}: the suite has no InRelease, and its Release.gpg is not checked, so its indexes are not trusted`,
+      'use a mirror that publishes InRelease files (every Debian and Ubuntu mirror does)',
+    );
+  if (keyrings.length === 0)
+    throw new PackagesIndexError(`${where}: no keyring to check its signature against`, 'name the archive keyring');
+  fs.mkdirSync(tmpDir, { recursive: true });
+  const home = fs.mkdtempSync(path.join(tmpDir, 'gpgv.'));
+  const file = path.join(home, 'InRelease');
+  fs.writeFileSync(file, s.release, { mode: 0o600 });
+  try {
+    const argv = ['gpgv', '--homedir', home, '--status-fd', '1', ...keyrings.flatMap((k) => ['--keyring', k]), file];
+    let stdout = '';
+    try {
+      stdout = (await runner.run(argv, signal ? { signal } : {})).stdout;
+    } catch (error) {
+      if (signal?.aborted || !(error instanceof CommandError)) throw error;
+      throw new PackagesIndexError(
+        `${where} is not signed by a key of ${keyrings.join(', ')}: gpgv exited ${error.failure.exitCode}${error.failure.stderrTail ? `: ${error.failure.stderrTail.trim()}` : ''}`,
+        "check the archive keyring (distribution.keyring, an extra repository's key) and the mirror",
+      );
+    }
+    if (!/^\[GNUPG:\] VALIDSIG /m.test(stdout))
+      throw new PackagesIndexError(
+        `${where}: gpgv reported no valid signature`,
+        "check the archive keyring (distribution.keyring, an extra repository's key) and the mirror",
+      );
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -10,11 +10,33 @@ export interface ReleaseChecksum {
   size: number;
 }
 
-/** The SHA256 section of a Release (or the signed text of an InRelease): each listed path with its digest and size. */
+/**
+ * The text a clear-signed InRelease signs (RFC 4880 §7): the lines between the armor headers' blank line and
+ * `-----BEGIN PGP SIGNATURE-----`, dash-escaping undone; anything before or after the signed part is dropped, so
+ * what the build reads of it is only what its signature covers. A Release (not clear-signed) is its whole text.
+ */
+export function signedText(text: string): string {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const begin = lines.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
+  if (begin === -1) return text;
+  const blank = lines.indexOf('', begin + 1);
+  if (blank === -1) return '';
+  const end = lines.indexOf('-----BEGIN PGP SIGNATURE-----', blank + 1);
+  if (end === -1) return '';
+  return lines
+    .slice(blank + 1, end)
+    .map((l) => (l.startsWith('- ') ? l.slice(2) : l))
+    .join('\n');
+}
+
+/**
+ * The SHA256 section of a Release (of an InRelease, its signed text alone): each listed path with its digest and
+ * size.
+ */
 export function releaseChecksums(text: string): Map<string, ReleaseChecksum> {
   const out = new Map<string, ReleaseChecksum>();
   let inSection = false;
-  for (const line of text.split('\n')) {
+  for (const line of signedText(text).split('\n')) {
     if (/^SHA256:\s*$/.test(line)) {
       inSection = true;
       continue;
@@ -33,7 +55,7 @@ export function releaseChecksums(text: string): Map<string, ReleaseChecksum> {
 
 /** Whether the Release says its indexes may be fetched by hash (`Acquire-By-Hash: yes`). */
 export function acquireByHash(text: string): boolean {
-  return /^Acquire-By-Hash:[ \t]*yes[ \t]*$/im.test(text);
+  return /^Acquire-By-Hash:[ \t]*yes[ \t]*$/im.test(signedText(text));
 }
 
 /** The index path of a component's Packages for an architecture, relative to dists/<suite>/. */

@@ -19,10 +19,11 @@ import {
   listsCacheDir,
   PackagesIndexError,
   type SuiteLists,
+  verifyInRelease,
 } from '../../src/runtime/apt-lists.js';
 import { type ArchiveReader, type get, releaseInfo } from '../../src/runtime/archive-release.js';
 import { FakeRunner } from '../../src/runtime/fake-runner.js';
-import { packagesDigests, releaseChecksums } from '../../src/runtime/release-checksums.js';
+import { packagesDigests, releaseChecksums, signedText } from '../../src/runtime/release-checksums.js';
 import { resolveSteps } from '../../src/steps/registry.js';
 import { doneLedger } from '../helpers/ledger.js';
 import { profileConfig } from '../helpers/step-context.js';
@@ -342,5 +343,81 @@ describe("apt's lists dir", () => {
     ]);
     expect(fs.readdirSync(lists).sort()).toEqual([...names, 'partial'].sort());
     expect(fs.readFileSync(path.join(lists, names[1]!), 'utf8')).toBe(MAIN);
+  });
+});
+
+describe('the InRelease signature', () => {
+  const body = (release: string) =>
+    Buffer.from(
+      `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n${release}-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n`,
+    );
+
+  it('only the signed text is read: a SHA256 section after the signature is not', () => {
+    const p = publish({ main: MAIN });
+    const forged = ` ${'f'.repeat(64)} 1 main/binary-amd64/Packages`;
+    const signed = body(p.release.toString());
+    const appended = Buffer.concat([signed, Buffer.from(`SHA256:\n${forged}\n`)]);
+    expect(packagesDigests(appended.toString(), ['main'], 'amd64')).toEqual({
+      'main/binary-amd64/Packages': sha(MAIN),
+    });
+    // dash-escaped lines are read unescaped; no signature block at all: nothing signed
+    expect(
+      signedText('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n- -x\nA: b\n-----BEGIN PGP SIGNATURE-----\n'),
+    ).toBe('-x\nA: b');
+    expect(
+      packagesDigests(`-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${p.release}`, ['main'], 'amd64'),
+    ).toEqual({});
+  });
+
+  const suiteOf = (file: 'InRelease' | 'Release') => ({
+    uri: URI,
+    suite: 'bookworm',
+    file,
+    release: body('Suite: x\n'),
+  });
+
+  it('runs gpgv with a throwaway home and each keyring, and takes a VALIDSIG line as good', async () => {
+    const tmp = tempDir();
+    let home = '';
+    const runner = new FakeRunner().on(['gpgv'], {
+      stdout:
+        '[GNUPG:] NEWSIG\n[GNUPG:] GOODSIG AB Debian\n[GNUPG:] VALIDSIG 4D64FEC119C2029067D6E791F8D2585B8783D481 x\n',
+      effect: ({ argv }) => {
+        home = argv[2]!;
+        expect(fs.readFileSync(argv.at(-1)!)).toEqual(body('Suite: x\n'));
+      },
+    });
+    await verifyInRelease(runner, suiteOf('InRelease'), ['/k/debian.gpg', '/k/security.gpg'], tmp);
+    const argv = runner.calls[0]!.argv;
+    expect(argv.slice(0, 9)).toEqual([
+      'gpgv',
+      '--homedir',
+      home,
+      '--status-fd',
+      '1',
+      '--keyring',
+      '/k/debian.gpg',
+      '--keyring',
+      '/k/security.gpg',
+    ]);
+    expect(home.startsWith(`${tmp}/gpgv.`)).toBe(true);
+    // the throwaway home is gone afterwards
+    expect(fs.existsSync(home)).toBe(false);
+  });
+
+  it('a bad signature, no valid one, or a Release without InRelease is an error: the indexes are not trusted', async () => {
+    const bad = new FakeRunner().on(['gpgv'], { exitCode: 1, stderr: 'gpgv: BAD signature from "Debian"' });
+    const e1 = await verifyInRelease(bad, suiteOf('InRelease'), ['/k/d.gpg'], tempDir()).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(PackagesIndexError);
+    expect((e1 as Error).message).toBe(
+      `${URI}/dists/bookworm/InRelease is not signed by a key of /k/d.gpg: gpgv exited 1: gpgv: BAD signature from "Debian"`,
+    );
+    const silent = new FakeRunner().on(['gpgv'], { stdout: '[GNUPG:] NEWSIG\n' });
+    const e2 = await verifyInRelease(silent, suiteOf('InRelease'), ['/k/d.gpg'], tempDir()).catch((e: unknown) => e);
+    expect((e2 as Error).message).toContain('gpgv reported no valid signature');
+    const none = new FakeRunner();
+    const e3 = await verifyInRelease(none, suiteOf('Release'), ['/k/d.gpg'], tempDir()).catch((e: unknown) => e);
+    expect((e3 as Error).message).toContain('has no InRelease');
+    expect(none.calls).toEqual([]);
   });
 });
