@@ -10,7 +10,6 @@ import { entryInLayers, findInLayers, namesInLayersDir, type RootfsLayers } from
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
 import { liveMedium } from './live-medium.js';
 import { LOCAL_LISTS_GLOB, LOCAL_REPO_IN_IMAGE, LOCAL_SOURCE_FILE } from './local-packages.js';
-import { type ChrootCall, manIndexCommands, manIndexMadeLater } from './man-db.js';
 import type { StepDef } from './types.js';
 
 /** The kernel versions in the rootfs, by their /boot/vmlinuz-<version>, in version order. */
@@ -68,27 +67,16 @@ export function cleanupCommands(config: BuildConfig, layers: RootfsLayers): stri
   return commands;
 }
 
-/**
- * man-db's index, once, when configure answered man-db/auto-update false (man-db.ts): run before cleanupCommands,
- * whose last commands drop the -old copies debconf leaves.
- */
-export function manIndexCalls(config: BuildConfig, layers: RootfsLayers): ChrootCall[] {
-  return manIndexMadeLater(config) ? manIndexCommands(findInLayers(layers, 'usr/bin/mandb') !== null) : [];
-}
-
 export const chrootCleanupStep: StepDef = {
   id: 'chroot-cleanup',
   title: 'Clean the rootfs for shipping',
-  version: 6,
+  version: 5,
   layer: 'overlay',
   phase: 9,
   needs: ['bootstrap'],
-  // debconf: an answer of the config's own to man-db/auto-update leaves man-db's index alone (man-db.ts)
-  configFields: ['locale.lang', 'distribution.resolvConf', 'liveSystem', 'debconf'],
+  configFields: ['locale.lang', 'distribution.resolvConf', 'liveSystem'],
   async run(ctx) {
     prepareLayer(ctx);
-    for (const { argv, input } of manIndexCalls(ctx.config, ctx.layers))
-      await runInChroot(ctx, argv, input === undefined ? {} : { input });
     // INITRD is not No in this step's commands (initramfsMadeLater): they make the initramfs and its links
     for (const command of cleanupCommands(ctx.config, ctx.layers)) await runInChroot(ctx, command);
     return [layerArtifact(ctx)];

@@ -14,7 +14,6 @@ import { aptSuites, buildSources } from './archive-suites.js';
 import { readPinnedFile } from './config-files.js';
 import { writeLayerBytes } from './layer-files.js';
 import { discardLayer, layerArtifact, prepareLayer, runInChroot } from './layer-step.js';
-import { MAN_DB_FLAG, manDbSelection, manIndexMadeLater } from './man-db.js';
 import type { StepContext, StepDef } from './types.js';
 
 export function renderSourcesList(config: BuildConfig): string {
@@ -58,7 +57,7 @@ export function renderLocaleGen(locales: readonly string[]): string {
 export const configureStep: StepDef = {
   id: 'configure',
   title: 'Configure apt, locale and services policy',
-  version: 3,
+  version: 2,
   layer: 'overlay',
   phase: 3,
   needs: ['bootstrap'],
@@ -77,8 +76,6 @@ export const configureStep: StepDef = {
   ],
   // apt-get update and the locales package: every suite of the sources
   archiveSuites: aptSuites,
-  // man-db/auto-update false until chroot-cleanup (man-db.ts), which depends on the step list
-  pinned: (config) => ({ manIndexMadeLater: manIndexMadeLater(config) }),
   inputFiles: (config) => config.distribution.extraRepositories.map((r) => r.key.path),
   async run(ctx) {
     prepareLayer(ctx);
@@ -104,13 +101,6 @@ export const configureStep: StepDef = {
         `preseeding ${config.debconf.length} debconf answer(s): ${config.debconf.map((s) => s.question).join(' ')}`,
       );
       await runInChroot(ctx, ['debconf-set-selections'], { input: renderSelections(config) });
-    }
-    if (manIndexMadeLater(config)) {
-      // no mandb in any apt call before chroot-cleanup, which makes man-db's index once (man-db.ts)
-      ctx.log.info(`man-db's index is made by chroot-cleanup: ${manDbSelection(false).trim()} until then`);
-      await runInChroot(ctx, ['debconf-set-selections'], { input: manDbSelection(false) });
-      // a bootstrap with man-db has the flag its trigger reads
-      if (readLayerFile(ctx.layers, MAN_DB_FLAG) !== null) await runInChroot(ctx, ['rm', '-f', `/${MAN_DB_FLAG}`]);
     }
     await runInChroot(ctx, ['apt-get', 'update'], { network: true });
     if (config.locale.generate.length > 0) {

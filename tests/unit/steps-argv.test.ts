@@ -46,9 +46,6 @@ const PROFILES: readonly ProfileName[] = ['minimal', 'ailinux'];
 
 const PLAIN = (config: BuildConfig) => chrootOptions(config);
 const NETWORK = (config: BuildConfig) => chrootOptions(config, { transientPatterns: NETWORK_TRANSIENT_PATTERNS });
-/** configure's answer that keeps man-db's index for chroot-cleanup (man-db.ts), on stdin. */
-const MAN_DB_OFF = (config: BuildConfig) =>
-  chrootOptions(config, { input: 'man-db man-db/auto-update boolean false\n' });
 
 const ISOLATE = ['unshare', '--mount', '--propagation', 'private', '--fork', '--'];
 /** debootstrap's first stage runs without CAP_SYS_ADMIN and the host powers; mmdebstrap mounts, so keeps the first. */
@@ -633,12 +630,10 @@ describe('configure', () => {
 
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       cmd(['ln', '-sf', '/usr/share/zoneinfo/Etc/UTC', '/etc/localtime']),
-      // man-db's index is made by chroot-cleanup (man-db.ts): off before any package is installed
-      cmd(['debconf-set-selections']),
       cmd(['apt-get', 'update']),
     ]);
-    expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN(config), MAN_DB_OFF(config), NETWORK(config)]);
-    expect(ctx.runner.calls[2]!.options.transientPatterns).toBe(NETWORK_TRANSIENT_PATTERNS);
+    expect(ctx.runner.calls.map((c) => c.options)).toEqual([PLAIN(config), NETWORK(config)]);
+    expect(ctx.runner.calls[1]!.options.transientPatterns).toBe(NETWORK_TRANSIENT_PATTERNS);
     expect(artifacts).toEqual([{ path: 'layers/configure', kind: 'dir' }]);
     await expect(configureStep.verify(ctx)).resolves.toBeUndefined();
   });
@@ -662,14 +657,12 @@ describe('configure', () => {
 
     expect(ctx.runner.calls.map((c) => c.argv)).toEqual([
       cmd(['ln', '-sf', '/usr/share/zoneinfo/Europe/Berlin', '/etc/localtime']),
-      cmd(['debconf-set-selections']),
       cmd(['apt-get', 'update']),
       cmd(['apt-get', 'install', '-y', '--no-install-recommends', 'locales'], true),
       cmd(['locale-gen']),
     ]);
     expect(ctx.runner.calls.map((c) => c.options)).toEqual([
       PLAIN(config),
-      MAN_DB_OFF(config),
       NETWORK(config),
       NETWORK(config),
       PLAIN(config),
@@ -971,8 +964,6 @@ describe('chroot-cleanup', () => {
     chrootCmd('chroot-cleanup', lowerIds(profile, 'chroot-cleanup'), command);
   const cmd = cmdFor('minimal');
   const ALL = [
-    // no man-db in the image: configure's man-db/auto-update answer is purged (man-db.ts), on stdin
-    ['debconf-communicate', 'man-db'],
     ['apt-get', 'clean'],
     ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
     ['truncate', '-s', '0', '/etc/machine-id', '/etc/resolv.conf'],
@@ -987,12 +978,11 @@ describe('chroot-cleanup', () => {
   const ALL_BY_PROFILE: Record<ProfileName, string[][]> = {
     minimal: ALL,
     ailinux: [
-      ['debconf-communicate', 'man-db'],
       ['apt-get', 'clean'],
       ['rm', '-f', '/usr/sbin/policy-rc.d', '/var/lib/dbus/machine-id'],
       ['truncate', '-s', '0', '/etc/machine-id'],
       ['ln', '-sfn', '../run/systemd/resolve/stub-resolv.conf', '/etc/resolv.conf'],
-      ...ALL.slice(4),
+      ...ALL.slice(3),
     ],
   };
 
@@ -1006,11 +996,7 @@ describe('chroot-cleanup', () => {
       expect(ctx.runner.calls.map((c) => c.argv)).toEqual(ALL_BY_PROFILE[profile].map(cmdFor(profile)));
       // no INITRD=No here, which every step before it has on casper: its commands make the initramfs
       const options = chrootOptions(config, { env: chrootEnvOf(config, { buildsInitramfs: true }) });
-      expect(ctx.runner.calls.map((c) => c.options)).toEqual(
-        ALL_BY_PROFILE[profile].map((c) =>
-          c[0] === 'debconf-communicate' ? { ...options, input: 'PURGE\n' } : options,
-        ),
-      );
+      expect(ctx.runner.calls.map((c) => c.options)).toEqual(ALL_BY_PROFILE[profile].map(() => options));
       for (const call of ctx.runner.calls) {
         expect(call.argv).not.toContain(`${workDir}/cache/apt-archives`);
         expect(call.argv.some((a) => a.endsWith('/var/cache/apt/archives'))).toBe(false);
