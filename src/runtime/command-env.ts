@@ -58,8 +58,8 @@ export const DPKG_FORCE_BUILD = 'security-mac,downgrade,unsafe-io';
 
 /**
  * The same for shared-mime-info's update-mime-database, which dpkg's unsafe-io does not reach: PKGSYSTEM_ENABLE_FSYNC=0
- * (read by update-mime-database since shared-mime-info 1.2) skips the fsync of each of the ~900 files it rewrites on
- * every run, its install's and each trigger's: the same files in about half the time
+ * (which it reads: bookworm's 2.2 does, noble has 2.4) skips the fsync of each of the ~900 files it rewrites on every
+ * run, its install's and each trigger's: the same files in about half the time
  * (docs/performance.md#dpkg-and-apt-in-the-chroot).
  */
 export const MIME_FSYNC_BUILD = '0';
