@@ -122,7 +122,7 @@ export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
   const rows: Row[] = [];
   const base = await minimalBase(ctx, rows);
   const runs = Math.max(3, Math.min(ctx.args.runs, 11));
-  const times: Record<string, number[]> = { node: [], online: [], offline: [] };
+  const times: Record<string, number[]> = { node: [], online: [], offline: [], full: [] };
   for (let i = 0; i < runs; i++) {
     times['node']!.push((await timed(ctx, process.execPath, ['-e', '0'], { name: 'node-e-0' })).ms);
     const env = cacheEnv(base.cacheDir);
@@ -133,6 +133,15 @@ export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
       (await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work, '--offline'], { name: 'no-op-offline', env }))
         .ms,
     );
+    // the same no-op without the fast path (src/cli/build-fast.ts): config, steps, machine, lock, sandbox, state
+    times['full']!.push(
+      (
+        await ailinuxOk(ctx, ['build', '-c', base.config, '-w', base.work], {
+          name: 'no-op-full',
+          env: { ...env, AILINUX_NO_FAST_PATH: '1' },
+        })
+      ).ms,
+    );
   }
   const steps = await stepTimes(ctx, base.work);
   const reran = Object.keys(ran(steps));
@@ -140,6 +149,7 @@ export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
   const node = summarize(times['node']!);
   const online = summarize(times['online']!);
   const offline = summarize(times['offline']!);
+  const fullPath = summarize(times['full']!);
   rows.push(
     { case: 'node -e 0', ms: node.medianMs, detail: { ...node } },
     {
@@ -154,11 +164,17 @@ export async function noOp(ctx: BenchContext): Promise<MeasureOutput> {
       ratio: { to: 'node -e 0', value: ratio(offline.medianMs, node.medianMs) },
       detail: { ...offline },
     },
+    {
+      case: 'no-op build, full path (AILINUX_NO_FAST_PATH=1)',
+      ms: fullPath.medianMs,
+      ratio: { to: 'node -e 0', value: ratio(fullPath.medianMs, node.medianMs) },
+      detail: { ...fullPath },
+    },
   );
   return {
     rows,
     notes: [
-      `medians of ${runs} interleaved runs; the whole CLI process (node start-up, lock, state, fingerprints of every step).`,
+      `medians of ${runs} interleaved runs; the whole CLI process. The no-op is decided by the fast path (src/cli/build-fast.ts: the no-op digest, the lock, the input files re-hashed, the state written); the full path loads the config, the steps and the machine, enters the read-only sandbox and fingerprints every step.`,
       'no-op build: reads the Release files of bookworm, bookworm-updates and bookworm-security from deb.debian.org (three small requests), the freshness check; --offline skips it.',
     ],
   };
