@@ -206,6 +206,8 @@ class SampleRunner {
       AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
       // the shared deb cache in the samples' temp dir, never the user's cache home
       AILINUX_CACHE_DIR: path.join(this.tmp, 'deb-cache'),
+      // every step runs: a layer an earlier sample's build kept in that cache would stand in for the next one's step
+      AILINUX_LAYER_CACHE: 'off',
       SOURCE_DATE_EPOCH: '1700000000',
       FAKE_TOOL_DELAY: '0.05',
       ...extra,

@@ -41,6 +41,20 @@ export const SHARED_LAYER_STEPS: ReadonlySet<string> = new Set([
   'chroot-cleanup',
 ]);
 
+/**
+ * The switch that keeps every layer out of the shared cache (the .debs stay shared): `AILINUX_LAYER_CACHE=off`. For a
+ * build that must run every step (a from-scratch reproducibility check, a test that interrupts a step) and for a
+ * user who wants the cache to hold .debs alone.
+ */
+export const LAYER_CACHE_ENV = 'AILINUX_LAYER_CACHE';
+
+/** Why no layer is shared in this process, or null when the switch is not set to off. */
+export function layerCacheSwitchedOff(env: NodeJS.ProcessEnv = process.env): string | null {
+  return env[LAYER_CACHE_ENV] === 'off'
+    ? `${LAYER_CACHE_ENV}=off: no layer is taken from or kept in the shared cache`
+    : null;
+}
+
 interface PlannedStep {
   id: string;
   material: FingerprintMaterial;
@@ -60,7 +74,7 @@ export function unsharedLayerReasons(
 ): Map<string, string | null> {
   const out = new Map<string, string | null>();
   const material = new Map(planned.map((p) => [p.id, p.material]));
-  let chain: string | null = null;
+  let chain: string | null = layerCacheSwitchedOff();
   for (const step of steps) {
     const m = material.get(step.id);
     if (chain === null && m !== undefined) {
@@ -129,7 +143,9 @@ function refreshHostResolvConf(ctx: StepContext): void {
 export async function keepVerifiedLayer(step: StepDef, ctx: StepContext): Promise<void> {
   if (step.layer !== 'overlay' || !ctx.debs || !ctx.fingerprint) return;
   if (ctx.unsharedLayer !== undefined) {
-    ctx.log.info(`${step.id} layer not kept in the shared cache: ${ctx.unsharedLayer}`);
+    // the switch is the user's own choice: no line per step for it
+    if (ctx.unsharedLayer !== layerCacheSwitchedOff())
+      ctx.log.info(`${step.id} layer not kept in the shared cache: ${ctx.unsharedLayer}`);
     return;
   }
   try {

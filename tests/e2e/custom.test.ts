@@ -33,7 +33,8 @@ const config = path.join(project, 'ailinux.config.yaml');
 const work = path.join(base, 'work');
 const serialLog = path.join(work, 'logs', 'verify', 'serial-bios.log');
 const EPOCH = '1733500000';
-const env: NodeJS.ProcessEnv = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
+// every step runs (the .debs stay shared): no layer of the minimal e2e's builds stands in for one of these
+const env: NodeJS.ProcessEnv = { ...process.env, SOURCE_DATE_EPOCH: EPOCH, AILINUX_LAYER_CACHE: 'off' };
 const figures: string[] = [];
 const figure = (line: string) => {
   figures.push(line);
@@ -140,7 +141,7 @@ function writeProject(): void {
   fs.mkdirSync(path.join(project, 'debs'), { recursive: true, mode: 0o755 });
   const built = spawnSync('dpkg-deb', ['--root-owner-group', '--build', tree, path.join(project, 'debs', DEB)], {
     encoding: 'utf8',
-    env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH },
+    env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH, AILINUX_LAYER_CACHE: 'off' },
   });
   if (built.status !== 0) throw new Error(`dpkg-deb --build failed: ${built.stderr}${built.error ?? ''}`);
 

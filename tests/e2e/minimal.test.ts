@@ -22,7 +22,9 @@ const iso = path.join(work, 'output', 'ailinux-minimal-amd64.iso');
 const figures: string[] = [];
 /** One date for every build here: what makes two builds of the same config byte-identical (docs/architecture.md). */
 const EPOCH = '1733500000';
-const env: NodeJS.ProcessEnv = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
+// AILINUX_LAYER_CACHE=off: every build runs every step (the .debs stay shared), so the second work dir's identical ISO
+// is a build from scratch, and the interrupted build is interrupted in a packages step that runs
+const env: NodeJS.ProcessEnv = { ...process.env, SOURCE_DATE_EPOCH: EPOCH, AILINUX_LAYER_CACHE: 'off' };
 /** The sha256 of the first build's ISO, which the second build's and the resumed ISO step's must equal. */
 let firstSha256 = '';
 

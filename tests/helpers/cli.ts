@@ -38,6 +38,8 @@ export function fakeToolsEnv(tmp: string, settings: Record<string, string>): Nod
     AILINUX_ARCHIVE_RELEASE_FILE: FIXED_RELEASE,
     // the shared deb cache in the test's temp dir, never the host's ~/.cache/ailinux
     AILINUX_CACHE_DIR: path.join(tmp, 'deb-cache'),
+    // every step runs: a layer kept in that cache by one test's build would otherwise stand in for the next one's step
+    AILINUX_LAYER_CACHE: 'off',
     ...settings,
   };
 }

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { BuildConfig } from '../../src/config/schema.js';
 import { fingerprintSteps } from '../../src/engine/fingerprint.js';
 import { type ReleaseInfo, suiteKey } from '../../src/runtime/archive-release.js';
-import { SHARED_LAYER_STEPS, unsharedLayerReasons } from '../../src/steps/layer-cache.js';
+import { LAYER_CACHE_ENV, SHARED_LAYER_STEPS, unsharedLayerReasons } from '../../src/steps/layer-cache.js';
 import { allSteps, resolveSteps } from '../../src/steps/registry.js';
 import type { StepDef } from '../../src/steps/types.js';
 import { profileConfig } from '../helpers/step-context.js';
@@ -68,6 +68,23 @@ describe('which layers the shared cache may hold', () => {
     expect(r['identity']).toBe("identity's fingerprint holds a secret as a hash under this work dir's own key");
     expect(r['chroot-cleanup']).toBe(r['identity']);
     expect(r['squashfs']).toBe('no layer');
+  });
+
+  it('AILINUX_LAYER_CACHE=off keeps every layer out of it, bootstrap included; any other value changes nothing', () => {
+    const before = process.env[LAYER_CACHE_ENV];
+    try {
+      process.env[LAYER_CACHE_ENV] = 'off';
+      const off = reasons(profileConfig('minimal'));
+      expect(off['bootstrap']).toBe('AILINUX_LAYER_CACHE=off: no layer is taken from or kept in the shared cache');
+      expect(off['configure']).toBe(off['bootstrap']);
+      expect(off['packages']).toBe(off['bootstrap']);
+      expect(off['squashfs']).toBe('no layer');
+      process.env[LAYER_CACHE_ENV] = 'on';
+      expect(reasons(profileConfig('minimal'))['packages']).toBeNull();
+    } finally {
+      if (before === undefined) delete process.env[LAYER_CACHE_ENV];
+      else process.env[LAYER_CACHE_ENV] = before;
+    }
   });
 
   it('a debconf password answer in configure keeps every layer from configure on out of it', () => {
