@@ -88,25 +88,31 @@ function contextIn(cache: DebCache): StepContext & { infos: string[] } {
   };
 }
 
+/** A cache of its own, and a packages step whose run fills its layer (fillLayer) and counts how often it ran. */
+function countingPackagesStep(): { cache: DebCache; step: StepDef; runs: () => number } {
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-cache-dir-'));
+  made.push(cacheDir);
+  const cache = DebCache.open({ dir: cacheDir, source: 'env' }, { maxBytes: 1024 ** 3 });
+  let count = 0;
+  const step: StepDef = {
+    ...packagesStep,
+    run: async (ctx) => {
+      count++;
+      prepareLayer(ctx);
+      fillLayer(ctx.layers.own!.upper);
+      return [];
+    },
+  };
+  return { cache, step, runs: () => count };
+}
+
 describe.skipIf(skipUnlessRoot())('a layer through the shared cache', () => {
   it('comes out of the tar as it went in (whiteout, opaque dir, capability, device, owners); a tampered one is rebuilt', async () => {
-    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-cache-dir-'));
-    made.push(cacheDir);
-    const cache = DebCache.open({ dir: cacheDir, source: 'env' }, { maxBytes: 1024 ** 3 });
-    let runs = 0;
-    const step: StepDef = {
-      ...packagesStep,
-      run: async (ctx) => {
-        runs++;
-        prepareLayer(ctx);
-        fillLayer(ctx.layers.own!.upper);
-        return [];
-      },
-    };
+    const { cache, step, runs } = countingPackagesStep();
 
     const first = contextIn(cache);
     await runOrRestoreLayer(step, first);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     await keepVerifiedLayer(step, first);
     expect(first.infos.join('\n')).toContain(
       `packages layer kept in the deb cache by the step's fingerprint dddddddddddd`,
@@ -124,7 +130,7 @@ describe.skipIf(skipUnlessRoot())('a layer through the shared cache', () => {
 
     const second = contextIn(cache);
     await runOrRestoreLayer(step, second);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     expect(second.infos.join('\n')).toMatch(
       /packages layer from the deb cache by the step's fingerprint dddddddddddd: .*sha256 checked/,
     );
@@ -144,31 +150,19 @@ describe.skipIf(skipUnlessRoot())('a layer through the shared cache', () => {
     fs.writeFileSync(tar, bytes);
     const third = contextIn(cache);
     await runOrRestoreLayer(step, third);
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     expect(fs.existsSync(tar)).toBe(false);
     expect(snapshot(third.layers.own!.upper)).toBe(want);
   });
 
   it('a step the engine says may not share its layer neither takes nor keeps one', async () => {
-    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-cache-dir-'));
-    made.push(cacheDir);
-    const cache = DebCache.open({ dir: cacheDir, source: 'env' }, { maxBytes: 1024 ** 3 });
-    let runs = 0;
-    const step: StepDef = {
-      ...packagesStep,
-      run: async (ctx) => {
-        runs++;
-        prepareLayer(ctx);
-        fillLayer(ctx.layers.own!.upper);
-        return [];
-      },
-    };
+    const { cache, step, runs } = countingPackagesStep();
     const first = contextIn(cache);
     await runOrRestoreLayer(step, first);
     await keepVerifiedLayer(step, first);
     const second = { ...contextIn(cache), unsharedLayer: 'a secret in the chain' };
     await runOrRestoreLayer(step, second);
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     const third = { ...contextIn(cache), fingerprint: 'e'.repeat(64), unsharedLayer: 'a secret in the chain' };
     await runOrRestoreLayer(step, third);
     await keepVerifiedLayer(step, third);
