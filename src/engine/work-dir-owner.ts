@@ -21,9 +21,9 @@ export type WorkDirOwnership =
   | { kind: 'adoptable' }
   | { kind: 'foreign'; reason: string; entries: string[]; hint: string };
 
-/** What ailinux itself keeps in state/: the state, the lock, the fingerprint key, the step durations, backups, and their temp files. */
+/** What ailinux itself keeps in state/: the state, the lock, the fingerprint key, the step durations, the no-op digest, backups, and their temp files. */
 const STATE_DIR_FILE =
-  /^(state\.json|lock|lock\.owner|fingerprint\.key|durations\.json)$|^state\.json\.bad-[\w-]+$|^\.(state\.json|lock|fingerprint\.key|durations\.json)\.[\w.-]+$/;
+  /^(state\.json|lock|lock\.owner|fingerprint\.key|durations\.json|noop-digest\.json)$|^state\.json\.bad-[\w-]+$|^\.(state\.json|lock|fingerprint\.key|durations\.json)\.[\w.-]+$|^noop-digest\.json\.\d+\.tmp$/;
 const SHOWN_ENTRIES = 5;
 const NEW_DIR_HINT =
   'use an empty or new directory, e.g. --work-dir ./ailinux-build (ailinux creates it and marks it as its own)';

@@ -128,8 +128,18 @@ describe('inspectWorkDir: whose the directory is', () => {
     expect(inspectWorkDir(oldWorkDir())).toEqual({ kind: 'adoptable' });
     // what ailinux keeps in state/ beside the state does not stop the adoption
     const dir = oldWorkDir();
-    for (const name of ['lock', 'lock.owner', 'fingerprint.key', 'state.json.bad-20260101T000000', '.lock.owner.7.tmp'])
-      fs.writeFileSync(path.join(dir, 'state', name), '');
+    const own = [
+      'lock',
+      'lock.owner',
+      'fingerprint.key',
+      'state.json.bad-20260101T000000',
+      '.lock.owner.7.tmp',
+      'durations.json',
+      // the no-op fast path's digest (noop-digest.ts) and its temp file
+      'noop-digest.json',
+      'noop-digest.json.4242.tmp',
+    ];
+    for (const name of own) fs.writeFileSync(path.join(dir, 'state', name), '');
     expect(inspectWorkDir(dir)).toEqual({ kind: 'adoptable' });
   });
 
